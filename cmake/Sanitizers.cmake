@@ -1,0 +1,12 @@
+# HERALD_SANITIZE: ASan + UBSan for everything, failing hard on the first report.
+if(HERALD_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all
+    -fno-omit-frame-pointer -g)
+  add_link_options(-fsanitize=address,undefined -fno-sanitize-recover=all)
+endif()
+if(HERALD_FUZZ)
+  if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "HERALD_FUZZ needs clang: CC=clang cmake -DHERALD_FUZZ=ON")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -g)
+endif()

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the end-to-end suites (node's test runner) against the binaries in
+# $HERALD_BIN. Each test file starts its own servers on free ports.
+set -euo pipefail
+cd "$(dirname "$0")/../tests/e2e"
+: "${HERALD_BIN:?set HERALD_BIN to the folder holding herald-notifier}"
+export HERALD_BIN
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+shopt -s nullglob
+files=(*.test.mjs)
+if [ ${#files[@]} -eq 0 ]; then
+  echo "e2e: no test files" >&2
+  exit 1
+fi
+exec node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
