@@ -1,0 +1,117 @@
+/* The client JSON protocol of SPEC §2: client commands (subscribe,
+ * unsubscribe) parsed into hr_cmd, and the server messages (welcome,
+ * subscribed, unsubscribed, error, event) serialised with their exact shapes
+ * and key order. Pure: no I/O, no clock; parsing allocates the command's
+ * strings with malloc.
+ *
+ * Encoders: control replies (welcome, subscribed, unsubscribed, error) are
+ * rare and return a malloc'd NUL-terminated string plus its length; the event
+ * encoder is on the fan-out hot path and writes into caller memory with an
+ * snprintf-like contract. Strings that came from clients or tokens (ref,
+ * message, user, connection id) are JSON-escaped; channel names and event ids
+ * come from restricted alphabets and are checked, not escaped. */
+#ifndef HR_CPROTO_H
+#define HR_CPROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest "ref" (bytes of the decoded UTF-8 string). Longer: bad_request. */
+#define HR_CPROTO_REF_MAX 128
+/* Longest "since" and event id (bytes). */
+#define HR_CPROTO_ID_MAX 128
+/* Capacity of hr_cproto_error.message, NUL included. */
+#define HR_CPROTO_MESSAGE_CAP 160
+
+typedef enum hr_cmd_type { HR_CMD_SUBSCRIBE, HR_CMD_UNSUBSCRIBE } hr_cmd_type;
+
+/* One parsed client command. channels: 1..max_channels valid, distinct
+ * names (duplicates are dropped silently, first occurrence kept, order
+ * preserved). since: NULL when absent (always NULL for unsubscribe, where
+ * it is ignored). ref: NULL when absent. All strings NUL-terminated and owned
+ * by the command; release with hr_cmd_deinit. */
+typedef struct hr_cmd {
+    hr_cmd_type type;
+    char **channels;
+    size_t n_channels;
+    char *since;
+    char *ref;
+} hr_cmd;
+
+/* Why a command was refused. code is a static string: "bad_request" or
+ * "too_many_channels". message is short human text (NUL-terminated). has_ref
+ * says the command's "ref" could be read (a string of at most
+ * HR_CPROTO_REF_MAX bytes); ref then holds it NUL-terminated, so the error
+ * reply can echo it. */
+typedef struct hr_cproto_error {
+    const char *code;
+    char message[HR_CPROTO_MESSAGE_CAP];
+    bool has_ref;
+    char ref[HR_CPROTO_REF_MAX + 1];
+} hr_cproto_error;
+
+/* Parses one client text message p[0..len) (need not be NUL-terminated;
+ * input size limits are the caller's). Accepts a JSON object with "type"
+ * "subscribe" or "unsubscribe", "channels" a non-empty array of valid channel
+ * names (hr_channel_is_valid), optional "since" (string, 1..HR_CPROTO_ID_MAX
+ * bytes) and "ref" (string, at most HR_CPROTO_REF_MAX bytes); unknown fields
+ * are ignored. Authorisation is not checked here (see
+ * hr_channel_can_subscribe).
+ * Returns 0 with *out filled (caller owns it; hr_cmd_deinit); HR_EINVAL with
+ * *err filled (code "bad_request", or "too_many_channels" when more than
+ * max_channels distinct channels are named); HR_ENOMEM (err->code
+ * "bad_request" is not set: the caller closes with 1011). On error *out holds
+ * nothing. err may be NULL. */
+int hr_cproto_parse(const uint8_t *p, size_t len, size_t max_channels, hr_cmd *out,
+                    hr_cproto_error *err);
+
+/* Frees the command's strings; safe twice and on a zeroed command. */
+void hr_cmd_deinit(hr_cmd *cmd);
+
+/* {"type":"welcome","connection":"<conn_id>","user":"<user>"|null}
+ * user NULL writes null. Returns 0 with a malloc'd NUL-terminated string in
+ * *out (caller frees) and its length in *out_len, or HR_ENOMEM / HR_EINVAL
+ * (conn_id NULL, or a string not valid UTF-8). */
+int hr_cproto_write_welcome(const char *conn_id, const char *user, char **out, size_t *out_len);
+
+/* {"type":"subscribed","channels":[...],"recovered":true|false,"ref":"<ref>"}
+ * "recovered" is always present (true when no since was given); "ref" only
+ * when ref != NULL. Channels must be valid names. Same return contract as
+ * hr_cproto_write_welcome. */
+int hr_cproto_write_subscribed(const char *const *channels, size_t n, bool recovered,
+                               const char *ref, char **out, size_t *out_len);
+
+/* {"type":"unsubscribed","channels":[...],"ref":"<ref>"} ("ref" only when
+ * ref != NULL). Same contract as hr_cproto_write_subscribed. */
+int hr_cproto_write_unsubscribed(const char *const *channels, size_t n, const char *ref, char **out,
+                                 size_t *out_len);
+
+/* {"type":"error","code":"<code>","message":"<message>","ref":"<ref>"}
+ * ("ref" only when ref != NULL). code is one of SPEC's codes (bad_request,
+ * forbidden, rate_limited, too_many_channels); message and ref are escaped.
+ * Same return contract as hr_cproto_write_welcome. */
+int hr_cproto_write_error(const char *code, const char *message, const char *ref, char **out,
+                          size_t *out_len);
+
+/* The error reply for a parse failure: hr_cproto_write_error(err->code,
+ * err->message, err->has_ref ? err->ref : NULL, ...). */
+int hr_cproto_write_parse_error(const hr_cproto_error *err, char **out, size_t *out_len);
+
+/* {"type":"event","channel":"<channel>","id":"<id>","data":<data_json>}
+ * Hot path: writes into out[0..cap) without allocating and without a NUL.
+ * channel must be a valid channel name and id 1..HR_CPROTO_ID_MAX printable
+ * ASCII bytes other than '"' and '\\' (so neither needs escaping); data_json
+ * must be already validated compact JSON, copied verbatim (dlen >= 1).
+ * Returns the full length of the message: when it is <= cap the message was
+ * written; when it is > cap nothing useful was written and the caller retries
+ * with that capacity (snprintf-like; out may be NULL when cap == 0).
+ * Returns HR_EINVAL for a bad channel, id or empty data, HR_ETOOBIG when the
+ * length would exceed INT_MAX. */
+int hr_cproto_write_event(char *out, size_t cap, const char *channel, size_t clen, const char *id,
+                          size_t idlen, const char *data_json, size_t dlen);
+
+/* True when id[0..len) is usable as an event id (see hr_cproto_write_event). */
+bool hr_cproto_id_is_valid(const char *id, size_t len);
+
+#endif
