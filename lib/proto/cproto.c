@@ -1,56 +1,326 @@
-/* Client JSON protocol (SPEC §2). Stub: implementation follows. */
+/* The client JSON protocol of SPEC §2. A client sends small commands
+ * (subscribe, unsubscribe) as JSON text frames; we parse them with jansson
+ * into an owned hr_cmd, or into an hr_cproto_error that still carries the
+ * command's "ref" so the error reply can echo it. A malformed command is a
+ * value, not a disconnect: the caller replies and counts.
+ *
+ * Server messages are built here with their exact key order. Control replies
+ * go through jansson (escaping and UTF-8 checks for client strings); the
+ * event message is assembled by hand into caller memory, because it is built
+ * once per published event on the fan-out path and its variable parts are
+ * either restricted-alphabet tokens (channel, id) or JSON text that the
+ * publish path already validated and compacted (data). */
 #include "cproto.h"
 
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "core/err.h"
+
+static const char BAD_REQUEST[] = "bad_request";
+static const char TOO_MANY[] = "too_many_channels";
+
+static int fail(hr_cproto_error *err, const char *code, const char *fmt, ...)
+{
+    if (err != NULL) {
+        err->code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return HR_EINVAL;
+}
+
+static void error_reset(hr_cproto_error *err)
+{
+    if (err == NULL)
+        return;
+    err->code = BAD_REQUEST;
+    err->message[0] = '\0';
+    err->has_ref = false;
+    err->ref[0] = '\0';
+}
+
+static char *dup_str(const char *s, size_t len)
+{
+    char *d = malloc(len + 1);
+    if (d == NULL)
+        return NULL;
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}
+
+/* Reads "ref" into cmd->ref and err->ref. Absent is fine. */
+static int read_ref(json_t *root, hr_cmd *cmd, hr_cproto_error *err)
+{
+    json_t *ref = json_object_get(root, "ref");
+    if (ref == NULL)
+        return 0;
+    if (!json_is_string(ref) || json_string_length(ref) > HR_CPROTO_REF_MAX)
+        return fail(err, BAD_REQUEST, "ref must be a string of at most %d bytes",
+                    HR_CPROTO_REF_MAX);
+    const size_t n = json_string_length(ref);
+    if (err != NULL) {
+        memcpy(err->ref, json_string_value(ref), n);
+        err->ref[n] = '\0';
+        err->has_ref = true;
+    }
+    cmd->ref = dup_str(json_string_value(ref), n);
+    return cmd->ref == NULL ? HR_ENOMEM : 0;
+}
+
+static int read_type(json_t *root, hr_cmd *cmd, hr_cproto_error *err)
+{
+    const char *type = json_string_value(json_object_get(root, "type"));
+    if (type != NULL && strcmp(type, "subscribe") == 0)
+        cmd->type = HR_CMD_SUBSCRIBE;
+    else if (type != NULL && strcmp(type, "unsubscribe") == 0)
+        cmd->type = HR_CMD_UNSUBSCRIBE;
+    else
+        return fail(err, BAD_REQUEST, "type must be \"subscribe\" or \"unsubscribe\"");
+    return 0;
+}
+
+static bool already_listed(const hr_cmd *cmd, const char *name)
+{
+    for (size_t i = 0; i < cmd->n_channels; i++)
+        if (strcmp(cmd->channels[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Checks every entry first, then copies the distinct names in order. */
+static int read_channels(json_t *root, size_t max_channels, hr_cmd *cmd, hr_cproto_error *err)
+{
+    json_t *arr = json_object_get(root, "channels");
+    if (!json_is_array(arr) || json_array_size(arr) == 0)
+        return fail(err, BAD_REQUEST, "channels must be a non-empty array of channel names");
+    const size_t n = json_array_size(arr);
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_array_get(arr, i);
+        if (!json_is_string(c) || !hr_channel_is_valid(json_string_value(c), json_string_length(c)))
+            return fail(err, BAD_REQUEST, "channels[%zu] is not a valid channel name", i);
+    }
+    if (max_channels == 0)
+        return fail(err, TOO_MANY, "at most 0 channels per command");
+    cmd->channels = calloc(n < max_channels ? n : max_channels, sizeof *cmd->channels);
+    if (cmd->channels == NULL)
+        return HR_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_array_get(arr, i);
+        if (already_listed(cmd, json_string_value(c)))
+            continue;
+        if (cmd->n_channels >= max_channels)
+            return fail(err, TOO_MANY, "at most %zu channels per command", max_channels);
+        cmd->channels[cmd->n_channels] = dup_str(json_string_value(c), json_string_length(c));
+        if (cmd->channels[cmd->n_channels] == NULL)
+            return HR_ENOMEM;
+        cmd->n_channels++;
+    }
+    return 0;
+}
+
+static int read_since(json_t *root, hr_cmd *cmd, hr_cproto_error *err)
+{
+    json_t *since = json_object_get(root, "since");
+    if (since == NULL || cmd->type != HR_CMD_SUBSCRIBE)
+        return 0;
+    if (!json_is_string(since) ||
+        !hr_cproto_id_is_valid(json_string_value(since), json_string_length(since)))
+        return fail(err, BAD_REQUEST, "since must be an event id");
+    cmd->since = dup_str(json_string_value(since), json_string_length(since));
+    return cmd->since == NULL ? HR_ENOMEM : 0;
+}
+
+static int parse_object(json_t *root, size_t max_channels, hr_cmd *out, hr_cproto_error *err)
+{
+    if (!json_is_object(root))
+        return fail(err, BAD_REQUEST, "a command must be a JSON object");
+    int rc = read_ref(root, out, err);
+    if (rc == 0)
+        rc = read_type(root, out, err);
+    if (rc == 0)
+        rc = read_channels(root, max_channels, out, err);
+    if (rc == 0)
+        rc = read_since(root, out, err);
+    return rc;
+}
 
 int hr_cproto_parse(const uint8_t *p, size_t len, size_t max_channels, hr_cmd *out,
                     hr_cproto_error *err)
 {
     memset(out, 0, sizeof *out);
-    return HR_EINTERNAL;
+    error_reset(err);
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)p, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL)
+        return fail(err, BAD_REQUEST, "invalid JSON");
+    const int rc = parse_object(root, max_channels, out, err);
+    json_decref(root);
+    if (rc < 0)
+        hr_cmd_deinit(out);
+    return rc;
 }
 
 void hr_cmd_deinit(hr_cmd *cmd)
 {
+    if (cmd == NULL)
+        return;
+    if (cmd->channels != NULL)
+        for (size_t i = 0; i < cmd->n_channels; i++)
+            free(cmd->channels[i]);
+    free(cmd->channels);
+    free(cmd->since);
+    free(cmd->ref);
+    memset(cmd, 0, sizeof *cmd);
+}
+
+/* ---- control replies (jansson) ---- */
+
+/* Sets key to a string copy of s (NULL: json null when nullable, else skipped).
+ * Returns false on invalid UTF-8 or allocation failure. */
+static bool set_str(json_t *obj, const char *key, const char *s, bool nullable)
+{
+    if (s == NULL)
+        return nullable ? json_object_set_new(obj, key, json_null()) == 0 : true;
+    json_t *v = json_string(s);
+    return v != NULL && json_object_set_new(obj, key, v) == 0;
+}
+
+static bool set_channels(json_t *obj, const char *const *channels, size_t n)
+{
+    json_t *arr = json_array();
+    if (arr == NULL || json_object_set_new(obj, "channels", arr) != 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (channels[i] == NULL || !hr_channel_is_valid(channels[i], strlen(channels[i])))
+            return false;
+        if (json_array_append_new(arr, json_string(channels[i])) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Serialises obj (consumed) compactly into a malloc'd string. ok false means
+ * building failed earlier (bad input or no memory). */
+static int finish(json_t *obj, bool ok, char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (obj == NULL)
+        return HR_ENOMEM;
+    char *s = ok ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!ok)
+        return HR_EINVAL;
+    if (s == NULL)
+        return HR_ENOMEM;
+    *out = s;
+    *out_len = strlen(s);
+    return 0;
 }
 
 int hr_cproto_write_welcome(const char *conn_id, const char *user, char **out, size_t *out_len)
 {
-    return HR_EINTERNAL;
+    json_t *o = json_object();
+    bool ok = o != NULL && conn_id != NULL;
+    ok = ok && set_str(o, "type", "welcome", false);
+    ok = ok && set_str(o, "connection", conn_id, false);
+    ok = ok && set_str(o, "user", user, true);
+    return finish(o, ok, out, out_len);
 }
 
 int hr_cproto_write_subscribed(const char *const *channels, size_t n, bool recovered,
                                const char *ref, char **out, size_t *out_len)
 {
-    return HR_EINTERNAL;
+    json_t *o = json_object();
+    bool ok = o != NULL && (channels != NULL || n == 0);
+    ok = ok && set_str(o, "type", "subscribed", false);
+    ok = ok && set_channels(o, channels, n);
+    ok = ok && json_object_set_new(o, "recovered", json_boolean(recovered)) == 0;
+    ok = ok && set_str(o, "ref", ref, false);
+    return finish(o, ok, out, out_len);
 }
 
 int hr_cproto_write_unsubscribed(const char *const *channels, size_t n, const char *ref, char **out,
                                  size_t *out_len)
 {
-    return HR_EINTERNAL;
+    json_t *o = json_object();
+    bool ok = o != NULL && (channels != NULL || n == 0);
+    ok = ok && set_str(o, "type", "unsubscribed", false);
+    ok = ok && set_channels(o, channels, n);
+    ok = ok && set_str(o, "ref", ref, false);
+    return finish(o, ok, out, out_len);
 }
 
 int hr_cproto_write_error(const char *code, const char *message, const char *ref, char **out,
                           size_t *out_len)
 {
-    return HR_EINTERNAL;
+    json_t *o = json_object();
+    bool ok = o != NULL && code != NULL && message != NULL;
+    ok = ok && set_str(o, "type", "error", false);
+    ok = ok && set_str(o, "code", code, false);
+    ok = ok && set_str(o, "message", message, false);
+    ok = ok && set_str(o, "ref", ref, false);
+    return finish(o, ok, out, out_len);
 }
 
 int hr_cproto_write_parse_error(const hr_cproto_error *err, char **out, size_t *out_len)
 {
-    return HR_EINTERNAL;
+    return hr_cproto_write_error(err->code, err->message, err->has_ref ? err->ref : NULL, out,
+                                 out_len);
+}
+
+/* ---- events (hot path, hand-built) ---- */
+
+bool hr_cproto_id_is_valid(const char *id, size_t len)
+{
+    if (id == NULL || len == 0 || len > HR_CPROTO_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        const unsigned char c = (unsigned char)id[i];
+        if (c < 0x21 || c > 0x7e || c == '"' || c == '\\')
+            return false;
+    }
+    return true;
+}
+
+static const char EV_HEAD[] = "{\"type\":\"event\",\"channel\":\"";
+static const char EV_ID[] = "\",\"id\":\"";
+static const char EV_DATA[] = "\",\"data\":";
+#define LIT_LEN(s) (sizeof(s) - 1)
+
+static char *put(char *dst, const char *src, size_t n)
+{
+    memcpy(dst, src, n);
+    return dst + n;
 }
 
 int hr_cproto_write_event(char *out, size_t cap, const char *channel, size_t clen, const char *id,
                           size_t idlen, const char *data_json, size_t dlen)
 {
-    return HR_EINTERNAL;
-}
-
-bool hr_cproto_id_is_valid(const char *id, size_t len)
-{
-    return false;
+    if (!hr_channel_is_valid(channel, clen) || !hr_cproto_id_is_valid(id, idlen) ||
+        data_json == NULL || dlen == 0)
+        return HR_EINVAL;
+    const size_t fixed = LIT_LEN(EV_HEAD) + LIT_LEN(EV_ID) + LIT_LEN(EV_DATA) + 1;
+    if (dlen > (size_t)INT_MAX - fixed - clen - idlen)
+        return HR_ETOOBIG;
+    const size_t total = fixed + clen + idlen + dlen;
+    if (total > cap)
+        return (int)total;
+    char *w = put(out, EV_HEAD, LIT_LEN(EV_HEAD));
+    w = put(w, channel, clen);
+    w = put(w, EV_ID, LIT_LEN(EV_ID));
+    w = put(w, id, idlen);
+    w = put(w, EV_DATA, LIT_LEN(EV_DATA));
+    w = put(w, data_json, dlen);
+    *w = '}';
+    return (int)total;
 }
