@@ -1,0 +1,417 @@
+// Tests for web/herald.js, the browser client, run in node with the `ws`
+// package as its WebSocket implementation.
+//
+// Part 1 drives herald.js against the real herald-notifier: subscribe and
+// receive, resume across a cut connection (a TCP proxy in the test drops and
+// refuses connections while events are published), restart of the notifier
+// (close 1001), JWT identity and refusals.
+// Part 2 covers the reconnect policy for close codes the notifier cannot be
+// made to send on demand (1012 from a gateway, 1013, 401) with a scripted
+// `ws` server standing in for the gateway.
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { describe, after } from 'node:test';
+import { WebSocketServer } from 'ws';
+import {
+    test, startNotifier, publishOk, signJwt, nowS, waitFor, sleep, freePort, WebSocket,
+    DEADLINE_MS,
+} from './lib/harness.mjs';
+import { Herald, backoffDelay, isValidChannel } from '../../web/herald.js';
+
+const SECRET = 'herald-js-test-secret';
+const clients = new Set();
+
+/** A Herald client that the test's cleanup closes. */
+function herald(url, opts = {}) {
+    const h = new Herald(url, { WebSocket, backoffInitialMs: 50, backoffMaxMs: 400, ...opts });
+    clients.add(h);
+    return h;
+}
+
+function closeClients() {
+    for (const h of clients) h.close();
+    clients.clear();
+}
+after(closeClients);
+
+/** Collects what a handler receives on channel. */
+function collect(h, channel) {
+    const got = [];
+    const off = h.subscribe(channel, (data, ev) => got.push({ data, ...ev }));
+    return { got, off };
+}
+
+function waitState(h, state, what = `state ${state}`) {
+    return waitFor(() => h.state === state, what);
+}
+
+function recordStates(h) {
+    const seen = [];
+    h.on('state', (s) => seen.push(s));
+    return seen;
+}
+
+/**
+ * A TCP proxy in front of the notifier. cut() drops every connection and
+ * refuses new ones until heal(); this is what a network outage looks like to
+ * the client.
+ */
+async function startProxy(targetPort) {
+    const port = await freePort();
+    const socks = new Set();
+    let down = false;
+    const server = net.createServer((c) => {
+        if (down) {
+            c.destroy();
+            return;
+        }
+        const u = net.connect(targetPort, '127.0.0.1');
+        socks.add(c);
+        socks.add(u);
+        c.pipe(u);
+        u.pipe(c);
+        const done = () => {
+            c.destroy();
+            u.destroy();
+            socks.delete(c);
+            socks.delete(u);
+        };
+        c.on('error', done).on('close', done);
+        u.on('error', done).on('close', done);
+    });
+    await new Promise((r) => server.listen(port, '127.0.0.1', r));
+    return {
+        url: `ws://127.0.0.1:${port}/ws`,
+        cut() {
+            down = true;
+            for (const s of socks) s.destroy();
+        },
+        heal() {
+            down = false;
+        },
+        close() {
+            for (const s of socks) s.destroy();
+            return new Promise((r) => server.close(r));
+        },
+    };
+}
+
+describe('herald.js against herald-notifier', () => {
+    test('subscribe delivers events in order; unsubscribe stops them', async () => {
+        const srv = await startNotifier();
+        const h = herald(srv.wsUrl('/ws'));
+        const orders = collect(h, 'orders');
+        await waitFor(() => h.state === 'open', 'welcome');
+        const subscribed = new Promise((r) => h.on('subscribed', r));
+        await subscribed;
+        const ids = [];
+        for (let i = 0; i < 20; i++) ids.push(await publishOk(srv, { channel: 'orders', data: { n: i } }));
+        await publishOk(srv, { channel: 'other', data: 'not for us' });
+        await waitFor(() => orders.got.length === 20, '20 orders');
+        assert.deepEqual(orders.got.map((e) => e.data.n), [...Array(20).keys()]);
+        assert.deepEqual(orders.got.map((e) => e.id), ids.map(String));
+        assert.equal(orders.got[0].channel, 'orders');
+        assert.equal(h.lastId, String(ids[19]));
+
+        const unsubscribed = new Promise((r) => h.on('unsubscribed', r));
+        orders.off();
+        assert.deepEqual((await unsubscribed).channels, ['orders']);
+        const alerts = collect(h, 'alerts');
+        await new Promise((r) => h.on('subscribed', r));
+        await publishOk(srv, { channel: 'orders', data: { n: 99 } });
+        await publishOk(srv, { channel: 'alerts', data: 'fence' });
+        await waitFor(() => alerts.got.length === 1, 'alert after unsubscribe');
+        assert.equal(orders.got.length, 20, 'no orders after unsubscribe');
+        h.close();
+        assert.equal(h.state, 'closed');
+    });
+
+    test('resumes after a network cut: events published meanwhile arrive once, in order', async () => {
+        const srv = await startNotifier();
+        const proxy = await startProxy(srv.port);
+        try {
+            const h = herald(proxy.url);
+            const states = recordStates(h);
+            const a = collect(h, 'orders');
+            const b = collect(h, 'alerts');
+            await new Promise((r) => h.on('subscribed', r));
+            await publishOk(srv, { channel: 'orders', data: 1 });
+            await publishOk(srv, { channel: 'alerts', data: 'a1' });
+            await waitFor(() => a.got.length === 1 && b.got.length === 1, 'first events');
+
+            proxy.cut();
+            await waitFor(() => h.state === 'reconnecting', 'reconnecting after cut');
+            for (let i = 2; i <= 6; i++) {
+                await publishOk(srv, { channel: 'orders', data: i });
+                await publishOk(srv, { channel: 'alerts', data: `a${i}` });
+            }
+            const resumed = new Promise((r) => h.on('subscribed', r));
+            proxy.heal();
+            const sub = await resumed;
+            assert.equal(sub.resumed, true);
+            assert.equal(sub.recovered, true);
+            await publishOk(srv, { channel: 'orders', data: 7 });
+            await waitFor(() => a.got.length === 7, 'orders 1..7');
+            assert.deepEqual(a.got.map((e) => e.data), [1, 2, 3, 4, 5, 6, 7]);
+            await waitFor(() => b.got.length === 6, 'alerts a1..a6');
+            assert.deepEqual(b.got.map((e) => e.data), ['a1', 'a2', 'a3', 'a4', 'a5', 'a6']);
+            assert.ok(states.some((s) => s.state === 'reconnecting' && s.retryAt >= Date.now() - 60000));
+        } finally {
+            closeClients();
+            await proxy.close();
+        }
+    });
+
+    test('notifier restart (1001) reconnects at once and keeps the subscriptions', async () => {
+        const srv = await startNotifier();
+        const h = herald(srv.wsUrl('/ws'), { backoffInitialMs: 200, backoffMaxMs: 1000 });
+        const disconnects = [];
+        h.on('disconnect', (d) => disconnects.push(d));
+        const states = recordStates(h);
+        const a = collect(h, 'orders');
+        await new Promise((r) => h.on('subscribed', r));
+        await publishOk(srv, { channel: 'orders', data: 'before' });
+        await waitFor(() => a.got.length === 1, 'event before restart');
+
+        const port = srv.port;
+        await srv.stop('SIGTERM');
+        await waitFor(() => disconnects.length === 1, 'disconnect');
+        assert.equal(disconnects[0].code, 1001);
+        const firstRetry = states.find((s) => s.state === 'reconnecting');
+        assert.equal(firstRetry.delay, 0, '1001 reconnects without waiting');
+
+        const again = await startNotifier([], { port });
+        const sub = new Promise((r) => h.on('subscribed', r));
+        await waitState(h, 'open', 'reopened');
+        await sub;
+        await publishOk(again, { channel: 'orders', data: 'after' });
+        await waitFor(() => a.got.some((e) => e.data === 'after'), 'event after restart');
+        assert.equal(a.got.filter((e) => e.data === 'before').length, 1);
+    });
+
+    test('JWT: the welcome names the user, user:<id> is allowed, others are refused', async () => {
+        const srv = await startNotifier(['--jwt-secret', SECRET]);
+        const token = signJwt({ sub: 'alice', exp: nowS() + 600 }, { key: SECRET });
+        const h = herald(srv.wsUrl('/ws'), { token });
+        const errors = [];
+        h.on('error', (e) => errors.push(e));
+        await waitState(h, 'open');
+        assert.equal(h.user, 'alice');
+        const mine = collect(h, 'user:alice');
+        collect(h, 'user:bob');
+        await waitFor(() => errors.length === 1, 'forbidden error');
+        assert.equal(errors[0].code, 'forbidden');
+        assert.ok(errors[0].channels.includes('user:bob'));
+        assert.ok(!h.channels().includes('user:bob'), 'refused channel dropped');
+        await publishOk(srv, { channel: 'user:alice', data: { text: 'hi alice' } });
+        await waitFor(() => mine.got.length === 1, 'user event');
+        assert.equal(mine.got[0].data.text, 'hi alice');
+    });
+
+    test('an invalid token closes the client for good (no reconnect loop)', async () => {
+        const srv = await startNotifier(['--jwt-secret', SECRET]);
+        const bad = signJwt({ sub: 'mallory', exp: nowS() + 600 }, { key: 'wrong-secret' });
+        const h = herald(srv.wsUrl('/ws'), { token: bad });
+        const states = recordStates(h);
+        await waitState(h, 'closed', 'closed after 401');
+        const last = states[states.length - 1];
+        assert.equal(last.reason, 'auth');
+        assert.equal(last.status, 401);
+        await sleep(300);
+        assert.equal(states.filter((s) => s.state === 'connecting').length, 1);
+    });
+
+    test('a token function is asked again before reconnecting (refresh)', async () => {
+        const srv = await startNotifier(['--jwt-secret', SECRET]);
+        const calls = [];
+        let n = 0;
+        const token = ({ reason }) => {
+            calls.push(reason);
+            n += 1;
+            // The first token is already expired: the server refuses it with 401.
+            return signJwt({ sub: `u${n}`, exp: n === 1 ? nowS() - 60 : nowS() + 600 }, { key: SECRET });
+        };
+        const h = herald(srv.wsUrl('/ws'), { token });
+        await waitState(h, 'open', 'open with the refreshed token');
+        assert.equal(h.user, 'u2');
+        assert.deepEqual(calls, ['connect', 'reconnect']);
+    });
+});
+
+/* ------------------------------------------------------------------ */
+/* Part 2: reconnect policy against a scripted server                  */
+/* ------------------------------------------------------------------ */
+
+/**
+ * A scripted stand-in for the gateway: answers the handshake, sends welcome,
+ * records every client command and lets the test send or close. status: when
+ * set, refuses handshakes with that HTTP status.
+ */
+async function scripted() {
+    const port = await freePort();
+    const wss = new WebSocketServer({ host: '127.0.0.1', port });
+    const state = { conns: [], commands: [], urls: [], status: 0 };
+    const origHandle = wss.handleUpgrade.bind(wss);
+    wss.handleUpgrade = (req, sock, head, cb) => {
+        state.urls.push(req.url);
+        if (state.status) {
+            sock.end(`HTTP/1.1 ${state.status} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+            return;
+        }
+        origHandle(req, sock, head, cb);
+    };
+    wss.on('connection', (ws) => {
+        state.conns.push(ws);
+        ws.on('message', (m) => state.commands.push(JSON.parse(m.toString())));
+        ws.send(JSON.stringify({ type: 'welcome', connection: `c${state.conns.length}`, user: null }));
+    });
+    await new Promise((r) => wss.on('listening', r));
+    return {
+        url: `ws://127.0.0.1:${port}/ws`,
+        state,
+        last: () => state.conns[state.conns.length - 1],
+        send: (obj) => state.conns[state.conns.length - 1].send(JSON.stringify(obj)),
+        close: () => new Promise((r) => {
+            for (const c of wss.clients) c.terminate();
+            wss.close(r);
+        }),
+    };
+}
+
+/** Replies to subscribe commands like the notifier does. */
+function ackSubscribes(s, recovered = true) {
+    const seen = new Set();
+    return setInterval(() => {
+        s.state.commands.forEach((c, i) => {
+            if (seen.has(i) || c.type !== 'subscribe') return;
+            seen.add(i);
+            s.send({ type: 'subscribed', channels: c.channels, recovered, ref: c.ref });
+        });
+    }, 10);
+}
+
+describe('herald.js reconnect policy (scripted server)', () => {
+    test('1012 reconnects at once, 1013 waits a backoff, both resume with since', async () => {
+        const s = await scripted();
+        const timer = ackSubscribes(s);
+        try {
+            const h = herald(s.url, { backoffInitialMs: 300, backoffMaxMs: 300 });
+            const states = recordStates(h);
+            const got = collect(h, 'orders').got;
+            await waitFor(() => s.state.commands.length === 1, 'subscribe');
+            assert.deepEqual(s.state.commands[0].channels, ['orders']);
+            assert.equal(s.state.commands[0].since, undefined);
+            s.send({ type: 'event', channel: 'orders', id: '5', data: 'x' });
+            await waitFor(() => got.length === 1, 'event');
+
+            s.last().close(1012, 'upstream lost');
+            await waitFor(() => s.state.commands.length === 2, 'resubscribe after 1012');
+            assert.equal(s.state.commands[1].since, '5');
+            const r1012 = states.filter((st) => st.state === 'reconnecting');
+            assert.equal(r1012[0].delay, 0);
+            assert.equal(r1012[0].code, 1012);
+
+            s.send({ type: 'event', channel: 'orders', id: '6', data: 'y' });
+            await waitFor(() => got.length === 2, 'event 6');
+            s.last().close(1013, 'overloaded');
+            await waitFor(() => s.state.commands.length === 3, 'resubscribe after 1013');
+            const r1013 = states.filter((st) => st.state === 'reconnecting')[1];
+            assert.equal(r1013.code, 1013);
+            assert.ok(r1013.delay >= 0 && r1013.delay < 300, `backoff delay ${r1013.delay}`);
+            assert.ok(r1013.retryAt >= Date.now() - 10000);
+            assert.equal(s.state.commands[2].since, '6');
+        } finally {
+            clearInterval(timer);
+            closeClients();
+            await s.close();
+        }
+    });
+
+    test('duplicates and replays are never delivered twice; recovered:false is a gap', async () => {
+        const s = await scripted();
+        const timer = ackSubscribes(s, false);
+        try {
+            const h = herald(s.url);
+            const gaps = [];
+            h.on('gap', (g) => gaps.push(g));
+            const got = collect(h, 'orders').got;
+            const all = [];
+            h.on('event', (e) => all.push(e.id));
+            await waitFor(() => s.state.commands.length === 1, 'subscribe');
+            for (const id of ['1', '2', '2', '3', '1']) {
+                s.send({ type: 'event', channel: 'orders', id, data: id });
+            }
+            s.send({ type: 'event', channel: 'nobody', id: '9', data: 'unsubscribed channel' });
+            await sleep(100);
+            assert.deepEqual(got.map((e) => e.id), ['1', '2', '3']);
+            assert.deepEqual(all, ['1', '2', '3']);
+            assert.equal(gaps.length, 1, 'first subscribe reported recovered:false');
+            assert.equal(gaps[0].since, null);
+        } finally {
+            clearInterval(timer);
+            closeClients();
+            await s.close();
+        }
+    });
+
+    test('401 stops the client; the token is not retried without a refresh function', async () => {
+        const s = await scripted();
+        s.state.status = 401;
+        try {
+            const h = herald(s.url, { token: 'expired' });
+            await waitState(h, 'closed');
+            await sleep(200);
+            assert.equal(s.state.urls.length, 1);
+            assert.match(s.state.urls[0], /token=expired/);
+        } finally {
+            closeClients();
+            await s.close();
+        }
+    });
+
+    test('connection refused backs off with capped, jittered delays', async () => {
+        const port = await freePort();
+        const h = herald(`ws://127.0.0.1:${port}/ws`, { backoffInitialMs: 20, backoffMaxMs: 80 });
+        const states = recordStates(h);
+        await waitFor(() => states.filter((s) => s.state === 'reconnecting').length >= 6, 'six retries',
+            DEADLINE_MS);
+        h.close();
+        const delays = states.filter((s) => s.state === 'reconnecting').map((s) => s.delay);
+        assert.ok(delays.every((d) => d >= 0 && d < 80), `delays ${delays}`);
+        assert.equal(h.state, 'closed');
+    });
+
+    test('subscribe calls in one tick become one command; names are validated', async () => {
+        const s = await scripted();
+        const timer = ackSubscribes(s);
+        try {
+            const h = herald(s.url);
+            await waitState(h, 'open');
+            h.subscribe('a', () => {});
+            h.subscribe('b', () => {});
+            const offC = h.subscribe('c', () => {});
+            offC();
+            await waitFor(() => s.state.commands.length >= 1, 'subscribe');
+            await sleep(50);
+            assert.equal(s.state.commands.length, 1);
+            assert.deepEqual(s.state.commands[0].channels, ['a', 'b']);
+            assert.throws(() => h.subscribe('bad name', () => {}), TypeError);
+            assert.throws(() => h.subscribe('x'.repeat(129), () => {}), TypeError);
+        } finally {
+            clearInterval(timer);
+            closeClients();
+            await s.close();
+        }
+    });
+});
+
+test('backoffDelay and isValidChannel', () => {
+    assert.equal(backoffDelay(0, 500, 30000, () => 0.999999), 499);
+    assert.equal(backoffDelay(3, 500, 30000, () => 0.5), 2000);
+    assert.equal(backoffDelay(40, 500, 30000, () => 0.999999), 29999);
+    assert.equal(backoffDelay(5, 500, 30000, () => 0), 0);
+    assert.ok(isValidChannel('user:alice@example.com'));
+    assert.ok(!isValidChannel(''));
+    assert.ok(!isValidChannel('a,b'));
+});

@@ -1,0 +1,118 @@
+// Type declarations for herald.js, the Herald WebSocket client (SPEC.md §2).
+
+/** Connection states; see the diagram at the top of herald.js. */
+export type HeraldState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'offline' | 'closed';
+
+/** One event as delivered by the server. `id` is opaque but increases per channel. */
+export interface HeraldEvent<T = unknown> {
+  channel: string;
+  id: string;
+  data: T;
+}
+
+export type TokenReason = 'connect' | 'reconnect';
+/** A token, or a function called before every connection attempt (token refresh). */
+export type TokenSource =
+  | string
+  | null
+  | ((info: { reason: TokenReason }) => string | null | undefined | Promise<string | null | undefined>);
+
+/** Anything shaped like the browser's WebSocket constructor (e.g. the `ws` package). */
+export interface WebSocketLike {
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface HeraldOptions {
+  /** JWT sent as `?token=`; a function is called before each (re)connect. */
+  token?: TokenSource;
+  /** WebSocket implementation; defaults to globalThis.WebSocket. */
+  WebSocket?: WebSocketConstructor;
+  /** Resume point for the first connection (e.g. persisted lastId). */
+  since?: string | null;
+  /** First backoff cap in ms [500]; doubles per failed attempt. */
+  backoffInitialMs?: number;
+  /** Largest backoff cap in ms [30000]. Delays are uniformly random below the cap. */
+  backoffMaxMs?: number;
+  /** A connection open this long resets the backoff [5000]. */
+  stableAfterMs?: number;
+  /** Event ids remembered per channel to drop duplicates [2048]. */
+  dedupWindow?: number;
+  /** Give up on a handshake that has not produced `welcome` after this many ms [15000]. */
+  connectTimeoutMs?: number;
+  /** Connect in the constructor [true]. */
+  autoConnect?: boolean;
+}
+
+export interface StateChange {
+  state: HeraldState;
+  prev: HeraldState;
+  /** reconnecting: the wait before the next attempt, and when it ends (epoch ms). */
+  delay?: number;
+  retryAt?: number;
+  attempt?: number;
+  /** The close code that caused the change, when there was one. */
+  code?: number;
+  /** closed: 'client' (close() called), 'server' (1000/1008), 'auth' (401/403). */
+  reason?: string;
+  /** closed by auth: the HTTP status seen, when known. */
+  status?: number;
+  /** open: ids from the welcome message. */
+  connection?: string | null;
+  user?: string | null;
+}
+
+export interface HeraldEvents {
+  state: StateChange;
+  welcome: { connection: string | null; user: string | null };
+  /** The server confirmed a subscription; `recovered:false` means events were lost. */
+  subscribed: { channels: string[]; recovered: boolean; resumed: boolean };
+  unsubscribed: { channels: string[] };
+  /** History did not reach back to `since`: reload the state of these channels. */
+  gap: { channels: string[]; since: string | null };
+  /** Every event delivered to handlers, once. */
+  event: HeraldEvent;
+  disconnect: { code: number; reason: string; wasOpen: boolean };
+  /** Server errors (bad_request, forbidden, rate_limited, too_many_channels) and local ones. */
+  error: { code: string; message: string; channels?: string[]; command?: string | null };
+}
+
+export type Handler<T = unknown> = (data: T, event: HeraldEvent<T>) => void;
+
+export declare class Herald {
+  constructor(url: string, options?: HeraldOptions);
+  readonly url: string;
+  readonly state: HeraldState;
+  /** Id of the last event delivered; sent as `since` on every reconnect. */
+  readonly lastId: string | null;
+  readonly connectionId: string | null;
+  /** The authenticated user from the welcome message, or null. */
+  readonly user: string | null;
+  /** Epoch ms of the next reconnect attempt while reconnecting. */
+  readonly retryAt: number;
+
+  connect(): void;
+  close(): void;
+  /** Subscribes handler to channel; returns a function that removes it. */
+  subscribe<T = unknown>(channel: string, handler: Handler<T>): () => void;
+  /** Removes one handler, or every handler of the channel. */
+  unsubscribe(channel: string, handler?: Handler<any>): void;
+  channels(): string[];
+
+  on<K extends keyof HeraldEvents>(type: K, listener: (detail: HeraldEvents[K]) => void): () => void;
+  off<K extends keyof HeraldEvents>(type: K, listener: (detail: HeraldEvents[K]) => void): void;
+}
+
+export declare function isValidChannel(name: string): boolean;
+export declare function backoffDelay(
+  attempt: number,
+  initialMs: number,
+  maxMs: number,
+  random?: () => number,
+): number;
+
+export default Herald;

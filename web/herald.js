@@ -1,0 +1,533 @@
+// herald.js: the browser (and node) client for Herald's WebSocket protocol.
+//
+// One Herald object keeps one WebSocket to the notifier (usually through the
+// gateway) and hides the unreliable parts of the network from the app:
+//
+//   connecting ──welcome──▶ open ──close──▶ reconnecting ──timer──▶ connecting
+//        ▲                                      │   ▲
+//        └──────────── online ◀── offline ◀─────┘   └─ 1001/1012: no wait
+//                                                      1013 and others: backoff
+//   any state ──close() or auth failure──▶ closed
+//
+// - subscriptions live in the client: after every (re)connect it subscribes
+//   again to every channel with `since` = the last event id it saw, so the
+//   server replays what was missed; `recovered:false` is reported to the app;
+// - reconnect delays grow exponentially with full jitter, capped; a server
+//   shutdown (1001) or a lost upstream (1012) reconnects at once;
+// - an authentication failure (HTTP 401/403 before the upgrade) stops the
+//   client after one attempt with a refreshed token; `token` may be a function
+//   that is called before every connection attempt (token refresh);
+// - a handler never sees the same event twice (ids seen recently are kept);
+// - in browsers, `offline`/`online` window events pause and resume it.
+//
+// The wire protocol is SPEC.md §2. No dependencies; works with the browser's
+// WebSocket or any object with the same interface (e.g. the `ws` package).
+
+const CHANNEL_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
+const RECONNECT_NOW = new Set([1001, 1012]);
+const NO_RECONNECT = new Set([1000, 1008]);
+const DEFAULTS = {
+  backoffInitialMs: 500,
+  backoffMaxMs: 30000,
+  stableAfterMs: 5000,
+  dedupWindow: 2048,
+  connectTimeoutMs: 15000,
+  autoConnect: true,
+};
+
+/** Returns true when `name` is a valid Herald channel name. */
+export function isValidChannel(name) {
+  return typeof name === 'string' && CHANNEL_RE.test(name);
+}
+
+/**
+ * Full-jitter exponential backoff: a random delay in [0, min(max, initial * 2^attempt)).
+ * `random` is injectable for tests.
+ */
+export function backoffDelay(attempt, initialMs, maxMs, random = Math.random) {
+  const cap = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return Math.floor(random() * cap);
+}
+
+/** Remembers the last `limit` ids per channel to drop repeated deliveries. */
+class SeenIds {
+  constructor(limit) {
+    this.limit = limit;
+    this.byChannel = new Map();
+  }
+
+  /** Records channel/id; returns false when it was already seen. */
+  add(channel, id) {
+    let entry = this.byChannel.get(channel);
+    if (!entry) {
+      entry = { set: new Set(), order: [] };
+      this.byChannel.set(channel, entry);
+    }
+    if (entry.set.has(id)) return false;
+    entry.set.add(id);
+    entry.order.push(id);
+    if (entry.order.length > this.limit) entry.set.delete(entry.order.shift());
+    return true;
+  }
+
+  clear(channels) {
+    for (const ch of channels) this.byChannel.delete(ch);
+  }
+}
+
+/** A tiny event emitter: on() returns the function that removes the listener. */
+class Emitter {
+  constructor() {
+    this.listeners = new Map();
+  }
+
+  on(type, fn) {
+    if (typeof fn !== 'function') throw new TypeError('listener must be a function');
+    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
+    this.listeners.get(type).add(fn);
+    return () => this.off(type, fn);
+  }
+
+  off(type, fn) {
+    this.listeners.get(type)?.delete(fn);
+  }
+
+  emit(type, detail) {
+    for (const fn of [...(this.listeners.get(type) ?? [])]) {
+      try {
+        fn(detail);
+      } catch (err) {
+        reportListenerError(err);
+      }
+    }
+  }
+}
+
+function reportListenerError(err) {
+  // A throwing app handler must not break the client's state machine.
+  setTimeout(() => {
+    throw err;
+  }, 0);
+}
+
+function httpStatusOf(errorEvent) {
+  // `ws` (node) reports "Unexpected server response: 401"; browsers say nothing.
+  const m = /Unexpected server response: (\d{3})/.exec(String(errorEvent?.message ?? ''));
+  return m ? Number(m[1]) : 0;
+}
+
+function toHttpUrl(wsUrl) {
+  const u = new URL(wsUrl);
+  u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
+  return u.toString();
+}
+
+function resolveUrl(url) {
+  // A relative URL ("/ws") is resolved against the page: https pages use wss.
+  if (/^wss?:\/\//i.test(url)) return url;
+  const loc = globalThis.location;
+  if (!loc) throw new TypeError(`Herald: absolute ws:// or wss:// URL required, got ${url}`);
+  const u = new URL(url, loc.href);
+  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  return u.toString();
+}
+
+export class Herald extends Emitter {
+  /**
+   * @param {string} url  ws:// or wss:// URL of the /ws endpoint (relative URLs resolve
+   *                      against the page in browsers)
+   * @param {object} [options] see herald.d.ts (HeraldOptions)
+   */
+  constructor(url, options = {}) {
+    super();
+    this.opts = { ...DEFAULTS, ...options };
+    this.url = resolveUrl(url);
+    this.WebSocketImpl = this.opts.WebSocket ?? globalThis.WebSocket;
+    if (typeof this.WebSocketImpl !== 'function') {
+      throw new TypeError('Herald: no WebSocket implementation; pass {WebSocket}');
+    }
+    this.state = 'idle';
+    this.lastId = options.since ?? null;
+    this.connectionId = null;
+    this.user = null;
+    this.handlers = new Map(); // channel -> Set(handler)
+    this.requested = new Set(); // channels asked for on this socket (and not dropped)
+    this.pendingRefs = new Map(); // ref -> {kind, channels, since}
+    this.seen = new SeenIds(this.opts.dedupWindow);
+    this.ws = null;
+    this.timer = null;
+    this.attempt = 0;
+    this.connects = 0;
+    this.nextRef = 1;
+    this.openedAt = 0;
+    this.authRetried = false;
+    this.flushQueued = false;
+    this.stopped = false;
+    this.retryAt = 0;
+    this.watchNetwork();
+    if (this.opts.autoConnect) this.connect();
+  }
+
+  /** Starts connecting (no-op while connecting or open). */
+  connect() {
+    if (this.state === 'connecting' || this.state === 'open') return;
+    this.stopped = false;
+    this.clearTimer();
+    this.openSocket();
+  }
+
+  /** Closes the connection for good: no reconnect until connect() is called. */
+  close() {
+    this.stopped = true;
+    this.clearTimer();
+    this.dropSocket(1000, 'client closed');
+    this.setState('closed', { reason: 'client' });
+  }
+
+  /**
+   * Calls handler(data, event) for every event on `channel`; subscribes on the
+   * server when this is the channel's first handler. Returns a function that
+   * removes this handler. Throws TypeError for an invalid channel name.
+   */
+  subscribe(channel, handler) {
+    if (!isValidChannel(channel)) throw new TypeError(`Herald: invalid channel name ${channel}`);
+    if (typeof handler !== 'function') throw new TypeError('Herald: handler must be a function');
+    let set = this.handlers.get(channel);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(channel, set);
+      this.queueFlush();
+    }
+    set.add(handler);
+    return () => this.unsubscribe(channel, handler);
+  }
+
+  /** Removes one handler, or all handlers of `channel` when handler is omitted. */
+  unsubscribe(channel, handler) {
+    const set = this.handlers.get(channel);
+    if (!set) return;
+    if (handler) set.delete(handler);
+    else set.clear();
+    if (set.size > 0) return;
+    this.handlers.delete(channel);
+    this.seen.clear([channel]);
+    this.queueFlush();
+  }
+
+  /** Channels with at least one handler. */
+  channels() {
+    return [...this.handlers.keys()];
+  }
+
+  // ---- connection lifecycle -------------------------------------------------
+
+  async openSocket() {
+    this.setState('connecting', { attempt: this.attempt });
+    let token;
+    try {
+      token = await this.currentToken(this.connects++ === 0 ? 'connect' : 'reconnect');
+    } catch (err) {
+      this.emit('error', { code: 'token', message: String(err?.message ?? err) });
+      this.scheduleReconnect(0);
+      return;
+    }
+    if (this.stopped || this.state !== 'connecting') return;
+    this.lastToken = token;
+    const url = new URL(this.url);
+    if (token) url.searchParams.set('token', token);
+    let ws;
+    try {
+      ws = new this.WebSocketImpl(url.toString());
+    } catch (err) {
+      this.emit('error', { code: 'socket', message: String(err?.message ?? err) });
+      this.scheduleReconnect(0);
+      return;
+    }
+    this.ws = ws;
+    this.sawWelcome = false;
+    this.httpStatus = 0;
+    this.armConnectTimeout(ws);
+    ws.onmessage = (ev) => ws === this.ws && this.onMessage(ev.data);
+    ws.onerror = (ev) => {
+      if (ws === this.ws) this.httpStatus = this.httpStatus || httpStatusOf(ev);
+    };
+    ws.onclose = (ev) => ws === this.ws && this.onClose(ev.code, ev.reason);
+  }
+
+  async currentToken(reason) {
+    const t = this.opts.token;
+    if (typeof t === 'function') return (await t({ reason })) ?? null;
+    return t ?? null;
+  }
+
+  armConnectTimeout(ws) {
+    this.clearTimer();
+    this.timer = setTimeout(() => {
+      if (ws === this.ws && !this.sawWelcome) this.dropSocket(4000, 'connect timeout', true);
+    }, this.opts.connectTimeoutMs);
+  }
+
+  onWelcome(msg) {
+    this.clearTimer();
+    this.sawWelcome = true;
+    this.authRetried = false;
+    this.openedAt = Date.now();
+    this.connectionId = msg.connection ?? null;
+    this.user = msg.user ?? null;
+    this.requested.clear();
+    this.pendingRefs.clear();
+    this.setState('open', { connection: this.connectionId, user: this.user });
+    this.emit('welcome', { connection: this.connectionId, user: this.user });
+    this.resubscribeAll();
+  }
+
+  resubscribeAll() {
+    const channels = this.channels();
+    if (channels.length === 0) return;
+    this.sendCommand('subscribe', channels, this.lastId);
+  }
+
+  async onClose(code, reason) {
+    const wasOpen = this.sawWelcome;
+    const lived = wasOpen ? Date.now() - this.openedAt : 0;
+    this.ws = null;
+    this.requested.clear();
+    this.pendingRefs.clear();
+    this.clearTimer();
+    if (this.stopped) return;
+    this.emit('disconnect', { code, reason, wasOpen });
+    const authFailed = !wasOpen && (await this.isAuthFailure());
+    if (this.stopped || this.ws) return; // close() or connect() ran meanwhile
+    if (authFailed) {
+      if (typeof this.opts.token === 'function' && !this.authRetried) {
+        this.authRetried = true; // one more try with a freshly fetched token
+        this.scheduleReconnect(0, { code, reason: 'auth' });
+        return;
+      }
+      this.stopped = true;
+      this.setState('closed', { reason: 'auth', code, status: this.httpStatus });
+      return;
+    }
+    if (NO_RECONNECT.has(code) && wasOpen) {
+      this.stopped = true;
+      this.setState('closed', { reason: 'server', code });
+      return;
+    }
+    if (lived >= this.opts.stableAfterMs) this.attempt = 0;
+    const delay = RECONNECT_NOW.has(code) && this.attempt === 0 ? 0 : this.nextDelay();
+    this.scheduleReconnect(delay, { code });
+  }
+
+  async isAuthFailure() {
+    if (this.httpStatus === 401 || this.httpStatus === 403) return true;
+    if (this.httpStatus !== 0 || typeof globalThis.fetch !== 'function' || !globalThis.document) {
+      return false;
+    }
+    // Browsers hide the handshake status; ask the same URL over plain HTTP.
+    try {
+      const token = this.lastToken;
+      const url = new URL(toHttpUrl(this.url));
+      if (token) url.searchParams.set('token', token);
+      const res = await globalThis.fetch(url, { cache: 'no-store', credentials: 'same-origin' });
+      this.httpStatus = res.status;
+      return res.status === 401 || res.status === 403;
+    } catch {
+      return false;
+    }
+  }
+
+  nextDelay() {
+    const d = backoffDelay(this.attempt, this.opts.backoffInitialMs, this.opts.backoffMaxMs);
+    this.attempt += 1;
+    return d;
+  }
+
+  scheduleReconnect(delay, detail = {}) {
+    if (this.stopped) return;
+    if (this.isOffline()) {
+      this.setState('offline', detail);
+      return;
+    }
+    this.clearTimer();
+    this.retryAt = Date.now() + delay;
+    this.setState('reconnecting', { ...detail, delay, retryAt: this.retryAt, attempt: this.attempt });
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (!this.stopped) this.openSocket();
+    }, delay);
+  }
+
+  dropSocket(code, reason, thenReconnect = false) {
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onmessage = ws.onerror = ws.onclose = null;
+      try {
+        ws.close(code === 1000 || (code >= 3000 && code < 5000) ? code : 1000, reason);
+      } catch {
+        // already closing; nothing else to release
+      }
+    }
+    this.requested.clear();
+    this.pendingRefs.clear();
+    if (thenReconnect) this.scheduleReconnect(this.nextDelay(), { code, reason });
+  }
+
+  clearTimer() {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  setState(state, detail = {}) {
+    const prev = this.state;
+    this.state = state;
+    this.emit('state', { state, prev, ...detail });
+  }
+
+  // ---- browser network events ----------------------------------------------
+
+  watchNetwork() {
+    const win = globalThis.window;
+    if (!win || typeof win.addEventListener !== 'function') return;
+    this.onOffline = () => {
+      if (this.stopped) return;
+      this.clearTimer();
+      this.dropSocket(1000, 'offline');
+      this.setState('offline');
+    };
+    this.onOnline = () => {
+      if (this.stopped || this.state === 'open' || this.state === 'connecting') return;
+      this.attempt = 0;
+      this.clearTimer();
+      this.openSocket();
+    };
+    win.addEventListener('offline', this.onOffline);
+    win.addEventListener('online', this.onOnline);
+  }
+
+  isOffline() {
+    return globalThis.navigator?.onLine === false && !!globalThis.window;
+  }
+
+  // ---- protocol ---------------------------------------------------------------
+
+  onMessage(raw) {
+    let msg;
+    try {
+      msg = JSON.parse(typeof raw === 'string' ? raw : String(raw));
+    } catch {
+      this.emit('error', { code: 'bad_message', message: 'server sent invalid JSON' });
+      return;
+    }
+    switch (msg?.type) {
+      case 'welcome':
+        return this.onWelcome(msg);
+      case 'event':
+        return this.onEvent(msg);
+      case 'subscribed':
+        return this.onSubscribed(msg);
+      case 'unsubscribed':
+        return this.onUnsubscribed(msg);
+      case 'error':
+        return this.onServerError(msg);
+      default:
+        return undefined; // unknown types are ignored: the protocol may grow
+    }
+  }
+
+  onEvent(msg) {
+    const { channel, id } = msg;
+    if (typeof channel !== 'string' || id === undefined || id === null) return;
+    const set = this.handlers.get(channel);
+    if (!set || !this.seen.add(channel, String(id))) return;
+    this.lastId = String(id);
+    const event = { channel, id: String(id), data: msg.data };
+    this.emit('event', event);
+    for (const fn of [...set]) {
+      try {
+        fn(msg.data, event);
+      } catch (err) {
+        reportListenerError(err);
+      }
+    }
+  }
+
+  onSubscribed(msg) {
+    const pending = this.takeRef(msg.ref);
+    const channels = Array.isArray(msg.channels) ? msg.channels : pending?.channels ?? [];
+    const recovered = msg.recovered !== false;
+    const since = pending?.since ?? null;
+    if (!recovered) this.seen.clear(channels);
+    this.emit('subscribed', { channels, recovered, resumed: since !== null });
+    if (!recovered) this.emit('gap', { channels, since });
+  }
+
+  onUnsubscribed(msg) {
+    const pending = this.takeRef(msg.ref);
+    const channels = Array.isArray(msg.channels) ? msg.channels : pending?.channels ?? [];
+    this.emit('unsubscribed', { channels });
+  }
+
+  onServerError(msg) {
+    const pending = this.takeRef(msg.ref);
+    const detail = {
+      code: msg.code ?? 'unknown',
+      message: msg.message ?? '',
+      channels: pending?.channels ?? [],
+      command: pending?.kind ?? null,
+    };
+    if (pending?.kind === 'subscribe') {
+      // The server refused these channels (forbidden, too_many_channels...):
+      // drop them so that reconnects do not ask again.
+      for (const ch of pending.channels) {
+        this.handlers.delete(ch);
+        this.requested.delete(ch);
+      }
+    }
+    this.emit('error', detail);
+  }
+
+  takeRef(ref) {
+    if (ref === undefined || !this.pendingRefs.has(ref)) return null;
+    const p = this.pendingRefs.get(ref);
+    this.pendingRefs.delete(ref);
+    return p;
+  }
+
+  queueFlush() {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      this.flush();
+    });
+  }
+
+  // Brings the server's subscription set in line with the handlers map:
+  // several subscribe()/unsubscribe() calls in one tick become one command.
+  flush() {
+    if (this.state !== 'open' || !this.ws) return;
+    const add = this.channels().filter((ch) => !this.requested.has(ch));
+    const remove = [...this.requested].filter((ch) => !this.handlers.has(ch));
+    if (add.length > 0) this.sendCommand('subscribe', add, null);
+    if (remove.length > 0) this.sendCommand('unsubscribe', remove, null);
+  }
+
+  sendCommand(kind, channels, since) {
+    const ref = String(this.nextRef++);
+    const cmd = { type: kind, channels, ref };
+    if (since != null) cmd.since = since;
+    this.pendingRefs.set(ref, { kind, channels, since });
+    for (const ch of channels) {
+      if (kind === 'subscribe') this.requested.add(ch);
+      else this.requested.delete(ch);
+    }
+    try {
+      this.ws.send(JSON.stringify(cmd));
+    } catch (err) {
+      this.emit('error', { code: 'socket', message: String(err?.message ?? err) });
+    }
+  }
+}
+
+export default Herald;
