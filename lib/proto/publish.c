@@ -51,6 +51,163 @@ static char *dup_str(const char *s, size_t len)
     return d;
 }
 
+/* ---- raw spans ----
+ * "data" is passed on as the publisher wrote it (numbers keep their digits:
+ * 0.1 stays 0.1, where a jansson round trip would print 0.10000000000000001),
+ * with insignificant whitespace removed. These scanners run only over text
+ * that jansson has already accepted, so they trust its structure but still
+ * never read past len; if they disagree with jansson we fall back to
+ * json_dumps. A position of len means "not found". */
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static size_t skip_ws(const char *s, size_t len, size_t i)
+{
+    while (i < len && is_ws(s[i]))
+        i++;
+    return i;
+}
+
+/* i is at an opening quote; returns the index after the closing one. */
+static size_t skip_string(const char *s, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return len;
+}
+
+/* Returns the index just after the value starting at i. */
+static size_t skip_value(const char *s, size_t len, size_t i)
+{
+    if (i >= len)
+        return len;
+    if (s[i] == '"')
+        return skip_string(s, len, i);
+    if (s[i] != '{' && s[i] != '[') {
+        while (i < len && !is_ws(s[i]) && s[i] != ',' && s[i] != '}' && s[i] != ']')
+            i++;
+        return i;
+    }
+    size_t depth = 0;
+    while (i < len) {
+        if (s[i] == '"') {
+            i = skip_string(s, len, i);
+            continue;
+        }
+        if (s[i] == '{' || s[i] == '[')
+            depth++;
+        else if ((s[i] == '}' || s[i] == ']') && --depth == 0)
+            return i + 1;
+        i++;
+    }
+    return len;
+}
+
+/* True when the raw key s[a..b) (quotes included) decodes to "data". */
+static bool key_is_data(const char *s, size_t a, size_t b)
+{
+    if (b - a == 6 && memcmp(s + a, "\"data\"", 6) == 0)
+        return true;
+    if (memchr(s + a, '\\', b - a) == NULL)
+        return false;
+    json_t *k = json_loadb(s + a, b - a, JSON_DECODE_ANY, NULL);
+    const bool yes = json_is_string(k) && strcmp(json_string_value(k), "data") == 0 &&
+                     json_string_length(k) == 4;
+    json_decref(k);
+    return yes;
+}
+
+/* Finds the "data" member of the object at i; stores its value span. */
+static bool find_data(const char *s, size_t len, size_t i, size_t *vs, size_t *ve)
+{
+    i = skip_ws(s, len, i);
+    if (i >= len || s[i] != '{')
+        return false;
+    for (i = skip_ws(s, len, i + 1); i < len && s[i] == '"';) {
+        const size_t ks = i;
+        const size_t ke = skip_string(s, len, i);
+        i = skip_ws(s, len, ke);
+        if (i >= len || s[i] != ':')
+            return false;
+        i = skip_ws(s, len, i + 1);
+        const size_t v_end = skip_value(s, len, i);
+        if (key_is_data(s, ks, ke)) {
+            *vs = i;
+            *ve = v_end;
+            return v_end > i;
+        }
+        i = skip_ws(s, len, v_end);
+        if (i < len && s[i] == ',')
+            i = skip_ws(s, len, i + 1);
+    }
+    return false;
+}
+
+/* Copies s[a..b) without whitespace outside strings; NUL-terminated. */
+static char *compact_copy(const char *s, size_t a, size_t b, size_t *out_len)
+{
+    char *d = malloc(b - a + 1);
+    if (d == NULL)
+        return NULL;
+    size_t n = 0;
+    bool in_str = false;
+    for (size_t i = a; i < b; i++) {
+        const char c = s[i];
+        if (in_str && c == '\\' && i + 1 < b) {
+            d[n++] = c;
+            d[n++] = s[++i];
+            continue;
+        }
+        if (c == '"')
+            in_str = !in_str;
+        if (in_str || !is_ws(c))
+            d[n++] = c;
+    }
+    d[n] = '\0';
+    *out_len = n;
+    return d;
+}
+
+/* A cursor over the raw body: pos is where the current item starts. */
+typedef struct raw {
+    const char *s;
+    size_t len;
+    size_t pos;
+} raw;
+
+static void raw_start(raw *r, bool is_batch)
+{
+    r->pos = skip_ws(r->s, r->len, 0);
+    if (is_batch && r->pos < r->len)
+        r->pos = skip_ws(r->s, r->len, r->pos + 1);
+}
+
+static void raw_next(raw *r)
+{
+    r->pos = skip_ws(r->s, r->len, skip_value(r->s, r->len, r->pos));
+    if (r->pos < r->len && r->s[r->pos] == ',')
+        r->pos = skip_ws(r->s, r->len, r->pos + 1);
+}
+
+/* The item's data text: the publisher's bytes compacted, or jansson's. */
+static char *data_text(const raw *r, json_t *data, size_t *out_len)
+{
+    size_t vs = 0, ve = 0;
+    if (find_data(r->s, r->len, r->pos, &vs, &ve))
+        return compact_copy(r->s, vs, ve, out_len);
+    char *d = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (d != NULL)
+        *out_len = strlen(d);
+    return d;
+}
+
 static void item_deinit(hr_pub_item *it)
 {
     if (it->channels != NULL)
@@ -107,7 +264,7 @@ static int check_channels(json_t *obj, perr *e, json_t **names)
     return 0;
 }
 
-static int fill_item(json_t *names, json_t *data, hr_pub_item *it)
+static int fill_item(json_t *names, json_t *data, const raw *r, hr_pub_item *it)
 {
     it->channels = calloc(json_array_size(names), sizeof *it->channels);
     if (it->channels == NULL)
@@ -115,14 +272,11 @@ static int fill_item(json_t *names, json_t *data, hr_pub_item *it)
     for (size_t i = 0; i < json_array_size(names); i++)
         if (add_channel(it, json_array_get(names, i)) < 0)
             return HR_ENOMEM;
-    it->data = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (it->data == NULL)
-        return HR_ENOMEM;
-    it->data_len = strlen(it->data);
-    return 0;
+    it->data = data_text(r, data, &it->data_len);
+    return it->data == NULL ? HR_ENOMEM : 0;
 }
 
-static int parse_item(json_t *obj, perr *e, hr_pub_item *it)
+static int parse_item(json_t *obj, const raw *r, perr *e, hr_pub_item *it)
 {
     if (!json_is_object(obj))
         return fail(e, HR_EINVAL, "must be a JSON object");
@@ -134,29 +288,30 @@ static int parse_item(json_t *obj, perr *e, hr_pub_item *it)
     if (data == NULL)
         rc = fail(e, HR_EINVAL, "missing \"data\"");
     else
-        rc = fill_item(names, data, it);
+        rc = fill_item(names, data, r, it);
     json_decref(names);
     if (rc < 0)
         item_deinit(it);
     return rc;
 }
 
-static int parse_root(json_t *root, size_t max_items, perr *e, hr_pub_batch *out)
+static int parse_root(json_t *root, raw *r, size_t max_items, perr *e, hr_pub_batch *out)
 {
     out->is_batch = json_is_array(root);
-    e->batch = out->is_batch;
     const size_t n = out->is_batch ? json_array_size(root) : 1;
     if (n == 0)
         return fail(e, HR_EINVAL, "empty batch");
     if (n > max_items)
-        return fail(e, HR_ETOOBIG, "more than %zu items in one request", max_items);
+        return fail(e, HR_ETOOBIG, "too many items: at most %zu per request", max_items);
+    e->batch = out->is_batch;
     out->items = calloc(n, sizeof *out->items);
     if (out->items == NULL)
         return HR_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
+    raw_start(r, out->is_batch);
+    for (size_t i = 0; i < n; i++, raw_next(r)) {
         e->index = i;
         const int rc =
-            parse_item(out->is_batch ? json_array_get(root, i) : root, e, &out->items[i]);
+            parse_item(out->is_batch ? json_array_get(root, i) : root, r, e, &out->items[i]);
         if (rc < 0)
             return rc;
         out->n_items++;
@@ -172,10 +327,13 @@ int hr_publish_parse(const uint8_t *body, size_t len, size_t max_items, hr_pub_b
     if (errbuf != NULL && errcap > 0)
         errbuf[0] = '\0';
     json_error_t jerr;
-    json_t *root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* Integers beyond 64 bits are accepted: data is passed on verbatim. */
+    json_t *root = json_loadb((const char *)body, len,
+                              JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
     if (root == NULL)
         return fail(&e, HR_EINVAL, "invalid JSON at byte %d: %s", jerr.position, jerr.text);
-    const int rc = parse_root(root, max_items, &e, out);
+    raw r = {.s = (const char *)body, .len = len};
+    const int rc = parse_root(root, &r, max_items, &e, out);
     json_decref(root);
     if (rc < 0)
         hr_publish_batch_deinit(out);
