@@ -14,8 +14,9 @@ void hr_http_query_split(const char *target, size_t len, size_t *path_len, const
                          size_t *query_len);
 
 /* Finds the first parameter named key (exact, undecoded match) in the query
- * of target[0..len) (the whole target, or just a query; anything up to '?'
- * is skipped when present) and writes its percent-decoded value into
+ * of target[0..len): a whole target ("/ws?a=1", up to '?' is skipped; a
+ * target starting with '/' and without '?' has no query) or just a query
+ * ("a=1&b=2") and writes its percent-decoded value into
  * out[0..cap) with a terminating NUL; *out_len (may be NULL) gets its length.
  * A key without '=' has the empty value.
  * Returns 1 found, 0 absent, HR_ETOOBIG when the value plus NUL does not fit

@@ -43,15 +43,24 @@ void hr_ws_deflate_params_default(hr_ws_deflate_params *p);
  * values; several header lines joined with ", " by the caller), picks the
  * first acceptable permessage-deflate offer and writes the value of the
  * response's Sec-WebSocket-Extensions header into response[0..cap) (NUL
- * terminated), e.g. "permessage-deflate; server_no_context_takeover".
- * The answer always has server_no_context_takeover; it honours
- * client_no_context_takeover and client_max_window_bits. An offer with an
+ * terminated), e.g. "permessage-deflate; server_no_context_takeover;
+ * client_no_context_takeover". The answer always has
+ * server_no_context_takeover and client_no_context_takeover (see _ex below);
+ * it honours server_max_window_bits and client_max_window_bits. An offer with an
  * unknown, duplicate or out-of-range parameter (window bits outside 8..15) is
  * skipped, as is server_max_window_bits=8 (zlib cannot compress with a
  * 256-byte window). Returns 1 negotiated (*out set), 0 no acceptable offer,
- * HR_ETOOBIG when cap is too small (64 bytes is always enough). */
+ * HR_ETOOBIG when cap is too small (128 bytes is always enough). */
 int hr_ws_deflate_negotiate(const char *ext_header, size_t len, hr_ws_deflate_params *out,
                             char *response, size_t cap);
+
+/* Same, choosing whether to ask for client_no_context_takeover even when the
+ * client did not offer it (hr_ws_deflate_negotiate does: force_client_nct
+ * true, so a server inflater frees its zlib state after every message and
+ * idle connections cost nothing; false leaves the client its context, about
+ * 39 KiB of zlib state per connection that sent a compressed message). */
+int hr_ws_deflate_negotiate_ex(const char *ext_header, size_t len, bool force_client_nct,
+                               hr_ws_deflate_params *out, char *response, size_t cap);
 
 /* The offer a client sends: "permessage-deflate; client_max_window_bits". */
 #define HR_WS_DEFLATE_OFFER "permessage-deflate; client_max_window_bits"

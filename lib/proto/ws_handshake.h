@@ -14,10 +14,10 @@
 
 #define HR_WS_ACCEPT_LEN 28 /* base64 of a SHA-1, without NUL */
 #define HR_WS_KEY_LEN 24    /* base64 of 16 bytes, without NUL */
-#define HR_WS_EXT_MAX 96    /* room for an extension answer */
+#define HR_WS_EXT_MAX 128   /* room for an extension answer */
 
 typedef struct hr_ws_handshake {
-    int status;        /* 101 ok, or the refusal: 400, 405, 426 */
+    int status;        /* 101 ok, or the refusal: 400, 426 (500: no SHA-1) */
     char accept[HR_WS_ACCEPT_LEN + 1]; /* Sec-WebSocket-Accept, NUL-terminated */
     bool deflate;      /* permessage-deflate negotiated */
     hr_ws_deflate_params deflate_params;   /* valid when deflate */
@@ -29,9 +29,12 @@ typedef struct hr_ws_handshake {
  * a Host header, Upgrade containing token "websocket", Connection containing
  * "upgrade", exactly one Sec-WebSocket-Key that is base64 of 16 bytes, and
  * Sec-WebSocket-Version 13. Negotiates permessage-deflate when
- * deflate_enabled. Refusals: 405 for a method other than GET; 426 for a
- * missing or other version (the answer must carry Sec-WebSocket-Version: 13,
- * which hr_http_write_status adds); 400 for anything else malformed.
+ * deflate_enabled (several Sec-WebSocket-Extensions lines are tried in
+ * order). Refusals: 426 for a missing, repeated or other version (the answer
+ * must carry Sec-WebSocket-Version: 13, which hr_http_write_status adds);
+ * 400 for anything else (not GET, HTTP/1.0, no Host, no Upgrade or
+ * Connection token, missing, repeated or malformed key); 500 if OpenSSL's
+ * SHA-1 fails. Origin, auth and paths are the caller's business.
  * Returns 0 with out->status 101 and out->accept set, or HR_EINVAL with
  * out->status and out->error set. */
 int hr_ws_handshake_check(const hr_http_head *req, bool deflate_enabled, hr_ws_handshake *out);
