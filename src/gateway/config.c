@@ -389,8 +389,7 @@ static int parse_listen(pctx *p, yaml_node_t *n, const char *path)
 
 /* ---- auth --------------------------------------------------------------- */
 
-static const char *const known_algs[] = {"HS256", "HS384", "HS512", "RS256", "RS384",
-                                         "RS512", "ES256", "ES384", "ES512", NULL};
+static const char *const known_algs[] = {"HS256", "RS256", "ES256", NULL};
 static const char *const jwt_keys[] = {"algorithms", "secret",   "public_key_file", "issuer",
                                        "audience",   "leeway_s", "cookie",          NULL};
 static const char *const auth_keys[] = {"jwt", NULL};
@@ -406,7 +405,7 @@ static int check_algs(pctx *p, yaml_node_t *n, const char *path)
             ok = strcmp(known_algs[k], j->algorithms[i]) == 0;
         if (!ok) {
             yaml_node_t *item = node_at(p, n->data.sequence.items.start[i]);
-            return fail(p, item, path, "unsupported algorithm '%s' (HS/RS/ES 256/384/512)",
+            return fail(p, item, path, "unsupported algorithm '%s' (HS256, RS256 or ES256)",
                         j->algorithms[i]);
         }
     }
@@ -417,7 +416,7 @@ static int visit_jwt(pctx *p, const char *key, yaml_node_t *v, const char *path,
 {
     gw_jwt_cfg *j = &p->cfg->jwt;
     if (strcmp(key, "algorithms") == 0) {
-        int rc = get_str_list(p, v, path, 9, &j->algorithms, &j->n_algorithms);
+        int rc = get_str_list(p, v, path, 3, &j->algorithms, &j->n_algorithms);
         return rc != 0 ? rc : check_algs(p, v, path);
     }
     if (strcmp(key, "leeway_s") == 0)

@@ -48,7 +48,7 @@ typedef struct gw_listener_cfg {
 
 typedef struct gw_jwt_cfg {
     bool enabled;
-    char **algorithms; /* upper-case names: HS256 HS384 HS512 RS256 ... ES512 */
+    char **algorithms; /* HS256, RS256, ES256 (what hr_token verifies) */
     size_t n_algorithms;
     char *secret;          /* HS*: shared secret */
     char *public_key_file; /* RS* / ES*: PEM file, read by the program */
