@@ -39,13 +39,14 @@ typedef struct hr_token_cfg {
  * it; hr_identity_deinit): user = "sub" (NULL when absent: anonymous with
  * claims), channels = the "channels" claim (absent: none).
  * Returns HR_EDENIED with *why (may be NULL) a short static reason:
- *   "malformed"           not three base64url parts, bad JSON, a claim of the
- *                         wrong type, longer than HR_TOKEN_MAX, sub longer
- *                         than HR_IDENTITY_USER_MAX or with control chars
+ *   "malformed"           not three base64url parts (the third may be empty),
+ *                         bad JSON, a claim of the wrong type, longer than
+ *                         HR_TOKEN_MAX, sub empty, longer than
+ *                         HR_IDENTITY_USER_MAX or holding control characters
  *   "alg not allowed"     none, unknown, not in the allow-list, or its key
  *                         is not configured
  *   "bad signature"
- *   "expired"             exp < now - leeway
+ *   "expired"             exp <= now - leeway (RFC 7519: valid only before exp)
  *   "not yet valid"       nbf > now + leeway
  *   "wrong issuer", "wrong audience"
  *   "bad channels claim"  channels not an array of valid patterns
