@@ -1,0 +1,480 @@
+/* The hub: a hash table of channels, each with a doubly linked list of
+ * subscriptions and a history ring, and the fan-out that frames each event
+ * once per channel (see hub.h).
+ *
+ *   nf_client (per connection)          nf_channel "orders"
+ *     subs -> [sub]->[sub]->NULL           subs <-> [sub] <-> [sub] ...
+ *               |      \                   history: [e1 e2 e3 ...]
+ *               |       `-> channel "a"
+ *               `-> channel "orders"
+ *
+ * A subscription node sits in two lists: the channel's (doubly linked, for
+ * O(1) removal and fan-out) and the client's (singly linked, at most
+ * --max-channels long). */
+#include "hub.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "history.h"
+#include "proto/channel.h"
+#include "proto/cproto.h"
+#include "proto/ws_deflate.h"
+#include "proto/ws_frame.h"
+
+typedef struct nf_channel nf_channel;
+
+struct nf_sub {
+    nf_channel *ch;
+    nf_client *client;
+    nf_sub *ch_prev, *ch_next; /* in ch->subs */
+    nf_sub *cl_next;           /* in client->subs */
+};
+
+struct nf_channel {
+    nf_channel *next; /* hash chain */
+    nf_sub *subs;
+    uint32_t n_subs;
+    uint32_t n_deflate; /* subscribers that negotiated deflate */
+    uint64_t hash;
+    nf_history hist;
+    uint8_t name_len;
+    char name[]; /* NUL-terminated */
+};
+
+struct nf_hub {
+    nf_hub_config cfg;
+    nf_hub_send_cb send;
+    uint64_t seed;
+    nf_channel **buckets;
+    size_t n_buckets; /* power of two */
+    hr_event_id floor;
+    hr_ws_deflater deflater;
+    nf_hub_stats stats;
+};
+
+/* FNV-1a over the name, seeded, with a final avalanche (splitmix64). */
+static uint64_t hash_name(uint64_t seed, const char *name, size_t len)
+{
+    uint64_t x = 1469598103934665603ULL ^ seed;
+    for (size_t i = 0; i < len; i++) {
+        x ^= (unsigned char)name[i];
+        x *= 1099511628211ULL;
+    }
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+nf_hub *nf_hub_new(const nf_hub_config *cfg, nf_hub_send_cb send, uint64_t seed)
+{
+    nf_hub *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return NULL;
+    h->n_buckets = 64;
+    h->buckets = calloc(h->n_buckets, sizeof *h->buckets);
+    if (h->buckets == NULL) {
+        free(h);
+        return NULL;
+    }
+    h->cfg = *cfg;
+    h->send = send;
+    h->seed = seed;
+    hr_ws_deflate_params p;
+    hr_ws_deflate_params_default(&p);
+    p.server_no_context_takeover = true;
+    hr_ws_deflater_init(&h->deflater, &p, true, cfg->deflate_level);
+    return h;
+}
+
+void nf_client_init(nf_client *cl, void *sink, bool deflate)
+{
+    *cl = (nf_client){.sink = sink, .deflate = deflate};
+}
+
+static nf_channel *find(const nf_hub *h, const char *name, size_t len, uint64_t hash)
+{
+    for (nf_channel *c = h->buckets[hash & (h->n_buckets - 1)]; c != NULL; c = c->next) {
+        if (c->hash == hash && c->name_len == len && memcmp(c->name, name, len) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+static void grow_table(nf_hub *h)
+{
+    const size_t n = h->n_buckets * 2;
+    nf_channel **b = calloc(n, sizeof *b);
+    if (b == NULL)
+        return; /* keep the old table: longer chains, still correct */
+    for (size_t i = 0; i < h->n_buckets; i++) {
+        nf_channel *c = h->buckets[i];
+        while (c != NULL) {
+            nf_channel *next = c->next;
+            c->next = b[c->hash & (n - 1)];
+            b[c->hash & (n - 1)] = c;
+            c = next;
+        }
+    }
+    free(h->buckets);
+    h->buckets = b;
+    h->n_buckets = n;
+}
+
+/* Finds or creates the channel; NULL when out of memory or invalid name. */
+static nf_channel *get_channel(nf_hub *h, const char *name)
+{
+    const size_t len = strlen(name);
+    if (!hr_channel_is_valid(name, len))
+        return NULL;
+    const uint64_t hash = hash_name(h->seed, name, len);
+    nf_channel *c = find(h, name, len, hash);
+    if (c != NULL)
+        return c;
+    c = calloc(1, sizeof *c + len + 1);
+    if (c == NULL)
+        return NULL;
+    c->hash = hash;
+    c->name_len = (uint8_t)len;
+    memcpy(c->name, name, len + 1);
+    nf_history_init(&c->hist);
+    if (h->stats.channels >= h->n_buckets)
+        grow_table(h);
+    nf_channel **slot = &h->buckets[hash & (h->n_buckets - 1)];
+    c->next = *slot;
+    *slot = c;
+    h->stats.channels++;
+    return c;
+}
+
+static nf_channel *lookup(const nf_hub *h, const char *name)
+{
+    const size_t len = strlen(name);
+    if (len == 0 || len > HR_CHANNEL_MAX)
+        return NULL;
+    return find(h, name, len, hash_name(h->seed, name, len));
+}
+
+/* Unlinks and frees c; its eviction marker raises the floor so a later
+ * channel of the same name does not claim to cover what c lost. */
+static void free_channel(nf_hub *h, nf_channel *c)
+{
+    nf_channel **p = &h->buckets[c->hash & (h->n_buckets - 1)];
+    while (*p != c)
+        p = &(*p)->next;
+    *p = c->next;
+    if (hr_event_id_cmp(c->hist.evicted, h->floor) > 0)
+        h->floor = c->hist.evicted;
+    h->stats.history_events -= nf_history_len(&c->hist);
+    nf_history_deinit(&c->hist);
+    h->stats.channels--;
+    free(c);
+}
+
+static void free_if_empty(nf_hub *h, nf_channel *c)
+{
+    if (c->n_subs == 0 && nf_history_len(&c->hist) == 0)
+        free_channel(h, c);
+}
+
+void nf_hub_free(nf_hub *h)
+{
+    if (h == NULL)
+        return;
+    for (size_t i = 0; i < h->n_buckets; i++) {
+        nf_channel *c = h->buckets[i];
+        while (c != NULL) {
+            nf_channel *next = c->next;
+            for (nf_sub *s = c->subs, *sn; s != NULL; s = sn) {
+                sn = s->ch_next;
+                s->client->subs = NULL;
+                s->client->n_subs = 0;
+                free(s);
+            }
+            nf_history_deinit(&c->hist);
+            free(c);
+            c = next;
+        }
+    }
+    hr_ws_deflater_deinit(&h->deflater);
+    free(h->buckets);
+    free(h);
+}
+
+/* ---- subscriptions ---------------------------------------------------- */
+
+static nf_sub *client_find(const nf_client *cl, const nf_channel *c)
+{
+    for (nf_sub *s = cl->subs; s != NULL; s = s->cl_next) {
+        if (s->ch == c)
+            return s;
+    }
+    return NULL;
+}
+
+int nf_hub_subscribe(nf_hub *h, nf_client *cl, const char *name, bool *added)
+{
+    *added = false;
+    nf_channel *c = get_channel(h, name);
+    if (c == NULL)
+        return HR_ENOMEM;
+    if (client_find(cl, c) != NULL)
+        return 0;
+    nf_sub *s = malloc(sizeof *s);
+    if (s == NULL) {
+        free_if_empty(h, c);
+        return HR_ENOMEM;
+    }
+    *s = (nf_sub){.ch = c, .client = cl, .ch_next = c->subs, .cl_next = cl->subs};
+    if (c->subs != NULL)
+        c->subs->ch_prev = s;
+    c->subs = s;
+    c->n_subs++;
+    c->n_deflate += cl->deflate;
+    cl->subs = s;
+    cl->n_subs++;
+    h->stats.subscriptions++;
+    *added = true;
+    return 0;
+}
+
+/* Unlinks s from its channel (not from the client list) and frees it. */
+static void drop_sub(nf_hub *h, nf_sub *s)
+{
+    nf_channel *c = s->ch;
+    if (s->ch_prev != NULL)
+        s->ch_prev->ch_next = s->ch_next;
+    else
+        c->subs = s->ch_next;
+    if (s->ch_next != NULL)
+        s->ch_next->ch_prev = s->ch_prev;
+    c->n_subs--;
+    c->n_deflate -= s->client->deflate;
+    s->client->n_subs--;
+    h->stats.subscriptions--;
+    free(s);
+    free_if_empty(h, c);
+}
+
+bool nf_hub_unsubscribe(nf_hub *h, nf_client *cl, const char *name)
+{
+    const nf_channel *c = lookup(h, name);
+    if (c == NULL)
+        return false;
+    for (nf_sub **p = &cl->subs; *p != NULL; p = &(*p)->cl_next) {
+        if ((*p)->ch == c) {
+            nf_sub *s = *p;
+            *p = s->cl_next;
+            drop_sub(h, s);
+            return true;
+        }
+    }
+    return false;
+}
+
+bool nf_hub_is_subscribed(const nf_hub *h, const nf_client *cl, const char *name)
+{
+    const nf_channel *c = lookup(h, name);
+    return c != NULL && client_find(cl, c) != NULL;
+}
+
+void nf_hub_client_leave(nf_hub *h, nf_client *cl)
+{
+    while (cl->subs != NULL) {
+        nf_sub *s = cl->subs;
+        cl->subs = s->cl_next;
+        drop_sub(h, s);
+    }
+}
+
+/* ---- fan-out ---------------------------------------------------------- */
+
+/* Encodes the event for channel c straight into a frame: header, then JSON. */
+static hr_msg *encode_frame(const nf_channel *c, const char *id, size_t idlen, const hr_event *ev)
+{
+    const int n =
+        hr_cproto_write_event(NULL, 0, c->name, c->name_len, id, idlen, ev->data, ev->data_len);
+    if (n <= 0)
+        return NULL;
+    uint8_t hdr[HR_WS_MAX_HEADER];
+    const size_t hlen =
+        hr_ws_frame_write_header(hdr, HR_WS_OP_TEXT, true, false, (uint64_t)n, NULL);
+    hr_msg *m = hr_msg_new(hlen + (size_t)n);
+    if (m == NULL)
+        return NULL;
+    memcpy(m->data, hdr, hlen);
+    const int w = hr_cproto_write_event((char *)m->data + hlen, (size_t)n, c->name, c->name_len, id,
+                                        idlen, ev->data, ev->data_len);
+    HR_ASSERT(w == n);
+    return m;
+}
+
+/* The compressed twin of a plain text frame, made from its payload. */
+static hr_msg *make_deflated(nf_hub *h, const hr_msg *plain)
+{
+    hr_ws_header hd;
+    if (hr_ws_frame_parse_header(plain->data, plain->len, &hd) <= 0)
+        return NULL;
+    hr_msg *d = hr_ws_deflate_frame_new(&h->deflater, HR_WS_OP_TEXT, plain->data + hd.header_len,
+                                        (size_t)hd.len);
+    if (d != NULL)
+        h->stats.deflated_frames++;
+    return d;
+}
+
+static hr_msg *entry_deflated(nf_hub *h, nf_hist_entry *e)
+{
+    if (e->deflated == NULL)
+        e->deflated = make_deflated(h, e->plain);
+    return e->deflated;
+}
+
+static void send_to(nf_hub *h, nf_client *cl, hr_msg *plain, hr_msg *deflated, bool *ok)
+{
+    *ok = h->send(cl->sink, plain, cl->deflate ? deflated : NULL) == 0;
+    if (*ok)
+        h->stats.events_delivered++;
+}
+
+static int publish_channel(nf_hub *h, nf_channel *c, const char *id, size_t idlen,
+                           const hr_event *ev, uint64_t now_ms)
+{
+    hr_msg *plain = encode_frame(c, id, idlen, ev);
+    if (plain == NULL)
+        return HR_ENOMEM;
+    const uint32_t before = nf_history_len(&c->hist);
+    const int rc = nf_history_append(&c->hist, ev->id, plain, now_ms, h->cfg.history);
+    if (rc == HR_EINVAL) {
+        hr_msg_unref(plain);
+        return rc;
+    }
+    h->stats.history_events += nf_history_len(&c->hist);
+    h->stats.history_events -= before;
+    hr_msg *deflated = NULL;
+    if (c->n_deflate > 0) {
+        deflated = make_deflated(h, plain);
+        if (deflated != NULL && rc == 0 && h->cfg.history > 0)
+            nf_history_at(&c->hist, nf_history_len(&c->hist) - 1)->deflated = hr_msg_ref(deflated);
+    }
+    for (nf_sub *s = c->subs, *next; s != NULL; s = next) {
+        next = s->ch_next;
+        bool ok;
+        send_to(h, s->client, plain, deflated, &ok);
+    }
+    hr_msg_unref(deflated);
+    hr_msg_unref(plain);
+    return 0;
+}
+
+int nf_hub_publish(nf_hub *h, const hr_event *ev, uint64_t now_ms)
+{
+    char id[HR_EVENT_ID_CAP];
+    const size_t idlen = hr_event_id_format(ev->id, id, sizeof id);
+    int result = 0;
+    for (size_t i = 0; i < ev->n_channels; i++) {
+        nf_channel *c = get_channel(h, ev->channels[i]);
+        if (c == NULL) {
+            h->stats.events_dropped++;
+            continue;
+        }
+        h->stats.events_published++;
+        const int rc = publish_channel(h, c, id, idlen, ev, now_ms);
+        if (rc != 0) {
+            h->stats.events_dropped++;
+            result = rc;
+        }
+        free_if_empty(h, c);
+    }
+    return result;
+}
+
+/* ---- resume ----------------------------------------------------------- */
+
+bool nf_hub_covers(const nf_hub *h, const char *const *names, size_t n, hr_event_id since)
+{
+    if (hr_event_id_cmp(since, h->floor) < 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const nf_channel *c = lookup(h, names[i]);
+        if (c != NULL && !nf_history_covers(&c->hist, since))
+            return false;
+    }
+    return true;
+}
+
+typedef struct cursor {
+    nf_channel *ch;
+    uint32_t next;
+} cursor;
+
+/* Index of the cursor whose next entry has the smallest id, or n if all are
+ * exhausted. Ties (one event on several channels) go to the first cursor. */
+static size_t pick_oldest(const cursor *cur, size_t n)
+{
+    size_t best = n;
+    for (size_t i = 0; i < n; i++) {
+        if (cur[i].next >= nf_history_len(&cur[i].ch->hist))
+            continue;
+        if (best == n ||
+            hr_event_id_cmp(nf_history_at(&cur[i].ch->hist, cur[i].next)->id,
+                            nf_history_at(&cur[best].ch->hist, cur[best].next)->id) < 0)
+            best = i;
+    }
+    return best;
+}
+
+long nf_hub_replay(nf_hub *h, nf_client *cl, const char *const *names, size_t n, hr_event_id since)
+{
+    cursor *cur = calloc(n > 0 ? n : 1, sizeof *cur);
+    if (cur == NULL)
+        return HR_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        nf_channel *c = lookup(h, names[i]);
+        if (c == NULL || nf_history_len(&c->hist) == 0 || client_find(cl, c) == NULL)
+            continue;
+        cur[k++] = (cursor){c, nf_history_first_after(&c->hist, since)};
+    }
+    long sent = 0;
+    for (size_t i = pick_oldest(cur, k); i < k; i = pick_oldest(cur, k)) {
+        nf_hist_entry *e = nf_history_at(&cur[i].ch->hist, cur[i].next++);
+        bool ok;
+        send_to(h, cl, e->plain, cl->deflate ? entry_deflated(h, e) : NULL, &ok);
+        if (!ok)
+            break;
+        sent++;
+    }
+    h->stats.events_replayed += (uint64_t)sent;
+    free(cur);
+    return sent;
+}
+
+void nf_hub_raise_floor(nf_hub *h, hr_event_id floor)
+{
+    if (hr_event_id_cmp(floor, h->floor) > 0)
+        h->floor = floor;
+}
+
+void nf_hub_expire(nf_hub *h, uint64_t now_ms)
+{
+    const bool aged = h->cfg.history_ttl_ms > 0 && now_ms > h->cfg.history_ttl_ms;
+    const uint64_t cutoff = aged ? now_ms - h->cfg.history_ttl_ms : 0;
+    for (size_t i = 0; i < h->n_buckets; i++) {
+        nf_channel *c = h->buckets[i];
+        while (c != NULL) {
+            nf_channel *next = c->next;
+            if (aged)
+                h->stats.history_events -= nf_history_expire(&c->hist, cutoff);
+            free_if_empty(h, c);
+            c = next;
+        }
+    }
+}
+
+const nf_hub_stats *nf_hub_stats_view(const nf_hub *h)
+{
+    return &h->stats;
+}

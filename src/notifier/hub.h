@@ -1,0 +1,127 @@
+/* nf_hub: channels, subscriptions and fan-out for one event loop.
+ *
+ * A channel exists while it has subscribers or retained history: it is
+ * created by the first subscribe or publish that names it and freed when both
+ * are gone (on unsubscribe, or by the periodic nf_hub_expire sweep).
+ *
+ * Fan-out: each event is encoded once per channel into one hr_msg holding
+ * the complete WebSocket text frame; that same block goes to the channel's
+ * history and to every subscriber's send queue (by reference). When at least
+ * one subscriber of the channel negotiated permessage-deflate, one compressed
+ * twin is made (no context takeover, so valid for all of them) and kept with
+ * the history entry for later replays.
+ *
+ * Memory per subscription: one nf_sub (5 pointers) linked into both the
+ * channel's list and the client's list; nf_client itself is embedded in the
+ * caller's per-connection struct.
+ *
+ * Resume: subscribing with since is three steps the caller runs in one loop
+ * turn (so no live event can slip in between): nf_hub_subscribe each channel,
+ * nf_hub_covers to learn "recovered", send the "subscribed" reply, then
+ * nf_hub_replay, which sends every retained event after since on the newly
+ * added channels merged in id order. Live events follow from later turns:
+ * no duplicates, no gaps. */
+#ifndef NF_HUB_H
+#define NF_HUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker/event.h"
+#include "core/msg.h"
+
+typedef struct nf_hub nf_hub;
+typedef struct nf_sub nf_sub;
+
+/* One subscriber (a connection), embedded in the caller's storage. sink is
+ * handed back to the send callback. deflate: the connection negotiated
+ * permessage-deflate (so compressed twins are worth making). */
+typedef struct nf_client {
+    void *sink;
+    nf_sub *subs; /* this client's subscriptions, newest first */
+    uint32_t n_subs;
+    bool deflate;
+} nf_client;
+
+/* Queues one event frame for a client: plain is the text frame, deflated its
+ * compressed twin or NULL. Both are borrowed (take references to keep them).
+ * Returns 0 when queued, or a negative code when the client could not take it
+ * (closing, over its send-queue limit: the callee deals with that). Must not
+ * subscribe or unsubscribe anything during the call. */
+typedef int (*nf_hub_send_cb)(void *sink, hr_msg *plain, hr_msg *deflated);
+
+typedef struct nf_hub_config {
+    uint32_t history;        /* events kept per channel (--history) */
+    uint64_t history_ttl_ms; /* age bound (--history-ttl, in ms); 0 = no age bound */
+    int deflate_level;       /* zlib level for broadcast twins; 0 = default */
+} nf_hub_config;
+
+/* Counters and gauges for /metrics (read-only for the caller). */
+typedef struct nf_hub_stats {
+    uint64_t channels;         /* gauge */
+    uint64_t subscriptions;    /* gauge */
+    uint64_t history_events;   /* gauge: entries held over all channels */
+    uint64_t events_published; /* counter: events received from the broker (per channel) */
+    uint64_t events_delivered; /* counter: frames queued to subscribers (live and replay) */
+    uint64_t events_replayed;  /* counter: frames queued by replays */
+    uint64_t events_dropped;   /* counter: events refused (out of order, encode failure) */
+    uint64_t deflated_frames;  /* counter: compressed twins made */
+} nf_hub_stats;
+
+/* Creates a hub. cfg is copied. seed perturbs the channel hash (pass a
+ * random value so clients cannot aim collisions). Returns NULL when out of
+ * memory. */
+nf_hub *nf_hub_new(const nf_hub_config *cfg, nf_hub_send_cb send, uint64_t seed);
+
+/* Frees every channel, history and subscription node. Clients still
+ * registered are left with n_subs == 0 and no list. NULL is a no-op. */
+void nf_hub_free(nf_hub *h);
+
+/* Initialises a client in caller storage (no allocation). */
+void nf_client_init(nf_client *cl, void *sink, bool deflate);
+
+/* Fans ev out to every subscriber of each of its channels and appends it to
+ * each channel's history; now_ms stamps it for the age bound. Channels with
+ * names that are not valid are skipped. Returns 0, or HR_EINVAL when the id
+ * is not newer than a channel's last (that channel skipped, counted as
+ * dropped), or HR_ENOMEM (that channel skipped). */
+int nf_hub_publish(nf_hub *h, const hr_event *ev, uint64_t now_ms);
+
+/* Subscribes cl to name (a valid channel name, checked by the caller along
+ * with permissions and the per-connection limit). Sets *added to false when
+ * cl was already subscribed (nothing changes). Returns 0 or HR_ENOMEM. */
+int nf_hub_subscribe(nf_hub *h, nf_client *cl, const char *name, bool *added);
+
+/* Removes cl's subscription to name if any; returns true when one was
+ * removed. Frees the channel if it is left empty. */
+bool nf_hub_unsubscribe(nf_hub *h, nf_client *cl, const char *name);
+
+/* True when cl is subscribed to name. */
+bool nf_hub_is_subscribed(const nf_hub *h, const nf_client *cl, const char *name);
+
+/* Removes every subscription of cl (connection closed). */
+void nf_hub_client_leave(nf_hub *h, nf_client *cl);
+
+/* True when a resume from since on names[0..n) is complete: since is not
+ * older than the hub's floor and no channel has evicted an event after
+ * since. Channels that do not exist count as complete. */
+bool nf_hub_covers(const nf_hub *h, const char *const *names, size_t n, hr_event_id since);
+
+/* Sends cl every retained event after since on names[0..n) (channels cl is
+ * subscribed to), merged in id order. Stops early when a send fails.
+ * Returns the number of frames queued, or HR_ENOMEM. */
+long nf_hub_replay(nf_hub *h, nf_client *cl, const char *const *names, size_t n, hr_event_id since);
+
+/* Raises the floor: a since older than floor can never be recovered (events
+ * before it are unknown to this process, e.g. published before it started). */
+void nf_hub_raise_floor(nf_hub *h, hr_event_id floor);
+
+/* Evicts history older than the age bound at now_ms and frees channels left
+ * with neither subscribers nor history. Call about once a second. */
+void nf_hub_expire(nf_hub *h, uint64_t now_ms);
+
+/* The hub's counters; valid for the hub's life. */
+const nf_hub_stats *nf_hub_stats_view(const nf_hub *h);
+
+#endif
