@@ -35,6 +35,9 @@ typedef struct hr_ws_deflate_params {
     uint8_t client_max_window_bits;
 } hr_ws_deflate_params;
 
+/* Longest answer hr_ws_deflate_negotiate writes, with its NUL. */
+#define HR_WS_DEFLATE_ANSWER_MAX 136
+
 /* Fills p with the defaults: context takeover both ways, 15 bits. */
 void hr_ws_deflate_params_default(hr_ws_deflate_params *p);
 
@@ -50,7 +53,7 @@ void hr_ws_deflate_params_default(hr_ws_deflate_params *p);
  * unknown, duplicate or out-of-range parameter (window bits outside 8..15) is
  * skipped, as is server_max_window_bits=8 (zlib cannot compress with a
  * 256-byte window). Returns 1 negotiated (*out set), 0 no acceptable offer,
- * HR_ETOOBIG when cap is too small (128 bytes is always enough). */
+ * HR_ETOOBIG when cap is too small (HR_WS_DEFLATE_ANSWER_MAX is always enough). */
 int hr_ws_deflate_negotiate(const char *ext_header, size_t len, hr_ws_deflate_params *out,
                             char *response, size_t cap);
 

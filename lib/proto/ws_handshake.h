@@ -14,7 +14,7 @@
 
 #define HR_WS_ACCEPT_LEN 28 /* base64 of a SHA-1, without NUL */
 #define HR_WS_KEY_LEN 24    /* base64 of 16 bytes, without NUL */
-#define HR_WS_EXT_MAX 128   /* room for an extension answer */
+#define HR_WS_EXT_MAX HR_WS_DEFLATE_ANSWER_MAX /* room for an extension answer */
 
 typedef struct hr_ws_handshake {
     int status;        /* 101 ok, or the refusal: 400, 426 (500: no SHA-1) */
