@@ -22,10 +22,10 @@
 #include "net/server.h"
 
 typedef struct hr_client_config {
-    const char *path;          /* request target, e.g. "/ws?channels=a"; NULL: "/" */
-    const char *host;          /* Host header; NULL: the address given */
-    const char *extra_headers; /* "Name: value\r\n" lines, or NULL (copied) */
-    bool deflate;              /* offer permessage-deflate */
+    const char *path;            /* request target, e.g. "/ws?channels=a"; NULL: "/" */
+    const char *host;            /* Host header; NULL: the address given */
+    const char *extra_headers;   /* "Name: value\r\n" lines, or NULL (copied) */
+    bool deflate;                /* offer permessage-deflate */
     uint32_t connect_timeout_ms; /* TCP connect + handshake; 0: server's
                                     handshake_timeout_ms */
 } hr_client_config;

@@ -163,8 +163,8 @@ void hr_conn_abort(hr_conn *c);
  * request when keep-alive applies, else closes after the write.
  * Returns 0, HR_EINVAL (no request pending or status outside 100..599),
  * HR_ECLOSED or HR_ENOMEM. */
-int hr_conn_respond(hr_conn *c, int status, const char *content_type, const void *body,
-                    size_t len, const char *extra_headers);
+int hr_conn_respond(hr_conn *c, int status, const char *content_type, const void *body, size_t len,
+                    const char *extra_headers);
 
 /* Accepts a deferred upgrade (on_upgrade returned HR_CONN_UPGRADE_DEFER):
  * writes the 101 with the negotiated extensions and reply's protocol /

@@ -27,10 +27,10 @@
 #include "net/conn.h"
 
 typedef struct hr_server_config {
-    size_t max_head;              /* request/response head cap; 8192. Over: 431 */
-    size_t max_body;              /* plain HTTP request body cap; 1 MiB. Over: 413 */
-    size_t max_message;           /* WebSocket message cap (after inflate); 1 MiB.
-                                     Over: close 1009 */
+    size_t max_head;               /* request/response head cap; 8192. Over: 431 */
+    size_t max_body;               /* plain HTTP request body cap; 1 MiB. Over: 413 */
+    size_t max_message;            /* WebSocket message cap (after inflate); 1 MiB.
+                                      Over: close 1009 */
     uint32_t handshake_timeout_ms; /* first request head must arrive within; 10000 */
     uint32_t idle_timeout_ms;      /* close a WebSocket silent this long (1001), and
                                       idle keep-alive HTTP connections; 60000; 0 = off */
@@ -46,19 +46,19 @@ typedef struct hr_server_config {
 
 /* Counters, kept per server (one loop) and read by the app for metrics. */
 typedef struct hr_net_stats {
-    uint64_t conns_accepted;   /* total accepted (or connected, for clients) */
-    uint64_t conns_open;       /* currently alive (gauge) */
-    uint64_t ws_open;          /* currently open WebSockets (gauge) */
-    uint64_t ws_upgrades;      /* total accepted upgrades */
-    uint64_t http_requests;    /* total plain HTTP requests dispatched */
-    uint64_t http_errors;      /* 4xx written by us (400/413/426/431) */
-    uint64_t bytes_in;         /* socket bytes read */
-    uint64_t bytes_out;        /* socket bytes written */
-    uint64_t frames_out;       /* frames/responses queued */
-    uint64_t messages_in;      /* complete WebSocket data messages delivered */
-    uint64_t slow_closes;      /* closed with 1013: send queue over its limit */
-    uint64_t protocol_closes;  /* closed for peer protocol errors (1002/1007/1009) */
-    uint64_t timeout_closes;   /* handshake/idle/close timeouts */
+    uint64_t conns_accepted;  /* total accepted (or connected, for clients) */
+    uint64_t conns_open;      /* currently alive (gauge) */
+    uint64_t ws_open;         /* currently open WebSockets (gauge) */
+    uint64_t ws_upgrades;     /* total accepted upgrades */
+    uint64_t http_requests;   /* total plain HTTP requests dispatched */
+    uint64_t http_errors;     /* 4xx written by us (400/413/426/431) */
+    uint64_t bytes_in;        /* socket bytes read */
+    uint64_t bytes_out;       /* socket bytes written */
+    uint64_t frames_out;      /* frames/responses queued */
+    uint64_t messages_in;     /* complete WebSocket data messages delivered */
+    uint64_t slow_closes;     /* closed with 1013: send queue over its limit */
+    uint64_t protocol_closes; /* closed for peer protocol errors (1002/1007/1009) */
+    uint64_t timeout_closes;  /* handshake/idle/close timeouts */
 } hr_net_stats;
 
 /* Called once when a shutdown has finished (every connection is gone). */
@@ -71,8 +71,8 @@ void hr_server_config_default(hr_server_config *cfg);
  * the server; app is handed back by hr_conn_app(). Zero-valued size fields
  * of cfg are replaced by their defaults. Returns NULL when out of memory or
  * when libuv refuses to create the handles. */
-hr_server *hr_server_new(uv_loop_t *loop, const hr_server_config *cfg,
-                         const hr_conn_callbacks *cb, void *app);
+hr_server *hr_server_new(uv_loop_t *loop, const hr_server_config *cfg, const hr_conn_callbacks *cb,
+                         void *app);
 
 /* Binds and listens on addr "host:port" (IPv4 "1.2.3.4:80", IPv6
  * "[::1]:80"; port 0 picks a free port, see hr_server_port). May be called

@@ -1,0 +1,169 @@
+/* Private layout of hr_server and hr_conn, shared by the files of lib/net
+ * (server.c, conn.c, conn_http.c, conn_ws.c, client.c). Not for apps.
+ *
+ * Connection phases:
+ *
+ *   HTTP ──request──▶ APP ──hr_conn_respond──▶ HTTP (keep-alive) or LINGER
+ *    │                                                     │
+ *    ├──upgrade──▶ (DEFER ──accept──▶) WS ──close──▶ WS_CLOSING ──▶ CLOSED
+ *    │                                                     │
+ *    └──error status (400/413/426/431)──▶ LINGER ──EOF/timeout──▶ CLOSED
+ *
+ *   client: CONNECTING ──connected──▶ CLIENT_HS ──101──▶ WS ...
+ *
+ * CLOSED means uv_close was called; memory is freed in its callback, which
+ * libuv never runs nested inside another callback, so a connection pointer
+ * stays valid for the whole callback stack in which it was closed. */
+#ifndef HR_NET_CONN_INTERNAL_H
+#define HR_NET_CONN_INTERNAL_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "net/conn.h"
+#include "net/sendq.h"
+#include "net/server.h"
+#include "proto/ws_deflate.h"
+#include "proto/ws_handshake.h"
+#include "proto/ws_reader.h"
+
+#define HR_SERVER_MAX_LISTENERS 8
+#define HR_NET_READ_BUF (64 * 1024)
+#define HR_NET_MAX_IOV 64
+
+enum hr_conn_phase {
+    HR_PH_HTTP,       /* reading a request head/body */
+    HR_PH_APP,        /* request handed to the app, waiting for hr_conn_respond */
+    HR_PH_DEFER,      /* upgrade deferred by the app */
+    HR_PH_CONNECTING, /* client: TCP connect in progress */
+    HR_PH_CLIENT_HS,  /* client: request sent, waiting for the 101 */
+    HR_PH_WS,         /* WebSocket open */
+    HR_PH_WS_CLOSING, /* close frame sent and/or received */
+    HR_PH_LINGER,     /* HTTP: last response queued; shut down after the flush */
+    HR_PH_CLOSED,     /* uv_close called */
+};
+
+enum hr_conn_flag {
+    HR_CF_SEEN = 1u << 0,       /* the app saw this conn: on_close is due */
+    HR_CF_CLIENT = 1u << 1,     /* outgoing connection: we mask */
+    HR_CF_DEFLATE = 1u << 2,    /* permessage-deflate negotiated */
+    HR_CF_KEEPALIVE = 1u << 3,  /* the pending request allows keep-alive */
+    HR_CF_HEAD_REQ = 1u << 4,   /* the pending request is HEAD */
+    HR_CF_FLUSH = 1u << 5,      /* on the server's flush list */
+    HR_CF_WRITING = 1u << 6,    /* a uv_write is in flight */
+    HR_CF_PAUSED = 1u << 7,     /* the app paused reading */
+    HR_CF_CLOSE_SENT = 1u << 8, /* our close frame is queued */
+    HR_CF_CLOSE_RCVD = 1u << 9, /* the peer's close frame arrived */
+    HR_CF_PING_OUT = 1u << 10,  /* a keep-alive ping awaits an answer */
+    HR_CF_READING = 1u << 11,   /* uv_read_start is active */
+    HR_CF_SHUTDOWN = 1u << 12,  /* uv_shutdown issued */
+    HR_CF_WAS_WS = 1u << 13,    /* the WebSocket opened at some point */
+    HR_CF_CONTINUE = 1u << 14,  /* "100 Continue" sent for the current request */
+    HR_CF_IN_FEED = 1u << 15,   /* inside hr_conn_http_feed (no nested feeding) */
+    HR_CF_REFEED = 1u << 16,    /* buffered input waits for the next flush pass */
+};
+
+/* Per-connection deflate state, allocated only when negotiated. */
+typedef struct hr_conn_deflate {
+    hr_ws_deflate_params params;
+    hr_ws_inflater inf;
+    hr_ws_deflater *def; /* client side only (context takeover is per conn) */
+} hr_conn_deflate;
+
+struct hr_conn {
+    uv_tcp_t tcp;
+    hr_server *srv;
+    const hr_conn_callbacks *cb;
+    void *app_data;
+    hr_conn *prev, *next; /* the server's list of live connections */
+    hr_conn *flush_next;  /* the server's flush list (HR_CF_FLUSH) */
+    uint64_t id;
+    uint64_t last_rx;  /* uv_now of the last read */
+    uint64_t deadline; /* phase timeout (uv_now ms), 0 = none */
+    hr_buf in;         /* HTTP bytes not yet consumed */
+    hr_sendq q;
+    hr_ws_reader *reader; /* WS: allocated while a frame/message is partial */
+    hr_conn_deflate *dfl; /* WS with permessage-deflate */
+    void *aux;            /* DEFER: hr_ws_handshake*; CLIENT_HS: client key */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } peer;
+    uint32_t flags;
+    uint16_t inflight; /* entries handed to the in-flight uv_write */
+    uint16_t close_code;
+    uint16_t status; /* client: the handshake's HTTP status */
+    uint8_t phase;
+};
+
+struct hr_server {
+    uv_loop_t *loop;
+    hr_server_config cfg;
+    const hr_conn_callbacks *cb;
+    void *app;
+    uv_tcp_t *listeners[HR_SERVER_MAX_LISTENERS];
+    int ports[HR_SERVER_MAX_LISTENERS];
+    int n_listeners;
+    uv_prepare_t flush;
+    uv_timer_t sweep;
+    hr_conn *conns;      /* all live connections */
+    hr_conn *flush_head; /* connections with bytes to write this turn */
+    hr_net_stats stats;
+    hr_ws_deflater *deflaters[16]; /* per window bits, server side, lazy */
+    uint8_t *rbuf;                 /* shared read buffer (one loop thread) */
+    bool rbuf_busy;
+    uint64_t rng; /* client mask keys */
+    bool shutting_down;
+    int shutdown_code;
+    int pending_closes;  /* listeners closing */
+    int closing_handles; /* flush and sweep closing (shutdown's last step) */
+    uint64_t shutdown_deadline;
+    hr_server_done_cb on_done;
+    void *done_arg;
+};
+
+/* server.c */
+int hr_server_parse_addr(const char *addr, struct sockaddr_storage *out);
+void hr_server_attach(hr_server *s, hr_conn *c);
+void hr_server_detach(hr_server *s, hr_conn *c);
+void hr_server_want_flush(hr_server *s, hr_conn *c);
+hr_ws_deflater *hr_server_deflater(hr_server *s, const hr_ws_deflate_params *p);
+uint32_t hr_server_random(hr_server *s);
+
+/* conn.c */
+hr_conn *hr_conn_new(hr_server *s, const hr_conn_callbacks *cb);
+void hr_conn_start_reading(hr_conn *c);
+void hr_conn_stop_reading(hr_conn *c);
+int hr_conn_queue(hr_conn *c, hr_msg *m, bool limited);
+void hr_conn_shutdown_close(hr_conn *c);
+void hr_conn_sweep(hr_conn *c, uint64_t now);
+void hr_conn_server_shutdown(hr_conn *c, int code);
+void hr_conn_linger(hr_conn *c);
+void hr_conn_terminate(hr_conn *c);
+void hr_conn_flush(hr_conn *c);
+void hr_conn_refeed(hr_conn *c);
+
+/* conn_http.c */
+void hr_conn_http_feed(hr_conn *c);
+void hr_conn_http_error(hr_conn *c, int status, const char *why);
+int hr_conn_http_respond(hr_conn *c, int status, const char *content_type, const void *body,
+                         size_t len, const char *extra_headers);
+int hr_conn_http_accept(hr_conn *c, const hr_upgrade_reply *reply);
+hr_msg *hr_conn_http_response(int status, const char *content_type, const void *body, size_t len,
+                              bool head_only, bool close, const char *extra_headers);
+
+/* conn_ws.c */
+void hr_conn_ws_open(hr_conn *c, const hr_ws_deflate_params *dp, bool deflate);
+void hr_conn_ws_feed(hr_conn *c, uint8_t *p, size_t n);
+hr_msg *hr_conn_ws_frame(hr_conn *c, uint8_t opcode, const void *p, size_t len);
+void hr_conn_ws_ping(hr_conn *c);
+void hr_conn_ws_release(hr_conn *c);
+
+/* client.c */
+void hr_client_feed(hr_conn *c);
+
+#endif
