@@ -729,6 +729,35 @@ static void test_ws_reader_whole_frame_is_a_view(void **state)
     hr_ws_reader_deinit(&r);
 }
 
+/* Only consumed bytes are unmasked: the rest of the input is left as it was,
+ * so a caller may keep it and feed it again. */
+static void test_ws_reader_leaves_unconsumed_bytes(void **state)
+{
+    stream s;
+    stream_init(&s, 128);
+    stream_str(&s, HR_WS_OP_TEXT, true, "first", true);
+    const size_t first_len = s.len;
+    stream_str(&s, HR_WS_OP_BINARY, true, "second", true);
+    uint8_t *orig = dup_bytes(s.p, s.len);
+    hr_ws_reader r;
+    hr_ws_reader_init(&r, &server_cfg);
+    hr_ws_event ev;
+    assert_int_equal(hr_ws_reader_feed(&r, s.p, s.len, &ev), first_len);
+    assert_int_equal(ev.type, HR_WS_EV_MESSAGE);
+    assert_memory_equal(ev.data, "first", 5);
+    assert_memory_equal(s.p + first_len, orig + first_len, s.len - first_len);
+    assert_int_equal(hr_ws_reader_feed(&r, s.p + first_len, s.len - first_len, &ev),
+                     s.len - first_len);
+    assert_int_equal(ev.opcode, HR_WS_OP_BINARY);
+    assert_memory_equal(ev.data, "second", 6);
+    hr_ws_reader_release(&r);
+    hr_ws_reader_release(&r);
+    hr_ws_reader_deinit(&r);
+    hr_ws_reader_deinit(&r);
+    free(orig);
+    free(s.p);
+}
+
 static void test_ws_reader_idle_holds_no_memory(void **state)
 {
     hr_ws_reader r;
@@ -810,6 +839,7 @@ int main(void)
         cmocka_unit_test(test_ws_reader_close_payloads),
         cmocka_unit_test(test_ws_reader_close_mid_message),
         cmocka_unit_test(test_ws_reader_whole_frame_is_a_view),
+        cmocka_unit_test(test_ws_reader_leaves_unconsumed_bytes),
         cmocka_unit_test(test_ws_reader_idle_holds_no_memory),
         cmocka_unit_test(test_ws_reader_empty_feed_and_after_close),
         cmocka_unit_test(test_ws_reader_error_releases_memory),
