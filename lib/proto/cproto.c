@@ -25,7 +25,8 @@
 static const char BAD_REQUEST[] = "bad_request";
 static const char TOO_MANY[] = "too_many_channels";
 
-static int fail(hr_cproto_error *err, const char *code, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(hr_cproto_error *err, const char *code,
+                                                      const char *fmt, ...)
 {
     if (err != NULL) {
         err->code = code;

@@ -25,7 +25,7 @@ typedef struct perr {
     size_t index;
 } perr;
 
-static int fail(perr *e, int code, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(perr *e, int code, const char *fmt, ...)
 {
     if (e->buf == NULL || e->cap == 0)
         return code;
