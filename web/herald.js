@@ -158,6 +158,7 @@ export class Herald extends Emitter {
     this.timer = null;
     this.attempt = 0;
     this.connects = 0;
+    this.gen = 0;
     this.nextRef = 1;
     this.openedAt = 0;
     this.authRetried = false;
@@ -178,6 +179,7 @@ export class Herald extends Emitter {
 
   /** Closes the connection for good: no reconnect until connect() is called. */
   close() {
+    this.gen += 1;
     this.stopped = true;
     this.clearTimer();
     this.dropSocket(1000, 'client closed');
@@ -222,16 +224,18 @@ export class Herald extends Emitter {
   // ---- connection lifecycle -------------------------------------------------
 
   async openSocket() {
+    const gen = ++this.gen; // a later connect() or close() makes this attempt stale
     this.setState('connecting', { attempt: this.attempt });
     let token;
     try {
       token = await this.currentToken(this.connects++ === 0 ? 'connect' : 'reconnect');
     } catch (err) {
+      if (gen !== this.gen) return;
       this.emit('error', { code: 'token', message: String(err?.message ?? err) });
-      this.scheduleReconnect(0);
+      this.scheduleReconnect(this.nextDelay());
       return;
     }
-    if (this.stopped || this.state !== 'connecting') return;
+    if (gen !== this.gen || this.stopped) return;
     this.lastToken = token;
     const url = new URL(this.url);
     if (token) url.searchParams.set('token', token);
@@ -240,7 +244,7 @@ export class Herald extends Emitter {
       ws = new this.WebSocketImpl(url.toString());
     } catch (err) {
       this.emit('error', { code: 'socket', message: String(err?.message ?? err) });
-      this.scheduleReconnect(0);
+      this.scheduleReconnect(this.nextDelay());
       return;
     }
     this.ws = ws;
@@ -288,6 +292,7 @@ export class Herald extends Emitter {
   }
 
   async onClose(code, reason) {
+    const gen = this.gen;
     const wasOpen = this.sawWelcome;
     const lived = wasOpen ? Date.now() - this.openedAt : 0;
     this.ws = null;
@@ -297,7 +302,7 @@ export class Herald extends Emitter {
     if (this.stopped) return;
     this.emit('disconnect', { code, reason, wasOpen });
     const authFailed = !wasOpen && (await this.isAuthFailure());
-    if (this.stopped || this.ws) return; // close() or connect() ran meanwhile
+    if (this.stopped || gen !== this.gen) return; // close() or connect() ran meanwhile
     if (authFailed) {
       if (typeof this.opts.token === 'function' && !this.authRetried) {
         this.authRetried = true; // one more try with a freshly fetched token
@@ -391,6 +396,7 @@ export class Herald extends Emitter {
     if (!win || typeof win.addEventListener !== 'function') return;
     this.onOffline = () => {
       if (this.stopped) return;
+      this.gen += 1;
       this.clearTimer();
       this.dropSocket(1000, 'offline');
       this.setState('offline');

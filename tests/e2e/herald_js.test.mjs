@@ -382,6 +382,33 @@ describe('herald.js reconnect policy (scripted server)', () => {
         assert.equal(h.state, 'closed');
     });
 
+    test('close() then connect() (a new identity) opens exactly one socket and resumes', async () => {
+        const s = await scripted();
+        const timer = ackSubscribes(s);
+        try {
+            let token = 'anon';
+            const h = herald(s.url, { token: async () => token });
+            const got = collect(h, 'orders').got;
+            await waitFor(() => s.state.commands.length === 1, 'subscribe');
+            s.send({ type: 'event', channel: 'orders', id: '7', data: 'x' });
+            await waitFor(() => got.length === 1, 'event');
+            token = 'signed-in';
+            h.close();
+            h.connect();
+            h.close();
+            h.connect();
+            await waitFor(() => s.state.commands.length === 2, 'resubscribe');
+            await sleep(100);
+            assert.equal(s.state.conns.filter((c) => c.readyState === 1).length, 1);
+            assert.match(s.state.urls[s.state.urls.length - 1], /token=signed-in/);
+            assert.equal(s.state.commands[1].since, '7');
+        } finally {
+            clearInterval(timer);
+            closeClients();
+            await s.close();
+        }
+    });
+
     test('subscribe calls in one tick become one command; names are validated', async () => {
         const s = await scripted();
         const timer = ackSubscribes(s);
