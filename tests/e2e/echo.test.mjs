@@ -1,0 +1,258 @@
+// herald-echo (SPEC §1): every message comes back unchanged, text as text and
+// binary as binary, on any path; fragmented messages are reassembled;
+// permessage-deflate on and off (--deflate); 1 MiB messages; invalid UTF-8
+// across fragments -> 1007; --max-message-bytes -> 1009; flags and SIGTERM.
+
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { after, before, describe } from 'node:test';
+import {
+    connect, frame, OP, rawConnect, runProgram, startEcho, stopAll, test,
+} from './lib/harness.mjs';
+
+/** Sends one message and returns the echo as {binary, data(Buffer)}. */
+async function roundTrip(c, payload, binary) {
+    c.ws.send(payload, { binary });
+    const m = await c.next(30000);
+    return { binary: m.binary, data: m.data };
+}
+
+/**
+ * Raw: reads one whole data message, reassembling fragments; control frames
+ * met on the way are pushed to controls.
+ */
+async function readWholeMessage(raw, controls = []) {
+    let opcode = null;
+    const parts = [];
+    for (;;) {
+        const f = await raw.readFrame();
+        assert.ok(f, 'the connection ended before a message');
+        if (f.opcode >= 8) {
+            assert.notEqual(f.opcode, OP.CLOSE, `closed: ${f.payload.length >= 2 ? f.payload.readUInt16BE(0) : ''}`);
+            controls.push(f);
+            continue;
+        }
+        assert.equal(f.masked, false, 'server frames are not masked');
+        if (opcode === null) opcode = f.opcode;
+        parts.push(f.payload);
+        if (f.fin) return { opcode, payload: Buffer.concat(parts) };
+    }
+}
+
+// Raw text messages echo back as-is; the client parses them as JSON only if
+// they are JSON, so use JSON-free strings through this helper.
+function textOf(r) {
+    return r.data.toString('utf8');
+}
+
+for (const deflate of ['on', 'off']) {
+    describe(`herald-echo --deflate ${deflate}`, () => {
+        let srv;
+        before(async () => { srv = await startEcho(['--deflate', deflate]); });
+        after(stopAll);
+
+        for (const clientDeflate of [true, false]) {
+            const opts = { perMessageDeflate: clientDeflate ? { threshold: 0 } : false };
+            const label = `client deflate ${clientDeflate ? 'on' : 'off'}`;
+
+            test(`${label}: extension negotiated only when both sides want it`, async () => {
+                const c = await connect(srv.wsUrl('/'), { ...opts, rawText: true });
+                const negotiated = /permessage-deflate/.test(c.ws.extensions);
+                assert.equal(negotiated, clientDeflate && deflate === 'on', `extensions "${c.ws.extensions}"`);
+            });
+
+            test(`${label}: text comes back as text, binary as binary`, async () => {
+                const c = await connect(srv.wsUrl('/echo'), { ...opts, rawText: true });
+                const t = await roundTrip(c, 'hello, wörld ✓ 🚀', false);
+                assert.equal(t.binary, false);
+                assert.equal(textOf(t), 'hello, wörld ✓ 🚀');
+                const bin = crypto.randomBytes(300);
+                bin[0] = 0xff; // not UTF-8
+                const b = await roundTrip(c, bin, true);
+                assert.equal(b.binary, true);
+                assert.ok(b.data.equals(bin));
+            });
+
+            test(`${label}: empty messages and JSON are echoed unchanged`, async () => {
+                const c = await connect(srv.wsUrl('/'), { ...opts, rawText: true });
+                const t = await roundTrip(c, '', false);
+                assert.equal(t.binary, false);
+                assert.equal(textOf(t), '');
+                const e = await roundTrip(c, Buffer.alloc(0), true);
+                assert.equal(e.binary, true);
+                assert.equal(e.data.length, 0);
+                assert.equal(textOf(await roundTrip(c, '{"a": [1,  2]}', false)), '{"a": [1,  2]}');
+            });
+
+            test(`${label}: 500 messages come back in order`, async () => {
+                const c = await connect(srv.wsUrl('/x/y?z=1'), { ...opts, rawText: true });
+                for (let i = 0; i < 500; i++) c.ws.send(`m${i}`);
+                for (let i = 0; i < 500; i++) {
+                    const m = await c.next();
+                    assert.equal(m.text, `m${i}`);
+                }
+            });
+
+            test(`${label}: 1 MiB text and binary messages`, async () => {
+                const c = await connect(srv.wsUrl('/'), { ...opts, rawText: true });
+                const text = 'abcdefghij'.repeat(104858).slice(0, 1 << 20);
+                const t = await roundTrip(c, text, false);
+                assert.equal(t.binary, false);
+                assert.equal(t.data.length, 1 << 20);
+                assert.ok(t.data.equals(Buffer.from(text)));
+                const bin = crypto.randomBytes(1 << 20);
+                const b = await roundTrip(c, bin, true);
+                assert.equal(b.binary, true);
+                assert.ok(b.data.equals(bin), 'random 1 MiB binary intact');
+            });
+        }
+    });
+}
+
+describe('herald-echo: fragmentation over raw sockets', () => {
+    let srv;
+    before(async () => { srv = await startEcho(['--deflate', 'off']); });
+    after(stopAll);
+
+    test('a text message in three fragments is echoed whole', async () => {
+        const raw = await rawConnect(srv.port);
+        await raw.upgrade('/');
+        raw.write(Buffer.concat([
+            frame(OP.TEXT, 'Hello, ', { fin: false }),
+            frame(OP.CONT, 'fragmented ', { fin: false }),
+            frame(OP.CONT, 'world'),
+        ]));
+        const m = await readWholeMessage(raw);
+        assert.equal(m.opcode, OP.TEXT);
+        assert.equal(m.payload.toString(), 'Hello, fragmented world');
+    });
+
+    test('a binary message in fragments, with a ping in between, is echoed whole', async () => {
+        const raw = await rawConnect(srv.port);
+        await raw.upgrade('/');
+        const a = crypto.randomBytes(1000);
+        const b = crypto.randomBytes(70000);
+        raw.write(Buffer.concat([
+            frame(OP.BINARY, a, { fin: false }),
+            frame(OP.PING, 'mid'),
+            frame(OP.CONT, b),
+        ]));
+        const controls = [];
+        const m = await readWholeMessage(raw, controls);
+        if (controls.length === 0) controls.push(await raw.readFrame());
+        assert.equal(controls[0].opcode, OP.PONG, 'the ping between fragments is answered');
+        assert.equal(controls[0].payload.toString(), 'mid');
+        assert.equal(m.opcode, OP.BINARY);
+        assert.ok(m.payload.equals(Buffer.concat([a, b])));
+    });
+
+    test('UTF-8 split across fragments is valid and echoed', async () => {
+        const raw = await rawConnect(srv.port);
+        await raw.upgrade('/');
+        const euro = Buffer.from('€uro 😀', 'utf8'); // e2 82 ac ...
+        raw.write(Buffer.concat([
+            frame(OP.TEXT, euro.subarray(0, 1), { fin: false }),
+            frame(OP.CONT, euro.subarray(1, 2), { fin: false }),
+            frame(OP.CONT, euro.subarray(2, 7), { fin: false }),
+            frame(OP.CONT, euro.subarray(7)),
+        ]));
+        const m = await readWholeMessage(raw);
+        assert.equal(m.opcode, OP.TEXT);
+        assert.equal(m.payload.toString(), '€uro 😀');
+    });
+
+    test('invalid UTF-8 across fragments -> close 1007', async () => {
+        const raw = await rawConnect(srv.port);
+        await raw.upgrade('/');
+        raw.write(Buffer.concat([
+            frame(OP.TEXT, Buffer.from([0x61, 0xe2, 0x82]), { fin: false }),
+            frame(OP.CONT, Buffer.from([0x28])),
+        ]));
+        const c = await raw.waitClose();
+        assert.equal(c.code, 1007);
+    });
+
+    test('a message ending inside a UTF-8 sequence -> close 1007', async () => {
+        const raw = await rawConnect(srv.port);
+        await raw.upgrade('/');
+        raw.write(Buffer.concat([
+            frame(OP.TEXT, Buffer.from([0x61]), { fin: false }),
+            frame(OP.CONT, Buffer.from([0xf0, 0x9f, 0x98])),
+        ]));
+        const c = await raw.waitClose();
+        assert.equal(c.code, 1007);
+    });
+});
+
+describe('herald-echo --max-message-bytes 1000', () => {
+    let srv;
+    before(async () => { srv = await startEcho(['--max-message-bytes', '1000']); });
+    after(stopAll);
+
+    test('a message of exactly 1000 bytes is echoed', async () => {
+        const c = await connect(srv.wsUrl('/'));
+        const r = await roundTrip(c, Buffer.alloc(1000, 7), true);
+        assert.equal(r.data.length, 1000);
+    });
+
+    test('a message of 1001 bytes -> close 1009', async () => {
+        const c = await connect(srv.wsUrl('/'));
+        c.ws.send(Buffer.alloc(1001, 7));
+        assert.equal((await c.waitClose()).code, 1009);
+    });
+
+    test('fragments adding up past the limit -> close 1009', async () => {
+        const raw = await rawConnect(srv.port);
+        await raw.upgrade('/');
+        raw.write(Buffer.concat([
+            frame(OP.BINARY, Buffer.alloc(600, 1), { fin: false }),
+            frame(OP.CONT, Buffer.alloc(600, 2)),
+        ]));
+        const c = await raw.waitClose();
+        assert.equal(c.code, 1009);
+    });
+
+    test('a frame header declaring a huge length -> close 1009', async () => {
+        const raw = await rawConnect(srv.port);
+        await raw.upgrade('/');
+        raw.write(frame(OP.BINARY, Buffer.alloc(16), { len: 2 ** 40 }).subarray(0, 14 + 16));
+        const c = await raw.waitClose();
+        assert.equal(c.code, 1009);
+    });
+
+    test('a small compressed message that inflates past the limit -> close 1009', async () => {
+        const c = await connect(srv.wsUrl('/'), { perMessageDeflate: { threshold: 0 } });
+        assert.match(c.ws.extensions, /permessage-deflate/);
+        c.ws.send('a'.repeat(100000));
+        assert.equal((await c.waitClose()).code, 1009);
+    });
+});
+
+describe('herald-echo process', () => {
+    test('--help exits 0; an unknown flag exits 2 with one line', async () => {
+        const h = await runProgram('herald-echo', ['--help']);
+        assert.equal(h.code, 0);
+        const bad = await runProgram('herald-echo', ['--no-such-flag']);
+        assert.equal(bad.code, 2);
+        assert.equal(bad.stderr.trim().split('\n').length, 1, JSON.stringify(bad.stderr));
+        const badDeflate = await runProgram('herald-echo', ['--deflate', 'maybe']);
+        assert.equal(badDeflate.code, 2);
+    });
+
+    test('HERALD_MAX_MESSAGE_BYTES is honoured', async () => {
+        const srv = await startEcho([], { env: { HERALD_MAX_MESSAGE_BYTES: '100' } });
+        const c = await connect(srv.wsUrl('/'));
+        c.ws.send(Buffer.alloc(101));
+        assert.equal((await c.waitClose()).code, 1009);
+    });
+
+    test('SIGTERM closes clients and exits 0', async () => {
+        const srv = await startEcho();
+        const c = await connect(srv.wsUrl('/'), { rawText: true });
+        assert.equal(textOf(await roundTrip(c, 'x', false)), 'x');
+        const exit = await srv.stop('SIGTERM');
+        const { code } = await c.waitClose();
+        assert.ok(code === 1001 || code === 1000, `close code ${code}`);
+        assert.deepEqual(exit, { code: 0, signal: null });
+    });
+});

@@ -1,0 +1,139 @@
+// Process lifecycle of herald-notifier (SPEC §1): SIGTERM closes every
+// client with 1001 and exits 0; the close handshake; --help and --version;
+// bad flags exit 2 with one line on stderr; HERALD_* environment variables,
+// with the command line winning.
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { describe } from 'node:test';
+import {
+    connect, connectWelcome, freePort, httpGet, publish, publishOk, rawConnect, runProgram,
+    startNotifier, test, withDeadline,
+} from './lib/harness.mjs';
+
+describe('shutdown and close', () => {
+    test('SIGTERM closes every client with 1001 and exits 0', async () => {
+        const srv = await startNotifier();
+        const clients = [];
+        for (let i = 0; i < 5; i++) {
+            const [c] = await connectWelcome(srv.wsUrl('/ws', { channels: `sd${i}` }));
+            clients.push(c);
+        }
+        const raw = await rawConnect(srv.port);
+        await raw.upgrade('/ws');
+        const exit = await srv.stop('SIGTERM');
+        for (const c of clients) {
+            const { code } = await c.waitClose();
+            assert.equal(code, 1001);
+        }
+        const rc = await raw.waitClose();
+        assert.equal(rc.code, 1001);
+        assert.deepEqual(exit, { code: 0, signal: null }, `exit ${JSON.stringify(exit)}`);
+    });
+
+    test('SIGTERM with no clients exits 0', async () => {
+        const srv = await startNotifier();
+        const exit = await srv.stop('SIGTERM');
+        assert.deepEqual(exit, { code: 0, signal: null });
+    });
+
+    test('a client close 1000 is echoed with 1000', async () => {
+        const srv = await startNotifier();
+        const [c] = await connectWelcome(srv.wsUrl('/ws', { channels: 'bye' }));
+        const info = await c.close(1000, 'done');
+        assert.equal(info.code, 1000);
+        // The server is fine afterwards.
+        const [c2] = await connectWelcome(srv.wsUrl('/ws', { channels: 'bye' }));
+        const id = await publishOk(srv, { channel: 'bye', data: 1 });
+        assert.equal((await c2.nextOfType('event')).id, id);
+    });
+
+    test('a client that vanishes without a close does not disturb others', async () => {
+        const srv = await startNotifier();
+        const [gone] = await connectWelcome(srv.wsUrl('/ws', { channels: 'v' }));
+        const [stay] = await connectWelcome(srv.wsUrl('/ws', { channels: 'v' }));
+        gone.terminate();
+        for (let i = 0; i < 20; i++) await publishOk(srv, { channel: 'v', data: i });
+        const evs = await stay.events(20);
+        assert.deepEqual(evs.map((e) => e.data), [...Array(20).keys()]);
+        assert.equal((await httpGet(srv, '/healthz')).status, 200);
+    });
+});
+
+describe('flags and environment', () => {
+    test('--help exits 0', async () => {
+        const r = await runProgram('herald-notifier', ['--help']);
+        assert.equal(r.code, 0);
+        assert.match(r.stdout + r.stderr, /--listen/);
+    });
+
+    test('--version exits 0', async () => {
+        const r = await runProgram('herald-notifier', ['--version']);
+        assert.equal(r.code, 0);
+        assert.ok((r.stdout + r.stderr).trim().length > 0);
+    });
+
+    const badArgs = [
+        ['--no-such-flag'],
+        ['--history', 'lots'],
+        ['--max-channels', '12x'],
+        ['--send-queue-limit', '-5'],
+        ['--listen'],
+        ['positional'],
+    ];
+    for (const args of badArgs) {
+        test(`bad flags (${args.join(' ')}) -> exit 2 with one line on stderr`, async () => {
+            const r = await runProgram('herald-notifier', args);
+            assert.equal(r.code, 2, `exit ${r.code} stderr ${r.stderr}`);
+            const lines = r.stderr.trim().split('\n');
+            assert.equal(lines.length, 1, `one line on stderr, got ${JSON.stringify(r.stderr)}`);
+            assert.ok(lines[0].length > 0);
+        });
+    }
+
+    test('an unreadable --jwt-public-key file -> exit 2', async () => {
+        const r = await runProgram('herald-notifier', ['--jwt-public-key', '/nonexistent/herald-e2e.pem']);
+        assert.equal(r.code, 2, `exit ${r.code} stderr ${r.stderr}`);
+        assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${JSON.stringify(r.stderr)}`);
+    });
+
+    test('HERALD_LISTEN is honoured', async () => {
+        const port = await freePort();
+        const srv = await startNotifier([], { noListen: true, port, env: { HERALD_LISTEN: `127.0.0.1:${port}` } });
+        assert.equal((await httpGet(srv, '/healthz')).status, 200);
+    });
+
+    test('--listen wins over HERALD_LISTEN', async () => {
+        const envPort = await freePort();
+        const port = await freePort();
+        const srv = await startNotifier([], { port, env: { HERALD_LISTEN: `127.0.0.1:${envPort}` } });
+        assert.equal((await httpGet(srv, '/healthz')).status, 200);
+        const refused = await withDeadline(new Promise((resolve) => {
+            const s = net.connect(envPort, '127.0.0.1');
+            s.on('connect', () => { s.destroy(); resolve(false); });
+            s.on('error', () => resolve(true));
+        }), 5000, 'connect to the env port');
+        assert.ok(refused, 'nothing listens on the HERALD_LISTEN port');
+    });
+
+    test('HERALD_API_KEY is honoured', async () => {
+        const srv = await startNotifier([], { env: { HERALD_API_KEY: 'envkey' } });
+        assert.equal((await publish(srv, { channel: 'e', data: 1 })).status, 401);
+        assert.equal((await publish(srv, { channel: 'e', data: 1 }, { authorization: 'Bearer envkey' })).status, 200);
+    });
+
+    test('--api-key wins over HERALD_API_KEY', async () => {
+        const srv = await startNotifier(['--api-key', 'flagkey'], { env: { HERALD_API_KEY: 'envkey' } });
+        assert.equal((await publish(srv, { channel: 'e', data: 1 }, { authorization: 'Bearer envkey' })).status, 401);
+        assert.equal((await publish(srv, { channel: 'e', data: 1 }, { authorization: 'Bearer flagkey' })).status, 200);
+    });
+
+    test('HERALD_MAX_CHANNELS is honoured', async () => {
+        const srv = await startNotifier([], { env: { HERALD_MAX_CHANNELS: '1' } });
+        const c = await connect(srv.wsUrl());
+        assert.equal((await c.next()).type, 'welcome');
+        assert.equal((await c.request({ type: 'subscribe', channels: ['a'] })).type, 'subscribed');
+        const e = await c.request({ type: 'subscribe', channels: ['b'], ref: 'm' });
+        assert.equal(e.code, 'too_many_channels');
+    });
+});
