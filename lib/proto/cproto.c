@@ -159,6 +159,9 @@ int hr_cproto_parse(const uint8_t *p, size_t len, size_t max_channels, hr_cmd *o
 {
     memset(out, 0, sizeof *out);
     error_reset(err);
+    /* RFC 8259 has no raw NUL anywhere; jansson lets one slip after a number. */
+    if (len > 0 && memchr(p, '\0', len) != NULL)
+        return fail(err, BAD_REQUEST, "invalid JSON");
     json_error_t jerr;
     json_t *root = json_loadb((const char *)p, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL)

@@ -326,6 +326,9 @@ int hr_publish_parse(const uint8_t *body, size_t len, size_t max_items, hr_pub_b
     perr e = {.buf = errbuf, .cap = errcap};
     if (errbuf != NULL && errcap > 0)
         errbuf[0] = '\0';
+    /* RFC 8259 has no raw NUL anywhere; jansson lets one slip after a number. */
+    if (len > 0 && memchr(body, '\0', len) != NULL)
+        return fail(&e, HR_EINVAL, "invalid JSON: NUL byte");
     json_error_t jerr;
     /* Integers beyond 64 bits are accepted: data is passed on verbatim. */
     json_t *root = json_loadb((const char *)body, len,

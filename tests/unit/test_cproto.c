@@ -138,6 +138,18 @@ static void test_cproto_bad_request_shapes(void **state)
                  "{\"type\":\"error\",\"code\":\"bad_request\",\"message\":\"invalid JSON\"}");
 }
 
+/* jansson accepts a raw NUL right after a number; we do not. */
+static void test_cproto_nul_byte(void **state)
+{
+    (void)state;
+    static const char text[] = "{\"type\":\"subscribe\",\"channels\":[\"a\"],\"x\":1\0}";
+    hr_cmd cmd;
+    hr_cproto_error err;
+    assert_int_equal(hr_cproto_parse((const uint8_t *)text, sizeof text - 1, 8, &cmd, &err),
+                     HR_EINVAL);
+    assert_string_equal(err.message, "invalid JSON");
+}
+
 static void test_cproto_bad_ref(void **state)
 {
     (void)state;
@@ -365,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_cproto_unsubscribe_minimal),
         cmocka_unit_test(test_cproto_dedupe),
         cmocka_unit_test(test_cproto_bad_request_shapes),
+        cmocka_unit_test(test_cproto_nul_byte),
         cmocka_unit_test(test_cproto_bad_ref),
         cmocka_unit_test(test_cproto_too_many_channels),
         cmocka_unit_test(test_cproto_ref_escapes),

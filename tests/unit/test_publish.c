@@ -132,6 +132,18 @@ static void test_publish_errors(void **state)
                 "invalid JSON at byte 24: duplicate object key near '\"channel\"'");
 }
 
+/* jansson accepts a raw NUL right after a number; we do not. */
+static void test_publish_nul_byte(void **state)
+{
+    (void)state;
+    static const char body[] = "{\"channel\":\"a\",\"data\":1\0}";
+    hr_pub_batch b;
+    assert_int_equal(
+        hr_publish_parse((const uint8_t *)body, sizeof body - 1, 4, &b, errbuf, sizeof errbuf),
+        HR_EINVAL);
+    assert_string_equal(errbuf, "invalid JSON: NUL byte");
+}
+
 static void test_publish_all_or_nothing(void **state)
 {
     (void)state;
@@ -225,11 +237,17 @@ static void test_publish_truncations(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_publish_single),  cmocka_unit_test(test_publish_channels),
-        cmocka_unit_test(test_publish_batch),   cmocka_unit_test(test_publish_data_verbatim),
-        cmocka_unit_test(test_publish_errors),  cmocka_unit_test(test_publish_all_or_nothing),
-        cmocka_unit_test(test_publish_limits),  cmocka_unit_test(test_publish_errbuf_truncation),
-        cmocka_unit_test(test_publish_replies), cmocka_unit_test(test_publish_truncations),
+        cmocka_unit_test(test_publish_single),
+        cmocka_unit_test(test_publish_channels),
+        cmocka_unit_test(test_publish_batch),
+        cmocka_unit_test(test_publish_data_verbatim),
+        cmocka_unit_test(test_publish_errors),
+        cmocka_unit_test(test_publish_nul_byte),
+        cmocka_unit_test(test_publish_all_or_nothing),
+        cmocka_unit_test(test_publish_limits),
+        cmocka_unit_test(test_publish_errbuf_truncation),
+        cmocka_unit_test(test_publish_replies),
+        cmocka_unit_test(test_publish_truncations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
