@@ -61,6 +61,11 @@ struct hr_broker {
     hr_broker_callbacks cb; /* copied */
     void *app;
     bool ready;
+    /* Every event after origin is (or will be) delivered to on_event; a
+     * resume point older than origin cannot be complete. The memory broker
+     * sets (start ms, 0); network adapters set it once they know where they
+     * started reading. Valid when on_state(up) is reported. */
+    hr_event_id origin;
 };
 
 /* Creates the adapter for url: "memory", "redis://...", "nats://..." (those

@@ -87,6 +87,7 @@ hr_broker *hr_memory_new(uv_loop_t *loop, uint64_t start_ms, const hr_broker_cal
     m->base.cb = *cb;
     m->base.app = app;
     m->start_ms = start_ms;
+    m->base.origin = (hr_event_id){start_ms, 0};
     m->next_seq = 1;
     return &m->base;
 }

@@ -1,0 +1,231 @@
+/* The notifier's event loop: wiring between the server's connection
+ * callbacks, the sessions, the HTTP API, the broker and the hub, plus the
+ * once-a-second history sweep and the SIGTERM/SIGINT graceful stop
+ * (see app.h).
+ *
+ * Stop sequence: signal -> hr_server_shutdown(1001) -> every client closed
+ * (sessions leave the hub in on_close) -> on_server_done closes the timer
+ * and the signal handles and frees the broker -> uv_run returns ->
+ * nf_loop_deinit frees the hub and the server. */
+#include "app.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "proto/http_query.h"
+#include "session.h"
+
+#define SWEEP_MS 1000
+
+static nf_loop *loop_of(hr_conn *c)
+{
+    return hr_conn_app(c);
+}
+
+static void on_request(hr_conn *c, const hr_http_head *head, const uint8_t *body, size_t len)
+{
+    nf_api_request(loop_of(c), c, head, body, len);
+}
+
+static int on_upgrade(hr_conn *c, const hr_http_head *head, hr_upgrade_reply *reply)
+{
+    size_t plen;
+    const char *q;
+    size_t qlen;
+    hr_http_query_split(head->target, head->target_len, &plen, &q, &qlen);
+    if (plen != 3 || memcmp(head->target, "/ws", 3) != 0) {
+        reply->content_type = "text/plain";
+        reply->body = "not found\n";
+        reply->body_len = 10;
+        return 404;
+    }
+    return nf_session_upgrade(loop_of(c), c, head, reply);
+}
+
+static void on_open(hr_conn *c)
+{
+    nf_session *s = hr_conn_app_data(c);
+    if (s != NULL)
+        nf_session_open(s);
+}
+
+static void on_message(hr_conn *c, int opcode, const uint8_t *data, size_t len)
+{
+    nf_session *s = hr_conn_app_data(c);
+    if (s != NULL)
+        nf_session_message(s, opcode, data, len);
+}
+
+static void on_close(hr_conn *c, int code)
+{
+    const nf_conn_kind *kind = hr_conn_app_data(c);
+    if (kind == NULL)
+        return;
+    if (*kind == NF_KIND_SESSION)
+        nf_session_close((nf_session *)kind);
+    else if (*kind == NF_KIND_PUBLISH)
+        nf_api_close((nf_pub_req *)kind);
+    hr_conn_set_app_data(c, NULL);
+}
+
+static const hr_conn_callbacks callbacks = {
+    .on_request = on_request,
+    .on_upgrade = on_upgrade,
+    .on_open = on_open,
+    .on_message = on_message,
+    .on_close = on_close,
+};
+
+/* ---- broker ----------------------------------------------------------- */
+
+static void on_event(void *app, const hr_event *ev)
+{
+    nf_loop *l = app;
+    const int rc = nf_hub_publish(l->hub, ev, uv_now(l->uv));
+    if (rc != 0) {
+        char id[HR_EVENT_ID_CAP];
+        hr_event_id_format(ev->id, id, sizeof id);
+        hr_log(HR_LOG_WARN, "notifier", "event not fanned out id=%s error=\"%s\"", id,
+               hr_err_str(rc));
+    }
+}
+
+static void on_state(void *app, bool up, const char *detail)
+{
+    nf_loop *l = app;
+    hr_log(up ? HR_LOG_INFO : HR_LOG_WARN, "notifier", "broker %s broker=%s detail=\"%s\"",
+           up ? "up" : "down", hr_broker_name(l->broker), detail != NULL ? detail : "");
+    if (up)
+        nf_hub_raise_floor(l->hub, l->broker->origin);
+}
+
+/* ---- set-up ----------------------------------------------------------- */
+
+static void server_config(const nf_config *cfg, hr_server_config *sc)
+{
+    hr_server_config_default(sc);
+    sc->max_message = cfg->max_message;
+    sc->send_queue_limit = cfg->send_queue_limit;
+    sc->ping_interval_ms = cfg->ping_interval_s * 1000;
+    sc->idle_timeout_ms = cfg->idle_timeout_s * 1000;
+    sc->deflate = cfg->deflate;
+}
+
+int nf_loop_init(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, char *err, size_t errcap)
+{
+    memset(l, 0, sizeof *l);
+    l->cfg = cfg;
+    l->uv = uv;
+    uv_timeval64_t tv;
+    l->start_ms = uv_gettimeofday(&tv) == 0 ? (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000 : 1;
+    nf_auth_init(&l->auth, cfg->jwt_secret, cfg->jwt_key_pem, cfg->jwt_key_len, cfg->trusted,
+                 cfg->n_trusted);
+    const nf_hub_config hc = {
+        .history = cfg->history,
+        .history_ttl_ms = cfg->history_ttl_s * 1000,
+    };
+    uint64_t seed = l->start_ms ^ ((uint64_t)uv_os_getpid() << 32) ^ (uintptr_t)l;
+    (void)uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL);
+    l->hub = nf_hub_new(&hc, nf_session_send, seed);
+    if (l->hub == NULL) {
+        snprintf(err, errcap, "herald-notifier: out of memory");
+        return HR_ENOMEM;
+    }
+    const hr_broker_callbacks bc = {on_event, on_state};
+    char berr[256];
+    l->broker = hr_broker_new(uv, cfg->broker, &bc, l, berr, sizeof berr);
+    if (l->broker == NULL) {
+        snprintf(err, errcap, "herald-notifier: %s", berr);
+        return HR_EINVAL;
+    }
+    hr_server_config sc;
+    server_config(cfg, &sc);
+    l->server = hr_server_new(uv, &sc, &callbacks, l);
+    if (l->server == NULL) {
+        snprintf(err, errcap, "herald-notifier: cannot create the server (out of memory)");
+        return HR_ENOMEM;
+    }
+    return 0;
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    nf_loop *l = t->data;
+    nf_hub_expire(l->hub, uv_now(l->uv));
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    nf_loop *l = sig->data;
+    hr_log(HR_LOG_INFO, "notifier", "shutting down signal=%d", signum);
+    nf_loop_stop(l);
+}
+
+int nf_loop_start(nf_loop *l, char *err, size_t errcap)
+{
+    int rc = hr_server_listen(l->server, l->cfg->listen);
+    if (rc != 0) {
+        snprintf(err, errcap, "herald-notifier: --listen %s: %s", l->cfg->listen, hr_err_str(rc));
+        return rc;
+    }
+    uv_timer_init(l->uv, &l->sweep);
+    uv_signal_init(l->uv, &l->sig_term);
+    uv_signal_init(l->uv, &l->sig_int);
+    l->sweep.data = l->sig_term.data = l->sig_int.data = l;
+    l->handles_open = true;
+    uv_timer_start(&l->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    uv_signal_start(&l->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&l->sig_int, on_signal, SIGINT);
+    rc = hr_broker_start(l->broker);
+    if (rc != 0) {
+        snprintf(err, errcap, "herald-notifier: --broker %s: %s", l->cfg->broker, hr_err_str(rc));
+        return rc;
+    }
+    hr_log(HR_LOG_INFO, "notifier", "listening addr=%s port=%d broker=%s", l->cfg->listen,
+           hr_server_port(l->server, 0), hr_broker_name(l->broker));
+    return 0;
+}
+
+static void close_handles(nf_loop *l)
+{
+    if (!l->handles_open)
+        return;
+    l->handles_open = false;
+    uv_close((uv_handle_t *)&l->sweep, NULL);
+    uv_close((uv_handle_t *)&l->sig_term, NULL);
+    uv_close((uv_handle_t *)&l->sig_int, NULL);
+}
+
+static void on_server_done(hr_server *s, void *arg)
+{
+    (void)s;
+    nf_loop *l = arg;
+    close_handles(l);
+    hr_broker_free(l->broker);
+    l->broker = NULL;
+    hr_log(HR_LOG_INFO, "notifier", "stopped");
+}
+
+void nf_loop_stop(nf_loop *l)
+{
+    if (l->stopping)
+        return;
+    l->stopping = true;
+    if (l->server == NULL || hr_server_shutdown(l->server, 1001, on_server_done, l) != 0)
+        close_handles(l);
+}
+
+void nf_loop_deinit(nf_loop *l)
+{
+    hr_broker_free(l->broker);
+    l->broker = NULL;
+    hr_server_free(l->server);
+    l->server = NULL;
+    nf_hub_free(l->hub);
+    l->hub = NULL;
+}

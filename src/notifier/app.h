@@ -1,0 +1,66 @@
+/* nf_loop: everything mutable that one herald-notifier event loop owns: the
+ * server and its connections, the broker, the hub, the sweep timer, the
+ * signal handles and the counters. There are no other globals (beyond the
+ * log threshold), so one loop per core can follow without a rewrite.
+ *
+ * Every hr_conn the app has seen carries an app-data pointer to a struct
+ * whose first member is an nf_conn_kind, so on_close knows what it holds. */
+#ifndef NF_APP_H
+#define NF_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "auth.h"
+#include "broker/broker.h"
+#include "config.h"
+#include "hub.h"
+#include "net/server.h"
+
+typedef enum nf_conn_kind {
+    NF_KIND_SESSION = 1, /* nf_session: an upgraded client */
+    NF_KIND_PUBLISH = 2, /* nf_pub_req: a /publish waiting for the broker */
+} nf_conn_kind;
+
+/* Counters of the application layer (the hub and the server keep theirs). */
+typedef struct nf_app_stats {
+    uint64_t sessions_total;     /* WebSocket sessions opened */
+    uint64_t publish_requests;   /* POST /publish answered 200 */
+    uint64_t publish_rejected;   /* POST /publish answered 4xx/5xx */
+    uint64_t auth_failures;      /* upgrades refused with 401/403 */
+    uint64_t bad_commands;       /* error replies to client commands */
+    uint64_t bad_command_closes; /* connections closed with 1008 */
+} nf_app_stats;
+
+typedef struct nf_loop {
+    const nf_config *cfg;
+    uv_loop_t *uv;
+    hr_server *server;
+    hr_broker *broker;
+    nf_hub *hub;
+    nf_auth auth;
+    uv_timer_t sweep;
+    uv_signal_t sig_term, sig_int;
+    nf_app_stats stats;
+    uint64_t start_ms; /* wall clock at start: prefixes connection ids */
+    bool stopping;
+    bool handles_open;
+} nf_loop;
+
+/* Sets up l on uv from cfg (borrowed, must outlive l): hub, broker, server
+ * (not yet listening). Returns 0, or an HR_E* code with one line in err. */
+int nf_loop_init(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, char *err, size_t errcap);
+
+/* Listens, starts the broker, the sweep timer and the signal handlers.
+ * Returns 0 or an error with one line in err (e.g. address in use). */
+int nf_loop_start(nf_loop *l, char *err, size_t errcap);
+
+/* Begins the graceful stop: every client gets 1001, then the handles close
+ * and uv_run returns. Idempotent. */
+void nf_loop_stop(nf_loop *l);
+
+/* Frees what is left after uv_run returned. */
+void nf_loop_deinit(nf_loop *l);
+
+#endif

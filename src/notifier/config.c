@@ -1,0 +1,158 @@
+/* herald-notifier's flag table and the validation that turns parsed flags
+ * into an nf_config (see config.h). Every flag of SPEC §1 is here, plus the
+ * operational extras documented in docs/notifier.md. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+
+#define PROG "herald-notifier"
+
+static const hr_flag_spec spec[] = {
+    {"listen", HR_FLAG_STRING, "127.0.0.1:7070", "ADDR:PORT",
+     "Address for WebSocket clients and the HTTP API.", 0, 0},
+    {"broker", HR_FLAG_STRING, "memory", "URL", "Event source: memory (in-process).", 0, 0},
+    {"api-key", HR_FLAG_STRING, NULL, "KEY",
+     "Require 'Authorization: Bearer KEY' on POST /publish (default: open).", 0, 0},
+    {"trusted-proxy", HR_FLAG_REPEATABLE, NULL, "CIDR",
+     "Trust X-Herald-User/X-Herald-Channels from these addresses (IPv4 or IPv6).", 0, 0},
+    {"jwt-secret", HR_FLAG_STRING, NULL, "SECRET", "Verify ?token= JWTs signed with HS256.", 0, 0},
+    {"jwt-public-key", HR_FLAG_STRING, NULL, "FILE",
+     "Verify ?token= JWTs signed with RS256 or ES256 (PEM public key).", 0, 0},
+    {"history", HR_FLAG_INT, "1000", "N", "Events kept per channel for resume.", 0, 10000000},
+    {"history-ttl", HR_FLAG_INT, "3600", "SECONDS", "Oldest event kept, in seconds (0: no limit).",
+     0, 100000000},
+    {"send-queue-limit", HR_FLAG_SIZE, "1048576", "BYTES",
+     "Bytes queued per connection before it is closed with 1013.", 1024, INT64_C(1) << 36},
+    {"max-channels", HR_FLAG_INT, "128", "N", "Channels per connection.", 1, 65536},
+    {"max-message-bytes", HR_FLAG_SIZE, "65536", "BYTES",
+     "Largest client message; bigger closes with 1009.", 128, INT64_C(1) << 26},
+    {"ping-interval", HR_FLAG_INT, "25", "SECONDS", "Ping a silent client after (0: never).", 0,
+     86400},
+    {"idle-timeout", HR_FLAG_INT, "60", "SECONDS", "Close a client silent this long (0: never).", 0,
+     86400},
+    {"bad-command-limit", HR_FLAG_INT, "100", "N",
+     "Bad commands within a minute before closing with 1008.", 1, 1000000},
+    {"max-publish-items", HR_FLAG_INT, "1000", "N", "Items in one /publish batch.", 1, 1000000},
+    {"deflate", HR_FLAG_BOOL, "true", NULL, "Offer permessage-deflate to clients.", 0, 0},
+    {"log-level", HR_FLAG_STRING, "info", "LEVEL", "debug, info, warn, error or off.", 0, 0},
+};
+
+void nf_config_write_help(FILE *out)
+{
+    hr_flags_write_help(out, PROG,
+                        "Herald's notifier: WebSocket fan-out with per-channel history, resume,\n"
+                        "and an HTTP API (POST /publish, /healthz, /readyz, /metrics).",
+                        spec, HR_ARRAY_LEN(spec));
+}
+
+/* Reads the whole (small) key file into cfg. */
+static int read_key(nf_config *cfg, char *err, size_t errcap)
+{
+    FILE *f = fopen(cfg->jwt_key_path, "rb");
+    if (f == NULL) {
+        snprintf(err, errcap, PROG ": --jwt-public-key: cannot read '%s': %s", cfg->jwt_key_path,
+                 strerror(errno));
+        return HR_EINVAL;
+    }
+    const size_t cap = 64 * 1024;
+    cfg->jwt_key_pem = malloc(cap + 1);
+    if (cfg->jwt_key_pem == NULL) {
+        fclose(f);
+        return HR_ENOMEM;
+    }
+    cfg->jwt_key_len = fread(cfg->jwt_key_pem, 1, cap + 1, f);
+    const bool bad = ferror(f) || cfg->jwt_key_len == 0 || cfg->jwt_key_len > cap;
+    fclose(f);
+    if (bad) {
+        snprintf(err, errcap, PROG ": --jwt-public-key: '%s' is empty, unreadable or over 64 KiB",
+                 cfg->jwt_key_path);
+        return HR_EINVAL;
+    }
+    cfg->jwt_key_pem[cfg->jwt_key_len] = '\0';
+    if (strstr((char *)cfg->jwt_key_pem, "-----BEGIN PUBLIC KEY-----") == NULL) {
+        snprintf(err, errcap, PROG ": --jwt-public-key: '%s' holds no PEM PUBLIC KEY",
+                 cfg->jwt_key_path);
+        return HR_EINVAL;
+    }
+    return 0;
+}
+
+static int parse_proxies(nf_config *cfg, char *err, size_t errcap)
+{
+    size_t n = 0;
+    char *const *items = hr_flags_list(&cfg->flags, "trusted-proxy", &n);
+    if (n == 0)
+        return 0;
+    cfg->trusted = calloc(n, sizeof *cfg->trusted);
+    if (cfg->trusted == NULL)
+        return HR_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (nf_cidr_parse(items[i], &cfg->trusted[i]) != 0) {
+            snprintf(err, errcap,
+                     PROG ": --trusted-proxy: expected a CIDR like 10.0.0.0/8, got '%s'", items[i]);
+            return HR_EINVAL;
+        }
+    }
+    cfg->n_trusted = n;
+    return 0;
+}
+
+static void copy_numbers(nf_config *cfg)
+{
+    const hr_flags *f = &cfg->flags;
+    cfg->history = (uint32_t)hr_flags_num(f, "history");
+    cfg->history_ttl_s = (uint64_t)hr_flags_num(f, "history-ttl");
+    cfg->send_queue_limit = (size_t)hr_flags_num(f, "send-queue-limit");
+    cfg->max_channels = (uint32_t)hr_flags_num(f, "max-channels");
+    cfg->max_message = (size_t)hr_flags_num(f, "max-message-bytes");
+    cfg->ping_interval_s = (uint32_t)hr_flags_num(f, "ping-interval");
+    cfg->idle_timeout_s = (uint32_t)hr_flags_num(f, "idle-timeout");
+    cfg->bad_commands = (uint32_t)hr_flags_num(f, "bad-command-limit");
+    cfg->max_publish_items = (size_t)hr_flags_num(f, "max-publish-items");
+    cfg->deflate = hr_flags_bool(f, "deflate");
+}
+
+int nf_config_load(nf_config *cfg, int argc, char *const *argv, char *const *envp, char *err,
+                   size_t errcap)
+{
+    memset(cfg, 0, sizeof *cfg);
+    int rc =
+        hr_flags_parse(&cfg->flags, PROG, spec, HR_ARRAY_LEN(spec), argc, argv, envp, err, errcap);
+    if (rc != HR_FLAGS_RUN)
+        return rc;
+    const hr_flags *f = &cfg->flags;
+    cfg->listen = hr_flags_str(f, "listen");
+    cfg->broker = hr_flags_str(f, "broker");
+    cfg->api_key = hr_flags_str(f, "api-key");
+    cfg->jwt_secret = hr_flags_str(f, "jwt-secret");
+    cfg->jwt_key_path = hr_flags_str(f, "jwt-public-key");
+    copy_numbers(cfg);
+    if (hr_log_parse_level(hr_flags_str(f, "log-level"), &cfg->log_level) != 0) {
+        snprintf(err, errcap,
+                 PROG ": --log-level: expected debug, info, warn, error or off, got '%s'",
+                 hr_flags_str(f, "log-level"));
+        return HR_EINVAL;
+    }
+    if (cfg->api_key != NULL && cfg->api_key[0] == '\0')
+        cfg->api_key = NULL;
+    if (cfg->jwt_secret != NULL && cfg->jwt_secret[0] == '\0') {
+        snprintf(err, errcap, PROG ": --jwt-secret: must not be empty");
+        return HR_EINVAL;
+    }
+    if (cfg->jwt_key_path != NULL && (rc = read_key(cfg, err, errcap)) != 0)
+        return rc;
+    return parse_proxies(cfg, err, errcap);
+}
+
+void nf_config_deinit(nf_config *cfg)
+{
+    free(cfg->jwt_key_pem);
+    cfg->jwt_key_pem = NULL;
+    free(cfg->trusted);
+    cfg->trusted = NULL;
+    hr_flags_deinit(&cfg->flags);
+}

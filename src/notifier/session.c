@@ -1,0 +1,308 @@
+/* One client's WebSocket session (see session.h).
+ *
+ * Subscribing is all-or-nothing per command: every name must be allowed for
+ * this identity and the total must stay within --max-channels, else one
+ * error reply and nothing changes. ?channels= at connect is handled exactly
+ * like a subscribe command without ref, right after the welcome (so a
+ * forbidden channel there is an error message, not a refused upgrade).
+ *
+ * Resume runs within one callback: subscribe, compute "recovered", queue the
+ * reply, queue the replay. Live events only arrive from other callbacks, so
+ * nothing can slip between replay and live delivery. */
+#include "session.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "proto/cproto.h"
+#include "proto/http_query.h"
+#include "proto/ws_frame.h"
+
+#define ERROR_WINDOW_MS 60000
+
+static void send_json(nf_session *s, int rc, char *json, size_t len)
+{
+    if (rc == HR_ENOMEM) {
+        hr_conn_close(s->conn, HR_WS_CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    if (rc == 0)
+        hr_conn_send_text(s->conn, json, len);
+    free(json);
+}
+
+/* Counts a bad command; past the limit within a minute, closes with 1008. */
+static void count_error(nf_session *s)
+{
+    const uint64_t now = uv_now(s->loop->uv);
+    s->loop->stats.bad_commands++;
+    if (s->errors == 0 || now - s->errors_from >= ERROR_WINDOW_MS) {
+        s->errors_from = now;
+        s->errors = 0;
+    }
+    if (++s->errors >= s->loop->cfg->bad_commands) {
+        s->loop->stats.bad_command_closes++;
+        hr_conn_close(s->conn, HR_WS_CLOSE_POLICY, "too many bad commands");
+    }
+}
+
+static void reply_error(nf_session *s, const char *code, const char *message, const char *ref)
+{
+    char *json = NULL;
+    size_t len = 0;
+    send_json(s, hr_cproto_write_error(code, message, ref, &json, &len), json, len);
+    count_error(s);
+}
+
+/* Checks permission and the channel limit for names[0..n). Returns true
+ * when the subscribe may go ahead; otherwise replies with the error. */
+static bool may_subscribe(nf_session *s, char *const *names, size_t n, const char *ref)
+{
+    size_t fresh = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!hr_channel_can_subscribe(&s->id, names[i], strlen(names[i]))) {
+            char msg[HR_CPROTO_MESSAGE_CAP];
+            snprintf(msg, sizeof msg, "not allowed to subscribe to %s", names[i]);
+            reply_error(s, "forbidden", msg, ref);
+            return false;
+        }
+        fresh += !nf_hub_is_subscribed(s->loop->hub, &s->client, names[i]);
+    }
+    if (s->client.n_subs + fresh > s->loop->cfg->max_channels) {
+        char msg[HR_CPROTO_MESSAGE_CAP];
+        snprintf(msg, sizeof msg, "at most %" PRIu32 " channels per connection",
+                 s->loop->cfg->max_channels);
+        reply_error(s, "too_many_channels", msg, ref);
+        return false;
+    }
+    return true;
+}
+
+/* Subscribes to names[0..n), collecting the newly added names in added[]
+ * (capacity n). Returns their count, or HR_ENOMEM. */
+static long add_all(nf_session *s, char *const *names, size_t n, const char **added)
+{
+    long k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool is_new = false;
+        if (nf_hub_subscribe(s->loop->hub, &s->client, names[i], &is_new) != 0)
+            return HR_ENOMEM;
+        if (is_new)
+            added[k++] = names[i];
+    }
+    return k;
+}
+
+static void subscribe(nf_session *s, char *const *names, size_t n, const char *since_text,
+                      const char *ref)
+{
+    hr_event_id since = {0, 0};
+    if (since_text != NULL && hr_event_id_parse(since_text, strlen(since_text), &since) != 0) {
+        reply_error(s, "bad_request", "since is not an event id", ref);
+        return;
+    }
+    if (!may_subscribe(s, names, n, ref))
+        return;
+    const char **added = malloc((n > 0 ? n : 1) * sizeof *added);
+    const long k = added != NULL ? add_all(s, names, n, added) : HR_ENOMEM;
+    if (k < 0) {
+        free(added);
+        hr_conn_close(s->conn, HR_WS_CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    const bool recovered =
+        since_text == NULL || nf_hub_covers(s->loop->hub, added, (size_t)k, since);
+    char *json = NULL;
+    size_t len = 0;
+    const int rc =
+        hr_cproto_write_subscribed((const char *const *)names, n, recovered, ref, &json, &len);
+    send_json(s, rc, json, len);
+    if (rc == 0 && since_text != NULL && k > 0)
+        nf_hub_replay(s->loop->hub, &s->client, added, (size_t)k, since);
+    free(added);
+}
+
+static void unsubscribe(nf_session *s, char *const *names, size_t n, const char *ref)
+{
+    for (size_t i = 0; i < n; i++)
+        nf_hub_unsubscribe(s->loop->hub, &s->client, names[i]);
+    char *json = NULL;
+    size_t len = 0;
+    send_json(s, hr_cproto_write_unsubscribed((const char *const *)names, n, ref, &json, &len),
+              json, len);
+}
+
+void nf_session_message(nf_session *s, int opcode, const uint8_t *data, size_t len)
+{
+    if (opcode != HR_WS_OP_TEXT) {
+        reply_error(s, "bad_request", "commands are JSON text messages", NULL);
+        return;
+    }
+    hr_cmd cmd;
+    hr_cproto_error perr;
+    const int rc = hr_cproto_parse(data, len, s->loop->cfg->max_channels, &cmd, &perr);
+    if (rc == HR_ENOMEM) {
+        hr_conn_close(s->conn, HR_WS_CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    if (rc != 0) {
+        char *json = NULL;
+        size_t jlen = 0;
+        send_json(s, hr_cproto_write_parse_error(&perr, &json, &jlen), json, jlen);
+        count_error(s);
+        return;
+    }
+    if (cmd.type == HR_CMD_SUBSCRIBE)
+        subscribe(s, cmd.channels, cmd.n_channels, cmd.since, cmd.ref);
+    else
+        unsubscribe(s, cmd.channels, cmd.n_channels, cmd.ref);
+    hr_cmd_deinit(&cmd);
+}
+
+/* ---- connect ---------------------------------------------------------- */
+
+/* Splits the ?channels= list in place into names (duplicates and empty
+ * entries dropped). Returns the count, or -1 when one is not a valid name
+ * and -2 when there are more than max; names has room for max + 1. */
+static long split_channels(char *list, char **names, size_t max)
+{
+    long n = 0;
+    for (char *save = NULL, *p = strtok_r(list, ",", &save); p != NULL;
+         p = strtok_r(NULL, ",", &save)) {
+        if (!hr_channel_is_valid(p, strlen(p)))
+            return -1;
+        bool dup = false;
+        for (long i = 0; i < n && !dup; i++)
+            dup = strcmp(names[i], p) == 0;
+        if (dup)
+            continue;
+        if ((size_t)n == max)
+            return -2;
+        names[n++] = p;
+    }
+    return n;
+}
+
+static void subscribe_initial(nf_session *s)
+{
+    const size_t max = s->loop->cfg->max_channels;
+    char **names = malloc((max + 1) * sizeof *names);
+    if (names == NULL) {
+        hr_conn_close(s->conn, HR_WS_CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    const long n = split_channels(s->initial, names, max);
+    if (n == -1)
+        reply_error(s, "bad_request", "?channels= holds an invalid channel name", NULL);
+    else if (n == -2)
+        reply_error(s, "too_many_channels", "?channels= names too many channels", NULL);
+    else if (n > 0)
+        subscribe(s, names, (size_t)n, s->initial_since, NULL);
+    free(names);
+}
+
+static void send_welcome(nf_session *s)
+{
+    char conn_id[48];
+    snprintf(conn_id, sizeof conn_id, "%" PRIx64 "-%" PRIu64, s->loop->start_ms,
+             hr_conn_id(s->conn));
+    char *json = NULL;
+    size_t len = 0;
+    send_json(s, hr_cproto_write_welcome(conn_id, s->id.user, &json, &len), json, len);
+}
+
+void nf_session_open(nf_session *s)
+{
+    s->loop->stats.sessions_total++;
+    s->client.deflate = hr_conn_has_deflate(s->conn); /* known once the 101 is out */
+    send_welcome(s);
+    if (s->initial != NULL)
+        subscribe_initial(s);
+    free(s->initial);
+    free(s->initial_since);
+    s->initial = s->initial_since = NULL;
+}
+
+/* Copies query parameter key of the target into *out (NULL when absent).
+ * Returns 0, or 400 for a malformed value, or 503 when out of memory. */
+static int query_copy(const hr_http_head *head, const char *key, char **out)
+{
+    *out = NULL;
+    char *buf = malloc(head->target_len + 1);
+    if (buf == NULL)
+        return 503;
+    const int rc =
+        hr_http_query_get(head->target, head->target_len, key, buf, head->target_len + 1, NULL);
+    if (rc == 1) {
+        *out = buf;
+        return 0;
+    }
+    free(buf);
+    return rc == 0 ? 0 : 400;
+}
+
+static int refuse(hr_upgrade_reply *reply, int status, const char *why)
+{
+    reply->content_type = "text/plain";
+    reply->body = why;
+    reply->body_len = strlen(why);
+    return status;
+}
+
+static void session_free(nf_session *s)
+{
+    hr_identity_deinit(&s->id);
+    free(s->initial);
+    free(s->initial_since);
+    free(s);
+}
+
+int nf_session_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgrade_reply *reply)
+{
+    if (l->stopping)
+        return refuse(reply, 503, "shutting down\n");
+    nf_session *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return refuse(reply, 503, "out of memory\n");
+    s->kind = NF_KIND_SESSION;
+    s->loop = l;
+    s->conn = c;
+    nf_client_init(&s->client, s, false);
+    uv_timeval64_t tv;
+    const int64_t now = uv_gettimeofday(&tv) == 0 ? tv.tv_sec : 0;
+    const char *why = "ok";
+    int status = nf_auth_identify(&l->auth, hr_conn_peer_addr(c), head, now, &s->id, &why);
+    if (status != 0) {
+        l->stats.auth_failures++;
+        char peer[64];
+        hr_log(HR_LOG_DEBUG, "notifier", "upgrade refused status=%d reason=\"%s\" peer=%s", status,
+               why, hr_conn_peer(c, peer, sizeof peer));
+        session_free(s);
+        return refuse(reply, status,
+                      status == 401 ? "invalid or unexpected token\n" : "bad identity headers\n");
+    }
+    if ((status = query_copy(head, "channels", &s->initial)) != 0 ||
+        (status = query_copy(head, "since", &s->initial_since)) != 0) {
+        session_free(s);
+        return refuse(reply, status, "malformed query parameter\n");
+    }
+    hr_conn_set_app_data(c, s);
+    return 0;
+}
+
+int nf_session_send(void *sink, hr_msg *plain, hr_msg *deflated)
+{
+    nf_session *s = sink;
+    return hr_conn_send_event(s->conn, plain, deflated);
+}
+
+void nf_session_close(nf_session *s)
+{
+    nf_hub_client_leave(s->loop->hub, &s->client);
+    hr_conn_set_app_data(s->conn, NULL);
+    session_free(s);
+}
