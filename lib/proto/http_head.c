@@ -1,12 +1,15 @@
 /* HTTP/1.x head parsing on llhttp. Each call runs a fresh llhttp parser on a
  * local variable over the accumulated input (heads are small and capped, so
- * reparsing costs little and keeps no state per connection). Callbacks record
+ * reparsing costs little and keeps no state per connection; llhttp only runs
+ * once the input holds a blank line (LF CRLF, or LF LF to refuse), so a head trickling in byte by byte costs
+ * a memmem per piece, not a parse). Callbacks record
  * views into the input; on_headers_complete returns 2 so that llhttp stops
  * right after the head (HPE_PAUSED_UPGRADE) and never parses a body, and
  * llhttp_get_error_pos() then tells where the head ends. Upgrade detection is
  * ours (both Connection and Upgrade tokens), not llhttp's flag. */
 #include "http_head.h"
 
+#include <limits.h>
 #include <llhttp.h>
 #include <string.h>
 #include <strings.h>
@@ -144,15 +147,23 @@ int hr_http_head_parse(const uint8_t *p, size_t len, bool response, const hr_htt
                        hr_http_head *out)
 {
     size_t max_head = lim != NULL && lim->max_head > 0 ? lim->max_head : HR_HTTP_DEFAULT_MAX_HEAD;
+    if (max_head > INT_MAX)
+        max_head = INT_MAX; /* the length is returned as an int */
     size_t max_headers = lim != NULL ? lim->max_headers : 0;
     if (max_headers == 0 || max_headers > HR_HTTP_MAX_HEADERS)
         max_headers = HR_HTTP_MAX_HEADERS;
     *out = (hr_http_head){.is_response = response, .content_length = -1};
+    if (len == 0)
+        return 0; /* p may be NULL (an empty hr_buf) */
+    const size_t n = len < max_head ? len : max_head;
+    /* Cheap pre-check: heads arrive in pieces and are reparsed each time, so
+     * run llhttp only once the blank line that ends a head is there. */
+    if (memmem(p, n, "\n\r\n", 3) == NULL && memmem(p, n, "\n\n", 2) == NULL)
+        return len >= max_head ? HR_ETOOBIG : 0;
     parse_ctx c = {.out = out, .max_headers = max_headers};
     llhttp_t hp;
     llhttp_init(&hp, response ? HTTP_RESPONSE : HTTP_REQUEST, &settings);
     hp.data = &c;
-    const size_t n = len < max_head ? len : max_head;
     const llhttp_errno_t e = llhttp_execute(&hp, (const char *)p, n);
     if (c.too_many)
         return HR_ETOOBIG;

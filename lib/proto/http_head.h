@@ -57,7 +57,8 @@ typedef struct hr_http_limits {
  * Returns:
  *   > 0           the head is complete; returns out->head_len (body bytes or
  *                 WebSocket frames, if any, start at p + head_len);
- *   0             incomplete: need more bytes (out is partially filled);
+ *   0             incomplete: need more bytes (out is unspecified; a
+ *                 malformed head is reported once its blank line arrives);
  *   HR_ETOOBIG    the head is longer than max_head or has more than
  *                 max_headers headers (the edge answers 431);
  *   HR_EPROTO     malformed (the edge answers 400).

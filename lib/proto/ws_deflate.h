@@ -135,7 +135,9 @@ int hr_ws_inflate(hr_ws_inflater *f, const uint8_t *in, size_t n, hr_buf *out, s
 
 /* Same for one frame of a fragmented compressed message: call with fin false
  * for each frame but the last and fin true for the last; out accumulates the
- * whole message and max_out caps out->len. */
+ * whole message and max_out caps out->len. On error only this call's output
+ * is removed from out (earlier frames' output stays; the caller drops the
+ * message and closes the connection). */
 int hr_ws_inflate_part(hr_ws_inflater *f, const uint8_t *in, size_t n, bool fin, hr_buf *out,
                        size_t max_out);
 
