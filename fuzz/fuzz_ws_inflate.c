@@ -24,8 +24,8 @@ static void check(bool ok)
         abort();
 }
 
-static int inflate_copy(hr_ws_inflater *f, const uint8_t *in, size_t n, bool split,
-                        hr_buf *out, size_t cap)
+static int inflate_copy(hr_ws_inflater *f, const uint8_t *in, size_t n, bool split, hr_buf *out,
+                        size_t cap)
 {
     uint8_t *p = malloc(n ? n : 1);
     if (p == NULL)

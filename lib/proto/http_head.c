@@ -1,12 +1,11 @@
 /* HTTP/1.x head parsing on llhttp. Each call runs a fresh llhttp parser on a
  * local variable over the accumulated input (heads are small and capped, so
  * reparsing costs little and keeps no state per connection; llhttp only runs
- * once the input holds a blank line (LF CRLF, or LF LF to refuse), so a head trickling in byte by byte costs
- * a memmem per piece, not a parse). Callbacks record
- * views into the input; on_headers_complete returns 2 so that llhttp stops
- * right after the head (HPE_PAUSED_UPGRADE) and never parses a body, and
- * llhttp_get_error_pos() then tells where the head ends. Upgrade detection is
- * ours (both Connection and Upgrade tokens), not llhttp's flag. */
+ * once the input holds a blank line (LF CRLF, or LF LF to refuse), so a head trickling in byte by
+ * byte costs a memmem per piece, not a parse). Callbacks record views into the input;
+ * on_headers_complete returns 2 so that llhttp stops right after the head (HPE_PAUSED_UPGRADE) and
+ * never parses a body, and llhttp_get_error_pos() then tells where the head ends. Upgrade detection
+ * is ours (both Connection and Upgrade tokens), not llhttp's flag. */
 #include "http_head.h"
 
 #include <limits.h>

@@ -39,11 +39,11 @@ typedef struct hr_http_head {
     int http_major, http_minor;
     hr_http_header headers[HR_HTTP_MAX_HEADERS];
     size_t n_headers;
-    bool upgrade;          /* Connection has token "upgrade" and Upgrade has "websocket" */
-    bool keep_alive;       /* llhttp's verdict: version default + Connection header */
-    bool chunked;          /* Transfer-Encoding: chunked (final coding) */
+    bool upgrade;           /* Connection has token "upgrade" and Upgrade has "websocket" */
+    bool keep_alive;        /* llhttp's verdict: version default + Connection header */
+    bool chunked;           /* Transfer-Encoding: chunked (final coding) */
     int64_t content_length; /* -1 when there is no Content-Length header */
-    size_t head_len;       /* bytes of the head including the final CRLFCRLF */
+    size_t head_len;        /* bytes of the head including the final CRLFCRLF */
 } hr_http_head;
 
 typedef struct hr_http_limits {

@@ -48,19 +48,32 @@ const char *hr_http_write_reason(int status)
         int status;
         const char *reason;
     } table[] = {
-        {100, "Continue"},          {101, "Switching Protocols"},
-        {200, "OK"},                {201, "Created"},
-        {202, "Accepted"},          {204, "No Content"},
-        {301, "Moved Permanently"}, {302, "Found"},
-        {304, "Not Modified"},      {400, "Bad Request"},
-        {401, "Unauthorized"},      {403, "Forbidden"},
-        {404, "Not Found"},         {405, "Method Not Allowed"},
-        {408, "Request Timeout"},   {411, "Length Required"},
-        {413, "Content Too Large"}, {414, "URI Too Long"},
-        {415, "Unsupported Media Type"}, {426, "Upgrade Required"},
-        {429, "Too Many Requests"}, {431, "Request Header Fields Too Large"},
-        {500, "Internal Server Error"}, {501, "Not Implemented"},
-        {502, "Bad Gateway"},       {503, "Service Unavailable"},
+        {100, "Continue"},
+        {101, "Switching Protocols"},
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {204, "No Content"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {304, "Not Modified"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {408, "Request Timeout"},
+        {411, "Length Required"},
+        {413, "Content Too Large"},
+        {414, "URI Too Long"},
+        {415, "Unsupported Media Type"},
+        {426, "Upgrade Required"},
+        {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
         {504, "Gateway Timeout"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -69,8 +82,8 @@ const char *hr_http_write_reason(int status)
     return "Unknown";
 }
 
-size_t hr_http_write_status(int status, const char *content_type, const char *body,
-                            size_t body_len, const char *extra_headers, char *out, size_t cap)
+size_t hr_http_write_status(int status, const char *content_type, const char *body, size_t body_len,
+                            const char *extra_headers, char *out, size_t cap)
 {
     if (status < 100 || status > 999 || cap == 0)
         return 0;

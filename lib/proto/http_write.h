@@ -19,8 +19,8 @@ const char *hr_http_write_reason(int status);
  * body may be NULL when body_len is 0. Returns the length written, or 0 when
  * cap is too small (nothing useful is left in out) or status is outside
  * 100..999. */
-size_t hr_http_write_status(int status, const char *content_type, const char *body,
-                            size_t body_len, const char *extra_headers, char *out, size_t cap);
+size_t hr_http_write_status(int status, const char *content_type, const char *body, size_t body_len,
+                            const char *extra_headers, char *out, size_t cap);
 
 /* Writes a request head "METHOD target HTTP/1.1\r\nHost: host\r\n" +
  * extra_headers + "\r\n" into out[0..cap). Returns the length or 0 when it

@@ -198,9 +198,9 @@ static size_t write_answer(const hr_ws_deflate_params *p, const offer *o, char *
         snprintf(smwb, sizeof smwb, "; server_max_window_bits=%d", o->smwb);
     if (o->cmwb > 0)
         snprintf(cmwb, sizeof cmwb, "; client_max_window_bits=%d", o->cmwb);
-    const int n = snprintf(out, cap, "permessage-deflate; server_no_context_takeover%s%s%s",
-                           p->client_no_context_takeover ? "; client_no_context_takeover" : "",
-                           smwb, cmwb);
+    const int n =
+        snprintf(out, cap, "permessage-deflate; server_no_context_takeover%s%s%s",
+                 p->client_no_context_takeover ? "; client_no_context_takeover" : "", smwb, cmwb);
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
@@ -254,8 +254,7 @@ int hr_ws_deflate_parse_response(const char *ext_header, size_t len, hr_ws_defla
 
 /* ---- compression ------------------------------------------------------ */
 
-int hr_ws_deflater_init(hr_ws_deflater *d, const hr_ws_deflate_params *p, bool is_server,
-                        int level)
+int hr_ws_deflater_init(hr_ws_deflater *d, const hr_ws_deflate_params *p, bool is_server, int level)
 {
     *d = (hr_ws_deflater){
         .no_context_takeover =
@@ -325,8 +324,8 @@ int hr_ws_deflate_message(hr_ws_deflater *d, const uint8_t *in, size_t n, hr_buf
     d->z.next_in = (Bytef *)(uintptr_t)in;
     d->z.avail_in = (uInt)n;
     rc = deflate_all(d, out);
-    if (rc == 0 && (out->len - start < 4 ||
-                    memcmp(hr_buf_data(out) + out->len - 4, tail, sizeof tail) != 0))
+    if (rc == 0 &&
+        (out->len - start < 4 || memcmp(hr_buf_data(out) + out->len - 4, tail, sizeof tail) != 0))
         rc = HR_EINTERNAL;
     if (rc != 0) {
         out->len = start;
@@ -337,8 +336,7 @@ int hr_ws_deflate_message(hr_ws_deflater *d, const uint8_t *in, size_t n, hr_buf
     return 0;
 }
 
-hr_msg *hr_ws_deflate_frame_new(hr_ws_deflater *d, uint8_t opcode, const void *payload,
-                                size_t len)
+hr_msg *hr_ws_deflate_frame_new(hr_ws_deflater *d, uint8_t opcode, const void *payload, size_t len)
 {
     hr_buf tmp;
     hr_buf_init(&tmp, HR_MSG_MAX - HR_WS_MAX_HEADER);
@@ -418,8 +416,7 @@ static int inflate_step(hr_ws_inflater *f, hr_buf *out, size_t max_out)
 }
 
 /* Inflates in[0..n) completely into out. */
-static int inflate_run(hr_ws_inflater *f, const uint8_t *in, size_t n, hr_buf *out,
-                       size_t max_out)
+static int inflate_run(hr_ws_inflater *f, const uint8_t *in, size_t n, hr_buf *out, size_t max_out)
 {
     f->z.next_in = (Bytef *)(uintptr_t)in;
     f->z.avail_in = (uInt)n;

@@ -105,8 +105,7 @@ int hr_ws_deflate_message(hr_ws_deflater *d, const uint8_t *in, size_t n, hr_buf
  * one reference owned by the caller, or NULL when out of memory or
  * compression fails. When d has context takeover, the frame is only valid
  * for that one connection. */
-hr_msg *hr_ws_deflate_frame_new(hr_ws_deflater *d, uint8_t opcode, const void *payload,
-                                size_t len);
+hr_msg *hr_ws_deflate_frame_new(hr_ws_deflater *d, uint8_t opcode, const void *payload, size_t len);
 
 /* Decompressor. Caller storage; zlib state lives only while needed. */
 typedef struct hr_ws_inflater {

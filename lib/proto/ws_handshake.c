@@ -78,8 +78,8 @@ static void negotiate(const hr_http_head *req, hr_ws_handshake *out)
         const hr_http_header *h = &req->headers[i];
         if (h->name_len != 24 || strncasecmp(h->name, "sec-websocket-extensions", 24) != 0)
             continue;
-        if (hr_ws_deflate_negotiate(h->value, h->value_len, &out->deflate_params,
-                                    out->extensions, sizeof out->extensions) == 1) {
+        if (hr_ws_deflate_negotiate(h->value, h->value_len, &out->deflate_params, out->extensions,
+                                    sizeof out->extensions) == 1) {
             out->deflate = true;
             return;
         }
@@ -114,16 +114,16 @@ size_t hr_ws_handshake_write_101(const hr_ws_handshake *hs, const char *extra_he
                                  size_t cap)
 {
     const bool ext = hs->deflate && hs->extensions[0] != '\0';
-    const int n = snprintf(out, cap,
-                           "HTTP/1.1 101 Switching Protocols\r\n"
-                           "Upgrade: websocket\r\n"
-                           "Connection: Upgrade\r\n"
-                           "Sec-WebSocket-Accept: %s\r\n"
-                           "%s%s%s"
-                           "%s\r\n",
-                           hs->accept, ext ? "Sec-WebSocket-Extensions: " : "",
-                           ext ? hs->extensions : "", ext ? "\r\n" : "",
-                           extra_headers != NULL ? extra_headers : "");
+    const int n =
+        snprintf(out, cap,
+                 "HTTP/1.1 101 Switching Protocols\r\n"
+                 "Upgrade: websocket\r\n"
+                 "Connection: Upgrade\r\n"
+                 "Sec-WebSocket-Accept: %s\r\n"
+                 "%s%s%s"
+                 "%s\r\n",
+                 hs->accept, ext ? "Sec-WebSocket-Extensions: " : "", ext ? hs->extensions : "",
+                 ext ? "\r\n" : "", extra_headers != NULL ? extra_headers : "");
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
@@ -141,19 +141,19 @@ size_t hr_ws_handshake_write_request(const char *host, const char *target, const
                                      bool offer_deflate, const char *extra_headers, char *out,
                                      size_t cap)
 {
-    const int n = snprintf(out, cap,
-                           "GET %s HTTP/1.1\r\n"
-                           "Host: %s\r\n"
-                           "Upgrade: websocket\r\n"
-                           "Connection: Upgrade\r\n"
-                           "Sec-WebSocket-Key: %s\r\n"
-                           "Sec-WebSocket-Version: 13\r\n"
-                           "%s"
-                           "%s\r\n",
-                           target, host, key_b64,
-                           offer_deflate ? "Sec-WebSocket-Extensions: " HR_WS_DEFLATE_OFFER "\r\n"
-                                         : "",
-                           extra_headers != NULL ? extra_headers : "");
+    const int n =
+        snprintf(out, cap,
+                 "GET %s HTTP/1.1\r\n"
+                 "Host: %s\r\n"
+                 "Upgrade: websocket\r\n"
+                 "Connection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: %s\r\n"
+                 "Sec-WebSocket-Version: 13\r\n"
+                 "%s"
+                 "%s\r\n",
+                 target, host, key_b64,
+                 offer_deflate ? "Sec-WebSocket-Extensions: " HR_WS_DEFLATE_OFFER "\r\n" : "",
+                 extra_headers != NULL ? extra_headers : "");
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
@@ -185,10 +185,10 @@ int hr_ws_handshake_check_response(const hr_http_head *resp, const char *key_b64
     }
     const hr_http_header *ext = hr_http_head_find(resp, "sec-websocket-extensions");
     if (ext != NULL) {
-        const int rc = hr_http_head_count(resp, "sec-websocket-extensions") == 1
-                           ? hr_ws_deflate_parse_response(ext->value, ext->value_len,
-                                                          &out->deflate_params)
-                           : HR_EPROTO;
+        const int rc =
+            hr_http_head_count(resp, "sec-websocket-extensions") == 1
+                ? hr_ws_deflate_parse_response(ext->value, ext->value_len, &out->deflate_params)
+                : HR_EPROTO;
         if (rc < 0) {
             out->error = "unacceptable Sec-WebSocket-Extensions";
             return HR_EPROTO;
@@ -197,7 +197,6 @@ int hr_ws_handshake_check_response(const hr_http_head *resp, const char *key_b64
         if (out->deflate && ext->value_len < sizeof out->extensions)
             memcpy(out->extensions, ext->value, ext->value_len);
     }
-    memcpy(out->accept, hr_http_head_find(resp, "sec-websocket-accept")->value,
-           HR_WS_ACCEPT_LEN);
+    memcpy(out->accept, hr_http_head_find(resp, "sec-websocket-accept")->value, HR_WS_ACCEPT_LEN);
     return 0;
 }

@@ -12,17 +12,17 @@
 #include "proto/http_head.h"
 #include "proto/ws_deflate.h"
 
-#define HR_WS_ACCEPT_LEN 28 /* base64 of a SHA-1, without NUL */
-#define HR_WS_KEY_LEN 24    /* base64 of 16 bytes, without NUL */
+#define HR_WS_ACCEPT_LEN 28                    /* base64 of a SHA-1, without NUL */
+#define HR_WS_KEY_LEN 24                       /* base64 of 16 bytes, without NUL */
 #define HR_WS_EXT_MAX HR_WS_DEFLATE_ANSWER_MAX /* room for an extension answer */
 
 typedef struct hr_ws_handshake {
-    int status;        /* 101 ok, or the refusal: 400, 426 (500: no SHA-1) */
-    char accept[HR_WS_ACCEPT_LEN + 1]; /* Sec-WebSocket-Accept, NUL-terminated */
-    bool deflate;      /* permessage-deflate negotiated */
-    hr_ws_deflate_params deflate_params;   /* valid when deflate */
-    char extensions[HR_WS_EXT_MAX];        /* Sec-WebSocket-Extensions answer or "" */
-    const char *error; /* short static reason for logs and bodies; NULL when ok */
+    int status;                          /* 101 ok, or the refusal: 400, 426 (500: no SHA-1) */
+    char accept[HR_WS_ACCEPT_LEN + 1];   /* Sec-WebSocket-Accept, NUL-terminated */
+    bool deflate;                        /* permessage-deflate negotiated */
+    hr_ws_deflate_params deflate_params; /* valid when deflate */
+    char extensions[HR_WS_EXT_MAX];      /* Sec-WebSocket-Extensions answer or "" */
+    const char *error;                   /* short static reason for logs and bodies; NULL when ok */
 } hr_ws_handshake;
 
 /* Server side: checks that req is a valid upgrade: GET, HTTP/1.1 or later,

@@ -294,7 +294,7 @@ static void test_http_chunked_decode(void **state)
     assert_int_equal(len, 0);
     assert_int_equal(chunked_decode_all("3\r\nab", 5, 5, out, &len, &used), 0);
     static const char *const bad[] = {
-        "x\r\n", "5\nhello\r\n", "\r\n", "3\r\nabcX\r\n", "1234567890abcdef0\r\n",
+        "x\r\n",          "5\nhello\r\n", "\r\n", "3\r\nabcX\r\n", "1234567890abcdef0\r\n",
         "0\r\nTrailer\n", "0\r\n\rX",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -311,14 +311,14 @@ static void test_http_chunked_decode(void **state)
     size_t consumed;
     const uint8_t *data;
     size_t dlen;
-    assert_int_equal(hr_http_chunked_decode(&c, (const uint8_t *)big, 20000, &consumed, &data,
-                                            &dlen),
-                     HR_ETOOBIG);
+    assert_int_equal(
+        hr_http_chunked_decode(&c, (const uint8_t *)big, 20000, &consumed, &data, &dlen),
+        HR_ETOOBIG);
     memcpy(big, "0\r\nX: ", 6);
     hr_http_chunked_init(&c);
-    assert_int_equal(hr_http_chunked_decode(&c, (const uint8_t *)big, 20000, &consumed, &data,
-                                            &dlen),
-                     HR_ETOOBIG);
+    assert_int_equal(
+        hr_http_chunked_decode(&c, (const uint8_t *)big, 20000, &consumed, &data, &dlen),
+        HR_ETOOBIG);
     free(big);
 }
 
@@ -343,8 +343,8 @@ static void test_http_write_status(void **state)
 {
     (void)state;
     char out[256];
-    size_t n = hr_http_write_status(426, "text/plain", "upgrade", 7, "Connection: close\r\n",
-                                    out, sizeof out);
+    size_t n = hr_http_write_status(426, "text/plain", "upgrade", 7, "Connection: close\r\n", out,
+                                    sizeof out);
     const char want[] = "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\n"
                         "Content-Length: 7\r\nSec-WebSocket-Version: 13\r\n"
                         "Connection: close\r\n\r\nupgrade";

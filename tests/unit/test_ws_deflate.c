@@ -86,7 +86,8 @@ static void test_ws_deflate_rfc7692_receiver_forms(void **state)
     /* §7.2.3.3 stored block, §7.2.3.4 BFINAL set, §7.2.3.5 two blocks. */
     const uint8_t stored[] = {0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00};
     const uint8_t bfinal[] = {0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00};
-    const uint8_t two[] = {0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00};
+    const uint8_t two[] = {0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff,
+                           0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00};
     const uint8_t empty[] = {0x00};
     expect_inflate(&f, stored, sizeof stored, "Hello");
     assert_false(f.ready); /* client_no_context_takeover: state freed */
@@ -145,12 +146,13 @@ static void test_ws_deflate_negotiation_matrix(void **state)
         {"Permessage-Deflate", 1, "", 15, 15},
         {"permessage-deflate; client_max_window_bits", 1, "", 15, 15},
         {"permessage-deflate;client_max_window_bits=10", 1, "; client_max_window_bits=10", 15, 10},
-        {"permessage-deflate; client_max_window_bits=\"9\"", 1, "; client_max_window_bits=9", 15, 9},
+        {"permessage-deflate; client_max_window_bits=\"9\"", 1, "; client_max_window_bits=9", 15,
+         9},
         {"permessage-deflate; server_max_window_bits=10", 1, "; server_max_window_bits=10", 10, 15},
         {"permessage-deflate; server_no_context_takeover; client_no_context_takeover", 1, "", 15,
          15},
-        {" , permessage-deflate ; client_max_window_bits = 12 ", 1,
-         "; client_max_window_bits=12", 15, 12},
+        {" , permessage-deflate ; client_max_window_bits = 12 ", 1, "; client_max_window_bits=12",
+         15, 12},
         {"x-webkit-deflate-frame, permessage-deflate", 1, "", 15, 15},
         {"foo; a=\"x, permessage-deflate; bogus\", permessage-deflate", 1, "", 15, 15},
         {"permessage-deflate; server_max_window_bits=8, permessage-deflate", 1, "", 15, 15},
@@ -163,10 +165,9 @@ static void test_ws_deflate_negotiation_matrix(void **state)
         {"permessage-deflate; server_max_window_bits", 0, NULL, 0, 0},
         {"permessage-deflate; client_max_window_bits=0", 0, NULL, 0, 0},
         {"permessage-deflate; client_max_window_bits=abc", 0, NULL, 0, 0},
-        {"permessage-deflate; client_no_context_takeover; client_no_context_takeover", 0, NULL,
-         0, 0},
-        {"permessage-deflate; client_max_window_bits=9; client_max_window_bits=9", 0, NULL, 0,
+        {"permessage-deflate; client_no_context_takeover; client_no_context_takeover", 0, NULL, 0,
          0},
+        {"permessage-deflate; client_max_window_bits=9; client_max_window_bits=9", 0, NULL, 0, 0},
         {"permessage-deflate; server_no_context_takeover=1", 0, NULL, 0, 0},
         {"permessage-deflate; unknown", 0, NULL, 0, 0},
         {"permessage-deflate; =", 0, NULL, 0, 0},
@@ -259,9 +260,8 @@ static void round_trip(const hr_ws_deflate_params *p, bool sender_is_server)
         hr_buf_init(&z, 1 << 22);
         hr_buf_init(&out, 1 << 22);
         assert_int_equal(hr_ws_deflate_message(&d, msg, n, &z), 0);
-        assert_int_equal(hr_ws_inflate(&f, z.len ? hr_buf_data(&z) : (const uint8_t *)"", z.len,
-                                       &out, n),
-                         0);
+        assert_int_equal(
+            hr_ws_inflate(&f, z.len ? hr_buf_data(&z) : (const uint8_t *)"", z.len, &out, n), 0);
         assert_int_equal(out.len, n);
         if (n > 0)
             assert_memory_equal(hr_buf_data(&out), msg, n);
@@ -399,7 +399,7 @@ static void test_ws_deflate_corrupt(void **state)
     hr_ws_inflater_init(&f, &p, true);
     hr_buf out;
     hr_buf_init(&out, 1024);
-    const uint8_t reserved[] = {0xff, 0xff, 0xff};     /* BTYPE 11 */
+    const uint8_t reserved[] = {0xff, 0xff, 0xff};               /* BTYPE 11 */
     const uint8_t bad_stored[] = {0x00, 0x05, 0x00, 0x00, 0x00}; /* NLEN mismatch */
     assert_int_equal(hr_ws_inflate(&f, reserved, sizeof reserved, &out, 1024), HR_EPROTO);
     assert_false(f.ready);

@@ -28,8 +28,8 @@ static void parse_req(hr_http_head *h, const char *line, const char *headers)
     assert_int_equal(hr_http_head_parse((const uint8_t *)text, (size_t)n, false, NULL, h), n);
 }
 
-#define GOOD_HEADERS                                                                       \
-    "Host: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"            \
+#define GOOD_HEADERS                                                                               \
+    "Host: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"                    \
     "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13\r\n"
 
 static void test_ws_handshake_accept_key_vector(void **state)
@@ -73,9 +73,8 @@ static void test_ws_handshake_deflate(void **state)
     assert_int_equal(hr_ws_handshake_check(&h, true, &hs), 0);
     assert_true(hs.deflate);
     assert_true(hs.deflate_params.server_no_context_takeover);
-    assert_string_equal(hs.extensions,
-                        "permessage-deflate; server_no_context_takeover; "
-                        "client_no_context_takeover");
+    assert_string_equal(hs.extensions, "permessage-deflate; server_no_context_takeover; "
+                                       "client_no_context_takeover");
     char out[512];
     const size_t n = hr_ws_handshake_write_101(&hs, "X-A: 1\r\n", out, sizeof out);
     assert_true(n > 0);
@@ -143,7 +142,7 @@ static void test_ws_handshake_refusals(void **state)
                    "Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25j*Q==\r\n"
                    "Sec-WebSocket-Version: 13\r\n",
-                   400); /* not base64 */
+                   400);                                                     /* not base64 */
     expect_refusal(get, GOOD_HEADERS "Sec-WebSocket-Key: " KEY "\r\n", 400); /* repeated */
     expect_refusal(get,
                    "Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -152,7 +151,7 @@ static void test_ws_handshake_refusals(void **state)
     expect_refusal(get,
                    "Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                    "Sec-WebSocket-Key: " KEY "\r\n",
-                   426); /* no version */
+                   426);                                                   /* no version */
     expect_refusal(get, GOOD_HEADERS "Sec-WebSocket-Version: 8\r\n", 426); /* two versions */
 
     /* The 426 answer carries the version we speak. */
