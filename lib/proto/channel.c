@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "utf8.h"
 
 static const char USER_PREFIX[] = "user:";
 #define USER_PREFIX_LEN (sizeof(USER_PREFIX) - 1)
@@ -107,9 +108,11 @@ static char *dup_n(const char *p, size_t len)
     return s;
 }
 
+/* The user id travels in JSON (welcome) and HTTP headers (X-Herald-User):
+ * valid UTF-8, no control characters. */
 static bool user_is_valid(const char *u, size_t len)
 {
-    if (len > HR_IDENTITY_USER_MAX)
+    if (len > HR_IDENTITY_USER_MAX || !hr_utf8_valid((const uint8_t *)u, len))
         return false;
     for (size_t i = 0; i < len; i++) {
         const unsigned char c = (unsigned char)u[i];

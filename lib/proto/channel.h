@@ -63,9 +63,9 @@ void hr_identity_deinit(hr_identity *id);
  * empty entries are skipped; NULL or empty means no claims.
  * Returns 0 with *out filled (owned by the caller, release with
  * hr_identity_deinit); HR_EINVAL when the user is longer than
- * HR_IDENTITY_USER_MAX or holds a control character or NUL, or an entry is
- * not a valid pattern, or there are more than HR_IDENTITY_CHANNELS_MAX entries;
- * HR_ENOMEM. On error *out is anonymous and holds nothing. */
+ * HR_IDENTITY_USER_MAX, is not valid UTF-8 or holds a control character or
+ * NUL, or an entry is not a valid pattern, or there are more than
+ * HR_IDENTITY_CHANNELS_MAX entries; HR_ENOMEM. On error *out is anonymous and holds nothing. */
 int hr_identity_from_headers(const char *user, size_t user_len, const char *channels,
                              size_t channels_len, hr_identity *out);
 

@@ -60,9 +60,9 @@ typedef struct hr_cproto_error {
  * hr_channel_can_subscribe).
  * Returns 0 with *out filled (caller owns it; hr_cmd_deinit); HR_EINVAL with
  * *err filled (code "bad_request", or "too_many_channels" when more than
- * max_channels distinct channels are named); HR_ENOMEM (err->code
- * "bad_request" is not set: the caller closes with 1011). On error *out holds
- * nothing. err may be NULL. */
+ * max_channels distinct channels are named); HR_ENOMEM (err holds nothing
+ * useful: the caller closes with 1011). On error *out holds nothing. err may
+ * be NULL. Raw NUL bytes anywhere are refused (invalid JSON). */
 int hr_cproto_parse(const uint8_t *p, size_t len, size_t max_channels, hr_cmd *out,
                     hr_cproto_error *err);
 

@@ -121,6 +121,9 @@ static void test_channel_from_headers_errors(void **state)
     (void)state;
     hr_identity id;
     assert_int_equal(hr_identity_from_headers(S("al\nice"), NULL, 0, &id), HR_EINVAL);
+    assert_int_equal(hr_identity_from_headers(S("al\xffice"), NULL, 0, &id), HR_EINVAL);
+    assert_int_equal(hr_identity_from_headers(S("\xc3\xa9l\xc3\xa8ve"), NULL, 0, &id), 0);
+    hr_identity_deinit(&id);
     assert_null(id.user);
     assert_int_equal(hr_identity_from_headers(S("alice"), S("ok,bad name"), &id), HR_EINVAL);
     assert_null(id.user);
