@@ -215,6 +215,7 @@ void hr_conn_http_feed(hr_conn *c)
             break;
     }
     c->flags &= ~HR_CF_IN_FEED;
+    hr_conn_start_reading(c); /* no-op unless back in HTTP and not paused */
 }
 
 /* After a response: back to reading the next request, or linger and close. */
