@@ -134,6 +134,20 @@ static int on_headers_complete(llhttp_t *hp)
     return 2; /* no body here; execute returns HPE_PAUSED_UPGRADE */
 }
 
+/* True when every CR in p[0..n) is followed by LF and every LF preceded by
+ * CR. llhttp tolerates some bare CRs (it ends a head at LF CR CR LF); a proxy
+ * must not, or it and the next hop may disagree on where the head ends. */
+static bool strict_crlf(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\r' && (i + 1 == n || p[i + 1] != '\n'))
+            return false;
+        if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+            return false;
+    }
+    return true;
+}
+
 static const llhttp_settings_t settings = {
     .on_method = on_method,
     .on_url = on_url,
@@ -169,7 +183,9 @@ int hr_http_head_parse(const uint8_t *p, size_t len, bool response, const hr_htt
     if (e == HPE_PAUSED_UPGRADE && c.done) {
         const char *end = llhttp_get_error_pos(&hp);
         out->head_len = (size_t)(end - (const char *)p);
-        return out->head_len > 0 && out->head_len <= n ? (int)out->head_len : HR_EPROTO;
+        if (out->head_len == 0 || out->head_len > n || !strict_crlf(p, out->head_len))
+            return HR_EPROTO;
+        return (int)out->head_len;
     }
     if (e != HPE_OK)
         return HR_EPROTO;

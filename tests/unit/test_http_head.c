@@ -153,6 +153,8 @@ static void test_http_head_malformed(void **state)
         "GET / HTTP/1.1\nHost: a\n\n",
         "GET / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n",
         "GET / HTTP/1.1\r\n: empty\r\n\r\n",
+        "GET /ws HTTP/1.1\r\nHost: a\r\n\r\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         hr_http_head h;
