@@ -1,7 +1,8 @@
 /* Fuzz target for POST /publish bodies (lib/proto/publish). Oracle for the
  * verbatim data path: every item's data text must be compact JSON that
  * jansson reads as a value equal to the one jansson finds in the body; the
- * channel lists must be distinct valid names; failures must leave nothing. */
+ * channel lists must be distinct valid names; failures must leave nothing.
+ * The same input also goes through hr_publish_normalize_data. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,8 +42,27 @@ static void check_batch(const hr_pub_batch *b, const uint8_t *data, size_t size)
     json_decref(root);
 }
 
+/* The broker-side helper must agree with jansson on the value it keeps. */
+static void check_normalize(const uint8_t *data, size_t size)
+{
+    char *out = NULL;
+    size_t len = 0;
+    if (hr_publish_normalize_data((const char *)data, size, &out, &len) != 0) {
+        HR_ASSERT(out == NULL);
+        return;
+    }
+    json_t *a =
+        json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+    json_t *b = json_loadb(out, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+    HR_ASSERT(a != NULL && b != NULL && json_equal(a, b) && strlen(out) == len);
+    json_decref(a);
+    json_decref(b);
+    free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    check_normalize(data, size);
     hr_pub_batch b;
     char err[128];
     const int rc = hr_publish_parse(data, size, MAX_ITEMS, &b, err, sizeof err);

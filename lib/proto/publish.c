@@ -343,6 +343,23 @@ int hr_publish_parse(const uint8_t *body, size_t len, size_t max_items, hr_pub_b
     return rc;
 }
 
+int hr_publish_normalize_data(const char *text, size_t len, char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (text == NULL || len == 0 || memchr(text, '\0', len) != NULL)
+        return HR_EINVAL;
+    json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+    if (v == NULL)
+        return HR_EINVAL;
+    json_decref(v);
+    size_t end = len;
+    while (end > 0 && is_ws(text[end - 1]))
+        end--;
+    *out = compact_copy(text, skip_ws(text, len, 0), end, out_len);
+    return *out == NULL ? HR_ENOMEM : 0;
+}
+
 void hr_publish_batch_deinit(hr_pub_batch *b)
 {
     if (b == NULL)

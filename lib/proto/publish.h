@@ -51,6 +51,14 @@ int hr_publish_parse(const uint8_t *body, size_t len, size_t max_items, hr_pub_b
 /* Frees everything the batch owns; safe twice and on a zeroed batch. */
 void hr_publish_batch_deinit(hr_pub_batch *b);
 
+/* Validates text[0..len) as exactly one JSON value of any type (the "data"
+ * of an event that arrived from a broker: a Redis XADD data field, a NATS
+ * payload) and returns it in the same compact form hr_publish_parse gives:
+ * the publisher's bytes without insignificant whitespace, NUL-terminated,
+ * malloc'd in *out (caller frees), length in *out_len. Returns 0,
+ * HR_EINVAL (not one valid JSON value, or a raw NUL byte) or HR_ENOMEM. */
+int hr_publish_normalize_data(const char *text, size_t len, char **out, size_t *out_len);
+
 /* Reply bodies. Each returns 0 with a malloc'd NUL-terminated string in *out
  * (caller frees) and its length in *out_len, HR_EINVAL for an invalid id or
  * a string that is not UTF-8, or HR_ENOMEM.

@@ -219,6 +219,30 @@ static void test_publish_replies(void **state)
     assert_int_equal(hr_publish_write_error("bad_request", "\xff", &out, &len), HR_EINVAL);
 }
 
+static void test_publish_normalize_data(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    size_t len = 0;
+    const char *in = " {\"a\" : [ 1 , 0.1 , \"x  y\" ] }\n";
+    assert_int_equal(hr_publish_normalize_data(in, strlen(in), &out, &len), 0);
+    assert_string_equal(out, "{\"a\":[1,0.1,\"x  y\"]}");
+    assert_int_equal(len, strlen(out));
+    free(out);
+    assert_int_equal(hr_publish_normalize_data("42", 2, &out, &len), 0);
+    assert_string_equal(out, "42");
+    free(out);
+    assert_int_equal(hr_publish_normalize_data("\"s\"", 3, &out, &len), 0);
+    assert_string_equal(out, "\"s\"");
+    free(out);
+    const char *bad[] = {"", "  ", "{", "1 2", "nul", "[1,]", "\"\\x\""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(hr_publish_normalize_data(bad[i], strlen(bad[i]), &out, &len), HR_EINVAL);
+        assert_null(out);
+    }
+    assert_int_equal(hr_publish_normalize_data("1\0", 2, &out, &len), HR_EINVAL);
+}
+
 /* Every prefix of a valid body fails cleanly. */
 static void test_publish_truncations(void **state)
 {
@@ -247,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_publish_limits),
         cmocka_unit_test(test_publish_errbuf_truncation),
         cmocka_unit_test(test_publish_replies),
+        cmocka_unit_test(test_publish_normalize_data),
         cmocka_unit_test(test_publish_truncations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
