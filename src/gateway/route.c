@@ -105,3 +105,11 @@ size_t gw_route_rewrite(const gw_route_cfg *r, const char *target, size_t len, c
     out[o] = '\0';
     return o;
 }
+
+size_t gw_route_path_len(const char *target, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (target[i] == '?' || target[i] == '#')
+            return i;
+    return len;
+}

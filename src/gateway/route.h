@@ -17,6 +17,9 @@
 const gw_route_cfg *gw_route_match(const gw_config *cfg, const char *host, size_t host_len,
                                    const char *path, size_t path_len);
 
+/* Length of the path part of target[0..len): up to the first '?' or '#'. */
+size_t gw_route_path_len(const char *target, size_t len);
+
 /* Writes the upstream request target for target[0..len) on route r into
  * out[0..cap) (NUL-terminated): the route's prefix removed when strip_prefix
  * (the result always starts with '/'), and every "token" query parameter

@@ -1,0 +1,215 @@
+/* Admin endpoints and the metrics page. Metric names follow
+ * herald_gateway_<thing>_<unit>; labelled families are written by hand with
+ * hr_metrics_write_header/_sample, values read from the process's single
+ * gw_metrics block and from the current runtime's pools and routes. */
+#include "admin.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/metrics.h"
+#include "proto/http_head.h"
+
+#define C HR_METRIC_COUNTER
+#define G HR_METRIC_GAUGE
+
+static int one(hr_buf *o, const char *name, hr_metric_type t, const char *help, uint64_t v)
+{
+    return hr_metrics_write_one(o, name, t, help, v);
+}
+
+static int statuses(hr_buf *o, const char *name, const char *help, const uint64_t *counts)
+{
+    int rc = hr_metrics_write_header(o, name, C, help);
+    for (int s = 100; rc == 0 && s < 600; s++) {
+        if (counts[s] == 0)
+            continue;
+        char label[32];
+        snprintf(label, sizeof label, "status=\"%d\"", s);
+        rc = hr_metrics_write_sample(o, name, label, counts[s]);
+    }
+    return rc;
+}
+
+static int closes(hr_buf *o, const gw_metrics *m)
+{
+    const char *name = "herald_gateway_ws_closes_total";
+    int rc = hr_metrics_write_header(o, name, C, "Client WebSocket closes by close code");
+    for (int i = 0; rc == 0 && i <= GW_CLOSE_CODES; i++) {
+        if (m->closes[i] == 0)
+            continue;
+        char label[32];
+        if (i < GW_CLOSE_CODES)
+            snprintf(label, sizeof label, "code=\"%d\"", 1000 + i);
+        else
+            snprintf(label, sizeof label, "code=\"other\"");
+        rc = hr_metrics_write_sample(o, name, label, m->closes[i]);
+    }
+    return rc;
+}
+
+static int flow(hr_buf *o, const gw_metrics *m)
+{
+    const char *f = "herald_gateway_ws_messages_total";
+    const char *b = "herald_gateway_ws_bytes_total";
+    int rc = hr_metrics_write_header(o, f, C, "Relayed WebSocket messages by direction");
+    rc = rc ? rc : hr_metrics_write_sample(o, f, "direction=\"upstream\"", m->frames_up);
+    rc = rc ? rc : hr_metrics_write_sample(o, f, "direction=\"client\"", m->frames_down);
+    rc = rc ? rc : hr_metrics_write_header(o, b, C, "Relayed WebSocket payload bytes by direction");
+    rc = rc ? rc : hr_metrics_write_sample(o, b, "direction=\"upstream\"", m->bytes_up);
+    rc = rc ? rc : hr_metrics_write_sample(o, b, "direction=\"client\"", m->bytes_down);
+    return rc;
+}
+
+static int latency(hr_buf *o, const gw_metrics *m)
+{
+    const char *base = "herald_gateway_handshake_duration_seconds";
+    char name[96], label[48], line[128];
+    static const char head[] = "# HELP herald_gateway_handshake_duration_seconds Upgrade to "
+                               "upstream 101 latency\n# TYPE herald_gateway_handshake_duration_"
+                               "seconds histogram\n";
+    int rc = hr_buf_append(o, head, sizeof head - 1);
+    uint64_t cum = 0;
+    snprintf(name, sizeof name, "%s_bucket", base);
+    for (int i = 0; rc == 0 && i <= GW_LAT_BUCKETS; i++) {
+        cum += m->lat_buckets[i];
+        if (i < GW_LAT_BUCKETS)
+            snprintf(label, sizeof label, "le=\"%g\"", gw_lat_bounds_ms[i] / 1000.0);
+        else
+            snprintf(label, sizeof label, "le=\"+Inf\"");
+        rc = hr_metrics_write_sample(o, name, label, cum);
+    }
+    const int n = snprintf(line, sizeof line, "%s_sum %.6f\n", base, m->lat_sum_ms / 1000.0);
+    rc = rc ? rc : hr_buf_append(o, line, (size_t)n);
+    snprintf(name, sizeof name, "%s_count", base);
+    return rc ? rc : hr_metrics_write_sample(o, name, NULL, m->lat_count);
+}
+
+static int upstreams(hr_buf *o, const gw_runtime *rt)
+{
+    const char *up = "herald_gateway_upstream_up";
+    const char *act = "herald_gateway_upstream_connections";
+    int rc = hr_metrics_write_header(o, up, G, "1 when the upstream server is healthy");
+    for (size_t i = 0; rc == 0 && i < rt->cfg->n_upstreams; i++) {
+        const gw_pool *p = &rt->pools[i];
+        for (size_t k = 0; rc == 0 && k < p->n_servers; k++) {
+            char label[160];
+            snprintf(label, sizeof label, "upstream=\"%s\",server=\"%s\"", p->cfg->name,
+                     p->servers[k].addr.text);
+            rc = hr_metrics_write_sample(o, up, label, p->servers[k].up);
+        }
+    }
+    rc = rc ? rc : hr_metrics_write_header(o, act, G, "Open proxied connections per server");
+    for (size_t i = 0; rc == 0 && i < rt->cfg->n_upstreams; i++) {
+        const gw_pool *p = &rt->pools[i];
+        for (size_t k = 0; rc == 0 && k < p->n_servers; k++) {
+            char label[160];
+            snprintf(label, sizeof label, "upstream=\"%s\",server=\"%s\"", p->cfg->name,
+                     p->servers[k].addr.text);
+            rc = hr_metrics_write_sample(o, act, label, p->servers[k].active);
+        }
+    }
+    return rc;
+}
+
+static int routes(hr_buf *o, const gw_runtime *rt)
+{
+    const char *ws = "herald_gateway_ws_connections";
+    const char *req = "herald_gateway_route_requests_total";
+    int rc = hr_metrics_write_header(o, ws, G, "Open proxied WebSockets by route");
+    for (size_t i = 0; rc == 0 && i < rt->cfg->n_routes; i++) {
+        char label[300];
+        const gw_route_cfg *r = &rt->cfg->routes[i];
+        snprintf(label, sizeof label, "route=\"%.200s\",host=\"%.64s\"", r->path,
+                 r->host ? r->host : "");
+        rc = hr_metrics_write_sample(o, ws, label, rt->route_stats[i].ws_active);
+    }
+    rc = rc ? rc : hr_metrics_write_header(o, req, C, "Plain HTTP requests by route");
+    for (size_t i = 0; rc == 0 && i < rt->cfg->n_routes; i++) {
+        char label[300];
+        const gw_route_cfg *r = &rt->cfg->routes[i];
+        snprintf(label, sizeof label, "route=\"%.200s\",host=\"%.64s\"", r->path,
+                 r->host ? r->host : "");
+        rc = hr_metrics_write_sample(o, req, label, rt->route_stats[i].requests);
+    }
+    return rc;
+}
+
+int gw_admin_write_metrics(const gw_app *app, hr_buf *out)
+{
+    const gw_metrics *m = &app->m;
+    int rc = statuses(out, "herald_gateway_handshakes_total", "WebSocket handshakes by status",
+                      m->hs_status);
+    rc = rc ? rc
+            : statuses(out, "herald_gateway_responses_total", "Answers by HTTP status", m->status);
+    rc = rc ? rc
+            : one(out, "herald_gateway_ws_connections_total", C, "Proxied WebSockets opened",
+                  m->ws_total);
+    rc = rc ? rc : one(out, "herald_gateway_ws_open", G, "Proxied WebSockets open", m->ws_active);
+    rc = rc ? rc
+            : one(out, "herald_gateway_http_requests_total", C, "Plain HTTP requests",
+                  m->http_requests);
+    rc = rc ? rc
+            : one(out, "herald_gateway_upstream_connect_failures_total", C,
+                  "Failed upstream connects", m->upstream_connect_failures);
+    rc = rc ? rc
+            : one(out, "herald_gateway_reloads_total", C, "Successful config reloads", m->reloads);
+    rc = rc ? rc
+            : one(out, "herald_gateway_reload_failures_total", C, "Refused config reloads",
+                  m->reload_failures);
+    rc = rc ? rc : closes(out, m);
+    rc = rc ? rc : flow(out, m);
+    rc = rc ? rc : latency(out, m);
+    rc = rc ? rc : upstreams(out, app->rt);
+    return rc ? rc : routes(out, app->rt);
+}
+
+static bool ready(const gw_app *app)
+{
+    for (size_t i = 0; i < app->rt->cfg->n_upstreams; i++)
+        if (gw_pool_up_count(&app->rt->pools[i]) == 0)
+            return false;
+    return !app->draining;
+}
+
+static bool is_path(const hr_http_head *h, const char *p)
+{
+    const size_t n = strlen(p);
+    return h->target_len >= n && memcmp(h->target, p, n) == 0 &&
+           (h->target_len == n || h->target[n] == '?');
+}
+
+static void on_request(hr_conn *c, const hr_http_head *h, const uint8_t *body, size_t len)
+{
+    const gw_app *app = hr_conn_app(c);
+    static const char *text = "text/plain; charset=utf-8";
+    if (is_path(h, "/healthz")) {
+        hr_conn_respond(c, 200, text, "ok\n", 3, NULL);
+    } else if (is_path(h, "/readyz")) {
+        const bool ok = ready(app);
+        hr_conn_respond(c, ok ? 200 : 503, text, ok ? "ready\n" : "not ready\n", ok ? 6 : 10, NULL);
+    } else if (is_path(h, "/metrics")) {
+        hr_buf out;
+        hr_buf_init(&out, (size_t)4 << 20);
+        const int rc = gw_admin_write_metrics(app, &out);
+        if (rc == 0)
+            hr_conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", hr_buf_data(&out),
+                            out.len, NULL);
+        else
+            hr_conn_respond(c, 500, text, "metrics unavailable\n", 20, NULL);
+        hr_buf_deinit(&out);
+    } else {
+        hr_conn_respond(c, 404, text, "not found\n", 10, NULL);
+    }
+}
+
+static int on_upgrade(hr_conn *c, const hr_http_head *h, hr_upgrade_reply *reply)
+{
+    return 404;
+}
+
+const hr_conn_callbacks gw_admin_callbacks = {
+    .on_request = on_request,
+    .on_upgrade = on_upgrade,
+};

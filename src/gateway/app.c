@@ -1,0 +1,262 @@
+/* The gateway process's run-time state and the public server's callbacks.
+ * Requests are routed here (host + longest prefix on the current runtime) and
+ * handed to the WebSocket proxy, the HTTP proxy or the static file server.
+ * Runtimes are reference counted so that SIGHUP can swap in a new
+ * configuration while connections routed under the old one finish with the
+ * route and pool they started with. */
+#include "app.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alog.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "health.h"
+#include "hproxy.h"
+#include "proto/http_query.h"
+#include "route.h"
+#include "static.h"
+#include "wsproxy.h"
+
+const double gw_lat_bounds_ms[GW_LAT_BUCKETS] = {1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000};
+
+static int read_file(const char *path, uint8_t **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return HR_EINVAL;
+    const size_t cap = 64 * 1024;
+    uint8_t *buf = malloc(cap);
+    size_t n = buf != NULL ? fread(buf, 1, cap, f) : 0;
+    const bool bad = buf == NULL || ferror(f) || !feof(f) || n == 0;
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return HR_EINVAL;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static int setup_token(gw_runtime *rt, char *diag, size_t cap)
+{
+    const gw_jwt_cfg *j = &rt->cfg->jwt;
+    if (!j->enabled)
+        return 0;
+    hr_token_cfg *t = &rt->tok;
+    for (size_t i = 0; i < j->n_algorithms; i++) {
+        t->allow_hs256 |= strcmp(j->algorithms[i], "HS256") == 0;
+        t->allow_rs256 |= strcmp(j->algorithms[i], "RS256") == 0;
+        t->allow_es256 |= strcmp(j->algorithms[i], "ES256") == 0;
+    }
+    if (j->secret != NULL) {
+        t->secret = (const uint8_t *)j->secret;
+        t->secret_len = strlen(j->secret);
+    }
+    if (j->public_key_file != NULL) {
+        if (read_file(j->public_key_file, &rt->public_key, &rt->public_key_len) != 0) {
+            snprintf(diag, cap, "%s:%d: auth.jwt.public_key_file: cannot read '%s'",
+                     rt->cfg->filename, j->key_line, j->public_key_file);
+            return HR_EINVAL;
+        }
+        t->public_key_pem = rt->public_key;
+        t->public_key_len = rt->public_key_len;
+    }
+    t->issuer = j->issuer;
+    t->audience = j->audience;
+    t->leeway_s = (long)j->leeway_s;
+    return 0;
+}
+
+gw_runtime *gw_runtime_new(gw_app *app, gw_config *cfg, char *diag, size_t diag_cap)
+{
+    static uint64_t generation;
+    gw_runtime *rt = calloc(1, sizeof *rt);
+    if (rt == NULL) {
+        gw_config_free(cfg);
+        snprintf(diag, diag_cap, "out of memory");
+        return NULL;
+    }
+    rt->refs = 1;
+    rt->cfg = cfg;
+    rt->generation = ++generation;
+    rt->pools = calloc(cfg->n_upstreams ? cfg->n_upstreams : 1, sizeof *rt->pools);
+    rt->route_stats = calloc(cfg->n_routes, sizeof *rt->route_stats);
+    bool ok = rt->pools != NULL && rt->route_stats != NULL;
+    for (size_t i = 0; ok && i < cfg->n_upstreams; i++)
+        ok = gw_pool_init(&rt->pools[i], &cfg->upstreams[i]) == 0;
+    if (!ok) {
+        snprintf(diag, diag_cap, "out of memory");
+        gw_runtime_unref(rt);
+        return NULL;
+    }
+    if (setup_token(rt, diag, diag_cap) != 0) {
+        gw_runtime_unref(rt);
+        return NULL;
+    }
+    if (app != NULL && app->loop != NULL) {
+        rt->health = gw_health_start(app, rt);
+        if (rt->health == NULL && gw_health_wanted(cfg)) {
+            snprintf(diag, diag_cap, "out of memory (health checks)");
+            gw_runtime_unref(rt);
+            return NULL;
+        }
+    }
+    return rt;
+}
+
+gw_runtime *gw_runtime_ref(gw_runtime *rt)
+{
+    rt->refs++;
+    return rt;
+}
+
+void gw_runtime_unref(gw_runtime *rt)
+{
+    if (rt == NULL || --rt->refs > 0)
+        return;
+    gw_health_stop(rt->health);
+    for (size_t i = 0; rt->pools != NULL && i < rt->cfg->n_upstreams; i++)
+        if (rt->pools[i].servers != NULL)
+            gw_pool_deinit(&rt->pools[i]);
+    free(rt->pools);
+    free(rt->route_stats);
+    free(rt->public_key);
+    gw_config_free(rt->cfg);
+    free(rt);
+}
+
+uint64_t gw_app_now_ms(const gw_app *app)
+{
+    return uv_now(app->loop);
+}
+
+void gw_app_request_id(gw_app *app, char *out, size_t cap)
+{
+    snprintf(out, cap, "%x-%x-%llx", (unsigned)getpid(), app->worker,
+             (unsigned long long)++app->next_request_id);
+}
+
+void gw_app_count_status(gw_app *app, int status)
+{
+    if (status >= 100 && status < 600)
+        app->m.status[status]++;
+}
+
+void gw_app_count_handshake(gw_app *app, int status)
+{
+    if (status >= 100 && status < 600) {
+        app->m.status[status]++;
+        app->m.hs_status[status]++;
+    }
+}
+
+void gw_app_count_close(gw_app *app, int code)
+{
+    if (code >= 1000 && code < 1000 + GW_CLOSE_CODES)
+        app->m.closes[code - 1000]++;
+    else
+        app->m.closes[GW_CLOSE_CODES]++;
+}
+
+void gw_app_observe_latency(gw_app *app, double ms)
+{
+    size_t i = 0;
+    while (i < GW_LAT_BUCKETS && ms > gw_lat_bounds_ms[i])
+        i++;
+    app->m.lat_buckets[i]++;
+    app->m.lat_sum_ms += ms;
+    app->m.lat_count++;
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+static const gw_route_cfg *route_for(gw_app *app, const hr_http_head *h)
+{
+    const hr_http_header *host = hr_http_head_find(h, "Host");
+    size_t path_len = 0;
+    const char *query = NULL;
+    size_t query_len = 0;
+    hr_http_query_split(h->target, h->target_len, &path_len, &query, &query_len);
+    return gw_route_match(app->rt->cfg, host ? host->value : "", host ? host->value_len : 0,
+                          h->target, path_len);
+}
+
+static int on_upgrade(hr_conn *c, const hr_http_head *h, hr_upgrade_reply *reply)
+{
+    gw_app *app = hr_conn_app(c);
+    const gw_route_cfg *r = route_for(app, h);
+    static const char not_found[] = "no route\n";
+    static const char not_ws[] = "not a websocket route\n";
+    if (r == NULL || !r->websocket) {
+        const int st = r == NULL ? 404 : 400;
+        gw_app_count_handshake(app, st);
+        reply->content_type = "text/plain; charset=utf-8";
+        reply->body = r == NULL ? not_found : not_ws;
+        reply->body_len = r == NULL ? sizeof not_found - 1 : sizeof not_ws - 1;
+        return st;
+    }
+    return gw_ws_start(app, c, h, r, reply);
+}
+
+static void on_request(hr_conn *c, const hr_http_head *h, const uint8_t *body, size_t len)
+{
+    gw_app *app = hr_conn_app(c);
+    app->m.http_requests++;
+    const gw_route_cfg *r = route_for(app, h);
+    if (r == NULL) {
+        gw_hproxy_answer(app, c, h, NULL, 404, "no route\n");
+        return;
+    }
+    app->rt->route_stats[r - app->rt->cfg->routes].requests++;
+    if (r->static_dir != NULL)
+        gw_static_serve(app, c, h, r);
+    else
+        gw_hproxy_start(app, c, h, body, len, r);
+}
+
+static uint8_t kind_of(hr_conn *c)
+{
+    const uint8_t *tag = hr_conn_app_data(c);
+    return tag != NULL ? *tag : 0;
+}
+
+static void on_open(hr_conn *c)
+{
+    if (kind_of(c) == GW_KIND_WS)
+        gw_ws_client_open(c);
+}
+
+static void on_message(hr_conn *c, int opcode, const uint8_t *data, size_t len)
+{
+    if (kind_of(c) == GW_KIND_WS)
+        gw_ws_client_message(c, opcode, data, len);
+}
+
+static void on_drain(hr_conn *c)
+{
+    if (kind_of(c) == GW_KIND_WS)
+        gw_ws_client_drain(c);
+}
+
+static void on_close(hr_conn *c, int code)
+{
+    const uint8_t k = kind_of(c);
+    if (k == GW_KIND_WS)
+        gw_ws_client_close(c, code);
+    else if (k == GW_KIND_HTTP)
+        gw_hproxy_client_close(c);
+}
+
+const hr_conn_callbacks gw_app_public_callbacks = {
+    .on_request = on_request,
+    .on_upgrade = on_upgrade,
+    .on_open = on_open,
+    .on_message = on_message,
+    .on_drain = on_drain,
+    .on_close = on_close,
+};

@@ -1,0 +1,421 @@
+/* herald-gateway: the WebSocket-aware API gateway (SPEC §4). main() parses
+ * the flags, loads and fully validates the YAML configuration before any
+ * socket opens (exit 2 with one "file:line: problem" line on error), then
+ * runs one event loop per worker process. SIGTERM/SIGINT drain (stop
+ * accepting, 1001 to clients, exit within limits.drain_timeout_s); SIGHUP
+ * reloads the configuration for new connections. With --workers N > 1 the
+ * parent forks N workers sharing the listeners (SO_REUSEPORT) and forwards
+ * signals to them; limits and metrics are then per worker, and only worker 0
+ * serves the admin listener. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "admin.h"
+#include "app.h"
+#include "config.h"
+#include "core/err.h"
+#include "core/flags.h"
+#include "core/log.h"
+#include "uphttp.h"
+
+extern char **environ;
+
+static const hr_flag_spec flag_spec[] = {
+    {"config", HR_FLAG_STRING, NULL, "FILE", "gateway configuration (YAML), required", 0, 0},
+    {"check", HR_FLAG_BOOL, "false", NULL, "validate the configuration and exit 0 or 2", 0, 0},
+    {"workers", HR_FLAG_INT, "1", "N", "worker processes sharing the listeners", 1, 64},
+    {"log-level", HR_FLAG_STRING, "info", "LEVEL", "debug, info, warn, error or off", 0, 0},
+};
+
+/* ---- shutdown and reload --------------------------------------------------- */
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void stop_loop_handles(gw_app *app)
+{
+    close_handle((uv_handle_t *)&app->tick);
+    close_handle((uv_handle_t *)&app->sig_term);
+    close_handle((uv_handle_t *)&app->sig_int);
+    close_handle((uv_handle_t *)&app->sig_hup);
+    gw_runtime *rt = app->rt;
+    app->rt = NULL;
+    gw_runtime_unref(rt);
+    gw_uphttp_free(app->http);
+    app->http = NULL;
+}
+
+static void on_server_done(hr_server *s, void *arg)
+{
+    gw_app *app = arg;
+    if (--app->pending_shutdowns == 0)
+        stop_loop_handles(app);
+}
+
+static void on_public_done(hr_server *s, void *arg)
+{
+    gw_app *app = arg;
+    /* Clients are gone; now close what is left upstream and the admin side. */
+    if (hr_server_shutdown(app->ups, 1001, on_server_done, app) == 0)
+        app->pending_shutdowns++;
+    if (app->admin != NULL && hr_server_shutdown(app->admin, 1001, on_server_done, app) == 0)
+        app->pending_shutdowns++;
+    on_server_done(s, arg);
+}
+
+static void start_drain(gw_app *app)
+{
+    if (app->draining)
+        return;
+    app->draining = true;
+    hr_log(HR_LOG_INFO, "gateway", "draining worker=%u", app->worker);
+    app->pending_shutdowns = 1;
+    if (hr_server_shutdown(app->pub, 1001, on_public_done, app) != 0)
+        on_public_done(app->pub, app);
+}
+
+static void reload(gw_app *app)
+{
+    gw_config *cfg = NULL;
+    gw_diag d;
+    int rc = gw_config_load(app->config_path, &cfg, &d);
+    if (rc == 0 && (rc = gw_config_check_files(cfg, &d)) != 0) {
+        gw_config_free(cfg);
+        cfg = NULL;
+    }
+    if (rc != 0) {
+        app->m.reload_failures++;
+        hr_log(HR_LOG_ERROR, "gateway", "reload refused, keeping the old configuration: %s",
+               rc == HR_ENOMEM ? "out of memory" : d.msg);
+        return;
+    }
+    char diag[512];
+    gw_runtime *rt = gw_runtime_new(app, cfg, diag, sizeof diag);
+    if (rt == NULL) {
+        app->m.reload_failures++;
+        hr_log(HR_LOG_ERROR, "gateway", "reload refused: %s", diag);
+        return;
+    }
+    gw_runtime *old = app->rt;
+    app->rt = rt;
+    gw_runtime_unref(old);
+    app->m.reloads++;
+    hr_log(HR_LOG_INFO, "gateway",
+           "configuration reloaded routes=%zu upstreams=%zu "
+           "(listeners and server limits need a restart)",
+           rt->cfg->n_routes, rt->cfg->n_upstreams);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    gw_app *app = h->data;
+    if (signum == SIGHUP)
+        reload(app);
+    else
+        start_drain(app);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    gw_app *app = t->data;
+    static unsigned ticks;
+    const gw_limits *lim = &app->rt->cfg->limits;
+    gw_iptable_sweep(&app->ips, gw_app_now_ms(app), lim->handshakes_per_ip_per_s);
+    if (++ticks % 5 != 0)
+        return;
+    for (size_t i = 0; i < app->rt->cfg->n_upstreams; i++)
+        if (!app->rt->cfg->upstreams[i].health.enabled)
+            gw_pool_revive(&app->rt->pools[i]);
+}
+
+/* ---- start-up ------------------------------------------------------------------ */
+
+static size_t largest_message(const gw_config *cfg)
+{
+    size_t m = (size_t)cfg->limits.max_message_bytes;
+    for (size_t i = 0; i < cfg->n_routes; i++)
+        if (cfg->routes[i].max_message_bytes > m)
+            m = (size_t)cfg->routes[i].max_message_bytes;
+    return m;
+}
+
+static void public_config(const gw_config *cfg, unsigned workers, hr_server_config *sc)
+{
+    const gw_limits *l = &cfg->limits;
+    hr_server_config_default(sc);
+    sc->max_head = (size_t)l->max_header_bytes;
+    sc->max_message = largest_message(cfg);
+    sc->handshake_timeout_ms = (uint32_t)(l->handshake_timeout_s * 1000);
+    sc->idle_timeout_ms = (uint32_t)(l->idle_timeout_s * 1000);
+    sc->ping_interval_ms = (uint32_t)(l->ping_interval_s * 1000);
+    sc->send_queue_limit = (size_t)l->send_queue_bytes + sc->max_message + 65536;
+    sc->deflate = true;
+    sc->shutdown_timeout_ms = (uint32_t)(l->drain_timeout_s * 1000);
+    sc->reuse_port = workers > 1;
+}
+
+static void upstream_config(const gw_config *cfg, hr_server_config *sc)
+{
+    const gw_limits *l = &cfg->limits;
+    hr_server_config_default(sc);
+    sc->max_head = (size_t)l->max_header_bytes;
+    sc->max_message = (size_t)16 << 20;
+    sc->handshake_timeout_ms = (uint32_t)l->upstream_connect_timeout_ms;
+    sc->idle_timeout_ms = (uint32_t)(l->idle_timeout_s * 1000);
+    sc->ping_interval_ms = (uint32_t)(l->ping_interval_s * 1000);
+    sc->send_queue_limit = (size_t)l->send_queue_bytes + largest_message(cfg) + 65536;
+    sc->deflate = false;
+    sc->shutdown_timeout_ms = (uint32_t)(l->drain_timeout_s * 1000) + 1000;
+}
+
+static int open_listeners(gw_app *app, unsigned workers)
+{
+    const gw_config *cfg = app->rt->cfg;
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        const int rc = hr_server_listen(app->pub, cfg->listen[i].addr.text);
+        if (rc != 0) {
+            hr_log(HR_LOG_ERROR, "gateway", "cannot listen addr=%s err=%s",
+                   cfg->listen[i].addr.text, rc < -4096 ? hr_err_str(rc) : uv_strerror(rc));
+            return rc;
+        }
+        hr_log(HR_LOG_INFO, "gateway", "listening addr=%s worker=%u", cfg->listen[i].addr.text,
+               app->worker);
+    }
+    if (app->admin != NULL) {
+        const int rc = hr_server_listen(app->admin, cfg->admin_listen.text);
+        if (rc != 0) {
+            hr_log(HR_LOG_ERROR, "gateway", "cannot listen (admin) addr=%s err=%s",
+                   cfg->admin_listen.text, rc < -4096 ? hr_err_str(rc) : uv_strerror(rc));
+            return rc;
+        }
+        hr_log(HR_LOG_INFO, "gateway", "admin listening addr=%s", cfg->admin_listen.text);
+    }
+    return 0;
+}
+
+static int create_servers(gw_app *app, unsigned workers)
+{
+    const gw_config *cfg = app->rt->cfg;
+    hr_server_config sc;
+    public_config(cfg, workers, &sc);
+    app->max_message = sc.max_message;
+    app->pub = hr_server_new(app->loop, &sc, &gw_app_public_callbacks, app);
+    upstream_config(cfg, &sc);
+    app->ups = hr_server_new(app->loop, &sc, &gw_app_public_callbacks, app);
+    if (cfg->has_admin && app->worker == 0) {
+        hr_server_config_default(&sc);
+        sc.shutdown_timeout_ms = 1000;
+        app->admin = hr_server_new(app->loop, &sc, &gw_admin_callbacks, app);
+        if (app->admin == NULL)
+            return HR_ENOMEM;
+    }
+    app->http = gw_uphttp_new(app->loop, 256, 30000);
+    if (app->pub == NULL || app->ups == NULL || app->http == NULL)
+        return HR_ENOMEM;
+    return 0;
+}
+
+static void start_handles(gw_app *app)
+{
+    uv_timer_init(app->loop, &app->tick);
+    app->tick.data = app;
+    uv_timer_start(&app->tick, on_tick, 1000, 1000);
+    uv_signal_t *sigs[] = {&app->sig_term, &app->sig_int, &app->sig_hup};
+    const int nums[] = {SIGTERM, SIGINT, SIGHUP};
+    for (size_t i = 0; i < 3; i++) {
+        uv_signal_init(app->loop, sigs[i]);
+        sigs[i]->data = app;
+        uv_signal_start(sigs[i], on_signal, nums[i]);
+    }
+}
+
+static void free_servers(gw_app *app)
+{
+    hr_server_free(app->pub);
+    hr_server_free(app->ups);
+    hr_server_free(app->admin);
+    app->pub = app->ups = app->admin = NULL;
+}
+
+static int run_worker(gw_config *cfg, const char *path, unsigned worker, unsigned workers)
+{
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0) {
+        fprintf(stderr, "herald-gateway: cannot create the event loop\n");
+        return 1;
+    }
+    gw_app app;
+    memset(&app, 0, sizeof app);
+    app.loop = &loop;
+    app.worker = worker;
+    app.config_path = (char *)path;
+    for (size_t i = 0; i < cfg->n_listen; i++)
+        app.tls_listener |= cfg->listen[i].tls_cert != NULL;
+    char diag[512];
+    int status = 0;
+    app.rt = gw_runtime_new(&app, cfg, diag, sizeof diag); /* takes cfg */
+    if (app.rt == NULL || gw_iptable_init(&app.ips, 1000000) != 0) {
+        fprintf(stderr, "herald-gateway: %s\n", app.rt == NULL ? diag : "out of memory");
+        exit(1);
+    }
+    start_handles(&app);
+    if (create_servers(&app, workers) != 0 || open_listeners(&app, workers) != 0) {
+        status = 1;
+        if (app.pub == NULL || app.ups == NULL || (cfg->has_admin && worker == 0 && !app.admin)) {
+            fprintf(stderr, "herald-gateway: out of memory at start-up\n");
+            exit(1);
+        }
+        start_drain(&app);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    free_servers(&app);
+    gw_iptable_deinit(&app.ips);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    if (uv_loop_close(&loop) != 0)
+        hr_log(HR_LOG_WARN, "gateway", "event loop closed with handles left");
+    hr_log(HR_LOG_INFO, "gateway", "stopped worker=%u", worker);
+    return status;
+}
+
+/* ---- workers ------------------------------------------------------------------- */
+
+static int supervise(gw_config *cfg, const char *path, unsigned workers)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    pid_t pids[64];
+    unsigned alive = 0;
+    for (unsigned i = 0; i < workers; i++) {
+        const pid_t pid = fork();
+        if (pid == 0) {
+            sigprocmask(SIG_UNBLOCK, &set, NULL);
+            exit(run_worker(cfg, path, i, workers));
+        }
+        pids[i] = pid;
+        alive += pid > 0;
+    }
+    gw_config_free(cfg);
+    int status = 0;
+    while (alive > 0) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig != SIGCHLD) {
+            for (unsigned i = 0; i < workers; i++)
+                if (pids[i] > 0)
+                    kill(pids[i], sig);
+            continue;
+        }
+        int ws = 0;
+        pid_t pid;
+        while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+            for (unsigned i = 0; i < workers; i++)
+                if (pids[i] == pid)
+                    pids[i] = 0;
+            alive--;
+            if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+                status = 1;
+        }
+    }
+    return status;
+}
+
+/* ---- main ----------------------------------------------------------------------- */
+
+static int load_config(const char *path, gw_config **cfg)
+{
+    gw_diag d;
+    int rc = gw_config_load(path, cfg, &d);
+    if (rc == 0 && (rc = gw_config_check_files(*cfg, &d)) != 0) {
+        gw_config_free(*cfg);
+        *cfg = NULL;
+    }
+    if (rc != 0)
+        fprintf(stderr, "%s\n", rc == HR_ENOMEM ? "herald-gateway: out of memory" : d.msg);
+    return rc;
+}
+
+static int refuse_tls(const gw_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        if (cfg->listen[i].tls_cert != NULL) {
+            fprintf(stderr, "%s:%d: listen.tls: TLS termination is not available in this build\n",
+                    cfg->filename, cfg->listen[i].line);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static int run(const hr_flags *f)
+{
+    const char *path = hr_flags_str(f, "config");
+    if (path == NULL) {
+        fprintf(stderr, "herald-gateway: --config: required (or HERALD_CONFIG)\n");
+        return 2;
+    }
+    hr_log_level level;
+    if (hr_log_parse_level(hr_flags_str(f, "log-level"), &level) != 0) {
+        fprintf(stderr, "herald-gateway: --log-level: expected debug, info, warn, error or off\n");
+        return 2;
+    }
+    hr_log_threshold = level;
+    gw_config *cfg = NULL;
+    if (load_config(path, &cfg) != 0)
+        return 2;
+    if (hr_flags_bool(f, "check")) {
+        fprintf(stderr, "%s: ok (%zu routes, %zu upstreams)\n", path, cfg->n_routes,
+                cfg->n_upstreams);
+        gw_config_free(cfg);
+        return 0;
+    }
+    const int tls = refuse_tls(cfg);
+    if (tls != 0) {
+        gw_config_free(cfg);
+        return tls;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    const unsigned workers = (unsigned)hr_flags_num(f, "workers");
+    if (workers > 1)
+        return supervise(cfg, path, workers);
+    return run_worker(cfg, path, 0, 1);
+}
+
+int main(int argc, char **argv)
+{
+    hr_flags f;
+    memset(&f, 0, sizeof f);
+    char err[512];
+    const int rc = hr_flags_parse(&f, "herald-gateway", flag_spec, HR_ARRAY_LEN(flag_spec), argc,
+                                  argv, environ, err, sizeof err);
+    int status = 0;
+    if (rc == HR_FLAGS_HELP) {
+        hr_flags_write_help(stdout, "herald-gateway",
+                            "WebSocket-aware API gateway: routes, edge auth, limits, upstream "
+                            "pools, static files, metrics",
+                            flag_spec, HR_ARRAY_LEN(flag_spec));
+    } else if (rc == HR_FLAGS_VERSION) {
+        printf("herald-gateway %s\n", HERALD_VERSION);
+    } else if (rc != 0) {
+        fprintf(stderr, "%s\n", rc == HR_ENOMEM ? "herald-gateway: out of memory" : err);
+        status = 2;
+    } else {
+        status = run(&f);
+    }
+    hr_flags_deinit(&f);
+    return status;
+}

@@ -1,0 +1,45 @@
+/* gw_ws: one proxied WebSocket: the client's connection (public server),
+ * the upstream connection (hr_client on the app's upstream context), and the
+ * relay between them. The gateway never forwards bytes blindly: lib/net
+ * parses every frame on both sides, so messages cross whole, with their
+ * opcode, masked toward the upstream and compressed toward the client when
+ * that client negotiated permessage-deflate (independently of the upstream).
+ *
+ *   on_upgrade ─▶ edge checks ─▶ connect upstream (retry others on failure)
+ *                                   ├─ 101 ─▶ accept client (101) ─▶ relay
+ *                                   └─ error status ─▶ same status to client
+ *
+ * Lifetime: a gw_ws is created by gw_ws_start and freed once both its
+ * connections have reported on_close. */
+#ifndef GW_WSPROXY_H
+#define GW_WSPROXY_H
+
+#include "app.h"
+#include "net/conn.h"
+#include "proto/http_head.h"
+
+#define GW_KIND_WS 1
+#define GW_KIND_HTTP 2
+
+/* Handles a WebSocket upgrade on route r (a websocket route of app->rt).
+ * Runs the edge checks (Origin, per-IP rate and connection caps, total cap,
+ * auth) and starts the upstream connection. Returns HR_CONN_UPGRADE_DEFER
+ * (the session now owns the client's fate) or an HTTP status for lib/net to
+ * answer (reply->body set to a static text). */
+int gw_ws_start(gw_app *app, hr_conn *client, const hr_http_head *head, const gw_route_cfg *r,
+                hr_upgrade_reply *reply);
+
+/* Client-side events, dispatched by the public server's callbacks when the
+ * connection's app data is a gw_ws. */
+void gw_ws_client_open(hr_conn *c);
+void gw_ws_client_message(hr_conn *c, int opcode, const uint8_t *data, size_t len);
+void gw_ws_client_drain(hr_conn *c);
+void gw_ws_client_close(hr_conn *c, int code);
+
+/* Maps an upstream close code to the code sent to the client: codes an
+ * application chose on purpose (1000, 1008, 1009, 1011, 1013, 3000-4999)
+ * pass through; 1001 passes through while the gateway drains; anything else
+ * (1001 from an upstream going away, 1006 lost, 1002/1007 errors) is 1012. */
+int gw_ws_map_upstream_close(int code, bool draining);
+
+#endif
