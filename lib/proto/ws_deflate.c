@@ -296,7 +296,7 @@ static int deflate_all(hr_ws_deflater *d, hr_buf *out)
 {
     for (;;) {
         size_t avail;
-        uint8_t *dst = hr_buf_reserve(out, 4096, &avail);
+        uint8_t *dst = hr_buf_reserve(out, deflateBound(&d->z, d->z.avail_in) + 16, &avail);
         if (dst == NULL)
             return avail == 0 ? HR_ETOOBIG : HR_ENOMEM;
         const uInt room = avail > UINT_MAX ? UINT_MAX : (uInt)avail;
@@ -403,8 +403,8 @@ static int inflate_step(hr_ws_inflater *f, hr_buf *out, size_t max_out)
     uint8_t *dst = hr_buf_reserve(out, 16384, &avail);
     if (dst == NULL)
         return avail == 0 ? HR_ETOOBIG : HR_ENOMEM;
-    size_t room = max_out - out->len + 1;
-    room = room < avail ? room : avail;
+    const size_t left = max_out - out->len; /* no overflow below, even at SIZE_MAX */
+    size_t room = left < avail ? left + 1 : avail;
     room = room > UINT_MAX ? UINT_MAX : room;
     f->z.next_out = dst;
     f->z.avail_out = (uInt)room;

@@ -358,6 +358,10 @@ static void test_ws_deflate_inflate_bomb_capped(void **state)
     assert_int_equal(out.len, n);
     hr_buf_consume(&out, out.len);
     assert_int_equal(hr_ws_inflate(&f, hr_buf_data(&z), z.len, &out, n - 1), HR_ETOOBIG);
+    /* SIZE_MAX means no cap of our own. */
+    hr_buf_consume(&out, out.len);
+    assert_int_equal(hr_ws_inflate(&f, hr_buf_data(&z), z.len, &out, SIZE_MAX), 0);
+    assert_int_equal(out.len, n);
     /* The buffer's own max applies too. */
     hr_buf small;
     hr_buf_init(&small, 1000);

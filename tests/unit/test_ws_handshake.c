@@ -172,6 +172,13 @@ static void test_ws_handshake_lenient_forms(void **state)
     hr_ws_handshake hs;
     assert_int_equal(hr_ws_handshake_check(&h, true, &hs), 0);
     assert_string_equal(hs.accept, ACCEPT);
+    /* A token list split over two header lines. */
+    parse_req(&h, "GET /ws HTTP/1.1",
+              "Host: a\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n"
+              "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY "\r\n"
+              "Sec-WebSocket-Version: 13\r\n");
+    assert_true(h.upgrade);
+    assert_int_equal(hr_ws_handshake_check(&h, true, &hs), 0);
 }
 
 static void test_ws_handshake_client_round_trip(void **state)
