@@ -71,6 +71,8 @@ static int on_header_field(llhttp_t *hp, const char *at, size_t len)
 static int on_header_value(llhttp_t *hp, const char *at, size_t len)
 {
     parse_ctx *c = hp->data;
+    if (c->out->n_headers == 0)
+        return HPE_USER; /* llhttp never does this; guard the index anyway */
     hr_http_header *hd = &c->out->headers[c->out->n_headers - 1];
     extend(&hd->value, &hd->value_len, at, len);
     c->last = LAST_VALUE;
