@@ -894,33 +894,76 @@ int gw_config_parse(const char *text, size_t len, const char *filename, gw_confi
     return 0;
 }
 
+/* Makes *p relative to dir when it is a relative path (dir has no trailing
+ * '/'). Returns 0 or HR_ENOMEM. */
+static int rebase(char **p, const char *dir)
+{
+    if (*p == NULL || (*p)[0] == '/' || dir[0] == '\0')
+        return 0;
+    const size_t n = strlen(dir) + strlen(*p) + 2;
+    char *full = malloc(n);
+    if (full == NULL)
+        return HR_ENOMEM;
+    snprintf(full, n, "%s/%s", dir, *p);
+    free(*p);
+    *p = full;
+    return 0;
+}
+
+static int rebase_all(gw_config *c, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        return 0; /* the file is in the working directory: nothing to do */
+    char dir[1024];
+    const size_t dl = (size_t)(slash - path);
+    if (dl >= sizeof dir)
+        return HR_ENOMEM;
+    memcpy(dir, path, dl);
+    dir[dl] = '\0';
+    if (dl == 0)
+        snprintf(dir, sizeof dir, "/");
+    int rc = rebase(&c->jwt.public_key_file, dir);
+    for (size_t i = 0; rc == 0 && i < c->n_listen; i++) {
+        rc = rebase(&c->listen[i].tls_cert, dir);
+        if (rc == 0)
+            rc = rebase(&c->listen[i].tls_key, dir);
+    }
+    for (size_t i = 0; rc == 0 && i < c->n_routes; i++)
+        rc = rebase(&c->routes[i].static_dir, dir);
+    return rc;
+}
+
 int gw_config_load(const char *path, gw_config **out, gw_diag *diag)
 {
     *out = NULL;
     FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    size_t len = 0;
-    int rc = HR_EINVAL;
-    if (f == NULL)
-        goto unreadable;
-    text = malloc((size_t)4 << 20);
+    if (f == NULL) {
+        snprintf(diag->msg, sizeof diag->msg, "%s:1: cannot read: %s", path, strerror(errno));
+        return HR_EINVAL;
+    }
+    const size_t cap = (size_t)4 << 20;
+    char *text = malloc(cap);
     if (text == NULL) {
         fclose(f);
         return HR_ENOMEM;
     }
-    len = fread(text, 1, ((size_t)4 << 20) - 1, f);
-    if (ferror(f) || !feof(f)) {
-        fclose(f);
+    const size_t len = fread(text, 1, cap - 1, f);
+    const bool bad = ferror(f) || !feof(f);
+    fclose(f);
+    if (bad) {
         free(text);
         snprintf(diag->msg, sizeof diag->msg, "%s:1: file unreadable or larger than 4 MiB", path);
         return HR_EINVAL;
     }
-    fclose(f);
-    rc = gw_config_parse(text, len, path, out, diag);
+    int rc = gw_config_parse(text, len, path, out, diag);
     free(text);
-    return rc;
-unreadable:
-    snprintf(diag->msg, sizeof diag->msg, "%s:1: cannot read: %s", path, strerror(errno));
+    if (rc == 0 && rebase_all(*out, path) != 0) {
+        gw_config_free(*out);
+        *out = NULL;
+        snprintf(diag->msg, sizeof diag->msg, "%s: out of memory", path);
+        rc = HR_ENOMEM;
+    }
     return rc;
 }
 

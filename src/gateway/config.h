@@ -99,7 +99,7 @@ typedef struct gw_route_cfg {
     char *host; /* NULL: any host; else lower case, no port */
     char *upstream_name;
     size_t upstream;  /* index into gw_config.upstreams when upstream_name */
-    char *static_dir; /* static route: directory served (CWD-relative or absolute) */
+    char *static_dir; /* static route: directory served (see gw_config_load) */
     bool websocket;
     gw_auth_mode auth;
     bool strip_prefix;
@@ -140,7 +140,9 @@ int gw_config_parse(const char *text, size_t len, const char *filename, gw_confi
                     gw_diag *diag);
 
 /* Reads the file at path and parses it as gw_config_parse does; an unreadable
- * file is HR_EINVAL with "path: cannot read: reason". */
+ * file is HR_EINVAL with "path:1: cannot read: reason". Relative file names in
+ * the config (static directories, TLS cert/key, JWT public key) are then made
+ * relative to the directory holding the config file. */
 int gw_config_load(const char *path, gw_config **out, gw_diag *diag);
 
 /* Checks what the pure parser cannot: TLS cert/key and the JWT public key are

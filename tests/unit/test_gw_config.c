@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -259,6 +261,8 @@ static void test_gw_config_routes(void **state)
 
 static void test_gw_config_jwt(void **state)
 {
+    expect_error("auth: {jwt: {algorithms: [HS384], secret: s}}\n" MINI,
+                 "unsupported algorithm 'HS384' (HS256, RS256 or ES256)");
     expect_error("auth: {jwt: {algorithms: [none], secret: s}}\n" MINI,
                  "auth.jwt.algorithms: unsupported algorithm 'none'");
     expect_error("auth: {jwt: {algorithms: [], secret: s}}\n" MINI,
@@ -298,6 +302,32 @@ static void test_gw_config_load_missing_file(void **state)
     assert_non_null(strstr(d.msg, "/nonexistent/gw.yaml:1: cannot read"));
 }
 
+static void test_gw_config_load_rebases_paths(void **state)
+{
+    char dir[] = "/tmp/gwcfgXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/gw.yaml", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("auth: {jwt: {algorithms: [RS256], public_key_file: k.pem}}\n"
+          "routes: [{path: /, static: web/}, {path: /a, static: /abs}]\n",
+          f);
+    fclose(f);
+    gw_config *cfg = NULL;
+    gw_diag d;
+    assert_int_equal(gw_config_load(path, &cfg, &d), 0);
+    char want[160];
+    snprintf(want, sizeof want, "%s/web/", dir);
+    assert_string_equal(cfg->routes[0].static_dir, want);
+    assert_string_equal(cfg->routes[1].static_dir, "/abs");
+    snprintf(want, sizeof want, "%s/k.pem", dir);
+    assert_string_equal(cfg->jwt.public_key_file, want);
+    gw_config_free(cfg);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_gw_config_check_files(void **state)
 {
     gw_config *cfg = NULL;
@@ -327,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_gw_config_jwt),
         cmocka_unit_test(test_gw_config_aliases_bounded),
         cmocka_unit_test(test_gw_config_load_missing_file),
+        cmocka_unit_test(test_gw_config_load_rebases_paths),
         cmocka_unit_test(test_gw_config_check_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
