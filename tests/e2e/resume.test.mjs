@@ -142,6 +142,28 @@ describe('resume with the default history', () => {
     });
 });
 
+describe('resume past the history age (--history-ttl 1)', () => {
+    test('expired events are not replayed and recovered is false', async () => {
+        const srv = await startNotifier(['--history-ttl', '1']);
+        const x = uniq();
+        const ids = await publishN(srv, x, 3);
+        // Wait (bounded) until the history has aged out; no timing is asserted.
+        let last;
+        const end = Date.now() + 15000;
+        for (;;) {
+            const [c, s] = await connectResume(srv, { channels: x, since: ids[0] });
+            if (s.recovered === false) { last = c; break; }
+            c.terminate();
+            assert.ok(Date.now() < end, 'history never expired with --history-ttl 1');
+            await new Promise((r) => setTimeout(r, 250));
+        }
+        const live = await publishOk(srv, { channel: x, data: 'live' });
+        const e = await last.next();
+        assert.equal(e.type, 'event');
+        assert.equal(e.id, live, 'expired events are not sent');
+    });
+});
+
 describe('resume past the history (--history 5)', () => {
     let srv;
     before(async () => { srv = await startNotifier(['--history', '5']); });
