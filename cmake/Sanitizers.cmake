@@ -9,4 +9,7 @@ if(HERALD_FUZZ)
     message(FATAL_ERROR "HERALD_FUZZ needs clang: CC=clang cmake -DHERALD_FUZZ=ON")
   endif()
   add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -g)
+  # Objects carry ASan/UBSan instrumentation, so every link needs the runtimes
+  # (fuzz targets add -fsanitize=fuzzer on top).
+  add_link_options(-fsanitize=address,undefined)
 endif()
