@@ -261,8 +261,10 @@ ssize_t hr_ws_reader_feed(hr_ws_reader *r, uint8_t *p, size_t len, hr_ws_event *
     while (off < len && ev->type == HR_WS_EV_NONE) {
         size_t used = 0;
         const int rc = step(r, p + off, len - off, &used, ev);
-        if (rc < 0)
+        if (rc < 0) {
+            *ev = (hr_ws_event){.type = HR_WS_EV_NONE};
             return fail(r, rc);
+        }
         off += used;
     }
     return (ssize_t)off;
