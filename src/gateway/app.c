@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "alog.h"
@@ -19,6 +20,7 @@
 #include "proto/http_query.h"
 #include "route.h"
 #include "static.h"
+#include "tls.h"
 #include "wsproxy.h"
 
 const double gw_lat_bounds_ms[GW_LAT_BUCKETS] = {1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000};
@@ -128,6 +130,38 @@ void gw_runtime_unref(gw_runtime *rt)
     free(rt->public_key);
     gw_config_free(rt->cfg);
     free(rt);
+}
+
+const struct sockaddr *gw_app_peer(const gw_app *app, hr_conn *c, bool *tls)
+{
+    const struct sockaddr *sa = hr_conn_peer_addr(c);
+    if (tls != NULL)
+        *tls = false;
+    if (app->tls_in == NULL || hr_conn_server(c) != app->tls_in || sa->sa_family != AF_INET)
+        return sa;
+    const uint16_t port = ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+    const struct sockaddr *real = gw_tls_peer(app, port);
+    if (real == NULL)
+        return sa;
+    if (tls != NULL)
+        *tls = true;
+    return real;
+}
+
+char *gw_app_peer_text(const gw_app *app, hr_conn *c, char *out, size_t cap)
+{
+    const struct sockaddr *sa = gw_app_peer(app, c, NULL);
+    char ip[64] = "?";
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)sa;
+        uv_ip6_name(a, ip, sizeof ip);
+        snprintf(out, cap, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
+    } else {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)sa;
+        uv_ip4_name(a, ip, sizeof ip);
+        snprintf(out, cap, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
+    }
+    return out;
 }
 
 uint64_t gw_app_now_ms(const gw_app *app)

@@ -84,7 +84,11 @@ struct gw_app {
     uv_signal_t sig_term, sig_int, sig_hup;
     bool draining;
     int pending_shutdowns;
-    bool tls_listener; /* some listener asked for TLS */
+    hr_server *tls_in;   /* internal plain listener behind the TLS bridges, or NULL */
+    struct gw_tls **tls; /* one per TLS listener */
+    size_t n_tls;
+    void *tls_map; /* loopback port -> TLS bridge (tls.c) */
+    bool reuse_port;
     uint64_t next_request_id;
     unsigned worker;    /* 0 .. workers-1 */
     uint64_t ws_open;   /* proxied WebSockets open now (limit max_connections) */
@@ -98,6 +102,14 @@ gw_runtime *gw_runtime_new(gw_app *app, gw_config *cfg, char *diag, size_t diag_
 /* Reference counting for runtimes; the last unref frees it. */
 gw_runtime *gw_runtime_ref(gw_runtime *rt);
 void gw_runtime_unref(gw_runtime *rt);
+
+/* The client's real address (for connections that came through a TLS bridge,
+ * the TLS client's, not the loopback's); *tls (may be NULL) tells whether it
+ * came over TLS. Valid while c lives. */
+const struct sockaddr *gw_app_peer(const gw_app *app, hr_conn *c, bool *tls);
+
+/* Formats gw_app_peer as "ip:port" / "[ip]:port" into out (cap >= 64). */
+char *gw_app_peer_text(const gw_app *app, hr_conn *c, char *out, size_t cap);
 
 /* Monotonic milliseconds of the loop. */
 uint64_t gw_app_now_ms(const gw_app *app);

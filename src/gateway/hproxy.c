@@ -41,6 +41,7 @@ typedef struct gw_hreq {
     char request_id[40];
     char user[HR_IDENTITY_USER_MAX + 1];
     char peer[64];
+    bool tls;
 } gw_hreq;
 
 static void log_line(gw_app *app, hr_conn *c, const char *method, const char *path, size_t path_len,
@@ -51,7 +52,7 @@ static void log_line(gw_app *app, hr_conn *c, const char *method, const char *pa
         return;
     char peer[64];
     gw_alog_rec rec = {.kind = "http",
-                       .client = hr_conn_peer(c, peer, sizeof peer),
+                       .client = gw_app_peer_text(app, c, peer, sizeof peer),
                        .method = method,
                        .path = path,
                        .path_len = path_len,
@@ -224,8 +225,7 @@ static int build_request(gw_hreq *q, const hr_http_head *h, const hr_identity *i
     char *colon = strrchr(ip, ':');
     if (colon != NULL && ip[0] != '[')
         *colon = '\0';
-    gw_edge_fwd fwd = {
-        .id = id, .client_ip = ip, .tls = q->app->tls_listener, .request_id = q->request_id};
+    gw_edge_fwd fwd = {.id = id, .client_ip = ip, .tls = q->tls, .request_id = q->request_id};
     rc = rc ? rc : gw_edge_upstream_headers(h, &fwd, &b);
     if (len > 0 || method_has_body(h)) {
         const int n = snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", len);
@@ -263,7 +263,8 @@ static gw_hreq *new_hreq(gw_app *app, hr_conn *c, const hr_http_head *h, size_t 
     q->head_req = h->method_len == 4 && memcmp(h->method_str, "HEAD", 4) == 0;
     snprintf(q->method, sizeof q->method, "%.*s", (int)(h->method_len < 15 ? h->method_len : 15),
              h->method_str);
-    hr_conn_peer(c, q->peer, sizeof q->peer);
+    gw_app_peer_text(app, c, q->peer, sizeof q->peer);
+    gw_app_peer(app, c, &q->tls);
     gw_app_request_id(app, q->request_id, sizeof q->request_id);
     const size_t pl = gw_route_path_len(h->target, h->target_len);
     q->path = strndup(h->target, pl);

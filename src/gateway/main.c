@@ -22,6 +22,7 @@
 #include "core/err.h"
 #include "core/flags.h"
 #include "core/log.h"
+#include "tls.h"
 #include "uphttp.h"
 
 extern char **environ;
@@ -78,7 +79,11 @@ static void start_drain(gw_app *app)
         return;
     app->draining = true;
     hr_log(HR_LOG_INFO, "gateway", "draining worker=%u", app->worker);
+    for (size_t i = 0; i < app->n_tls; i++)
+        gw_tls_stop(app->tls[i]);
     app->pending_shutdowns = 1;
+    if (app->tls_in != NULL && hr_server_shutdown(app->tls_in, 1001, on_server_done, app) == 0)
+        app->pending_shutdowns++;
     if (hr_server_shutdown(app->pub, 1001, on_public_done, app) != 0)
         on_public_done(app->pub, app);
 }
@@ -181,6 +186,17 @@ static int open_listeners(gw_app *app, unsigned workers)
 {
     const gw_config *cfg = app->rt->cfg;
     for (size_t i = 0; i < cfg->n_listen; i++) {
+        if (cfg->listen[i].tls_cert != NULL) {
+            char err[512];
+            const uint16_t inner = (uint16_t)hr_server_port(app->tls_in, 0);
+            gw_tls *t = gw_tls_start(app, &cfg->listen[i], inner, err, sizeof err);
+            if (t == NULL) {
+                hr_log(HR_LOG_ERROR, "gateway", "%s", err);
+                return HR_EINVAL;
+            }
+            app->tls[app->n_tls++] = t;
+            continue;
+        }
         const int rc = hr_server_listen(app->pub, cfg->listen[i].addr.text);
         if (rc != 0) {
             hr_log(HR_LOG_ERROR, "gateway", "cannot listen addr=%s err=%s",
@@ -209,6 +225,12 @@ static int create_servers(gw_app *app, unsigned workers)
     public_config(cfg, workers, &sc);
     app->max_message = sc.max_message;
     app->pub = hr_server_new(app->loop, &sc, &gw_app_public_callbacks, app);
+    if (app->tls != NULL) {
+        sc.reuse_port = false;
+        app->tls_in = hr_server_new(app->loop, &sc, &gw_app_public_callbacks, app);
+        if (app->tls_in == NULL || hr_server_listen(app->tls_in, "127.0.0.1:0") != 0)
+            return HR_ENOMEM;
+    }
     upstream_config(cfg, &sc);
     app->ups = hr_server_new(app->loop, &sc, &gw_app_public_callbacks, app);
     if (cfg->has_admin && app->worker == 0) {
@@ -243,7 +265,8 @@ static void free_servers(gw_app *app)
     hr_server_free(app->pub);
     hr_server_free(app->ups);
     hr_server_free(app->admin);
-    app->pub = app->ups = app->admin = NULL;
+    hr_server_free(app->tls_in);
+    app->pub = app->ups = app->admin = app->tls_in = NULL;
 }
 
 static int run_worker(gw_config *cfg, const char *path, unsigned worker, unsigned workers)
@@ -258,8 +281,14 @@ static int run_worker(gw_config *cfg, const char *path, unsigned worker, unsigne
     app.loop = &loop;
     app.worker = worker;
     app.config_path = (char *)path;
+    app.reuse_port = workers > 1;
+    size_t n_tls = 0;
     for (size_t i = 0; i < cfg->n_listen; i++)
-        app.tls_listener |= cfg->listen[i].tls_cert != NULL;
+        n_tls += cfg->listen[i].tls_cert != NULL;
+    if (n_tls > 0 && (app.tls = calloc(n_tls, sizeof *app.tls)) == NULL) {
+        fprintf(stderr, "herald-gateway: out of memory\n");
+        exit(1);
+    }
     char diag[512];
     int status = 0;
     app.rt = gw_runtime_new(&app, cfg, diag, sizeof diag); /* takes cfg */
@@ -280,6 +309,8 @@ static int run_worker(gw_config *cfg, const char *path, unsigned worker, unsigne
     free_servers(&app);
     gw_iptable_deinit(&app.ips);
     uv_run(&loop, UV_RUN_NOWAIT);
+    free(app.tls);
+    free(app.tls_map);
     if (uv_loop_close(&loop) != 0)
         hr_log(HR_LOG_WARN, "gateway", "event loop closed with handles left");
     hr_log(HR_LOG_INFO, "gateway", "stopped worker=%u", worker);
@@ -349,18 +380,6 @@ static int load_config(const char *path, gw_config **cfg)
     return rc;
 }
 
-static int refuse_tls(const gw_config *cfg)
-{
-    for (size_t i = 0; i < cfg->n_listen; i++) {
-        if (cfg->listen[i].tls_cert != NULL) {
-            fprintf(stderr, "%s:%d: listen.tls: TLS termination is not available in this build\n",
-                    cfg->filename, cfg->listen[i].line);
-            return 2;
-        }
-    }
-    return 0;
-}
-
 static int run(const hr_flags *f)
 {
     const char *path = hr_flags_str(f, "config");
@@ -382,11 +401,6 @@ static int run(const hr_flags *f)
                 cfg->n_upstreams);
         gw_config_free(cfg);
         return 0;
-    }
-    const int tls = refuse_tls(cfg);
-    if (tls != 0) {
-        gw_config_free(cfg);
-        return tls;
     }
     signal(SIGPIPE, SIG_IGN);
     const unsigned workers = (unsigned)hr_flags_num(f, "workers");

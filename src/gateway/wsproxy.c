@@ -45,6 +45,7 @@ typedef struct gw_ws {
     uint64_t win_count;
     uint64_t frames_up, frames_down, bytes_up, bytes_down;
     int close_code;
+    bool tls;
     bool ip_counted, opened, client_gone, up_gone, client_paused, up_paused, answered;
 } gw_ws;
 
@@ -80,7 +81,7 @@ static int refuse(gw_app *app, hr_upgrade_reply *reply, int status, const char *
 static int check_limits(gw_app *app, hr_conn *client, hr_upgrade_reply *reply)
 {
     const gw_limits *lim = &app->rt->cfg->limits;
-    const struct sockaddr *sa = hr_conn_peer_addr(client);
+    const struct sockaddr *sa = gw_app_peer(app, client, NULL);
     const int rate =
         gw_iptable_handshake(&app->ips, sa, gw_app_now_ms(app), lim->handshakes_per_ip_per_s);
     if (rate == HR_ELIMIT)
@@ -109,11 +110,8 @@ static int prepare(gw_ws *s, const hr_http_head *head, const hr_identity *id)
     char *colon = strrchr(ip, ':');
     if (colon != NULL && ip[0] != '[')
         *colon = '\0';
-    gw_edge_fwd fwd = {.id = id,
-                       .client_ip = ip,
-                       .tls = s->app->tls_listener,
-                       .request_id = s->request_id,
-                       .websocket = true};
+    gw_edge_fwd fwd = {
+        .id = id, .client_ip = ip, .tls = s->tls, .request_id = s->request_id, .websocket = true};
     int rc = gw_edge_upstream_headers(head, &fwd, &hb);
     if (rc == 0)
         rc = hr_buf_append(&hb, "", 1);
@@ -180,10 +178,10 @@ static int alloc_session(gw_app *app, hr_conn *client, const gw_route_cfg *r, gw
     s->server = -1;
     s->t_start_ms = gw_app_now_ms(app);
     s->tried = calloc(pool_of(s)->n_servers, sizeof *s->tried);
-    const struct sockaddr *sa = hr_conn_peer_addr(client);
+    const struct sockaddr *sa = gw_app_peer(app, client, &s->tls);
     memcpy(&s->peer, sa,
            sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-    hr_conn_peer(client, s->peer_text, sizeof s->peer_text);
+    gw_app_peer_text(app, client, s->peer_text, sizeof s->peer_text);
     gw_app_request_id(app, s->request_id, sizeof s->request_id);
     *out = s;
     if (s->tried == NULL) {
@@ -242,7 +240,7 @@ int gw_ws_start(gw_app *app, hr_conn *client, const hr_http_head *head, const gw
             s->client_gone = true;
             maybe_free(s);
         }
-        gw_iptable_conn_close(&app->ips, hr_conn_peer_addr(client));
+        gw_iptable_conn_close(&app->ips, gw_app_peer(app, client, NULL));
         return refuse(app, reply, 503,
                       rc == HR_ELIMIT ? "no healthy upstream\n" : "out of memory\n");
     }

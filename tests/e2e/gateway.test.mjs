@@ -4,7 +4,10 @@
 // ports, starts the processes it needs and stops them afterwards.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { describe } from 'node:test';
@@ -413,6 +416,122 @@ describe('gateway: HTTP routes', () => {
         await c.close();
         await waitFor(async () => sample(await gwMetrics(gw), 'herald_gateway_ws_closes_total', 'code="1000"') === 1,
             'the close counted');
+    });
+});
+
+/** A node HTTP upstream answering every request with its method, url and headers as JSON. */
+function headerEcho() {
+    return new Promise((resolve) => {
+        const seen = [];
+        const srv = http.createServer((req, res) => {
+            let body = '';
+            req.on('data', (d) => { body += d; });
+            req.on('end', () => {
+                seen.push(req.socket.remotePort);
+                const out = JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body });
+                if (req.url.startsWith('/chunked')) {
+                    res.writeHead(201, { 'content-type': 'application/json', 'x-upstream': 'yes' });
+                    res.write(out.slice(0, 10));
+                    res.end(out.slice(10));
+                } else {
+                    res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': 'yes',
+                        'keep-alive': 'timeout=5' });
+                    res.end(out);
+                }
+            });
+        });
+        srv.listen(0, '127.0.0.1', () => resolve({ srv, port: srv.address().port, seen }));
+    });
+}
+
+describe('gateway: HTTP proxy headers and TLS', () => {
+    test('hop-by-hop and X-Herald-* headers removed, X-Forwarded-*, X-Request-Id, identity added', async () => {
+        const up = await headerEcho();
+        try {
+            const gw = await startGateway((l, a) => baseConfig(l, a, [up], {
+                routes: [{ path: '/api/', upstream: 'up', strip_prefix: true, auth: 'optional' }],
+            }));
+            const r = await new Promise((resolve, reject) => {
+                const req = http.request({
+                    host: '127.0.0.1', port: gw.port, path: '/api/x?a=1', method: 'POST', agent: false,
+                    headers: {
+                        'X-Herald-User': 'mallory', 'X-Forwarded-For': '9.9.9.9', 'X-Secret': 's',
+                        Connection: 'keep-alive, X-Secret', 'Content-Length': 5,
+                        Authorization: `Bearer ${token('carol', { channels: ['a:*'] })}`,
+                    },
+                }, (res) => {
+                    let b = '';
+                    res.on('data', (d) => { b += d; });
+                    res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: b }));
+                });
+                req.on('error', reject);
+                req.end('hello');
+            });
+            assert.equal(r.status, 200);
+            assert.equal(r.headers['x-upstream'], 'yes');
+            assert.equal(r.headers['keep-alive'], undefined, 'hop-by-hop response headers dropped');
+            const j = JSON.parse(r.body);
+            assert.equal(j.url, '/x?a=1');
+            assert.equal(j.body, 'hello');
+            assert.equal(j.headers['x-herald-user'], 'carol');
+            assert.equal(j.headers['x-herald-channels'], 'a:*');
+            assert.equal(j.headers['x-secret'], undefined);
+            assert.equal(j.headers['x-forwarded-for'], '9.9.9.9, 127.0.0.1');
+            assert.equal(j.headers['x-forwarded-proto'], 'http');
+            assert.ok(j.headers['x-request-id']);
+            const ch = await fetch(`${gw.base}/api/chunked`, { headers: { 'X-Request-Id': 'mine-1' } });
+            assert.equal(ch.status, 201);
+            assert.equal((await ch.json()).headers['x-request-id'], 'mine-1');
+            for (let i = 0; i < 5; i++) await (await fetch(`${gw.base}/api/k${i}`)).text();
+            assert.ok(new Set(up.seen).size < up.seen.length, 'upstream connections are reused');
+        } finally {
+            up.srv.close();
+        }
+    });
+
+    test('TLS termination with a self-signed certificate (https and wss)', async () => {
+        const key = tmpFile('key.pem');
+        const cert = tmpFile('cert.pem');
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key,
+            '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+        const nf = await notifier();
+        const up = await headerEcho();
+        try {
+            const tlsPort = await freePort();
+            const gw = await startGateway((l, a) => baseConfig(l, a, [nf], {
+                top: { listen: [`127.0.0.1:${l}`, { addr: `127.0.0.1:${tlsPort}`, tls: { cert, key } }],
+                    upstreams: { up: { servers: [`127.0.0.1:${nf.port}`] }, h: { servers: [`127.0.0.1:${up.port}`] } } },
+                routes: [
+                    { path: '/ws', upstream: 'up', websocket: true, auth: 'optional' },
+                    { path: '/h/', upstream: 'h', strip_prefix: true },
+                    { path: '/', static: WEB },
+                ],
+            }));
+            const ca = fs.readFileSync(cert);
+            const ch = uniq();
+            const [c, w] = await connectWelcome(`wss://127.0.0.1:${tlsPort}/ws?channels=${ch}&token=${token('tina')}`, { ca });
+            assert.equal(w.user, 'tina');
+            await c.nextOfType('subscribed');
+            await publishOk(nf, { channel: ch, data: 'over tls' });
+            assert.equal((await c.nextOfType('event')).data, 'over tls');
+            const page = await new Promise((resolve, reject) => {
+                https.get({ host: '127.0.0.1', port: tlsPort, path: '/h/x', ca }, (res) => {
+                    let b = '';
+                    res.on('data', (d) => { b += d; });
+                    res.on('end', () => resolve({ status: res.statusCode, body: b }));
+                }).on('error', reject);
+            });
+            assert.equal(page.status, 200);
+            const j = JSON.parse(page.body);
+            assert.equal(j.headers['x-forwarded-proto'], 'https');
+            assert.equal(j.headers['x-forwarded-for'], '127.0.0.1');
+            await c.close();
+            // The plain listener still works alongside.
+            const [p] = await connectWelcome(gw.wsUrl('/ws'));
+            await p.close();
+        } finally {
+            up.srv.close();
+        }
     });
 });
 
