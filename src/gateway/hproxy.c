@@ -99,6 +99,12 @@ int gw_hproxy_response_headers(const hr_http_head *resp, hr_buf *out)
         for (size_t k = 0; k < HR_ARRAY_LEN(skip) && !drop; k++)
             drop = hd->name_len == strlen(skip[k]) &&
                    strncasecmp(hd->name, skip[k], hd->name_len) == 0;
+        if (!drop && hd->name_len < 64) {
+            char name[64];
+            memcpy(name, hd->name, hd->name_len);
+            name[hd->name_len] = '\0';
+            drop = hr_http_head_has_token(resp, "Connection", name);
+        }
         if (drop)
             continue;
         int rc = hr_buf_append(out, hd->name, hd->name_len);
@@ -156,7 +162,10 @@ static void on_upstream(void *arg, int err, bool connected, const hr_http_head *
     gw_pool *pool = &q->rt->pools[q->route->upstream];
     if (err == 0) {
         gw_pool_report(pool, (size_t)q->server, true, true);
-        respond(q, head->status, head, body, len);
+        if (head->status < 200)
+            respond(q, 502, NULL, NULL, 0); /* 1xx without asking: nothing to relay */
+        else
+            respond(q, head->status, head, body, len);
         return;
     }
     if (!connected) {

@@ -32,7 +32,8 @@ void gw_hproxy_answer(gw_app *app, hr_conn *c, const hr_http_head *h, const gw_r
 void gw_hproxy_client_close(hr_conn *c);
 
 /* Appends the response headers of resp worth relaying to the client
- * ("Name: value\r\n"): all but hop-by-hop ones, Content-Length,
+ * ("Name: value\r\n"): all but hop-by-hop ones (and those its Connection
+ * header names), Content-Length,
  * Content-Type (passed separately), Date and Server. Returns 0,
  * HR_ETOOBIG or HR_ENOMEM. */
 int gw_hproxy_response_headers(const hr_http_head *resp, hr_buf *out);
