@@ -24,6 +24,8 @@
 
 #define ERROR_WINDOW_MS 60000
 
+/* Sends a reply built by an hr_cproto_write_* call that returned rc (call
+ * the writer first: argument evaluation order is unspecified in C). */
 static void send_json(nf_session *s, int rc, char *json, size_t len)
 {
     if (rc == HR_ENOMEM) {
@@ -54,7 +56,8 @@ static void reply_error(nf_session *s, const char *code, const char *message, co
 {
     char *json = NULL;
     size_t len = 0;
-    send_json(s, hr_cproto_write_error(code, message, ref, &json, &len), json, len);
+    const int rc = hr_cproto_write_error(code, message, ref, &json, &len);
+    send_json(s, rc, json, len);
     count_error(s);
 }
 
@@ -132,8 +135,8 @@ static void unsubscribe(nf_session *s, char *const *names, size_t n, const char 
         nf_hub_unsubscribe(s->loop->hub, &s->client, names[i]);
     char *json = NULL;
     size_t len = 0;
-    send_json(s, hr_cproto_write_unsubscribed((const char *const *)names, n, ref, &json, &len),
-              json, len);
+    const int rc = hr_cproto_write_unsubscribed((const char *const *)names, n, ref, &json, &len);
+    send_json(s, rc, json, len);
 }
 
 void nf_session_message(nf_session *s, int opcode, const uint8_t *data, size_t len)
@@ -152,7 +155,8 @@ void nf_session_message(nf_session *s, int opcode, const uint8_t *data, size_t l
     if (rc != 0) {
         char *json = NULL;
         size_t jlen = 0;
-        send_json(s, hr_cproto_write_parse_error(&perr, &json, &jlen), json, jlen);
+        const int wrc = hr_cproto_write_parse_error(&perr, &json, &jlen);
+        send_json(s, wrc, json, jlen);
         count_error(s);
         return;
     }
@@ -212,7 +216,8 @@ static void send_welcome(nf_session *s)
              hr_conn_id(s->conn));
     char *json = NULL;
     size_t len = 0;
-    send_json(s, hr_cproto_write_welcome(conn_id, s->id.user, &json, &len), json, len);
+    const int rc = hr_cproto_write_welcome(conn_id, s->id.user, &json, &len);
+    send_json(s, rc, json, len);
 }
 
 void nf_session_open(nf_session *s)
