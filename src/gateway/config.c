@@ -73,12 +73,16 @@ static const char *type_name(const yaml_node_t *n)
     }
 }
 
+/* out = parent + "." + key (or key alone), truncated to PATH_CAP - 1. */
 static void join(char *out, const char *parent, const char *key)
 {
-    if (parent[0] == '\0')
-        snprintf(out, PATH_CAP, "%s", key);
-    else
-        snprintf(out, PATH_CAP, "%s.%s", parent, key);
+    size_t o = strnlen(parent, PATH_CAP - 1);
+    memmove(out, parent, o);
+    if (o > 0 && o < PATH_CAP - 1)
+        out[o++] = '.';
+    const size_t kl = strnlen(key, PATH_CAP - 1 - o);
+    memcpy(out + o, key, kl);
+    out[o + kl] = '\0';
 }
 
 /* ---- scalars ------------------------------------------------------------ */
