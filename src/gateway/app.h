@@ -91,7 +91,7 @@ struct gw_app {
     bool reuse_port;
     uint64_t next_request_id;
     unsigned worker;    /* 0 .. workers-1 */
-    uint64_t ws_open;   /* proxied WebSockets open now (limit max_connections) */
+    uint64_t ws_open;   /* proxied WebSockets open or handshaking (max_connections) */
     size_t max_message; /* largest max_message_bytes of any route at start */
 };
 

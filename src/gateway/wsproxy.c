@@ -183,12 +183,12 @@ static int alloc_session(gw_app *app, hr_conn *client, const gw_route_cfg *r, gw
            sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     gw_app_peer_text(app, client, s->peer_text, sizeof s->peer_text);
     gw_app_request_id(app, s->request_id, sizeof s->request_id);
-    *out = s;
     if (s->tried == NULL) {
-        s->client_gone = true;
-        maybe_free(s);
+        gw_runtime_unref(s->rt);
+        free(s);
         return HR_ENOMEM;
     }
+    *out = s;
     return 0;
 }
 
@@ -215,13 +215,14 @@ int gw_ws_start(gw_app *app, hr_conn *client, const hr_http_head *head, const gw
         return refuse(app, reply, 503, "shutting down\n");
     if (!gw_edge_origin_allowed(app->rt->cfg, head))
         return refuse(app, reply, 403, "origin not allowed\n");
-    hr_identity id;
-    int st = authenticate(app, r, head, &id, reply);
+    /* Limits before the token: a flood must not buy signature checks. */
+    int st = check_limits(app, client, reply);
     if (st != 0)
         return st;
-    st = check_limits(app, client, reply);
+    hr_identity id;
+    st = authenticate(app, r, head, &id, reply);
     if (st != 0) {
-        hr_identity_deinit(&id);
+        gw_iptable_conn_close(&app->ips, gw_app_peer(app, client, NULL));
         return st;
     }
     gw_ws *s = NULL;
@@ -244,6 +245,7 @@ int gw_ws_start(gw_app *app, hr_conn *client, const hr_http_head *head, const gw
         return refuse(app, reply, 503,
                       rc == HR_ELIMIT ? "no healthy upstream\n" : "out of memory\n");
     }
+    app->ws_open++; /* counts handshakes in flight too, so a burst cannot overshoot */
     hr_conn_set_app_data(client, s);
     return HR_CONN_UPGRADE_DEFER;
 }
@@ -346,7 +348,6 @@ void gw_ws_client_open(hr_conn *c)
 {
     gw_ws *s = hr_conn_app_data(c);
     s->t_open_ms = gw_app_now_ms(s->app);
-    s->app->ws_open++;
     s->app->m.ws_active++;
     s->app->m.ws_total++;
     s->rt->route_stats[s->route - s->rt->cfg->routes].ws_active++;
@@ -422,10 +423,10 @@ void gw_ws_client_close(hr_conn *c, int code)
 {
     gw_ws *s = hr_conn_app_data(c);
     s->client_gone = true;
+    s->app->ws_open--;
     if (s->ip_counted)
         gw_iptable_conn_close(&s->app->ips, peer_sa(s));
     if (s->t_open_ms != 0) {
-        s->app->ws_open--;
         s->app->m.ws_active--;
         s->rt->route_stats[s->route - s->rt->cfg->routes].ws_active--;
         gw_app_count_close(s->app, code);

@@ -252,6 +252,27 @@ describe('gateway: WebSocket proxying', () => {
         raw.destroy();
     });
 
+    test('a head not finished within handshake_timeout_s is dropped (slowloris)', async () => {
+        const nf = await notifier();
+        const gw = await startGateway((l, a) => baseConfig(l, a, [nf], {
+            limits: { handshake_timeout_s: 1 },
+        }));
+        const raw = await rawConnect(gw.port);
+        raw.write('GET /ws HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+        assert.ok(await raw.waitEnd(DEADLINE_MS), 'the gateway closed the connection');
+        raw.destroy();
+    });
+
+    test('--workers 2 serve together; SIGTERM stops them all', async () => {
+        const nf = await notifier();
+        const gw = await startGateway((l, a) => baseConfig(l, a, [nf]), ['--workers', '2']);
+        const clients = [];
+        for (let i = 0; i < 6; i++) clients.push((await connectWelcome(gw.wsUrl('/ws')))[0]);
+        gw.proc.kill('SIGTERM');
+        for (const c of clients) assert.equal((await c.waitClose()).code, 1001);
+        assert.equal((await gw.exited).code, 0, gw.stderr());
+    });
+
     test('503 when no upstream is healthy; a dead server is skipped (retry on connect failure)', async () => {
         const dead = await freePort();
         const gw = await startGateway((l, a) => baseConfig(l, a, [dead]));
