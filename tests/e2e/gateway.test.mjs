@@ -368,6 +368,31 @@ describe('gateway: balancing', () => {
     });
 });
 
+describe('gateway: health checks', () => {
+    test('active checks take a dead server out and bring it back (rise/fall)', async () => {
+        const a = await notifier();
+        const b = await notifier();
+        const gw = await startGateway((l, ad) => baseConfig(l, ad, [a, b], {
+            upstream: { health_check: { path: '/readyz', interval_ms: 100, rise: 2, fall: 2 } },
+        }));
+        const up = async (srv) => sample(await gwMetrics(gw), 'herald_gateway_upstream_up', `server="127.0.0.1:${srv.port}"`);
+        await waitFor(async () => (await up(a)) === 1 && (await up(b)) === 1, 'both up');
+        const port = b.port;
+        await b.stop('SIGTERM');
+        await waitFor(async () => (await up(b)) === 0, 'b marked down without any client traffic');
+        for (let i = 0; i < 4; i++) {
+            const [c] = await connectWelcome(gw.wsUrl('/ws'));
+            await c.close();
+        }
+        assert.equal(sample(await gwMetrics(gw), 'herald_gateway_upstream_connect_failures_total'), 0,
+            'no client was sent to the dead server');
+        const b2 = await startNotifier(['--trusted-proxy', '127.0.0.1/32', '--jwt-secret', SECRET], { port });
+        await waitFor(async () => (await up(b2)) === 1, 'b back up');
+        const ready = await fetch(`${gw.admin}/readyz`);
+        assert.equal(ready.status, 200);
+    });
+});
+
 describe('gateway: HTTP routes', () => {
     test('static files: content types, index.html, ETag 304, no traversal', async () => {
         const nf = await notifier();
@@ -414,6 +439,18 @@ describe('gateway: HTTP routes', () => {
         const missing = await fetch(`${gw.base}/api/nowhere`);
         assert.equal(missing.status, 404);
         await c.close();
+        // The JSON access log (stdout, captured with stderr by the harness).
+        const lines = await waitFor(() => {
+            const l = gw.stderr().split('\n').filter((x) => x.startsWith('{')).map((x) => JSON.parse(x));
+            return l.some((x) => x.kind === 'ws') ? l : null;
+        }, 'access log lines');
+        const post = lines.find((x) => x.kind === 'http' && x.path === '/api/publish' && x.status === 200);
+        assert.ok(post, 'one line per HTTP request');
+        assert.equal(post.method, 'POST');
+        assert.equal(post.upstream, 'up');
+        const ws = lines.find((x) => x.kind === 'ws');
+        assert.equal(ws.status, 101);
+        assert.equal(ws.close, 1000);
     });
 
     test('HTTP route with no healthy upstream answers 503', async () => {
