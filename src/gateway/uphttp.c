@@ -250,6 +250,10 @@ static void try_complete(upconn *c, bool eof)
             return; /* the whole body is decoded again when more arrives */
         decode_chunked(body, blen, body, &out_len);
     } else if (hd.content_length >= 0) {
+        if ((uint64_t)hd.content_length > r->max_resp - (size_t)n) {
+            fail(c, HR_ETOOBIG); /* refuse now rather than wait for what cannot fit */
+            return;
+        }
         if (blen < (uint64_t)hd.content_length) {
             if (eof)
                 fail(c, HR_EPROTO);
