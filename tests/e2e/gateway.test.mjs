@@ -13,7 +13,7 @@ import path from 'node:path';
 import { describe } from 'node:test';
 import {
     BIN, connect, connectWelcome, DEADLINE_MS, expectRefused, freePort, httpGet, metrics,
-    nowS, parseMetrics, publishOk, rawConnect, runProgram, signJwt, sleep, spawnServer,
+    metricSum, nowS, parseMetrics, publishOk, rawConnect, runProgram, signJwt, sleep, spawnServer,
     startEcho, startNotifier, test, tmpFile, waitFor, WebSocket,
 } from './lib/harness.mjs';
 
@@ -330,6 +330,40 @@ describe('gateway: WebSocket proxying', () => {
         assert.equal((await c2.waitClose()).code, 1001);
         const exit = await gw.exited;
         assert.equal(exit.code, 0, gw.stderr());
+    });
+});
+
+describe('gateway: backpressure', () => {
+    test('a client that never reads: the gateway stops reading upstream, the notifier closes 1013, relayed', async () => {
+        const nf = await startNotifier(['--trusted-proxy', '127.0.0.1/32', '--send-queue-limit', '4194304']);
+        const gw = await startGateway((l, a) => baseConfig(l, a, [nf]));
+        const x = uniq();
+        const normal = await connect(gw.wsUrl('/ws', { channels: x }));
+        assert.equal((await normal.next()).type, 'welcome');
+        const raw = await rawConnect(gw.port);
+        await raw.upgrade(`/ws?channels=${x}`);
+        raw.sock.pause();
+        const payload = 'x'.repeat(64000);
+        const slowBefore = metricSum(await metrics(nf), /slow/);
+        let slow = slowBefore;
+        let sent = 0;
+        for (let step = 0; step < 64 && slow === slowBefore; step++) {
+            const batch = [];
+            for (let i = 0; i < 16; i++) batch.push({ channel: x, data: { step, i, payload } });
+            await publishOk(nf, batch);
+            sent += 16;
+            const evs = await normal.events(16, 30000);
+            assert.equal(evs.length, 16, 'a normal reader through the gateway keeps up');
+            slow = metricSum(await metrics(nf), /slow/);
+        }
+        assert.ok(slow > slowBefore, `the notifier closed the gateway's paused upstream after ${sent} events`);
+        raw.sock.resume();
+        const closed = await raw.waitClose(30000);
+        assert.equal(closed.code, 1013, 'the slow reader learns 1013 through the gateway');
+        raw.destroy();
+        await waitFor(async () => sample(await gwMetrics(gw), 'herald_gateway_ws_closes_total', 'code="1013"') >= 1,
+            'the 1013 close counted');
+        assert.equal(normal.closeInfo, null, 'the normal reader is still open');
     });
 });
 
