@@ -238,3 +238,13 @@ int gw_edge_upstream_headers(const hr_http_head *h, const gw_edge_fwd *fwd, hr_b
     const char *own = fwd->request_id != NULL ? fwd->request_id : "0";
     return add(out, "X-Request-Id", own, strlen(own));
 }
+
+bool gw_edge_client_request_id(const hr_http_head *h, char *out, size_t cap)
+{
+    const hr_http_header *rid = hr_http_head_find(h, "X-Request-Id");
+    if (!safe_request_id(rid) || rid->value_len >= cap)
+        return false;
+    memcpy(out, rid->value, rid->value_len);
+    out[rid->value_len] = '\0';
+    return true;
+}

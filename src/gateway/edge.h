@@ -58,6 +58,10 @@ typedef struct gw_edge_fwd {
  * fwd->request_id). Returns 0, HR_ETOOBIG (out's max) or HR_ENOMEM. */
 int gw_edge_upstream_headers(const hr_http_head *h, const gw_edge_fwd *fwd, hr_buf *out);
 
+/* Copies the client's X-Request-Id into out[0..cap) (NUL-terminated) when it
+ * is 1..128 characters of [A-Za-z0-9._-] and fits; returns whether it did. */
+bool gw_edge_client_request_id(const hr_http_head *h, char *out, size_t cap);
+
 /* True for hop-by-hop header names (RFC 9110 §7.6.1 plus Proxy-*, Keep-Alive),
  * which a proxy never forwards. */
 bool gw_edge_is_hop_header(const char *name, size_t len);

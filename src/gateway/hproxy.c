@@ -38,7 +38,7 @@ typedef struct gw_hreq {
     uint64_t bytes_in;
     char method[16];
     char *path;
-    char request_id[40];
+    char request_id[132];
     char user[HR_IDENTITY_USER_MAX + 1];
     char peer[64];
     bool tls;
@@ -141,6 +141,11 @@ static void respond(gw_hreq *q, int status, const hr_http_head *resp, const uint
     snprintf(ctype, sizeof ctype, "%.*s", ct ? (int)(ct->value_len < 255 ? ct->value_len : 255) : 0,
              ct ? ct->value : "");
     int rc = resp != NULL ? gw_hproxy_response_headers(resp, &extra) : 0;
+    if (rc == 0 && (resp == NULL || hr_http_head_find(resp, "X-Request-Id") == NULL)) {
+        char rid[160];
+        const int n = snprintf(rid, sizeof rid, "X-Request-Id: %s\r\n", q->request_id);
+        rc = hr_buf_append(&extra, rid, (size_t)n);
+    }
     if (rc == 0)
         rc = hr_buf_append(&extra, "", 1);
     hr_conn_respond(c, status, resp == NULL ? "text/plain; charset=utf-8" : (ct ? ctype : NULL),
@@ -274,7 +279,8 @@ static gw_hreq *new_hreq(gw_app *app, hr_conn *c, const hr_http_head *h, size_t 
              h->method_str);
     gw_app_peer_text(app, c, q->peer, sizeof q->peer);
     gw_app_peer(app, c, &q->tls);
-    gw_app_request_id(app, q->request_id, sizeof q->request_id);
+    if (!gw_edge_client_request_id(h, q->request_id, sizeof q->request_id))
+        gw_app_request_id(app, q->request_id, sizeof q->request_id);
     const size_t pl = gw_route_path_len(h->target, h->target_len);
     q->path = strndup(h->target, pl);
     q->tried = calloc(q->rt->pools[r->upstream].n_servers, sizeof *q->tried);

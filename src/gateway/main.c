@@ -111,6 +111,11 @@ static void reload(gw_app *app)
         return;
     }
     gw_runtime *old = app->rt;
+    bool same = old->cfg->n_listen == rt->cfg->n_listen;
+    for (size_t i = 0; same && i < rt->cfg->n_listen; i++)
+        same = strcmp(old->cfg->listen[i].addr.text, rt->cfg->listen[i].addr.text) == 0;
+    if (!same)
+        hr_log(HR_LOG_WARN, "gateway", "listen addresses changed: they apply after a restart");
     app->rt = rt;
     gw_runtime_unref(old);
     app->m.reloads++;

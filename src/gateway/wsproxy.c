@@ -39,7 +39,7 @@ typedef struct gw_ws {
     char user[HR_IDENTITY_USER_MAX + 1];
     struct sockaddr_storage peer;
     char peer_text[64];
-    char request_id[40];
+    char request_id[132];
     uint64_t t_start_ms, t_open_ms;
     uint64_t win_start_ms;
     uint64_t win_count;
@@ -231,6 +231,7 @@ int gw_ws_start(gw_app *app, hr_conn *client, const hr_http_head *head, const gw
         s->ip_counted = true;
         if (id.user != NULL)
             snprintf(s->user, sizeof s->user, "%s", id.user);
+        gw_edge_client_request_id(head, s->request_id, sizeof s->request_id);
         rc = prepare(s, head, &id);
     }
     hr_identity_deinit(&id);

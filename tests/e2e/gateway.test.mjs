@@ -571,8 +571,10 @@ describe('gateway: HTTP proxy headers and TLS', () => {
             assert.equal(j.headers['x-forwarded-for'], '9.9.9.9, 127.0.0.1');
             assert.equal(j.headers['x-forwarded-proto'], 'http');
             assert.ok(j.headers['x-request-id']);
+            assert.equal(r.headers['x-request-id'], j.headers['x-request-id'], 'same id both ways');
             const ch = await fetch(`${gw.base}/api/chunked`, { headers: { 'X-Request-Id': 'mine-1' } });
             assert.equal(ch.status, 201);
+            assert.equal(ch.headers.get('x-request-id'), 'mine-1', 'the answer carries the id');
             assert.equal((await ch.json()).headers['x-request-id'], 'mine-1');
             for (let i = 0; i < 5; i++) await (await fetch(`${gw.base}/api/k${i}`)).text();
             assert.ok(new Set(up.seen).size < up.seen.length, 'upstream connections are reused');

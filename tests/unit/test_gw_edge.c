@@ -223,6 +223,23 @@ static void test_gw_edge_upstream_headers(void **state)
     free(r.text);
 }
 
+static void test_gw_edge_client_request_id(void **state)
+{
+    char out[16];
+    req r;
+    parse_req(&r, "GET / HTTP/1.1\r\nHost: x\r\nX-Request-Id: abc.DEF-1_2\r\n\r\n");
+    assert_true(gw_edge_client_request_id(&r.head, out, sizeof out));
+    assert_string_equal(out, "abc.DEF-1_2");
+    assert_false(gw_edge_client_request_id(&r.head, out, 5)); /* does not fit */
+    free(r.text);
+    parse_req(&r, "GET / HTTP/1.1\r\nHost: x\r\nX-Request-Id: a b\r\n\r\n");
+    assert_false(gw_edge_client_request_id(&r.head, out, sizeof out));
+    free(r.text);
+    parse_req(&r, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_false(gw_edge_client_request_id(&r.head, out, sizeof out));
+    free(r.text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -230,6 +247,7 @@ int main(void)
         cmocka_unit_test(test_gw_edge_find_token),
         cmocka_unit_test(test_gw_edge_authenticate),
         cmocka_unit_test(test_gw_edge_upstream_headers),
+        cmocka_unit_test(test_gw_edge_client_request_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
