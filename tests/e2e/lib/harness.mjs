@@ -257,6 +257,25 @@ export async function stopAll() {
     const list = liveServers;
     liveServers = [];
     await Promise.all(list.map((s) => s.stop('SIGTERM').catch(() => {})));
+    closeAllClients();
+    const problems = list.map(sanitizerProblem).filter(Boolean);
+    if (problems.length > 0) throw new Error(problems.join('\n'));
+}
+
+/**
+ * A stopped server's sanitizer report (ASan, LSan, UBSan) or a missed
+ * SIGTERM, as text; null when it ended cleanly.
+ */
+export function sanitizerProblem(srv) {
+    const err = srv.stderr();
+    const m = /==\d+==ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/.exec(err);
+    if (m) {
+        return `${srv.name} :${srv.port} reported a sanitizer error (${srv.stderrPath}):\n${err.slice(Math.max(0, m.index - 200), m.index + 3000)}`;
+    }
+    if (srv.exitInfo && srv.exitInfo.signal === 'SIGKILL') {
+        return `${srv.name} :${srv.port} did not exit after SIGTERM and was killed (${srv.stderrPath})`;
+    }
+    return null;
 }
 
 function stderrTails(list) {
@@ -275,9 +294,11 @@ export function test(name, opts, fn) {
     if (typeof opts === 'function') { fn = opts; opts = {}; }
     return nodeTest(name, { timeout: 120000, ...opts }, async (t) => {
         const before = new Set(liveServers);
+        let failed = false;
         try {
             await fn(t);
         } catch (e) {
+            failed = true;
             const msg = stderrTails(liveServers);
             if (msg && e && typeof e === 'object') {
                 try { e.message = `${e.message}\n${msg}`; } catch { /* frozen */ }
@@ -288,6 +309,10 @@ export function test(name, opts, fn) {
             liveServers = liveServers.filter((s) => before.has(s));
             await Promise.all(mine.map((s) => s.stop('SIGTERM').catch(() => {})));
             closeAllClients();
+            // A server that crashed, leaked or misbehaved under the sanitizers
+            // fails the test that ran it, even if every assertion held.
+            const problems = mine.map(sanitizerProblem).filter(Boolean);
+            if (!failed && problems.length > 0) throw new Error(problems.join('\n'));
         }
     });
 }
