@@ -476,21 +476,30 @@ export class Herald extends Emitter {
 
   onServerError(msg) {
     const pending = this.takeRef(msg.ref);
-    const detail = {
-      code: msg.code ?? 'unknown',
+    const code = msg.code ?? 'unknown';
+    if (pending?.kind === 'subscribe' && this.refuseSubscribe(pending, code)) return;
+    this.emit('error', {
+      code,
       message: msg.message ?? '',
       channels: pending?.channels ?? [],
       command: pending?.kind ?? null,
-    };
-    if (pending?.kind === 'subscribe') {
-      // The server refused these channels (forbidden, too_many_channels...):
-      // drop them so that reconnects do not ask again.
+    });
+  }
+
+  // A refused subscribe refuses all its channels. Several channels: ask again
+  // one by one to find the culprits (returns true: nothing to report yet).
+  // One channel: drop it for good, so reconnects do not ask again.
+  refuseSubscribe(pending, code) {
+    const final = code === 'forbidden' || code === 'too_many_channels' || code === 'bad_request';
+    for (const ch of pending.channels) this.requested.delete(ch);
+    if (final && pending.channels.length > 1) {
       for (const ch of pending.channels) {
-        this.handlers.delete(ch);
-        this.requested.delete(ch);
+        if (this.handlers.has(ch)) this.sendCommand('subscribe', [ch], pending.since);
       }
+      return true;
     }
-    this.emit('error', detail);
+    if (final) for (const ch of pending.channels) this.handlers.delete(ch);
+    return false;
   }
 
   takeRef(ref) {
