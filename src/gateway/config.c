@@ -503,6 +503,7 @@ static const limit_field limit_fields[] = {
     LF(max_header_bytes, 1024, 1048576, 16384),
     LF(send_queue_bytes, 1024, (uint64_t)1 << 32, 1048576),
     LF(upstream_connect_timeout_ms, 1, 600000, 3000),
+    LF(max_body_bytes, 1, (uint64_t)1 << 30, 1048576),
 };
 #undef LF
 

@@ -73,6 +73,7 @@ typedef struct gw_limits {
     uint64_t max_header_bytes;            /* [16384]: larger heads get 431 */
     uint64_t send_queue_bytes;            /* [1048576]: backpressure bound per side */
     uint64_t upstream_connect_timeout_ms; /* [3000] */
+    uint64_t max_body_bytes;              /* [1048576]: larger HTTP request bodies: 413 */
 } gw_limits;
 
 typedef struct gw_health_cfg {

@@ -163,6 +163,7 @@ static void public_config(const gw_config *cfg, unsigned workers, hr_server_conf
     const gw_limits *l = &cfg->limits;
     hr_server_config_default(sc);
     sc->max_head = (size_t)l->max_header_bytes;
+    sc->max_body = (size_t)l->max_body_bytes;
     sc->max_message = largest_message(cfg);
     sc->handshake_timeout_ms = (uint32_t)(l->handshake_timeout_s * 1000);
     sc->idle_timeout_ms = (uint32_t)(l->idle_timeout_s * 1000);

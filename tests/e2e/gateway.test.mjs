@@ -487,6 +487,13 @@ describe('gateway: HTTP routes', () => {
         assert.equal(ws.close, 1000);
     });
 
+    test('a request body over max_body_bytes gets 413', async () => {
+        const nf = await notifier();
+        const gw = await startGateway((l, a) => baseConfig(l, a, [nf], { limits: { max_body_bytes: 1000 } }));
+        const r = await fetch(`${gw.base}/api/publish`, { method: 'POST', body: 'x'.repeat(2000) });
+        assert.equal(r.status, 413);
+    });
+
     test('HTTP route with no healthy upstream answers 503', async () => {
         const dead = await freePort();
         const gw = await startGateway((l, a) => baseConfig(l, a, [dead]));

@@ -108,6 +108,8 @@ static void test_gw_config_defaults(void **state)
     assert_int_equal(cfg->limits.ping_interval_s, 25);
     assert_int_equal(cfg->limits.handshake_timeout_s, 10);
     assert_int_equal(cfg->limits.drain_timeout_s, 10);
+    assert_int_equal(cfg->limits.max_body_bytes, 1048576);
+    assert_int_equal(cfg->limits.max_header_bytes, 16384);
     assert_true(cfg->access_log);
     assert_int_equal(cfg->upstreams[0].balance, GW_BALANCE_ROUND_ROBIN);
     assert_int_equal(cfg->routes[0].auth, GW_AUTH_NONE);
