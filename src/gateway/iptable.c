@@ -1,8 +1,10 @@
-/* Per-IP limits in a linear-probing hash table. Entries are never deleted one
+/* Per-IP limits in a linear-probing hash table that doubles when half full
+ * and starts small (idle gateways pay nothing). Entries are never deleted one
  * by one (that would need back-shifting runs); instead gw_iptable_sweep()
  * rebuilds the table once a second from the entries still worth keeping: those
- * holding connections or whose bucket has not refilled yet. So the table holds
- * the IPs active within the last second plus those with connections. */
+ * holding connections or whose bucket has not refilled yet, shrinking it when
+ * mostly empty. So the table holds the IPs active within the last second plus
+ * those with connections. */
 #include "iptable.h"
 
 #include <netinet/in.h>
@@ -24,16 +26,15 @@ static void make_key(const struct sockaddr *a, uint8_t key[17])
     }
 }
 
+#define MIN_CAP 64
+
 int gw_iptable_init(gw_iptable *t, size_t max_entries)
 {
     memset(t, 0, sizeof *t);
-    size_t cap = 64;
-    while (cap < max_entries * 2 && cap < ((size_t)1 << 30))
-        cap <<= 1;
-    t->slots = calloc(cap, sizeof *t->slots);
+    t->slots = calloc(MIN_CAP, sizeof *t->slots);
     if (t->slots == NULL)
         return HR_ENOMEM;
-    t->cap = cap;
+    t->cap = MIN_CAP;
     t->max_entries = max_entries;
     return 0;
 }
@@ -68,6 +69,30 @@ static gw_ip_entry *lookup(const gw_iptable *t, const uint8_t key[17], bool *fou
     return NULL;
 }
 
+/* Moves the entries worth keeping (keep NULL: all) into a table of new_cap
+ * slots. Returns 0 or HR_ENOMEM (t unchanged). */
+static int rehash(gw_iptable *t, size_t new_cap, bool (*keep)(gw_ip_entry *, void *), void *arg)
+{
+    gw_ip_entry *fresh = calloc(new_cap, sizeof *fresh);
+    if (fresh == NULL)
+        return HR_ENOMEM;
+    gw_ip_entry *old = t->slots;
+    const size_t old_cap = t->cap;
+    t->slots = fresh;
+    t->cap = new_cap;
+    t->used = 0;
+    for (size_t i = 0; i < old_cap; i++) {
+        gw_ip_entry *e = &old[i];
+        if (e->key[0] == 0 || (keep != NULL && !keep(e, arg)))
+            continue;
+        bool found = false;
+        *lookup(t, e->key, &found) = *e;
+        t->used++;
+    }
+    free(old);
+    return 0;
+}
+
 static gw_ip_entry *get(gw_iptable *t, const struct sockaddr *a)
 {
     uint8_t key[17];
@@ -76,7 +101,14 @@ static gw_ip_entry *get(gw_iptable *t, const struct sockaddr *a)
     gw_ip_entry *e = lookup(t, key, &found);
     if (found)
         return e;
-    if (e == NULL || t->used >= t->max_entries)
+    if (t->used >= t->max_entries)
+        return NULL;
+    if ((t->used + 1) * 2 > t->cap) { /* keep the load under one half */
+        if (rehash(t, t->cap * 2, NULL, NULL) != 0)
+            return NULL;
+        e = lookup(t, key, &found);
+    }
+    if (e == NULL)
         return NULL;
     memset(e, 0, sizeof *e);
     memcpy(e->key, key, 17);
@@ -142,29 +174,27 @@ uint32_t gw_iptable_conns(const gw_iptable *t, const struct sockaddr *addr)
     return found ? e->conns : 0;
 }
 
+typedef struct sweep_arg {
+    uint64_t now_ms, rate;
+} sweep_arg;
+
+static bool worth_keeping(gw_ip_entry *e, void *arg)
+{
+    const sweep_arg *a = arg;
+    if (e->conns > 0)
+        return true;
+    refill(e, a->now_ms, a->rate);
+    return e->tokens < (double)a->rate;
+}
+
 int gw_iptable_sweep(gw_iptable *t, uint64_t now_ms, uint64_t rate_per_s)
 {
-    gw_ip_entry *old = t->slots;
-    gw_ip_entry *fresh = calloc(t->cap, sizeof *fresh);
-    if (fresh == NULL)
-        return HR_ENOMEM;
-    const size_t cap = t->cap;
-    t->slots = fresh;
-    t->used = 0;
-    for (size_t i = 0; i < cap; i++) {
-        gw_ip_entry *e = &old[i];
-        if (e->key[0] == 0)
-            continue;
-        if (e->conns == 0) {
-            refill(e, now_ms, rate_per_s);
-            if (e->tokens >= (double)rate_per_s)
-                continue;
-        }
-        bool found = false;
-        gw_ip_entry *slot = lookup(t, e->key, &found);
-        *slot = *e;
-        t->used++;
-    }
-    free(old);
-    return 0;
+    sweep_arg a = {now_ms, rate_per_s};
+    size_t keep = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        keep += t->slots[i].key[0] != 0 && worth_keeping(&t->slots[i], &a);
+    size_t cap = t->cap;
+    while (cap > MIN_CAP && keep * 8 < cap) /* shrink when mostly empty */
+        cap >>= 1;
+    return rehash(t, cap, worth_keeping, &a);
 }

@@ -90,12 +90,43 @@ static void test_gw_iptable_sweep_and_bound(void **state)
     gw_iptable_deinit(&t);
 }
 
+static void test_gw_iptable_grows_and_shrinks(void **state)
+{
+    gw_iptable t;
+    assert_int_equal(gw_iptable_init(&t, 100000), 0);
+    const size_t small = t.cap;
+    char ip[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(ip, sizeof ip, "10.%d.%d.1", i / 256, i % 256);
+        struct sockaddr_in a = v4(ip);
+        assert_int_equal(gw_iptable_handshake(&t, SA(a), 1000, 10), 0);
+        if (i % 2 == 0)
+            assert_int_equal(gw_iptable_conn_open(&t, SA(a), 5), 0);
+    }
+    assert_int_equal(gw_iptable_size(&t), 5000);
+    assert_true(t.cap >= 10000 && t.cap > small);
+    for (int i = 0; i < 5000; i++) {
+        snprintf(ip, sizeof ip, "10.%d.%d.1", i / 256, i % 256);
+        struct sockaddr_in a = v4(ip);
+        assert_int_equal(gw_iptable_conns(&t, SA(a)), i % 2 == 0 ? 1 : 0);
+        if (i % 2 == 0 && i >= 100)
+            gw_iptable_conn_close(&t, SA(a));
+    }
+    assert_int_equal(gw_iptable_sweep(&t, 9000, 10), 0);
+    assert_int_equal(gw_iptable_size(&t), 50);
+    assert_true(t.cap < 10000);
+    struct sockaddr_in kept = v4("10.0.98.1");
+    assert_int_equal(gw_iptable_conns(&t, SA(kept)), 1);
+    gw_iptable_deinit(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gw_iptable_rate),
         cmocka_unit_test(test_gw_iptable_conns),
         cmocka_unit_test(test_gw_iptable_sweep_and_bound),
+        cmocka_unit_test(test_gw_iptable_grows_and_shrinks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
