@@ -112,6 +112,13 @@ describe('HS256 with --jwt-secret', () => {
         await assertForbidden(srv, c, 'team:4:chat');
     });
 
+    test('a channels claim never grants another user\'s user: channel', async () => {
+        const u = uniq();
+        const [c] = await connectWelcome(srv.wsUrl('/ws', { token: tok({ sub: u, channels: ['user:*'] }) }));
+        await assertCanRead(srv, c, `user:${u}`);
+        await assertForbidden(srv, c, `user:${u}other`);
+    });
+
     test('a token with channels still gets its own user channel', async () => {
         const u = uniq();
         const [c] = await connectWelcome(srv.wsUrl('/ws', { token: tok({ sub: u, channels: ['team:*'] }) }));

@@ -4,6 +4,7 @@
 // thousands of events.
 
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, describe } from 'node:test';
 import {
     compareIds, connect, connectWelcome, httpGet, metrics, metricSum, parseMetrics,
@@ -90,6 +91,54 @@ describe('POST /publish', () => {
         const evs = await c.events(3);
         assert.deepEqual(evs.map((e) => [e.channel, e.id, e.data]),
             [[a, r.json.ids[0], 1], [b, r.json.ids[1], 'two'], [a, r.json.ids[2], [3]]]);
+    });
+
+    test('data strings may hold any character, \\u0000 included (any JSON value)', async () => {
+        const a = uniq();
+        const c = await subscriber(srv, [a]);
+        const body = `{"channel":"${a}","data":{"s":"nul \\u0000 here","t":"\\u001f\\u007f\\ud83d\\ude80"}}`;
+        const r = await publish(srv, body);
+        assert.equal(r.status, 200, r.text);
+        const e = await c.nextOfType('event');
+        assert.deepEqual(e.data, { s: 'nul \u0000 here', t: '\u001f\u007f🚀' });
+    });
+
+    test('a chunked request body is accepted', async () => {
+        const a = uniq();
+        const c = await subscriber(srv, [a]);
+        const text = JSON.stringify({ channel: a, data: { chunked: 'x'.repeat(5000) } });
+        const stream = new ReadableStream({
+            start(ctl) {
+                for (let i = 0; i < text.length; i += 1000) ctl.enqueue(new TextEncoder().encode(text.slice(i, i + 1000)));
+                ctl.close();
+            },
+        });
+        const r = await fetch(`${srv.base}/publish`, {
+            method: 'POST', body: stream, duplex: 'half', headers: { 'content-type': 'application/json' },
+        });
+        const reply = await r.json();
+        assert.equal(r.status, 200);
+        const e = await c.nextOfType('event');
+        assert.equal(e.id, reply.id);
+        assert.equal(e.data.chunked.length, 5000);
+    });
+
+    test('Expect: 100-continue (curl for larger bodies) is honoured', async () => {
+        const a = uniq();
+        const c = await subscriber(srv, [a]);
+        const body = JSON.stringify({ channel: a, data: 'x'.repeat(4000) });
+        const status = await new Promise((resolve, reject) => {
+            const req = http.request(`${srv.base}/publish`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue' },
+            });
+            req.on('continue', () => req.end(body));
+            req.on('response', (res) => { res.resume(); resolve(res.statusCode); });
+            req.on('error', reject);
+            req.setTimeout(10000, () => req.destroy(new Error('no answer to Expect: 100-continue')));
+        });
+        assert.equal(status, 200);
+        assert.equal((await c.nextOfType('event')).data.length, 4000);
     });
 
     test('protected channels can be published to (the API is internal)', async () => {

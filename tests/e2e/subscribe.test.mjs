@@ -154,6 +154,40 @@ describe('welcome and subscriptions', () => {
         }
     });
 
+    test('?channels= with an invalid name: welcome, then bad_request, connection open', async () => {
+        const c = await connect(srv.wsUrl('/ws', { channels: `${uniq()},bad name` }));
+        assert.equal((await c.next()).type, 'welcome');
+        const e = await c.nextOfType('error');
+        assert.equal(e.code, 'bad_request');
+        const a = uniq();
+        assert.equal((await c.request({ type: 'subscribe', channels: [a] })).type, 'subscribed');
+        const id = await publishOk(srv, { channel: a, data: 1 });
+        assert.equal((await c.nextOfType('event')).id, id);
+    });
+
+    test('?channels= naming a protected channel: welcome, then forbidden, connection open', async () => {
+        const c = await connect(srv.wsUrl('/ws', { channels: 'user:bob' }));
+        assert.equal((await c.next()).type, 'welcome');
+        const e = await c.nextOfType('error');
+        assert.equal(e.code, 'forbidden');
+        const a = uniq();
+        assert.equal((await c.request({ type: 'subscribe', channels: [a] })).type, 'subscribed');
+    });
+
+    test('the default --max-channels is 128', async () => {
+        const [c] = await connectWelcome(srv.wsUrl());
+        const names = [];
+        for (let i = 0; i < 128; i++) names.push(uniq('many'));
+        const r = await c.request({ type: 'subscribe', channels: names.slice(0, 100), ref: 'a' });
+        assert.equal(r.type, 'subscribed');
+        const r2 = await c.request({ type: 'subscribe', channels: names.slice(100), ref: 'b' });
+        assert.equal(r2.type, 'subscribed', JSON.stringify(r2));
+        const e = await c.request({ type: 'subscribe', channels: [uniq('many')], ref: 'c' });
+        assert.equal(e.type, 'error');
+        assert.equal(e.code, 'too_many_channels');
+        assert.equal(e.ref, 'c');
+    });
+
     test('a channel name of 128 characters is accepted', async () => {
         const [c] = await connectWelcome(srv.wsUrl());
         const name = `A-z_0.9@x${'q'.repeat(119)}`;
@@ -237,9 +271,9 @@ describe('command errors', () => {
         assert.ok(errors >= 1, 'errors were sent before the close');
     });
 
-    test('a few bad commands do not close the connection', async () => {
+    test('90 bad commands do not close the connection', async () => {
         const [c] = await connectWelcome(srv.wsUrl());
-        for (let i = 0; i < 20; i++) assertError(await c.request('{bad'), 'bad_request');
+        for (let i = 0; i < 90; i++) assertError(await c.request('{bad'), 'bad_request');
         await stillWorks(c);
     });
 });
