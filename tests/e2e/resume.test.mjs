@@ -127,6 +127,42 @@ describe('resume with the default history', () => {
         assert.equal((await c.next()).id, live, 'nothing extra after the last event');
     });
 
+    test('one since cursor covers every channel of a subscribe command', async () => {
+        const a = uniq();
+        const b = uniq();
+        const seq = [];
+        for (let i = 0; i < 8; i++) {
+            const ch = i % 2 ? a : b;
+            seq.push([ch, await publishOk(srv, { channel: ch, data: i })]);
+        }
+        const c = await connect(srv.wsUrl());
+        assert.equal((await c.next()).type, 'welcome');
+        const s = await c.request({ type: 'subscribe', channels: [a, b], since: seq[3][1], ref: 'two' });
+        assert.equal(s.type, 'subscribed');
+        assert.equal(s.recovered, true);
+        const evs = await c.events(4);
+        assert.deepEqual(evs.map((e) => [e.channel, e.id]), seq.slice(4));
+    });
+
+    test('the default history keeps 1000 events per channel', async () => {
+        const x = uniq();
+        const ids = [];
+        for (let b = 0; b < 10; b++) {
+            const items = [];
+            for (let i = 0; i < 101; i++) items.push({ channel: x, data: b * 101 + i });
+            ids.push(...await publishOk(srv, items));
+        }
+        // 1010 published: since the 5th is past the history, since the 20th is inside.
+        const [c1, s1] = await connectResume(srv, { channels: x, since: ids[4] });
+        assert.equal(s1.recovered, false);
+        const evs1 = await c1.events(1000, 30000);
+        assert.deepEqual(evs1.map((e) => e.id), ids.slice(10));
+        const [c2, s2] = await connectResume(srv, { channels: x, since: ids[19] });
+        assert.equal(s2.recovered, true);
+        const evs2 = await c2.events(990, 30000);
+        assert.deepEqual(evs2.map((e) => e.id), ids.slice(20));
+    });
+
     test('a client resumes after reconnecting', async () => {
         const x = uniq();
         const c1 = await connect(srv.wsUrl('/ws', { channels: x }));

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import {
-    connect, connectWelcome, publishOk, startNotifier, stopAll, test,
+    connect, connectWelcome, frame, OP, publishOk, rawConnect, startNotifier, stopAll, test,
 } from './lib/harness.mjs';
 
 let n = 0;
@@ -186,6 +186,66 @@ describe('welcome and subscriptions', () => {
         assert.equal(e.type, 'error');
         assert.equal(e.code, 'too_many_channels');
         assert.equal(e.ref, 'c');
+    });
+
+    test('a client offering permessage-deflate gets the same protocol and events', async () => {
+        const a = uniq();
+        const clients = [];
+        const offers = [
+            { threshold: 0 },
+            { threshold: 0, serverNoContextTakeover: true, clientNoContextTakeover: true },
+            { threshold: 0, serverMaxWindowBits: 10, clientMaxWindowBits: 9 },
+            false,
+        ];
+        for (const pmd of offers) {
+            const c = await connect(srv.wsUrl('/ws', { channels: a }), { perMessageDeflate: pmd });
+            // docs/protocol.md: negotiated when the client offers it.
+            assert.equal(/permessage-deflate/.test(c.ws.extensions), pmd !== false, `offer ${JSON.stringify(pmd)}`);
+            assert.equal((await c.next()).type, 'welcome');
+            clients.push(c);
+        }
+        const values = [{ small: 1 }, { big: 'abc'.repeat(50000) }, { rnd: Math.random().toString(36).repeat(100) }, 'last'];
+        const ids = [];
+        for (const v of values) ids.push(await publishOk(srv, { channel: a, data: v }));
+        for (const c of clients) {
+            const evs = await c.events(values.length);
+            assert.deepEqual(evs.map((e) => e.id), ids);
+            assert.deepEqual(evs.map((e) => e.data), values);
+        }
+        // Commands sent compressed are understood too.
+        const b = uniq();
+        const r = await clients[0].request({ type: 'subscribe', channels: [b], ref: 'z'.repeat(100) });
+        assert.equal(r.type, 'subscribed');
+    });
+
+    test('a command split over fragments, with a ping between, is understood', async () => {
+        const a = uniq();
+        const raw = await rawConnect(srv.port);
+        await raw.upgrade('/ws');
+        const msg = Buffer.from(JSON.stringify({ type: 'subscribe', channels: [a], ref: 'frag' }));
+        raw.write(Buffer.concat([
+            frame(OP.TEXT, msg.subarray(0, 5), { fin: false }),
+            frame(OP.PING, 'p'),
+            frame(OP.CONT, msg.subarray(5, 20), { fin: false }),
+            frame(OP.CONT, msg.subarray(20)),
+        ]));
+        let reply = null;
+        let pong = false;
+        while (!reply || !pong) {
+            const f = await raw.readFrame();
+            assert.ok(f, 'connection open');
+            if (f.opcode === OP.PONG) { pong = true; continue; }
+            if (f.opcode !== OP.TEXT) continue;
+            const m = JSON.parse(f.payload.toString());
+            if (m.type === 'subscribed' || m.type === 'error') reply = m;
+        }
+        assert.deepEqual(reply, { type: 'subscribed', channels: [a], recovered: reply.recovered, ref: 'frag' });
+        const id = await publishOk(srv, { channel: a, data: 1 });
+        for (;;) {
+            const f = await raw.readMessage();
+            const m = JSON.parse(f.payload.toString());
+            if (m.type === 'event') { assert.equal(m.id, id); break; }
+        }
     });
 
     test('a channel name of 128 characters is accepted', async () => {
