@@ -5,6 +5,7 @@
 // or gaps while events are being published.
 
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { after, before, describe } from 'node:test';
 import {
     compareIds, connect, publishOk, startNotifier, stopAll, test,
@@ -161,6 +162,24 @@ describe('resume with the default history', () => {
         assert.equal(s2.recovered, true);
         const evs2 = await c2.events(990, 30000);
         assert.deepEqual(evs2.map((e) => e.id), ids.slice(20));
+    });
+
+    test('a reader resumes over 2 MB of retained history with the default limits', async () => {
+        // 1000 events of ~2 KB fit the default history (1000) but not the
+        // default send queue (1 MiB) at once: the replay must still arrive.
+        const x = uniq();
+        const ids = [];
+        for (let b = 0; b < 10; b++) {
+            const items = [];
+            for (let i = 0; i < 100; i++) items.push({ channel: x, data: { b, i, p: crypto.randomBytes(1500).toString('base64') } });
+            ids.push(...await publishOk(srv, items));
+        }
+        const [c, s] = await connectResume(srv, { channels: x, since: ids[0] });
+        assert.equal(s.recovered, true);
+        const evs = await c.events(999, 60000);
+        assert.deepEqual(evs.map((e) => e.id), ids.slice(1));
+        const live = await publishOk(srv, { channel: x, data: 'live' });
+        assert.equal((await c.next()).id, live);
     });
 
     test('a client resumes after reconnecting', async () => {
