@@ -187,7 +187,9 @@ function addToFeed(data, ev, latency) {
   chip.style.setProperty('--hue', hueOf(ev.channel));
   li.querySelector('.summary').append(...summarize(ev.channel, data));
   li.querySelector('.lat').textContent = latency === null ? '' : `${latency} ms`;
-  li.querySelector('.eid').textContent = `#${ev.id}`;
+  const eid = li.querySelector('.eid');
+  eid.textContent = ev.id.length > 10 ? `#…${ev.id.slice(-8)}` : `#${ev.id}`;
+  eid.title = ev.id;
   if (data?.severity === 'critical') li.classList.add('event-critical');
   if (!state.paused) {
     const feed = $('feed');

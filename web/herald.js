@@ -14,9 +14,9 @@
 //   server replays what was missed; `recovered:false` is reported to the app;
 // - reconnect delays grow exponentially with full jitter, capped; a server
 //   shutdown (1001) or a lost upstream (1012) reconnects at once;
-// - an authentication failure (HTTP 401/403 before the upgrade) stops the
-//   client after one attempt with a refreshed token; `token` may be a function
-//   that is called before every connection attempt (token refresh);
+// - an authentication failure (HTTP 401/403 before the upgrade, or an expired
+//   JWT) stops the client after one attempt with a refreshed token; `token`
+//   may be a function that is called before every attempt (token refresh);
 // - a handler never sees the same event twice (ids seen recently are kept);
 // - in browsers, `offline`/`online` window events pause and resume it.
 //
@@ -116,10 +116,19 @@ function httpStatusOf(errorEvent) {
   return m ? Number(m[1]) : 0;
 }
 
-function toHttpUrl(wsUrl) {
-  const u = new URL(wsUrl);
-  u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
-  return u.toString();
+/** The `exp` claim (seconds) of a JWT, or null when absent or unreadable. */
+function jwtExpiry(token) {
+  if (typeof token !== 'string') return null;
+  const part = token.split('.')[1];
+  if (!part) return null;
+  try {
+    const b64 = part.replace(/-/g, '+').replace(/_/g, '/');
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const exp = JSON.parse(new TextDecoder().decode(bytes)).exp;
+    return typeof exp === 'number' ? exp : null;
+  } catch {
+    return null;
+  }
 }
 
 function resolveUrl(url) {
@@ -291,8 +300,7 @@ export class Herald extends Emitter {
     this.sendCommand('subscribe', channels, this.lastId);
   }
 
-  async onClose(code, reason) {
-    const gen = this.gen;
+  onClose(code, reason) {
     const wasOpen = this.sawWelcome;
     const lived = wasOpen ? Date.now() - this.openedAt : 0;
     this.ws = null;
@@ -301,8 +309,7 @@ export class Herald extends Emitter {
     this.clearTimer();
     if (this.stopped) return;
     this.emit('disconnect', { code, reason, wasOpen });
-    const authFailed = !wasOpen && (await this.isAuthFailure());
-    if (this.stopped || gen !== this.gen) return; // close() or connect() ran meanwhile
+    const authFailed = !wasOpen && this.isAuthFailure();
     if (authFailed) {
       if (typeof this.opts.token === 'function' && !this.authRetried) {
         this.authRetried = true; // one more try with a freshly fetched token
@@ -323,22 +330,14 @@ export class Herald extends Emitter {
     this.scheduleReconnect(delay, { code });
   }
 
-  async isAuthFailure() {
+  // Browsers hide the handshake's HTTP status (the `ws` package reports it),
+  // so an expired JWT is also taken as an authentication failure. A token
+  // refused for another reason looks like an outage there: backoff, with the
+  // token function asked again before every attempt.
+  isAuthFailure() {
     if (this.httpStatus === 401 || this.httpStatus === 403) return true;
-    if (this.httpStatus !== 0 || typeof globalThis.fetch !== 'function' || !globalThis.document) {
-      return false;
-    }
-    // Browsers hide the handshake status; ask the same URL over plain HTTP.
-    try {
-      const token = this.lastToken;
-      const url = new URL(toHttpUrl(this.url));
-      if (token) url.searchParams.set('token', token);
-      const res = await globalThis.fetch(url, { cache: 'no-store', credentials: 'same-origin' });
-      this.httpStatus = res.status;
-      return res.status === 401 || res.status === 403;
-    } catch {
-      return false;
-    }
+    const exp = jwtExpiry(this.lastToken);
+    return exp !== null && exp * 1000 <= Date.now();
   }
 
   nextDelay() {

@@ -380,6 +380,21 @@ describe('herald.js reconnect policy (scripted server)', () => {
         }
     });
 
+    test('an expired JWT counts as an auth failure even when the status is hidden', async () => {
+        const s = await scripted();
+        s.state.status = 503; // what a browser would see: a failed handshake, no reason
+        try {
+            const expired = signJwt({ sub: 'x', exp: nowS() - 5 }, { key: 'k' });
+            const h = herald(s.url, { token: expired });
+            await waitState(h, 'closed');
+            await sleep(200);
+            assert.equal(s.state.urls.length, 1);
+        } finally {
+            closeClients();
+            await s.close();
+        }
+    });
+
     test('connection refused backs off with capped, jittered delays', async () => {
         const port = await freePort();
         const h = herald(`ws://127.0.0.1:${port}/ws`, { backoffInitialMs: 20, backoffMaxMs: 80 });

@@ -1,0 +1,230 @@
+// The demo page in a real browser: Debian's chromium driven by playwright-core.
+//
+//   chromium ──ws /ws──▶ herald-gateway ──▶ herald-notifier ◀── redis stream ◀── XADD (test)
+//            ──GET /────▶   (static web/)        ▲
+//            ──POST /api/publish──────────────────┘
+//
+// The page must connect through the gateway, show published events, survive
+// the notifier being killed and restarted (status shows reconnecting; the
+// events published meanwhile, straight into the Redis stream, then appear
+// exactly once and in order), and a screenshot lands in build/.
+// The redis broker is used because it is what makes "published meanwhile"
+// possible: with the notifier down, services still write to the stream. A
+// notifier built without the redis adapter falls back to the memory broker
+// (said in the test's diagnostics): the events are then published to the
+// restarted notifier before the page is back, and must still arrive exactly
+// once, in order, after a `recovered:false` resume.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after } from 'node:test';
+import { chromium } from 'playwright-core';
+import {
+    test, startNotifier, spawnServer, publishOk, freePort, waitFor, tmpFile, BIN, DEADLINE_MS,
+} from './lib/harness.mjs';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+const WEB = path.join(ROOT, 'web');
+const SHOT = path.join(ROOT, 'build', 'browser-demo.png');
+const SECRET = 'herald-browser-test-secret';
+const CHROMIUM = process.env.HERALD_CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+    '--no-first-run', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync'];
+const WAIT = DEADLINE_MS * 3; // reconnects go through backoff and health checks
+
+const cleanups = [];
+after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+});
+
+/* ---- redis: a private server and a minimal RESP client ---- */
+
+async function startRedis() {
+    const port = await freePort();
+    const dir = fs.mkdtempSync(path.join(path.dirname(tmpFile('x')), 'redis-'));
+    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1',
+        '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    cleanups.push(() => proc.kill('SIGKILL'));
+    await waitFor(() => redisCommand(port, ['PING']).then((r) => r === 'PONG', () => false),
+        'redis-server ready');
+    return { port, url: `redis://127.0.0.1:${port}` };
+}
+
+/** Sends one command; resolves to the reply's first line (simple string, id or error). */
+function redisCommand(port, argv) {
+    return new Promise((resolve, reject) => {
+        const sock = net.connect(port, '127.0.0.1');
+        let req = `*${argv.length}\r\n`;
+        for (const a of argv) req += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
+        let buf = '';
+        sock.on('connect', () => sock.write(req));
+        sock.on('data', (d) => {
+            buf += d;
+            const lines = buf.split('\r\n');
+            if (lines.length < 2) return;
+            const head = lines[0];
+            if (head[0] === '$' && lines.length < 3) return;
+            sock.end();
+            if (head[0] === '-') reject(new Error(`redis: ${head.slice(1)}`));
+            else resolve(head[0] === '$' ? lines[1] : head.slice(1));
+        });
+        sock.on('error', reject);
+    });
+}
+
+/** What a service does to publish while the notifier is down. */
+function xadd(redis, channel, data) {
+    return redisCommand(redis.port, ['XADD', 'herald:events', '*', 'channel', channel,
+        'data', JSON.stringify(data)]);
+}
+
+/* ---- gateway with a generated config ---- */
+
+async function startGateway(notifierPort) {
+    const port = await freePort();
+    const admin = await freePort();
+    const cfg = tmpFile('gateway.yaml', `listen: 127.0.0.1:${port}
+admin_listen: 127.0.0.1:${admin}
+auth:
+  jwt: {algorithms: [HS256], secret: "${SECRET}"}
+upstreams:
+  notifier:
+    servers: [127.0.0.1:${notifierPort}]
+    health_check: {path: /healthz, interval_ms: 200, rise: 1, fall: 1}
+routes:
+  - {path: /ws, upstream: notifier, websocket: true, auth: optional}
+  - {path: /api/, upstream: notifier, strip_prefix: true}
+  - {path: /, static: "${WEB}/"}
+`);
+    const gw = spawnServer('herald-gateway', ['--config', cfg], {}, port);
+    gw.base = `http://127.0.0.1:${port}`;
+    await waitFor(async () => {
+        if (gw.exitInfo) throw new Error(`gateway exited: ${gw.stderr().slice(-2000)}`);
+        try {
+            const r = await fetch(`http://127.0.0.1:${admin}/healthz`);
+            return r.status === 200;
+        } catch {
+            return false;
+        }
+    }, 'gateway ready', 20000);
+    return gw;
+}
+
+/* ---- the page ---- */
+
+async function openPage(url) {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    cleanups.push(() => browser.close().catch(() => {}));
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const page = await context.newPage();
+    const problems = [];
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    await page.goto(url);
+    return { context, page, problems };
+}
+
+/** The "e2e <n>" label of every event of channel that the feed shows, in arrival order. */
+function feedNumbers(page, channel) {
+    return page.$$eval(`#feed li[data-channel="${channel}"]`, (rows) => rows
+        .map((r) => ({ seq: Number(r.dataset.seq), text: r.querySelector('.summary').textContent }))
+        .sort((a, b) => a.seq - b.seq)
+        .map((r) => (/e2e \d+/.exec(r.text) ?? [r.text])[0]));
+}
+
+function statusClass(page) {
+    return page.$eval('#status', (el) => el.className);
+}
+
+function startDemoSource(notifier) {
+    const proc = spawn(process.execPath, [path.join(ROOT, 'scripts', 'demo-source.mjs'),
+        '--url', notifier.base, '--rate', '0.5', '--quiet'], { stdio: 'ignore' });
+    cleanups.push(() => proc.kill('SIGKILL'));
+    return proc;
+}
+
+/** Starts the notifier on the redis broker, or on memory when redis is not built in. */
+async function startNotifierWithBroker(t) {
+    const common = ['--jwt-secret', SECRET, '--trusted-proxy', '127.0.0.1/32'];
+    const redis = await startRedis();
+    try {
+        const args = ['--broker', redis.url, ...common];
+        return { notifier: await startNotifier(args, { readyMs: 8000 }), args, redis };
+    } catch (e) {
+        t.diagnostic(`redis broker unavailable (${String(e.message).split('\n')[0]}); using memory`);
+        const args = ['--broker', 'memory', ...common];
+        return { notifier: await startNotifier(args), args, redis: null };
+    }
+}
+
+test('demo page: live events through the gateway, survives a notifier restart', { timeout: 180000 },
+    async (t) => {
+        assert.ok(fs.existsSync(path.join(BIN, 'herald-gateway')), `no herald-gateway in ${BIN}`);
+        const { notifier, args: notifierArgs, redis } = await startNotifierWithBroker(t);
+        const gw = await startGateway(notifier.port);
+        startDemoSource(notifier);
+
+        const { context, page, problems } = await openPage(
+            `${gw.base}/?channels=orders,alerts,inventory&user=demo&secret=${SECRET}`);
+        await page.waitForSelector('#status.status-open', { timeout: WAIT });
+
+        // Subscribe through the UI to a channel of our own.
+        await page.fill('#add-channel-name', 'e2e');
+        await page.click('#add-channel button');
+        await page.waitForFunction(() => window.heraldDemo.herald.requested.has('e2e'),
+            null, { timeout: WAIT });
+        await waitFor(() => page.evaluate(() => window.heraldDemo.herald.pendingRefs.size === 0),
+            'subscribe acknowledged', WAIT);
+
+        // 1-2 published by a service, 3 through the page's form (gateway /api/publish).
+        await publishOk(notifier, { channel: 'e2e', data: { text: 'e2e 1' } });
+        await publishOk(notifier, { channel: 'e2e', data: { text: 'e2e 2' } });
+        await page.fill('#publish-channel', 'e2e');
+        await page.fill('#publish-text', 'e2e 3');
+        await page.click('#publish button[type=submit]');
+        await waitFor(async () => (await feedNumbers(page, 'e2e')).length === 3, 'three events', WAIT);
+        assert.match(await page.textContent('#publish-result'), /Published as #/);
+        await waitFor(async () => (await page.$$('#feed li[data-channel="orders"]')).length > 0,
+            'demo source orders on the page', WAIT);
+        await waitFor(async () => (await page.$$('#inbox li')).length > 0, 'a user:demo note', WAIT);
+
+        // Kill the notifier: the page must say it is reconnecting.
+        await notifier.stop('SIGKILL');
+        // Killed on purpose: not the "ignored SIGTERM" the harness reports.
+        notifier.exitInfo = { ...notifier.exitInfo, signal: 'SIGKILL (by the test)' };
+        await waitFor(async () => /status-reconnecting/.test(await statusClass(page)),
+            'status: reconnecting', WAIT);
+        if (redis) for (let n = 4; n <= 8; n++) await xadd(redis, 'e2e', { text: `e2e ${n}` });
+
+        // Restart it on the same port: the page resumes from its last id.
+        const again = await startNotifier(notifierArgs, { port: notifier.port });
+        if (!redis) {
+            for (let n = 4; n <= 8; n++) await publishOk(again, { channel: 'e2e', data: { text: `e2e ${n}` } });
+        }
+        await page.waitForSelector('#status.status-open', { timeout: WAIT });
+        await publishOk(again, { channel: 'e2e', data: { text: 'e2e 9' } });
+        await waitFor(async () => (await feedNumbers(page, 'e2e')).length >= 9, 'events 1..9', WAIT);
+        await page.waitForTimeout(500); // a duplicate would show up now
+        const want = Array.from({ length: 9 }, (_, i) => `e2e ${i + 1}`);
+        assert.deepEqual(await feedNumbers(page, 'e2e'), want);
+        assert.ok(Number(await page.textContent('#stat-reconnects')) >= 1);
+
+        // The browser goes offline: the client waits for `online`, then resumes.
+        await context.setOffline(true);
+        await page.waitForSelector('#status.status-offline', { timeout: WAIT });
+        await publishOk(again, { channel: 'e2e', data: { text: 'e2e 10' } });
+        await context.setOffline(false);
+        await page.waitForSelector('#status.status-open', { timeout: WAIT });
+        await waitFor(async () => (await feedNumbers(page, 'e2e')).length >= 10, 'event 10', WAIT);
+        await page.waitForTimeout(500);
+        assert.deepEqual(await feedNumbers(page, 'e2e'), [...want, 'e2e 10']);
+
+        // Let the feed fill up with live traffic, then keep a picture.
+        await page.waitForTimeout(3000);
+        fs.mkdirSync(path.dirname(SHOT), { recursive: true });
+        await page.screenshot({ path: SHOT });
+        assert.deepEqual(problems, []);
+    });
