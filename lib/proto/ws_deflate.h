@@ -61,7 +61,11 @@ int hr_ws_deflate_negotiate(const char *ext_header, size_t len, hr_ws_deflate_pa
  * client did not offer it (hr_ws_deflate_negotiate does: force_client_nct
  * true, so a server inflater frees its zlib state after every message and
  * idle connections cost nothing; false leaves the client its context, about
- * 39 KiB of zlib state per connection that sent a compressed message). */
+ * 39 KiB of zlib state per connection that sent a compressed message).
+ * Browsers and most libraries accept the forced parameter; Node's ws with an
+ * explicit clientNoContextTakeover: false fails the handshake on it (checked
+ * against herald-echo), so a server that must serve such clients passes
+ * false here. */
 int hr_ws_deflate_negotiate_ex(const char *ext_header, size_t len, bool force_client_nct,
                                hr_ws_deflate_params *out, char *response, size_t cap);
 
