@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker/memory.h"
+#include "broker/redis.h"
 #include "core/err.h"
 
 static hr_broker *new_memory(uv_loop_t *loop, const char *url, const hr_broker_callbacks *cb,
@@ -25,6 +26,18 @@ static hr_broker *new_memory(uv_loop_t *loop, const char *url, const hr_broker_c
     return b;
 }
 
+static hr_broker *new_redis(uv_loop_t *loop, const char *url, const hr_broker_callbacks *cb,
+                            void *app, char *err, size_t errcap)
+{
+    hr_redis_config cfg;
+    if (hr_redis_config_parse(url, &cfg, err, errcap) != 0)
+        return NULL;
+    hr_broker *b = hr_redis_new(loop, &cfg, cb, app);
+    if (b == NULL)
+        snprintf(err, errcap, "--broker: out of memory");
+    return b;
+}
+
 typedef hr_broker *(*broker_ctor)(uv_loop_t *loop, const char *url, const hr_broker_callbacks *cb,
                                   void *app, char *err, size_t errcap);
 
@@ -33,6 +46,7 @@ static const struct {
     broker_ctor ctor;
 } schemes[] = {
     {"memory", new_memory},
+    {"redis", new_redis}, /* redis:// and rediss:// */
 };
 
 hr_broker *hr_broker_new(uv_loop_t *loop, const char *url, const hr_broker_callbacks *cb, void *app,
@@ -62,6 +76,11 @@ int hr_broker_publish(hr_broker *b, const hr_pub_item *items, size_t n, hr_broke
     if (!b->ready)
         return HR_EBROKER;
     return b->ops->publish(b, items, n, cb, arg);
+}
+
+const hr_broker_stats *hr_broker_stats_view(const hr_broker *b)
+{
+    return &b->stats;
 }
 
 bool hr_broker_is_ready(const hr_broker *b)

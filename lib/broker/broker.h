@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "broker/event.h"
@@ -53,6 +54,17 @@ typedef struct hr_broker_ops {
     void (*free)(hr_broker *b);
 } hr_broker_ops;
 
+/* Counters and gauges an adapter keeps for /metrics (zero where they do not
+ * apply: the memory broker keeps none). Written on the loop thread only. */
+typedef struct hr_broker_stats {
+    uint64_t connected;  /* gauge: 1 while connected and consuming */
+    uint64_t reconnects; /* counter: connections made after the first */
+    uint64_t consumed;   /* counter: events handed to on_event */
+    uint64_t malformed;  /* counter: records skipped (bad channel or data) */
+    uint64_t lag_events; /* gauge: records the broker holds past ours (when it tells) */
+    uint64_t lag_ms;     /* gauge: broker's newest id time minus ours (Redis ids) */
+} hr_broker_stats;
+
 /* The base every adapter embeds as its first member. Adapters set ready and
  * call the callbacks; users go through the hr_broker_* functions only. */
 struct hr_broker {
@@ -66,6 +78,7 @@ struct hr_broker {
      * sets (start ms, 0); network adapters set it once they know where they
      * started reading. Valid when on_state(up) is reported. */
     hr_event_id origin;
+    hr_broker_stats stats;
 };
 
 /* Creates the adapter for url: "memory", "redis://...", "nats://..." (those
@@ -88,6 +101,9 @@ int hr_broker_publish(hr_broker *b, const hr_pub_item *items, size_t n, hr_broke
 
 /* True while the broker is up (for /readyz). */
 bool hr_broker_is_ready(const hr_broker *b);
+
+/* The adapter's counters (see hr_broker_stats); valid for the broker's life. */
+const hr_broker_stats *hr_broker_stats_view(const hr_broker *b);
 
 /* The adapter's name ("memory", "redis", ...). */
 const char *hr_broker_name(const hr_broker *b);

@@ -149,6 +149,7 @@ typedef struct snapshot {
     uint64_t events_published, events_delivered, events_replayed, events_dropped, deflated;
     uint64_t bytes_out, bytes_in, slow_closes, publish_requests, publish_rejected;
     uint64_t auth_failures, bad_commands, bad_command_closes, broker_up;
+    hr_broker_stats broker;
 } snapshot;
 
 #define M(field, type, name, help)                                                                 \
@@ -180,6 +181,17 @@ static const hr_metric_desc metrics[] = {
     M(bad_command_closes, HR_METRIC_COUNTER, "policy_closes_total",
       "Connections closed with 1008 for repeated bad commands."),
     M(broker_up, HR_METRIC_GAUGE, "broker_up", "1 when the broker is connected."),
+#define B(field, type, name, help)                                                                 \
+    HR_METRIC_FIELD(snapshot, broker.field, type, "herald_broker_" name, help)
+    B(connected, HR_METRIC_GAUGE, "connected", "1 while the broker adapter is connected."),
+    B(reconnects, HR_METRIC_COUNTER, "reconnects_total", "Broker connections after the first."),
+    B(consumed, HR_METRIC_COUNTER, "events_consumed_total", "Events read from the broker."),
+    B(malformed, HR_METRIC_COUNTER, "malformed_total",
+      "Broker records skipped (invalid channel or JSON data)."),
+    B(lag_events, HR_METRIC_GAUGE, "lag_events",
+      "Records the broker holds beyond the last one read (NATS)."),
+    B(lag_ms, HR_METRIC_GAUGE, "lag_ms", "Broker's newest id time minus ours, in ms (Redis)."),
+#undef B
 };
 
 static void take_snapshot(const nf_loop *l, snapshot *s)
@@ -206,6 +218,7 @@ static void take_snapshot(const nf_loop *l, snapshot *s)
         .bad_commands = l->stats.bad_commands,
         .bad_command_closes = l->stats.bad_command_closes,
         .broker_up = hr_broker_is_ready(l->broker),
+        .broker = *hr_broker_stats_view(l->broker),
     };
 }
 

@@ -1,0 +1,334 @@
+// Real brokers for the end-to-end tests: redis-server and nats-server -js
+// (Debian's packages) on free ports, each in its own temporary directory,
+// killed on exit. Plus two tiny protocol clients so tests can act like a
+// service publishing into the broker: RESP for Redis (XADD, XRANGE, ...),
+// and the NATS text protocol (PUB with a reply inbox, so JetStream's PubAck
+// tells the stream sequence).
+//
+// A broker can be killed (SIGKILL) and restarted on the same port and
+// directory: Redis runs with appendfsync always and NATS with a file store,
+// so everything the broker acknowledged survives the kill.
+
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, sleep, waitFor } from './harness.mjs';
+
+const children = new Set();
+process.on('exit', () => {
+    for (const c of children) {
+        try { c.kill('SIGKILL'); } catch { /* gone */ }
+    }
+});
+
+function which(cmd) {
+    const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim() : null;
+}
+
+/** True when both broker servers are installed (the suite skips otherwise). */
+export const HAVE_REDIS = Boolean(which('redis-server'));
+export const HAVE_NATS = Boolean(which('nats-server'));
+
+/** A broker process that can be killed and started again on the same port and dir. */
+class BrokerProcess {
+    constructor(name, cmd, argsFor, port, dir) {
+        this.name = name;
+        this.cmd = cmd;
+        this.argsFor = argsFor;
+        this.port = port;
+        this.dir = dir;
+        this.proc = null;
+        this.log = path.join(dir, `${name}.log`);
+    }
+
+    spawnOnce() {
+        const fd = fs.openSync(this.log, 'a');
+        const proc = spawn(this.cmd, this.argsFor(this.port, this.dir), { stdio: ['ignore', fd, fd], cwd: this.dir });
+        fs.closeSync(fd);
+        children.add(proc);
+        this.proc = proc;
+        this.exited = new Promise((resolve) => proc.on('exit', () => { children.delete(proc); resolve(); }));
+        return proc;
+    }
+
+    async start() {
+        this.spawnOnce();
+        await waitFor(() => tcpOpen(this.port), `${this.name} on port ${this.port}`, 20000);
+        return this;
+    }
+
+    /** SIGKILL (no chance to flush anything beyond what it acknowledged). */
+    async kill() {
+        if (!this.proc) return;
+        try { this.proc.kill('SIGKILL'); } catch { /* gone */ }
+        await this.exited;
+        this.proc = null;
+    }
+
+    async stop() {
+        if (!this.proc) return;
+        try { this.proc.kill('SIGTERM'); } catch { /* gone */ }
+        const t = setTimeout(() => { try { this.proc?.kill('SIGKILL'); } catch { /* gone */ } }, 5000);
+        await this.exited;
+        clearTimeout(t);
+        this.proc = null;
+    }
+
+    async restart() {
+        await this.kill();
+        // The port is ours again once the process is gone; retry if the
+        // kernel needs a moment.
+        for (let i = 0; i < 20; i++) {
+            this.spawnOnce();
+            const ok = await waitFor(() => tcpOpen(this.port), `${this.name} restart`, 5000).then(() => true, () => false);
+            if (ok) return this;
+            await this.kill();
+            await sleep(200);
+        }
+        throw new Error(`${this.name} did not restart on port ${this.port}: ${this.logText()}`);
+    }
+
+    logText() {
+        try { return fs.readFileSync(this.log, 'utf8').slice(-3000); } catch { return ''; }
+    }
+}
+
+function tcpOpen(port) {
+    return new Promise((resolve) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.once('connect', () => { s.destroy(); resolve(true); });
+        s.once('error', () => resolve(false));
+    });
+}
+
+function tempDir(prefix) {
+    return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * Starts redis-server on a free port in a temp dir. opts.password sets
+ * requirepass. Returns a BrokerProcess with .url (redis://...) and
+ * .client() for a RESP connection.
+ */
+export async function startRedis(opts = {}) {
+    const port = await freePort();
+    const dir = tempDir('herald-redis-');
+    const args = (p, d) => [
+        '--port', String(p), '--bind', '127.0.0.1', '--dir', d, '--save', '',
+        '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'no',
+        ...(opts.password ? ['--requirepass', opts.password] : []),
+    ];
+    const b = new BrokerProcess('redis', 'redis-server', args, port, dir);
+    await b.start();
+    const auth = opts.password ? `:${encodeURIComponent(opts.password)}@` : '';
+    b.url = (query = '') => `redis://${auth}127.0.0.1:${port}${query}`;
+    b.client = () => RespClient.connect(port, opts.password);
+    return b;
+}
+
+/** Starts nats-server -js on a free port with a file store in a temp dir. */
+export async function startNats(opts = {}) {
+    const port = await freePort();
+    const dir = tempDir('herald-nats-');
+    const args = (p, d) => [
+        '-js', '-a', '127.0.0.1', '-p', String(p), '-sd', path.join(d, 'js'),
+        ...(opts.user ? ['--user', opts.user, '--pass', opts.pass] : []),
+        ...(opts.token ? ['--auth', opts.token] : []),
+    ];
+    const b = new BrokerProcess('nats', 'nats-server', args, port, dir);
+    await b.start();
+    let auth = '';
+    if (opts.user) auth = `${encodeURIComponent(opts.user)}:${encodeURIComponent(opts.pass)}@`;
+    if (opts.token) auth = `${encodeURIComponent(opts.token)}@`;
+    b.url = (query = '') => `nats://${auth}127.0.0.1:${port}${query}`;
+    b.client = () => NatsClient.connect(port, opts);
+    return b;
+}
+
+/* ------------------------------------------------------------------ */
+/* RESP                                                                */
+/* ------------------------------------------------------------------ */
+
+/** Parses one RESP2 value from buf at off; returns [value, next] or null if incomplete. */
+function parseResp(buf, off) {
+    if (off >= buf.length) return null;
+    const eol = buf.indexOf('\r\n', off);
+    if (eol < 0) return null;
+    const type = String.fromCharCode(buf[off]);
+    const line = buf.toString('utf8', off + 1, eol);
+    const next = eol + 2;
+    if (type === '+') return [line, next];
+    if (type === '-') return [new Error(line), next];
+    if (type === ':') return [Number(line), next];
+    if (type === '$') {
+        const n = Number(line);
+        if (n < 0) return [null, next];
+        if (buf.length < next + n + 2) return null;
+        return [buf.toString('utf8', next, next + n), next + n + 2];
+    }
+    if (type === '*') {
+        const n = Number(line);
+        if (n < 0) return [null, next];
+        const out = [];
+        let at = next;
+        for (let i = 0; i < n; i++) {
+            const r = parseResp(buf, at);
+            if (!r) return null;
+            out.push(r[0]);
+            at = r[1];
+        }
+        return [out, at];
+    }
+    throw new Error(`bad RESP type ${type}`);
+}
+
+export class RespClient {
+    static async connect(port, password) {
+        const c = new RespClient(net.connect(port, '127.0.0.1'));
+        await new Promise((resolve, reject) => {
+            c.sock.once('connect', resolve);
+            c.sock.once('error', reject);
+        });
+        if (password) await c.cmd('AUTH', password);
+        return c;
+    }
+
+    constructor(sock) {
+        this.sock = sock;
+        this.buf = Buffer.alloc(0);
+        this.pending = [];
+        sock.on('data', (d) => {
+            this.buf = Buffer.concat([this.buf, d]);
+            for (;;) {
+                const r = parseResp(this.buf, 0);
+                if (!r) break;
+                this.buf = this.buf.subarray(r[1]);
+                const p = this.pending.shift();
+                if (!p) continue;
+                if (r[0] instanceof Error) p.reject(r[0]); else p.resolve(r[0]);
+            }
+        });
+        const failAll = (e) => {
+            for (const p of this.pending.splice(0)) p.reject(e || new Error('redis connection closed'));
+        };
+        sock.on('error', failAll);
+        sock.on('close', () => failAll());
+    }
+
+    /** Sends one command; resolves to its reply (rejects on an error reply). */
+    cmd(...args) {
+        const parts = [`*${args.length}\r\n`];
+        for (const a of args) {
+            const s = Buffer.from(String(a));
+            parts.push(`$${s.length}\r\n`, s, '\r\n');
+        }
+        return new Promise((resolve, reject) => {
+            this.pending.push({ resolve, reject });
+            this.sock.write(Buffer.concat(parts.map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p)))));
+        });
+    }
+
+    /** XADD stream * channel <channel> data <JSON text>; resolves to the entry id. */
+    xadd(channel, data, stream = 'herald:events') {
+        return this.cmd('XADD', stream, '*', 'channel', channel, 'data', JSON.stringify(data));
+    }
+
+    close() {
+        this.sock.destroy();
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* NATS                                                                */
+/* ------------------------------------------------------------------ */
+
+export class NatsClient {
+    static async connect(port, opts = {}) {
+        const c = new NatsClient(net.connect(port, '127.0.0.1'));
+        await new Promise((resolve, reject) => {
+            c.sock.once('error', reject);
+            c.onInfo = resolve;
+        });
+        const conn = { verbose: false, pedantic: false, headers: true, no_responders: true, protocol: 1 };
+        if (opts.user) Object.assign(conn, { user: opts.user, pass: opts.pass });
+        if (opts.token) conn.auth_token = opts.token;
+        c.sock.write(`CONNECT ${JSON.stringify(conn)}\r\nSUB ${c.inbox}.* 1\r\n`);
+        await c.flush();
+        return c;
+    }
+
+    constructor(sock) {
+        this.sock = sock;
+        this.buf = Buffer.alloc(0);
+        this.inbox = `_INBOX.herald${process.pid}${Math.random().toString(16).slice(2)}`;
+        this.nextReply = 0;
+        this.waiting = new Map();
+        this.pongs = [];
+        sock.on('data', (d) => { this.buf = Buffer.concat([this.buf, d]); this.drain(); });
+        sock.on('error', () => {});
+    }
+
+    drain() {
+        for (;;) {
+            const eol = this.buf.indexOf('\r\n');
+            if (eol < 0) return;
+            const line = this.buf.toString('utf8', 0, eol);
+            if (line.startsWith('MSG ') || line.startsWith('HMSG ')) {
+                const parts = line.split(' ');
+                const total = Number(parts[parts.length - 1]);
+                const hdr = line.startsWith('HMSG ') ? Number(parts[parts.length - 2]) : 0;
+                if (this.buf.length < eol + 2 + total + 2) return;
+                const body = this.buf.toString('utf8', eol + 2 + hdr, eol + 2 + total);
+                this.buf = this.buf.subarray(eol + 2 + total + 2);
+                const w = this.waiting.get(parts[1]);
+                if (w) { this.waiting.delete(parts[1]); w(body); }
+                continue;
+            }
+            this.buf = this.buf.subarray(eol + 2);
+            if (line.startsWith('INFO ') && this.onInfo) { const f = this.onInfo; this.onInfo = null; f(); }
+            else if (line === 'PING') this.sock.write('PONG\r\n');
+            else if (line === 'PONG') this.pongs.shift()?.();
+            else if (line.startsWith('-ERR')) this.lastError = line;
+        }
+    }
+
+    flush() {
+        return new Promise((resolve) => { this.pongs.push(resolve); this.sock.write('PING\r\n'); });
+    }
+
+    /** Publishes data (as JSON, or as is when raw) to subject and waits for JetStream's PubAck; resolves to {stream, seq}. */
+    async publish(subject, data, headers = null, raw = false) {
+        const text = raw ? data : JSON.stringify(data);
+        const reply = `${this.inbox}.${++this.nextReply}`;
+        const body = Buffer.from(text);
+        const got = new Promise((resolve) => this.waiting.set(reply, resolve));
+        if (headers) {
+            const h = Buffer.from(`NATS/1.0\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+            this.sock.write(Buffer.concat([Buffer.from(`HPUB ${subject} ${reply} ${h.length} ${h.length + body.length}\r\n`), h, body, Buffer.from('\r\n')]));
+        } else {
+            this.sock.write(Buffer.concat([Buffer.from(`PUB ${subject} ${reply} ${body.length}\r\n`), body, Buffer.from('\r\n')]));
+        }
+        let timer;
+        const ack = JSON.parse(await Promise.race([got, new Promise((_, rej) => {
+            timer = setTimeout(() => rej(new Error(`no PubAck for ${subject} ${this.lastError || ''}`)), 10000);
+        })]).finally(() => clearTimeout(timer)));
+        if (ack.error) throw new Error(`JetStream refused: ${JSON.stringify(ack.error)}`);
+        return ack;
+    }
+
+    /** Sends a JetStream API request ($JS.API....) and resolves to the parsed reply. */
+    async request(subject, obj = {}) {
+        const reply = `${this.inbox}.${++this.nextReply}`;
+        const body = Buffer.from(JSON.stringify(obj));
+        const got = new Promise((resolve) => this.waiting.set(reply, resolve));
+        this.sock.write(Buffer.concat([Buffer.from(`PUB ${subject} ${reply} ${body.length}\r\n`), body, Buffer.from('\r\n')]));
+        return JSON.parse(await got);
+    }
+
+    close() {
+        this.sock.destroy();
+    }
+}
