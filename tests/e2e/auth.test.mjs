@@ -255,6 +255,25 @@ describe('--trusted-proxy', () => {
         await assertForbidden(srv, c, `user:${u}q`);
     });
 
+    test('X-Herald-Channels from a trusted proxy grants its channels (comma-separated)', async () => {
+        const srv = await startNotifier(['--trusted-proxy', '127.0.0.1/32']);
+        const u = uniq();
+        const [c, w] = await connectWelcome(srv.wsUrl(), {
+            headers: { 'X-Herald-User': u, 'X-Herald-Channels': 'team:7:*, org:x' },
+        });
+        assert.equal(w.user, u);
+        await assertCanRead(srv, c, 'team:7:chat');
+        await assertCanRead(srv, c, 'org:x');
+        await assertForbidden(srv, c, 'team:8:chat');
+    });
+
+    test('a trusted proxy may forward no identity: the client is anonymous', async () => {
+        const srv = await startNotifier(['--trusted-proxy', '127.0.0.1/32']);
+        const [c, w] = await connectWelcome(srv.wsUrl());
+        assert.equal(w.user, null);
+        await assertForbidden(srv, c, `user:${uniq()}`);
+    });
+
     test('a trusted proxy given as a wider CIDR is honoured', async () => {
         const srv = await startNotifier(['--trusted-proxy', '10.0.0.0/8', '--trusted-proxy', '127.0.0.0/8']);
         const u = uniq();
