@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import zlib from 'node:zlib';
 import { after, before, describe } from 'node:test';
 import {
     connect, frame, OP, rawConnect, runProgram, startEcho, stopAll, test,
@@ -184,6 +185,94 @@ describe('herald-echo: fragmentation over raw sockets', () => {
     });
 });
 
+describe('herald-echo: permessage-deflate over raw sockets (RFC 7692)', () => {
+    let srv;
+    before(async () => { srv = await startEcho(['--deflate', 'on']); });
+    after(stopAll);
+
+    function deflate(text) {
+        const d = zlib.deflateRawSync(Buffer.from(text), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+        assert.ok(d.subarray(-4).equals(Buffer.from([0, 0, 0xff, 0xff])));
+        return d.subarray(0, -4);
+    }
+
+    async function openDeflate() {
+        const raw = await rawConnect(srv.port);
+        const h = await raw.handshake('/', {
+            'Sec-WebSocket-Extensions': 'permessage-deflate; client_no_context_takeover; server_no_context_takeover',
+        });
+        assert.equal(h.status, 101);
+        assert.match(h.headers['sec-websocket-extensions'] || '', /permessage-deflate/);
+        return raw;
+    }
+
+    async function readText(raw) {
+        const m = await readWholeMessage(raw);
+        assert.equal(m.opcode, OP.TEXT);
+        return m;
+    }
+
+    test('a compressed message in two fragments (RSV1 on the first only) is echoed', async () => {
+        const raw = await openDeflate();
+        const text = `compressed ${'hello '.repeat(200)} end`;
+        const z = deflate(text);
+        raw.write(Buffer.concat([
+            frame(OP.TEXT, z.subarray(0, 10), { fin: false, rsv: 4 }),
+            frame(OP.CONT, z.subarray(10)),
+        ]));
+        const f = await raw.readFrame();
+        assert.ok(f && f.opcode === OP.TEXT, 'a text frame back');
+        // Reassemble; the reply may be compressed (RSV1 on its first frame).
+        const parts = [f.payload];
+        let last = f;
+        while (!last.fin) { last = await raw.readFrame(); parts.push(last.payload); }
+        const body = Buffer.concat(parts);
+        const out = (f.rsv & 4) ? zlib.inflateRawSync(Buffer.concat([body, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: zlib.constants.Z_SYNC_FLUSH }) : body;
+        assert.equal(out.toString(), text);
+    });
+
+    test('RSV1 on a continuation frame -> close 1002', async () => {
+        const raw = await openDeflate();
+        const z = deflate('abcabcabcabc');
+        raw.write(Buffer.concat([
+            frame(OP.TEXT, z.subarray(0, 3), { fin: false, rsv: 4 }),
+            frame(OP.CONT, z.subarray(3), { rsv: 4 }),
+        ]));
+        assert.equal((await raw.waitClose()).code, 1002);
+    });
+
+    test('RSV1 on a control frame -> close 1002', async () => {
+        const raw = await openDeflate();
+        raw.write(frame(OP.PING, 'x', { rsv: 4 }));
+        assert.equal((await raw.waitClose()).code, 1002);
+    });
+
+    test('data that does not inflate fails the connection', async () => {
+        const raw = await openDeflate();
+        raw.write(frame(OP.TEXT, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x00, 0x12]), { rsv: 4 }));
+        const c = await raw.waitClose();
+        assert.ok(c.code === 1002 || c.code === 1007 || c.code === null, `close ${c.code}`);
+        assert.ok(await raw.waitEnd());
+    });
+
+    test('a compressed text message that inflates to invalid UTF-8 -> close 1007', async () => {
+        const raw = await openDeflate();
+        const d = zlib.deflateRawSync(Buffer.from([0x61, 0xc3, 0x28, 0x62]), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+        raw.write(frame(OP.TEXT, d.subarray(0, -4), { rsv: 4 }));
+        assert.equal((await raw.waitClose()).code, 1007);
+    });
+
+    test('the ws client fragmenting a compressed message gets it back whole', async () => {
+        const c = await connect(srv.wsUrl('/'), { perMessageDeflate: { threshold: 0 }, rawText: true });
+        const parts = ['part one, ', 'part two, ', 'part three'];
+        c.ws.send(parts[0], { fin: false, compress: true });
+        c.ws.send(parts[1], { fin: false, compress: true });
+        c.ws.send(parts[2], { fin: true, compress: true });
+        const m = await c.next();
+        assert.equal(m.text, parts.join(''));
+    });
+});
+
 describe('herald-echo --max-message-bytes 1000', () => {
     let srv;
     before(async () => { srv = await startEcho(['--max-message-bytes', '1000']); });
@@ -225,6 +314,16 @@ describe('herald-echo --max-message-bytes 1000', () => {
         assert.match(c.ws.extensions, /permessage-deflate/);
         c.ws.send('a'.repeat(100000));
         assert.equal((await c.waitClose()).code, 1009);
+    });
+});
+
+describe('herald-echo default message cap (16 MiB)', () => {
+    test('a frame declaring 16 MiB + 1 -> close 1009', async () => {
+        const srv = await startEcho();
+        const raw = await rawConnect(srv.port);
+        await raw.upgrade('/');
+        raw.write(frame(OP.BINARY, Buffer.alloc(64), { len: 16 * 1024 * 1024 + 1 }).subarray(0, 14 + 64));
+        assert.equal((await raw.waitClose()).code, 1009);
     });
 });
 
