@@ -245,6 +245,16 @@ describe('RS256 and ES256 with --jwt-public-key', () => {
     });
 });
 
+describe('no JWT key configured', () => {
+    test('a token the notifier cannot verify -> HTTP 401, not anonymous', async () => {
+        const srv = await startNotifier();
+        const t = signJwt({ sub: 'alice', exp: nowS() + 3600 }, { key: SECRET });
+        assert.equal((await expectRefused(srv.wsUrl('/ws', { token: t }))).statusCode, 401);
+        const [, w] = await connectWelcome(srv.wsUrl());
+        assert.equal(w.user, null, 'no token: anonymous');
+    });
+});
+
 describe('--trusted-proxy', () => {
     test('X-Herald-User from a trusted proxy address is the identity', async () => {
         const srv = await startNotifier(['--trusted-proxy', '127.0.0.1/32']);

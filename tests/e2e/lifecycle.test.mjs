@@ -73,7 +73,14 @@ describe('flags and environment', () => {
         assert.ok((r.stdout + r.stderr).trim().length > 0);
     });
 
+    test('--broker memory and --log-level debug are accepted', async () => {
+        const srv = await startNotifier(['--broker', 'memory', '--log-level', 'debug']);
+        assert.equal((await httpGet(srv, '/readyz')).status, 200);
+    });
+
     const badArgs = [
+        ['--log-level', 'loud'],
+        ['--broker', 'carrier-pigeon://x'],
         ['--no-such-flag'],
         ['--history', 'lots'],
         ['--max-channels', '12x'],

@@ -307,6 +307,16 @@ describe('health and metrics', () => {
         assert.match(r.text, /^# TYPE herald_\S+ (counter|gauge|histogram|summary|untyped)$/m);
     });
 
+    test('metric names follow herald_<component>_<thing>_<unit>, counters end in _total', async () => {
+        const r = await httpGet(srv, '/metrics');
+        const types = [...r.text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]);
+        assert.ok(types.length > 0);
+        for (const [name, type] of types) {
+            assert.match(name, /^herald_[a-z0-9]+_[a-z0-9_]+$/, `metric name ${name}`);
+            if (type === 'counter') assert.match(name, /_total$/, `counter ${name} ends in _total`);
+        }
+    });
+
     test('connection, publish and delivery counters move', async () => {
         const m0 = await metrics(srv);
         const a = uniq('met');
