@@ -170,7 +170,9 @@ int nf_loop_start(nf_loop *l, char *err, size_t errcap)
 {
     int rc = hr_server_listen(l->server, l->cfg->listen);
     if (rc != 0) {
-        snprintf(err, errcap, "herald-notifier: --listen %s: %s", l->cfg->listen, hr_err_str(rc));
+        snprintf(err, errcap, "herald-notifier: --listen %s: %s", l->cfg->listen,
+                 rc == HR_EINVAL ? "expected HOST:PORT like 127.0.0.1:7070 or [::1]:7070"
+                                 : hr_err_str(rc));
         return rc;
     }
     uv_timer_init(l->uv, &l->sweep);
@@ -205,10 +207,12 @@ static void on_server_done(hr_server *s, void *arg)
 {
     (void)s;
     nf_loop *l = arg;
+    const bool was_running = l->handles_open;
     close_handles(l);
     hr_broker_free(l->broker);
     l->broker = NULL;
-    hr_log(HR_LOG_INFO, "notifier", "stopped");
+    if (was_running)
+        hr_log(HR_LOG_INFO, "notifier", "stopped");
 }
 
 void nf_loop_stop(nf_loop *l)

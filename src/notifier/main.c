@@ -24,10 +24,13 @@ static int run(const nf_config *cfg)
     nf_loop l;
     char err[512];
     int status = 0;
-    if (nf_loop_init(&l, &uv, cfg, err, sizeof err) != 0 ||
-        nf_loop_start(&l, err, sizeof err) != 0) {
+    int rc = nf_loop_init(&l, &uv, cfg, err, sizeof err);
+    if (rc == 0)
+        rc = nf_loop_start(&l, err, sizeof err);
+    if (rc != 0) {
+        /* A bad --broker URL or --listen address is a configuration error. */
         fprintf(stderr, "%s\n", err);
-        status = 1;
+        status = rc == HR_EINVAL ? 2 : 1;
         nf_loop_stop(&l);
     }
     uv_run(&uv, UV_RUN_DEFAULT);
