@@ -339,9 +339,9 @@ void hr_flags_write_help(FILE *out, const char *prog, const char *summary, const
         const hr_flag_spec *s = &spec[k];
         char env[160];
         hr_flags_env_name(s->name, env, sizeof env);
-        fprintf(out, "  --%s%s%s%s\n", s->name, s->metavar != NULL ? " " : "",
-                s->metavar != NULL ? s->metavar : "",
-                s->kind == HR_FLAG_REPEATABLE ? "  (repeatable)" : "");
+        const char *meta = s->kind == HR_FLAG_BOOL ? "[=true|false]" : s->metavar;
+        fprintf(out, "  --%s%s%s%s\n", s->name, meta != NULL && s->kind != HR_FLAG_BOOL ? " " : "",
+                meta != NULL ? meta : "", s->kind == HR_FLAG_REPEATABLE ? "  (repeatable)" : "");
         fprintf(out, "      %s", s->help != NULL ? s->help : "");
         if (s->def != NULL && s->def[0] != '\0')
             fprintf(out, " [default: %s]", s->def);
