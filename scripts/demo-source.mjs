@@ -104,9 +104,12 @@ function nextAlert() {
   return { severity, service, message, ts: Date.now() };
 }
 
+let noteNo = Math.floor(Math.random() * NOTES.length);
+
 function nextNote() {
   const recent = open.length ? open[open.length - 1].order : `ORD-${orderNo}`;
-  return { ...pick(NOTES)(recent), ts: Date.now() };
+  noteNo = (noteNo + 1) % NOTES.length; // in turn: a feed of one repeated note looks broken
+  return { ...NOTES[noteNo](recent), ts: Date.now() };
 }
 
 // ---- publishing -------------------------------------------------------------

@@ -34,7 +34,7 @@ const state = {
   offs: new Map(), // channel -> unsubscribe function
 };
 
-const herald = new Herald(WS_URL, { token: () => state.token });
+const herald = new Herald(WS_URL, { token: () => state.token, autoConnect: false });
 window.heraldDemo = { herald, state };
 
 // ---- connection status -------------------------------------------------------
@@ -219,8 +219,8 @@ function summarize(channel, d) {
   if (d && typeof d === 'object') {
     if (channel === 'orders' && d.order) {
       return [text(d.status ?? 'order', `pill pill-${d.status ?? 'new'}`),
-        text(`${d.order} · ${d.customer ?? ''} · ${d.items ?? 1} item${d.items === 1 ? '' : 's'} · `),
-        text(money(d.total, d.currency), 'strong'), text(d.city ? ` · ${d.city}` : '', 'muted')];
+        text(money(d.total, d.currency), 'strong'), text(` · ${d.order} · ${d.customer ?? ''}`),
+        text(` · ${d.items ?? 1} item${d.items === 1 ? '' : 's'}${d.city ? `, ${d.city}` : ''}`, 'muted')];
     }
     if (channel === 'alerts' && d.message && d.service) {
       return [text(d.severity ?? 'info', `pill pill-${d.severity ?? 'info'}`),
@@ -334,6 +334,7 @@ function signOut() {
 // The identity is fixed per connection: reconnect. Subscriptions and the
 // resume cursor live in the client, so nothing is lost on the way.
 function reconnectWithNewIdentity() {
+  if (herald.state === 'idle') return; // not started yet: the first connect uses the token
   herald.close();
   herald.connect();
 }
@@ -376,4 +377,6 @@ $('publish').addEventListener('submit', async (ev) => {
 $('conn-url').textContent = herald.url;
 for (const ch of START_CHANNELS) addChannelRow(ch, true);
 const startUser = params.get('user') || sessionStorage.getItem('herald-demo-user');
-if (startUser && /^[A-Za-z0-9_.@-]{1,64}$/.test(startUser)) signIn(startUser).catch(() => {});
+const signedIn = startUser && /^[A-Za-z0-9_.@-]{1,64}$/.test(startUser)
+  ? signIn(startUser).catch((e) => banner(`Sign-in failed: ${e.message}`)) : Promise.resolve();
+signedIn.finally(() => herald.connect());
