@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker/memory.h"
+#include "broker/nats.h"
 #include "broker/redis.h"
 #include "core/err.h"
 
@@ -38,6 +39,18 @@ static hr_broker *new_redis(uv_loop_t *loop, const char *url, const hr_broker_ca
     return b;
 }
 
+static hr_broker *new_nats(uv_loop_t *loop, const char *url, const hr_broker_callbacks *cb,
+                           void *app, char *err, size_t errcap)
+{
+    hr_nats_config cfg;
+    if (hr_nats_config_parse(url, &cfg, err, errcap) != 0)
+        return NULL;
+    hr_broker *b = hr_nats_new(loop, &cfg, cb, app);
+    if (b == NULL)
+        snprintf(err, errcap, "--broker: out of memory");
+    return b;
+}
+
 typedef hr_broker *(*broker_ctor)(uv_loop_t *loop, const char *url, const hr_broker_callbacks *cb,
                                   void *app, char *err, size_t errcap);
 
@@ -47,6 +60,7 @@ static const struct {
 } schemes[] = {
     {"memory", new_memory},
     {"redis", new_redis}, /* redis:// and rediss:// */
+    {"nats", new_nats},
 };
 
 hr_broker *hr_broker_new(uv_loop_t *loop, const char *url, const hr_broker_callbacks *cb, void *app,

@@ -16,7 +16,6 @@ import {
 } from './lib/harness.mjs';
 import { HAVE_NATS, HAVE_REDIS, startNats, startRedis } from './lib/servers.mjs';
 
-const NATS_ADAPTER = false; // the nats:// adapter lands in the next step
 let n = 0;
 const uniq = (p = 'bk') => `${p}${process.pid}_${++n}`;
 
@@ -39,7 +38,7 @@ const KINDS = {
         async trim(cl, keep) { await cl.cmd('XTRIM', 'herald:events', 'MAXLEN', String(keep)); },
     },
     nats: {
-        have: HAVE_NATS && NATS_ADAPTER,
+        have: HAVE_NATS,
         start: (opts) => startNats(opts),
         async client(b) { return b.client(); },
         async publish(cl, channel, data) {
@@ -259,7 +258,7 @@ describe('broker authentication', () => {
         }
     });
 
-    test('nats: user/password and token', { skip: !(HAVE_NATS && NATS_ADAPTER) }, async () => {
+    test('nats: user/password and token', { skip: !HAVE_NATS }, async () => {
         for (const opts of [{ user: 'herald', pass: 'p@ss' }, { token: 't0ken' }]) {
             const b = await startNats(opts);
             try {
