@@ -235,6 +235,34 @@ describe('resume past the history (--history 5)', () => {
         assert.equal((await c.next()).id, live);
     });
 
+    test('since = the newest evicted id -> recovered:true (nothing after it is lost)', async () => {
+        const x = uniq();
+        const ids = await publishN(srv, x, 7); // 0 and 1 evicted, 2..6 retained
+        const [c, s] = await connectResume(srv, { channels: x, since: ids[1] });
+        assert.equal(s.recovered, true);
+        const evs = await c.events(5);
+        assert.deepEqual(evs.map((e) => e.id), ids.slice(2));
+    });
+
+    test('since older than a channel\'s first event, nothing evicted -> recovered:true, all of it', async () => {
+        const x = uniq();
+        const before = await publishOk(srv, { channel: uniq('other'), data: 0 });
+        const ids = await publishN(srv, x, 3);
+        const [c, s] = await connectResume(srv, { channels: x, since: before });
+        assert.equal(s.recovered, true);
+        const evs = await c.events(3);
+        assert.deepEqual(evs.map((e) => e.id), ids);
+    });
+
+    test('since on a channel with no events -> recovered:true, nothing replayed', async () => {
+        const since = await publishOk(srv, { channel: uniq('other'), data: 0 });
+        const x = uniq();
+        const [c, s] = await connectResume(srv, { channels: x, since });
+        assert.equal(s.recovered, true);
+        const live = await publishOk(srv, { channel: x, data: 'first' });
+        assert.equal((await c.next()).id, live);
+    });
+
     test('since still inside the history -> recovered:true', async () => {
         const x = uniq();
         const ids = await publishN(srv, x, 20);
