@@ -45,6 +45,26 @@ for (const target of targets) {
             assert.match(h.headers.connection || '', /upgrade/i);
         });
 
+        test('Connection: keep-alive, Upgrade and Upgrade: WebSocket (Firefox) are accepted', async () => {
+            const raw = await rawConnect(srv.port);
+            const h = await raw.handshake(target.path, { Connection: 'keep-alive, Upgrade', Upgrade: 'WebSocket' });
+            assert.equal(h.status, 101);
+            raw.write(frame(OP.PING, 'ff'));
+            for (;;) {
+                const f = await raw.readFrame();
+                assert.ok(f);
+                if (f.opcode === OP.PONG) break;
+            }
+        });
+
+        test('an offered subprotocol does not break the handshake', async () => {
+            const raw = await rawConnect(srv.port);
+            const h = await raw.handshake(target.path, { 'Sec-WebSocket-Protocol': 'herald.v1, chat' });
+            assert.equal(h.status, 101);
+            const p = h.headers['sec-websocket-protocol'];
+            assert.ok(p === undefined || p === 'herald.v1' || p === 'chat', `selected ${p}`);
+        });
+
         test('missing Sec-WebSocket-Key -> 400', async () => {
             const raw = await rawConnect(srv.port);
             const h = await raw.handshake(target.path, { 'Sec-WebSocket-Key': null });
