@@ -46,6 +46,9 @@ export interface HeraldOptions {
   connectTimeoutMs?: number;
   /** Connect in the constructor [true]. */
   autoConnect?: boolean;
+  /** Browsers: after a failed handshake, GET the same URL to learn whether the token was
+   *  refused (401/403 from the gateway) [true]. */
+  probeAuth?: boolean;
 }
 
 export interface StateChange {

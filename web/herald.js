@@ -33,6 +33,7 @@ const DEFAULTS = {
   dedupWindow: 2048,
   connectTimeoutMs: 15000,
   autoConnect: true,
+  probeAuth: true,
 };
 
 /** Returns true when `name` is a valid Herald channel name. */
@@ -300,7 +301,8 @@ export class Herald extends Emitter {
     this.sendCommand('subscribe', channels, this.lastId);
   }
 
-  onClose(code, reason) {
+  async onClose(code, reason) {
+    const gen = this.gen;
     const wasOpen = this.sawWelcome;
     const lived = wasOpen ? Date.now() - this.openedAt : 0;
     this.ws = null;
@@ -309,7 +311,8 @@ export class Herald extends Emitter {
     this.clearTimer();
     if (this.stopped) return;
     this.emit('disconnect', { code, reason, wasOpen });
-    const authFailed = !wasOpen && this.isAuthFailure();
+    const authFailed = !wasOpen && (await this.isAuthFailure());
+    if (this.stopped || gen !== this.gen) return; // close() or connect() ran meanwhile
     if (authFailed) {
       if (typeof this.opts.token === 'function' && !this.authRetried) {
         this.authRetried = true; // one more try with a freshly fetched token
@@ -330,14 +333,25 @@ export class Herald extends Emitter {
     this.scheduleReconnect(delay, { code });
   }
 
-  // Browsers hide the handshake's HTTP status (the `ws` package reports it),
-  // so an expired JWT is also taken as an authentication failure. A token
-  // refused for another reason looks like an outage there: backoff, with the
-  // token function asked again before every attempt.
-  isAuthFailure() {
+  // Browsers hide the handshake's HTTP status (the `ws` package reports it).
+  // There, an expired JWT counts as an authentication failure, and the same
+  // URL is asked once over plain HTTP: the gateway answers 401/403 to a bad
+  // token before it looks for an upgrade. Anything else is taken as an outage.
+  async isAuthFailure() {
     if (this.httpStatus === 401 || this.httpStatus === 403) return true;
     const exp = jwtExpiry(this.lastToken);
-    return exp !== null && exp * 1000 <= Date.now();
+    if (exp !== null && exp * 1000 <= Date.now()) return true;
+    if (this.httpStatus !== 0 || !this.opts.probeAuth || !globalThis.document) return false;
+    if (typeof globalThis.fetch !== 'function') return false;
+    try {
+      const url = new URL(this.url);
+      url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
+      if (this.lastToken) url.searchParams.set('token', this.lastToken);
+      const res = await globalThis.fetch(url, { cache: 'no-store', credentials: 'same-origin' });
+      return res.status === 401 || res.status === 403;
+    } catch {
+      return false;
+    }
   }
 
   nextDelay() {

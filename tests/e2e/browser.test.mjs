@@ -222,6 +222,13 @@ test('demo page: live events through the gateway, survives a notifier restart', 
         await page.waitForTimeout(500);
         assert.deepEqual(await feedNumbers(page, 'e2e'), [...want, 'e2e 10']);
 
+        // A token the gateway refuses: the page says so and stops retrying.
+        const bad = await context.newPage();
+        await bad.goto(`${gw.base}/?user=mallory&secret=not-the-secret`);
+        await bad.waitForSelector('#status.status-closed', { timeout: WAIT });
+        assert.match(await bad.textContent('#status-text'), /Token refused/);
+        await bad.close();
+
         // Let the feed fill up with live traffic, then keep a picture.
         await page.waitForTimeout(3000);
         fs.mkdirSync(path.dirname(SHOT), { recursive: true });
