@@ -58,9 +58,20 @@ static bool authorized(const nf_loop *l, const hr_http_head *head)
 
 /* ---- publish ---------------------------------------------------------- */
 
+static void unlink_req(nf_pub_req *req)
+{
+    if (req->prev != NULL)
+        req->prev->next = req->next;
+    else
+        req->loop->pending = req->next;
+    if (req->next != NULL)
+        req->next->prev = req->prev;
+}
+
 static void publish_done(void *arg, int status, const hr_event_id *ids, size_t n)
 {
     nf_pub_req *req = arg;
+    unlink_req(req);
     hr_conn *c = req->conn;
     if (c != NULL)
         hr_conn_set_app_data(c, NULL);
@@ -122,14 +133,19 @@ static void handle_publish(nf_loop *l, hr_conn *c, const hr_http_head *head, con
     nf_pub_req *req = calloc(1, sizeof *req);
     int prc = HR_ENOMEM;
     if (req != NULL) {
-        *req = (nf_pub_req){NF_KIND_PUBLISH, l, c, batch.is_batch};
+        *req = (nf_pub_req){NF_KIND_PUBLISH, l, c, batch.is_batch, NULL, l->pending};
+        if (l->pending != NULL)
+            l->pending->prev = req;
+        l->pending = req;
         hr_conn_set_app_data(c, req);
         /* The memory broker completes (and frees req) before this returns. */
         prc = hr_broker_publish(l->broker, batch.items, batch.n_items, publish_done, req);
     }
     if (prc != 0) {
-        if (req != NULL)
+        if (req != NULL) {
+            unlink_req(req);
             hr_conn_set_app_data(c, NULL);
+        }
         free(req);
         l->stats.publish_rejected++;
         respond_error(c, 503, "unavailable", "the broker did not accept the events", NULL);
@@ -139,7 +155,18 @@ static void handle_publish(nf_loop *l, hr_conn *c, const hr_http_head *head, con
 
 void nf_api_close(nf_pub_req *req)
 {
-    req->conn = NULL; /* publish_done frees it */
+    req->conn = NULL; /* publish_done (or nf_api_free_pending) frees it */
+}
+
+void nf_api_free_pending(nf_loop *l)
+{
+    while (l->pending != NULL) {
+        nf_pub_req *req = l->pending;
+        unlink_req(req);
+        if (req->conn != NULL)
+            hr_conn_set_app_data(req->conn, NULL);
+        free(req);
+    }
 }
 
 /* ---- health and metrics ----------------------------------------------- */

@@ -14,12 +14,13 @@
 #include "proto/http_head.h"
 
 /* A /publish waiting for the broker; attached to its connection. */
-typedef struct nf_pub_req {
+struct nf_pub_req {
     nf_conn_kind kind; /* NF_KIND_PUBLISH; first member */
     nf_loop *loop;
     hr_conn *conn; /* NULL once the connection closed: answer nobody */
     bool is_batch;
-} nf_pub_req;
+    nf_pub_req *prev, *next; /* in loop->pending */
+};
 
 /* on_request: answers one plain HTTP request (now, or when the broker
  * completes a publish). */
@@ -28,6 +29,10 @@ void nf_api_request(nf_loop *l, hr_conn *c, const hr_http_head *head, const uint
 
 /* on_close for a connection whose /publish is still pending. */
 void nf_api_close(nf_pub_req *req);
+
+/* Frees publishes the broker never completed (its callbacks are dropped when
+ * it is freed). Call after the broker is gone. */
+void nf_api_free_pending(nf_loop *l);
 
 /* Writes the Prometheus text of every metric of l into out. Returns 0,
  * HR_ETOOBIG or HR_ENOMEM. */

@@ -211,6 +211,7 @@ static void on_server_done(hr_server *s, void *arg)
     close_handles(l);
     hr_broker_free(l->broker);
     l->broker = NULL;
+    nf_api_free_pending(l);
     if (was_running)
         hr_log(HR_LOG_INFO, "notifier", "stopped");
 }
@@ -228,6 +229,7 @@ void nf_loop_deinit(nf_loop *l)
 {
     hr_broker_free(l->broker);
     l->broker = NULL;
+    nf_api_free_pending(l);
     hr_server_free(l->server);
     l->server = NULL;
     nf_hub_free(l->hub);

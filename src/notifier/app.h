@@ -33,6 +33,8 @@ typedef struct nf_app_stats {
     uint64_t bad_command_closes; /* connections closed with 1008 */
 } nf_app_stats;
 
+typedef struct nf_pub_req nf_pub_req;
+
 typedef struct nf_loop {
     const nf_config *cfg;
     uv_loop_t *uv;
@@ -43,7 +45,8 @@ typedef struct nf_loop {
     uv_timer_t sweep;
     uv_signal_t sig_term, sig_int;
     nf_app_stats stats;
-    uint64_t start_ms; /* wall clock at start: prefixes connection ids */
+    nf_pub_req *pending; /* publishes waiting for the broker */
+    uint64_t start_ms;   /* wall clock at start: prefixes connection ids */
     bool stopping;
     bool handles_open;
 } nf_loop;
