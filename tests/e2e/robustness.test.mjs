@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import {
-    connect, connectWelcome, httpGet, publishOk, rawConnect, startNotifier, test,
+    connect, connectWelcome, httpGet, metrics, metricSum, publishOk, rawConnect, startNotifier, test,
 } from './lib/harness.mjs';
 
 let n = 0;
@@ -87,6 +87,26 @@ describe('churn', () => {
         const [ok] = await connectWelcome(srv.wsUrl('/ws', { channels: 'fine' }));
         const id = await publishOk(srv, { channel: 'fine', data: 1 });
         assert.equal((await ok.nextOfType('event')).id, id);
+    });
+});
+
+describe('many connections', () => {
+    test('300 subscribers each get every event in order', async () => {
+        const srv = await startNotifier();
+        const x = uniq();
+        const clients = await Promise.all(Array.from({ length: 300 }, async () => {
+            const c = await connect(srv.wsUrl('/ws', { channels: x }));
+            assert.equal((await c.next()).type, 'welcome');
+            await c.nextOfType('subscribed');
+            return c;
+        }));
+        const ids = await publishOk(srv, Array.from({ length: 20 }, (_, i) => ({ channel: x, data: i })));
+        for (const c of clients) {
+            const evs = await c.events(20);
+            assert.deepEqual(evs.map((e) => e.id), ids);
+        }
+        const m = await metrics(srv);
+        assert.ok(metricSum(m, /^herald_notifier_connections$/) >= 300 || metricSum(m, /connections/) >= 300);
     });
 });
 

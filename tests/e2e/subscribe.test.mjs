@@ -248,6 +248,35 @@ describe('welcome and subscriptions', () => {
         }
     });
 
+    test('refs with any text are echoed exactly', async () => {
+        const [c] = await connectWelcome(srv.wsUrl());
+        for (const ref of ['ü✓ "quoted" \\ back', '0', 'x'.repeat(64)]) {
+            const r = await c.request({ type: 'subscribe', channels: [uniq()], ref });
+            assert.equal(r.ref, ref);
+        }
+    });
+
+    test('unknown fields in a command are ignored', async () => {
+        const [c] = await connectWelcome(srv.wsUrl());
+        const a = uniq();
+        const r = await c.request({ type: 'subscribe', channels: [a], ref: 'f', future: { x: 1 } });
+        assert.equal(r.type, 'subscribed');
+        const id = await publishOk(srv, { channel: a, data: 1 });
+        assert.equal((await c.nextOfType('event')).id, id);
+    });
+
+    test('a channel named twice in one subscribe is delivered once', async () => {
+        const [c] = await connectWelcome(srv.wsUrl());
+        const a = uniq();
+        const b = uniq();
+        const r = await c.request({ type: 'subscribe', channels: [a, a, b] });
+        assert.equal(r.type, 'subscribed');
+        const idA = await publishOk(srv, { channel: a, data: 1 });
+        const idB = await publishOk(srv, { channel: b, data: 2 });
+        const evs = await c.events(2);
+        assert.deepEqual(evs.map((e) => e.id), [idA, idB]);
+    });
+
     test('a channel name of 128 characters is accepted', async () => {
         const [c] = await connectWelcome(srv.wsUrl());
         const name = `A-z_0.9@x${'q'.repeat(119)}`;
