@@ -9,11 +9,8 @@
 // events published meanwhile, straight into the Redis stream, then appear
 // exactly once and in order), and a screenshot lands in build/.
 // The redis broker is used because it is what makes "published meanwhile"
-// possible: with the notifier down, services still write to the stream. A
-// notifier built without the redis adapter falls back to the memory broker
-// (said in the test's diagnostics): the events are then published to the
-// restarted notifier before the page is back, and must still arrive exactly
-// once, in order, after a `recovered:false` resume.
+// possible: with the notifier down, services still write to the stream, and
+// the restarted notifier warms its history from it.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -146,24 +143,13 @@ function startDemoSource(notifier) {
     return proc;
 }
 
-/** Starts the notifier on the redis broker, or on memory when redis is not built in. */
-async function startNotifierWithBroker(t) {
-    const common = ['--jwt-secret', SECRET, '--trusted-proxy', '127.0.0.1/32'];
-    const redis = await startRedis();
-    try {
-        const args = ['--broker', redis.url, ...common];
-        return { notifier: await startNotifier(args, { readyMs: 8000 }), args, redis };
-    } catch (e) {
-        t.diagnostic(`redis broker unavailable (${String(e.message).split('\n')[0]}); using memory`);
-        const args = ['--broker', 'memory', ...common];
-        return { notifier: await startNotifier(args), args, redis: null };
-    }
-}
-
 test('demo page: live events through the gateway, survives a notifier restart', { timeout: 180000 },
-    async (t) => {
+    async () => {
         assert.ok(fs.existsSync(path.join(BIN, 'herald-gateway')), `no herald-gateway in ${BIN}`);
-        const { notifier, args: notifierArgs, redis } = await startNotifierWithBroker(t);
+        const redis = await startRedis();
+        const notifierArgs = ['--broker', redis.url, '--jwt-secret', SECRET,
+            '--trusted-proxy', '127.0.0.1/32'];
+        const notifier = await startNotifier(notifierArgs);
         const gw = await startGateway(notifier.port);
         startDemoSource(notifier);
 
@@ -197,13 +183,10 @@ test('demo page: live events through the gateway, survives a notifier restart', 
         notifier.exitInfo = { ...notifier.exitInfo, signal: 'SIGKILL (by the test)' };
         await waitFor(async () => /status-reconnecting/.test(await statusClass(page)),
             'status: reconnecting', WAIT);
-        if (redis) for (let n = 4; n <= 8; n++) await xadd(redis, 'e2e', { text: `e2e ${n}` });
+        for (let n = 4; n <= 8; n++) await xadd(redis, 'e2e', { text: `e2e ${n}` });
 
         // Restart it on the same port: the page resumes from its last id.
         const again = await startNotifier(notifierArgs, { port: notifier.port });
-        if (!redis) {
-            for (let n = 4; n <= 8; n++) await publishOk(again, { channel: 'e2e', data: { text: `e2e ${n}` } });
-        }
         await page.waitForSelector('#status.status-open', { timeout: WAIT });
         await publishOk(again, { channel: 'e2e', data: { text: 'e2e 9' } });
         await waitFor(async () => (await feedNumbers(page, 'e2e')).length >= 9, 'events 1..9', WAIT);
