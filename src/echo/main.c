@@ -115,7 +115,8 @@ static int run(const hr_flags *f)
     const char *addr = hr_flags_str(f, "listen");
     rc = hr_server_listen(app.server, addr);
     if (rc != 0) {
-        fprintf(stderr, "herald-echo: --listen %s: %s\n", addr, hr_err_str(rc));
+        fprintf(stderr, "herald-echo: --listen %s: %s\n", addr,
+                rc > -4096 ? uv_strerror(rc) : hr_err_str(rc));
         hr_server_shutdown(app.server, 1001, NULL, NULL);
         uv_run(app.loop, UV_RUN_DEFAULT);
         hr_server_free(app.server);
