@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <netinet/tcp.h>
+
 #include "net_harness.h"
 #include "proto/ws_deflate.h"
 
@@ -229,6 +231,69 @@ static void test_net_ws_shutdown_1001(void **state)
     tc_free(t);
 }
 
+/* Frames trickling in one byte per write: partial headers and payloads. */
+static void test_net_ws_byte_by_byte(void **state)
+{
+    harness *h = h_start(NULL);
+    tc *t = tc_connect(h->port);
+    int one = 1;
+    setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    assert_int_equal(tc_upgrade(t, "/", NULL, NULL, 0), 101);
+    static const uint8_t mask[4] = {1, 2, 3, 4};
+    uint8_t raw[512];
+    size_t n =
+        hr_ws_frame_client_write(raw, sizeof raw, HR_WS_OP_TEXT, false, false, "ab", 2, mask);
+    n +=
+        hr_ws_frame_client_write(raw + n, sizeof raw - n, HR_WS_OP_PING, true, false, "x", 1, mask);
+    n += hr_ws_frame_client_write(raw + n, sizeof raw - n, HR_WS_OP_CONT, true, false, "cd", 2,
+                                  mask);
+    for (size_t i = 0; i < n; i++)
+        tc_send(t, raw + i, 1);
+    expect_echo(t, HR_WS_OP_PONG, "x");
+    expect_echo(t, HR_WS_OP_TEXT, "abcd");
+    tc_free(t);
+    h_stop(h);
+}
+
+/* A 4 MiB binary message in 64 KiB fragments comes back whole. */
+static void test_net_ws_large_message(void **state)
+{
+    hr_server_config cfg;
+    hr_server_config_default(&cfg);
+    cfg.max_message = 8 << 20;
+    cfg.send_queue_limit = 16 << 20;
+    harness *h = h_start(&cfg);
+    tc *t = tc_connect(h->port);
+    assert_int_equal(tc_upgrade(t, "/", NULL, NULL, 0), 101);
+    const size_t total = 4 << 20, part = 64 << 10;
+    uint8_t *msg = malloc(total);
+    for (size_t i = 0; i < total; i++)
+        msg[i] = (uint8_t)(i * 7);
+    for (size_t off = 0; off < total; off += part)
+        tc_frame(t, off == 0 ? HR_WS_OP_BINARY : HR_WS_OP_CONT, off + part == total, false,
+                 msg + off, part);
+    /* The echo is one frame of 4 MiB; read it in pieces (the buffer is 1 MiB). */
+    while (t->len < 10)
+        assert_true(tc_fill(t) > 0);
+    hr_ws_header hd;
+    assert_int_equal(hr_ws_frame_parse_header(t->buf, t->len, &hd), 10);
+    assert_int_equal(hd.opcode, HR_WS_OP_BINARY);
+    assert_int_equal(hd.len, total);
+    tc_consume(t, 10);
+    size_t got = 0;
+    while (got < total) {
+        if (t->len == 0)
+            assert_true(tc_fill(t) > 0);
+        const size_t take = t->len < total - got ? t->len : total - got;
+        assert_memory_equal(t->buf, msg + got, take);
+        got += take;
+        tc_consume(t, take);
+    }
+    free(msg);
+    tc_free(t);
+    h_stop(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +305,8 @@ int main(void)
         cmocka_unit_test(test_net_ws_deflate),
         cmocka_unit_test(test_net_ws_slow_reader_1013),
         cmocka_unit_test(test_net_ws_shutdown_1001),
+        cmocka_unit_test(test_net_ws_byte_by_byte),
+        cmocka_unit_test(test_net_ws_large_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
