@@ -340,7 +340,7 @@ static int close_ws(hr_conn *c, int code, const char *reason)
     if (c->flags & HR_CF_CLOSE_SENT)
         return HR_ECLOSED;
     const uint16_t wire = code_is_sendable(code) ? (uint16_t)code : 0;
-    char payload[HR_WS_MAX_CONTROL];
+    char payload[HR_WS_MAX_CONTROL] = {0};
     size_t len = 0;
     if (wire != 0) {
         payload[0] = (char)(wire >> 8);
