@@ -66,9 +66,11 @@ static void on_close(hr_conn *c, int code)
     const nf_conn_kind *kind = hr_conn_app_data(c);
     if (kind == NULL)
         return;
-    if (*kind == NF_KIND_SESSION)
+    if (*kind == NF_KIND_SESSION) {
+        hr_log(HR_LOG_DEBUG, "notifier", "client closed conn=%" PRIu64 " code=%d", hr_conn_id(c),
+               code);
         nf_session_close((nf_session *)kind);
-    else if (*kind == NF_KIND_PUBLISH)
+    } else if (*kind == NF_KIND_PUBLISH)
         nf_api_close((nf_pub_req *)kind);
     hr_conn_set_app_data(c, NULL);
 }

@@ -224,6 +224,14 @@ void nf_session_open(nf_session *s)
 {
     s->loop->stats.sessions_total++;
     s->client.deflate = hr_conn_has_deflate(s->conn); /* known once the 101 is out */
+    if (hr_log_threshold <= HR_LOG_DEBUG) {
+        char peer[64], user[96];
+        const char *u = s->id.user;
+        hr_log(HR_LOG_DEBUG, "notifier",
+               "client open conn=%" PRIu64 " peer=%s user=\"%s\" deflate=%d", hr_conn_id(s->conn),
+               hr_conn_peer(s->conn, peer, sizeof peer),
+               u != NULL ? hr_log_escape(user, sizeof user, u, strlen(u)) : "", s->client.deflate);
+    }
     send_welcome(s);
     if (s->initial != NULL)
         subscribe_initial(s);
