@@ -14,7 +14,10 @@
 static const hr_flag_spec spec[] = {
     {"listen", HR_FLAG_STRING, "127.0.0.1:7070", "ADDR:PORT",
      "Address for WebSocket clients and the HTTP API.", 0, 0},
-    {"broker", HR_FLAG_STRING, "memory", "URL", "Event source: memory (in-process).", 0, 0},
+    {"broker", HR_FLAG_STRING, "memory", "URL",
+     "Event source: memory (in-process), redis://[user:pass@]host:port[/db][?stream=herald:events]"
+     " or nats://[user:pass@|token@]host:port[?stream=HERALD] (docs/scaling.md).",
+     0, 0},
     {"api-key", HR_FLAG_STRING, NULL, "KEY",
      "Require 'Authorization: Bearer KEY' on POST /publish (default: open).", 0, 0},
     {"trusted-proxy", HR_FLAG_REPEATABLE, NULL, "CIDR",
