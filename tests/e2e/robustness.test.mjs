@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import {
-    connect, connectWelcome, httpGet, metrics, metricSum, publishOk, rawConnect, startNotifier, test,
+    connect, connectWelcome, httpGet, metrics, metricSum, publish, publishOk, rawConnect, startNotifier, test,
 } from './lib/harness.mjs';
 
 let n = 0;
@@ -111,6 +111,16 @@ describe('many connections', () => {
 });
 
 describe('HTTP API', () => {
+    test('an oversized publish body is refused with 413 and nothing is published', async () => {
+        const srv = await startNotifier();
+        const x = uniq();
+        const [c] = await connectWelcome(srv.wsUrl('/ws', { channels: x }));
+        const r = await publish(srv, JSON.stringify({ channel: x, data: 'x'.repeat(4 * 1024 * 1024) }));
+        assert.equal(r.status, 413);
+        const id = await publishOk(srv, { channel: x, data: 'small' });
+        assert.equal((await c.nextOfType('event')).id, id);
+    });
+
     test('pipelined publish requests are answered in order', async () => {
         const srv = await startNotifier();
         const x = uniq();
