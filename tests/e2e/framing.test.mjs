@@ -173,6 +173,35 @@ for (const target of targets) {
             }
         });
 
+        test('a ping of 125 bytes (the maximum) gets a pong with the same bytes', async () => {
+            const raw = await open();
+            const payload = Buffer.from(Array.from({ length: 125 }, (_, i) => i));
+            raw.write(frame(OP.PING, payload));
+            for (;;) {
+                const f = await raw.readFrame();
+                assert.ok(f);
+                if (f.opcode === OP.PONG) { assert.ok(f.payload.equals(payload)); break; }
+            }
+        });
+
+        test('an unsolicited pong is ignored', async () => {
+            const raw = await open();
+            raw.write(frame(OP.PONG, 'unsolicited'));
+            raw.write(frame(OP.PING, 'after'));
+            for (;;) {
+                const f = await raw.readFrame();
+                assert.ok(f, 'still open');
+                if (f.opcode === OP.PONG) { assert.equal(f.payload.toString(), 'after'); break; }
+            }
+        });
+
+        test('a close reason that is not UTF-8 fails the connection (1007 or 1002)', async () => {
+            const raw = await open();
+            raw.write(frame(OP.CLOSE, closePayload(1000, Buffer.from([0xc3, 0x28]))));
+            const c = await raw.waitClose();
+            assert.ok(c.code === 1007 || c.code === 1002, `close ${c.code}`);
+        });
+
         test('the client close 1000 is echoed, then the server closes TCP', async () => {
             const raw = await open();
             raw.write(frame(OP.CLOSE, closePayload(1000, 'bye')));
