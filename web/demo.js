@@ -58,7 +58,7 @@ function renderState(s) {
       $('conn-id').textContent = herald.connectionId ?? '–';
       break;
     case 'reconnecting':
-      state.reconnects += 1;
+      if (s.prev === 'open') state.reconnects += 1; // one per lost connection, not per attempt
       $('stat-reconnects').textContent = String(state.reconnects);
       tickCountdown(s);
       countdown = setInterval(() => tickCountdown(s), 100);
