@@ -23,6 +23,13 @@
 #include "proto/ws_deflate.h"
 #include "proto/ws_frame.h"
 
+/* Broadcast twins are compressed with a 512-byte window: a client may
+ * negotiate any server_max_window_bits from 9 to 15 (8 is refused), and a
+ * stream made with the smallest window is valid for all of them, so one
+ * compressed frame still serves every subscriber. Typical events are shorter
+ * than the window anyway, so little ratio is lost. */
+#define BROADCAST_WINDOW_BITS 9
+
 typedef struct nf_channel nf_channel;
 
 struct nf_sub {
@@ -86,6 +93,7 @@ nf_hub *nf_hub_new(const nf_hub_config *cfg, nf_hub_send_cb send, uint64_t seed)
     hr_ws_deflate_params p;
     hr_ws_deflate_params_default(&p);
     p.server_no_context_takeover = true;
+    p.server_max_window_bits = BROADCAST_WINDOW_BITS;
     hr_ws_deflater_init(&h->deflater, &p, true, cfg->deflate_level);
     return h;
 }

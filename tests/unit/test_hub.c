@@ -14,6 +14,8 @@
 #include "notifier/hub.h"
 #include "proto/ws_frame.h"
 
+#include <zlib.h>
+
 typedef struct sink {
     nf_client cl;
     hr_msg *frames[64];
@@ -59,6 +61,29 @@ static const char *payload(const sink *s, size_t i)
     memcpy(text, m->data + hd.header_len, (size_t)hd.len);
     text[hd.len] = '\0';
     return text;
+}
+
+/* Inflates an RFC 7692 payload with a 9-bit window (raw DEFLATE plus the
+ * 00 00 ff ff tail); returns a static NUL-terminated string. */
+static const char *inflate9(const uint8_t *p, size_t n)
+{
+    static char out[4096];
+    uint8_t in[4096];
+    assert_true(n + 4 <= sizeof in);
+    memcpy(in, p, n);
+    memcpy(in + n, "\x00\x00\xff\xff", 4);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(inflateInit2(&z, -9), Z_OK);
+    z.next_in = in;
+    z.avail_in = (uInt)(n + 4);
+    z.next_out = (Bytef *)out;
+    z.avail_out = sizeof out - 1;
+    const int rc = inflate(&z, Z_SYNC_FLUSH);
+    assert_true(rc == Z_OK || rc == Z_STREAM_END);
+    out[sizeof out - 1 - z.avail_out] = '\0';
+    inflateEnd(&z);
+    return out;
 }
 
 static nf_hub *hub_new(uint32_t history, uint64_t ttl_ms)
@@ -266,6 +291,10 @@ static void test_hub_deflated_twin_once(void **state)
     hr_ws_header hd;
     assert_true(hr_ws_frame_parse_header(z1.frames[0]->data, z1.frames[0]->len, &hd) > 0);
     assert_true(hd.rsv1);
+    /* Valid for a client that limited the server's window to 9 bits. */
+    assert_string_equal(inflate9(z1.frames[0]->data + hd.header_len, (size_t)hd.len),
+                        "{\"type\":\"event\",\"channel\":\"a\",\"id\":\"1000-1\",\"data\":"
+                        "\"hello hello hello hello hello hello\"}");
     /* A late deflate subscriber replays the stored twin: no new compression. */
     sink z3;
     sink_init(&z3, true);
@@ -278,6 +307,37 @@ static void test_hub_deflated_twin_once(void **state)
         sink_clear(all[i]);
         nf_hub_client_leave(h, &all[i]->cl);
     }
+    nf_hub_free(h);
+}
+
+static void test_hub_deflated_twin_small_window(void **state)
+{
+    (void)state;
+    /* A 700-byte run repeated, longer than the 512-byte broadcast window:
+     * the twin must still inflate to the whole event with a 9-bit inflater.
+     * (zlib's inflater tolerates longer distances within one call, so this
+     * cannot prove the window bound itself; hub.c sets it explicitly.) */
+    char data[1500];
+    uint32_t x = 12345;
+    data[0] = '"';
+    for (size_t i = 1; i <= 700; i++) {
+        x = x * 1103515245u + 12345u;
+        data[i] = data[i + 700] = (char)('a' + (x >> 16) % 26);
+    }
+    data[1401] = '"';
+    data[1402] = '\0';
+    nf_hub *h = hub_new(10, 0);
+    sink z;
+    sink_init(&z, true);
+    subscribe(h, &z, "a");
+    const char *a[] = {"a"};
+    publish(h, 1, a, 1, data, 1);
+    hr_ws_header hd;
+    assert_true(hr_ws_frame_parse_header(z.frames[0]->data, z.frames[0]->len, &hd) > 0);
+    assert_true(hd.rsv1);
+    assert_non_null(strstr(inflate9(z.frames[0]->data + hd.header_len, (size_t)hd.len), data));
+    sink_clear(&z);
+    nf_hub_client_leave(h, &z.cl);
     nf_hub_free(h);
 }
 
@@ -336,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_hub_recovered_false_after_eviction),
         cmocka_unit_test(test_hub_ttl_expiry_frees_and_raises_floor),
         cmocka_unit_test(test_hub_deflated_twin_once),
+        cmocka_unit_test(test_hub_deflated_twin_small_window),
         cmocka_unit_test(test_hub_replay_stops_on_send_failure),
         cmocka_unit_test(test_hub_many_channels_and_out_of_order),
     };
