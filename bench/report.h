@@ -1,0 +1,31 @@
+/* The outcome of one herald-bench run, and its two renderings: a text block
+ * for people and one JSON line for scripts (bench/plot.gp, the docs). Loss is
+ * always shown: expected versus delivered, lossy connections, duplicates. */
+#ifndef BENCH_REPORT_H
+#define BENCH_REPORT_H
+
+#include <stdio.h>
+
+#include "bench.h"
+#include "procstat.h"
+
+typedef struct bench_summary {
+    const bench_opts *o;
+    uint32_t workers;
+    bench_result total;   /* merged worker results (counts and histograms) */
+    bench_hist fanout;    /* per broadcast: first to last delivery, us */
+    double connect_s;     /* first attempt to last ready */
+    uint64_t published, publish_errors;
+    uint64_t expected;    /* ready connections x events */
+    double deliver_s;     /* first publish to last delivery */
+    double run_s;
+    bench_sample before, idle, end;
+} bench_summary;
+
+/* Writes the human-readable report. */
+void bench_report_text(FILE *out, const bench_summary *s);
+
+/* Writes the report as one JSON line ending in '\n'. */
+void bench_report_json(FILE *out, const bench_summary *s);
+
+#endif
