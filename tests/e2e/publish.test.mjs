@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe } from 'node:test';
 import {
-    compareIds, connect, connectWelcome, httpGet, metrics, metricSum, parseMetrics,
+    compareIds, connect, connectWelcome, freePort, httpGet, metrics, metricSum, parseMetrics,
     publish, publishOk, startNotifier, stopAll, test, waitFor,
 } from './lib/harness.mjs';
 
@@ -41,6 +41,14 @@ describe('POST /publish', () => {
         assert.ok(r.json.id.length > 0);
         const e = await c.nextOfType('event');
         assert.deepEqual(e, { type: 'event', channel: a, id: r.json.id, data: { hello: 'world' } });
+    });
+
+    test('a body sent as curl -d sends it (form Content-Type) is accepted', async () => {
+        const a = uniq();
+        const c = await subscriber(srv, [a]);
+        const r = await publish(srv, JSON.stringify({ channel: a, data: 'curl' }), { 'content-type': 'application/x-www-form-urlencoded' });
+        assert.equal(r.status, 200, r.text);
+        assert.equal((await c.nextOfType('event')).id, r.json.id);
     });
 
     test('publishing to a channel nobody reads still succeeds', async () => {
@@ -285,6 +293,17 @@ describe('--api-key', () => {
         const e = await c.nextOfType('event');
         assert.equal(e.id, r.json.id);
         assert.equal(e.data, 'yes');
+    });
+});
+
+describe('broker not connected', () => {
+    test('/readyz is 503 and /healthz 200 while the broker is unreachable; clients still connect', async () => {
+        const dead = await freePort(); // nothing listens there
+        const srv = await startNotifier(['--broker', `redis://127.0.0.1:${dead}`], { readyPath: '/healthz' });
+        assert.equal((await httpGet(srv, '/healthz')).status, 200);
+        assert.equal((await httpGet(srv, '/readyz')).status, 503);
+        const [, w] = await connectWelcome(srv.wsUrl());
+        assert.equal(w.type, 'welcome');
     });
 });
 

@@ -189,9 +189,9 @@ async function startProgram(name, args, opts, isReady) {
     throw lastErr;
 }
 
-async function httpReady(srv) {
+async function httpReady(srv, readyPath = '/readyz') {
     try {
-        const r = await fetch(`${srv.base}/readyz`, { signal: AbortSignal.timeout(2000) });
+        const r = await fetch(`${srv.base}${readyPath}`, { signal: AbortSignal.timeout(2000) });
         await r.arrayBuffer();
         return r.status === 200;
     } catch {
@@ -209,10 +209,11 @@ function tcpReady(srv) {
 
 /**
  * Starts herald-notifier on a free port with extra flags; resolves once
- * GET /readyz answers 200. opts: {env, port, readyMs}.
+ * GET /readyz (or opts.readyPath, e.g. '/healthz') answers 200.
+ * opts: {env, port, readyMs, readyPath, noListen}.
  */
 export function startNotifier(args = [], opts = {}) {
-    return startProgram('herald-notifier', args, opts, httpReady);
+    return startProgram('herald-notifier', args, opts, (srv) => httpReady(srv, opts.readyPath));
 }
 
 /** Starts herald-echo on a free port; resolves once a TCP connect succeeds. */
