@@ -381,6 +381,13 @@ static int load_config(const char *path, gw_config **cfg)
         gw_config_free(*cfg);
         *cfg = NULL;
     }
+    for (size_t i = 0; rc == 0 && i < (*cfg)->n_listen; i++) {
+        if ((*cfg)->listen[i].tls_cert != NULL &&
+            (rc = gw_tls_check(&(*cfg)->listen[i], (*cfg)->filename, d.msg, sizeof d.msg)) != 0) {
+            gw_config_free(*cfg);
+            *cfg = NULL;
+        }
+    }
     if (rc != 0)
         fprintf(stderr, "%s\n", rc == HR_ENOMEM ? "herald-gateway: out of memory" : d.msg);
     return rc;

@@ -418,6 +418,18 @@ static SSL_CTX *load_ctx(const gw_listener_cfg *l, char *err, size_t cap)
     return ctx;
 }
 
+int gw_tls_check(const gw_listener_cfg *l, const char *file, char *err, size_t cap)
+{
+    char why[400];
+    SSL_CTX *ctx = load_ctx(l, why, sizeof why);
+    if (ctx == NULL) {
+        snprintf(err, cap, "%s:%d: %s", file, l->line, why);
+        return HR_EINVAL;
+    }
+    SSL_CTX_free(ctx);
+    return 0;
+}
+
 static int bind_listener(gw_tls *t, const gw_listener_cfg *l, bool reuse_port)
 {
     struct sockaddr_storage ss;

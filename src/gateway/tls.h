@@ -28,6 +28,11 @@ typedef struct gw_tls gw_tls;
 gw_tls *gw_tls_start(gw_app *app, const gw_listener_cfg *l, uint16_t inner_port, char *err,
                      size_t cap);
 
+/* Checks that listener l's certificate chain and key load and match (the
+ * start-up check behind --check). Returns 0, or HR_EINVAL with
+ * "file:line: listen.tls: reason" in err[0..cap). */
+int gw_tls_check(const gw_listener_cfg *l, const char *file, char *err, size_t cap);
+
 /* Stops accepting; bridges in flight end when their plain side closes. The
  * memory goes once libuv has closed the listener and every bridge. NULL is a
  * no-op. */

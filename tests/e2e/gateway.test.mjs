@@ -609,6 +609,16 @@ describe('gateway: HTTP proxy headers and TLS', () => {
                 ],
             }));
             const ca = fs.readFileSync(cert);
+            // A key that does not belong to the certificate is a config error (exit 2).
+            const otherKey = tmpFile('other.pem');
+            execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-out', otherKey], { stdio: 'ignore' });
+            const bad = tmpFile('bad.yaml', JSON.stringify({
+                listen: [{ addr: '127.0.0.1:1', tls: { cert, key: otherKey } }],
+                routes: [{ path: '/', static: WEB }],
+            }));
+            const chk = await runProgram('herald-gateway', ['--check', '--config', bad]);
+            assert.equal(chk.code, 2);
+            assert.match(chk.stderr, /bad\.yaml:1: listen\.tls: cannot use cert/);
             const ch = uniq();
             const [c, w] = await connectWelcome(`wss://127.0.0.1:${tlsPort}/ws?channels=${ch}&token=${token('tina')}`, { ca });
             assert.equal(w.user, 'tina');
