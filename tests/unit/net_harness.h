@@ -40,7 +40,10 @@ typedef struct harness {
     atomic_int opens;     /* on_open calls */
     atomic_int requests;  /* on_request calls */
     atomic_int stopped;   /* shutdown's on_done ran */
+    atomic_int drains;    /* on_drain calls */
+    atomic_int paused;    /* a "pause" message paused reading */
     hr_conn *deferred;    /* loop thread only */
+    hr_conn *last;        /* loop thread only: the last connection opened */
 } harness;
 
 static inline void h_on_message(hr_conn *c, int opcode, const uint8_t *data, size_t len)
@@ -54,6 +57,12 @@ static inline void h_on_message(hr_conn *c, int opcode, const uint8_t *data, siz
     }
     if (len == 5 && memcmp(data, "close", 5) == 0) {
         hr_conn_close(c, 4001, "asked");
+        return;
+    }
+    if (len == 5 && memcmp(data, "pause", 5) == 0) {
+        harness *h = hr_conn_app(c);
+        hr_conn_pause(c, true);
+        atomic_store(&h->paused, 1);
         return;
     }
     hr_conn_send(c, opcode, data, len);
@@ -87,7 +96,14 @@ static inline int h_on_upgrade(hr_conn *c, const hr_http_head *hd, hr_upgrade_re
 static inline void h_on_open(hr_conn *c)
 {
     harness *h = hr_conn_app(c);
+    h->last = c;
     atomic_fetch_add(&h->opens, 1);
+}
+
+static inline void h_on_drain(hr_conn *c)
+{
+    harness *h = hr_conn_app(c);
+    atomic_fetch_add(&h->drains, 1);
 }
 
 static inline void h_on_close(hr_conn *c, int code)
@@ -95,6 +111,8 @@ static inline void h_on_close(hr_conn *c, int code)
     harness *h = hr_conn_app(c);
     if (h->deferred == c)
         h->deferred = NULL;
+    if (h->last == c)
+        h->last = NULL;
     atomic_store(&h->last_code, code);
     atomic_fetch_add(&h->closes, 1);
 }
@@ -104,6 +122,7 @@ static const hr_conn_callbacks h_callbacks = {
     .on_upgrade = h_on_upgrade,
     .on_open = h_on_open,
     .on_message = h_on_message,
+    .on_drain = h_on_drain,
     .on_close = h_on_close,
 };
 

@@ -294,6 +294,64 @@ static void test_net_ws_large_message(void **state)
     h_stop(h);
 }
 
+/* Keep-alive: a silent peer is pinged, then closed with 1001; a connection
+ * that never sends a request head is dropped at the handshake timeout. */
+static void test_net_ws_keepalive_and_timeouts(void **state)
+{
+    hr_server_config cfg;
+    hr_server_config_default(&cfg);
+    cfg.ping_interval_ms = 50;
+    cfg.idle_timeout_ms = 400;
+    cfg.handshake_timeout_ms = 200;
+    cfg.close_timeout_ms = 200;
+    harness *h = h_start(&cfg);
+    tc *t = tc_connect(h->port);
+    assert_int_equal(tc_upgrade(t, "/", NULL, NULL, 0), 101);
+    uint8_t buf[128];
+    size_t len = 0;
+    assert_int_equal(tc_read_frame(t, buf, sizeof buf, &len, NULL), HR_WS_OP_PING);
+    assert_int_equal(tc_read_close(t), 1001);
+    assert_true(tc_wait_eof(t));
+    tc_free(t);
+    tc *silent = tc_connect(h->port);
+    assert_true(tc_wait_eof(silent));
+    tc_free(silent);
+    assert_int_equal(h_wait_at_least(&h->closes, 1), 1);
+    assert_true(hr_server_stats(h->srv)->timeout_closes >= 2);
+    h_stop(h);
+}
+
+static void resume_last(harness *h, void *arg)
+{
+    if (h->last != NULL)
+        hr_conn_pause(h->last, false);
+}
+
+/* Backpressure hooks: a paused connection delivers nothing until resumed;
+ * on_drain reports an emptied send queue. */
+static void test_net_ws_pause_and_drain(void **state)
+{
+    harness *h = h_start(NULL);
+    tc *t = tc_connect(h->port);
+    assert_int_equal(tc_upgrade(t, "/", NULL, NULL, 0), 101);
+    tc_frame(t, HR_WS_OP_TEXT, true, false, "one", 3);
+    expect_echo(t, HR_WS_OP_TEXT, "one");
+    assert_true(h_wait_at_least(&h->drains, 1) >= 1);
+    tc_frame(t, HR_WS_OP_TEXT, true, false, "pause", 5);
+    assert_int_equal(h_wait_at_least(&h->paused, 1), 1);
+    tc_frame(t, HR_WS_OP_TEXT, true, false, "two", 3);
+    /* Nothing comes back while paused (a short bounded look). */
+    struct timeval tv = {.tv_usec = 200000};
+    setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    assert_true(tc_fill(t) < 0);
+    tv = (struct timeval){.tv_sec = 5};
+    setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    h_run(h, resume_last, NULL);
+    expect_echo(t, HR_WS_OP_TEXT, "two");
+    tc_free(t);
+    h_stop(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +365,8 @@ int main(void)
         cmocka_unit_test(test_net_ws_shutdown_1001),
         cmocka_unit_test(test_net_ws_byte_by_byte),
         cmocka_unit_test(test_net_ws_large_message),
+        cmocka_unit_test(test_net_ws_keepalive_and_timeouts),
+        cmocka_unit_test(test_net_ws_pause_and_drain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
