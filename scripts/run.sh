@@ -80,7 +80,7 @@ if [ -x "$bin/herald-gateway" ]; then
   pids+=($!)
   wait_http "http://127.0.0.1:9090/healthz" gateway "$logdir/gateway.log"
   have_gateway=1
-  echo "herald: gateway ready on $gateway_url (admin http://127.0.0.1:9090, log: $logdir/gateway.log)"
+  echo "herald: gateway ready on $gateway_url (pid $!, admin http://127.0.0.1:9090, log: $logdir/gateway.log)"
 else
   echo "herald: $bin/herald-gateway not built; running without the gateway" >&2
 fi
@@ -88,6 +88,7 @@ fi
 if [ "${HERALD_RUN_NO_SOURCE:-0}" != 1 ]; then
   node scripts/demo-source.mjs --url "http://$notifier_addr" 2>"$logdir/demo-source.log" &
   pids+=($!)
+  echo "herald: demo source publishing (pid $!, log: $logdir/demo-source.log)"
 fi
 
 echo
