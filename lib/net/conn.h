@@ -84,9 +84,13 @@ typedef struct hr_conn_callbacks {
     void (*on_drain)(hr_conn *c);
     /* The connection is gone (or going: do not send). Called exactly once for
      * every connection passed to any callback above. code: the WebSocket close
-     * code (the one received, or the one we sent when we initiated), 1006 when
-     * a WebSocket ended without a close handshake, 0 for a connection that
-     * never became a WebSocket. Drop all references to c here. */
+     * code: the one received when the peer closed first (1005 for an empty
+     * close frame), the one we sent when we closed first (1013 for a slow
+     * reader, 1002/1007/1009 for protocol errors, 1001 for idle timeouts and
+     * shutdown) even if the peer never answered, 1006 when a WebSocket ended
+     * without any close frame; on outgoing connections that never opened
+     * 1006; 0 for a server connection that never became a WebSocket.
+     * Drop all references to c here. */
     void (*on_close)(hr_conn *c, int code);
 } hr_conn_callbacks;
 
@@ -124,7 +128,9 @@ size_t hr_conn_queued_bytes(const hr_conn *c);
  * caller keeps theirs. Only for server-side connections (clients must mask).
  * Returns 0; HR_ECLOSED when the connection is not open (nothing queued);
  * HR_ELIMIT when the queue limit was exceeded: the connection is then being
- * closed with 1013 (counted as a slow-reader close). */
+ * closed with 1013 (counted as a slow-reader close); HR_ENOMEM; HR_EINVAL on
+ * a client connection. A single frame larger than the limit is accepted
+ * when the queue is empty. */
 int hr_conn_send_msg(hr_conn *c, hr_msg *frame);
 
 /* Like hr_conn_send_msg with a choice: queues deflated when this connection
@@ -147,8 +153,9 @@ int hr_conn_send_text(hr_conn *c, const void *p, size_t len);
  * frame with code (1000..4999; 1005/1006/1015 are not sent: an empty close
  * frame is) and reason (NULL or UTF-8, truncated to 123 bytes), waits up to
  * close_timeout for the peer's close, then closes the socket. On a plain HTTP
- * connection it closes after pending responses are written. Idempotent: later
- * calls return HR_ECLOSED. Returns 0 or HR_ECLOSED. */
+ * connection it closes after pending responses are written (while a request
+ * is with the app: after its hr_conn_respond). Safe to repeat: once the close
+ * frame is out, later calls return HR_ECLOSED. Returns 0 or HR_ECLOSED. */
 int hr_conn_close(hr_conn *c, int code, const char *reason);
 
 /* Drops the connection at once (no close frame, queued bytes discarded).
