@@ -1,0 +1,20 @@
+# gnuplot script for bench/plot.sh: dir holds <scenario>-<set-up>.dat files
+# ("N value" lines), out is the SVG to write.
+set terminal svg size 960,400 dynamic font "sans,11"
+set output out
+set multiplot layout 1,2 title "Herald vs nginx + nchan (same run, 2-core host)"
+set key top left
+set grid
+set xlabel "subscribers (N)"
+set logscale x
+set title "publish-to-receive p99, 1 event/s"
+set ylabel "ms"
+plot dir."/latency-gateway.dat" w lp t "Herald via gateway", \
+     dir."/latency-notifier.dat" w lp t "Herald notifier", \
+     dir."/latency-nchan.dat" w lp t "nginx + nchan"
+set title "fan-out: delivered events/s, 100-byte broadcasts"
+set ylabel "events/s"
+plot dir."/fanout-gateway.dat" w lp t "Herald via gateway", \
+     dir."/fanout-notifier.dat" w lp t "Herald notifier", \
+     dir."/fanout-nchan.dat" w lp t "nginx + nchan"
+unset multiplot

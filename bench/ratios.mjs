@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// Summarizes herald-bench JSON lines: the latest run per (scenario, target,
+// N), a table of the figures that matter for the scenario, and the ratios
+// Herald / nchan. Usage: node bench/ratios.mjs FILE.jsonl [SCENARIO] [--md]
+import fs from 'node:fs';
+
+const args = process.argv.slice(2);
+const md = args.includes('--md');
+const [file, only] = args.filter((a) => a !== '--md');
+const runs = new Map();
+for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+  if (!line.trim()) continue;
+  let r;
+  try { r = JSON.parse(line); } catch { continue; }
+  const [scenario, target, n] = r.label.split(':');
+  if (only && scenario !== only) continue;
+  runs.set(`${scenario}:${n}:${target}`, { ...r, scenario, target, n: Number(n) });
+}
+
+const cpu = (r) => Object.values(r.procs).reduce((a, p) => a + p.cpu_s, 0);
+const cols = {
+  idle: [['user B/conn', (r) => r.user_bytes_per_conn, 'low'],
+         ['kernel B/conn', (r) => r.kernel_bytes_per_conn, 'low'],
+         ['handshake p99 ms', (r) => r.handshake_p99_ms, 'low']],
+  fanout: [['delivered/s', (r) => r.delivered_per_s, 'high'],
+           ['fan-out p50 ms', (r) => r.fanout_p50_ms, 'low'],
+           ['fan-out p99 ms', (r) => r.fanout_p99_ms, 'low'],
+           ['latency p50 ms', (r) => r.lat_p50_ms, 'low'],
+           ['latency p99 ms', (r) => r.lat_p99_ms, 'low'],
+           ['server CPU s', cpu, 'low']],
+  latency: [['latency p50 ms', (r) => r.lat_p50_ms, 'low'],
+            ['p90 ms', (r) => r.lat_p90_ms, 'low'],
+            ['p99 ms', (r) => r.lat_p99_ms, 'low'],
+            ['p99.9 ms', (r) => r.lat_p999_ms, 'low'],
+            ['max ms', (r) => r.lat_max_ms, 'low'],
+            ['fan-out p50 ms', (r) => r.fanout_p50_ms, 'low']],
+  'many-channels': [['delivered/s', (r) => r.delivered_per_s, 'high'],
+                    ['latency p50 ms', (r) => r.lat_p50_ms, 'low'],
+                    ['latency p99 ms', (r) => r.lat_p99_ms, 'low'],
+                    ['server CPU s', cpu, 'low']],
+  churn: [['cycles/s', (r) => r.churn_per_s, 'high'],
+          ['handshake p50 ms', (r) => r.handshake_p50_ms, 'low'],
+          ['handshake p99 ms', (r) => r.handshake_p99_ms, 'low']],
+};
+const fmt = (v) => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(v >= 10 ? 1 : 3));
+
+const scenarios = [...new Set([...runs.values()].map((r) => r.scenario))];
+for (const s of scenarios) {
+  const c = cols[s] || [];
+  const head = ['N', 'set-up', 'ready', 'delivered / expected', ...c.map((x) => x[0])];
+  const rows = [];
+  const ns = [...new Set([...runs.values()].filter((r) => r.scenario === s).map((r) => r.n))].sort((a, b) => a - b);
+  for (const n of ns) {
+    const nchan = runs.get(`${s}:${n}:nchan`);
+    for (const t of ['gateway', 'notifier', 'nchan']) {
+      const r = runs.get(`${s}:${n}:${t}`);
+      if (!r) continue;
+      rows.push([n, t, r.ready, `${r.delivered} / ${r.expected}`, ...c.map((x) => fmt(x[1](r)))]);
+      if (t !== 'nchan' && nchan) {
+        rows.push(['', `${t} / nchan`, '', '', ...c.map((x) => {
+          const b = x[1](nchan);
+          return b ? `${(x[1](r) / b).toFixed(2)}x` : '-';
+        })]);
+      }
+    }
+  }
+  if (md) {
+    console.log(`\n**${s}**\n`);
+    console.log(`| ${head.join(' | ')} |`);
+    console.log(`|${head.map(() => '---').join('|')}|`);
+    for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+  } else {
+    console.log(`\n== ${s} ==`);
+    const w = head.map((h, i) => Math.max(String(h).length, ...rows.map((r) => String(r[i]).length)));
+    const line = (r) => r.map((x, i) => String(x).padStart(w[i])).join('  ');
+    console.log(line(head));
+    for (const r of rows) console.log(line(r));
+  }
+}
