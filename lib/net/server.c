@@ -163,16 +163,25 @@ int hr_server_parse_addr(const char *addr, struct sockaddr_storage *out)
     return HR_EINVAL;
 }
 
+/* Counted, and logged only now and then: under fd exhaustion this repeats
+ * for every pending connection. */
+static void accept_failed(hr_server *s, const char *why)
+{
+    if (s->stats.accept_errors++ % 1000 == 0)
+        hr_log(HR_LOG_WARN, "net", "accept failed err=\"%s\" total=%llu", why,
+               (unsigned long long)s->stats.accept_errors);
+}
+
 static void on_connection(uv_stream_t *l, int status)
 {
     hr_server *s = l->data;
     if (status < 0) {
-        hr_log(HR_LOG_WARN, "net", "accept failed err=%s", uv_strerror(status));
+        accept_failed(s, uv_strerror(status));
         return;
     }
     hr_conn *c = hr_conn_new(s, s->cb);
     if (c == NULL) {
-        hr_log(HR_LOG_WARN, "net", "out of memory accepting a connection");
+        accept_failed(s, "out of memory");
         return;
     }
     if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {

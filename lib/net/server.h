@@ -59,6 +59,7 @@ typedef struct hr_net_stats {
     uint64_t slow_closes;     /* closed with 1013: send queue over its limit */
     uint64_t protocol_closes; /* closed for peer protocol errors (1002/1007/1009) */
     uint64_t timeout_closes;  /* handshake/idle/close timeouts */
+    uint64_t accept_errors;   /* failed accepts (EMFILE, out of memory) */
 } hr_net_stats;
 
 /* Called once when a shutdown has finished (every connection is gone). */
