@@ -193,7 +193,7 @@ static bool next_offer(cursor *c)
 
 static size_t write_answer(const hr_ws_deflate_params *p, const offer *o, char *out, size_t cap)
 {
-    char smwb[32] = "", cmwb[32] = "";
+    char smwb[48] = "", cmwb[48] = "";
     if (o->smwb > 0)
         snprintf(smwb, sizeof smwb, "; server_max_window_bits=%d", o->smwb);
     if (o->cmwb > 0)
