@@ -166,6 +166,7 @@ export class Herald extends Emitter {
     this.seen = new SeenIds(this.opts.dedupWindow);
     this.ws = null;
     this.timer = null;
+    this.flushTimer = null;
     this.attempt = 0;
     this.connects = 0;
     this.gen = 0;
@@ -394,6 +395,8 @@ export class Herald extends Emitter {
   clearTimer() {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
   }
 
   setState(state, detail = {}) {
@@ -512,7 +515,16 @@ export class Herald extends Emitter {
       return true;
     }
     if (final) for (const ch of pending.channels) this.handlers.delete(ch);
+    else if (code === 'rate_limited') this.retryFlushLater();
     return false;
+  }
+
+  retryFlushLater() {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.flush();
+    }, this.opts.backoffInitialMs * 2);
   }
 
   takeRef(ref) {

@@ -434,6 +434,37 @@ describe('herald.js reconnect policy (scripted server)', () => {
         }
     });
 
+    test('a rate_limited subscribe is asked again later; forbidden is final', async () => {
+        const s = await scripted();
+        try {
+            const h = herald(s.url);
+            const errors = [];
+            h.on('error', (e) => errors.push(e));
+            await waitState(h, 'open');
+            const got = collect(h, 'busy').got;
+            await waitFor(() => s.state.commands.length === 1, 'first subscribe');
+            s.send({ type: 'error', code: 'rate_limited', message: 'slow down', ref: s.state.commands[0].ref });
+            await waitFor(() => s.state.commands.length === 2, 'subscribe asked again');
+            assert.deepEqual(s.state.commands[1].channels, ['busy']);
+            s.send({ type: 'subscribed', channels: ['busy'], recovered: true, ref: s.state.commands[1].ref });
+            s.send({ type: 'event', channel: 'busy', id: '1', data: 1 });
+            await waitFor(() => got.length === 1, 'event after the retry');
+            assert.deepEqual(errors.map((e) => e.code), ['rate_limited']);
+
+            collect(h, 'team:secret');
+            await waitFor(() => s.state.commands.length === 3, 'forbidden subscribe');
+            s.send({ type: 'error', code: 'forbidden', message: 'no', ref: s.state.commands[2].ref });
+            await waitFor(() => errors.length === 2, 'forbidden error');
+            assert.deepEqual(errors[1].channels, ['team:secret']);
+            assert.deepEqual(h.channels(), ['busy']);
+            await sleep(300);
+            assert.equal(s.state.commands.length, 3, 'not asked again');
+        } finally {
+            closeClients();
+            await s.close();
+        }
+    });
+
     test('subscribe calls in one tick become one command; names are validated', async () => {
         const s = await scripted();
         const timer = ackSubscribes(s);
