@@ -61,6 +61,13 @@ static void on_message(hr_conn *c, int opcode, const uint8_t *data, size_t len)
         nf_session_message(s, opcode, data, len);
 }
 
+static void on_drain(hr_conn *c)
+{
+    const nf_conn_kind *kind = hr_conn_app_data(c);
+    if (kind != NULL && *kind == NF_KIND_SESSION)
+        nf_session_drain((nf_session *)kind);
+}
+
 static void on_close(hr_conn *c, int code)
 {
     const nf_conn_kind *kind = hr_conn_app_data(c);
@@ -80,6 +87,7 @@ static const hr_conn_callbacks callbacks = {
     .on_upgrade = on_upgrade,
     .on_open = on_open,
     .on_message = on_message,
+    .on_drain = on_drain,
     .on_close = on_close,
 };
 

@@ -61,6 +61,10 @@ struct nf_hub {
     nf_hub_stats stats;
 };
 
+static void replay_free(nf_client *cl);
+static bool replay_has(const nf_replay *r, const nf_sub *s);
+static void replay_remove(nf_client *cl, const nf_sub *s);
+
 /* FNV-1a over the name, seeded, with a final avalanche (splitmix64). */
 static uint64_t hash_name(uint64_t seed, const char *name, size_t len)
 {
@@ -200,6 +204,7 @@ void nf_hub_free(nf_hub *h)
                 sn = s->ch_next;
                 s->client->subs = NULL;
                 s->client->n_subs = 0;
+                replay_free(s->client);
                 free(s);
             }
             nf_history_deinit(&c->hist);
@@ -261,6 +266,8 @@ static void drop_sub(nf_hub *h, nf_sub *s)
         s->ch_next->ch_prev = s->ch_prev;
     c->n_subs--;
     c->n_deflate -= s->client->deflate;
+    if (s->client->replay != NULL)
+        replay_remove(s->client, s);
     s->client->n_subs--;
     h->stats.subscriptions--;
     free(s);
@@ -369,6 +376,8 @@ static int publish_channel(nf_hub *h, nf_channel *c, const char *id, size_t idle
     }
     for (nf_sub *s = c->subs, *next; s != NULL; s = next) {
         next = s->ch_next;
+        if (s->client->replay != NULL && replay_has(s->client->replay, s))
+            continue; /* the replay will reach this event in order */
         bool ok;
         send_to(h, s->client, plain, deflated, &ok);
     }
@@ -413,51 +422,155 @@ bool nf_hub_covers(const nf_hub *h, const char *const *names, size_t n, hr_event
     return true;
 }
 
-typedef struct cursor {
-    nf_channel *ch;
-    uint32_t next;
-} cursor;
+/* A replay in progress: one item per channel being replayed, each with its
+ * own cursor (one event published to several channels has the same id on
+ * each, so a single shared cursor would skip the second copy). */
+typedef struct replay_item {
+    nf_sub *sub;
+    hr_event_id cursor;   /* newest id sent on this channel (since, at first) */
+    hr_event_id evicted0; /* the channel's eviction mark when the item began */
+} replay_item;
 
-/* Index of the cursor whose next entry has the smallest id, or n if all are
- * exhausted. Ties (one event on several channels) go to the first cursor. */
-static size_t pick_oldest(const cursor *cur, size_t n)
+struct nf_replay {
+    replay_item *items;
+    size_t n, cap;
+};
+
+static void replay_free(nf_client *cl)
 {
-    size_t best = n;
+    if (cl->replay == NULL)
+        return;
+    free(cl->replay->items);
+    free(cl->replay);
+    cl->replay = NULL;
+}
+
+static bool replay_has(const nf_replay *r, const nf_sub *s)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->items[i].sub == s)
+            return true;
+    }
+    return false;
+}
+
+/* Forgets the item of s (unsubscribed mid-replay), keeping the order. */
+static void replay_remove(nf_client *cl, const nf_sub *s)
+{
+    nf_replay *r = cl->replay;
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->items[i].sub == s) {
+            memmove(&r->items[i], &r->items[i + 1], (r->n - i - 1) * sizeof *r->items);
+            r->n--;
+            break;
+        }
+    }
+    if (r->n == 0)
+        replay_free(cl);
+}
+
+static int replay_reserve(nf_client *cl, size_t more)
+{
+    if (cl->replay == NULL && (cl->replay = calloc(1, sizeof *cl->replay)) == NULL)
+        return HR_ENOMEM;
+    nf_replay *r = cl->replay;
+    if (r->n + more <= r->cap)
+        return 0;
+    const size_t cap = r->n + more;
+    replay_item *items = realloc(r->items, cap * sizeof *items);
+    if (items == NULL)
+        return HR_ENOMEM;
+    r->items = items;
+    r->cap = cap;
+    return 0;
+}
+
+int nf_hub_replay_start(nf_hub *h, nf_client *cl, const char *const *names, size_t n,
+                        hr_event_id since)
+{
+    if (replay_reserve(cl, n) != 0) {
+        if (cl->replay != NULL && cl->replay->n == 0)
+            replay_free(cl);
+        return HR_ENOMEM;
+    }
+    nf_replay *r = cl->replay;
     for (size_t i = 0; i < n; i++) {
-        if (cur[i].next >= nf_history_len(&cur[i].ch->hist))
+        const nf_channel *c = lookup(h, names[i]);
+        nf_sub *sub = c != NULL ? client_find(cl, c) : NULL;
+        if (sub == NULL || replay_has(r, sub))
             continue;
-        if (best == n ||
-            hr_event_id_cmp(nf_history_at(&cur[i].ch->hist, cur[i].next)->id,
-                            nf_history_at(&cur[best].ch->hist, cur[best].next)->id) < 0)
+        r->items[r->n++] = (replay_item){sub, since, c->hist.evicted};
+    }
+    if (r->n == 0)
+        replay_free(cl);
+    return 0;
+}
+
+/* The item whose next entry is the oldest (ties: the first item), with that
+ * entry's index in *idx; r->n when every item caught up. Sets *gap when a
+ * channel evicted an entry its item had not sent yet. */
+static size_t pick_oldest(const nf_replay *r, uint32_t *idx, bool *gap)
+{
+    size_t best = r->n;
+    hr_event_id best_id = {0, 0};
+    for (size_t i = 0; i < r->n; i++) {
+        const replay_item *it = &r->items[i];
+        const nf_history *hist = &it->sub->ch->hist;
+        if (hr_event_id_cmp(hist->evicted, it->cursor) > 0 &&
+            hr_event_id_cmp(hist->evicted, it->evicted0) > 0) {
+            *gap = true;
+            return r->n;
+        }
+        const uint32_t k = nf_history_first_after(hist, it->cursor);
+        if (k >= nf_history_len(hist))
+            continue;
+        const hr_event_id id = nf_history_at(hist, k)->id;
+        if (best == r->n || hr_event_id_cmp(id, best_id) < 0) {
             best = i;
+            best_id = id;
+            *idx = k;
+        }
     }
     return best;
 }
 
+int nf_hub_replay_pump(nf_hub *h, nf_client *cl, size_t budget)
+{
+    size_t sent = 0;
+    while (cl->replay != NULL) {
+        nf_replay *r = cl->replay;
+        bool gap = false;
+        uint32_t k = 0;
+        const size_t i = pick_oldest(r, &k, &gap);
+        if (gap || i == r->n) {
+            replay_free(cl);
+            return gap ? HR_ELIMIT : 0;
+        }
+        if (sent >= budget)
+            return 1;
+        nf_hist_entry *e = nf_history_at(&r->items[i].sub->ch->hist, k);
+        hr_msg *d = cl->deflate ? entry_deflated(h, e) : NULL;
+        const int rc = h->send(cl->sink, e->plain, d);
+        if (rc != 0) {
+            replay_free(cl);
+            return rc;
+        }
+        h->stats.events_delivered++;
+        h->stats.events_replayed++;
+        sent += d != NULL ? d->len : e->plain->len;
+        r->items[i].cursor = e->id;
+    }
+    return 0;
+}
+
 long nf_hub_replay(nf_hub *h, nf_client *cl, const char *const *names, size_t n, hr_event_id since)
 {
-    cursor *cur = calloc(n > 0 ? n : 1, sizeof *cur);
-    if (cur == NULL)
-        return HR_ENOMEM;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        nf_channel *c = lookup(h, names[i]);
-        if (c == NULL || nf_history_len(&c->hist) == 0 || client_find(cl, c) == NULL)
-            continue;
-        cur[k++] = (cursor){c, nf_history_first_after(&c->hist, since)};
-    }
-    long sent = 0;
-    for (size_t i = pick_oldest(cur, k); i < k; i = pick_oldest(cur, k)) {
-        nf_hist_entry *e = nf_history_at(&cur[i].ch->hist, cur[i].next++);
-        bool ok;
-        send_to(h, cl, e->plain, cl->deflate ? entry_deflated(h, e) : NULL, &ok);
-        if (!ok)
-            break;
-        sent++;
-    }
-    h->stats.events_replayed += (uint64_t)sent;
-    free(cur);
-    return sent;
+    const uint64_t before = h->stats.events_replayed;
+    int rc = nf_hub_replay_start(h, cl, names, n, since);
+    if (rc == 0)
+        rc = nf_hub_replay_pump(h, cl, SIZE_MAX);
+    const long sent = (long)(h->stats.events_replayed - before);
+    return rc < 0 && sent == 0 ? rc : sent;
 }
 
 void nf_hub_raise_floor(nf_hub *h, hr_event_id floor)

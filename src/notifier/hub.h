@@ -15,12 +15,19 @@
  * channel's list and the client's list; nf_client itself is embedded in the
  * caller's per-connection struct.
  *
- * Resume: subscribing with since is three steps the caller runs in one loop
- * turn (so no live event can slip in between): nf_hub_subscribe each channel,
+ * Resume: subscribing with since is steps the caller runs in one loop turn
+ * (so no live event can slip in between): nf_hub_subscribe each channel,
  * nf_hub_covers to learn "recovered", send the "subscribed" reply, then
- * nf_hub_replay, which sends every retained event after since on the newly
- * added channels merged in id order. Live events follow from later turns:
- * no duplicates, no gaps. */
+ * nf_hub_replay_start and nf_hub_replay_pump, which send the retained events
+ * after since on the newly added channels merged in id order.
+ *
+ * A replay is paced so that it never floods the send queue: each pump sends
+ * up to a byte budget and the caller pumps again when the queue drains.
+ * While a channel is being replayed to a client, live events of that channel
+ * are not sent to it directly: they land in the history and the replay
+ * reaches them in order, then the client turns live. No duplicates, no gaps;
+ * if the history evicts an event the replay has not sent yet, the pump says
+ * so (HR_ELIMIT) and the caller closes the connection (1013: resume again). */
 #ifndef NF_HUB_H
 #define NF_HUB_H
 
@@ -33,13 +40,15 @@
 
 typedef struct nf_hub nf_hub;
 typedef struct nf_sub nf_sub;
+typedef struct nf_replay nf_replay;
 
 /* One subscriber (a connection), embedded in the caller's storage. sink is
  * handed back to the send callback. deflate: the connection negotiated
  * permessage-deflate (so compressed twins are worth making). */
 typedef struct nf_client {
     void *sink;
-    nf_sub *subs; /* this client's subscriptions, newest first */
+    nf_sub *subs;      /* this client's subscriptions, newest first */
+    nf_replay *replay; /* replay in progress, or NULL (live) */
     uint32_t n_subs;
     bool deflate;
 } nf_client;
@@ -108,9 +117,24 @@ void nf_hub_client_leave(nf_hub *h, nf_client *cl);
  * since. Channels that do not exist count as complete. */
 bool nf_hub_covers(const nf_hub *h, const char *const *names, size_t n, hr_event_id since);
 
-/* Sends cl every retained event after since on names[0..n) (channels cl is
- * subscribed to), merged in id order. Stops early when a send fails.
- * Returns the number of frames queued, or HR_ENOMEM. */
+/* Starts (or extends) cl's replay of every retained event after since on
+ * names[0..n) (channels cl is subscribed to; others are skipped). From now
+ * on, live events of those channels reach cl only through the replay. Sends
+ * nothing: call nf_hub_replay_pump next. Returns 0 or HR_ENOMEM (nothing
+ * changed). */
+int nf_hub_replay_start(nf_hub *h, nf_client *cl, const char *const *names, size_t n,
+                        hr_event_id since);
+
+/* Sends cl the next replayed events, merged in id order, until at least
+ * budget bytes were queued or the replay caught up (cl is then live).
+ * Returns 0 when cl is live (no replay, or it just finished), 1 when more
+ * remains (pump again once the send queue drained), HR_ELIMIT when the
+ * history evicted events the replay had not sent yet, or the send callback's
+ * error; on errors the replay is dropped (the caller closes the connection). */
+int nf_hub_replay_pump(nf_hub *h, nf_client *cl, size_t budget);
+
+/* start + pump without a budget, for tests. Returns the number of frames
+ * queued or a negative code. */
 long nf_hub_replay(nf_hub *h, nf_client *cl, const char *const *names, size_t n, hr_event_id since);
 
 /* Raises the floor: a since older than floor can never be recovered (events

@@ -124,8 +124,12 @@ static void subscribe(nf_session *s, char *const *names, size_t n, const char *s
     const int rc =
         hr_cproto_write_subscribed((const char *const *)names, n, recovered, ref, &json, &len);
     send_json(s, rc, json, len);
-    if (rc == 0 && since_text != NULL && k > 0)
-        nf_hub_replay(s->loop->hub, &s->client, added, (size_t)k, since);
+    if (rc == 0 && since_text != NULL && k > 0) {
+        if (nf_hub_replay_start(s->loop->hub, &s->client, added, (size_t)k, since) != 0)
+            hr_conn_close(s->conn, HR_WS_CLOSE_INTERNAL, "out of memory");
+        else
+            nf_session_drain(s);
+    }
     free(added);
 }
 
@@ -165,6 +169,19 @@ void nf_session_message(nf_session *s, int opcode, const uint8_t *data, size_t l
     else
         unsubscribe(s, cmd.channels, cmd.n_channels, cmd.ref);
     hr_cmd_deinit(&cmd);
+}
+
+void nf_session_drain(nf_session *s)
+{
+    if (s->client.replay == NULL)
+        return;
+    /* Fill half the send queue per round, so a replay never trips the
+     * slow-reader limit by itself; the next round starts when it drained. */
+    const size_t half = s->loop->cfg->send_queue_limit / 2;
+    const size_t queued = hr_conn_queued_bytes(s->conn);
+    const int rc = nf_hub_replay_pump(s->loop->hub, &s->client, half > queued ? half - queued : 1);
+    if (rc < 0)
+        hr_conn_close(s->conn, HR_WS_CLOSE_TRY_AGAIN, "resume fell behind the history");
 }
 
 /* ---- connect ---------------------------------------------------------- */

@@ -37,6 +37,10 @@ void nf_session_open(nf_session *s);
 /* on_message: one client command. */
 void nf_session_message(nf_session *s, int opcode, const uint8_t *data, size_t len);
 
+/* on_drain (the send queue emptied), and right after a resume starts:
+ * sends the next part of a replay in progress, if any. */
+void nf_session_drain(nf_session *s);
+
 /* on_close: leaves the hub and frees the session. */
 void nf_session_close(nf_session *s);
 

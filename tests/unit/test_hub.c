@@ -341,6 +341,71 @@ static void test_hub_deflated_twin_small_window(void **state)
     nf_hub_free(h);
 }
 
+static void test_hub_paced_replay_holds_live_events(void **state)
+{
+    (void)state;
+    nf_hub *h = hub_new(100, 0);
+    const char *a[] = {"a"}, *b[] = {"b"};
+    for (uint64_t i = 1; i <= 4; i++)
+        publish(h, i, a, 1, "0", 1);
+    sink s;
+    sink_init(&s, false);
+    subscribe(h, &s, "a");
+    subscribe(h, &s, "b");
+    assert_int_equal(nf_hub_replay_start(h, &s.cl, a, 1, (hr_event_id){1000, 1}), 0);
+    assert_int_equal(nf_hub_replay_pump(h, &s.cl, 1), 1); /* one frame per pump */
+    assert_int_equal(s.n, 1);
+    publish(h, 5, a, 1, "0", 1); /* live on a replayed channel: held back */
+    publish(h, 6, b, 1, "0", 1); /* live on another channel: sent now */
+    assert_int_equal(s.n, 2);
+    assert_non_null(strstr(payload(&s, 1), "\"channel\":\"b\",\"id\":\"1000-6\""));
+    while (nf_hub_replay_pump(h, &s.cl, 1) == 1)
+        ;
+    assert_null(s.cl.replay);
+    publish(h, 7, a, 1, "0", 1); /* live again */
+    static const char *const want[] = {"1000-2", "1000-6", "1000-3", "1000-4", "1000-5", "1000-7"};
+    assert_int_equal(s.n, HR_ARRAY_LEN(want));
+    for (size_t i = 0; i < s.n; i++)
+        assert_non_null(strstr(payload(&s, i), want[i]));
+    assert_int_equal(nf_hub_replay_pump(h, &s.cl, 1), 0);
+    sink_clear(&s);
+    nf_hub_client_leave(h, &s.cl);
+    nf_hub_free(h);
+}
+
+static void test_hub_paced_replay_gap_and_unsubscribe(void **state)
+{
+    (void)state;
+    nf_hub *h = hub_new(3, 0);
+    const char *a[] = {"a"}, *ab[] = {"a", "b"};
+    for (uint64_t i = 1; i <= 3; i++)
+        publish(h, i, ab, 2, "0", 1);
+    sink s;
+    sink_init(&s, false);
+    subscribe(h, &s, "a");
+    subscribe(h, &s, "b");
+    /* Unsubscribing mid-replay drops that channel from the replay. */
+    assert_int_equal(nf_hub_replay_start(h, &s.cl, ab, 2, (hr_event_id){0, 0}), 0);
+    assert_int_equal(nf_hub_replay_pump(h, &s.cl, 1), 1);
+    assert_non_null(strstr(payload(&s, 0), "\"channel\":\"a\",\"id\":\"1000-1\""));
+    assert_true(nf_hub_unsubscribe(h, &s.cl, "a"));
+    while (nf_hub_replay_pump(h, &s.cl, 1) == 1)
+        ;
+    assert_int_equal(s.n, 4); /* a:1, then b:1..3 */
+    sink_clear(&s);
+    /* Eviction of what the replay has not sent yet is a gap: HR_ELIMIT. */
+    subscribe(h, &s, "a");
+    assert_int_equal(nf_hub_replay_start(h, &s.cl, a, 1, (hr_event_id){0, 0}), 0);
+    assert_int_equal(nf_hub_replay_pump(h, &s.cl, 1), 1);
+    publish(h, 4, a, 1, "0", 1);
+    publish(h, 5, a, 1, "0", 1); /* evicts 1 and 2: 2 was never sent */
+    assert_int_equal(nf_hub_replay_pump(h, &s.cl, 1), HR_ELIMIT);
+    assert_null(s.cl.replay);
+    sink_clear(&s);
+    nf_hub_client_leave(h, &s.cl);
+    nf_hub_free(h);
+}
+
 static void test_hub_replay_stops_on_send_failure(void **state)
 {
     (void)state;
@@ -397,6 +462,8 @@ int main(void)
         cmocka_unit_test(test_hub_ttl_expiry_frees_and_raises_floor),
         cmocka_unit_test(test_hub_deflated_twin_once),
         cmocka_unit_test(test_hub_deflated_twin_small_window),
+        cmocka_unit_test(test_hub_paced_replay_holds_live_events),
+        cmocka_unit_test(test_hub_paced_replay_gap_and_unsubscribe),
         cmocka_unit_test(test_hub_replay_stops_on_send_failure),
         cmocka_unit_test(test_hub_many_channels_and_out_of_order),
     };
