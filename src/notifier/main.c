@@ -35,7 +35,6 @@ static int run(const nf_config *cfg)
     }
     uv_run(&uv, UV_RUN_DEFAULT);
     nf_loop_deinit(&l);
-    uv_walk(&uv, NULL, NULL);
     if (uv_loop_close(&uv) != 0)
         hr_log(HR_LOG_WARN, "notifier", "event loop closed with handles left");
     return status;
