@@ -15,13 +15,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { after } from 'node:test';
 import { chromium } from 'playwright-core';
 import {
     test, startNotifier, spawnServer, publishOk, freePort, waitFor, tmpFile, BIN, DEADLINE_MS,
 } from './lib/harness.mjs';
+import { startRedis } from './lib/servers.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const WEB = path.join(ROOT, 'web');
@@ -37,47 +37,6 @@ const cleanups = [];
 after(async () => {
     for (const fn of cleanups.reverse()) await fn();
 });
-
-/* ---- redis: a private server and a minimal RESP client ---- */
-
-async function startRedis() {
-    const port = await freePort();
-    const dir = fs.mkdtempSync(path.join(path.dirname(tmpFile('x')), 'redis-'));
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1',
-        '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-    cleanups.push(() => proc.kill('SIGKILL'));
-    await waitFor(() => redisCommand(port, ['PING']).then((r) => r === 'PONG', () => false),
-        'redis-server ready');
-    return { port, url: `redis://127.0.0.1:${port}` };
-}
-
-/** Sends one command; resolves to the reply's first line (simple string, id or error). */
-function redisCommand(port, argv) {
-    return new Promise((resolve, reject) => {
-        const sock = net.connect(port, '127.0.0.1');
-        let req = `*${argv.length}\r\n`;
-        for (const a of argv) req += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
-        let buf = '';
-        sock.on('connect', () => sock.write(req));
-        sock.on('data', (d) => {
-            buf += d;
-            const lines = buf.split('\r\n');
-            if (lines.length < 2) return;
-            const head = lines[0];
-            if (head[0] === '$' && lines.length < 3) return;
-            sock.end();
-            if (head[0] === '-') reject(new Error(`redis: ${head.slice(1)}`));
-            else resolve(head[0] === '$' ? lines[1] : head.slice(1));
-        });
-        sock.on('error', reject);
-    });
-}
-
-/** What a service does to publish while the notifier is down. */
-function xadd(redis, channel, data) {
-    return redisCommand(redis.port, ['XADD', 'herald:events', '*', 'channel', channel,
-        'data', JSON.stringify(data)]);
-}
 
 /* ---- gateway with a generated config ---- */
 
@@ -147,7 +106,10 @@ test('demo page: live events through the gateway, survives a notifier restart', 
     async () => {
         assert.ok(fs.existsSync(path.join(BIN, 'herald-gateway')), `no herald-gateway in ${BIN}`);
         const redis = await startRedis();
-        const notifierArgs = ['--broker', redis.url, '--jwt-secret', SECRET,
+        cleanups.push(() => redis.stop());
+        const service = await redis.client(); // publishes like a service would: XADD
+        cleanups.push(() => service.close());
+        const notifierArgs = ['--broker', redis.url(), '--jwt-secret', SECRET,
             '--trusted-proxy', '127.0.0.1/32'];
         const notifier = await startNotifier(notifierArgs);
         const gw = await startGateway(notifier.port);
@@ -183,7 +145,7 @@ test('demo page: live events through the gateway, survives a notifier restart', 
         notifier.exitInfo = { ...notifier.exitInfo, signal: 'SIGKILL (by the test)' };
         await waitFor(async () => /status-reconnecting/.test(await statusClass(page)),
             'status: reconnecting', WAIT);
-        for (let n = 4; n <= 8; n++) await xadd(redis, 'e2e', { text: `e2e ${n}` });
+        for (let n = 4; n <= 8; n++) await service.xadd('e2e', { text: `e2e ${n}` });
 
         // Restart it on the same port: the page resumes from its last id.
         const again = await startNotifier(notifierArgs, { port: notifier.port });
