@@ -24,6 +24,7 @@
 #include "net/conn.h"
 #include "net/server.h"
 #include "proto/http_head.h"
+#include "proto/ws_deflate.h"
 #include "proto/ws_frame.h"
 
 typedef struct harness {
@@ -46,6 +47,25 @@ typedef struct harness {
     hr_conn *last;        /* loop thread only: the last connection opened */
 } harness;
 
+/* A broadcast-style event: one plain and one deflated frame built once,
+ * hr_conn_send_event picks per connection. */
+static inline void h_send_event(hr_conn *c)
+{
+    static const char ev[] =
+        "{\"type\":\"event\",\"data\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}";
+    hr_ws_deflate_params p;
+    hr_ws_deflate_params_default(&p);
+    p.server_no_context_takeover = true;
+    hr_ws_deflater d;
+    hr_ws_deflater_init(&d, &p, true, 6);
+    hr_msg *plain = hr_ws_frame_msg_new(HR_WS_OP_TEXT, false, ev, sizeof ev - 1);
+    hr_msg *deflated = hr_ws_deflate_frame_new(&d, HR_WS_OP_TEXT, ev, sizeof ev - 1);
+    hr_conn_send_event(c, plain, deflated);
+    hr_msg_unref(plain);
+    hr_msg_unref(deflated);
+    hr_ws_deflater_deinit(&d);
+}
+
 static inline void h_on_message(hr_conn *c, int opcode, const uint8_t *data, size_t len)
 {
     if (len == 5 && memcmp(data, "flood", 5) == 0) {
@@ -63,6 +83,10 @@ static inline void h_on_message(hr_conn *c, int opcode, const uint8_t *data, siz
         harness *h = hr_conn_app(c);
         hr_conn_pause(c, true);
         atomic_store(&h->paused, 1);
+        return;
+    }
+    if (len == 5 && memcmp(data, "event", 5) == 0) {
+        h_send_event(c);
         return;
     }
     hr_conn_send(c, opcode, data, len);

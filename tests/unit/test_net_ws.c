@@ -352,6 +352,45 @@ static void test_net_ws_pause_and_drain(void **state)
     h_stop(h);
 }
 
+/* hr_conn_send_event: the deflated frame to a connection that negotiated
+ * permessage-deflate, the plain one otherwise; both decode to the event. */
+static void test_net_ws_send_event(void **state)
+{
+    harness *h = h_start(NULL);
+    static const char want[] =
+        "{\"type\":\"event\",\"data\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}";
+    for (int z = 0; z < 2; z++) {
+        tc *t = tc_connect(h->port);
+        const char *ext = z ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : NULL;
+        assert_int_equal(tc_upgrade(t, "/", ext, NULL, 0), 101);
+        tc_frame(t, HR_WS_OP_TEXT, true, false, "event", 5);
+        uint8_t buf[256];
+        size_t len = 0;
+        bool rsv1 = false;
+        assert_int_equal(tc_read_frame(t, buf, sizeof buf, &len, &rsv1), HR_WS_OP_TEXT);
+        assert_int_equal(rsv1, z == 1);
+        if (z) {
+            hr_ws_deflate_params p;
+            hr_ws_deflate_params_default(&p);
+            p.server_no_context_takeover = true;
+            hr_ws_inflater f;
+            hr_ws_inflater_init(&f, &p, false);
+            hr_buf out;
+            hr_buf_init(&out, 4096);
+            assert_int_equal(hr_ws_inflate(&f, buf, len, &out, 4096), 0);
+            assert_int_equal(out.len, sizeof want - 1);
+            assert_memory_equal(hr_buf_data(&out), want, out.len);
+            hr_buf_deinit(&out);
+            hr_ws_inflater_deinit(&f);
+        } else {
+            assert_int_equal(len, sizeof want - 1);
+            assert_memory_equal(buf, want, len);
+        }
+        tc_free(t);
+    }
+    h_stop(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_net_ws_large_message),
         cmocka_unit_test(test_net_ws_keepalive_and_timeouts),
         cmocka_unit_test(test_net_ws_pause_and_drain),
+        cmocka_unit_test(test_net_ws_send_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
