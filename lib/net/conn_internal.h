@@ -127,43 +127,75 @@ struct hr_server {
 };
 
 /* server.c */
+/* Parses "1.2.3.4:80" or "[::1]:80" into out. Returns 0 or HR_EINVAL. */
 int hr_server_parse_addr(const char *addr, struct sockaddr_storage *out);
+/* Links c into / out of the server's connection list (conns_open gauge);
+ * detach may finish a pending shutdown. */
 void hr_server_attach(hr_server *s, hr_conn *c);
 void hr_server_detach(hr_server *s, hr_conn *c);
+/* Puts c on this turn's flush list (once). */
 void hr_server_want_flush(hr_server *s, hr_conn *c);
+/* The shared server-side compressor for p's window bits (lazy); NULL when
+ * out of memory. */
 hr_ws_deflater *hr_server_deflater(hr_server *s, const hr_ws_deflate_params *p);
+/* 32 random bits for client mask keys. */
 uint32_t hr_server_random(hr_server *s);
 
 /* conn.c */
+/* New connection with an initialised (not yet connected) TCP handle,
+ * attached to s; NULL when out of memory. */
 hr_conn *hr_conn_new(hr_server *s, const hr_conn_callbacks *cb);
+/* Starts / stops uv_read (start is a no-op when the phase or a pause says
+ * not to read). */
 void hr_conn_start_reading(hr_conn *c);
 void hr_conn_stop_reading(hr_conn *c);
+/* Queues m (takes a reference) and schedules the flush. limited: apply the
+ * send-queue limit (past it: close 1013, HR_ELIMIT). Returns 0, HR_ECLOSED,
+ * HR_ELIMIT or HR_ENOMEM. */
 int hr_conn_queue(hr_conn *c, hr_msg *m, bool limited);
-void hr_conn_shutdown_close(hr_conn *c);
+/* Applies c's deadlines at time now (the server's sweep). */
 void hr_conn_sweep(hr_conn *c, uint64_t now);
+/* hr_server_shutdown's step for one connection. */
 void hr_conn_server_shutdown(hr_conn *c, int code);
+/* Flush what is queued, shut down the write side, drain until EOF or the
+ * close timeout, then close (so the peer reads our last response). */
 void hr_conn_linger(hr_conn *c);
+/* uv_close now (idempotent); on_close follows from the close callback. */
 void hr_conn_terminate(hr_conn *c);
+/* Writes what is queued: uv_try_write first, uv_write for the rest. */
 void hr_conn_flush(hr_conn *c);
+/* Buffered input waits for the next flush pass (never nested in the app). */
 void hr_conn_refeed(hr_conn *c);
 
 /* conn_http.c */
+/* Parses and dispatches requests buffered in c->in. */
 void hr_conn_http_feed(hr_conn *c);
+/* Answers status (0: just close) with a short text body, then lingers. */
 void hr_conn_http_error(hr_conn *c, int status, const char *why);
+/* hr_conn_respond / hr_conn_upgrade_accept (see conn.h). */
 int hr_conn_http_respond(hr_conn *c, int status, const char *content_type, const void *body,
                          size_t len, const char *extra_headers);
 int hr_conn_http_accept(hr_conn *c, const hr_upgrade_reply *reply);
+/* A complete response in a new hr_msg (one reference, the caller's); the
+ * body is left out when head_only. NULL when out of memory. */
 hr_msg *hr_conn_http_response(int status, const char *content_type, const void *body, size_t len,
                               bool head_only, bool close, const char *extra_headers);
 
 /* conn_ws.c */
+/* Switches c to the WebSocket phase with the negotiated extension. */
 void hr_conn_ws_open(hr_conn *c, const hr_ws_deflate_params *dp, bool deflate);
+/* Feeds socket bytes p[0..n) (unmasked in place) to the frame reader. */
 void hr_conn_ws_feed(hr_conn *c, uint8_t *p, size_t n);
+/* One complete frame for c: compressed when negotiated (data opcodes of 32
+ * bytes or more), masked on client connections. NULL when out of memory. */
 hr_msg *hr_conn_ws_frame(hr_conn *c, uint8_t opcode, const void *p, size_t len);
+/* Queues a keep-alive ping. */
 void hr_conn_ws_ping(hr_conn *c);
+/* Frees the reader and deflate state. */
 void hr_conn_ws_release(hr_conn *c);
 
 /* client.c */
+/* Parses the server's handshake answer buffered in c->in. */
 void hr_client_feed(hr_conn *c);
 
 #endif
