@@ -117,7 +117,7 @@ static bool key_is_data(const char *s, size_t a, size_t b)
         return true;
     if (memchr(s + a, '\\', b - a) == NULL)
         return false;
-    json_t *k = json_loadb(s + a, b - a, JSON_DECODE_ANY, NULL);
+    json_t *k = json_loadb(s + a, b - a, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     const bool yes = json_is_string(k) && strcmp(json_string_value(k), "data") == 0 &&
                      json_string_length(k) == 4;
     json_decref(k);
@@ -331,8 +331,11 @@ int hr_publish_parse(const uint8_t *body, size_t len, size_t max_items, hr_pub_b
         return fail(&e, HR_EINVAL, "invalid JSON: NUL byte");
     json_error_t jerr;
     /* Integers beyond 64 bits are accepted: data is passed on verbatim. */
-    json_t *root = json_loadb((const char *)body, len,
-                              JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
+    /* JSON_ALLOW_NUL: "\u0000" is a valid escape (RFC 8259); strings are
+     * checked by length, never as C strings, and data passes on verbatim. */
+    json_t *root =
+        json_loadb((const char *)body, len,
+                   JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
     if (root == NULL)
         return fail(&e, HR_EINVAL, "invalid JSON at byte %d: %s", jerr.position, jerr.text);
     raw r = {.s = (const char *)body, .len = len};
@@ -349,7 +352,8 @@ int hr_publish_normalize_data(const char *text, size_t len, char **out, size_t *
     *out_len = 0;
     if (text == NULL || len == 0 || memchr(text, '\0', len) != NULL)
         return HR_EINVAL;
-    json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+    json_t *v =
+        json_loadb(text, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
     if (v == NULL)
         return HR_EINVAL;
     json_decref(v);

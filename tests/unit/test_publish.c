@@ -144,6 +144,23 @@ static void test_publish_nul_byte(void **state)
     assert_string_equal(errbuf, "invalid JSON: NUL byte");
 }
 
+/* An escaped NUL is valid JSON (RFC 8259): accepted and passed on verbatim,
+ * while a channel name holding one is still refused. */
+static void test_publish_escaped_nul(void **state)
+{
+    (void)state;
+    hr_pub_batch b;
+    assert_int_equal(parse("{\"channel\":\"a\",\"data\":{\"s\":\"x\\u0000y\"}}", 4, &b), 0);
+    assert_string_equal(b.items[0].data, "{\"s\":\"x\\u0000y\"}");
+    hr_publish_batch_deinit(&b);
+    assert_int_equal(parse("{\"channel\":\"a\\u0000b\",\"data\":1}", 4, &b), HR_EINVAL);
+    char *out = NULL;
+    size_t out_len = 0;
+    assert_int_equal(hr_publish_normalize_data("\"\\u0000\"", 8, &out, &out_len), 0);
+    assert_string_equal(out, "\"\\u0000\"");
+    free(out);
+}
+
 static void test_publish_all_or_nothing(void **state)
 {
     (void)state;
@@ -267,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_publish_data_verbatim),
         cmocka_unit_test(test_publish_errors),
         cmocka_unit_test(test_publish_nul_byte),
+        cmocka_unit_test(test_publish_escaped_nul),
         cmocka_unit_test(test_publish_all_or_nothing),
         cmocka_unit_test(test_publish_limits),
         cmocka_unit_test(test_publish_errbuf_truncation),
