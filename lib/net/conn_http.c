@@ -24,8 +24,15 @@ static size_t opt_len(const char *s)
     return s != NULL ? strlen(s) : 0;
 }
 
+static const char *connection_header(int conn)
+{
+    if (conn == HR_HTTP_CLOSE)
+        return "Connection: close\r\n";
+    return conn == HR_HTTP_KEEP_ALIVE ? "Connection: keep-alive\r\n" : "";
+}
+
 hr_msg *hr_conn_http_response(int status, const char *content_type, const void *body, size_t len,
-                              bool head_only, bool close, const char *extra_headers)
+                              bool head_only, int conn, const char *extra_headers)
 {
     const size_t cap = 160 + opt_len(content_type) + opt_len(extra_headers);
     if (len > HR_MSG_MAX - cap)
@@ -37,7 +44,7 @@ hr_msg *hr_conn_http_response(int status, const char *content_type, const void *
     int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\n%s%s\r\n", status,
                      hr_http_write_reason(status), content_type ? "Content-Type: " : "",
                      content_type ? content_type : "", content_type ? "\r\n" : "", len,
-                     close ? "Connection: close\r\n" : "", extra_headers ? extra_headers : "");
+                     connection_header(conn), extra_headers ? extra_headers : "");
     if (n < 0 || (size_t)n >= cap) {
         hr_msg_unref(m);
         return NULL;
@@ -61,7 +68,7 @@ void hr_conn_http_error(hr_conn *c, int status, const char *why)
     const int n = snprintf(body, sizeof body, "%s\n", why);
     const char *extra = status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL;
     hr_msg *m = hr_conn_http_response(status, "text/plain; charset=utf-8", body,
-                                      n > 0 ? (size_t)n : 0, false, true, extra);
+                                      n > 0 ? (size_t)n : 0, false, HR_HTTP_CLOSE, extra);
     if (m == NULL) {
         hr_conn_terminate(c);
         return;
@@ -147,7 +154,9 @@ static void dispatch(hr_conn *c, const hr_http_head *h, const uint8_t *body, siz
 {
     c->phase = HR_PH_APP;
     c->deadline = 0;
-    c->flags &= ~(HR_CF_KEEPALIVE | HR_CF_HEAD_REQ | HR_CF_CONTINUE);
+    c->flags &= ~(HR_CF_KEEPALIVE | HR_CF_HEAD_REQ | HR_CF_CONTINUE | HR_CF_HTTP10);
+    if (h->http_major == 1 && h->http_minor == 0)
+        c->flags |= HR_CF_HTTP10;
     c->flags |= HR_CF_SEEN;
     if (h->keep_alive && !c->srv->shutting_down)
         c->flags |= HR_CF_KEEPALIVE;
@@ -250,8 +259,12 @@ int hr_conn_http_respond(hr_conn *c, int status, const char *content_type, const
     const bool no_body =
         (c->flags & HR_CF_HEAD_REQ) || status < 200 || status == 204 || status == 304;
     const bool close = !(c->flags & HR_CF_KEEPALIVE) || c->srv->shutting_down;
+    /* HTTP/1.0 clients keep a connection only when told so explicitly. */
+    const int conn = close                       ? HR_HTTP_CLOSE
+                     : (c->flags & HR_CF_HTTP10) ? HR_HTTP_KEEP_ALIVE
+                                                 : HR_HTTP_DEFAULT;
     hr_msg *m =
-        hr_conn_http_response(status, content_type, body, len, no_body, close, extra_headers);
+        hr_conn_http_response(status, content_type, body, len, no_body, conn, extra_headers);
     if (m == NULL)
         return HR_ENOMEM;
     hr_conn_queue(c, m, false);

@@ -64,6 +64,7 @@ enum hr_conn_flag {
     HR_CF_CONTINUE = 1u << 14,  /* "100 Continue" sent for the current request */
     HR_CF_IN_FEED = 1u << 15,   /* inside hr_conn_http_feed (no nested feeding) */
     HR_CF_REFEED = 1u << 16,    /* buffered input waits for the next flush pass */
+    HR_CF_HTTP10 = 1u << 17,    /* the pending request is HTTP/1.0 */
 };
 
 /* Per-connection deflate state, allocated only when negotiated. */
@@ -176,10 +177,13 @@ void hr_conn_http_error(hr_conn *c, int status, const char *why);
 int hr_conn_http_respond(hr_conn *c, int status, const char *content_type, const void *body,
                          size_t len, const char *extra_headers);
 int hr_conn_http_accept(hr_conn *c, const hr_upgrade_reply *reply);
+/* Connection header choice for hr_conn_http_response. */
+enum { HR_HTTP_DEFAULT = 0, HR_HTTP_CLOSE = 1, HR_HTTP_KEEP_ALIVE = 2 };
 /* A complete response in a new hr_msg (one reference, the caller's); the
- * body is left out when head_only. NULL when out of memory. */
+ * body is left out when head_only; conn is an HR_HTTP_* value. NULL when out
+ * of memory. */
 hr_msg *hr_conn_http_response(int status, const char *content_type, const void *body, size_t len,
-                              bool head_only, bool close, const char *extra_headers);
+                              bool head_only, int conn, const char *extra_headers);
 
 /* conn_ws.c */
 /* Switches c to the WebSocket phase with the negotiated extension. */
