@@ -162,6 +162,26 @@ static void test_net_http_shutdown_idle(void **state)
     tc_free(t);
 }
 
+/* HTTP/1.0: kept open only when asked, and then told so explicitly. */
+static void test_net_http_http10(void **state)
+{
+    harness *h = h_start(NULL);
+    tc *t = tc_connect(h->port);
+    char head[1024], body[256];
+    const char ka[] = "GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    tc_send(t, ka, sizeof ka - 1);
+    assert_int_equal(tc_read_response(t, head, sizeof head, body, sizeof body), 200);
+    assert_non_null(strstr(head, "Connection: keep-alive"));
+    const char plain[] = "GET /c HTTP/1.0\r\n\r\n";
+    tc_send(t, plain, sizeof plain - 1);
+    assert_int_equal(tc_read_response(t, head, sizeof head, body, sizeof body), 200);
+    assert_string_equal(body, "GET /c 0");
+    assert_non_null(strstr(head, "Connection: close"));
+    assert_true(tc_wait_eof(t));
+    tc_free(t);
+    h_stop(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_net_http_upgrade_refused_by_app),
         cmocka_unit_test(test_net_http_deferred_upgrade),
         cmocka_unit_test(test_net_http_shutdown_idle),
+        cmocka_unit_test(test_net_http_http10),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
