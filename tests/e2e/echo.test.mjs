@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { after, before, describe } from 'node:test';
 import {
-    connect, frame, OP, rawConnect, runProgram, startEcho, stopAll, test,
+    connect, frame, freePort, OP, rawConnect, runProgram, startEcho, stopAll, test,
 } from './lib/harness.mjs';
 
 /** Sends one message and returns the echo as {binary, data(Buffer)}. */
@@ -331,11 +331,20 @@ describe('herald-echo process', () => {
     test('--help exits 0; an unknown flag exits 2 with one line', async () => {
         const h = await runProgram('herald-echo', ['--help']);
         assert.equal(h.code, 0);
+        const v = await runProgram('herald-echo', ['--version']);
+        assert.equal(v.code, 0);
         const bad = await runProgram('herald-echo', ['--no-such-flag']);
         assert.equal(bad.code, 2);
         assert.equal(bad.stderr.trim().split('\n').length, 1, JSON.stringify(bad.stderr));
         const badDeflate = await runProgram('herald-echo', ['--deflate', 'maybe']);
         assert.equal(badDeflate.code, 2);
+    });
+
+    test('HERALD_LISTEN is honoured', async () => {
+        const port = await freePort();
+        const srv = await startEcho([], { noListen: true, port, env: { HERALD_LISTEN: `127.0.0.1:${port}` } });
+        const c = await connect(srv.wsUrl('/'), { rawText: true });
+        assert.equal(textOf(await roundTrip(c, 'env', false)), 'env');
     });
 
     test('HERALD_MAX_MESSAGE_BYTES is honoured', async () => {

@@ -31,9 +31,13 @@ const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-e2e-'));
 const children = new Set();
 let liveServers = [];
 
-process.on('exit', () => {
+process.on('exit', (code) => {
     for (const c of children) {
         try { c.kill('SIGKILL'); } catch { /* already gone */ }
+    }
+    // Keep the stderr files of a failed run for inspection; drop a clean one's.
+    if (code === 0 && !process.env.HERALD_E2E_KEEP_TMP) {
+        try { fs.rmSync(TMP, { recursive: true, force: true }); } catch { /* best effort */ }
     }
 });
 for (const sig of ['SIGINT', 'SIGTERM']) {
