@@ -4,6 +4,7 @@
 // with the command line winning.
 
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import net from 'node:net';
 import { describe } from 'node:test';
 import {
@@ -29,6 +30,22 @@ describe('shutdown and close', () => {
         const rc = await raw.waitClose();
         assert.equal(rc.code, 1001);
         assert.deepEqual(exit, { code: 0, signal: null }, `exit ${JSON.stringify(exit)}`);
+    });
+
+    test('SIGTERM exits 0 despite a half-sent request and a client that does not read', async () => {
+        const srv = await startNotifier();
+        const half = await rawConnect(srv.port);
+        half.write('GET /ws HTTP/1.1\r\nHost: x\r\nUpgr');
+        const idleHttp = await rawConnect(srv.port); // connected, sends nothing
+        const stuck = await rawConnect(srv.port);
+        await stuck.upgrade('/ws?channels=stuck');
+        stuck.sock.pause();
+        for (let i = 0; i < 20; i++) {
+            await publishOk(srv, { channel: 'stuck', data: crypto.randomBytes(30000).toString('base64') });
+        }
+        const exit = await srv.stop('SIGTERM');
+        assert.deepEqual(exit, { code: 0, signal: null }, `exit ${JSON.stringify(exit)}`);
+        assert.ok(idleHttp);
     });
 
     test('SIGTERM with no clients exits 0', async () => {
