@@ -1,7 +1,9 @@
 /* Admin endpoints and the metrics page. Metric names follow
  * herald_gateway_<thing>_<unit>; labelled families are written by hand with
- * hr_metrics_write_header/_sample, values read from the process's single
- * gw_metrics block and from the current runtime's pools and routes. */
+ * hr_metrics_write_header/_sample. The unlabelled counters, closes, flow and
+ * handshake latency are summed over every worker's shared gw_metrics slot
+ * (shmetrics.h); the per-route and per-server gauges come from the current
+ * runtime of the worker serving the admin listener. */
 #include "admin.h"
 
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include "core/err.h"
 #include "core/metrics.h"
 #include "proto/http_head.h"
+#include "shmetrics.h"
 
 #define C HR_METRIC_COUNTER
 #define G HR_METRIC_GAUGE
@@ -138,7 +141,9 @@ static int routes(hr_buf *o, const gw_runtime *rt)
 
 int gw_admin_write_metrics(const gw_app *app, hr_buf *out)
 {
-    const gw_metrics *m = &app->m;
+    gw_metrics sum;
+    const gw_metrics *m = &sum;
+    gw_shmetrics_sum(app->m_all, app->n_workers, &sum);
     int rc = statuses(out, "herald_gateway_handshakes_total", "WebSocket handshakes by status",
                       m->hs_status);
     rc = rc ? rc

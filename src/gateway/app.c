@@ -178,23 +178,23 @@ void gw_app_request_id(gw_app *app, char *out, size_t cap)
 void gw_app_count_status(gw_app *app, int status)
 {
     if (status >= 100 && status < 600)
-        app->m.status[status]++;
+        app->m->status[status]++;
 }
 
 void gw_app_count_handshake(gw_app *app, int status)
 {
     if (status >= 100 && status < 600) {
-        app->m.status[status]++;
-        app->m.hs_status[status]++;
+        app->m->status[status]++;
+        app->m->hs_status[status]++;
     }
 }
 
 void gw_app_count_close(gw_app *app, int code)
 {
     if (code >= 1000 && code < 1000 + GW_CLOSE_CODES)
-        app->m.closes[code - 1000]++;
+        app->m->closes[code - 1000]++;
     else
-        app->m.closes[GW_CLOSE_CODES]++;
+        app->m->closes[GW_CLOSE_CODES]++;
 }
 
 void gw_app_observe_latency(gw_app *app, double ms)
@@ -202,9 +202,9 @@ void gw_app_observe_latency(gw_app *app, double ms)
     size_t i = 0;
     while (i < GW_LAT_BUCKETS && ms > gw_lat_bounds_ms[i])
         i++;
-    app->m.lat_buckets[i]++;
-    app->m.lat_sum_ms += ms;
-    app->m.lat_count++;
+    app->m->lat_buckets[i]++;
+    app->m->lat_sum_ms += ms;
+    app->m->lat_count++;
 }
 
 /* ---- dispatch ------------------------------------------------------------ */
@@ -240,7 +240,7 @@ static int on_upgrade(hr_conn *c, const hr_http_head *h, hr_upgrade_reply *reply
 static void on_request(hr_conn *c, const hr_http_head *h, const uint8_t *body, size_t len)
 {
     gw_app *app = hr_conn_app(c);
-    app->m.http_requests++;
+    app->m->http_requests++;
     const gw_route_cfg *r = route_for(app, h);
     if (r == NULL) {
         gw_hproxy_answer(app, c, h, NULL, 404, "no route\n");

@@ -79,7 +79,9 @@ struct gw_app {
     hr_server *admin; /* NULL when no admin_listen */
     gw_uphttp *http;  /* keep-alive HTTP client to upstreams */
     gw_iptable ips;
-    gw_metrics m;
+    gw_metrics *m;           /* this worker's slot of the shared metrics (shmetrics.h) */
+    const gw_metrics *m_all; /* every worker's slot, summed by the admin page */
+    unsigned n_workers;      /* slots in m_all */
     uv_timer_t tick; /* 1 s: iptable sweep, pool revive */
     uv_signal_t sig_term, sig_int, sig_hup;
     bool draining;

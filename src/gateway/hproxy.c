@@ -174,7 +174,7 @@ static void on_upstream(void *arg, int err, bool connected, const hr_http_head *
         return;
     }
     if (!connected) {
-        q->app->m.upstream_connect_failures++;
+        q->app->m->upstream_connect_failures++;
         gw_pool_report(pool, (size_t)q->server, false, true);
         hr_log(HR_LOG_WARN, "gateway", "upstream connect failed server=%s err=%s",
                pool->servers[q->server].addr.text, hr_err_str(err));

@@ -3,22 +3,24 @@
  * socket opens (exit 2 with one "file:line: problem" line on error), then
  * runs one event loop per worker process. SIGTERM/SIGINT drain (stop
  * accepting, 1001 to clients, exit within limits.drain_timeout_s); SIGHUP
- * reloads the configuration for new connections. With --workers N > 1 the
- * parent forks N workers sharing the listeners (SO_REUSEPORT) and forwards
- * signals to them; limits and metrics are then per worker, and only worker 0
- * serves the admin listener. */
+ * reloads the configuration for new connections. With --workers N > 1
+ * (0: one per core) the parent supervises N workers sharing the
+ * listeners (SO_REUSEPORT; supervisor.c): it forwards signals and restarts a
+ * dead worker. Limits are per worker; metrics live in shared slots
+ * (shmetrics.c) that worker 0, which serves the admin listener, sums. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "admin.h"
 #include "app.h"
 #include "config.h"
+#include "shmetrics.h"
+#include "supervisor.h"
 #include "core/err.h"
 #include "core/flags.h"
 #include "core/log.h"
@@ -30,7 +32,8 @@ extern char **environ;
 static const hr_flag_spec flag_spec[] = {
     {"config", HR_FLAG_STRING, NULL, "FILE", "gateway configuration (YAML), required", 0, 0},
     {"check", HR_FLAG_BOOL, "false", NULL, "validate the configuration and exit 0 or 2", 0, 0},
-    {"workers", HR_FLAG_INT, "1", "N", "worker processes sharing the listeners", 1, 64},
+    {"workers", HR_FLAG_INT, "1", "N", "worker processes sharing the listeners (0: one per core)",
+     0, GW_SUPERVISOR_MAX_WORKERS},
     {"log-level", HR_FLAG_STRING, "info", "LEVEL", "debug, info, warn, error or off", 0, 0},
 };
 
@@ -98,7 +101,7 @@ static void reload(gw_app *app)
         cfg = NULL;
     }
     if (rc != 0) {
-        app->m.reload_failures++;
+        app->m->reload_failures++;
         hr_log(HR_LOG_ERROR, "gateway", "reload refused, keeping the old configuration: %s",
                rc == HR_ENOMEM ? "out of memory" : d.msg);
         return;
@@ -106,7 +109,7 @@ static void reload(gw_app *app)
     char diag[512];
     gw_runtime *rt = gw_runtime_new(app, cfg, diag, sizeof diag);
     if (rt == NULL) {
-        app->m.reload_failures++;
+        app->m->reload_failures++;
         hr_log(HR_LOG_ERROR, "gateway", "reload refused: %s", diag);
         return;
     }
@@ -118,7 +121,7 @@ static void reload(gw_app *app)
         hr_log(HR_LOG_WARN, "gateway", "listen addresses changed: they apply after a restart");
     app->rt = rt;
     gw_runtime_unref(old);
-    app->m.reloads++;
+    app->m->reloads++;
     hr_log(HR_LOG_INFO, "gateway",
            "configuration reloaded routes=%zu upstreams=%zu "
            "(listeners and server limits need a restart)",
@@ -275,7 +278,8 @@ static void free_servers(gw_app *app)
     app->pub = app->ups = app->admin = app->tls_in = NULL;
 }
 
-static int run_worker(gw_config *cfg, const char *path, unsigned worker, unsigned workers)
+static int run_worker(gw_config *cfg, const char *path, unsigned worker, unsigned workers,
+                      gw_metrics *slots)
 {
     uv_loop_t loop;
     if (uv_loop_init(&loop) != 0) {
@@ -288,6 +292,9 @@ static int run_worker(gw_config *cfg, const char *path, unsigned worker, unsigne
     app.worker = worker;
     app.config_path = (char *)path;
     app.reuse_port = workers > 1;
+    app.m = &slots[worker];
+    app.m_all = slots;
+    app.n_workers = workers;
     size_t n_tls = 0;
     for (size_t i = 0; i < cfg->n_listen; i++)
         n_tls += cfg->listen[i].tls_cert != NULL;
@@ -325,50 +332,59 @@ static int run_worker(gw_config *cfg, const char *path, unsigned worker, unsigne
 
 /* ---- workers ------------------------------------------------------------------- */
 
-static int supervise(gw_config *cfg, const char *path, unsigned workers)
+/* What the supervisor's forks inherit: the latest valid configuration (it
+ * is reloaded here on SIGHUP too, so a restarted worker starts with what the
+ * others run) and the shared metrics slots. */
+typedef struct workers_ctx {
+    gw_config *cfg;
+    const char *path;
+    unsigned workers;
+    gw_metrics *slots;
+} workers_ctx;
+
+static int load_config(const char *path, gw_config **cfg);
+
+static int worker_main(void *arg, unsigned worker)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    pid_t pids[64];
-    unsigned alive = 0;
-    for (unsigned i = 0; i < workers; i++) {
-        const pid_t pid = fork();
-        if (pid == 0) {
-            sigprocmask(SIG_UNBLOCK, &set, NULL);
-            exit(run_worker(cfg, path, i, workers));
-        }
-        pids[i] = pid;
-        alive += pid > 0;
-    }
-    gw_config_free(cfg);
-    int status = 0;
-    while (alive > 0) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0)
-            continue;
-        if (sig != SIGCHLD) {
-            for (unsigned i = 0; i < workers; i++)
-                if (pids[i] > 0)
-                    kill(pids[i], sig);
-            continue;
-        }
-        int ws = 0;
-        pid_t pid;
-        while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
-            for (unsigned i = 0; i < workers; i++)
-                if (pids[i] == pid)
-                    pids[i] = 0;
-            alive--;
-            if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
-                status = 1;
-        }
-    }
+    workers_ctx *w = arg;
+    gw_config *cfg = w->cfg; /* the child's copy; run_worker takes it */
+    w->cfg = NULL;
+    return run_worker(cfg, w->path, worker, w->workers, w->slots);
+}
+
+static void workers_reload(void *arg)
+{
+    workers_ctx *w = arg;
+    gw_config *cfg = NULL;
+    if (load_config(w->path, &cfg) != 0)
+        return; /* the workers log the refusal themselves */
+    gw_config_free(w->cfg);
+    w->cfg = cfg;
+}
+
+static void workers_death(void *arg, unsigned worker)
+{
+    workers_ctx *w = arg;
+    gw_shmetrics_reset_gauges(&w->slots[worker]);
+}
+
+static int supervise(gw_config *cfg, const char *path, unsigned workers, gw_metrics *slots)
+{
+    static const gw_supervisor_ops ops = {
+        .run_worker = worker_main,
+        .reload = workers_reload,
+        .on_death = workers_death,
+    };
+    workers_ctx w = {.cfg = cfg, .path = path, .workers = workers, .slots = slots};
+    const int status = gw_supervisor_run(workers, &ops, &w);
+    gw_config_free(w.cfg);
     return status;
+}
+
+static unsigned default_workers(void)
+{
+    const unsigned n = uv_available_parallelism();
+    return n < 1 ? 1 : n > GW_SUPERVISOR_MAX_WORKERS ? GW_SUPERVISOR_MAX_WORKERS : n;
 }
 
 /* ---- main ----------------------------------------------------------------------- */
@@ -416,10 +432,19 @@ static int run(const hr_flags *f)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
-    const unsigned workers = (unsigned)hr_flags_num(f, "workers");
-    if (workers > 1)
-        return supervise(cfg, path, workers);
-    return run_worker(cfg, path, 0, 1);
+    unsigned workers = (unsigned)hr_flags_num(f, "workers");
+    if (workers == 0)
+        workers = default_workers();
+    gw_metrics *slots = gw_shmetrics_new(workers);
+    if (slots == NULL) {
+        fprintf(stderr, "herald-gateway: cannot map the shared metrics\n");
+        gw_config_free(cfg);
+        return 1;
+    }
+    const int status =
+        workers > 1 ? supervise(cfg, path, workers, slots) : run_worker(cfg, path, 0, 1, slots);
+    gw_shmetrics_free(slots, workers);
+    return status;
 }
 
 int main(int argc, char **argv)

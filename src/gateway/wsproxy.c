@@ -160,7 +160,7 @@ static int connect_next(gw_ws *s)
             return 0;
         }
         s->up = NULL;
-        s->app->m.upstream_connect_failures++;
+        s->app->m->upstream_connect_failures++;
         gw_pool_report(pool, (size_t)i, false, true);
     }
 }
@@ -285,8 +285,8 @@ static void up_message(hr_conn *up, int opcode, const uint8_t *data, size_t len)
         return;
     s->frames_down++;
     s->bytes_down += len;
-    s->app->m.frames_down++;
-    s->app->m.bytes_down += len;
+    s->app->m->frames_down++;
+    s->app->m->bytes_down += len;
     if (hr_conn_send(s->client, opcode, data, len) != 0)
         return; /* the client is being closed (1013 on overflow); its on_close follows */
     apply_backpressure(s, s->client, up, &s->up_paused);
@@ -322,7 +322,7 @@ static void up_close(hr_conn *up, int code)
     if (!s->opened) {
         const int status = hr_client_status(up);
         if (status == 0) {
-            s->app->m.upstream_connect_failures++;
+            s->app->m->upstream_connect_failures++;
             gw_pool_report(pool_of(s), (size_t)s->server, false, true);
             hr_log(HR_LOG_WARN, "gateway", "upstream connect failed server=%s",
                    pool_of(s)->servers[s->server].addr.text);
@@ -349,8 +349,8 @@ void gw_ws_client_open(hr_conn *c)
 {
     gw_ws *s = hr_conn_app_data(c);
     s->t_open_ms = gw_app_now_ms(s->app);
-    s->app->m.ws_active++;
-    s->app->m.ws_total++;
+    s->app->m->ws_active++;
+    s->app->m->ws_total++;
     s->rt->route_stats[s->route - s->rt->cfg->routes].ws_active++;
 }
 
@@ -379,8 +379,8 @@ void gw_ws_client_message(hr_conn *c, int opcode, const uint8_t *data, size_t le
     }
     s->frames_up++;
     s->bytes_up += len;
-    s->app->m.frames_up++;
-    s->app->m.bytes_up += len;
+    s->app->m->frames_up++;
+    s->app->m->bytes_up += len;
     if (hr_conn_send(s->up, opcode, data, len) != 0)
         return; /* upstream overflowing or closing: its on_close closes the client */
     apply_backpressure(s, s->up, c, &s->client_paused);
@@ -428,7 +428,7 @@ void gw_ws_client_close(hr_conn *c, int code)
     if (s->ip_counted)
         gw_iptable_conn_close(&s->app->ips, peer_sa(s));
     if (s->t_open_ms != 0) {
-        s->app->m.ws_active--;
+        s->app->m->ws_active--;
         s->rt->route_stats[s->route - s->rt->cfg->routes].ws_active--;
         gw_app_count_close(s->app, code);
     }

@@ -1,0 +1,118 @@
+// herald-gateway worker processes (issue 7): the supervisor restarts a dead
+// worker, forwards SIGHUP and SIGTERM, and the admin /metrics page sums the
+// counters of every worker (shared memory slots).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { describe } from 'node:test';
+import {
+    connectWelcome, freePort, parseMetrics, spawnServer, startNotifier, test, tmpFile, waitFor,
+} from './lib/harness.mjs';
+
+async function startGateway(nf, args) {
+    const listen = await freePort();
+    const admin = await freePort();
+    const cfg = {
+        listen: `127.0.0.1:${listen}`,
+        admin_listen: `127.0.0.1:${admin}`,
+        limits: { drain_timeout_s: 5 },
+        upstreams: { up: { servers: [`127.0.0.1:${nf.port}`] } },
+        routes: [{ path: '/ws', upstream: 'up', websocket: true }],
+    };
+    const cfgPath = tmpFile('gateway.yaml', JSON.stringify(cfg));
+    const gw = spawnServer('herald-gateway', ['--config', cfgPath, ...args], {}, listen);
+    gw.admin = `http://127.0.0.1:${admin}`;
+    await waitFor(async () => {
+        if (gw.exitInfo) throw new Error(`gateway exited: ${gw.stderr()}`);
+        const r = await fetch(`${gw.admin}/healthz`, { signal: AbortSignal.timeout(1000) });
+        return r.status === 200;
+    }, 'the gateway admin /healthz', 20000);
+    return gw;
+}
+
+/** Pids of the direct children of pid (Linux /proc). */
+function children(pid) {
+    const out = [];
+    for (const d of fs.readdirSync('/proc')) {
+        if (!/^\d+$/.test(d)) continue;
+        try {
+            const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+            const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+            if (ppid === pid) out.push(Number(d));
+        } catch { /* gone */ }
+    }
+    return out.sort();
+}
+
+async function value(gw, name) {
+    const r = await fetch(`${gw.admin}/metrics`, { signal: AbortSignal.timeout(2000) });
+    assert.equal(r.status, 200);
+    const s = parseMetrics(await r.text()).filter((x) => x.name === name);
+    return s.reduce((a, x) => a + x.value, 0);
+}
+
+const notifier = () => startNotifier(['--trusted-proxy', '127.0.0.1/32']);
+
+describe('gateway workers', () => {
+    test('/metrics sums the connections and reloads of every worker', async () => {
+        const nf = await notifier();
+        const gw = await startGateway(nf, ['--workers', '2']);
+        await waitFor(async () => children(gw.proc.pid).length === 2, 'two workers');
+        const clients = [];
+        for (let i = 0; i < 12; i++) clients.push((await connectWelcome(gw.wsUrl('/ws')))[0]);
+        // SO_REUSEPORT spreads 12 connections over both workers (almost surely);
+        // whichever took them, worker 0's page counts them all.
+        assert.equal(await value(gw, 'herald_gateway_ws_open'), 12);
+        assert.equal(await value(gw, 'herald_gateway_ws_connections_total'), 12);
+        gw.proc.kill('SIGHUP');
+        await waitFor(async () => (await value(gw, 'herald_gateway_reloads_total')) === 2,
+            'both workers reloaded');
+        for (const c of clients) c.terminate();
+        await waitFor(async () => (await value(gw, 'herald_gateway_ws_open')) === 0, 'all closed');
+    });
+
+    test('a killed worker is restarted; SIGTERM still drains every worker with 1001', async () => {
+        const nf = await notifier();
+        const gw = await startGateway(nf, ['--workers', '2']);
+        await waitFor(async () => children(gw.proc.pid).length === 2, 'two workers');
+        const before = children(gw.proc.pid);
+        process.kill(before[1], 'SIGKILL');
+        await waitFor(async () => {
+            const now = children(gw.proc.pid);
+            return now.length === 2 && !now.includes(before[1]);
+        }, 'a new worker in place of the killed one');
+        assert.match(gw.stderr(), /worker=\d died \(signal 9\)/);
+        // Keep killing worker 0 too: the admin listener comes back with it.
+        process.kill(before[0], 'SIGKILL');
+        await waitFor(async () => {
+            const now = children(gw.proc.pid);
+            if (now.length !== 2 || now.includes(before[0])) return false;
+            const r = await fetch(`${gw.admin}/healthz`, { signal: AbortSignal.timeout(1000) })
+                .catch(() => null);
+            return r !== null && r.status === 200;
+        }, 'worker 0 restarted with its admin listener');
+        const clients = [];
+        for (let i = 0; i < 8; i++) clients.push((await connectWelcome(gw.wsUrl('/ws')))[0]);
+        assert.equal(await value(gw, 'herald_gateway_ws_open'), 8);
+        gw.proc.kill('SIGTERM');
+        for (const c of clients) assert.equal((await c.waitClose()).code, 1001);
+        assert.equal((await gw.exited).code, 0, gw.stderr());
+    });
+
+    test('--workers 0 is one per core; a worker that cannot listen stops the gateway', async () => {
+        const nf = await notifier();
+        const gw = await startGateway(nf, ['--workers', '0']);
+        const cores = (await import('node:os')).availableParallelism();
+        if (cores > 1)
+            await waitFor(async () => children(gw.proc.pid).length === cores, 'one worker per core');
+        const [c] = await connectWelcome(gw.wsUrl('/ws'));
+        c.terminate();
+        // A second gateway on the same admin port cannot listen: exit 1, no restart loop.
+        const cfg = { listen: `127.0.0.1:${await freePort()}`,
+            admin_listen: gw.admin.replace('http://', ''), upstreams: { up: { servers: [`127.0.0.1:${nf.port}`] } },
+            routes: [{ path: '/ws', upstream: 'up', websocket: true }] };
+        const bad = spawnServer('herald-gateway', ['--config', tmpFile('bad.yaml', JSON.stringify(cfg)),
+            '--workers', '2']);
+        assert.equal((await bad.exited).code, 1, bad.stderr());
+    });
+});
