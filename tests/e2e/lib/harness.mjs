@@ -299,6 +299,7 @@ export function test(name, opts, fn) {
     if (typeof opts === 'function') { fn = opts; opts = {}; }
     return nodeTest(name, { timeout: 120000, ...opts }, async (t) => {
         const before = new Set(liveServers);
+        const clientsBefore = new Set([...openClients, ...openRaw]);
         let failed = false;
         try {
             await fn(t);
@@ -312,8 +313,8 @@ export function test(name, opts, fn) {
         } finally {
             const mine = liveServers.filter((s) => !before.has(s));
             liveServers = liveServers.filter((s) => before.has(s));
+            closeAllClients(clientsBefore);
             await Promise.all(mine.map((s) => s.stop('SIGTERM').catch(() => {})));
-            closeAllClients();
             // A server that crashed, leaked or misbehaved under the sanitizers
             // fails the test that ran it, even if every assertion held.
             const problems = mine.map(sanitizerProblem).filter(Boolean);
@@ -328,11 +329,18 @@ export function test(name, opts, fn) {
 
 const openClients = new Set();
 
-function closeAllClients() {
-    for (const c of openClients) c.terminate();
-    openClients.clear();
-    for (const r of openRaw) r.sock.destroy();
-    openRaw.clear();
+/** Closes the clients opened since `keep` was taken (all when keep is omitted). */
+function closeAllClients(keep = null) {
+    for (const c of [...openClients]) {
+        if (keep && keep.has(c)) continue;
+        c.terminate();
+        openClients.delete(c);
+    }
+    for (const r of [...openRaw]) {
+        if (keep && keep.has(r)) continue;
+        r.sock.destroy();
+        openRaw.delete(r);
+    }
 }
 
 /** A ws client whose messages queue up until next() takes them. */
