@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "err.h"
 
 void hr_buf_init(hr_buf *b, size_t max)
@@ -13,7 +14,7 @@ void hr_buf_init(hr_buf *b, size_t max)
 
 void hr_buf_deinit(hr_buf *b)
 {
-    free(b->base);
+    hr_free(b->base);
     b->base = NULL;
     b->off = b->len = b->cap = 0;
 }
@@ -41,7 +42,7 @@ uint8_t *hr_buf_reserve(hr_buf *b, size_t want, size_t *avail)
             ncap = ncap > b->max / 2 ? b->max : ncap * 2;
         if (ncap > b->max)
             ncap = b->max;
-        uint8_t *nb = realloc(b->base, ncap);
+        uint8_t *nb = hr_realloc(b->base, ncap);
         if (nb == NULL) {
             *avail = 1;
             return NULL;

@@ -4,13 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "err.h"
 
 hr_msg *hr_msg_new(size_t len)
 {
     if (len > HR_MSG_MAX)
         return NULL;
-    hr_msg *m = malloc(sizeof *m + len);
+    hr_msg *m = hr_malloc(sizeof *m + len);
     if (m == NULL)
         return NULL;
     atomic_init(&m->refs, 1);
@@ -39,5 +40,5 @@ void hr_msg_unref(hr_msg *m)
     const unsigned prev = atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel);
     HR_ASSERT(prev > 0);
     if (prev == 1)
-        free(m);
+        hr_free(m);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/err.h"
 #include "utf8.h"
 
@@ -91,21 +92,11 @@ void hr_identity_deinit(hr_identity *id)
 {
     if (id == NULL)
         return;
-    free(id->user);
+    hr_free(id->user);
     for (size_t i = 0; i < id->n_channels; i++)
-        free(id->channels[i]);
-    free(id->channels);
+        hr_free(id->channels[i]);
+    hr_free(id->channels);
     hr_identity_init(id);
-}
-
-static char *dup_n(const char *p, size_t len)
-{
-    char *s = malloc(len + 1);
-    if (s == NULL)
-        return NULL;
-    memcpy(s, p, len);
-    s[len] = '\0';
-    return s;
 }
 
 /* The user id travels in JSON (welcome) and HTTP headers (X-Herald-User):
@@ -130,11 +121,11 @@ static bool is_blank(char c)
 /* Appends a copy of p[0..len) to id->channels. */
 static int push_channel(hr_identity *id, const char *p, size_t len)
 {
-    char **grown = realloc(id->channels, (id->n_channels + 1) * sizeof *grown);
+    char **grown = hr_realloc(id->channels, (id->n_channels + 1) * sizeof *grown);
     if (grown == NULL)
         return HR_ENOMEM;
     id->channels = grown;
-    char *s = dup_n(p, len);
+    char *s = hr_strndup(p, len);
     if (s == NULL)
         return HR_ENOMEM;
     id->channels[id->n_channels++] = s;
@@ -175,7 +166,7 @@ int hr_identity_from_headers(const char *user, size_t user_len, const char *chan
     if (user != NULL && user_len > 0) {
         if (!user_is_valid(user, user_len))
             goto fail;
-        out->user = dup_n(user, user_len);
+        out->user = hr_strndup(user, user_len);
         if (out->user == NULL) {
             rc = HR_ENOMEM;
             goto fail;
@@ -196,7 +187,7 @@ int hr_identity_copy(const hr_identity *src, hr_identity *dst)
 {
     hr_identity_init(dst);
     if (src->user != NULL) {
-        dst->user = dup_n(src->user, strlen(src->user));
+        dst->user = hr_strndup(src->user, strlen(src->user));
         if (dst->user == NULL)
             goto fail;
     }
@@ -214,7 +205,7 @@ int hr_identity_format_channels(const hr_identity *id, char **out, size_t *out_l
     size_t total = 0;
     for (size_t i = 0; i < id->n_channels; i++)
         total += strlen(id->channels[i]) + 1;
-    char *s = malloc(total + 1);
+    char *s = hr_malloc(total + 1);
     if (s == NULL)
         return HR_ENOMEM;
     size_t pos = 0;

@@ -20,7 +20,10 @@
 #include <string.h>
 
 #include "channel.h"
+#include "core/alloc.h"
 #include "core/err.h"
+#include "json_mem.h"
+#include "utf8.h"
 
 static const char BAD_REQUEST[] = "bad_request";
 static const char TOO_MANY[] = "too_many_channels";
@@ -48,16 +51,6 @@ static void error_reset(hr_cproto_error *err)
     err->ref[0] = '\0';
 }
 
-static char *dup_str(const char *s, size_t len)
-{
-    char *d = malloc(len + 1);
-    if (d == NULL)
-        return NULL;
-    memcpy(d, s, len);
-    d[len] = '\0';
-    return d;
-}
-
 /* Reads "ref" into cmd->ref and err->ref. Absent is fine. */
 static int read_ref(json_t *root, hr_cmd *cmd, hr_cproto_error *err)
 {
@@ -73,7 +66,7 @@ static int read_ref(json_t *root, hr_cmd *cmd, hr_cproto_error *err)
         err->ref[n] = '\0';
         err->has_ref = true;
     }
-    cmd->ref = dup_str(json_string_value(ref), n);
+    cmd->ref = hr_strndup(json_string_value(ref), n);
     return cmd->ref == NULL ? HR_ENOMEM : 0;
 }
 
@@ -111,7 +104,7 @@ static int read_channels(json_t *root, size_t max_channels, hr_cmd *cmd, hr_cpro
     }
     if (max_channels == 0)
         return fail(err, TOO_MANY, "at most 0 channels per command");
-    cmd->channels = calloc(n < max_channels ? n : max_channels, sizeof *cmd->channels);
+    cmd->channels = hr_calloc(n < max_channels ? n : max_channels, sizeof *cmd->channels);
     if (cmd->channels == NULL)
         return HR_ENOMEM;
     for (size_t i = 0; i < n; i++) {
@@ -120,7 +113,7 @@ static int read_channels(json_t *root, size_t max_channels, hr_cmd *cmd, hr_cpro
             continue;
         if (cmd->n_channels >= max_channels)
             return fail(err, TOO_MANY, "at most %zu channels per command", max_channels);
-        cmd->channels[cmd->n_channels] = dup_str(json_string_value(c), json_string_length(c));
+        cmd->channels[cmd->n_channels] = hr_strndup(json_string_value(c), json_string_length(c));
         if (cmd->channels[cmd->n_channels] == NULL)
             return HR_ENOMEM;
         cmd->n_channels++;
@@ -136,7 +129,7 @@ static int read_since(json_t *root, hr_cmd *cmd, hr_cproto_error *err)
     if (!json_is_string(since) ||
         !hr_cproto_id_is_valid(json_string_value(since), json_string_length(since)))
         return fail(err, BAD_REQUEST, "since must be an event id");
-    cmd->since = dup_str(json_string_value(since), json_string_length(since));
+    cmd->since = hr_strndup(json_string_value(since), json_string_length(since));
     return cmd->since == NULL ? HR_ENOMEM : 0;
 }
 
@@ -163,7 +156,10 @@ int hr_cproto_parse(const uint8_t *p, size_t len, size_t max_channels, hr_cmd *o
     if (len > 0 && memchr(p, '\0', len) != NULL)
         return fail(err, BAD_REQUEST, "invalid JSON");
     json_error_t jerr;
-    json_t *root = json_loadb((const char *)p, len, JSON_REJECT_DUPLICATES, &jerr);
+    bool oom;
+    json_t *root = hr_json_mem_loadb((const char *)p, len, JSON_REJECT_DUPLICATES, &jerr, &oom);
+    if (root == NULL && oom)
+        return HR_ENOMEM;
     if (root == NULL)
         return fail(err, BAD_REQUEST, "invalid JSON");
     const int rc = parse_object(root, max_channels, out, err);
@@ -179,17 +175,19 @@ void hr_cmd_deinit(hr_cmd *cmd)
         return;
     if (cmd->channels != NULL)
         for (size_t i = 0; i < cmd->n_channels; i++)
-            free(cmd->channels[i]);
-    free(cmd->channels);
-    free(cmd->since);
-    free(cmd->ref);
+            hr_free(cmd->channels[i]);
+    hr_free(cmd->channels);
+    hr_free(cmd->since);
+    hr_free(cmd->ref);
     memset(cmd, 0, sizeof *cmd);
 }
 
-/* ---- control replies (jansson) ---- */
+/* ---- control replies (jansson) ----
+ * Inputs are validated before anything is built, so that a failure while
+ * building can only mean that memory ran out. */
 
 /* Sets key to a string copy of s (NULL: json null when nullable, else skipped).
- * Returns false on invalid UTF-8 or allocation failure. */
+ * s is valid UTF-8 (checked by the caller); false means out of memory. */
 static bool set_str(json_t *obj, const char *key, const char *s, bool nullable)
 {
     if (s == NULL)
@@ -198,32 +196,50 @@ static bool set_str(json_t *obj, const char *key, const char *s, bool nullable)
     return v != NULL && json_object_set_new(obj, key, v) == 0;
 }
 
+/* True when s is NULL or valid UTF-8 (jansson refuses anything else). */
+static bool utf8_or_null(const char *s)
+{
+    return s == NULL || hr_utf8_valid((const uint8_t *)s, strlen(s));
+}
+
+static bool channels_are_valid(const char *const *channels, size_t n)
+{
+    if (channels == NULL && n > 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (channels[i] == NULL || !hr_channel_is_valid(channels[i], strlen(channels[i])))
+            return false;
+    return true;
+}
+
+/* Channels were validated; false means out of memory. */
 static bool set_channels(json_t *obj, const char *const *channels, size_t n)
 {
     json_t *arr = json_array();
     if (arr == NULL || json_object_set_new(obj, "channels", arr) != 0)
         return false;
-    for (size_t i = 0; i < n; i++) {
-        if (channels[i] == NULL || !hr_channel_is_valid(channels[i], strlen(channels[i])))
-            return false;
+    for (size_t i = 0; i < n; i++)
         if (json_array_append_new(arr, json_string(channels[i])) != 0)
             return false;
-    }
     return true;
 }
 
+/* The result of a refused input: HR_EINVAL and no string. */
+static int refuse(char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    return HR_EINVAL;
+}
+
 /* Serialises obj (consumed) compactly into a malloc'd string. ok false means
- * building failed earlier (bad input or no memory). */
+ * building failed earlier, which only running out of memory can do. */
 static int finish(json_t *obj, bool ok, char **out, size_t *out_len)
 {
     *out = NULL;
     *out_len = 0;
-    if (obj == NULL)
-        return HR_ENOMEM;
-    char *s = ok ? json_dumps(obj, JSON_COMPACT) : NULL;
+    char *s = ok && obj != NULL ? hr_json_mem_dumps(obj, JSON_COMPACT) : NULL;
     json_decref(obj);
-    if (!ok)
-        return HR_EINVAL;
     if (s == NULL)
         return HR_ENOMEM;
     *out = s;
@@ -233,8 +249,10 @@ static int finish(json_t *obj, bool ok, char **out, size_t *out_len)
 
 int hr_cproto_write_welcome(const char *conn_id, const char *user, char **out, size_t *out_len)
 {
+    if (conn_id == NULL || !utf8_or_null(conn_id) || !utf8_or_null(user))
+        return refuse(out, out_len);
     json_t *o = json_object();
-    bool ok = o != NULL && conn_id != NULL;
+    bool ok = o != NULL;
     ok = ok && set_str(o, "type", "welcome", false);
     ok = ok && set_str(o, "connection", conn_id, false);
     ok = ok && set_str(o, "user", user, true);
@@ -244,8 +262,10 @@ int hr_cproto_write_welcome(const char *conn_id, const char *user, char **out, s
 int hr_cproto_write_subscribed(const char *const *channels, size_t n, bool recovered,
                                const char *ref, char **out, size_t *out_len)
 {
+    if (!channels_are_valid(channels, n) || !utf8_or_null(ref))
+        return refuse(out, out_len);
     json_t *o = json_object();
-    bool ok = o != NULL && (channels != NULL || n == 0);
+    bool ok = o != NULL;
     ok = ok && set_str(o, "type", "subscribed", false);
     ok = ok && set_channels(o, channels, n);
     ok = ok && json_object_set_new(o, "recovered", json_boolean(recovered)) == 0;
@@ -256,8 +276,10 @@ int hr_cproto_write_subscribed(const char *const *channels, size_t n, bool recov
 int hr_cproto_write_unsubscribed(const char *const *channels, size_t n, const char *ref, char **out,
                                  size_t *out_len)
 {
+    if (!channels_are_valid(channels, n) || !utf8_or_null(ref))
+        return refuse(out, out_len);
     json_t *o = json_object();
-    bool ok = o != NULL && (channels != NULL || n == 0);
+    bool ok = o != NULL;
     ok = ok && set_str(o, "type", "unsubscribed", false);
     ok = ok && set_channels(o, channels, n);
     ok = ok && set_str(o, "ref", ref, false);
@@ -267,8 +289,11 @@ int hr_cproto_write_unsubscribed(const char *const *channels, size_t n, const ch
 int hr_cproto_write_error(const char *code, const char *message, const char *ref, char **out,
                           size_t *out_len)
 {
+    if (code == NULL || message == NULL || !utf8_or_null(code) || !utf8_or_null(message) ||
+        !utf8_or_null(ref))
+        return refuse(out, out_len);
     json_t *o = json_object();
-    bool ok = o != NULL && code != NULL && message != NULL;
+    bool ok = o != NULL;
     ok = ok && set_str(o, "type", "error", false);
     ok = ok && set_str(o, "code", code, false);
     ok = ok && set_str(o, "message", message, false);

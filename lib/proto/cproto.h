@@ -2,7 +2,7 @@
  * unsubscribe) parsed into hr_cmd, and the server messages (welcome,
  * subscribed, unsubscribed, error, event) serialised with their exact shapes
  * and key order. Pure: no I/O, no clock; parsing allocates the command's
- * strings with malloc.
+ * strings through the allocator hook (core/alloc.h: free() releases them).
  *
  * Encoders: control replies (welcome, subscribed, unsubscribed, error) are
  * rare and return a malloc'd NUL-terminated string plus its length; the event
@@ -71,8 +71,8 @@ void hr_cmd_deinit(hr_cmd *cmd);
 
 /* {"type":"welcome","connection":"<conn_id>","user":"<user>"|null}
  * user NULL writes null. Returns 0 with a malloc'd NUL-terminated string in
- * *out (caller frees) and its length in *out_len, or HR_ENOMEM / HR_EINVAL
- * (conn_id NULL, or a string not valid UTF-8). */
+ * *out (caller frees) and its length in *out_len; HR_EINVAL (conn_id NULL,
+ * or a string not valid UTF-8), checked before anything is built; HR_ENOMEM. */
 int hr_cproto_write_welcome(const char *conn_id, const char *user, char **out, size_t *out_len);
 
 /* {"type":"subscribed","channels":[...],"recovered":true|false,"ref":"<ref>"}

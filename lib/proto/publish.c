@@ -14,8 +14,11 @@
 #include <string.h>
 
 #include "channel.h"
+#include "core/alloc.h"
 #include "core/err.h"
+#include "json_mem.h"
 #include "cproto.h"
+#include "utf8.h"
 
 /* Where a failure message goes: the caller's buffer plus the item prefix. */
 typedef struct perr {
@@ -39,16 +42,6 @@ __attribute__((format(printf, 3, 4))) static int fail(perr *e, int code, const c
     vsnprintf(e->buf + n, e->cap - (size_t)n, fmt, ap);
     va_end(ap);
     return code;
-}
-
-static char *dup_str(const char *s, size_t len)
-{
-    char *d = malloc(len + 1);
-    if (d == NULL)
-        return NULL;
-    memcpy(d, s, len);
-    d[len] = '\0';
-    return d;
 }
 
 /* ---- raw spans ----
@@ -153,7 +146,7 @@ static bool find_data(const char *s, size_t len, size_t i, size_t *vs, size_t *v
 /* Copies s[a..b) without whitespace outside strings; NUL-terminated. */
 static char *compact_copy(const char *s, size_t a, size_t b, size_t *out_len)
 {
-    char *d = malloc(b - a + 1);
+    char *d = hr_malloc(b - a + 1);
     if (d == NULL)
         return NULL;
     size_t n = 0;
@@ -200,9 +193,12 @@ static void raw_next(raw *r)
 static char *data_text(const raw *r, json_t *data, size_t *out_len)
 {
     size_t vs = 0, ve = 0;
+    const unsigned long failures = hr_alloc_failures();
     if (find_data(r->s, r->len, r->pos, &vs, &ve))
         return compact_copy(r->s, vs, ve, out_len);
-    char *d = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (hr_alloc_failures() != failures)
+        return NULL; /* decoding an escaped key ran out of memory: no fallback */
+    char *d = hr_json_mem_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
     if (d != NULL)
         *out_len = strlen(d);
     return d;
@@ -212,9 +208,9 @@ static void item_deinit(hr_pub_item *it)
 {
     if (it->channels != NULL)
         for (size_t i = 0; i < it->n_channels; i++)
-            free(it->channels[i]);
-    free(it->channels);
-    free(it->data);
+            hr_free(it->channels[i]);
+    hr_free(it->channels);
+    hr_free(it->data);
     memset(it, 0, sizeof *it);
 }
 
@@ -224,7 +220,7 @@ static int add_channel(hr_pub_item *it, json_t *name)
     for (size_t i = 0; i < it->n_channels; i++)
         if (strcmp(it->channels[i], s) == 0)
             return 0;
-    it->channels[it->n_channels] = dup_str(s, json_string_length(name));
+    it->channels[it->n_channels] = hr_strndup(s, json_string_length(name));
     if (it->channels[it->n_channels] == NULL)
         return HR_ENOMEM;
     it->n_channels++;
@@ -266,7 +262,7 @@ static int check_channels(json_t *obj, perr *e, json_t **names)
 
 static int fill_item(json_t *names, json_t *data, const raw *r, hr_pub_item *it)
 {
-    it->channels = calloc(json_array_size(names), sizeof *it->channels);
+    it->channels = hr_calloc(json_array_size(names), sizeof *it->channels);
     if (it->channels == NULL)
         return HR_ENOMEM;
     for (size_t i = 0; i < json_array_size(names); i++)
@@ -304,7 +300,7 @@ static int parse_root(json_t *root, raw *r, size_t max_items, perr *e, hr_pub_ba
     if (n > max_items)
         return fail(e, HR_ETOOBIG, "too many items: at most %zu per request", max_items);
     e->batch = out->is_batch;
-    out->items = calloc(n, sizeof *out->items);
+    out->items = hr_calloc(n, sizeof *out->items);
     if (out->items == NULL)
         return HR_ENOMEM;
     raw_start(r, out->is_batch);
@@ -330,12 +326,15 @@ int hr_publish_parse(const uint8_t *body, size_t len, size_t max_items, hr_pub_b
     if (len > 0 && memchr(body, '\0', len) != NULL)
         return fail(&e, HR_EINVAL, "invalid JSON: NUL byte");
     json_error_t jerr;
+    bool oom;
     /* Integers beyond 64 bits are accepted: data is passed on verbatim. */
     /* JSON_ALLOW_NUL: "\u0000" is a valid escape (RFC 8259); strings are
      * checked by length, never as C strings, and data passes on verbatim. */
-    json_t *root =
-        json_loadb((const char *)body, len,
-                   JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
+    json_t *root = hr_json_mem_loadb(
+        (const char *)body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL,
+        &jerr, &oom);
+    if (root == NULL && oom)
+        return HR_ENOMEM;
     if (root == NULL)
         return fail(&e, HR_EINVAL, "invalid JSON at byte %d: %s", jerr.position, jerr.text);
     raw r = {.s = (const char *)body, .len = len};
@@ -352,10 +351,11 @@ int hr_publish_normalize_data(const char *text, size_t len, char **out, size_t *
     *out_len = 0;
     if (text == NULL || len == 0 || memchr(text, '\0', len) != NULL)
         return HR_EINVAL;
-    json_t *v =
-        json_loadb(text, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
+    bool oom;
+    json_t *v = hr_json_mem_loadb(
+        text, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL, &oom);
     if (v == NULL)
-        return HR_EINVAL;
+        return oom ? HR_ENOMEM : HR_EINVAL;
     json_decref(v);
     size_t end = len;
     while (end > 0 && is_ws(text[end - 1]))
@@ -371,22 +371,28 @@ void hr_publish_batch_deinit(hr_pub_batch *b)
     if (b->items != NULL)
         for (size_t i = 0; i < b->n_items; i++)
             item_deinit(&b->items[i]);
-    free(b->items);
+    hr_free(b->items);
     memset(b, 0, sizeof *b);
 }
 
-/* ---- reply bodies ---- */
+/* ---- reply bodies ----
+ * Inputs are validated before anything is built, so that a failure while
+ * building can only mean that memory ran out. */
 
+static int refuse(char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    return HR_EINVAL;
+}
+
+/* Serialises obj (consumed); ok false means building ran out of memory. */
 static int finish(json_t *obj, bool ok, char **out, size_t *out_len)
 {
     *out = NULL;
     *out_len = 0;
-    if (obj == NULL)
-        return HR_ENOMEM;
-    char *s = ok ? json_dumps(obj, JSON_COMPACT) : NULL;
+    char *s = ok && obj != NULL ? hr_json_mem_dumps(obj, JSON_COMPACT) : NULL;
     json_decref(obj);
-    if (!ok)
-        return HR_EINVAL;
     if (s == NULL)
         return HR_ENOMEM;
     *out = s;
@@ -399,35 +405,43 @@ static bool id_ok(const char *id)
     return id != NULL && hr_cproto_id_is_valid(id, strlen(id));
 }
 
+static bool utf8_ok(const char *s)
+{
+    return s != NULL && hr_utf8_valid((const uint8_t *)s, strlen(s));
+}
+
 int hr_publish_write_id(const char *id, char **out, size_t *out_len)
 {
+    if (!id_ok(id))
+        return refuse(out, out_len);
     json_t *o = json_object();
-    const bool ok = o != NULL && id_ok(id) && json_object_set_new(o, "id", json_string(id)) == 0;
+    const bool ok = o != NULL && json_object_set_new(o, "id", json_string(id)) == 0;
     return finish(o, ok, out, out_len);
 }
 
 int hr_publish_write_ids(const char *const *ids, size_t n, char **out, size_t *out_len)
 {
-    json_t *arr = json_array();
-    bool ok = arr != NULL && (ids != NULL || n == 0);
-    for (size_t i = 0; ok && i < n; i++)
-        ok = id_ok(ids[i]) && json_array_append_new(arr, json_string(ids[i])) == 0;
-    if (!ok) {
-        json_decref(arr);
-        *out = NULL;
-        *out_len = 0;
-        return arr == NULL ? HR_ENOMEM : HR_EINVAL;
-    }
+    if (ids == NULL && n > 0)
+        return refuse(out, out_len);
+    for (size_t i = 0; i < n; i++)
+        if (!id_ok(ids[i]))
+            return refuse(out, out_len);
     json_t *o = json_object();
+    json_t *arr = json_array();
     /* json_object_set_new consumes arr even when it fails. */
-    ok = o != NULL ? json_object_set_new(o, "ids", arr) == 0 : (json_decref(arr), false);
+    bool ok = o != NULL && arr != NULL && json_object_set_new(o, "ids", json_incref(arr)) == 0;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = json_array_append_new(arr, json_string(ids[i])) == 0;
+    json_decref(arr);
     return finish(o, ok, out, out_len);
 }
 
 int hr_publish_write_error(const char *code, const char *message, char **out, size_t *out_len)
 {
+    if (!utf8_ok(code) || !utf8_ok(message))
+        return refuse(out, out_len);
     json_t *o = json_object();
-    bool ok = o != NULL && code != NULL && message != NULL;
+    bool ok = o != NULL;
     ok = ok && json_object_set_new(o, "error", json_string(code)) == 0;
     ok = ok && json_object_set_new(o, "message", json_string(message)) == 0;
     return finish(o, ok, out, out_len);

@@ -3,7 +3,8 @@
  * or a JSON array of such items (a batch). Parsing is all-or-nothing: one bad
  * item rejects the whole body, so nothing is published. The "data" value is
  * re-serialised once here as compact JSON, so the fan-out path copies it
- * verbatim (see hr_cproto_write_event). Pure: no I/O; allocates with malloc. */
+ * verbatim (see hr_cproto_write_event). Pure: no I/O; allocates through the allocator
+ * hook (core/alloc.h), so free() releases what it returns. */
 #ifndef HR_PUBLISH_H
 #define HR_PUBLISH_H
 

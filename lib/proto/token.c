@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/alloc.h"
 #include "core/err.h"
 
 #define MAX_LEEWAY_S 86400L
@@ -70,14 +71,14 @@ static long b64url_decode(const char *s, size_t len, uint8_t *out)
 /* Decodes one segment as a JSON object (new reference) or NULL. */
 static json_t *decode_segment(const char *s, size_t len)
 {
-    uint8_t *raw = malloc(len + 1);
+    uint8_t *raw = hr_malloc(len + 1);
     if (raw == NULL)
         return NULL;
     const long n = b64url_decode(s, len, raw);
     json_t *obj = NULL;
     if (n > 0)
         obj = json_loadb((const char *)raw, (size_t)n, JSON_REJECT_DUPLICATES, NULL);
-    free(raw);
+    hr_free(raw);
     if (obj != NULL && !json_is_object(obj)) {
         json_decref(obj);
         obj = NULL;
@@ -126,7 +127,7 @@ static const char *check_signature(const hr_token_cfg *cfg, alg a, const char *j
     const size_t key_len = a == ALG_HS256 ? cfg->secret_len : cfg->public_key_len;
     if (key_len > INT_MAX)
         return "alg not allowed";
-    char *copy = malloc(len + 1);
+    char *copy = hr_malloc(len + 1);
     if (copy == NULL)
         return "out of memory";
     memcpy(copy, jwt, len);
@@ -136,7 +137,7 @@ static const char *check_signature(const hr_token_cfg *cfg, alg a, const char *j
     static const jwt_alg_t want[] = {JWT_ALG_HS256, JWT_ALG_RS256, JWT_ALG_ES256};
     const bool ok = rc == 0 && j != NULL && jwt_get_alg(j) == want[a];
     jwt_free(j);
-    free(copy);
+    hr_free(copy);
     return ok ? NULL : "bad signature";
 }
 
@@ -231,11 +232,12 @@ static const char *read_channels(json_t *claims, hr_identity *out)
     }
     if (n == 0)
         return NULL;
-    out->channels = calloc(n, sizeof *out->channels);
+    out->channels = hr_calloc(n, sizeof *out->channels);
     if (out->channels == NULL)
         return "out of memory";
     for (size_t i = 0; i < n; i++) {
-        out->channels[i] = strdup(json_string_value(json_array_get(arr, i)));
+        json_t *v = json_array_get(arr, i);
+        out->channels[i] = hr_strndup(json_string_value(v), json_string_length(v));
         if (out->channels[i] == NULL)
             return "out of memory";
         out->n_channels++;
@@ -283,7 +285,12 @@ int hr_token_verify(const hr_token_cfg *cfg, const char *jwt, size_t len, int64_
                     hr_identity *out, const char **why)
 {
     hr_identity_init(out);
+    const unsigned long failures = hr_alloc_failures();
     const char *reason = verify(cfg, jwt, len, now_unix, out);
+    /* A failed allocation may surface as anything ("malformed" from jansson,
+     * "bad signature" from libjwt): it is not the token's fault. */
+    if (reason != NULL && hr_alloc_failures() != failures)
+        reason = "out of memory";
     if (why != NULL)
         *why = reason;
     if (reason == NULL)

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/alloc.h"
 #include "core/err.h"
 #include "proto/ws_frame.h"
 
@@ -252,6 +253,30 @@ int hr_ws_deflate_parse_response(const char *ext_header, size_t len, hr_ws_defla
     return 1;
 }
 
+/* ---- zlib memory through the allocator hook ---------------------------- */
+
+static voidpf zalloc_hook(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    if (size != 0 && items > SIZE_MAX / size)
+        return Z_NULL;
+    return hr_malloc((size_t)items * size);
+}
+
+static void zfree_hook(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    hr_free(p);
+}
+
+/* Clears z and points its allocator at the hook. */
+static void z_prepare(z_stream *z)
+{
+    memset(z, 0, sizeof *z);
+    z->zalloc = zalloc_hook;
+    z->zfree = zfree_hook;
+}
+
 /* ---- compression ------------------------------------------------------ */
 
 int hr_ws_deflater_init(hr_ws_deflater *d, const hr_ws_deflate_params *p, bool is_server, int level)
@@ -280,7 +305,7 @@ static int deflate_ready(hr_ws_deflater *d)
 {
     if (d->ready)
         return 0;
-    memset(&d->z, 0, sizeof d->z);
+    z_prepare(&d->z);
     const int bits = d->window_bits < 9 ? 9 : d->window_bits;
     const int rc = deflateInit2(&d->z, d->level, Z_DEFLATED, -bits, 8, Z_DEFAULT_STRATEGY);
     if (rc == Z_MEM_ERROR)
@@ -381,7 +406,7 @@ static int inflate_ready(hr_ws_inflater *f)
 {
     if (f->ready)
         return 0;
-    memset(&f->z, 0, sizeof f->z);
+    z_prepare(&f->z);
     /* At least 9 bits: some peers' zlib widens 8 to 9 when compressing. */
     const int bits = f->window_bits < 9 ? 9 : f->window_bits;
     const int rc = inflateInit2(&f->z, -bits);
