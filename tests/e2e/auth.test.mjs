@@ -245,6 +245,27 @@ describe('RS256 and ES256 with --jwt-public-key', () => {
     });
 });
 
+describe('secrets stay out of the logs', () => {
+    test('tokens, the JWT secret and the API key never appear on stderr, even at debug', async () => {
+        const apiKey = 'api-key-that-must-not-be-logged';
+        const srv = await startNotifier(['--log-level', 'debug', '--jwt-secret', SECRET, '--api-key', apiKey]);
+        const good = signJwt({ sub: 'loguser', exp: nowS() + 3600 }, { key: SECRET });
+        const bad = signJwt({ sub: 'loguser', exp: nowS() - 3600 }, { key: SECRET });
+        const [c] = await connectWelcome(srv.wsUrl('/ws', { token: good, channels: 'user:loguser' }));
+        assert.equal((await expectRefused(srv.wsUrl('/ws', { token: bad }))).statusCode, 401);
+        await expectRefused(srv.wsUrl(), { headers: { Authorization: `Bearer ${bad}` } });
+        await publishOk(srv, { channel: 'user:loguser', data: 1 }, { authorization: `Bearer ${apiKey}` });
+        await c.nextOfType('event');
+        const r = await fetch(`${srv.base}/publish`, { method: 'POST', body: '{}', headers: { authorization: 'Bearer wrong-key-also-secret' } });
+        await r.text();
+        await srv.stop();
+        const err = srv.stderr();
+        for (const secret of [good, bad, good.split('.')[2], bad.split('.')[2], SECRET, apiKey, 'wrong-key-also-secret']) {
+            assert.ok(!err.includes(secret), `stderr holds a secret: ${secret.slice(0, 20)}...`);
+        }
+    });
+});
+
 describe('no JWT key configured', () => {
     test('a token the notifier cannot verify -> HTTP 401, not anonymous', async () => {
         const srv = await startNotifier();
