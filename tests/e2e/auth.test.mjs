@@ -56,6 +56,12 @@ describe('HS256 with --jwt-secret', () => {
         assert.equal(w.user, 'alice');
     });
 
+    test('a sub with quotes, backslashes and non-ASCII is sent back exactly', async () => {
+        const sub = 'j\u00fcrgen "the" \\ admin ✓';
+        const [, w] = await connectWelcome(srv.wsUrl('/ws', { token: tok({ sub }) }));
+        assert.equal(w.user, sub);
+    });
+
     test('anonymous connections still work, with user null', async () => {
         const [c, w] = await connectWelcome(srv.wsUrl());
         assert.equal(w.user, null);
