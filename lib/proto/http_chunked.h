@@ -36,7 +36,8 @@ void hr_http_chunked_init(hr_http_chunked *c);
  * consumes nothing or returns 1.
  * Returns 0 to go on, 1 when the body is complete (bytes after *consumed
  * belong to the next message), HR_EPROTO on malformed coding (bad hex,
- * missing CRLF, a size above 2^62), HR_ETOOBIG when a size line or the
+ * missing CRLF, a size of more than 15 hex digits, leading zeros included,
+ * so sizes stay below 2^60), HR_ETOOBIG when a size line or the
  * trailers exceed the limits above. After an error the state is undefined. */
 int hr_http_chunked_decode(hr_http_chunked *c, const uint8_t *in, size_t len, size_t *consumed,
                            const uint8_t **data, size_t *data_len);

@@ -126,6 +126,9 @@ static int on_headers_complete(llhttp_t *hp)
     h->method = h->is_response ? 0 : hp->method;
     h->status = h->is_response ? hp->status_code : 0;
     h->chunked = (hp->flags & F_CHUNKED) != 0;
+    /* llhttp takes any length below 2^64; ours is signed, -1 meaning none. */
+    if ((hp->flags & F_CONTENT_LENGTH) && hp->content_length > (uint64_t)INT64_MAX)
+        return -1;
     h->content_length = (hp->flags & F_CONTENT_LENGTH) ? (int64_t)hp->content_length : -1;
     h->keep_alive = llhttp_should_keep_alive(hp) != 0;
     if (!check_headers(h))

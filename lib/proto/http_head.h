@@ -61,7 +61,8 @@ typedef struct hr_http_limits {
  *                 malformed head is reported once its blank line arrives);
  *   HR_ETOOBIG    the head is longer than max_head or has more than
  *                 max_headers headers (the edge answers 431);
- *   HR_EPROTO     malformed (the edge answers 400).
+ *   HR_EPROTO     malformed, or a Content-Length above INT64_MAX (the edge
+ *                 answers 400).
  * Views in out point into p. Obsolete line folding and other lenient forms are
  * refused, as are Content-Length together with Transfer-Encoding. */
 int hr_http_head_parse(const uint8_t *p, size_t len, bool response, const hr_http_limits *lim,

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +121,30 @@ static void test_http_head_body_framing(void **state)
     const char close[] = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
     assert_true(parse_exact(close, strlen(close), false, NULL, &h) > 0);
     assert_false(h.keep_alive);
+}
+
+/* llhttp accepts any Content-Length up to 2^64 - 1; one that does not fit
+ * in int64_t used to wrap to a negative value, -1 included, which reads as
+ * "no Content-Length" (no body): a framing disagreement with the next hop. */
+static void test_http_head_content_length_overflow(void **state)
+{
+    (void)state;
+    static const char *const huge[] = {"18446744073709551615", "18446744073709551614",
+                                       "9223372036854775808"};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        char req[160];
+        snprintf(req, sizeof req, "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: %s\r\n\r\n",
+                 huge[i]);
+        hr_http_head h;
+        assert_int_equal(parse_exact(req, strlen(req), false, NULL, &h), HR_EPROTO);
+        char resp[160];
+        snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: %s\r\n\r\n", huge[i]);
+        assert_int_equal(parse_exact(resp, strlen(resp), true, NULL, &h), HR_EPROTO);
+    }
+    const char max[] = "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775807\r\n\r\n";
+    hr_http_head h;
+    assert_int_equal(parse_exact(max, strlen(max), false, NULL, &h), (int)strlen(max));
+    assert_int_equal(h.content_length, INT64_MAX);
 }
 
 static void test_http_head_response(void **state)
@@ -389,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_http_head_limits),
         cmocka_unit_test(test_http_head_tokens),
         cmocka_unit_test(test_http_query_get),
+        cmocka_unit_test(test_http_head_content_length_overflow),
         cmocka_unit_test(test_http_chunked_decode),
         cmocka_unit_test(test_http_chunked_write_round_trip),
         cmocka_unit_test(test_http_write_status),
