@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import {
-    connect, connectWelcome, httpGet, metrics, metricSum, publish, publishOk, rawConnect, startNotifier, test,
+    connect, connectWelcome, frame, httpGet, metrics, OP, metricSum, publish, publishOk, rawConnect, startNotifier, test,
 } from './lib/harness.mjs';
 
 let n = 0;
@@ -87,6 +87,31 @@ describe('churn', () => {
         const [ok] = await connectWelcome(srv.wsUrl('/ws', { channels: 'fine' }));
         const id = await publishOk(srv, { channel: 'fine', data: 1 });
         assert.equal((await ok.nextOfType('event')).id, id);
+    });
+});
+
+describe('control-frame floods', () => {
+    test('pings from a client that does not read its pongs are bounded (1013 or end)', async () => {
+        const srv = await startNotifier(['--send-queue-limit', '65536']);
+        const raw = await rawConnect(srv.port);
+        await raw.upgrade('/ws');
+        raw.sock.pause();
+        const ping = frame(OP.PING, Buffer.alloc(125, 1));
+        const chunk = Buffer.concat(Array.from({ length: 1000 }, () => ping)); // 1000 pings
+        for (let i = 0; i < 200 && !raw.sock.destroyed; i++) {
+            if (!raw.sock.write(chunk)) {
+                await new Promise((r) => {
+                    const t = setTimeout(r, 2000);
+                    raw.sock.once('drain', () => { clearTimeout(t); r(); });
+                });
+            }
+            if (raw.sock.writableLength > 32e6) break;
+        }
+        raw.sock.resume();
+        const c = await raw.waitClose(30000);
+        if (c.code !== null) assert.equal(c.code, 1013);
+        assert.ok(await raw.waitEnd(30000), 'the flooding client is closed');
+        assert.equal((await httpGet(srv, '/healthz')).status, 200);
     });
 });
 
