@@ -45,7 +45,7 @@ void hr_log_write(hr_log_level level, const char *component, const char *fmt, ..
     if (n >= sizeof line - 1)
         n = sizeof line - 2;
     line[n++] = '\n';
-    fwrite(line, 1, n, stderr);
+    (void)fwrite(line, 1, n, stderr); /* nowhere to report a failed log write */
 }
 
 char *hr_log_escape(char *out, size_t cap, const char *s, size_t len)

@@ -35,7 +35,7 @@ __attribute__((format(printf, 3, 4))) static int fail(hr_cproto_error *err, cons
         err->code = code;
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        (void)vsnprintf(err->message, sizeof err->message, fmt, ap); /* truncation is fine */
         va_end(ap);
     }
     return HR_EINVAL;

@@ -39,7 +39,7 @@ __attribute__((format(printf, 3, 4))) static int fail(perr *e, int code, const c
         return code;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->buf + n, e->cap - (size_t)n, fmt, ap);
+    (void)vsnprintf(e->buf + n, e->cap - (size_t)n, fmt, ap); /* truncation is fine */
     va_end(ap);
     return code;
 }

@@ -196,9 +196,9 @@ static size_t write_answer(const hr_ws_deflate_params *p, const offer *o, char *
 {
     char smwb[48] = "", cmwb[48] = "";
     if (o->smwb > 0)
-        snprintf(smwb, sizeof smwb, "; server_max_window_bits=%d", o->smwb);
+        (void)snprintf(smwb, sizeof smwb, "; server_max_window_bits=%d", o->smwb);
     if (o->cmwb > 0)
-        snprintf(cmwb, sizeof cmwb, "; client_max_window_bits=%d", o->cmwb);
+        (void)snprintf(cmwb, sizeof cmwb, "; client_max_window_bits=%d", o->cmwb);
     const int n =
         snprintf(out, cap, "permessage-deflate; server_no_context_takeover%s%s%s",
                  p->client_no_context_takeover ? "; client_no_context_takeover" : "", smwb, cmwb);

@@ -239,7 +239,6 @@ uint16_t hr_ws_close_code_for(int err)
     case HR_EDENIED:
         return HR_WS_CLOSE_POLICY;
     case HR_ENOMEM:
-        return HR_WS_CLOSE_INTERNAL;
     case HR_EINTERNAL:
         return HR_WS_CLOSE_INTERNAL;
     default:
