@@ -327,6 +327,41 @@ describe('herald-echo default message cap (16 MiB)', () => {
     });
 });
 
+describe('herald-echo: a client that does not read', () => {
+    test('its echoes are bounded: closed with 1013 or throttled, never lost out of order', async () => {
+        const srv = await startEcho();
+        const raw = await rawConnect(srv.port);
+        await raw.upgrade('/');
+        raw.sock.pause();
+        const count = 400; // 400 x 64 KiB = 25 MiB of echoes nobody reads
+        for (let i = 0; i < count && !raw.sock.destroyed; i++) {
+            const body = Buffer.alloc(64 * 1024, i & 0xff);
+            body.writeUInt32BE(i, 0);
+            if (!raw.sock.write(frame(OP.BINARY, body))) {
+                await new Promise((r) => {
+                    const t = setTimeout(r, 1000);
+                    raw.sock.once('drain', () => { clearTimeout(t); r(); });
+                });
+            }
+        }
+        raw.sock.resume();
+        let next = 0;
+        let closeCode = null;
+        for (;;) {
+            const f = await raw.readFrame(30000);
+            if (!f) break;
+            if (f.opcode === OP.CLOSE) { closeCode = f.payload.readUInt16BE(0); break; }
+            if (f.opcode !== OP.BINARY) continue;
+            assert.equal(f.payload.readUInt32BE(0), next, 'echoes in order, none skipped');
+            next++;
+            if (next === count) break;
+        }
+        if (next < count) assert.ok(closeCode === 1013 || closeCode === null, `cut after ${next} echoes with close ${closeCode}`);
+        const c = await connect(srv.wsUrl('/'), { rawText: true });
+        assert.equal(textOf(await roundTrip(c, 'still fine', false)), 'still fine');
+    });
+});
+
 describe('herald-echo process', () => {
     test('--help exits 0; an unknown flag exits 2 with one line', async () => {
         const h = await runProgram('herald-echo', ['--help']);
