@@ -440,6 +440,30 @@ static int inflate_step(hr_ws_inflater *f, hr_buf *out, size_t max_out)
     return rc;
 }
 
+/* A BFINAL block ended the DEFLATE stream (RFC 7692 §7.2.3.4 allows it):
+ * the next bytes, if any, start a new stream, whose back-references may still
+ * reach into the data before it (the same message, or with context takeover
+ * the previous ones), so the window is carried over. Rare: costs one copy.
+ * Resets total_in to 0, which hr_ws_inflate_part reads as "at a stream
+ * boundary". */
+static int restart_stream(hr_ws_inflater *f)
+{
+    const uInt cap = 1u << 15;
+    Bytef *win = hr_malloc(cap);
+    if (win == NULL)
+        return HR_ENOMEM;
+    uInt len = cap;
+    int rc = inflateGetDictionary(&f->z, win, &len);
+    if (rc == Z_OK)
+        rc = inflateReset(&f->z);
+    if (rc == Z_OK && len > 0)
+        rc = inflateSetDictionary(&f->z, win, len);
+    hr_free(win);
+    if (rc == Z_MEM_ERROR)
+        return HR_ENOMEM;
+    return rc == Z_OK ? 0 : HR_EINTERNAL;
+}
+
 /* Inflates in[0..n) completely into out. */
 static int inflate_run(hr_ws_inflater *f, const uint8_t *in, size_t n, hr_buf *out, size_t max_out)
 {
@@ -448,7 +472,9 @@ static int inflate_run(hr_ws_inflater *f, const uint8_t *in, size_t n, hr_buf *o
     for (;;) {
         const int rc = inflate_step(f, out, max_out);
         if (rc == Z_STREAM_END) {
-            inflateReset(&f->z); /* BFINAL: the next bytes start a new stream */
+            const int src = restart_stream(f);
+            if (src != 0)
+                return src;
             if (f->z.avail_in == 0)
                 return 0;
             continue;
@@ -475,7 +501,11 @@ int hr_ws_inflate_part(hr_ws_inflater *f, const uint8_t *in, size_t n, bool fin,
     int rc = inflate_ready(f);
     if (rc == 0)
         rc = inflate_run(f, in, n, out, max_out);
-    if (rc == 0 && fin)
+    /* The tail completes the sync-flush block that the sender stripped. A
+     * message whose DEFLATE stream ended with BFINAL has none: restart_stream
+     * reset total_in, and the tail would be a broken block of the next
+     * stream, misreading the next message under context takeover. */
+    if (rc == 0 && fin && f->z.total_in > 0)
         rc = inflate_run(f, tail, sizeof tail, out, max_out);
     if (rc != 0) {
         out->len = start;

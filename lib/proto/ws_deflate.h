@@ -128,7 +128,9 @@ int hr_ws_inflater_init(hr_ws_inflater *f, const hr_ws_deflate_params *p, bool i
 void hr_ws_inflater_deinit(hr_ws_inflater *f);
 
 /* Decompresses one whole message in[0..n) (the RSV1 payload, all frames
- * joined) and appends the result to out. Adds the 00 00 ff ff tail itself.
+ * joined) and appends the result to out. Adds the 00 00 ff ff tail itself
+ * (not after a stream that ended with a BFINAL block, RFC 7692 §7.2.3.4;
+ * the window carries over such a stream end, as context takeover needs).
  * Fails with HR_ETOOBIG as soon as out->len would pass max_out (decompression
  * bombs; out->max also applies), HR_EPROTO on corrupt data, HR_ENOMEM. After
  * an error the stream is dropped; the connection should be closed (1009 for

@@ -273,6 +273,53 @@ static void round_trip(const hr_ws_deflate_params *p, bool sender_is_server)
     hr_ws_inflater_deinit(&f);
 }
 
+/* Raw DEFLATE of text with BFINAL set (Z_FINISH), back-referencing dict. */
+static size_t finish_stream(const char *dict, const char *text, uint8_t *out, size_t cap)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    if (dict != NULL)
+        assert_int_equal(deflateSetDictionary(&z, (const Bytef *)dict, (uInt)strlen(dict)), Z_OK);
+    z.next_in = (Bytef *)(uintptr_t)text;
+    z.avail_in = (uInt)strlen(text);
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    const size_t n = cap - z.avail_out;
+    deflateEnd(&z);
+    return n;
+}
+
+/* RFC 7692 §7.2.3.4 lets a sender end messages with a BFINAL block. With
+ * context takeover the next message may still point back into the previous
+ * one: the window must survive the end of a DEFLATE stream. */
+static void test_ws_deflate_bfinal_keeps_window(void **state)
+{
+    (void)state;
+    static const char m1[] = "Hello, permessage-deflate world";
+    static const char m2[] = "Hello, permessage-deflate world, again";
+    uint8_t z1[128], z2[128];
+    const size_t n1 = finish_stream(NULL, m1, z1, sizeof z1);
+    const size_t n2 = finish_stream(m1, m2, z2, sizeof z2);
+    hr_ws_deflate_params ctx;
+    hr_ws_deflate_params_default(&ctx); /* context takeover both ways */
+    hr_ws_inflater f;
+    hr_ws_inflater_init(&f, &ctx, true);
+    expect_inflate(&f, z1, n1, m1);
+    expect_inflate(&f, z2, n2, m2);
+    /* Within one message: a BFINAL stream, then one that refers back to it. */
+    uint8_t both[256];
+    memcpy(both, z1, n1);
+    memcpy(both + n1, z2, n2);
+    hr_ws_inflater_deinit(&f);
+    hr_ws_inflater_init(&f, &ctx, true);
+    char want[sizeof m1 + sizeof m2];
+    snprintf(want, sizeof want, "%s%s", m1, m2);
+    expect_inflate(&f, both, n1 + n2, want);
+    hr_ws_inflater_deinit(&f);
+}
+
 static void test_ws_deflate_round_trip(void **state)
 {
     (void)state;
@@ -422,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_ws_deflate_empty_message),
         cmocka_unit_test(test_ws_deflate_negotiation_matrix),
         cmocka_unit_test(test_ws_deflate_negotiate_options),
+        cmocka_unit_test(test_ws_deflate_bfinal_keeps_window),
         cmocka_unit_test(test_ws_deflate_round_trip),
         cmocka_unit_test(test_ws_deflate_frame),
         cmocka_unit_test(test_ws_deflate_inflate_bomb_capped),
