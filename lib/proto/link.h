@@ -1,0 +1,126 @@
+/* herald-link: the multiplexed gateway <-> notifier link (docs/link.md).
+ * Sans-I/O codec: stateless parsing of one frame from a byte range and
+ * writers that append frames to a caller's hr_buf. A batch is simply many
+ * frames back to back in one write. Nothing here keeps state, allocates
+ * (except through hr_buf), logs or reads a clock.
+ *
+ * Every frame: a 10-byte header, then `length` payload bytes.
+ *
+ *    0        1        2                 6                 10
+ *   +--------+--------+-----------------+-----------------+-------------
+ *   | type   | flags  | session id (BE) | length (BE)     | payload ...
+ *   +--------+--------+-----------------+-----------------+-------------
+ *
+ * Session 0 is the link itself (HELLO, PING, PONG); every other type needs a
+ * session id != 0. Strings inside payloads are u16 length (BE) + bytes. */
+#ifndef HR_LINK_H
+#define HR_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+#define HR_LINK_HEADER 10
+#define HR_LINK_VERSION 1
+#define HR_LINK_MAX_HEADERS 32 /* headers in one OPEN */
+#define HR_LINK_MAX_CLOSE_REASON 123
+#define HR_LINK_PING_LEN 8
+
+typedef enum hr_link_type {
+    HR_LINK_HELLO = 1,  /* session 0: "HRLK" u16 version; first frame each way */
+    HR_LINK_OPEN = 2,   /* new client session: identity, target, peer, headers */
+    HR_LINK_DATA = 3,   /* one whole message; flags = opcode (1 text, 2 binary) */
+    HR_LINK_CLOSE = 4,  /* u16 code + reason: the session ends (either side) */
+    HR_LINK_PAUSE = 5,  /* stop sending DATA for this session (receiver is full) */
+    HR_LINK_RESUME = 6, /* sending may go on */
+    HR_LINK_PING = 7,   /* session 0, 8 opaque bytes */
+    HR_LINK_PONG = 8,   /* session 0, the PING's 8 bytes */
+} hr_link_type;
+
+/* OPEN flags. */
+#define HR_LINK_OPEN_HAS_USER 0x01 /* the gateway verified a token: user is the sub */
+
+/* A string view: into the parsed input, or the caller's memory for writers. */
+typedef struct hr_link_str {
+    const uint8_t *p;
+    size_t len;
+} hr_link_str;
+
+typedef struct hr_link_header {
+    hr_link_str name, value;
+} hr_link_header;
+
+/* The OPEN payload, in wire order. user and channels are meaningful only
+ * with has_user (channels: the token's claim as the gateway forwards it in
+ * X-Herald-Channels). target is the request target (path and query). */
+typedef struct hr_link_open {
+    bool has_user;
+    hr_link_str peer;     /* client address "ip:port" */
+    hr_link_str target;   /* "/ws?channels=a,b&since=9" */
+    hr_link_str user;     /* empty without has_user */
+    hr_link_str channels; /* JSON array text or empty */
+    size_t n_headers;     /* <= HR_LINK_MAX_HEADERS */
+    hr_link_header headers[HR_LINK_MAX_HEADERS];
+} hr_link_open;
+
+/* One parsed frame. Views point into the parsed input and are valid until
+ * the caller consumes those bytes. Fields of other types are zero, except
+ * open, which is only meaningful for OPEN (open.n_headers is 0 otherwise). */
+typedef struct hr_link_frame {
+    uint8_t type;
+    uint8_t flags;
+    uint32_t session;
+    hr_link_str payload;            /* the whole payload */
+    uint8_t opcode;                 /* DATA */
+    uint16_t close_code;            /* CLOSE */
+    hr_link_str reason;             /* CLOSE */
+    uint16_t version;               /* HELLO */
+    uint8_t ping[HR_LINK_PING_LEN]; /* PING, PONG */
+    hr_link_open open;              /* OPEN */
+} hr_link_frame;
+
+/* Parses one frame from p[0..len). Returns its size (header + payload) once
+ * complete, 0 when more bytes are needed (nothing consumed; call again from
+ * the start with more), or:
+ *   HR_ETOOBIG  the length field exceeds max_payload or INT32_MAX - 10 (known
+ *               after 10 bytes);
+ *   HR_EPROTO   an unknown type; session 0 on a session frame or != 0 on a
+ *               link frame; flags not allowed for the type (DATA: opcode other
+ *               than 1 or 2; OPEN: bits other than HAS_USER; others: any);
+ *               a payload whose shape is wrong for the type: HELLO not
+ *               "HRLK"+version 1, CLOSE shorter than 2 bytes, a code outside
+ *               1000..4999 or a reason over 123 bytes, PAUSE/RESUME not empty,
+ *               PING/PONG not 8 bytes, OPEN with a string running past the
+ *               payload, more than HR_LINK_MAX_HEADERS headers, trailing bytes,
+ *               user without HAS_USER.
+ * Type-independent errors are reported as soon as the header is complete.
+ * Reads nothing past p+len and keeps no state. */
+int hr_link_parse(const uint8_t *p, size_t len, size_t max_payload, hr_link_frame *out);
+
+/* Writes a frame header into out[0..HR_LINK_HEADER). Used directly to send
+ * one shared payload (a broadcast event) to many sessions: the header is per
+ * session, the payload bytes are the same for all (writev). */
+void hr_link_write_header(uint8_t *out, uint8_t type, uint8_t flags, uint32_t session,
+                          uint32_t len);
+
+/* The writers below append one complete frame to out. Each returns 0,
+ * HR_ETOOBIG (out would pass its max; out unchanged), HR_ENOMEM (out
+ * unchanged) or HR_EINVAL (a field the parser would refuse: session 0 where
+ * one is needed, payload over 2^32-1, string over 65535 bytes, reason over
+ * 123 bytes, code outside 1000..4999, opcode not 1/2, too many headers). */
+int hr_link_write_hello(hr_buf *out);
+int hr_link_write_open(hr_buf *out, uint32_t session, const hr_link_open *o);
+int hr_link_write_data(hr_buf *out, uint32_t session, uint8_t opcode, const uint8_t *p, size_t len);
+int hr_link_write_close(hr_buf *out, uint32_t session, uint16_t code, const char *reason,
+                        size_t reason_len);
+/* PAUSE or RESUME (type) for session. */
+int hr_link_write_flow(hr_buf *out, uint8_t type, uint32_t session);
+/* PING or PONG (type) carrying 8 bytes. */
+int hr_link_write_ping(hr_buf *out, uint8_t type, const uint8_t data[HR_LINK_PING_LEN]);
+
+/* Builds a view of a NUL-terminated string (for writers and tests). */
+hr_link_str hr_link_str_of(const char *s);
+
+#endif
