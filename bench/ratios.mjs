@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Summarizes herald-bench JSON lines: the latest run per (scenario, target,
-// N), a table of the figures that matter for the scenario, and the ratios
+// Summarizes herald-bench JSON lines: the median of the runs per (scenario,
+// target, N) (each figure's median on its own; runs = how many), a table of the figures that matter for the scenario, and the ratios
 // Herald / nchan. Usage: node bench/ratios.mjs FILE.jsonl [SCENARIO] [--md]
 import fs from 'node:fs';
 
@@ -14,7 +14,23 @@ for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
   try { r = JSON.parse(line); } catch { continue; }
   const [scenario, target, n] = r.label.split(':');
   if (only && scenario !== only) continue;
-  runs.set(`${scenario}:${n}:${target}`, { ...r, scenario, target, n: Number(n) });
+  const k = `${scenario}:${n}:${target}`;
+  if (!runs.has(k)) runs.set(k, []);
+  runs.get(k).push({ ...r, scenario, target, n: Number(n) });
+}
+// One row per key: every numeric figure replaced by its median over the runs.
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+for (const [k, list] of runs) {
+  const row = { ...list[list.length - 1], runs: list.length };
+  // Counts are summed so that a loss in any run shows; figures are medians.
+  const summed = ['ready', 'delivered', 'expected', 'lossy_conns', 'failed', 'closed'];
+  for (const f of Object.keys(row)) {
+    if (typeof row[f] !== 'number' || f === 'runs') continue;
+    const xs = list.map((r) => r[f]);
+    row[f] = summed.includes(f) ? xs.reduce((a, b) => a + b, 0) : median(xs);
+  }
+  row.procs = Object.fromEntries(Object.keys(row.procs).map((p) => [p, { cpu_s: median(list.map((r) => r.procs[p].cpu_s)) }]));
+  runs.set(k, row);
 }
 
 const cpu = (r) => Object.values(r.procs).reduce((a, p) => a + p.cpu_s, 0);
@@ -47,7 +63,7 @@ const fmt = (v) => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed
 const scenarios = [...new Set([...runs.values()].map((r) => r.scenario))];
 for (const s of scenarios) {
   const c = cols[s] || [];
-  const head = ['N', 'set-up', 'ready', 'delivered / expected', ...c.map((x) => x[0])];
+  const head = ['N', 'set-up', 'runs', 'ready (sum)', 'delivered / expected (sum)', ...c.map((x) => x[0])];
   const rows = [];
   const ns = [...new Set([...runs.values()].filter((r) => r.scenario === s).map((r) => r.n))].sort((a, b) => a - b);
   for (const n of ns) {
@@ -55,9 +71,9 @@ for (const s of scenarios) {
     for (const t of ['gateway', 'notifier', 'nchan']) {
       const r = runs.get(`${s}:${n}:${t}`);
       if (!r) continue;
-      rows.push([n, t, r.ready, `${r.delivered} / ${r.expected}`, ...c.map((x) => fmt(x[1](r)))]);
+      rows.push([n, t, r.runs, r.ready, `${r.delivered} / ${r.expected}`, ...c.map((x) => fmt(x[1](r)))]);
       if (t !== 'nchan' && nchan) {
-        rows.push(['', `${t} / nchan`, '', '', ...c.map((x) => {
+        rows.push(['', `${t} / nchan`, '', '', '', ...c.map((x) => {
           const b = x[1](nchan);
           return b ? `${(x[1](r) / b).toFixed(2)}x` : '-';
         })]);

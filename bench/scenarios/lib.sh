@@ -10,12 +10,16 @@
 #                [build-bench/bin: a Release tree]
 #   NS           client counts [1000 5000]
 #   TARGETS      set-ups, run alternating for each N [gateway notifier nchan]
-#   OUT          JSON lines file [bench/results/<scenario>.jsonl]
+#   REPEAT       rounds of (every target) per N; ratios use the median [2]
+#   OUT          JSON lines file [bench/results/<scenario>.jsonl], rewritten
+#                by each scenario script (APPEND=1 keeps older lines)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${HERALD_BIN:-$ROOT/build-bench/bin}
 NS=${NS:-"1000 5000"}
 TARGETS=${TARGETS:-"gateway notifier nchan"}
+REPEAT=${REPEAT:-2}
+APPEND=${APPEND:-0}
 RUN_DIR=$(mktemp -d /tmp/herald-bench.XXXXXX)
 PIDS=()
 
@@ -85,9 +89,14 @@ scenario() {
   local name=$1; shift
   OUT=${OUT:-$ROOT/bench/results/$name.jsonl}
   mkdir -p "$(dirname "$OUT")"
+  [ "$APPEND" = 1 ] || : >"$OUT"
+  APPEND=1
+  echo "# $name: load average $(cut -d' ' -f1-3 /proc/loadavg) before the run" >&2
   for n in $NS; do
-    for t in $TARGETS; do
-      run_bench "$name" "$t" "$n" "$@"
+    for _ in $(seq 1 "$REPEAT"); do
+      for t in $TARGETS; do
+        run_bench "$name" "$t" "$n" "$@"
+      done
     done
   done
   node "$ROOT/bench/ratios.mjs" "$OUT" "$name"
