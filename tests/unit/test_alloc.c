@@ -258,6 +258,29 @@ static int op_inflate_run(void)
     return rc;
 }
 
+/* A message that ends its DEFLATE stream with BFINAL, twice under context
+ * takeover: the stream restarts keep the window (an allocation). */
+static uint8_t g_fin[256];
+static size_t g_fin_len;
+
+static int op_inflate_bfinal(void)
+{
+    hr_ws_deflate_params p;
+    hr_ws_deflate_params_default(&p);
+    hr_ws_inflater f;
+    hr_ws_inflater_init(&f, &p, true);
+    hr_buf out;
+    hr_buf_init(&out, 1 << 20);
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++)
+        rc = hr_ws_inflate(&f, g_fin, g_fin_len, &out, 1 << 20);
+    if (rc == 0)
+        assert_int_equal(out.len, 2 * 26);
+    hr_ws_inflater_deinit(&f);
+    hr_buf_deinit(&out);
+    return rc;
+}
+
 static void test_alloc_fail_ws_deflate(void **state)
 {
     (void)state;
@@ -275,6 +298,17 @@ static void test_alloc_fail_ws_deflate(void **state)
     assert_int_equal(hr_ws_deflate_message(&d, (const uint8_t *)text, sizeof text, &g_z2), 0);
     hr_ws_deflater_deinit(&d);
     sweep("inflate", op_inflate_run);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (Bytef *)(uintptr_t) "abcdefghijklmnopqrstuvwxyz";
+    z.avail_in = 26;
+    z.next_out = g_fin;
+    z.avail_out = sizeof g_fin;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    g_fin_len = sizeof g_fin - z.avail_out;
+    deflateEnd(&z);
+    sweep("inflate_bfinal", op_inflate_bfinal);
     hr_buf_deinit(&g_z1);
     hr_buf_deinit(&g_z2);
 }
