@@ -5,10 +5,12 @@
  * is itself valid JSON with the right code; the event encoder agrees with
  * itself on sizes. */
 #include <jansson.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/err.h"
 #include "proto/channel.h"
 #include "proto/cproto.h"
@@ -80,6 +82,35 @@ static void check_event(const uint8_t *data, size_t size)
     free(buf);
 }
 
+/* Parses again with one of the parse's own allocations failing. */
+static void check_alloc_failure(const uint8_t *data, size_t size, int want)
+{
+    hr_cmd cmd;
+    hr_alloc_fail_nth(ULONG_MAX); /* count only */
+    (void)hr_cproto_parse(data, size, MAX_CHANNELS, &cmd, NULL);
+    const unsigned long n = hr_alloc_count();
+    hr_alloc_fail_nth(0);
+    hr_cmd_deinit(&cmd);
+    /* The parse starts with one jansson load; its lexer aborts on a failed
+     * allocation (akheron/jansson#362), so failures go to the allocations
+     * after it. */
+    hr_alloc_fail_nth(ULONG_MAX);
+    json_decref(json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL));
+    const unsigned long n_load = hr_alloc_count();
+    hr_alloc_fail_nth(0);
+    if (n <= n_load)
+        return;
+    unsigned long h = size;
+    for (size_t i = 0; i < size; i++)
+        h = h * 31 + data[i];
+    hr_alloc_fail_nth(n_load + 1 + h % (n - n_load));
+    const int rc = hr_cproto_parse(data, size, MAX_CHANNELS, &cmd, NULL);
+    hr_alloc_fail_nth(0);
+    HR_ASSERT(rc == want || rc == HR_ENOMEM);
+    HR_ASSERT(rc == 0 || (cmd.channels == NULL && cmd.ref == NULL && cmd.since == NULL));
+    hr_cmd_deinit(&cmd);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     hr_cmd cmd;
@@ -94,5 +125,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_error_reply(&err);
     }
     check_event(data, size);
+    check_alloc_failure(data, size, rc);
     return 0;
 }

@@ -2,12 +2,16 @@
  * verbatim data path: every item's data text must be compact JSON that
  * jansson reads as a value equal to the one jansson finds in the body; the
  * channel lists must be distinct valid names; failures must leave nothing.
- * The same input also goes through hr_publish_normalize_data. */
+ * The same input also goes through hr_publish_normalize_data. With one
+ * allocation failing (chosen from the input) the parse gives the same
+ * verdict or a clean HR_ENOMEM. */
 #include <jansson.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/err.h"
 #include "proto/channel.h"
 #include "proto/publish.h"
@@ -60,12 +64,44 @@ static void check_normalize(const uint8_t *data, size_t size)
     free(out);
 }
 
+/* Parses again with one of the parse's own allocations failing. */
+static void check_alloc_failure(const uint8_t *data, size_t size, int want)
+{
+    hr_pub_batch b;
+    hr_alloc_fail_nth(ULONG_MAX); /* count only */
+    (void)hr_publish_parse(data, size, MAX_ITEMS, &b, NULL, 0);
+    const unsigned long n = hr_alloc_count();
+    hr_alloc_fail_nth(0);
+    hr_publish_batch_deinit(&b);
+    /* The parse starts with one jansson load; its lexer aborts on a failed
+     * allocation (akheron/jansson#362), so failures go to the allocations
+     * after it. */
+    hr_alloc_fail_nth(ULONG_MAX);
+    json_decref(json_loadb((const char *)data, size,
+                           JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL,
+                           NULL));
+    const unsigned long n_load = hr_alloc_count();
+    hr_alloc_fail_nth(0);
+    if (n <= n_load)
+        return;
+    unsigned long h = size;
+    for (size_t i = 0; i < size; i++)
+        h = h * 31 + data[i];
+    hr_alloc_fail_nth(n_load + 1 + h % (n - n_load));
+    const int rc = hr_publish_parse(data, size, MAX_ITEMS, &b, NULL, 0);
+    hr_alloc_fail_nth(0);
+    HR_ASSERT(rc == want || rc == HR_ENOMEM);
+    HR_ASSERT(rc == 0 || (b.items == NULL && b.n_items == 0));
+    hr_publish_batch_deinit(&b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     check_normalize(data, size);
     hr_pub_batch b;
     char err[128];
     const int rc = hr_publish_parse(data, size, MAX_ITEMS, &b, err, sizeof err);
+    check_alloc_failure(data, size, rc);
     if (rc == 0) {
         check_batch(&b, data, size);
         hr_publish_batch_deinit(&b);

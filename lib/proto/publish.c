@@ -103,18 +103,44 @@ static size_t skip_value(const char *s, size_t len, size_t i)
     return len;
 }
 
-/* True when the raw key s[a..b) (quotes included) decodes to "data". */
+/* Value of the 4 hex digits at p (validated by jansson already), or -1. */
+static int hex4(const char *p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        const char c = p[i];
+        const int d = c >= '0' && c <= '9'   ? c - '0'
+                      : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                      : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                             : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* True when the raw key s[a..b) (quotes included) decodes to "data": each
+ * letter literal or as a \uXXXX escape (no other escape yields a letter).
+ * Decoded by hand: no allocation, and no jansson load, whose lexer aborts
+ * on allocation failure (akheron/jansson#362). */
 static bool key_is_data(const char *s, size_t a, size_t b)
 {
-    if (b - a == 6 && memcmp(s + a, "\"data\"", 6) == 0)
-        return true;
-    if (memchr(s + a, '\\', b - a) == NULL)
+    static const char want[] = "data";
+    if (b - a < 2)
         return false;
-    json_t *k = json_loadb(s + a, b - a, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    const bool yes = json_is_string(k) && strcmp(json_string_value(k), "data") == 0 &&
-                     json_string_length(k) == 4;
-    json_decref(k);
-    return yes;
+    const size_t end = b - 1; /* the closing quote */
+    size_t i = a + 1;
+    for (size_t k = 0; k < 4; k++) {
+        if (i < end && s[i] == want[k]) {
+            i++;
+            continue;
+        }
+        if (end - i < 6 || s[i] != '\\' || s[i + 1] != 'u' || hex4(s + i + 2) != want[k])
+            return false;
+        i += 6;
+    }
+    return i == end;
 }
 
 /* Finds the "data" member of the object at i; stores its value span. */

@@ -102,6 +102,19 @@ static void test_publish_data_verbatim(void **state)
     assert_int_equal(parse("{\"dat\\u0061\":true,\"channel\":\"a\",\"d\":1}", 16, &b), 0);
     assert_string_equal(b.items[0].data, "true");
     hr_publish_batch_deinit(&b);
+    /* Every letter escaped (upper-case hex too): the publisher's bytes are kept. */
+    assert_int_equal(parse("{\"\\u0064\\u0061\\u0074\\u0061\":[1.50],\"channel\":\"a\"}", 16, &b),
+                     0);
+    assert_string_equal(b.items[0].data, "[1.50]");
+    hr_publish_batch_deinit(&b);
+    assert_int_equal(parse("{\"d\\u0061\\u0074\\u0061\":0.10,\"channel\":\"a\"}", 16, &b), 0);
+    assert_string_equal(b.items[0].data, "0.10");
+    hr_publish_batch_deinit(&b);
+    /* Near misses are other keys: no "data" at all. */
+    assert_int_equal(parse("{\"\\u0044ata\":1,\"channel\":\"a\"}", 16, &b), HR_EINVAL);
+    assert_int_equal(parse("{\"dat\\u0061x\":1,\"channel\":\"a\"}", 16, &b), HR_EINVAL);
+    assert_int_equal(parse("{\"\\u0064at\":1,\"channel\":\"a\"}", 16, &b), HR_EINVAL);
+    assert_int_equal(parse("{\"\\n\":1,\"channel\":\"a\"}", 16, &b), HR_EINVAL);
     /* A "data" key nested in another value is not the item's. */
     assert_int_equal(parse("{\"x\":{\"data\":1},\"channel\":\"a\",\"data\":2}", 16, &b), 0);
     assert_string_equal(b.items[0].data, "2");
