@@ -240,17 +240,62 @@ static void item_deinit(hr_pub_item *it)
     memset(it, 0, sizeof *it);
 }
 
-static int add_channel(hr_pub_item *it, json_t *name)
+/* Duplicate channel names are found with a pairwise scan for short lists
+ * and an open-addressing set over the names (in the parsed JSON) for long
+ * ones: a pairwise scan of HR_PUBLISH_MAX_CHANNELS names per item made a
+ * 1 MiB body cost a third of a second of the event loop. */
+#define SHORT_LIST 16
+#define SET_SLOTS (2 * HR_PUBLISH_MAX_CHANNELS) /* a power of two, load <= 1/2 */
+
+/* True when name was not in the set yet (it is now). */
+static bool set_insert(const char **slots, const char *name)
 {
-    const char *s = json_string_value(name);
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *c = name; *c != '\0'; c++)
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    for (size_t i = h & (SET_SLOTS - 1);; i = (i + 1) & (SET_SLOTS - 1)) {
+        if (slots[i] == NULL) {
+            slots[i] = name;
+            return true;
+        }
+        if (strcmp(slots[i], name) == 0)
+            return false;
+    }
+}
+
+static bool listed(const hr_pub_item *it, const char *name)
+{
     for (size_t i = 0; i < it->n_channels; i++)
-        if (strcmp(it->channels[i], s) == 0)
-            return 0;
-    it->channels[it->n_channels] = hr_strndup(s, json_string_length(name));
-    if (it->channels[it->n_channels] == NULL)
-        return HR_ENOMEM;
-    it->n_channels++;
-    return 0;
+        if (strcmp(it->channels[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Copies the distinct names of the array (valid, at most
+ * HR_PUBLISH_MAX_CHANNELS) into it->channels, first occurrences in order. */
+static int add_channels(hr_pub_item *it, json_t *names)
+{
+    const size_t n = json_array_size(names);
+    const char **slots = NULL;
+    if (n > SHORT_LIST) {
+        slots = hr_calloc(SET_SLOTS, sizeof *slots);
+        if (slots == NULL)
+            return HR_ENOMEM;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *name = json_array_get(names, i);
+        const char *s = json_string_value(name);
+        if (slots != NULL ? !set_insert(slots, s) : listed(it, s))
+            continue;
+        it->channels[it->n_channels] = hr_strndup(s, json_string_length(name));
+        if (it->channels[it->n_channels] == NULL)
+            rc = HR_ENOMEM;
+        else
+            it->n_channels++;
+    }
+    hr_free(slots);
+    return rc;
 }
 
 static bool is_channel(json_t *v)
@@ -291,9 +336,8 @@ static int fill_item(json_t *names, json_t *data, const raw *r, hr_pub_item *it)
     it->channels = hr_calloc(json_array_size(names), sizeof *it->channels);
     if (it->channels == NULL)
         return HR_ENOMEM;
-    for (size_t i = 0; i < json_array_size(names); i++)
-        if (add_channel(it, json_array_get(names, i)) < 0)
-            return HR_ENOMEM;
+    if (add_channels(it, names) < 0)
+        return HR_ENOMEM;
     it->data = data_text(r, data, &it->data_len);
     return it->data == NULL ? HR_ENOMEM : 0;
 }

@@ -397,6 +397,22 @@ static int op_publish_parse(void)
     return rc;
 }
 
+/* A channel list long enough for the hash-set dedup path. */
+static int op_publish_long_list(void)
+{
+    char body[512];
+    size_t w = (size_t)snprintf(body, sizeof body, "{\"data\":0,\"channels\":[");
+    for (int i = 0; i < 24; i++)
+        w += (size_t)snprintf(body + w, sizeof body - w, "%s\"c%d\"", i > 0 ? "," : "", i % 20);
+    w += (size_t)snprintf(body + w, sizeof body - w, "]}");
+    hr_pub_batch b;
+    const int rc = hr_publish_parse((const uint8_t *)body, w, 10, &b, NULL, 0);
+    if (rc == 0)
+        assert_int_equal(b.items[0].n_channels, 20);
+    hr_publish_batch_deinit(&b);
+    return rc;
+}
+
 static int op_publish_misc(void)
 {
     const char *ids[] = {"1-0", "2-0"};
@@ -424,6 +440,7 @@ static void test_alloc_fail_publish(void **state)
 {
     (void)state;
     sweep("publish_parse", op_publish_parse);
+    sweep("publish_long_list", op_publish_long_list);
     sweep("publish_misc", op_publish_misc);
 }
 

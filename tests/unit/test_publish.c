@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,35 @@ static void test_publish_channels(void **state)
     assert_string_equal(b.items[0].data, "null");
     assert_int_equal(b.items[0].data_len, 4);
     hr_publish_batch_deinit(&b);
+}
+
+/* Long channel lists are deduplicated through a hash set: the same result
+ * as the pairwise rule (first occurrences, in order), for every length. */
+static void test_publish_channels_dedup_long(void **state)
+{
+    (void)state;
+    for (size_t n = 1; n <= HR_PUBLISH_MAX_CHANNELS; n = n < 40 ? n + 1 : n * 2 + 1) {
+        if (n > HR_PUBLISH_MAX_CHANNELS)
+            n = HR_PUBLISH_MAX_CHANNELS;
+        char *body = malloc(16 * n + 64);
+        assert_non_null(body);
+        size_t w = (size_t)sprintf(body, "{\"channels\":[");
+        for (size_t i = 0; i < n; i++) /* c0..c(n/2), then again backwards */
+            w += (size_t)sprintf(body + w, "%s\"c%zu\"", i > 0 ? "," : "", i <= n / 2 ? i : n - i);
+        sprintf(body + w, "],\"data\":1}");
+        hr_pub_batch b;
+        assert_int_equal(parse(body, 4, &b), 0);
+        assert_int_equal(b.items[0].n_channels, n / 2 + 1);
+        for (size_t i = 0; i < b.items[0].n_channels; i++) {
+            char want[16];
+            snprintf(want, sizeof want, "c%zu", i);
+            assert_string_equal(b.items[0].channels[i], want);
+        }
+        hr_publish_batch_deinit(&b);
+        free(body);
+        if (n == HR_PUBLISH_MAX_CHANNELS)
+            break;
+    }
 }
 
 static void test_publish_batch(void **state)
@@ -293,6 +323,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_publish_single),
         cmocka_unit_test(test_publish_channels),
+        cmocka_unit_test(test_publish_channels_dedup_long),
         cmocka_unit_test(test_publish_batch),
         cmocka_unit_test(test_publish_data_verbatim),
         cmocka_unit_test(test_publish_errors),
