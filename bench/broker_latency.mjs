@@ -5,9 +5,9 @@
 // events per second straight into the broker (XADD / JetStream PUB) for T
 // seconds. Each event carries its send time; latency = receive time - send
 // time, on the same clock (one process). Every subscriber receives every
-// event; to keep the load generator from being the bottleneck, only every
-// k-th connection ("probes", --probes of them) parses frames and records
-// latencies, the others read and count bytes. Prints p50/p90/p99/max and the
+// event; to keep the load generator from being the bottleneck, only
+// --probes connections parse frames and record latencies; the others live
+// in a child process that only reads and counts bytes. Prints p50/p90/p99/max and the
 // delivered fraction. A benchmark, never a test: numbers depend on the host.
 //
 //   node bench/broker_latency.mjs --broker redis --subscribers 1000 --rate 1000 --seconds 20 \
@@ -16,7 +16,7 @@
 // Flags: --broker redis|nats, --subscribers N [1000], --rate R [1000],
 // --seconds T [20], --probes P [50], --bin DIR [build/bin], --warmup S [3].
 
-import { spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
@@ -85,25 +85,58 @@ function subscribe(port, channel, probe, onLatency) {
     });
 }
 
+/** Child mode: open n byte-counting subscribers, report over IPC, stop on request. */
+async function sink(port, channel, n) {
+    const subs = [];
+    for (let i = 0; i < n; i++) subs.push(await subscribe(Number(port), channel, false, () => {}));
+    process.send({ ready: true });
+    process.on('message', () => {
+        process.send({ bytes: subs.reduce((a, s) => a + s.bytes, 0) });
+        for (const s of subs) s.sock.destroy();
+        process.exit(0);
+    });
+}
+
+/** Starts the non-probe subscribers in a child process so the measuring
+ * process only parses the probes' frames. */
+function startSink(port, channel, n) {
+    const child = fork(new URL(import.meta.url).pathname, ['--sink', String(port), channel, String(n)]);
+    const ready = new Promise((resolve, reject) => {
+        child.once('message', resolve);
+        child.once('exit', (c) => reject(new Error(`sink exited ${c}`)));
+    });
+    const stop = () => new Promise((resolve) => {
+        child.once('message', (m) => resolve(m.bytes));
+        child.send('stop');
+    });
+    return { ready, stop };
+}
+
 async function main() {
+    if (process.argv[2] === '--sink') {
+        await sink(process.argv[3], process.argv[4], Number(process.argv[5]));
+        return new Promise(() => {}); // runs until the parent asks for the count
+    }
     const o = flags(process.argv.slice(2));
     const broker = o.broker === 'nats' ? await startNats() : await startRedis();
     const pub = await broker.client();
     const port = await freePort();
     const nf = spawn(path.resolve(o.bin, 'herald-notifier'), ['--listen', `127.0.0.1:${port}`,
         '--broker', broker.url(), '--send-queue-limit', String(64 << 20), '--log-level', 'warn',
-        '--deflate', 'false'], { stdio: ['ignore', 'inherit', 'inherit'] });
+        '--deflate=false'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    process.on('exit', () => { try { nf.kill('SIGKILL'); } catch { /* gone */ } });
+    nf.on('exit', (code, sig) => { if (!stopping) { console.error(`notifier exited ${code} ${sig}`); process.exit(1); } });
+    let stopping = false;
     try {
         await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 'notifier ready', 20000);
         const channel = `bench${process.pid}`;
-        const every = Math.max(1, Math.floor(o.subscribers / o.probes));
+        const probes = Math.min(o.probes, o.subscribers);
         let lat = [];
         const subs = [];
-        for (let i = 0; i < o.subscribers; i++) {
-            subs.push(await subscribe(port, channel, i % every === 0, (ms) => lat.push(ms)));
-        }
+        const sinkProc = startSink(port, channel, o.subscribers - probes);
+        await sinkProc.ready;
+        for (let i = 0; i < probes; i++) subs.push(await subscribe(port, channel, true, (ms) => lat.push(ms)));
         await sleep(500);
-        const probes = subs.filter((_, i) => i % every === 0).length;
         console.log(`${o.broker}: ${o.subscribers} subscribers (${probes} probes), ${o.rate} events/s, `
             + `${o.seconds} s (+${o.warmup} s warm-up)`);
         // Publish in 1 ms ticks, catching up on the schedule, so the rate holds.
@@ -128,19 +161,20 @@ async function main() {
         }
         await waitFor(() => inflight === 0, 'publishes acknowledged', 30000);
         const expect = total;
-        await waitFor(() => subs.every((s, i) => i % every !== 0 || s.events >= expect), 'probes to receive everything', 60000)
+        await waitFor(() => subs.every((s) => s.events >= expect), 'probes to receive everything', 60000)
             .catch((e) => console.log(e.message));
         const elapsed = (now() - start) / 1000;
         lat.sort((a, b) => a - b);
         const q = (f) => lat[Math.min(lat.length - 1, Math.floor(f * lat.length))].toFixed(2);
-        const got = subs.filter((_, i) => i % every === 0).reduce((a, s) => a + s.events, 0);
+        const got = subs.reduce((a, s) => a + s.events, 0);
         console.log(`samples ${lat.length}; p50 ${q(0.5)} ms  p90 ${q(0.9)} ms  p99 ${q(0.99)} ms  max ${q(1)} ms`);
         console.log(`delivered to probes ${got}/${expect * probes}; publish rate achieved ${(total / elapsed).toFixed(0)}/s`);
-        const bytes = subs.reduce((a, s) => a + s.bytes, 0);
+        const bytes = subs.reduce((a, s) => a + s.bytes, 0) + await sinkProc.stop();
         console.log(`bytes to all subscribers ${(bytes / 1e6).toFixed(1)} MB`);
         for (const s of subs) s.sock.destroy();
     } finally {
         pub.close();
+        stopping = true;
         nf.kill('SIGTERM');
         await new Promise((r) => nf.on('exit', r));
         await broker.stop();

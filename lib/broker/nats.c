@@ -31,6 +31,7 @@
 #define BACKOFF_CAP_MS 5000
 #define LAG_EVERY_MS 5000
 #define CONNECT_TIMEOUT_MS 2000
+#define JS_WAIT_MS 2000
 #define HDR_CHANNELS "Herald-Channels"
 
 typedef enum note_kind { N_EVENT, N_UP, N_DOWN, N_PUBLISHED, N_LAG } note_kind;
@@ -322,7 +323,10 @@ static int session_open(nats_broker *b, char *why, size_t cap)
     const uint64_t rx_last = b->rx_last;
     uv_mutex_unlock(&b->mu);
     uint64_t first = 0, last = 0, origin = 0, start;
-    if (natsConnection_JetStream(&b->js, nc, NULL) != NATS_OK) {
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = JS_WAIT_MS; /* bounds a publish, and shutdown, on a stuck server */
+    if (natsConnection_JetStream(&b->js, nc, &jo) != NATS_OK) {
         snprintf(why, cap, "JetStream context: out of memory");
         return -1;
     }
