@@ -293,6 +293,10 @@ static void session_close(nats_broker *b)
     natsConnection *nc = b->nc;
     b->nc = NULL;
     uv_mutex_unlock(&b->mu);
+    /* Drain first: a subscription destroyed with messages still queued in
+     * nats.c is never freed (each queued message holds it). */
+    if (b->sub != NULL && nc != NULL && natsSubscription_Drain(b->sub) == NATS_OK)
+        (void)natsSubscription_WaitForDrainCompletion(b->sub, 1000);
     if (b->sub != NULL)
         natsSubscription_Destroy(b->sub);
     b->sub = NULL;

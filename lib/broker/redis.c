@@ -26,6 +26,7 @@
 #include <hiredis/adapters/libuv.h>
 
 #include "broker/backoff.h"
+#include "broker/tls_tunnel.h"
 #include "core/err.h"
 #include "core/log.h"
 
@@ -71,7 +72,8 @@ struct redis_broker {
     pub_req *pubs; /* outstanding, not yet completed */
     hr_event_id *ids;
     size_t ids_cap;
-    hr_entry *scratch; /* one decoded entry (large: heap) */
+    hr_entry *scratch;     /* one decoded entry (large: heap) */
+    hr_tls_tunnel *tunnel; /* rediss:// only */
 };
 
 static void connect_both(redis_broker *b);
@@ -479,7 +481,8 @@ static int send_handshake(redis_broker *b, redisAsyncContext *ac)
 
 static redisAsyncContext *open_one(redis_broker *b, char *detail, size_t cap)
 {
-    redisAsyncContext *ac = redisAsyncConnect(b->cfg.host, b->cfg.port);
+    redisAsyncContext *ac = b->tunnel != NULL ? redisAsyncConnectUnix(hr_tls_tunnel_path(b->tunnel))
+                                              : redisAsyncConnect(b->cfg.host, b->cfg.port);
     if (ac == NULL) {
         snprintf(detail, cap, "out of memory");
         return NULL;
@@ -654,6 +657,20 @@ static int redis_start(hr_broker *base)
     redis_broker *b = (redis_broker *)base;
     if (b->state != R_IDLE)
         return HR_EINVAL;
+    if (b->cfg.tls) {
+        const hr_tls_tunnel_config tc = {
+            .host = b->cfg.host,
+            .port = b->cfg.port,
+            .ca_file = b->cfg.tls_ca[0] != '\0' ? b->cfg.tls_ca : NULL,
+            .insecure = b->cfg.tls_insecure,
+        };
+        char err[300];
+        b->tunnel = hr_tls_tunnel_new(b->base.loop, &tc, err, sizeof err);
+        if (b->tunnel == NULL) {
+            hr_log(HR_LOG_ERROR, "redis", "%s", err);
+            return HR_EINVAL;
+        }
+    }
     uv_timer_start(&b->tick, on_tick, TICK_MS, TICK_MS);
     connect_both(b);
     return 0;
@@ -677,6 +694,8 @@ static void redis_free(hr_broker *base)
     detach_pubs(b, false);
     drop_context(&b->rd, true);
     drop_context(&b->wr, true);
+    hr_tls_tunnel_free(b->tunnel);
+    b->tunnel = NULL;
     uv_close((uv_handle_t *)&b->backoff, on_handle_closed);
     uv_close((uv_handle_t *)&b->tick, on_handle_closed);
 }

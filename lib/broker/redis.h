@@ -1,6 +1,6 @@
 /* The Redis Streams broker (--broker redis://...), SPEC §3.
  *
- *   redis://[user:password@]host[:port][/db][?stream=herald:events&maxlen=N&warm=N]
+ *   redis[s]://[user:password@]host[:port][/db][?stream=herald:events&maxlen=N&warm=N]
  *
  * Services add events with XADD <stream> * channel <name> data <JSON>
  * ("channel" may list several names separated by commas). Every notifier
@@ -20,8 +20,9 @@
  * before the gap reports recovered:false. Entries without a valid channel or
  * JSON data are counted, logged once, and skipped.
  *
- * rediss:// (TLS) is refused with a clear error: Debian 12's hiredis 0.14 has
- * no TLS support (see docs/scaling.md). */
+ * rediss://host:port[?tls_ca=FILE] speaks TLS through an hr_tls_tunnel
+ * (tls_tunnel.h), because Debian 12's hiredis 0.14 has no TLS support:
+ * hiredis connects to the tunnel's private Unix socket. */
 #ifndef HR_REDIS_H
 #define HR_REDIS_H
 
@@ -45,10 +46,13 @@ typedef struct hr_redis_config {
     uint64_t maxlen;                  /* XADD MAXLEN ~ maxlen; 0 = no trimming; default 1000000 */
     uint64_t warm;                    /* entries read into history at start; default 10000 */
     uint64_t block_ms;                /* XREAD BLOCK; default 5000 */
+    bool tls;                         /* rediss://: through an hr_tls_tunnel */
+    char tls_ca[HR_BROKER_URL_FIELD]; /* ?tls_ca=FILE: PEM CA bundle; "" = system store */
+    bool tls_insecure;                /* ?tls_insecure=1: no certificate check (testing) */
 } hr_redis_config;
 
-/* Parses a redis:// URL into *out with the defaults above. Returns 0 or
- * HR_EINVAL with one line in err (rediss:// included, see above). Pure. */
+/* Parses a redis:// or rediss:// URL into *out with the defaults above.
+ * Returns 0 or HR_EINVAL with one line in err. Pure. */
 int hr_redis_config_parse(const char *url, hr_redis_config *out, char *err, size_t errcap);
 
 /* Creates the adapter on loop (cfg copied, cb copied, app passed back).

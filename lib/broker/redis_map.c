@@ -96,7 +96,8 @@ hr_event_id hr_redis_info_gap(const hr_redis_info *info)
 
 /* ---- configuration ----------------------------------------------------- */
 
-static const char *const redis_params[] = {"stream", "maxlen", "warm", "block_ms"};
+static const char *const redis_params[] = {"stream",   "maxlen", "warm",
+                                           "block_ms", "tls_ca", "tls_insecure"};
 
 static int parse_db(const char *path, uint32_t *db, char *err, size_t errcap)
 {
@@ -122,14 +123,9 @@ int hr_redis_config_parse(const char *url, hr_redis_config *out, char *err, size
     int rc = hr_broker_url_parse(url, &u, err, errcap);
     if (rc != 0)
         return rc;
-    if (strcmp(u.scheme, "rediss") == 0) {
-        snprintf(err, errcap,
-                 "--broker: rediss:// (TLS) is not supported: this build's hiredis "
-                 "has no TLS; use a TLS tunnel (see docs/scaling.md)");
-        return HR_EINVAL;
-    }
-    if (strcmp(u.scheme, "redis") != 0) {
-        snprintf(err, errcap, "--broker: expected redis://, got '%s://'", u.scheme);
+    out->tls = strcmp(u.scheme, "rediss") == 0;
+    if (!out->tls && strcmp(u.scheme, "redis") != 0) {
+        snprintf(err, errcap, "--broker: expected redis:// or rediss://, got '%s://'", u.scheme);
         return HR_EINVAL;
     }
     if ((rc = hr_broker_url_check_params(&u, redis_params, HR_ARRAY_LEN(redis_params), err,
@@ -150,6 +146,16 @@ int hr_redis_config_parse(const char *url, hr_redis_config *out, char *err, size
     if (u.has_user && !u.has_password) { /* redis://secret@host: the password alone */
         memcpy(out->password, u.user, sizeof out->password);
         out->user[0] = '\0';
+    }
+    uint64_t insecure = 0;
+    if ((rc = hr_broker_url_param_u64(&u, "tls_insecure", 0, 0, 1, &insecure, err, errcap)) != 0)
+        return rc;
+    out->tls_insecure = insecure == 1;
+    const char *ca = hr_broker_url_param_get(&u, "tls_ca");
+    snprintf(out->tls_ca, sizeof out->tls_ca, "%s", ca != NULL ? ca : "");
+    if (!out->tls && (ca != NULL || insecure)) {
+        snprintf(err, errcap, "--broker: tls_ca and tls_insecure need rediss://");
+        return HR_EINVAL;
     }
     const char *stream = hr_broker_url_param_get(&u, "stream");
     snprintf(out->stream, sizeof out->stream, "%s", stream != NULL ? stream : "herald:events");

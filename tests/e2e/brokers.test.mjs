@@ -258,6 +258,24 @@ describe('broker authentication', () => {
         }
     });
 
+    test('redis: rediss:// through the TLS tunnel; an untrusted certificate keeps it not ready', { skip: !HAVE_REDIS }, async () => {
+        const r = await startRedis({ tls: true });
+        try {
+            const srv = await startNotifier(['--broker', r.url(`?tls_ca=${encodeURIComponent(r.caFile)}`)]);
+            const ch = uniq('tls');
+            const [c] = await subscriber(srv, [ch]);
+            const id = await publishOk(srv, { channel: ch, data: { over: 'tls' } });
+            assert.deepEqual(await c.next(), { type: 'event', channel: ch, id, data: { over: 'tls' } });
+            const port = await freePort();
+            const bad = spawnServer('herald-notifier', ['--listen', `127.0.0.1:${port}`, '--broker', r.url()], {}, port);
+            await waitFor(() => /TLS handshake failed/.test(bad.stderr()), 'the verification failure in the log');
+            assert.equal(await ready(bad), 503);
+        } finally {
+            await stopAll();
+            await r.stop();
+        }
+    });
+
     test('nats: user/password and token', { skip: !HAVE_NATS }, async () => {
         for (const opts of [{ user: 'herald', pass: 'p@ss' }, { token: 't0ken' }]) {
             const b = await startNats(opts);
@@ -273,7 +291,8 @@ describe('broker authentication', () => {
     });
 
     test('bad broker URLs exit 2 with one line', async () => {
-        for (const u of ['redis://', 'redis://h:99999', 'redis://h/x', 'redis://h?bogus=1', 'rediss://h', 'nats://h?bogus=1']) {
+        for (const u of ['redis://', 'redis://h:99999', 'redis://h/x', 'redis://h?bogus=1', 'redis://h?tls_ca=x',
+            'rediss://h?tls_ca=/nonexistent.pem', 'nats://h?bogus=1', 'kafka://h']) {
             const r = await runProgram('herald-notifier', ['--broker', u]);
             assert.equal(r.code, 2, `${u}: ${r.stderr}`);
             assert.match(r.stderr, /--broker/);

@@ -119,9 +119,16 @@ static void test_broker_url_redis_config(void **state)
     assert_string_equal(c.user, "");
     assert_string_equal(c.password, "secret");
     assert_true(c.has_password);
-    const char *bad[] = {"rediss://h",        "redis://h/x",       "redis://h/70000",
-                         "redis://h?stream=", "redis://h?warm=-1", "redis://h?x=1",
-                         "nats://h"};
+    assert_int_equal(hr_redis_config_parse("rediss://h:6380?tls_ca=/x/ca.pem", &c, err, sizeof err),
+                     0);
+    assert_true(c.tls);
+    assert_string_equal(c.tls_ca, "/x/ca.pem");
+    assert_false(c.tls_insecure);
+    assert_int_equal(hr_redis_config_parse("rediss://h?tls_insecure=1", &c, err, sizeof err), 0);
+    assert_true(c.tls_insecure);
+    const char *bad[] = {
+        "redis://h?tls_ca=x", "rediss://h?tls_insecure=2", "redis://h/x",   "redis://h/70000",
+        "redis://h?stream=",  "redis://h?warm=-1",         "redis://h?x=1", "nats://h"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(hr_redis_config_parse(bad[i], &c, err, sizeof err), HR_EINVAL);
 }

@@ -110,21 +110,35 @@ function tempDir(prefix) {
 
 /**
  * Starts redis-server on a free port in a temp dir. opts.password sets
- * requirepass. Returns a BrokerProcess with .url (redis://...) and
- * .client() for a RESP connection.
+ * requirepass; opts.tls serves TLS only (self-signed, .caFile) and .url()
+ * gives rediss://. Returns a BrokerProcess with .url() and .client() for a
+ * RESP connection (plain Redis only).
  */
 export async function startRedis(opts = {}) {
     const port = await freePort();
     const dir = tempDir('herald-redis-');
+    let tlsArgs = [];
+    if (opts.tls) {
+        // A self-signed certificate for 127.0.0.1; clients trust it with ?tls_ca=.
+        const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+            '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
+            '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+        { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
+        tlsArgs = ['--tls-port', String(port), '--port', '0', '--tls-cert-file', path.join(dir, 'cert.pem'),
+            '--tls-key-file', path.join(dir, 'key.pem'), '--tls-ca-cert-file', path.join(dir, 'cert.pem'),
+            '--tls-auth-clients', 'no'];
+    }
     const args = (p, d) => [
-        '--port', String(p), '--bind', '127.0.0.1', '--dir', d, '--save', '',
+        ...(opts.tls ? [] : ['--port', String(p)]), ...tlsArgs, '--bind', '127.0.0.1', '--dir', d, '--save', '',
         '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'no',
         ...(opts.password ? ['--requirepass', opts.password] : []),
     ];
     const b = new BrokerProcess('redis', 'redis-server', args, port, dir);
     await b.start();
     const auth = opts.password ? `:${encodeURIComponent(opts.password)}@` : '';
-    b.url = (query = '') => `redis://${auth}127.0.0.1:${port}${query}`;
+    b.url = (query = '') => `redis${opts.tls ? 's' : ''}://${auth}127.0.0.1:${port}${query}`;
+    b.caFile = opts.tls ? path.join(dir, 'cert.pem') : null;
     b.client = () => RespClient.connect(port, opts.password);
     return b;
 }
