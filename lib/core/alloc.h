@@ -1,6 +1,7 @@
-/* The allocator hook: every allocation of lib/core's data structures and of
+/* The allocator hook: every allocation of lib/core/buf.c, lib/core/msg.c and
  * lib/proto goes through these wrappers, so tests can make the Nth one fail
  * and check the out-of-memory paths (nghttp2 tests/failmalloc_test.c).
+ * OpenSSL and libjwt's own allocations are not hooked.
  *
  * They are thin wrappers over the C library: memory from hr_malloc and
  * friends may be released with free() and vice versa, so callers that free a
@@ -9,7 +10,10 @@
  * tests). zlib is hooked through z_stream.zalloc/zfree in ws_deflate.c;
  * jansson through json_set_alloc_funcs(hr_malloc, hr_free), installed before
  * main by lib/proto/json_mem.c (linked into every program that parses JSON
- * with lib/proto).
+ * with lib/proto). Caveat: jansson 2.14's lexer aborts (assert) when an
+ * allocation fails while it saves a token longer than 16 bytes
+ * (akheron/jansson#362), so tests inject failures into jansson loads only
+ * with short tokens.
  *
  * Failure injection is for tests only and not thread-safe: arm it, run the
  * code under test on one thread, disarm it. */
