@@ -43,6 +43,7 @@ typedef struct note {
     note_kind kind;
     uint64_t seq; /* N_EVENT: stream sequence; N_UP: origin; N_LAG: stream last */
     pub_job *job; /* N_PUBLISHED */
+    bool dense;   /* N_UP: the stream holds only our subjects: no sequence is skipped */
     char *subject, *hdr, *data;
     size_t data_len;
     char detail[160];
@@ -83,8 +84,10 @@ typedef struct nats_broker {
     uint32_t attempt;
     uint64_t rnd;
     bool ever_up;
+    bool dense_w; /* worker's view of dense, posted with N_UP */
     /* --- loop only --- */
     hr_event_id last;
+    bool dense;
     bool up_once;
     bool malformed_noted;
     hr_entry *scratch;
@@ -264,6 +267,10 @@ static natsStatus ensure_stream(nats_broker *b, uint64_t *first, uint64_t *last,
     }
     *first = si->State.FirstSeq;
     *last = si->State.LastSeq;
+    char mine[HR_BROKER_URL_FIELD + 4];
+    snprintf(mine, sizeof mine, "%s.>", b->cfg.prefix);
+    b->dense_w = si->Config != NULL && si->Config->SubjectsLen == 1 &&
+                 strcmp(si->Config->Subjects[0], mine) == 0;
     jsStreamInfo_Destroy(si);
     return NATS_OK;
 }
@@ -349,7 +356,15 @@ static int session_open(nats_broker *b, char *why, size_t cap)
     if (subscribe_from(b, start, why, cap) != NATS_OK)
         return -1;
     b->ever_up = true;
-    post_state(b, N_UP, origin, "connected");
+    note *up = new_note(N_UP, 0);
+    if (up == NULL) {
+        snprintf(why, cap, "out of memory");
+        return -1;
+    }
+    up->seq = origin;
+    up->dense = b->dense_w;
+    snprintf(up->detail, sizeof up->detail, "connected");
+    post(b, up);
     return 0;
 }
 
@@ -480,11 +495,29 @@ static void note_malformed(nats_broker *b, uint64_t seq, int rc)
            b->cfg.stream, (unsigned long long)seq, hr_err_str(rc));
 }
 
+/* Sequences skipped in a stream that holds only our subjects were dropped
+ * (limits, purge, delete) before we read them: a resume from before them
+ * cannot be complete, so raise the origin and report it to the app. */
+static void note_gap(nats_broker *b, uint64_t seq)
+{
+    const uint64_t seen = b->last.seq > b->base.origin.seq ? b->last.seq : b->base.origin.seq;
+    if (!b->dense || seq <= seen + 1)
+        return;
+    b->base.origin = (hr_event_id){0, seq - 1};
+    hr_log(HR_LOG_WARN, "nats",
+           "stream %s dropped messages %llu..%llu before they were read: resumes from before "
+           "them report recovered:false",
+           b->cfg.stream, (unsigned long long)(seen + 1), (unsigned long long)(seq - 1));
+    if (b->base.ready && b->base.cb.on_state != NULL)
+        b->base.cb.on_state(b->base.app, true, "messages dropped before they were read");
+}
+
 static void deliver(nats_broker *b, const note *n)
 {
     const hr_event_id id = {0, n->seq};
     if (hr_event_id_cmp(id, b->last) <= 0)
         return; /* a re-delivery after a consumer reset */
+    note_gap(b, n->seq);
     b->last = id;
     const int rc = hr_nats_map_msg(b->cfg.prefix, n->subject, n->hdr, n->data, n->data_len, n->seq,
                                    b->scratch);
@@ -503,6 +536,7 @@ static void set_state(nats_broker *b, const note *n)
 {
     const bool up = n->kind == N_UP;
     if (up) {
+        b->dense = n->dense;
         const hr_event_id origin = {0, n->seq};
         if (hr_event_id_cmp(origin, b->base.origin) > 0)
             b->base.origin = origin;

@@ -527,9 +527,21 @@ static void on_info_tick(redisAsyncContext *ac, void *reply, void *priv)
         return;
     b->info_pending = false;
     hr_redis_info info;
-    if (reply != NULL && hr_redis_parse_info(reply, &info) == 0)
-        b->base.stats.lag_ms =
-            info.last_generated.ms > b->last.ms ? info.last_generated.ms - b->last.ms : 0;
+    if (reply == NULL || hr_redis_parse_info(reply, &info) != 0)
+        return;
+    b->base.stats.lag_ms =
+        info.last_generated.ms > b->last.ms ? info.last_generated.ms - b->last.ms : 0;
+    /* Trimming overtook the reader: what it had not read yet is gone. */
+    const hr_event_id gap = hr_redis_info_gap(&info);
+    if (hr_event_id_cmp(gap, b->last) > 0 && hr_event_id_cmp(gap, b->base.origin) > 0) {
+        b->base.origin = gap;
+        hr_log(HR_LOG_WARN, "redis",
+               "stream %s was trimmed past entries not read yet: resumes from before them "
+               "report recovered:false",
+               b->cfg.stream);
+        if (b->base.cb.on_state != NULL)
+            b->base.cb.on_state(b->base.app, true, "entries trimmed before they were read");
+    }
 }
 
 static void on_tick(uv_timer_t *t)
