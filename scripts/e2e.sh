@@ -19,4 +19,5 @@ if [ ${#files[@]} -eq 0 ]; then
   echo "e2e: no test files" >&2
   exit 1
 fi
-exec node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+# A test that hangs fails after 5 minutes instead of stalling `make test`.
+exec node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec "${files[@]}"
