@@ -60,7 +60,7 @@ typedef struct hr_link_open {
     hr_link_str peer;     /* client address "ip:port" */
     hr_link_str target;   /* "/ws?channels=a,b&since=9" */
     hr_link_str user;     /* empty without has_user */
-    hr_link_str channels; /* JSON array text or empty */
+    hr_link_str channels; /* X-Herald-Channels form (comma-separated) or empty */
     size_t n_headers;     /* <= HR_LINK_MAX_HEADERS */
     hr_link_header headers[HR_LINK_MAX_HEADERS];
 } hr_link_open;

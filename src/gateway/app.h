@@ -73,16 +73,17 @@ typedef struct gw_metrics {
 struct gw_app {
     uv_loop_t *loop;
     char *config_path;
-    gw_runtime *rt;   /* current */
-    hr_server *pub;   /* client-facing listeners */
-    hr_server *ups;   /* context of upstream WebSocket connections */
-    hr_server *admin; /* NULL when no admin_listen */
-    gw_uphttp *http;  /* keep-alive HTTP client to upstreams */
+    gw_runtime *rt;           /* current */
+    hr_server *pub;           /* client-facing listeners */
+    hr_server *ups;           /* context of upstream WebSocket connections */
+    hr_server *admin;         /* NULL when no admin_listen */
+    gw_uphttp *http;          /* keep-alive HTTP client to upstreams */
+    struct gw_uplinks *links; /* herald-link connections to upstreams (uplink.h) */
     gw_iptable ips;
     gw_metrics *m;           /* this worker's slot of the shared metrics (shmetrics.h) */
     const gw_metrics *m_all; /* every worker's slot, summed by the admin page */
     unsigned n_workers;      /* slots in m_all */
-    uv_timer_t tick; /* 1 s: iptable sweep, pool revive */
+    uv_timer_t tick;         /* 1 s: iptable sweep, pool revive */
     uv_signal_t sig_term, sig_int, sig_hup;
     bool draining;
     int pending_shutdowns;

@@ -590,7 +590,12 @@ static int visit_upstream(pctx *p, const char *key, yaml_node_t *v, const char *
     if (strcmp(key, "protocol") == 0) {
         if (scalar_is(v, "http") || scalar_is(v, "ws"))
             return 0;
-        return fail(p, v, path, "unsupported protocol (only http; upstream TLS is not supported)");
+        if (scalar_is(v, "herald-link")) {
+            u->link = true;
+            return 0;
+        }
+        return fail(p, v, path,
+                    "unsupported protocol (http or herald-link; upstream TLS is not supported)");
     }
     if (scalar_is(v, "round_robin"))
         u->balance = GW_BALANCE_ROUND_ROBIN;

@@ -91,6 +91,7 @@ typedef struct gw_upstream_cfg {
     size_t n_servers;
     gw_balance balance; /* [round_robin] */
     gw_health_cfg health;
+    bool link; /* protocol: herald-link (WebSocket routes multiplexed, docs/link.md) */
     int line;
 } gw_upstream_cfg;
 

@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "tls.h"
 #include "uphttp.h"
+#include "uplink.h"
 
 extern char **environ;
 
@@ -56,6 +57,8 @@ static void stop_loop_handles(gw_app *app)
     gw_runtime_unref(rt);
     gw_uphttp_free(app->http);
     app->http = NULL;
+    gw_uplinks_free(app->links);
+    app->links = NULL;
 }
 
 static void on_server_done(hr_server *s, void *arg)
@@ -250,7 +253,9 @@ static int create_servers(gw_app *app, unsigned workers)
             return HR_ENOMEM;
     }
     app->http = gw_uphttp_new(app->loop, 256, 30000);
-    if (app->pub == NULL || app->ups == NULL || app->http == NULL)
+    app->links = gw_uplinks_new(app->loop, app->max_message + 65536,
+                                (size_t)cfg->limits.send_queue_bytes * 64 + app->max_message);
+    if (app->pub == NULL || app->ups == NULL || app->http == NULL || app->links == NULL)
         return HR_ENOMEM;
     return 0;
 }

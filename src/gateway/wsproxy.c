@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "alog.h"
@@ -24,6 +25,7 @@
 #include "edge.h"
 #include "net/client.h"
 #include "route.h"
+#include "uplink.h"
 
 typedef struct gw_ws {
     uint8_t kind; /* GW_KIND_WS: app data tag */
@@ -32,6 +34,7 @@ typedef struct gw_ws {
     const gw_route_cfg *route;
     hr_conn *client;
     hr_conn *up;
+    gw_usess *link; /* instead of up, for herald-link upstreams */
     int server;
     bool *tried;
     char *target;
@@ -50,6 +53,7 @@ typedef struct gw_ws {
 } gw_ws;
 
 static const hr_conn_callbacks up_callbacks;
+static const gw_usess_callbacks link_callbacks;
 
 static const struct sockaddr *peer_sa(const gw_ws *s)
 {
@@ -58,7 +62,7 @@ static const struct sockaddr *peer_sa(const gw_ws *s)
 
 static void maybe_free(gw_ws *s)
 {
-    if (!s->client_gone || (s->up != NULL && !s->up_gone))
+    if (!s->client_gone || ((s->up != NULL || s->link != NULL) && !s->up_gone))
         return;
     gw_runtime_unref(s->rt);
     free(s->tried);
@@ -133,6 +137,49 @@ static gw_pool *pool_of(const gw_ws *s)
     return &s->rt->pools[s->route->upstream];
 }
 
+/* Fills o from the prepared target and header block ("Name: value\r\n"
+ * lines, NUL-terminated); X-Herald-User / X-Herald-Channels also become the
+ * OPEN identity. Views point into s. Headers past HR_LINK_MAX_HEADERS are
+ * dropped (the block holds about ten). */
+static void link_open_fields(gw_ws *s, hr_link_open *o)
+{
+    memset(o, 0, sizeof *o);
+    o->peer = hr_link_str_of(s->peer_text);
+    o->target = hr_link_str_of(s->target);
+    const char *p = s->headers;
+    while (p != NULL && *p != '\0' && o->n_headers < HR_LINK_MAX_HEADERS) {
+        const char *eol = strstr(p, "\r\n");
+        const char *colon = memchr(p, ':', eol != NULL ? (size_t)(eol - p) : strlen(p));
+        if (eol == NULL || colon == NULL)
+            break;
+        const char *v = colon + 1;
+        while (v < eol && *v == ' ')
+            v++;
+        hr_link_header h = {{(const uint8_t *)p, (size_t)(colon - p)},
+                            {(const uint8_t *)v, (size_t)(eol - v)}};
+        o->headers[o->n_headers++] = h;
+        if (h.name.len == 13 && strncasecmp(p, "X-Herald-User", 13) == 0) {
+            o->has_user = true;
+            o->user = h.value;
+        } else if (h.name.len == 17 && strncasecmp(p, "X-Herald-Channels", 17) == 0) {
+            o->channels = h.value;
+        }
+        p = eol + 2;
+    }
+    if (!o->has_user)
+        o->channels = (hr_link_str){NULL, 0};
+}
+
+static int open_link(gw_ws *s, const gw_addr *addr)
+{
+    hr_link_open o;
+    link_open_fields(s, &o);
+    s->up = NULL;
+    s->link = NULL;
+    s->up_gone = false;
+    return gw_usess_open(s->app->links, addr, &o, &link_callbacks, s, &s->link);
+}
+
 /* Connects to the next healthy, untried server. Returns 0 or HR_ELIMIT when
  * none is left. */
 static int connect_next(gw_ws *s)
@@ -144,6 +191,15 @@ static int connect_next(gw_ws *s)
             return HR_ELIMIT;
         s->tried[i] = true;
         s->server = i;
+        if (pool->cfg->link) {
+            if (open_link(s, &pool->servers[i].addr) == 0) {
+                gw_pool_conn_add(pool, (size_t)i, 1);
+                return 0;
+            }
+            s->app->m->upstream_connect_failures++;
+            gw_pool_report(pool, (size_t)i, false, true);
+            continue;
+        }
         const hr_client_config cc = {
             .path = s->target,
             .host = pool->servers[i].addr.text,
@@ -253,21 +309,39 @@ int gw_ws_start(gw_app *app, hr_conn *client, const hr_http_head *head, const gw
 
 /* ---- upstream events ------------------------------------------------------ */
 
-static void up_open(hr_conn *up)
+static void close_upstream(gw_ws *s, int code)
 {
-    gw_ws *s = hr_conn_app_data(up);
+    if (s->link != NULL) {
+        if (!s->up_gone) {
+            s->up_gone = true;
+            gw_pool_conn_add(pool_of(s), (size_t)s->server, -1);
+            gw_usess_close(s->link, code);
+        }
+        return;
+    }
+    hr_conn_close(s->up, code, NULL);
+}
+
+static void upstream_opened(gw_ws *s)
+{
     s->opened = true;
     gw_pool_report(pool_of(s), (size_t)s->server, true, true);
     const double ms = (double)(gw_app_now_ms(s->app) - s->t_start_ms);
     gw_app_observe_latency(s->app, ms);
     if (s->client_gone) {
-        hr_conn_close(up, 1001, NULL);
+        close_upstream(s, 1001);
+        maybe_free(s); /* a link session gets no on_close after this */
         return;
     }
     s->answered = true;
     gw_app_count_handshake(s->app, 101);
     if (hr_conn_upgrade_accept(s->client, NULL) != 0)
-        hr_conn_close(up, 1001, NULL);
+        close_upstream(s, 1001);
+}
+
+static void up_open(hr_conn *up)
+{
+    upstream_opened(hr_conn_app_data(up));
 }
 
 static void apply_backpressure(gw_ws *s, hr_conn *target, hr_conn *source, bool *paused)
@@ -278,9 +352,8 @@ static void apply_backpressure(gw_ws *s, hr_conn *target, hr_conn *source, bool 
     }
 }
 
-static void up_message(hr_conn *up, int opcode, const uint8_t *data, size_t len)
+static void upstream_message(gw_ws *s, hr_conn *up, int opcode, const uint8_t *data, size_t len)
 {
-    gw_ws *s = hr_conn_app_data(up);
     if (s->client_gone || !hr_conn_is_open(s->client))
         return;
     s->frames_down++;
@@ -289,7 +362,18 @@ static void up_message(hr_conn *up, int opcode, const uint8_t *data, size_t len)
     s->app->m->bytes_down += len;
     if (hr_conn_send(s->client, opcode, data, len) != 0)
         return; /* the client is being closed (1013 on overflow); its on_close follows */
-    apply_backpressure(s, s->client, up, &s->up_paused);
+    if (up != NULL) {
+        apply_backpressure(s, s->client, up, &s->up_paused);
+    } else if (!s->up_paused &&
+               hr_conn_queued_bytes(s->client) >= s->rt->cfg->limits.send_queue_bytes) {
+        s->up_paused = true; /* per session: the notifier holds (or drops, 1013) the rest */
+        gw_usess_flow(s->link, true);
+    }
+}
+
+static void up_message(hr_conn *up, int opcode, const uint8_t *data, size_t len)
+{
+    upstream_message(hr_conn_app_data(up), up, opcode, data, len);
 }
 
 static void up_drain(hr_conn *up)
@@ -336,6 +420,66 @@ static void up_close(hr_conn *up, int code)
     hr_conn_close(s->client, mapped, mapped == 1012 ? "upstream lost" : NULL);
 }
 
+/* ---- herald-link upstream events ------------------------------------------ */
+
+static void link_open(void *arg)
+{
+    upstream_opened(arg);
+}
+
+static void link_message(void *arg, int opcode, const uint8_t *data, size_t len)
+{
+    upstream_message(arg, NULL, opcode, data, len);
+}
+
+static void link_pause(void *arg, bool pause)
+{
+    gw_ws *s = arg;
+    if (!s->client_gone && s->client_paused != pause) {
+        s->client_paused = pause;
+        hr_conn_pause(s->client, pause);
+    }
+}
+
+/* Before the first message: 4000 + status is a refusal with that HTTP
+ * status; 1006 (link lost or connect failed) is retried on another server. */
+static void link_refused(gw_ws *s, int code)
+{
+    if (code == 1006) {
+        s->app->m->upstream_connect_failures++;
+        gw_pool_report(pool_of(s), (size_t)s->server, false, true);
+        if (!s->app->draining && connect_next(s) == 0)
+            return;
+        answer_failed_handshake(s, 0);
+        return;
+    }
+    answer_failed_handshake(s, code >= 4400 && code <= 4599 ? code - 4000 : 502);
+}
+
+static void link_close(void *arg, int code, bool opened)
+{
+    gw_ws *s = arg;
+    s->up_gone = true;
+    gw_pool_conn_add(pool_of(s), (size_t)s->server, -1);
+    if (s->client_gone) {
+        maybe_free(s);
+        return;
+    }
+    if (!opened) {
+        link_refused(s, code);
+        return;
+    }
+    const int mapped = gw_ws_map_upstream_close(code, s->app->draining);
+    hr_conn_close(s->client, mapped, mapped == 1012 ? "upstream lost" : NULL);
+}
+
+static const gw_usess_callbacks link_callbacks = {
+    .on_open = link_open,
+    .on_message = link_message,
+    .on_pause = link_pause,
+    .on_close = link_close,
+};
+
 static const hr_conn_callbacks up_callbacks = {
     .on_open = up_open,
     .on_message = up_message,
@@ -367,7 +511,7 @@ static bool over_rate(gw_ws *s)
 void gw_ws_client_message(hr_conn *c, int opcode, const uint8_t *data, size_t len)
 {
     gw_ws *s = hr_conn_app_data(c);
-    if (s->up == NULL || s->up_gone)
+    if ((s->up == NULL && s->link == NULL) || s->up_gone)
         return;
     if (len > s->route->max_message_bytes) {
         hr_conn_close(c, 1009, "message too big");
@@ -381,6 +525,11 @@ void gw_ws_client_message(hr_conn *c, int opcode, const uint8_t *data, size_t le
     s->bytes_up += len;
     s->app->m->frames_up++;
     s->app->m->bytes_up += len;
+    if (s->link != NULL) {
+        if (gw_usess_send(s->link, opcode, data, len) != 0)
+            hr_conn_close(c, 1013, "upstream link overloaded");
+        return;
+    }
     if (hr_conn_send(s->up, opcode, data, len) != 0)
         return; /* upstream overflowing or closing: its on_close closes the client */
     apply_backpressure(s, s->up, c, &s->client_paused);
@@ -389,7 +538,10 @@ void gw_ws_client_message(hr_conn *c, int opcode, const uint8_t *data, size_t le
 void gw_ws_client_drain(hr_conn *c)
 {
     gw_ws *s = hr_conn_app_data(c);
-    if (s->up_paused && s->up != NULL && !s->up_gone) {
+    if (s->up_paused && s->link != NULL && !s->up_gone) {
+        s->up_paused = false;
+        gw_usess_flow(s->link, false);
+    } else if (s->up_paused && s->up != NULL && !s->up_gone) {
         s->up_paused = false;
         hr_conn_pause(s->up, false);
     }
@@ -434,6 +586,11 @@ void gw_ws_client_close(hr_conn *c, int code)
     }
     if (s->opened || s->answered)
         log_close(s, code);
+    if (s->link != NULL) {
+        close_upstream(s, s->app->draining || code == 1001 ? 1001 : 1000);
+        maybe_free(s);
+        return;
+    }
     hr_conn *up = s->up;
     if (up == NULL || s->up_gone) {
         maybe_free(s);

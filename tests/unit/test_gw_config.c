@@ -117,6 +117,19 @@ static void test_gw_config_defaults(void **state)
     gw_config_free(cfg);
 }
 
+static void test_gw_config_upstream_protocol(void **state)
+{
+    gw_config *cfg = NULL;
+    gw_diag d;
+    const char *t = "upstreams: {n: {servers: [127.0.0.1:7070], protocol: herald-link},\n"
+                    "            h: {servers: [127.0.0.1:9000], protocol: http}}\n"
+                    "routes: [{path: /ws, upstream: n, websocket: true}, {path: /, upstream: h}]\n";
+    assert_int_equal(parse(t, &cfg, &d), 0);
+    assert_true(cfg->upstreams[0].link);
+    assert_false(cfg->upstreams[1].link);
+    gw_config_free(cfg);
+}
+
 static void test_gw_config_listen_forms(void **state)
 {
     gw_config *cfg = NULL;
@@ -348,6 +361,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gw_config_example),
         cmocka_unit_test(test_gw_config_defaults),
+        cmocka_unit_test(test_gw_config_upstream_protocol),
         cmocka_unit_test(test_gw_config_listen_forms),
         cmocka_unit_test(test_gw_config_route_limits_and_host),
         cmocka_unit_test(test_gw_config_syntax),

@@ -1,0 +1,75 @@
+/* gw_uplink: the gateway side of herald-link (docs/link.md). For upstreams
+ * with `protocol: herald-link`, a worker keeps GW_UPLINK_PER_SERVER long-lived
+ * TCP links to each server and carries every proxied client session over
+ * them as frames tagged by session id. Frames queued during a loop turn go
+ * out as one write per link (one syscall per batch).
+ *
+ *   gw_ws (client) ──gw_usess──▶ gw_uplink (TCP) ══ frames ══▶ notifier
+ *
+ * Links are opened on demand (the first session for a server), and a lost
+ * link ends every session on it with on_close(1006): the proxy maps that to
+ * 1012 for opened sessions, or retries another server for sessions that were
+ * still waiting for their first message. Ownership: the app owns the
+ * gw_uplinks table; a gw_usess belongs to the table until on_close has been
+ * called for it or the proxy called gw_usess_close(), whichever is first;
+ * after either the pointer is dead. */
+#ifndef GW_UPLINK_H
+#define GW_UPLINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "proto/link.h"
+
+#define GW_UPLINK_PER_SERVER 2
+
+typedef struct gw_uplinks gw_uplinks;
+typedef struct gw_usess gw_usess;
+
+typedef struct gw_usess_callbacks {
+    /* The notifier accepted the session (its first DATA follows at once). */
+    void (*on_open)(void *arg);
+    /* One whole message from the notifier; data valid only during the call. */
+    void (*on_message)(void *arg, int opcode, const uint8_t *data, size_t len);
+    /* PAUSE (true) or RESUME (false) from the notifier: stop / resume reading
+     * this client. */
+    void (*on_pause)(void *arg, bool pause);
+    /* The session ended: CLOSE from the notifier (its code; before on_open a
+     * refusal, 4000 + HTTP status by convention) or the link was lost (1006).
+     * The session is freed after this returns. */
+    void (*on_close)(void *arg, int code, bool opened);
+} gw_usess_callbacks;
+
+/* A table of links for one event loop; max_payload bounds a frame read from
+ * a notifier, out_limit the bytes queued toward one link. NULL: no memory. */
+gw_uplinks *gw_uplinks_new(uv_loop_t *loop, size_t max_payload, size_t out_limit);
+
+/* Closes every link (sessions get on_close(1001)) and frees the table once
+ * the handles are closed (the loop must run). NULL is a no-op. */
+void gw_uplinks_free(gw_uplinks *t);
+
+/* Opens a session toward server addr (numeric) with the OPEN fields o
+ * (copied). cb must outlive the session. Returns 0 with *out set, HR_ENOMEM,
+ * HR_EINVAL (o cannot be encoded) or a libuv error (connect failed at once). */
+int gw_usess_open(gw_uplinks *t, const gw_addr *addr, const hr_link_open *o,
+                  const gw_usess_callbacks *cb, void *arg, gw_usess **out);
+
+/* Queues one client message. Returns 0, or HR_ETOOBIG when the link's queue
+ * is over out_limit (the caller closes the client with 1013). */
+int gw_usess_send(gw_usess *u, int opcode, const uint8_t *data, size_t len);
+
+/* Sends PAUSE (true) or RESUME (false) for this session: the gateway's
+ * queue toward the client passed / fell below its bound. */
+void gw_usess_flow(gw_usess *u, bool pause);
+
+/* The client is gone: sends CLOSE code (unless the notifier closed first)
+ * and frees the session; no callback follows. */
+void gw_usess_close(gw_usess *u, int code);
+
+/* Bytes waiting toward the session's link (its backpressure measure). */
+size_t gw_usess_queued(const gw_usess *u);
+
+#endif

@@ -1,0 +1,229 @@
+// herald-link, gateway side (issue 7, docs/link.md): an upstream with
+// `protocol: herald-link` carries every client session over a few TCP links.
+// The notifier's link listener is not built yet, so these tests put a small
+// link server written here (the codec of docs/link.md in JavaScript) behind
+// the gateway: it answers OPEN with a welcome describing what it received,
+// echoes DATA, and obeys a few commands to close, refuse or drop the link.
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, describe } from 'node:test';
+import {
+    connect, expectRefused, freePort, nowS, signJwt, spawnServer, test, tmpFile, waitFor,
+} from './lib/harness.mjs';
+
+const SECRET = 'link-e2e-secret';
+const T = { HELLO: 1, OPEN: 2, DATA: 3, CLOSE: 4, PAUSE: 5, RESUME: 6, PING: 7, PONG: 8 };
+
+function frame(type, flags, session, payload = Buffer.alloc(0)) {
+    const h = Buffer.alloc(10);
+    h[0] = type;
+    h[1] = flags;
+    h.writeUInt32BE(session, 2);
+    h.writeUInt32BE(payload.length, 6);
+    return Buffer.concat([h, payload]);
+}
+
+function parseOpen(p, flags) {
+    let off = 0;
+    const str = () => {
+        const n = p.readUInt16BE(off);
+        const s = p.subarray(off + 2, off + 2 + n).toString();
+        off += 2 + n;
+        return s;
+    };
+    const o = { hasUser: (flags & 1) !== 0, peer: str(), target: str(), user: str(), channels: str() };
+    const n = p.readUInt16BE(off);
+    off += 2;
+    o.headers = {};
+    for (let i = 0; i < n; i++) {
+        const k = str();
+        o.headers[k.toLowerCase()] = str();
+    }
+    return o;
+}
+
+const linkServers = [];
+after(() => {
+    for (const s of linkServers) s.stop();
+});
+
+/** A minimal link server: see the file comment. */
+async function startLinkServer() {
+    const port = await freePort();
+    const srv = { port, links: 0, opens: [], closes: [], sockets: new Set(), frames: 0 };
+    srv.server = net.createServer((sock) => {
+        srv.links++;
+        srv.sockets.add(sock);
+        sock.on('close', () => srv.sockets.delete(sock));
+        sock.on('error', () => {});
+        let buf = Buffer.alloc(0);
+        sock.on('data', (chunk) => {
+            buf = Buffer.concat([buf, chunk]);
+            const out = [];
+            while (buf.length >= 10) {
+                const len = buf.readUInt32BE(6);
+                if (buf.length < 10 + len) break;
+                const f = { type: buf[0], flags: buf[1], session: buf.readUInt32BE(2),
+                    payload: buf.subarray(10, 10 + len) };
+                buf = buf.subarray(10 + len);
+                srv.frames++;
+                handle(srv, f, out);
+            }
+            if (out.length > 0) sock.write(Buffer.concat(out));
+        });
+    });
+    await new Promise((r) => srv.server.listen(port, '127.0.0.1', r));
+    srv.stop = () => {
+        for (const s of srv.sockets) s.destroy();
+        srv.server.close();
+    };
+    srv.server.unref(); /* never keeps the test process alive */
+    linkServers.push(srv);
+    return srv;
+}
+
+function handle(srv, f, out) {
+    if (f.type === T.HELLO) {
+        out.push(frame(T.HELLO, 0, 0, Buffer.from([0x48, 0x52, 0x4c, 0x4b, 0, 1])));
+    } else if (f.type === T.OPEN) {
+        const o = parseOpen(f.payload, f.flags);
+        srv.opens.push(o);
+        const refuse = /refuse=(\d+)/.exec(o.target);
+        if (refuse) {
+            const p = Buffer.alloc(2);
+            p.writeUInt16BE(4000 + Number(refuse[1]));
+            out.push(frame(T.CLOSE, 0, f.session, p));
+            return;
+        }
+        const welcome = { type: 'welcome', connection: String(f.session), user: o.hasUser ? o.user : null, open: o };
+        out.push(frame(T.DATA, 1, f.session, Buffer.from(JSON.stringify(welcome))));
+    } else if (f.type === T.DATA) {
+        const text = f.payload.toString();
+        const m = /^close:(\d+)$/.exec(text);
+        if (f.flags === 1 && m) {
+            const p = Buffer.alloc(2);
+            p.writeUInt16BE(Number(m[1]));
+            out.push(frame(T.CLOSE, 0, f.session, p));
+        } else if (f.flags === 1 && text === 'drop-link') {
+            for (const s of srv.sockets) s.destroy();
+        } else {
+            out.push(frame(T.DATA, f.flags, f.session, f.payload));
+        }
+    } else if (f.type === T.CLOSE) {
+        srv.closes.push({ session: f.session, code: f.payload.readUInt16BE(0) });
+    } else if (f.type === T.PING) {
+        out.push(frame(T.PONG, 0, 0, f.payload));
+    }
+}
+
+async function startGateway(link) {
+    const listen = await freePort();
+    const admin = await freePort();
+    const cfg = {
+        listen: `127.0.0.1:${listen}`,
+        admin_listen: `127.0.0.1:${admin}`,
+        auth: { jwt: { algorithms: ['HS256'], secret: SECRET } },
+        limits: { drain_timeout_s: 5 },
+        upstreams: { nf: { servers: [`127.0.0.1:${link.port}`], protocol: 'herald-link' } },
+        routes: [{ path: '/ws', upstream: 'nf', websocket: true, auth: 'optional', strip_token: true }],
+    };
+    const gw = spawnServer('herald-gateway', ['--config', tmpFile('gw-link.yaml', JSON.stringify(cfg))],
+        {}, listen);
+    gw.admin = `http://127.0.0.1:${admin}`;
+    await waitFor(async () => {
+        if (gw.exitInfo) throw new Error(`gateway exited: ${gw.stderr()}`);
+        const r = await fetch(`${gw.admin}/healthz`, { signal: AbortSignal.timeout(1000) });
+        return r.status === 200;
+    }, 'the gateway admin /healthz', 20000);
+    return gw;
+}
+
+async function welcome(url, opts) {
+    const c = await connect(url, opts);
+    const w = await c.next();
+    assert.equal(w.type, 'welcome');
+    return [c, w];
+}
+
+describe('gateway herald-link upstream', () => {
+    test('sessions open with identity, target and headers; messages cross both ways', async () => {
+        const link = await startLinkServer();
+        const gw = await startGateway(link);
+        const tok = signJwt({ sub: 'alice', channels: ['team:*'], exp: nowS() + 600 }, { key: SECRET });
+        const [c, w] = await welcome(gw.wsUrl('/ws', { channels: 'a,b', since: '5', token: tok }),
+            { headers: { 'X-Herald-User': 'mallory' } });
+        assert.equal(w.user, 'alice');
+        assert.equal(w.open.hasUser, true);
+        assert.equal(w.open.channels, 'team:*');
+        assert.match(w.open.target, /^\/ws\?channels=a(,|%2C)b&since=5$/);
+        assert.ok(!w.open.target.includes('token='), 'strip_token applies');
+        assert.equal(w.open.headers['x-herald-user'], 'alice', 'the client header was replaced');
+        assert.match(w.open.peer, /^127\.0\.0\.1:\d+$/);
+        c.send({ type: 'subscribe', channels: ['x'] });
+        assert.equal((await c.next()).type, 'subscribe');
+        const [anon, wa] = await welcome(gw.wsUrl('/ws'));
+        assert.equal(wa.user, null);
+        assert.equal(wa.open.hasUser, false);
+        anon.send(Buffer.from([0, 1, 2, 255]));
+        const echoed = await anon.next();
+        assert.ok(echoed.binary, 'binary stays binary');
+    });
+
+    test('many clients share at most two links per worker', async () => {
+        const link = await startLinkServer();
+        const gw = await startGateway(link);
+        const cs = [];
+        for (let i = 0; i < 20; i++) cs.push((await welcome(gw.wsUrl('/ws')))[0]);
+        for (const [i, c] of cs.entries()) c.send({ n: i });
+        for (const [i, c] of cs.entries()) assert.equal((await c.next()).n, i);
+        assert.ok(link.links <= 2, `links: ${link.links}`);
+        assert.equal(link.opens.length, 20);
+        cs[3].close();
+        await waitFor(async () => link.closes.length === 1, 'the CLOSE of a departed client');
+        assert.equal(link.closes[0].code, 1000);
+    });
+
+    test('close codes: notifier CLOSE reaches the client; refusal is an HTTP status', async () => {
+        const link = await startLinkServer();
+        const gw = await startGateway(link);
+        const [c] = await welcome(gw.wsUrl('/ws'));
+        const [d] = await welcome(gw.wsUrl('/ws'));
+        c.send('close:1013');
+        assert.equal((await c.waitClose()).code, 1013);
+        d.send({ still: 'here' });
+        assert.equal((await d.next()).still, 'here', 'other sessions of the link are unaffected');
+        assert.equal((await expectRefused(gw.wsUrl('/ws', { refuse: '403' }))).statusCode, 403);
+    });
+
+    test('a lost link closes its sessions with 1012; new sessions open a new link', async () => {
+        const link = await startLinkServer();
+        const gw = await startGateway(link);
+        const [a] = await welcome(gw.wsUrl('/ws'));
+        const [b] = await welcome(gw.wsUrl('/ws'));
+        a.send('drop-link');
+        assert.equal((await a.waitClose()).code, 1012);
+        assert.equal((await b.waitClose()).code, 1012);
+        const [c] = await welcome(gw.wsUrl('/ws'));
+        c.send({ again: true });
+        assert.equal((await c.next()).again, true);
+    });
+
+    test('SIGTERM: clients get 1001 and the link server sees CLOSE 1001', async () => {
+        const link = await startLinkServer();
+        const gw = await startGateway(link);
+        const [a] = await welcome(gw.wsUrl('/ws'));
+        gw.proc.kill('SIGTERM');
+        assert.equal((await a.waitClose()).code, 1001);
+        assert.equal((await gw.exited).code, 0, gw.stderr());
+        await waitFor(async () => link.closes.some((x) => x.code === 1001), 'CLOSE 1001 upstream');
+        link.stop();
+    });
+
+    test('no link server: 503', async () => {
+        const link = await startLinkServer();
+        link.stop();
+        const gw = await startGateway(link);
+        assert.equal((await expectRefused(gw.wsUrl('/ws'))).statusCode, 503);
+    });
+});
