@@ -245,7 +245,7 @@ static void item_deinit(hr_pub_item *it)
  * ones: a pairwise scan of HR_PUBLISH_MAX_CHANNELS names per item made a
  * 1 MiB body cost a third of a second of the event loop. */
 #define SHORT_LIST 16
-#define SET_SLOTS (2 * HR_PUBLISH_MAX_CHANNELS) /* a power of two, load <= 1/2 */
+#define SET_SLOTS ((size_t)2 * HR_PUBLISH_MAX_CHANNELS) /* a power of two, load <= 1/2 */
 
 /* True when name was not in the set yet (it is now). */
 static bool set_insert(const char **slots, const char *name)
