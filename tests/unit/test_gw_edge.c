@@ -39,6 +39,8 @@ typedef struct req {
     hr_http_head head;
 } req;
 
+static void parse_req(req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void parse_req(req *r, const char *fmt, ...)
 {
     char buf[8192];
@@ -48,6 +50,7 @@ static void parse_req(req *r, const char *fmt, ...)
     va_end(ap);
     assert_true(n > 0 && (size_t)n < sizeof buf);
     r->text = malloc((size_t)n);
+    assert_non_null(r->text);
     memcpy(r->text, buf, (size_t)n);
     assert_int_equal(hr_http_head_parse((const uint8_t *)r->text, (size_t)n, false, NULL, &r->head),
                      n);
