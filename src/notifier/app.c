@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "proto/http_query.h"
+#include "link.h"
 #include "session.h"
 
 #define SWEEP_MS 1000
@@ -186,6 +187,9 @@ int nf_loop_start(nf_loop *l, char *err, size_t errcap)
                                   : hr_err_str(rc));
         return rc;
     }
+    if (l->cfg->link_listen != NULL &&
+        (l->links = nf_links_start(l, l->cfg->link_listen, err, errcap)) == NULL)
+        return HR_EINVAL;
     uv_timer_init(l->uv, &l->sweep);
     uv_signal_init(l->uv, &l->sig_term);
     uv_signal_init(l->uv, &l->sig_int);
@@ -222,6 +226,8 @@ static void on_server_done(hr_server *s, void *arg)
     close_handles(l);
     hr_broker_free(l->broker);
     l->broker = NULL;
+    nf_links_free(l->links);
+    l->links = NULL;
     nf_api_free_pending(l);
     if (was_running)
         hr_log(HR_LOG_INFO, "notifier", "stopped");
@@ -232,6 +238,7 @@ void nf_loop_stop(nf_loop *l)
     if (l->stopping)
         return;
     l->stopping = true;
+    nf_links_stop(l->links);
     if (l->server == NULL || hr_server_shutdown(l->server, 1001, on_server_done, l) != 0)
         close_handles(l);
 }

@@ -45,8 +45,9 @@ typedef struct nf_loop {
     uv_timer_t sweep;
     uv_signal_t sig_term, sig_int;
     nf_app_stats stats;
-    nf_pub_req *pending; /* publishes waiting for the broker */
-    uint64_t start_ms;   /* wall clock at start: prefixes connection ids */
+    nf_pub_req *pending;    /* publishes waiting for the broker */
+    struct nf_links *links; /* herald-link listener (link.h), or NULL */
+    uint64_t start_ms;      /* wall clock at start: prefixes connection ids */
     bool stopping;
     bool handles_open;
 } nf_loop;

@@ -18,6 +18,8 @@ static const hr_flag_spec spec[] = {
      "Event source: memory (in-process), redis://[user:pass@]host:port[/db][?stream=herald:events]"
      " or nats://[user:pass@|token@]host:port[?stream=HERALD] (docs/scaling.md).",
      0, 0},
+    {"link-listen", HR_FLAG_STRING, NULL, "ADDR:PORT",
+     "Also accept herald-link connections from gateways here (docs/link.md).", 0, 0},
     {"api-key", HR_FLAG_STRING, NULL, "KEY",
      "Require 'Authorization: Bearer KEY' on POST /publish (default: open).", 0, 0},
     {"trusted-proxy", HR_FLAG_REPEATABLE, NULL, "CIDR",
@@ -131,6 +133,9 @@ int nf_config_load(nf_config *cfg, int argc, char *const *argv, char *const *env
     cfg->listen = hr_flags_str(f, "listen");
     cfg->broker = hr_flags_str(f, "broker");
     cfg->api_key = hr_flags_str(f, "api-key");
+    cfg->link_listen = hr_flags_str(f, "link-listen");
+    if (cfg->link_listen != NULL && cfg->link_listen[0] == '\0')
+        cfg->link_listen = NULL;
     cfg->jwt_secret = hr_flags_str(f, "jwt-secret");
     cfg->jwt_key_path = hr_flags_str(f, "jwt-public-key");
     copy_numbers(cfg);

@@ -17,6 +17,7 @@ typedef struct nf_config {
     const char *listen;       /* "host:port" */
     const char *broker;       /* "memory" or a broker URL */
     const char *api_key;      /* NULL: publishing is open */
+    const char *link_listen;  /* herald-link listener "host:port", or NULL */
     const char *jwt_secret;   /* NULL: no HS256 */
     const char *jwt_key_path; /* NULL: no RS256/ES256 */
     uint8_t *jwt_key_pem;     /* contents of jwt_key_path (owned), NUL-terminated */

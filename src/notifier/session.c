@@ -21,18 +21,35 @@
 #include "proto/cproto.h"
 #include "proto/http_query.h"
 #include "proto/ws_frame.h"
+#include "link.h"
 
 #define ERROR_WINDOW_MS 60000
+
+/* The transport: the session's hr_conn, or its herald-link stand-in. */
+static void tx_close(nf_session *s, int code, const char *reason)
+{
+    if (s->link != NULL)
+        nf_lsess_close(s->link, code, reason);
+    else
+        hr_conn_close(s->conn, code, reason);
+}
+
+static uint64_t tx_id(const nf_session *s)
+{
+    return s->link != NULL ? nf_lsess_id(s->link) : hr_conn_id(s->conn);
+}
 
 /* Sends a reply built by an hr_cproto_write_* call that returned rc (call
  * the writer first: argument evaluation order is unspecified in C). */
 static void send_json(nf_session *s, int rc, char *json, size_t len)
 {
     if (rc == HR_ENOMEM) {
-        hr_conn_close(s->conn, HR_WS_CLOSE_INTERNAL, "out of memory");
+        tx_close(s, HR_WS_CLOSE_INTERNAL, "out of memory");
         return;
     }
-    if (rc == 0)
+    if (rc == 0 && s->link != NULL)
+        nf_lsess_send_text(s->link, json, len);
+    else if (rc == 0)
         hr_conn_send_text(s->conn, json, len);
     free(json);
 }
@@ -48,7 +65,7 @@ static void count_error(nf_session *s)
     }
     if (++s->errors >= s->loop->cfg->bad_commands) {
         s->loop->stats.bad_command_closes++;
-        hr_conn_close(s->conn, HR_WS_CLOSE_POLICY, "too many bad commands");
+        tx_close(s, HR_WS_CLOSE_POLICY, "too many bad commands");
     }
 }
 
@@ -114,7 +131,7 @@ static void subscribe(nf_session *s, char *const *names, size_t n, const char *s
     const long k = added != NULL ? add_all(s, names, n, added) : HR_ENOMEM;
     if (k < 0) {
         free(added);
-        hr_conn_close(s->conn, HR_WS_CLOSE_INTERNAL, "out of memory");
+        tx_close(s, HR_WS_CLOSE_INTERNAL, "out of memory");
         return;
     }
     const bool recovered =
@@ -126,7 +143,7 @@ static void subscribe(nf_session *s, char *const *names, size_t n, const char *s
     send_json(s, rc, json, len);
     if (rc == 0 && since_text != NULL && k > 0) {
         if (nf_hub_replay_start(s->loop->hub, &s->client, added, (size_t)k, since) != 0)
-            hr_conn_close(s->conn, HR_WS_CLOSE_INTERNAL, "out of memory");
+            tx_close(s, HR_WS_CLOSE_INTERNAL, "out of memory");
         else
             nf_session_drain(s);
     }
@@ -153,7 +170,7 @@ void nf_session_message(nf_session *s, int opcode, const uint8_t *data, size_t l
     hr_cproto_error perr;
     const int rc = hr_cproto_parse(data, len, s->loop->cfg->max_channels, &cmd, &perr);
     if (rc == HR_ENOMEM) {
-        hr_conn_close(s->conn, HR_WS_CLOSE_INTERNAL, "out of memory");
+        tx_close(s, HR_WS_CLOSE_INTERNAL, "out of memory");
         return;
     }
     if (rc != 0) {
@@ -178,10 +195,11 @@ void nf_session_drain(nf_session *s)
     /* Fill half the send queue per round, so a replay never trips the
      * slow-reader limit by itself; the next round starts when it drained. */
     const size_t half = s->loop->cfg->send_queue_limit / 2;
-    const size_t queued = hr_conn_queued_bytes(s->conn);
+    const size_t queued =
+        s->link != NULL ? nf_lsess_queued(s->link) : hr_conn_queued_bytes(s->conn);
     const int rc = nf_hub_replay_pump(s->loop->hub, &s->client, half > queued ? half - queued : 1);
     if (rc < 0)
-        hr_conn_close(s->conn, HR_WS_CLOSE_TRY_AGAIN, "resume fell behind the history");
+        tx_close(s, HR_WS_CLOSE_TRY_AGAIN, "resume fell behind the history");
 }
 
 /* ---- connect ---------------------------------------------------------- */
@@ -213,7 +231,7 @@ static void subscribe_initial(nf_session *s)
     const size_t max = s->loop->cfg->max_channels;
     char **names = malloc((max + 1) * sizeof *names);
     if (names == NULL) {
-        hr_conn_close(s->conn, HR_WS_CLOSE_INTERNAL, "out of memory");
+        tx_close(s, HR_WS_CLOSE_INTERNAL, "out of memory");
         return;
     }
     const long n = split_channels(s->initial, names, max);
@@ -229,8 +247,8 @@ static void subscribe_initial(nf_session *s)
 static void send_welcome(nf_session *s)
 {
     char conn_id[48];
-    snprintf(conn_id, sizeof conn_id, "%" PRIx64 "-%" PRIu64, s->loop->start_ms,
-             hr_conn_id(s->conn));
+    snprintf(conn_id, sizeof conn_id, "%" PRIx64 "-%s%" PRIu64, s->loop->start_ms,
+             s->link != NULL ? "l" : "", tx_id(s));
     char *json = NULL;
     size_t len = 0;
     const int rc = hr_cproto_write_welcome(conn_id, s->id.user, &json, &len);
@@ -240,8 +258,8 @@ static void send_welcome(nf_session *s)
 void nf_session_open(nf_session *s)
 {
     s->loop->stats.sessions_total++;
-    s->client.deflate = hr_conn_has_deflate(s->conn); /* known once the 101 is out */
-    if (hr_log_threshold <= HR_LOG_DEBUG) {
+    s->client.deflate = s->link == NULL && hr_conn_has_deflate(s->conn); /* known after 101 */
+    if (hr_log_threshold <= HR_LOG_DEBUG && s->link == NULL) {
         char peer[64], user[96];
         const char *u = s->id.user;
         hr_log(HR_LOG_DEBUG, "notifier",
@@ -291,48 +309,77 @@ static void session_free(nf_session *s)
     free(s);
 }
 
+/* Creates a session for head from peer: identity and query checked. Returns
+ * it, or NULL with *status (and *why) set. */
+static nf_session *session_new(nf_loop *l, const struct sockaddr *peer, const hr_http_head *head,
+                               int *status, const char **why)
+{
+    nf_session *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        *status = 503;
+        *why = "out of memory\n";
+        return NULL;
+    }
+    s->kind = NF_KIND_SESSION;
+    s->loop = l;
+    nf_client_init(&s->client, s, false);
+    uv_timeval64_t tv;
+    const int64_t now = uv_gettimeofday(&tv) == 0 ? tv.tv_sec : 0;
+    const char *reason = "ok";
+    *status = nf_auth_identify(&l->auth, peer, head, now, &s->id, &reason);
+    if (*status != 0) {
+        l->stats.auth_failures++;
+        hr_log(HR_LOG_DEBUG, "notifier", "upgrade refused status=%d reason=\"%s\"", *status,
+               reason);
+        *why = *status == 401 ? "invalid or unexpected token\n" : "bad identity headers\n";
+        session_free(s);
+        return NULL;
+    }
+    if ((*status = query_copy(head, "channels", &s->initial)) != 0 ||
+        (*status = query_copy(head, "since", &s->initial_since)) != 0) {
+        *why = "malformed query parameter\n";
+        session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
 int nf_session_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgrade_reply *reply)
 {
     if (l->stopping)
         return refuse(reply, 503, "shutting down\n");
-    nf_session *s = calloc(1, sizeof *s);
+    int status = 0;
+    const char *why = NULL;
+    nf_session *s = session_new(l, hr_conn_peer_addr(c), head, &status, &why);
     if (s == NULL)
-        return refuse(reply, 503, "out of memory\n");
-    s->kind = NF_KIND_SESSION;
-    s->loop = l;
+        return refuse(reply, status, why);
     s->conn = c;
-    nf_client_init(&s->client, s, false);
-    uv_timeval64_t tv;
-    const int64_t now = uv_gettimeofday(&tv) == 0 ? tv.tv_sec : 0;
-    const char *why = "ok";
-    int status = nf_auth_identify(&l->auth, hr_conn_peer_addr(c), head, now, &s->id, &why);
-    if (status != 0) {
-        l->stats.auth_failures++;
-        char peer[64];
-        hr_log(HR_LOG_DEBUG, "notifier", "upgrade refused status=%d reason=\"%s\" peer=%s", status,
-               why, hr_conn_peer(c, peer, sizeof peer));
-        session_free(s);
-        return refuse(reply, status,
-                      status == 401 ? "invalid or unexpected token\n" : "bad identity headers\n");
-    }
-    if ((status = query_copy(head, "channels", &s->initial)) != 0 ||
-        (status = query_copy(head, "since", &s->initial_since)) != 0) {
-        session_free(s);
-        return refuse(reply, status, "malformed query parameter\n");
-    }
     hr_conn_set_app_data(c, s);
     return 0;
+}
+
+nf_session *nf_session_new_link(nf_loop *l, struct nf_lsess *ls, const struct sockaddr *peer,
+                                const hr_http_head *head, int *status)
+{
+    const char *why = NULL;
+    nf_session *s = session_new(l, peer, head, status, &why);
+    if (s != NULL)
+        s->link = ls;
+    return s;
 }
 
 int nf_session_send(void *sink, hr_msg *plain, hr_msg *deflated)
 {
     nf_session *s = sink;
+    if (s->link != NULL)
+        return nf_lsess_send_event(s->link, plain);
     return hr_conn_send_event(s->conn, plain, deflated);
 }
 
 void nf_session_close(nf_session *s)
 {
     nf_hub_client_leave(s->loop->hub, &s->client);
-    hr_conn_set_app_data(s->conn, NULL);
+    if (s->conn != NULL)
+        hr_conn_set_app_data(s->conn, NULL);
     session_free(s);
 }

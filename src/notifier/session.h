@@ -19,7 +19,8 @@ typedef struct nf_session {
     nf_conn_kind kind; /* NF_KIND_SESSION; first member */
     nf_client client;  /* hub registration; sink = this session */
     nf_loop *loop;
-    hr_conn *conn;
+    hr_conn *conn;         /* NULL for a herald-link session */
+    struct nf_lsess *link; /* the herald-link transport, or NULL (link.h) */
     hr_identity id;
     char *initial;        /* ?channels= until on_open, then NULL */
     char *initial_since;  /* ?since= until on_open, then NULL */
@@ -30,6 +31,14 @@ typedef struct nf_session {
 /* on_upgrade for GET /ws: authenticates, creates the session and attaches it
  * to c. Returns 0 (accept) or an HTTP status (reply filled). */
 int nf_session_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgrade_reply *reply);
+
+/* A session arriving over herald-link (link.c): head is synthesized from
+ * the OPEN frame, peer is the link's (gateway's) address, so identity
+ * headers are trusted exactly as from a --trusted-proxy connection. Returns
+ * the session (call nf_session_open next) or NULL with *status an HTTP
+ * status (401, 400, 503). */
+nf_session *nf_session_new_link(nf_loop *l, struct nf_lsess *ls, const struct sockaddr *peer,
+                                const hr_http_head *head, int *status);
 
 /* on_open: sends the welcome, then handles ?channels= like a subscribe. */
 void nf_session_open(nf_session *s);

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe } from 'node:test';
 import {
-    connect, expectRefused, freePort, nowS, signJwt, spawnServer, test, tmpFile, waitFor,
+    connect, expectRefused, freePort, nowS, publishOk, rawConnect, signJwt, spawnServer,
+    startNotifier, test, tmpFile, waitFor,
 } from './lib/harness.mjs';
 
 const SECRET = 'link-e2e-secret';
@@ -117,14 +118,14 @@ function handle(srv, f, out) {
     }
 }
 
-async function startGateway(link) {
+async function startGateway(link, over = {}) {
     const listen = await freePort();
     const admin = await freePort();
     const cfg = {
         listen: `127.0.0.1:${listen}`,
         admin_listen: `127.0.0.1:${admin}`,
         auth: { jwt: { algorithms: ['HS256'], secret: SECRET } },
-        limits: { drain_timeout_s: 5 },
+        limits: { drain_timeout_s: 5, ...(over.limits || {}) },
         upstreams: { nf: { servers: [`127.0.0.1:${link.port}`], protocol: 'herald-link' } },
         routes: [{ path: '/ws', upstream: 'nf', websocket: true, auth: 'optional', strip_token: true }],
     };
@@ -225,5 +226,120 @@ describe('gateway herald-link upstream', () => {
         link.stop();
         const gw = await startGateway(link);
         assert.equal((await expectRefused(gw.wsUrl('/ws'))).statusCode, 503);
+    });
+});
+
+/* ---- the real notifier behind the link (--link-listen) ------------------------ */
+
+let seq = 0;
+const uniq = (p = 'lk') => `${p}${process.pid}_${++seq}`;
+
+async function linkNotifier(extra = []) {
+    const port = await freePort();
+    const nf = await startNotifier(['--link-listen', `127.0.0.1:${port}`, '--trusted-proxy',
+        '127.0.0.1/32', '--jwt-secret', SECRET, ...extra]);
+    nf.linkPort = port;
+    return nf;
+}
+
+const tokenFor = (sub, extra = {}) => signJwt({ sub, exp: nowS() + 600, ...extra }, { key: SECRET });
+
+describe('SPEC behaviours through the gateway over herald-link (real notifier)', () => {
+    test('welcome, subscribe, events, unsubscribe', async () => {
+        const nf = await linkNotifier();
+        const gw = await startGateway({ port: nf.linkPort });
+        const ch = uniq();
+        const [c, w] = await welcome(gw.wsUrl('/ws'));
+        assert.equal(w.user, null);
+        assert.match(w.connection, /.+/);
+        const sub = await c.request({ type: 'subscribe', channels: [ch], ref: '1' });
+        assert.deepEqual([sub.type, sub.ref], ['subscribed', '1']);
+        const id = await publishOk(nf, { channel: ch, data: { n: 1 } });
+        const ev = await c.next();
+        assert.deepEqual([ev.type, ev.channel, ev.id, ev.data.n], ['event', ch, id, 1]);
+        const un = await c.request({ type: 'unsubscribe', channels: [ch], ref: '2' });
+        assert.equal(un.type, 'unsubscribed');
+        const bad = await c.request({ type: 'subscribe', channels: ['bad name'], ref: '3' });
+        assert.deepEqual([bad.type, bad.code], ['error', 'bad_request']);
+    });
+
+    test('identity and protected channels; an invalid token is 401', async () => {
+        const nf = await linkNotifier();
+        const gw = await startGateway({ port: nf.linkPort });
+        const tok = tokenFor('bob', { channels: ['team:*'] });
+        const [c, w] = await welcome(gw.wsUrl('/ws', { token: tok }));
+        assert.equal(w.user, 'bob');
+        const ok = await c.request({ type: 'subscribe', channels: ['user:bob', 'team:x'], ref: 'a' });
+        assert.equal(ok.type, 'subscribed');
+        const no = await c.request({ type: 'subscribe', channels: ['user:alice'], ref: 'b' });
+        assert.deepEqual([no.type, no.code], ['error', 'forbidden']);
+        await publishOk(nf, { channel: 'user:bob', data: 'hi' });
+        assert.equal((await c.next()).data, 'hi');
+        assert.equal((await expectRefused(gw.wsUrl('/ws', { token: 'x.y.z' }))).statusCode, 401);
+    });
+
+    test('resume with since over the link: no gaps, no duplicates', async () => {
+        const nf = await linkNotifier();
+        const gw = await startGateway({ port: nf.linkPort });
+        const ch = uniq();
+        const first = await publishOk(nf, { channel: ch, data: 1 });
+        await publishOk(nf, { channel: ch, data: 2 });
+        await publishOk(nf, { channel: ch, data: 3 });
+        const [c] = await welcome(gw.wsUrl('/ws', { channels: ch, since: first }));
+        const sub = await c.next();
+        assert.deepEqual([sub.type, sub.recovered], ['subscribed', true]);
+        assert.deepEqual([(await c.next()).data, (await c.next()).data], [2, 3]);
+        await publishOk(nf, { channel: ch, data: 4 });
+        assert.equal((await c.next()).data, 4);
+    });
+
+    test('a client that never reads gets 1013; others on the same link keep receiving', async () => {
+        const nf = await linkNotifier(['--send-queue-limit', '1048576']);
+        const gw = await startGateway({ port: nf.linkPort }, { limits: { send_queue_bytes: 262144 } });
+        const ch = uniq();
+        const [normal] = await welcome(gw.wsUrl('/ws', { channels: ch }));
+        assert.equal((await normal.next()).type, 'subscribed');
+        const raw = await rawConnect(gw.port);
+        await raw.upgrade(`/ws?channels=${ch}`);
+        raw.sock.pause();
+        const payload = 'x'.repeat(64000);
+        // Bursts of 2 x 64 KB: PAUSE is advisory, so what is in flight when it
+        // is sent must fit the gateway's client queue (docs/link.md).
+        for (let step = 0; step < 64; step++) {
+            const batch = [];
+            for (let i = 0; i < 2; i++) batch.push({ channel: ch, data: { step, i, payload } });
+            await publishOk(nf, batch);
+            const evs = await normal.events(2, 30000);
+            assert.equal(evs.length, 2, 'a normal reader on the same link keeps up');
+        }
+        raw.sock.resume();
+        const closed = await raw.waitClose(30000);
+        assert.equal(closed.code, 1013, 'the slow reader learns 1013');
+        raw.destroy();
+        assert.equal(normal.closeInfo, null, 'the normal reader is still open');
+    });
+
+    test('notifier killed: 1012; notifier SIGTERM: 1012 (gateway) after the notifier sent 1001', async () => {
+        const nf = await linkNotifier();
+        const gw = await startGateway({ port: nf.linkPort });
+        const [a] = await welcome(gw.wsUrl('/ws'));
+        nf.proc.kill('SIGKILL');
+        await nf.exited;
+        nf.exitInfo = { ...nf.exitInfo, signal: 'SIGKILL (by the test)' };
+        assert.equal((await a.waitClose()).code, 1012);
+        const nf2 = await linkNotifier();
+        const gw2 = await startGateway({ port: nf2.linkPort });
+        const [b] = await welcome(gw2.wsUrl('/ws'));
+        await nf2.stop('SIGTERM');
+        assert.equal((await b.waitClose()).code, 1012);
+    });
+
+    test('gateway SIGTERM: clients get 1001, the notifier sessions end', async () => {
+        const nf = await linkNotifier();
+        const gw = await startGateway({ port: nf.linkPort });
+        const [a] = await welcome(gw.wsUrl('/ws'));
+        gw.proc.kill('SIGTERM');
+        assert.equal((await a.waitClose()).code, 1001);
+        assert.equal((await gw.exited).code, 0, gw.stderr());
     });
 });

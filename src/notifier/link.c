@@ -1,0 +1,609 @@
+/* herald-link, notifier side (link.h). One nf_link per accepted gateway
+ * connection: an input buffer parsed with hr_link_parse(), an output batch
+ * (hr_buf) that a uv_prepare handle hands to one uv_write per loop turn, and
+ * a map from session id (chosen by the gateway) to nf_lsess.
+ *
+ * Broadcast cost: the event's JSON is encoded once by the hub (an hr_msg
+ * holding the whole WebSocket frame); here its payload is appended behind a
+ * 10-byte DATA header per session, and the whole batch leaves in one write.
+ * (Zero-copy iovecs around the shared hr_msg are the next step.) */
+#include "link.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "app.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "proto/http_head.h"
+#include "proto/link.h"
+#include "proto/ws_frame.h"
+#include "session.h"
+
+#define LINK_OUT_LIMIT ((size_t)256 << 20) /* bytes queued toward one gateway link */
+
+typedef struct nf_link nf_link;
+
+struct nf_lsess {
+    nf_link *link;
+    uint32_t id;
+    nf_session *s;
+    hr_buf held; /* frames kept while PAUSEd (max = --send-queue-limit) */
+    bool paused, closing, wrote;
+    nf_lsess *next_dead;
+};
+
+struct nf_link {
+    nf_links *t;
+    nf_link *next;
+    uv_tcp_t tcp;
+    uv_prepare_t flush;
+    hr_buf in, out;
+    bool writing, got_hello, dead, stopping;
+    int open_handles;
+    nf_lsess **map; /* open addressing on id; NULL empty, TOMB removed */
+    size_t map_cap, map_used;
+    nf_lsess *dead_list;
+    struct sockaddr_storage peer;
+};
+
+struct nf_links {
+    nf_loop *l;
+    uv_tcp_t listener;
+    nf_link *links;
+    bool stopping, listener_open;
+};
+
+typedef struct wreq {
+    uv_write_t req;
+    nf_link *k;
+    hr_buf buf;
+} wreq;
+
+static nf_lsess tomb;
+#define TOMB (&tomb)
+
+static void link_fail(nf_link *k, const char *why);
+static void start_flush(nf_link *k);
+
+/* ---- id map ------------------------------------------------------------------ */
+
+static size_t slot_of(uint32_t id, size_t cap)
+{
+    return (size_t)(id * 2654435761u) & (cap - 1);
+}
+
+static nf_lsess *map_get(const nf_link *k, uint32_t id)
+{
+    if (k->map_cap == 0)
+        return NULL;
+    for (size_t i = slot_of(id, k->map_cap), n = 0; n < k->map_cap; n++) {
+        nf_lsess *e = k->map[i];
+        if (e == NULL)
+            return NULL;
+        if (e != TOMB && e->id == id)
+            return e;
+        i = (i + 1) & (k->map_cap - 1);
+    }
+    return NULL;
+}
+
+static int map_put(nf_link *k, nf_lsess *ls);
+
+static int map_grow(nf_link *k)
+{
+    const size_t cap = k->map_cap == 0 ? 64 : k->map_cap * 2;
+    nf_lsess **old = k->map;
+    const size_t old_cap = k->map_cap;
+    k->map = calloc(cap, sizeof *k->map);
+    if (k->map == NULL) {
+        k->map = old;
+        return HR_ENOMEM;
+    }
+    k->map_cap = cap;
+    k->map_used = 0;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i] != NULL && old[i] != TOMB)
+            map_put(k, old[i]);
+    free(old);
+    return 0;
+}
+
+static int map_put(nf_link *k, nf_lsess *ls)
+{
+    if ((k->map_used + 1) * 4 > k->map_cap * 3) {
+        const int rc = map_grow(k);
+        if (rc != 0)
+            return rc;
+    }
+    size_t i = slot_of(ls->id, k->map_cap);
+    while (k->map[i] != NULL && k->map[i] != TOMB)
+        i = (i + 1) & (k->map_cap - 1);
+    if (k->map[i] == NULL)
+        k->map_used++;
+    k->map[i] = ls;
+    return 0;
+}
+
+static void map_del(nf_link *k, nf_lsess *ls)
+{
+    for (size_t i = slot_of(ls->id, k->map_cap), n = 0; n < k->map_cap; n++) {
+        if (k->map[i] == NULL)
+            return;
+        if (k->map[i] == ls) {
+            k->map[i] = TOMB;
+            return;
+        }
+        i = (i + 1) & (k->map_cap - 1);
+    }
+}
+
+/* ---- sessions --------------------------------------------------------------------- */
+
+static void lsess_free(nf_lsess *ls)
+{
+    hr_buf_deinit(&ls->held);
+    free(ls);
+}
+
+/* Frees sessions closed during this turn (their session code has returned). */
+static void reap_dead(nf_link *k)
+{
+    while (k->dead_list != NULL) {
+        nf_lsess *ls = k->dead_list;
+        k->dead_list = ls->next_dead;
+        map_del(k, ls);
+        if (ls->s != NULL)
+            nf_session_close(ls->s);
+        lsess_free(ls);
+    }
+}
+
+static int put_frame(nf_lsess *ls, hr_buf *b, uint8_t opcode, const uint8_t *p, size_t len)
+{
+    return hr_link_write_data(b, ls->id, opcode, p, len);
+}
+
+static int lsess_write(nf_lsess *ls, uint8_t opcode, const uint8_t *p, size_t len)
+{
+    if (ls->closing)
+        return HR_ECLOSED;
+    hr_buf *b = ls->paused ? &ls->held : &ls->link->out;
+    const int rc = put_frame(ls, b, opcode, p, len);
+    if (rc != 0) {
+        nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
+        return rc == HR_ENOMEM ? rc : HR_ELIMIT;
+    }
+    ls->wrote = true;
+    if (!ls->paused)
+        start_flush(ls->link);
+    return 0;
+}
+
+int nf_lsess_send_text(nf_lsess *ls, const void *p, size_t len)
+{
+    return lsess_write(ls, HR_WS_OP_TEXT, p, len);
+}
+
+int nf_lsess_send_event(nf_lsess *ls, hr_msg *plain)
+{
+    hr_ws_header h;
+    if (hr_ws_frame_parse_header(plain->data, plain->len, &h) <= 0 ||
+        h.header_len + h.len != plain->len)
+        return HR_EINTERNAL;
+    return lsess_write(ls, h.opcode, plain->data + h.header_len, (size_t)h.len);
+}
+
+void nf_lsess_close(nf_lsess *ls, int code, const char *reason)
+{
+    if (ls->closing)
+        return;
+    ls->closing = true;
+    nf_link *k = ls->link;
+    if (!k->dead) {
+        const size_t rl = reason != NULL ? strlen(reason) : 0;
+        hr_link_write_close(&k->out, ls->id, (uint16_t)code, reason,
+                            rl > HR_LINK_MAX_CLOSE_REASON ? HR_LINK_MAX_CLOSE_REASON : rl);
+    }
+    ls->next_dead = k->dead_list;
+    k->dead_list = ls;
+    start_flush(k);
+}
+
+size_t nf_lsess_queued(const nf_lsess *ls)
+{
+    return ls->held.len;
+}
+
+uint64_t nf_lsess_id(const nf_lsess *ls)
+{
+    return ls->id;
+}
+
+/* ---- frames from the gateway ---------------------------------------------------- */
+
+static void refuse_open(nf_link *k, uint32_t id, int status)
+{
+    hr_link_write_close(&k->out, id, (uint16_t)(4000 + status), NULL, 0);
+    start_flush(k);
+}
+
+static void head_of(const hr_link_open *o, hr_http_head *h)
+{
+    memset(h, 0, sizeof *h);
+    h->method = 1; /* GET */
+    h->method_str = "GET";
+    h->method_len = 3;
+    h->target = (const char *)o->target.p;
+    h->target_len = o->target.len;
+    h->http_major = h->http_minor = 1;
+    h->upgrade = true;
+    h->content_length = -1;
+    for (size_t i = 0; i < o->n_headers && i < HR_HTTP_MAX_HEADERS; i++) {
+        h->headers[i] =
+            (hr_http_header){(const char *)o->headers[i].name.p, o->headers[i].name.len,
+                             (const char *)o->headers[i].value.p, o->headers[i].value.len};
+        h->n_headers++;
+    }
+}
+
+static bool is_ws_path(const hr_link_str *t)
+{
+    return t->len >= 3 && memcmp(t->p, "/ws", 3) == 0 && (t->len == 3 || t->p[3] == '?');
+}
+
+static void on_open_frame(nf_link *k, const hr_link_frame *f)
+{
+    if (map_get(k, f->session) != NULL) {
+        link_fail(k, "OPEN for a live session id");
+        return;
+    }
+    if (k->stopping || k->t->stopping) {
+        refuse_open(k, f->session, 503);
+        return;
+    }
+    if (!is_ws_path(&f->open.target)) {
+        refuse_open(k, f->session, 404);
+        return;
+    }
+    nf_lsess *ls = calloc(1, sizeof *ls);
+    if (ls != NULL) {
+        ls->id = f->session;
+        ls->link = k;
+    }
+    if (ls == NULL || map_put(k, ls) != 0) {
+        free(ls);
+        refuse_open(k, f->session, 503);
+        return;
+    }
+    hr_buf_init(&ls->held, k->t->l->cfg->send_queue_limit);
+    hr_http_head head;
+    head_of(&f->open, &head);
+    int status = 0;
+    ls->s = nf_session_new_link(k->t->l, ls, (const struct sockaddr *)&k->peer, &head, &status);
+    if (ls->s == NULL) {
+        map_del(k, ls);
+        lsess_free(ls);
+        refuse_open(k, f->session, status);
+        return;
+    }
+    nf_session_open(ls->s);
+}
+
+static void on_session_frame(nf_link *k, const hr_link_frame *f)
+{
+    nf_lsess *ls = map_get(k, f->session);
+    if (ls == NULL || ls->closing)
+        return; /* closed here already; our CLOSE is on its way */
+    if (f->type == HR_LINK_DATA) {
+        nf_session_message(ls->s, f->opcode, f->payload.p, f->payload.len);
+    } else if (f->type == HR_LINK_CLOSE) {
+        ls->closing = true; /* the gateway forgot it: no CLOSE back */
+        ls->next_dead = k->dead_list;
+        k->dead_list = ls;
+        start_flush(k);
+    } else if (f->type == HR_LINK_PAUSE) {
+        ls->paused = true;
+    } else if (f->type == HR_LINK_RESUME && ls->paused) {
+        ls->paused = false;
+        if (ls->held.len > 0 && hr_buf_append(&k->out, hr_buf_data(&ls->held), ls->held.len) != 0) {
+            nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
+            return;
+        }
+        hr_buf_deinit(&ls->held);
+        hr_buf_init(&ls->held, k->t->l->cfg->send_queue_limit);
+        start_flush(k);
+        nf_session_drain(ls->s);
+    }
+}
+
+static void handle_frame(nf_link *k, const hr_link_frame *f)
+{
+    if (!k->got_hello) {
+        if (f->type != HR_LINK_HELLO)
+            link_fail(k, "first frame is not HELLO");
+        k->got_hello = true;
+        return;
+    }
+    if (f->type == HR_LINK_OPEN)
+        on_open_frame(k, f);
+    else if (f->type == HR_LINK_PING) {
+        if (hr_link_write_ping(&k->out, HR_LINK_PONG, f->ping) == 0)
+            start_flush(k);
+    } else if (f->type != HR_LINK_PONG && f->type != HR_LINK_HELLO)
+        on_session_frame(k, f);
+}
+
+/* ---- link I/O ---------------------------------------------------------------------- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    nf_link *k = h->data;
+    if (--k->open_handles > 0)
+        return;
+    hr_buf_deinit(&k->in);
+    hr_buf_deinit(&k->out);
+    free(k->map);
+    free(k);
+}
+
+static void unlink_from(nf_link *k)
+{
+    for (nf_link **p = &k->t->links; *p != NULL; p = &(*p)->next)
+        if (*p == k) {
+            *p = k->next;
+            return;
+        }
+}
+
+/* Ends every session of the link (they leave the hub) and closes it. */
+static void link_end(nf_link *k)
+{
+    if (k->dead)
+        return;
+    k->dead = true;
+    unlink_from(k);
+    reap_dead(k);
+    for (size_t i = 0; i < k->map_cap; i++) {
+        nf_lsess *ls = k->map[i];
+        if (ls == NULL || ls == TOMB)
+            continue;
+        k->map[i] = TOMB;
+        nf_session_close(ls->s);
+        lsess_free(ls);
+    }
+    uv_close((uv_handle_t *)&k->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&k->flush, on_handle_closed);
+}
+
+static void link_fail(nf_link *k, const char *why)
+{
+    if (!k->dead)
+        hr_log(HR_LOG_INFO, "notifier", "herald-link closed sessions=%zu why=\"%s\"", k->map_used,
+               why);
+    link_end(k);
+}
+
+static void flush_now(nf_link *k);
+
+static void drain_sessions(nf_link *k)
+{
+    for (size_t i = 0; i < k->map_cap && !k->dead; i++) {
+        nf_lsess *ls = k->map[i];
+        if (ls == NULL || ls == TOMB || !ls->wrote || ls->closing)
+            continue;
+        ls->wrote = false;
+        nf_session_drain(ls->s);
+    }
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    wreq *w = (wreq *)req;
+    nf_link *k = w->k;
+    hr_buf_deinit(&w->buf);
+    free(w);
+    k->writing = false;
+    if (k->dead)
+        return;
+    if (status != 0) {
+        link_fail(k, uv_strerror(status));
+        return;
+    }
+    drain_sessions(k);
+    if (!k->dead)
+        flush_now(k);
+}
+
+static void flush_now(nf_link *k)
+{
+    reap_dead(k);
+    if (k->dead || k->writing)
+        return;
+    if (k->out.len == 0) {
+        if (k->stopping)
+            link_end(k);
+        return;
+    }
+    wreq *w = malloc(sizeof *w);
+    if (w == NULL) {
+        link_fail(k, "out of memory");
+        return;
+    }
+    w->k = k;
+    w->buf = k->out;
+    hr_buf_init(&k->out, LINK_OUT_LIMIT);
+    const uv_buf_t b = uv_buf_init((char *)hr_buf_data(&w->buf), (unsigned)w->buf.len);
+    k->writing = true;
+    const int rc = uv_write(&w->req, (uv_stream_t *)&k->tcp, &b, 1, on_written);
+    if (rc != 0) {
+        k->writing = false;
+        hr_buf_deinit(&w->buf);
+        free(w);
+        link_fail(k, uv_strerror(rc));
+    }
+}
+
+static void on_flush(uv_prepare_t *p)
+{
+    uv_prepare_stop(p);
+    flush_now(p->data);
+}
+
+static void start_flush(nf_link *k)
+{
+    if (!k->dead)
+        uv_prepare_start(&k->flush, on_flush);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    nf_link *k = h->data;
+    size_t avail = 0;
+    uint8_t *p = hr_buf_reserve(&k->in, 65536, &avail);
+    *buf = uv_buf_init((char *)p, (unsigned)(avail > 65536 ? 65536 : avail));
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    nf_link *k = st->data;
+    if (n < 0) {
+        link_fail(k, n == UV_EOF ? "closed by the gateway" : uv_strerror((int)n));
+        return;
+    }
+    if (n == 0 && buf->base == NULL) {
+        link_fail(k, "frame over the size limit or out of memory");
+        return;
+    }
+    hr_buf_commit(&k->in, (size_t)n);
+    const size_t max = k->t->l->cfg->max_message + 65536;
+    while (!k->dead) {
+        hr_link_frame f;
+        const int rc = hr_link_parse(hr_buf_data(&k->in), k->in.len, max, &f);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            link_fail(k, rc == HR_ETOOBIG ? "frame too big" : "protocol error");
+            return;
+        }
+        handle_frame(k, &f);
+        if (k->dead)
+            return;
+        hr_buf_consume(&k->in, (size_t)rc);
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    nf_links *t = server->data;
+    if (status != 0 || t->stopping)
+        return;
+    nf_link *k = calloc(1, sizeof *k);
+    if (k == NULL)
+        return;
+    k->t = t;
+    hr_buf_init(&k->in, t->l->cfg->max_message + 65536 + HR_LINK_HEADER);
+    hr_buf_init(&k->out, LINK_OUT_LIMIT);
+    uv_tcp_init(server->loop, &k->tcp);
+    uv_prepare_init(server->loop, &k->flush);
+    k->tcp.data = k->flush.data = k;
+    k->open_handles = 2;
+    k->next = t->links;
+    t->links = k;
+    int len = sizeof k->peer;
+    if (uv_accept(server, (uv_stream_t *)&k->tcp) != 0 ||
+        uv_tcp_getpeername(&k->tcp, (struct sockaddr *)&k->peer, &len) != 0 ||
+        hr_link_write_hello(&k->out) != 0 ||
+        uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read) != 0) {
+        link_end(k);
+        return;
+    }
+    uv_tcp_nodelay(&k->tcp, 1);
+    start_flush(k);
+}
+
+/* ---- table ------------------------------------------------------------------------------ */
+
+static int parse_addr(const char *addr, struct sockaddr_storage *ss)
+{
+    char host[64];
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || (size_t)(colon - addr) >= sizeof host)
+        return HR_EINVAL;
+    const bool v6 = addr[0] == '[';
+    const size_t hl = (size_t)(colon - addr) - (v6 ? 2 : 0);
+    memcpy(host, addr + (v6 ? 1 : 0), hl);
+    host[hl] = '\0';
+    char *end = NULL;
+    const long port = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535)
+        return HR_EINVAL;
+    if (v6)
+        return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss);
+    return uv_ip4_addr(strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, (int)port,
+                       (struct sockaddr_in *)ss);
+}
+
+static void free_on_close(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+nf_links *nf_links_start(nf_loop *l, const char *addr, char *err, size_t errcap)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (parse_addr(addr, &ss) != 0) {
+        snprintf(err, errcap, "herald-notifier: --link-listen %s: expected HOST:PORT", addr);
+        return NULL;
+    }
+    nf_links *t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        snprintf(err, errcap, "herald-notifier: out of memory");
+        return NULL;
+    }
+    t->l = l;
+    uv_tcp_init(l->uv, &t->listener);
+    t->listener.data = t;
+    t->listener_open = true;
+    int rc = uv_tcp_bind(&t->listener, (const struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&t->listener, 511, on_connection);
+    if (rc != 0) {
+        snprintf(err, errcap, "herald-notifier: --link-listen %s: %s", addr, uv_strerror(rc));
+        t->stopping = true;
+        t->listener_open = false;
+        uv_close((uv_handle_t *)&t->listener, free_on_close);
+        return NULL;
+    }
+    hr_log(HR_LOG_INFO, "notifier", "herald-link listening addr=%s", addr);
+    return t;
+}
+
+void nf_links_stop(nf_links *t)
+{
+    if (t == NULL || t->stopping)
+        return;
+    t->stopping = true;
+    if (t->listener_open) {
+        t->listener_open = false;
+        uv_close((uv_handle_t *)&t->listener, NULL);
+    }
+    for (nf_link *k = t->links; k != NULL; k = k->next) {
+        k->stopping = true;
+        for (size_t i = 0; i < k->map_cap; i++) {
+            nf_lsess *ls = k->map[i];
+            if (ls != NULL && ls != TOMB)
+                nf_lsess_close(ls, HR_WS_CLOSE_GOING_AWAY, "shutting down");
+        }
+        start_flush(k);
+    }
+}
+
+void nf_links_free(nf_links *t)
+{
+    free(t);
+}

@@ -1,0 +1,46 @@
+/* nf_links: the notifier side of herald-link (docs/link.md). A listener
+ * (--link-listen) accepts gateway links; every OPEN on a link becomes an
+ * nf_session run by the same session and hub code as a direct WebSocket
+ * client (identity through the same --trusted-proxy rule, applied to the
+ * link's peer). Per session, nf_lsess stands in for the hr_conn:
+ *
+ *   hub ─▶ nf_session ─▶ nf_lsess ─▶ frames in the link's batch ─▶ one write
+ *
+ * Flow control: while the gateway has PAUSEd a session its messages wait in
+ * the session's own buffer, bounded by --send-queue-limit; past it the
+ * session (only) is closed with 1013. Closing is deferred: nf_lsess_close()
+ * queues CLOSE and the session is freed at the end of the loop turn, so the
+ * session code never sees itself freed under its feet. */
+#ifndef NF_LINK_H
+#define NF_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/msg.h"
+
+typedef struct nf_loop nf_loop;
+typedef struct nf_links nf_links;
+typedef struct nf_lsess nf_lsess;
+
+/* Listens for links on addr ("host:port"). Returns the table, or NULL with
+ * one line in err (the loop must run to release the listener handle). */
+nf_links *nf_links_start(nf_loop *l, const char *addr, char *err, size_t errcap);
+
+/* SIGTERM: stops accepting, closes every session with 1001, then each link
+ * once its last batch is written. Idempotent. */
+void nf_links_stop(nf_links *t);
+
+/* Frees the table after uv_run returned (links free themselves). */
+void nf_links_free(nf_links *t);
+
+/* Session transport, used by session.c for link sessions. Sends return 0 or
+ * a negative code once the session is closing (1013 when over its bound). */
+int nf_lsess_send_text(nf_lsess *ls, const void *p, size_t len);
+int nf_lsess_send_event(nf_lsess *ls, hr_msg *plain);
+void nf_lsess_close(nf_lsess *ls, int code, const char *reason);
+size_t nf_lsess_queued(const nf_lsess *ls);
+uint64_t nf_lsess_id(const nf_lsess *ls);
+
+#endif
