@@ -162,6 +162,9 @@ function spawnProgram(name, args, env) {
     });
     fs.closeSync(fd);
     children.add(proc);
+    // A server a suite forgot to stop must not keep the test file's process
+    // alive (it would hang until the runner's timeout); the exit hook kills it.
+    proc.unref();
     return { proc, stderrPath };
 }
 
