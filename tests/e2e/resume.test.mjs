@@ -182,6 +182,25 @@ describe('resume with the default history', () => {
         assert.equal((await c.next()).id, live);
     });
 
+    test('a multi-channel event replays exactly as it was delivered live', async () => {
+        const a = uniq();
+        const b = uniq();
+        const c = await connect(srv.wsUrl('/ws', { channels: `${a},${b}` }));
+        assert.equal((await c.next()).type, 'welcome');
+        await c.nextOfType('subscribed');
+        const before = await publishOk(srv, { channel: uniq('other'), data: 0 });
+        await publishOk(srv, { channels: [a, b], data: 'both' });
+        const last = await publishOk(srv, { channel: a, data: 'a only' });
+        const live = [];
+        while (live.length === 0 || live[live.length - 1].id !== last) live.push(await c.nextOfType('event'));
+        const [r, s] = await connectResume(srv, { channels: `${a},${b}`, since: before });
+        assert.equal(s.recovered, true);
+        const replay = await r.events(live.length);
+        assert.deepEqual(replay.map((e) => [e.channel, e.id, e.data]), live.map((e) => [e.channel, e.id, e.data]));
+        const next = await publishOk(srv, { channel: b, data: 'live' });
+        assert.equal((await r.next()).id, next, 'nothing extra after the replay');
+    });
+
     test('a client resumes after reconnecting', async () => {
         const x = uniq();
         const c1 = await connect(srv.wsUrl('/ws', { channels: x }));
