@@ -220,8 +220,15 @@ static int parse_arg(hr_flags *f, int argc, char *const *argv, int *i, char *err
                     name);
     const hr_flag_spec *s = &f->spec[k];
     const char *text = eq != NULL ? eq + 1 : NULL;
-    if (text == NULL && s->kind == HR_FLAG_BOOL)
-        text = "true";
+    if (text == NULL && s->kind == HR_FLAG_BOOL) {
+        /* "--deflate off" reads like SPEC's "--deflate on/off": a following
+         * boolean word is the value; anything else is left for the next flag. */
+        int64_t ignored;
+        if (*i + 1 < argc && parse_bool(argv[*i + 1], &ignored))
+            text = argv[++*i];
+        else
+            text = "true";
+    }
     if (text == NULL) {
         if (*i + 1 >= argc)
             return fail(err, cap, "%s: --%s: missing value", f->prog, s->name);

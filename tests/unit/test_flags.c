@@ -81,6 +81,28 @@ static void test_flags_forms_and_precedence(void **state)
     hr_flags_deinit(&f);
 }
 
+/* "--deflate off" (SPEC's on/off form) takes the next word when it is a
+ * boolean; a bare "--deflate" followed by another flag means true. */
+static void test_flags_bool_separate_word(void **state)
+{
+    (void)state;
+    char err[200];
+    hr_flags f;
+    char *off[] = {"prog", "--deflate", "off", "--history", "3", NULL};
+    assert_int_equal(parse(&f, off, NULL, err), HR_FLAGS_RUN);
+    assert_false(hr_flags_bool(&f, "deflate"));
+    assert_int_equal(hr_flags_num(&f, "history"), 3);
+    hr_flags_deinit(&f);
+    char *bare[] = {"prog", "--deflate", "--history", "4", NULL};
+    assert_int_equal(parse(&f, bare, NULL, err), HR_FLAGS_RUN);
+    assert_true(hr_flags_bool(&f, "deflate"));
+    assert_int_equal(hr_flags_num(&f, "history"), 4);
+    hr_flags_deinit(&f);
+    char *stray[] = {"prog", "--deflate", "maybe", NULL};
+    assert_true(parse(&f, stray, NULL, err) < 0);
+    assert_non_null(strstr(err, "maybe"));
+}
+
 static void test_flags_repeatable(void **state)
 {
     (void)state;
@@ -177,6 +199,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flags_defaults),
         cmocka_unit_test(test_flags_forms_and_precedence),
+        cmocka_unit_test(test_flags_bool_separate_word),
         cmocka_unit_test(test_flags_repeatable),
         cmocka_unit_test(test_flags_errors),
         cmocka_unit_test(test_flags_help_version),

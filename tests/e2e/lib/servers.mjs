@@ -48,6 +48,9 @@ class BrokerProcess {
         const fd = fs.openSync(this.log, 'a');
         const proc = spawn(this.cmd, this.argsFor(this.port, this.dir), { stdio: ['ignore', fd, fd], cwd: this.dir });
         fs.closeSync(fd);
+        // Do not keep node alive for a broker a test forgot to stop; the
+        // exit hook still kills it.
+        proc.unref();
         children.add(proc);
         this.proc = proc;
         this.exited = new Promise((resolve) => proc.on('exit', () => { children.delete(proc); resolve(); }));
