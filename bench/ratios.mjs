@@ -13,6 +13,12 @@ for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
   let r;
   try { r = JSON.parse(line); } catch { continue; }
   const [scenario, target, n] = r.label.split(':');
+  // A server that was not running when sampled means the run measured
+  // something else (e.g. another process on the port): drop it, loudly.
+  if (Object.values(r.procs || {}).some((p) => !p.rss_before)) {
+    console.error(`discarded ${r.label}: a named server process was not running`);
+    continue;
+  }
   if (only && scenario !== only) continue;
   const k = `${scenario}:${n}:${target}`;
   if (!runs.has(k)) runs.set(k, []);

@@ -14,7 +14,7 @@ pkgs=("${build_pkgs[@]}")
 case "$what" in
   test) pkgs+=("${test_pkgs[@]}") ;;
   run) pkgs+=("${run_pkgs[@]}") ;;
-  bench) pkgs+=(nginx libnginx-mod-nchan) ;;
+  bench) pkgs+=(nginx libnginx-mod-nchan gnuplot-nox) ;;
 esac
 
 missing=()

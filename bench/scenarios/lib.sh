@@ -10,6 +10,9 @@
 #                [build-bench/bin: a Release tree]
 #   NS           client counts [1000 5000]
 #   TARGETS      set-ups, run alternating for each N [gateway notifier nchan]
+#   BENCH_NICE   niceness of the whole run when root [-10]: the servers and
+#                herald-bench get the CPU before other work on a shared box
+#   PORT_BASE    notifier port; gateway +10, its admin +20, nginx +30 [17070]
 #   REPEAT       rounds of (every target) per N; ratios use the median [2]
 #   OUT          JSON lines file [bench/results/<scenario>.jsonl], rewritten
 #                by each scenario script (APPEND=1 keeps older lines)
@@ -21,6 +24,12 @@ TARGETS=${TARGETS:-"gateway notifier nchan"}
 REPEAT=${REPEAT:-2}
 APPEND=${APPEND:-0}
 RUN_DIR=$(mktemp -d /tmp/herald-bench.XXXXXX)
+PB=${PORT_BASE:-17070}
+NF_PORT=$PB GW_PORT=$((PB + 10)) GW_ADMIN=$((PB + 20)) NG_PORT=$((PB + 30))
+sed -e "s/127.0.0.1:17070/127.0.0.1:$NF_PORT/; s/127.0.0.1:17080/127.0.0.1:$GW_PORT/" \
+  -e "s/127.0.0.1:17090/127.0.0.1:$GW_ADMIN/" "$ROOT/bench/gateway.yaml" >"$RUN_DIR/gateway.yaml"
+sed -e "s/127.0.0.1:17100/127.0.0.1:$NG_PORT/" "$ROOT/bench/nchan/nginx.conf" >"$RUN_DIR/nginx.conf"
+if [ "$(id -u)" = 0 ]; then renice -n "${BENCH_NICE:--10}" -p $$ >/dev/null; fi
 PIDS=()
 
 for b in herald-notifier herald-gateway herald-bench; do
@@ -34,6 +43,16 @@ stop_servers() {
 }
 trap 'stop_servers; rm -rf "$RUN_DIR"' EXIT
 
+port_free() { # port: fails when something already listens there
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "port $1 is already in use: pick other ports with PORT_BASE=..." >&2; exit 1
+  fi
+}
+
+alive() { # pid name: fails when the server exited right after starting
+  kill -0 "$1" 2>/dev/null || { echo "$2 exited at start (see $RUN_DIR)" >&2; exit 1; }
+}
+
 wait_port() { # host port
   for _ in $(seq 1 100); do
     (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
@@ -46,26 +65,29 @@ wait_port() { # host port
 start_target() {
   case $1 in
     notifier|gateway)
-      "$BIN/herald-notifier" --listen 127.0.0.1:17070 --log-level warn \
+      port_free "$NF_PORT"
+      "$BIN/herald-notifier" --listen "127.0.0.1:$NF_PORT" --log-level warn \
         --ping-interval 0 2>>"$RUN_DIR/notifier.log" & PIDS+=($!); local nf=$!
-      wait_port 127.0.0.1 17070
-      PUBLISH=http://127.0.0.1:17070/publish; PUBRAW=false; PROTO=herald
+      wait_port 127.0.0.1 "$NF_PORT"; alive "$nf" herald-notifier
+      PUBLISH=http://127.0.0.1:$NF_PORT/publish; PUBRAW=false; PROTO=herald
       if [ "$1" = gateway ]; then
-        "$BIN/herald-gateway" --config "$ROOT/bench/gateway.yaml" --log-level warn \
+        port_free "$GW_PORT"
+        "$BIN/herald-gateway" --config "$RUN_DIR/gateway.yaml" --log-level warn \
           2>>"$RUN_DIR/gateway.log" & PIDS+=($!); local gw=$!
-        wait_port 127.0.0.1 17080
-        URL='ws://127.0.0.1:17080/ws?channels={ch}'; PIDSPEC="gateway=$gw,notifier=$nf"
+        wait_port 127.0.0.1 "$GW_PORT"; alive "$gw" herald-gateway
+        URL="ws://127.0.0.1:$GW_PORT/ws?channels={ch}"; PIDSPEC="gateway=$gw,notifier=$nf"
       else
-        URL='ws://127.0.0.1:17070/ws?channels={ch}'; PIDSPEC="notifier=$nf"
+        URL="ws://127.0.0.1:$NF_PORT/ws?channels={ch}"; PIDSPEC="notifier=$nf"
       fi ;;
     nchan)
       mkdir -p "$RUN_DIR/nginx/tmp"
-      nginx -p "$RUN_DIR/nginx" -c "$ROOT/bench/nchan/nginx.conf" -e "$RUN_DIR/nginx/error.log" &
+      port_free "$NG_PORT"
+      nginx -p "$RUN_DIR/nginx" -c "$RUN_DIR/nginx.conf" -e "$RUN_DIR/nginx/error.log" &
       PIDS+=($!); local ng=$!
-      wait_port 127.0.0.1 17100
+      wait_port 127.0.0.1 "$NG_PORT"; alive "$ng" nginx
       local w; w=$(pgrep -P "$ng" | head -1)
-      URL='ws://127.0.0.1:17100/sub/{ch}'; PROTO=none
-      PUBLISH='http://127.0.0.1:17100/pub/{ch}'; PUBRAW=true; PIDSPEC="nginx=$w" ;;
+      URL="ws://127.0.0.1:$NG_PORT/sub/{ch}"; PROTO=none
+      PUBLISH="http://127.0.0.1:$NG_PORT/pub/{ch}"; PUBRAW=true; PIDSPEC="nginx=$w" ;;
     *) echo "unknown target $1" >&2; exit 2 ;;
   esac
   sleep 0.3
