@@ -7,6 +7,8 @@ set key top left
 set grid
 set xlabel "subscribers (N)"
 set logscale x
+set xrange [500:10000]
+set yrange [0:*]
 set title "publish-to-receive p99, 1 event/s"
 set ylabel "ms"
 plot dir."/latency-gateway.dat" w lp t "Herald via gateway", \

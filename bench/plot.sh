@@ -7,7 +7,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 R=$ROOT/bench/results
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-# latest run per (scenario, set-up, N) -> $T/<scenario>-<set-up>.dat: "N value"
+# median over the runs per (scenario, set-up, N), like bench/ratios.mjs
+# -> $T/<scenario>-<set-up>.dat: "N value"
 node -e '
 const fs = require("fs");
 const [dir, out] = process.argv.slice(1);
@@ -18,10 +19,16 @@ for (const s of Object.keys(want)) {
   const last = new Map();
   for (const l of fs.readFileSync(f, "utf8").split("\n").filter(Boolean)) {
     const r = JSON.parse(l); const [, t, n] = r.label.split(":");
-    last.set(`${t}:${n}`, { t, n: Number(n), v: r[want[s]] });
+    if (Object.values(r.procs || {}).some((p) => !p.rss_before)) continue;
+    const k = `${t}:${n}`;
+    if (!last.has(k)) last.set(k, { t, n: Number(n), vs: [] });
+    last.get(k).vs.push(r[want[s]]);
   }
+  const med = (xs) => { const a = [...xs].sort((x, y) => x - y), m = a.length >> 1;
+    return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2; };
   for (const t of ["gateway", "notifier", "nchan"]) {
-    const pts = [...last.values()].filter((p) => p.t === t).sort((a, b) => a.n - b.n);
+    const pts = [...last.values()].filter((p) => p.t === t).sort((a, b) => a.n - b.n)
+      .map((p) => ({ n: p.n, v: med(p.vs) }));
     fs.writeFileSync(`${out}/${s}-${t}.dat`, pts.map((p) => `${p.n} ${p.v}`).join("\n") + "\n");
   }
 }' "$R" "$T"
