@@ -44,6 +44,8 @@ static int rewrite(const hr_link_frame *f, hr_buf *b)
     case HR_LINK_PAUSE:
     case HR_LINK_RESUME:
         return hr_link_write_flow(b, f->type, f->session);
+    case HR_LINK_CREDIT:
+        return hr_link_write_credit(b, f->session, f->credit);
     default:
         return hr_link_write_ping(b, f->type, f->ping);
     }

@@ -64,7 +64,7 @@ static bool flags_ok(uint8_t type, uint8_t flags)
 static int check_header(const uint8_t *p, size_t max_payload)
 {
     const uint8_t type = p[0];
-    if (type < HR_LINK_HELLO || type > HR_LINK_PONG)
+    if (type < HR_LINK_HELLO || type > HR_LINK_CREDIT)
         return HR_EPROTO;
     if (is_link_frame(type) != (rd32(p + 2) == 0))
         return HR_EPROTO;
@@ -141,6 +141,11 @@ static int parse_payload(hr_link_frame *f)
     case HR_LINK_PAUSE:
     case HR_LINK_RESUME:
         return n == 0 ? 0 : HR_EPROTO;
+    case HR_LINK_CREDIT:
+        if (n != 4 || rd32(p) == 0)
+            return HR_EPROTO;
+        f->credit = rd32(p);
+        return 0;
     default: /* PING, PONG: check_header admitted nothing else */
         if (n != HR_LINK_PING_LEN)
             return HR_EPROTO;
@@ -309,6 +314,19 @@ int hr_link_write_flow(hr_buf *out, uint8_t type, uint32_t session)
     if (begin_frame(out, type, 0, session, 0, &rc) == NULL)
         return rc;
     commit_frame(out, 0);
+    return 0;
+}
+
+int hr_link_write_credit(hr_buf *out, uint32_t session, uint32_t n)
+{
+    if (session == 0 || n == 0)
+        return HR_EINVAL;
+    int rc = 0;
+    uint8_t *w = begin_frame(out, HR_LINK_CREDIT, 0, session, 4, &rc);
+    if (w == NULL)
+        return rc;
+    wr32(w, n);
+    commit_frame(out, 4);
     return 0;
 }
 

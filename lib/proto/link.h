@@ -37,7 +37,12 @@ typedef enum hr_link_type {
     HR_LINK_RESUME = 6, /* sending may go on */
     HR_LINK_PING = 7,   /* session 0, 8 opaque bytes */
     HR_LINK_PONG = 8,   /* session 0, the PING's 8 bytes */
+    HR_LINK_CREDIT = 9, /* u32 bytes (> 0): the receiver consumed that much DATA payload */
 } hr_link_type;
+
+/* Initial per-session window: DATA payload bytes the notifier may have sent
+ * toward the gateway and not yet had returned by CREDIT. */
+#define HR_LINK_WINDOW (256u * 1024u)
 
 /* OPEN flags. */
 #define HR_LINK_OPEN_HAS_USER 0x01 /* the gateway verified a token: user is the sub */
@@ -77,6 +82,7 @@ typedef struct hr_link_frame {
     uint16_t close_code;            /* CLOSE */
     hr_link_str reason;             /* CLOSE */
     uint16_t version;               /* HELLO */
+    uint32_t credit;                /* CREDIT */
     uint8_t ping[HR_LINK_PING_LEN]; /* PING, PONG */
     hr_link_open open;              /* OPEN */
 } hr_link_frame;
@@ -92,6 +98,7 @@ typedef struct hr_link_frame {
  *               a payload whose shape is wrong for the type: HELLO not
  *               "HRLK"+version 1, CLOSE shorter than 2 bytes, a code outside
  *               1000..4999 or a reason over 123 bytes, PAUSE/RESUME not empty,
+ *               CREDIT not 4 bytes or 0,
  *               PING/PONG not 8 bytes, OPEN with a string running past the
  *               payload, more than HR_LINK_MAX_HEADERS headers, trailing bytes,
  *               user without HAS_USER.
@@ -117,6 +124,8 @@ int hr_link_write_close(hr_buf *out, uint32_t session, uint16_t code, const char
                         size_t reason_len);
 /* PAUSE or RESUME (type) for session. */
 int hr_link_write_flow(hr_buf *out, uint8_t type, uint32_t session);
+/* CREDIT of n bytes (n > 0) for session. */
+int hr_link_write_credit(hr_buf *out, uint32_t session, uint32_t n);
 /* PING or PONG (type) carrying 8 bytes. */
 int hr_link_write_ping(hr_buf *out, uint8_t type, const uint8_t data[HR_LINK_PING_LEN]);
 

@@ -412,8 +412,15 @@ void gw_uplinks_free(gw_uplinks *t)
 {
     if (t == NULL)
         return;
-    while (t->links != NULL)
-        link_end(t->links, 1001);
+    while (t->links != NULL) {
+        gw_uplink *l = t->links;
+        if (l->connected && !l->writing && l->out.len > 0) {
+            /* last CLOSE frames (drain): one best-effort write before closing */
+            const uv_buf_t b = uv_buf_init((char *)hr_buf_data(&l->out), (unsigned)l->out.len);
+            uv_try_write((uv_stream_t *)&l->tcp, &b, 1);
+        }
+        link_end(l, 1001);
+    }
     free(t);
 }
 
@@ -454,6 +461,17 @@ void gw_usess_flow(gw_usess *u, bool pause)
 {
     if (hr_link_write_flow(&u->l->out, pause ? HR_LINK_PAUSE : HR_LINK_RESUME, u->id) == 0)
         start_flush(u->l);
+}
+
+void gw_usess_credit(gw_usess *u, size_t n)
+{
+    while (n > 0) {
+        const uint32_t part = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+        if (hr_link_write_credit(&u->l->out, u->id, part) != 0)
+            return;
+        n -= part;
+    }
+    start_flush(u->l);
 }
 
 void gw_usess_close(gw_usess *u, int code)

@@ -65,6 +65,10 @@ int gw_usess_send(gw_usess *u, int opcode, const uint8_t *data, size_t len);
  * queue toward the client passed / fell below its bound. */
 void gw_usess_flow(gw_usess *u, bool pause);
 
+/* Returns n bytes of window to the notifier (CREDIT): the gateway handed
+ * that much of the session's DATA payload to the client. n == 0: no-op. */
+void gw_usess_credit(gw_usess *u, size_t n);
+
 /* The client is gone: sends CLOSE code (unless the notifier closed first)
  * and frees the session; no callback follows. */
 void gw_usess_close(gw_usess *u, int code);

@@ -47,6 +47,7 @@ typedef struct gw_ws {
     uint64_t win_start_ms;
     uint64_t win_count;
     uint64_t frames_up, frames_down, bytes_up, bytes_down;
+    size_t owed_credit; /* herald-link: payload handed to the client, not yet credited */
     int close_code;
     bool tls;
     bool ip_counted, opened, client_gone, up_gone, client_paused, up_paused, answered;
@@ -364,10 +365,14 @@ static void upstream_message(gw_ws *s, hr_conn *up, int opcode, const uint8_t *d
         return; /* the client is being closed (1013 on overflow); its on_close follows */
     if (up != NULL) {
         apply_backpressure(s, s->client, up, &s->up_paused);
-    } else if (!s->up_paused &&
-               hr_conn_queued_bytes(s->client) >= s->rt->cfg->limits.send_queue_bytes) {
-        s->up_paused = true; /* per session: the notifier holds (or drops, 1013) the rest */
-        gw_usess_flow(s->link, true);
+        return;
+    }
+    /* herald-link: return the window now while the client keeps up, else
+     * once its queue drained (gw_ws_client_drain). */
+    s->owed_credit += len;
+    if (hr_conn_queued_bytes(s->client) < s->rt->cfg->limits.send_queue_bytes / 2) {
+        gw_usess_credit(s->link, s->owed_credit);
+        s->owed_credit = 0;
     }
 }
 
@@ -538,9 +543,9 @@ void gw_ws_client_message(hr_conn *c, int opcode, const uint8_t *data, size_t le
 void gw_ws_client_drain(hr_conn *c)
 {
     gw_ws *s = hr_conn_app_data(c);
-    if (s->up_paused && s->link != NULL && !s->up_gone) {
-        s->up_paused = false;
-        gw_usess_flow(s->link, false);
+    if (s->link != NULL && !s->up_gone) {
+        gw_usess_credit(s->link, s->owed_credit);
+        s->owed_credit = 0;
     } else if (s->up_paused && s->up != NULL && !s->up_gone) {
         s->up_paused = false;
         hr_conn_pause(s->up, false);

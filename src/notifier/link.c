@@ -31,7 +31,8 @@ struct nf_lsess {
     nf_link *link;
     uint32_t id;
     nf_session *s;
-    hr_buf held; /* frames kept while PAUSEd (max = --send-queue-limit) */
+    hr_buf held;     /* frames waiting for window or RESUME (max = --send-queue-limit) */
+    uint32_t window; /* DATA payload bytes we may still send before CREDIT returns */
     bool paused, closing, wrote;
     nf_lsess *next_dead;
 };
@@ -167,19 +168,53 @@ static int put_frame(nf_lsess *ls, hr_buf *b, uint8_t opcode, const uint8_t *p, 
     return hr_link_write_data(b, ls->id, opcode, p, len);
 }
 
+static bool fits(const nf_lsess *ls, size_t len)
+{
+    /* A message larger than the whole window goes when nothing is in flight. */
+    return !ls->paused && (len <= ls->window || ls->window == HR_LINK_WINDOW);
+}
+
+static void spend(nf_lsess *ls, size_t len)
+{
+    ls->window -= len < ls->window ? (uint32_t)len : ls->window;
+}
+
 static int lsess_write(nf_lsess *ls, uint8_t opcode, const uint8_t *p, size_t len)
 {
     if (ls->closing)
         return HR_ECLOSED;
-    hr_buf *b = ls->paused ? &ls->held : &ls->link->out;
-    const int rc = put_frame(ls, b, opcode, p, len);
+    const bool direct = ls->held.len == 0 && fits(ls, len);
+    const int rc = put_frame(ls, direct ? &ls->link->out : &ls->held, opcode, p, len);
     if (rc != 0) {
         nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
         return rc == HR_ENOMEM ? rc : HR_ELIMIT;
     }
     ls->wrote = true;
-    if (!ls->paused)
+    if (direct) {
+        spend(ls, len);
         start_flush(ls->link);
+    }
+    return 0;
+}
+
+/* Moves held frames into the batch while the window (and PAUSE) allow. */
+static int release_held(nf_lsess *ls)
+{
+    nf_link *k = ls->link;
+    bool moved = false;
+    while (ls->held.len > 0) {
+        hr_link_frame f;
+        const int n = hr_link_parse(hr_buf_data(&ls->held), ls->held.len, SIZE_MAX, &f);
+        if (n <= 0 || !fits(ls, f.payload.len))
+            break;
+        if (hr_buf_append(&k->out, hr_buf_data(&ls->held), (size_t)n) != 0)
+            return HR_ETOOBIG;
+        spend(ls, f.payload.len);
+        hr_buf_consume(&ls->held, (size_t)n);
+        moved = true;
+    }
+    if (moved)
+        start_flush(k);
     return 0;
 }
 
@@ -215,7 +250,7 @@ void nf_lsess_close(nf_lsess *ls, int code, const char *reason)
 
 size_t nf_lsess_queued(const nf_lsess *ls)
 {
-    return ls->held.len;
+    return ls->held.len + (HR_LINK_WINDOW - ls->window);
 }
 
 uint64_t nf_lsess_id(const nf_lsess *ls)
@@ -280,6 +315,7 @@ static void on_open_frame(nf_link *k, const hr_link_frame *f)
         return;
     }
     hr_buf_init(&ls->held, k->t->l->cfg->send_queue_limit);
+    ls->window = HR_LINK_WINDOW;
     hr_http_head head;
     head_of(&f->open, &head);
     int status = 0;
@@ -307,16 +343,18 @@ static void on_session_frame(nf_link *k, const hr_link_frame *f)
         start_flush(k);
     } else if (f->type == HR_LINK_PAUSE) {
         ls->paused = true;
-    } else if (f->type == HR_LINK_RESUME && ls->paused) {
-        ls->paused = false;
-        if (ls->held.len > 0 && hr_buf_append(&k->out, hr_buf_data(&ls->held), ls->held.len) != 0) {
+    } else if (f->type == HR_LINK_RESUME || f->type == HR_LINK_CREDIT) {
+        if (f->type == HR_LINK_RESUME)
+            ls->paused = false;
+        else
+            ls->window =
+                HR_LINK_WINDOW - ls->window < f->credit ? HR_LINK_WINDOW : ls->window + f->credit;
+        if (release_held(ls) != 0) {
             nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
             return;
         }
-        hr_buf_deinit(&ls->held);
-        hr_buf_init(&ls->held, k->t->l->cfg->send_queue_limit);
-        start_flush(k);
-        nf_session_drain(ls->s);
+        if (ls->held.len == 0)
+            nf_session_drain(ls->s);
     }
 }
 
@@ -393,8 +431,8 @@ static void drain_sessions(nf_link *k)
 {
     for (size_t i = 0; i < k->map_cap && !k->dead; i++) {
         nf_lsess *ls = k->map[i];
-        if (ls == NULL || ls == TOMB || !ls->wrote || ls->closing)
-            continue;
+        if (ls == NULL || ls == TOMB || !ls->wrote || ls->closing || ls->held.len > 0)
+            continue; /* like on_drain: only once nothing waits in the session */
         ls->wrote = false;
         nf_session_drain(ls->s);
     }

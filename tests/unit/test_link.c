@@ -77,14 +77,15 @@ static size_t build_batch(hr_buf *b)
     assert_int_equal(hr_link_write_ping(b, HR_LINK_PING, ping), 0);
     assert_int_equal(hr_link_write_ping(b, HR_LINK_PONG, ping), 0);
     assert_int_equal(hr_link_write_close(b, 7, 1013, "slow", 4), 0);
-    return 9;
+    assert_int_equal(hr_link_write_credit(b, 7, 70000), 0);
+    return 10;
 }
 
 static void check_batch_frame(size_t i, const hr_link_frame *f)
 {
-    static const uint8_t types[] = {HR_LINK_HELLO, HR_LINK_OPEN,  HR_LINK_DATA,
-                                    HR_LINK_DATA,  HR_LINK_PAUSE, HR_LINK_RESUME,
-                                    HR_LINK_PING,  HR_LINK_PONG,  HR_LINK_CLOSE};
+    static const uint8_t types[] = {HR_LINK_HELLO, HR_LINK_OPEN,   HR_LINK_DATA, HR_LINK_DATA,
+                                    HR_LINK_PAUSE, HR_LINK_RESUME, HR_LINK_PING, HR_LINK_PONG,
+                                    HR_LINK_CLOSE, HR_LINK_CREDIT};
     assert_int_equal(f->type, types[i]);
     if (f->type == HR_LINK_HELLO) {
         assert_int_equal(f->version, HR_LINK_VERSION);
@@ -112,6 +113,9 @@ static void check_batch_frame(size_t i, const hr_link_frame *f)
     } else if (f->type == HR_LINK_CLOSE) {
         assert_int_equal(f->close_code, 1013);
         assert_true(str_is(f->reason, "slow"));
+    } else if (f->type == HR_LINK_CREDIT) {
+        assert_int_equal(f->session, 7);
+        assert_int_equal(f->credit, 70000);
     }
 }
 
@@ -250,6 +254,10 @@ static void test_link_payload_errors(void **state)
                      HR_LINK_HEADER + 125);
     assert_int_equal(parse_hdr(HR_LINK_PAUSE, 0, 1, z, 1, MAXP), HR_EPROTO);
     assert_int_equal(parse_hdr(HR_LINK_RESUME, 0, 1, z, 1, MAXP), HR_EPROTO);
+    assert_int_equal(parse_hdr(HR_LINK_CREDIT, 0, 1, z, 4, MAXP), HR_EPROTO); /* zero credit */
+    assert_int_equal(parse_hdr(HR_LINK_CREDIT, 0, 1, z, 3, MAXP), HR_EPROTO);
+    assert_int_equal(parse_hdr(HR_LINK_CREDIT, 0, 0, z, 4, MAXP), HR_EPROTO); /* session 0 */
+    assert_int_equal(parse_hdr(HR_LINK_CREDIT, 1, 1, z, 4, MAXP), HR_EPROTO); /* flags */
     assert_int_equal(parse_hdr(HR_LINK_PING, 0, 0, z, 7, MAXP), HR_EPROTO);
     assert_int_equal(parse_hdr(HR_LINK_PONG, 0, 0, z, 0, MAXP), HR_EPROTO);
 }
@@ -323,6 +331,8 @@ static void test_link_writer_refusals(void **state)
     assert_int_equal(hr_link_write_flow(&b, HR_LINK_DATA, 1), HR_EINVAL);
     assert_int_equal(hr_link_write_flow(&b, HR_LINK_PAUSE, 0), HR_EINVAL);
     assert_int_equal(hr_link_write_ping(&b, HR_LINK_DATA, ping), HR_EINVAL);
+    assert_int_equal(hr_link_write_credit(&b, 0, 1), HR_EINVAL);
+    assert_int_equal(hr_link_write_credit(&b, 1, 0), HR_EINVAL);
     assert_int_equal(b.len, 0);
     hr_buf_deinit(&b);
 }
