@@ -254,7 +254,9 @@ static int create_servers(gw_app *app, unsigned workers)
     }
     app->http = gw_uphttp_new(app->loop, 256, 30000);
     app->links = gw_uplinks_new(app->loop, app->max_message + 65536,
-                                (size_t)cfg->limits.send_queue_bytes * 64 + app->max_message);
+                                (size_t)cfg->limits.send_queue_bytes * 64 + app->max_message,
+                                (uint32_t)(cfg->limits.ping_interval_s * 1000),
+                                (uint32_t)(cfg->limits.idle_timeout_s * 1000));
     if (app->pub == NULL || app->ups == NULL || app->http == NULL || app->links == NULL)
         return HR_ENOMEM;
     return 0;

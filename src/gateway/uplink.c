@@ -10,7 +10,8 @@
  * generation, so a late frame for a closed session never reaches the new
  * session in its slot.
  *
- * Link life: connect -> HELLO both ways -> frames -> EOF/error/protocol error
+ * Link life: connect -> HELLO both ways -> frames (PING after ping_ms of
+ * silence) -> EOF/error/protocol error/idle_ms of silence
  * -> every session gets on_close(1006) -> handles closed -> freed. A link is
  * never reconnected: the next session for that server opens a fresh one. */
 #include "uplink.h"
@@ -43,6 +44,8 @@ struct gw_uplink {
     uv_tcp_t tcp;
     uv_connect_t connect_req;
     uv_prepare_t flush;
+    uv_timer_t keepalive;
+    uint64_t last_rx_ms; /* loop time of the last bytes from the notifier */
     hr_buf in, out;
     size_t inflight;
     bool connected, writing, got_hello, dead;
@@ -58,6 +61,7 @@ struct gw_uplink {
 struct gw_uplinks {
     uv_loop_t *loop;
     size_t max_payload, out_limit;
+    uint32_t ping_ms, idle_ms;
     gw_uplink *links;
     bool freeing;
 };
@@ -228,6 +232,7 @@ static void link_end(gw_uplink *l, int code)
     }
     uv_close((uv_handle_t *)&l->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&l->flush, on_handle_closed);
+    uv_close((uv_handle_t *)&l->keepalive, on_handle_closed);
 }
 
 static void link_fail(gw_uplink *l, const char *why)
@@ -302,6 +307,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     hr_buf_commit(&l->in, (size_t)n);
+    l->last_rx_ms = uv_now(l->t->loop);
     while (!l->dead) {
         hr_link_frame f;
         const int rc = hr_link_parse(hr_buf_data(&l->in), l->in.len, l->t->max_payload, &f);
@@ -337,6 +343,28 @@ static void on_connect(uv_connect_t *req, int status)
     start_flush(l);
 }
 
+static void on_keepalive(uv_timer_t *timer)
+{
+    gw_uplink *l = timer->data;
+    const uint64_t quiet = uv_now(l->t->loop) - l->last_rx_ms;
+    if (l->t->idle_ms > 0 && quiet >= l->t->idle_ms) {
+        link_fail(l, "no answer within the idle timeout");
+        return;
+    }
+    static const uint8_t token[HR_LINK_PING_LEN] = {'k', 'e', 'e', 'p', 'a', 'l', 'i', 'v'};
+    if (l->connected && l->t->ping_ms > 0 && quiet >= l->t->ping_ms &&
+        hr_link_write_ping(&l->out, HR_LINK_PING, token) == 0)
+        start_flush(l);
+}
+
+static void start_keepalive(gw_uplink *l)
+{
+    const uint32_t ping = l->t->ping_ms, idle = l->t->idle_ms;
+    const uint32_t every = ping > 0 && (idle == 0 || ping < idle / 2) ? ping : idle / 2;
+    if (every > 0)
+        uv_timer_start(&l->keepalive, on_keepalive, every, every);
+}
+
 static int sockaddr_of(const gw_addr *a, struct sockaddr_storage *ss)
 {
     if (a->v6)
@@ -362,8 +390,11 @@ static gw_uplink *link_new(gw_uplinks *t, const gw_addr *addr, int *rc)
     hr_buf_init(&l->out, t->out_limit);
     uv_tcp_init(t->loop, &l->tcp);
     uv_prepare_init(t->loop, &l->flush);
-    l->tcp.data = l->flush.data = l->connect_req.data = l;
-    l->open_handles = 2;
+    uv_timer_init(t->loop, &l->keepalive);
+    l->tcp.data = l->flush.data = l->connect_req.data = l->keepalive.data = l;
+    l->open_handles = 3;
+    l->last_rx_ms = uv_now(t->loop);
+    start_keepalive(l);
     *rc = hr_link_write_hello(&l->out);
     if (*rc == 0)
         *rc = uv_tcp_connect(&l->connect_req, &l->tcp, (const struct sockaddr *)&ss, on_connect);
@@ -397,7 +428,8 @@ static gw_uplink *link_for(gw_uplinks *t, const gw_addr *addr, int *rc)
 
 /* ---- public API ---------------------------------------------------------------------- */
 
-gw_uplinks *gw_uplinks_new(uv_loop_t *loop, size_t max_payload, size_t out_limit)
+gw_uplinks *gw_uplinks_new(uv_loop_t *loop, size_t max_payload, size_t out_limit, uint32_t ping_ms,
+                           uint32_t idle_ms)
 {
     gw_uplinks *t = calloc(1, sizeof *t);
     if (t == NULL)
@@ -405,6 +437,8 @@ gw_uplinks *gw_uplinks_new(uv_loop_t *loop, size_t max_payload, size_t out_limit
     t->loop = loop;
     t->max_payload = max_payload;
     t->out_limit = out_limit;
+    t->ping_ms = ping_ms;
+    t->idle_ms = idle_ms;
     return t;
 }
 

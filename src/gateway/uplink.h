@@ -44,8 +44,11 @@ typedef struct gw_usess_callbacks {
 } gw_usess_callbacks;
 
 /* A table of links for one event loop; max_payload bounds a frame read from
- * a notifier, out_limit the bytes queued toward one link. NULL: no memory. */
-gw_uplinks *gw_uplinks_new(uv_loop_t *loop, size_t max_payload, size_t out_limit);
+ * a notifier, out_limit the bytes queued toward one link. Keepalive: a link
+ * silent for ping_ms gets a PING; one silent for idle_ms is lost (its
+ * sessions get on_close(1006)); 0 disables either. NULL: no memory. */
+gw_uplinks *gw_uplinks_new(uv_loop_t *loop, size_t max_payload, size_t out_limit, uint32_t ping_ms,
+                           uint32_t idle_ms);
 
 /* Closes every link (sessions get on_close(1001)) and frees the table once
  * the handles are closed (the loop must run). NULL is a no-op. */

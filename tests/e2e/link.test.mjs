@@ -91,6 +91,7 @@ async function startLinkServer() {
 }
 
 function handle(srv, f, out) {
+    if (srv.silent) return;
     if (f.type === T.HELLO) {
         out.push(frame(T.HELLO, 0, 0, Buffer.from([0x48, 0x52, 0x4c, 0x4b, 0, 1])));
     } else if (f.type === T.OPEN) {
@@ -225,6 +226,17 @@ describe('gateway herald-link upstream', () => {
         assert.equal((await held(gw.exited)).code, 0, gw.stderr());
         await waitFor(async () => link.closes.some((x) => x.code === 1001), 'CLOSE 1001 upstream');
         link.stop();
+    });
+
+    test('keepalive: PINGs keep a quiet link up; a link silent past idle_timeout_s is lost (1012)', async () => {
+        const link = await startLinkServer();
+        const gw = await startGateway(link, { limits: { ping_interval_s: 1, idle_timeout_s: 3 } });
+        const [a] = await welcome(gw.wsUrl('/ws'));
+        await held(new Promise((r) => setTimeout(r, 4500)));
+        a.send({ still: 'up' });
+        assert.equal((await a.next()).still, 'up', 'answered PINGs kept the link');
+        link.silent = true;
+        assert.equal((await a.waitClose(15000)).code, 1012);
     });
 
     test('no link server: 503', async () => {
