@@ -17,6 +17,13 @@ import {
     startEcho, startNotifier, test, tmpFile, waitFor, WebSocket,
 } from './lib/harness.mjs';
 
+/** Awaits p while keeping the event loop alive (the harness unrefs servers). */
+async function held(p) {
+    const t = setInterval(() => {}, 1000);
+    try { return await p; } finally { clearInterval(t); }
+}
+
+
 const SECRET = 'gw-e2e-secret';
 const WEB = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../web');
 let n = 0;
@@ -270,7 +277,7 @@ describe('gateway: WebSocket proxying', () => {
         for (let i = 0; i < 6; i++) clients.push((await connectWelcome(gw.wsUrl('/ws')))[0]);
         gw.proc.kill('SIGTERM');
         for (const c of clients) assert.equal((await c.waitClose()).code, 1001);
-        assert.equal((await gw.exited).code, 0, gw.stderr());
+        assert.equal((await held(gw.exited)).code, 0, gw.stderr());
     });
 
     test('503 when no upstream is healthy; a dead server is skipped (retry on connect failure)', async () => {
@@ -309,7 +316,7 @@ describe('gateway: WebSocket proxying', () => {
         const gw = await startGateway((l, a) => baseConfig(l, a, [nf]));
         const [c] = await connectWelcome(gw.wsUrl('/ws'));
         nf.proc.kill('SIGKILL');
-        await nf.exited;
+        await held(nf.exited);
         nf.exitInfo = { ...nf.exitInfo, signal: 'SIGKILL (by the test)' };
         assert.equal((await c.waitClose()).code, 1012);
         // An upstream that shuts down cleanly (1001) is also lost to the client: 1012.
@@ -328,7 +335,7 @@ describe('gateway: WebSocket proxying', () => {
         gw.proc.kill('SIGTERM');
         assert.equal((await c1.waitClose()).code, 1001);
         assert.equal((await c2.waitClose()).code, 1001);
-        const exit = await gw.exited;
+        const exit = await held(gw.exited);
         assert.equal(exit.code, 0, gw.stderr());
     });
 });
