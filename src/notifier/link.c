@@ -48,6 +48,8 @@ struct nf_link {
     nf_lsess **map; /* open addressing on id; NULL empty, TOMB removed */
     size_t map_cap, map_used;
     nf_lsess *dead_list;
+    uint32_t *wrote_ids; /* sessions that wrote since the last batch went out */
+    size_t n_wrote, cap_wrote;
     struct sockaddr_storage peer;
 };
 
@@ -168,6 +170,25 @@ static int put_frame(nf_lsess *ls, hr_buf *b, uint8_t opcode, const uint8_t *p, 
     return hr_link_write_data(b, ls->id, opcode, p, len);
 }
 
+/* Remembers that ls wrote, so the end of the link's next write resumes its
+ * replay (drain_sessions) without walking every session. */
+static void note_wrote(nf_lsess *ls)
+{
+    nf_link *k = ls->link;
+    if (ls->wrote)
+        return;
+    if (k->n_wrote == k->cap_wrote) {
+        const size_t cap = k->cap_wrote == 0 ? 64 : k->cap_wrote * 2;
+        uint32_t *ids = realloc(k->wrote_ids, cap * sizeof *ids);
+        if (ids == NULL)
+            return; /* its replay then resumes on the next CREDIT */
+        k->wrote_ids = ids;
+        k->cap_wrote = cap;
+    }
+    k->wrote_ids[k->n_wrote++] = ls->id;
+    ls->wrote = true;
+}
+
 static bool fits(const nf_lsess *ls, size_t len)
 {
     /* A message larger than the whole window goes when nothing is in flight. */
@@ -189,7 +210,7 @@ static int lsess_write(nf_lsess *ls, uint8_t opcode, const uint8_t *p, size_t le
         nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
         return rc == HR_ENOMEM ? rc : HR_ELIMIT;
     }
-    ls->wrote = true;
+    note_wrote(ls);
     if (direct) {
         spend(ls, len);
         start_flush(ls->link);
@@ -385,6 +406,7 @@ static void on_handle_closed(uv_handle_t *h)
     hr_buf_deinit(&k->in);
     hr_buf_deinit(&k->out);
     free(k->map);
+    free(k->wrote_ids);
     free(k);
 }
 
@@ -429,13 +451,21 @@ static void flush_now(nf_link *k);
 
 static void drain_sessions(nf_link *k)
 {
-    for (size_t i = 0; i < k->map_cap && !k->dead; i++) {
-        nf_lsess *ls = k->map[i];
-        if (ls == NULL || ls == TOMB || !ls->wrote || ls->closing || ls->held.len > 0)
-            continue; /* like on_drain: only once nothing waits in the session */
+    /* Take the list: sessions writing from inside nf_session_drain start a
+     * new one for the next batch. */
+    uint32_t *ids = k->wrote_ids;
+    const size_t n = k->n_wrote;
+    k->wrote_ids = NULL;
+    k->n_wrote = k->cap_wrote = 0;
+    for (size_t i = 0; i < n && !k->dead; i++) {
+        nf_lsess *ls = map_get(k, ids[i]);
+        if (ls == NULL || !ls->wrote)
+            continue;
         ls->wrote = false;
-        nf_session_drain(ls->s);
+        if (!ls->closing && ls->held.len == 0) /* like on_drain: nothing waits */
+            nf_session_drain(ls->s);
     }
+    free(ids);
 }
 
 static void on_written(uv_write_t *req, int status)
