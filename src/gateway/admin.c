@@ -163,6 +163,20 @@ int gw_admin_write_metrics(const gw_app *app, hr_buf *out)
     rc = rc ? rc
             : one(out, "herald_gateway_reload_failures_total", C, "Refused config reloads",
                   m->reload_failures);
+    rc = rc ? rc
+            : one(out, "herald_gateway_links_open", G, "herald-link connections", m->links_open);
+    rc = rc ? rc
+            : one(out, "herald_gateway_link_writes_total", C, "herald-link batches written",
+                  m->link_writes);
+    rc = rc ? rc
+            : one(out, "herald_gateway_link_frames_out_total", C,
+                  "herald-link frames sent (in those batches)", m->link_frames_out);
+    rc = rc ? rc
+            : one(out, "herald_gateway_link_bytes_out_total", C, "herald-link bytes sent",
+                  m->link_bytes_out);
+    rc = rc ? rc
+            : one(out, "herald_gateway_link_bytes_in_total", C, "herald-link bytes received",
+                  m->link_bytes_in);
     rc = rc ? rc : closes(out, m);
     rc = rc ? rc : flow(out, m);
     rc = rc ? rc : latency(out, m);

@@ -68,6 +68,9 @@ typedef struct gw_metrics {
     double lat_sum_ms;
     uint64_t lat_count;
     uint64_t reloads, reload_failures;
+    uint64_t links_open;                   /* herald-link connections (uplink.c) */
+    uint64_t link_writes, link_frames_out; /* batches written, frames in them */
+    uint64_t link_bytes_out, link_bytes_in;
 } gw_metrics;
 
 struct gw_app {

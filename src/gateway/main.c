@@ -257,6 +257,8 @@ static int create_servers(gw_app *app, unsigned workers)
                                 (size_t)cfg->limits.send_queue_bytes * 64 + app->max_message,
                                 (uint32_t)(cfg->limits.ping_interval_s * 1000),
                                 (uint32_t)(cfg->limits.idle_timeout_s * 1000));
+    if (app->links != NULL)
+        gw_uplinks_set_metrics(app->links, app->m);
     if (app->pub == NULL || app->ups == NULL || app->http == NULL || app->links == NULL)
         return HR_ENOMEM;
     return 0;

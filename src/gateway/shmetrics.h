@@ -24,7 +24,7 @@ void gw_shmetrics_free(gw_metrics *slots, size_t n);
  * a few increments behind, never torn on the 64-bit targets we build for. */
 void gw_shmetrics_sum(const gw_metrics *slots, size_t n, gw_metrics *out);
 
-/* Clears the gauges of one slot (open WebSockets): called for a worker that
+/* Clears the gauges of one slot (open WebSockets, links): called for a worker that
  * died, whose connections died with it. Counters are kept. */
 void gw_shmetrics_reset_gauges(gw_metrics *slot);
 

@@ -55,13 +55,17 @@ struct gw_uplink {
     uint32_t *free_slots;
     size_t n_free;
     size_t n_sessions;
+    size_t frames_pending; /* frames in out, for link_frames_out */
     uint32_t gen;
+    bool counted; /* in links_open */
 };
 
 struct gw_uplinks {
     uv_loop_t *loop;
     size_t max_payload, out_limit;
     uint32_t ping_ms, idle_ms;
+    gw_metrics *m;
+    gw_metrics none; /* counts land here without set_metrics */
     gw_uplink *links;
     bool freeing;
 };
@@ -162,6 +166,10 @@ static void flush_now(gw_uplink *l)
     }
     w->l = l;
     w->buf = l->out; /* the batch moves into the request */
+    l->t->m->link_writes++;
+    l->t->m->link_frames_out += l->frames_pending;
+    l->t->m->link_bytes_out += l->out.len;
+    l->frames_pending = 0;
     hr_buf_init(&l->out, l->t->out_limit);
     const uv_buf_t b = uv_buf_init((char *)(w->buf.base + w->buf.off), (unsigned)w->buf.len);
     l->inflight += w->buf.len;
@@ -185,6 +193,7 @@ static void on_flush(uv_prepare_t *p)
 
 static void start_flush(gw_uplink *l)
 {
+    l->frames_pending++; /* every caller has just queued one frame */
     if (!l->dead)
         uv_prepare_start(&l->flush, on_flush);
 }
@@ -219,6 +228,8 @@ static void link_end(gw_uplink *l, int code)
     if (l->dead)
         return;
     l->dead = true;
+    if (l->counted)
+        l->t->m->links_open--;
     unlink_from_table(l);
     for (size_t i = 0; i < l->n_slots; i++) {
         gw_usess *u = l->slots[i];
@@ -307,6 +318,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     hr_buf_commit(&l->in, (size_t)n);
+    l->t->m->link_bytes_in += (uint64_t)n;
     l->last_rx_ms = uv_now(l->t->loop);
     while (!l->dead) {
         hr_link_frame f;
@@ -334,6 +346,8 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     l->connected = true;
+    l->counted = true;
+    l->t->m->links_open++;
     uv_tcp_nodelay(&l->tcp, 1);
     const int rc = uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
     if (rc != 0) {
@@ -439,7 +453,13 @@ gw_uplinks *gw_uplinks_new(uv_loop_t *loop, size_t max_payload, size_t out_limit
     t->out_limit = out_limit;
     t->ping_ms = ping_ms;
     t->idle_ms = idle_ms;
+    t->m = &t->none;
     return t;
+}
+
+void gw_uplinks_set_metrics(gw_uplinks *t, gw_metrics *m)
+{
+    t->m = m != NULL ? m : &t->none;
 }
 
 void gw_uplinks_free(gw_uplinks *t)

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "app.h"
 #include "config.h"
 #include "proto/link.h"
 
@@ -49,6 +50,10 @@ typedef struct gw_usess_callbacks {
  * sessions get on_close(1006)); 0 disables either. NULL: no memory. */
 gw_uplinks *gw_uplinks_new(uv_loop_t *loop, size_t max_payload, size_t out_limit, uint32_t ping_ms,
                            uint32_t idle_ms);
+
+/* Counters (links_open, link_writes, link_frames_out, link_bytes_*) go to m
+ * from now on (borrowed; NULL: none). */
+void gw_uplinks_set_metrics(gw_uplinks *t, gw_metrics *m);
 
 /* Closes every link (sessions get on_close(1001)) and frees the table once
  * the handles are closed (the loop must run). NULL is a no-op. */

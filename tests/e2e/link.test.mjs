@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe } from 'node:test';
 import {
-    connect, expectRefused, freePort, nowS, publishOk, rawConnect, signJwt, spawnServer,
+    connect, expectRefused, freePort, nowS, parseMetrics, publishOk, rawConnect, signJwt, spawnServer,
     startNotifier, test, tmpFile, waitFor,
 } from './lib/harness.mjs';
 
@@ -187,6 +187,12 @@ describe('gateway herald-link upstream', () => {
         for (const [i, c] of cs.entries()) assert.equal((await c.next()).n, i);
         assert.ok(link.links <= 2, `links: ${link.links}`);
         assert.equal(link.opens.length, 20);
+        const m = parseMetrics(await (await fetch(`${gw.admin}/metrics`)).text());
+        const v = (name) => m.filter((x) => x.name === name).reduce((a, x) => a + x.value, 0);
+        assert.equal(v('herald_gateway_links_open'), link.links);
+        assert.ok(v('herald_gateway_link_frames_out_total') >= 40 + link.links, 'OPEN + DATA + HELLO');
+        assert.ok(v('herald_gateway_link_writes_total') < v('herald_gateway_link_frames_out_total'),
+            'frames leave in batches');
         cs[3].close();
         await waitFor(async () => link.closes.length === 1, 'the CLOSE of a departed client');
         assert.equal(link.closes[0].code, 1000);
