@@ -101,6 +101,7 @@ static void test_flags_bool_separate_word(void **state)
     char *stray[] = {"prog", "--deflate", "maybe", NULL};
     assert_true(parse(&f, stray, NULL, err) < 0);
     assert_non_null(strstr(err, "maybe"));
+    hr_flags_deinit(&f);
 }
 
 static void test_flags_repeatable(void **state)
