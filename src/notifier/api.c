@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "link.h"
 #include "proto/http_query.h"
 #include "proto/publish.h"
 #include "proto/token.h"
@@ -176,6 +177,7 @@ typedef struct snapshot {
     uint64_t events_published, events_delivered, events_replayed, events_dropped, deflated;
     uint64_t bytes_out, bytes_in, slow_closes, publish_requests, publish_rejected;
     uint64_t auth_failures, bad_commands, bad_command_closes, broker_up;
+    nf_link_stats link;
     hr_broker_stats broker;
 } snapshot;
 
@@ -208,6 +210,13 @@ static const hr_metric_desc metrics[] = {
     M(bad_command_closes, HR_METRIC_COUNTER, "policy_closes_total",
       "Connections closed with 1008 for repeated bad commands."),
     M(broker_up, HR_METRIC_GAUGE, "broker_up", "1 when the broker is connected."),
+    M(link.links, HR_METRIC_GAUGE, "links", "herald-link connections from gateways."),
+    M(link.sessions, HR_METRIC_GAUGE, "link_sessions", "Client sessions open over herald-link."),
+    M(link.writes, HR_METRIC_COUNTER, "link_writes_total", "herald-link batches written."),
+    M(link.bytes_out, HR_METRIC_COUNTER, "link_bytes_out_total", "Bytes written to links."),
+    M(link.bytes_in, HR_METRIC_COUNTER, "link_bytes_in_total", "Bytes read from links."),
+    M(link.slow_closes, HR_METRIC_COUNTER, "link_slow_closes_total",
+      "Link sessions closed with 1013 for exceeding the send queue."),
 #define B(field, type, name, help)                                                                 \
     HR_METRIC_FIELD(snapshot, broker.field, type, "herald_broker_" name, help)
     B(connected, HR_METRIC_GAUGE, "connected", "1 while the broker adapter is connected."),
@@ -245,6 +254,7 @@ static void take_snapshot(const nf_loop *l, snapshot *s)
         .bad_commands = l->stats.bad_commands,
         .bad_command_closes = l->stats.bad_command_closes,
         .broker_up = hr_broker_is_ready(l->broker),
+        .link = nf_links_stats(l->links),
         .broker = *hr_broker_stats_view(l->broker),
     };
 }

@@ -55,6 +55,7 @@ struct nf_link {
 
 struct nf_links {
     nf_loop *l;
+    nf_link_stats st;
     uv_tcp_t listener;
     nf_link *links;
     bool stopping, listener_open;
@@ -148,6 +149,8 @@ static void map_del(nf_link *k, nf_lsess *ls)
 
 static void lsess_free(nf_lsess *ls)
 {
+    if (ls->s != NULL)
+        ls->link->t->st.sessions--;
     hr_buf_deinit(&ls->held);
     free(ls);
 }
@@ -207,6 +210,7 @@ static int lsess_write(nf_lsess *ls, uint8_t opcode, const uint8_t *p, size_t le
     const bool direct = ls->held.len == 0 && fits(ls, len);
     const int rc = put_frame(ls, direct ? &ls->link->out : &ls->held, opcode, p, len);
     if (rc != 0) {
+        ls->link->t->st.slow_closes++;
         nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
         return rc == HR_ENOMEM ? rc : HR_ELIMIT;
     }
@@ -347,6 +351,7 @@ static void on_open_frame(nf_link *k, const hr_link_frame *f)
         refuse_open(k, f->session, status);
         return;
     }
+    k->t->st.sessions++;
     nf_session_open(ls->s);
 }
 
@@ -425,6 +430,7 @@ static void link_end(nf_link *k)
     if (k->dead)
         return;
     k->dead = true;
+    k->t->st.links--;
     unlink_from(k);
     reap_dead(k);
     for (size_t i = 0; i < k->map_cap; i++) {
@@ -503,6 +509,8 @@ static void flush_now(nf_link *k)
     }
     w->k = k;
     w->buf = k->out;
+    k->t->st.writes++;
+    k->t->st.bytes_out += k->out.len;
     hr_buf_init(&k->out, LINK_OUT_LIMIT);
     const uv_buf_t b = uv_buf_init((char *)hr_buf_data(&w->buf), (unsigned)w->buf.len);
     k->writing = true;
@@ -547,6 +555,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     hr_buf_commit(&k->in, (size_t)n);
+    k->t->st.bytes_in += (uint64_t)n;
     const size_t max = k->t->l->cfg->max_message + 65536;
     while (!k->dead) {
         hr_link_frame f;
@@ -581,6 +590,7 @@ static void on_connection(uv_stream_t *server, int status)
     k->open_handles = 2;
     k->next = t->links;
     t->links = k;
+    t->st.links++;
     int len = sizeof k->peer;
     if (uv_accept(server, (uv_stream_t *)&k->tcp) != 0 ||
         uv_tcp_getpeername(&k->tcp, (struct sockaddr *)&k->peer, &len) != 0 ||
@@ -669,6 +679,13 @@ void nf_links_stop(nf_links *t)
         }
         start_flush(k);
     }
+}
+
+nf_link_stats nf_links_stats(const nf_links *t)
+{
+    if (t == NULL)
+        return (nf_link_stats){0};
+    return t->st;
 }
 
 void nf_links_free(nf_links *t)

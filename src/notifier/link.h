@@ -34,6 +34,18 @@ nf_links *nf_links_start(nf_loop *l, const char *addr, char *err, size_t errcap)
  * once its last batch is written. Idempotent. */
 void nf_links_stop(nf_links *t);
 
+/* Counters of the link side, for /metrics. */
+typedef struct nf_link_stats {
+    uint64_t links;    /* gateway links open (gauge) */
+    uint64_t sessions; /* sessions open over links (gauge) */
+    uint64_t writes;   /* batches written */
+    uint64_t bytes_out, bytes_in;
+    uint64_t slow_closes; /* sessions closed with 1013 */
+} nf_link_stats;
+
+/* The counters of t, or all zero for NULL (no --link-listen). */
+nf_link_stats nf_links_stats(const nf_links *t);
+
 /* Frees the table after uv_run returned (links free themselves). */
 void nf_links_free(nf_links *t);
 

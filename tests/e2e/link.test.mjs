@@ -285,6 +285,12 @@ describe('SPEC behaviours through the gateway over herald-link (real notifier)',
         assert.equal(un.type, 'unsubscribed');
         const bad = await c.request({ type: 'subscribe', channels: ['bad name'], ref: '3' });
         assert.deepEqual([bad.type, bad.code], ['error', 'bad_request']);
+        const m = parseMetrics(await (await fetch(`${nf.base}/metrics`)).text());
+        const v = (name) => m.find((x) => x.name === name)?.value;
+        assert.equal(v('herald_notifier_link_sessions'), 1);
+        assert.ok(v('herald_notifier_links') >= 1);
+        assert.ok(v('herald_notifier_link_writes_total') >= 1);
+        assert.ok(v('herald_notifier_events_delivered_total') >= 1);
     });
 
     test('identity and protected channels; an invalid token is 401', async () => {
