@@ -249,6 +249,9 @@ static void on_request(hr_conn *c, const hr_http_head *h, const uint8_t *body, s
     app->rt->route_stats[r - app->rt->cfg->routes].requests++;
     if (r->static_dir != NULL)
         gw_static_serve(app, c, h, r);
+    else if (app->rt->cfg->upstreams[r->upstream].link)
+        /* a herald-link server speaks only the link: no plain HTTP there */
+        gw_hproxy_answer(app, c, h, NULL, 400, "WebSocket only (herald-link upstream)\n");
     else
         gw_hproxy_start(app, c, h, body, len, r);
 }

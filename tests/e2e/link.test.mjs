@@ -245,6 +245,14 @@ describe('gateway herald-link upstream', () => {
         assert.equal((await a.waitClose(15000)).code, 1012);
     });
 
+    test('plain HTTP on a route to a herald-link upstream: 400', async () => {
+        const link = await startLinkServer();
+        const gw = await startGateway(link);
+        const r = await fetch(`http://127.0.0.1:${gw.port}/ws`);
+        assert.equal(r.status, 400);
+        assert.equal(link.links, 0, 'nothing reached the link server');
+    });
+
     test('no link server: 503', async () => {
         const link = await startLinkServer();
         link.stop();
