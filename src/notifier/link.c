@@ -317,10 +317,13 @@ static bool is_ws_path(const hr_link_str *t)
 
 static void on_open_frame(nf_link *k, const hr_link_frame *f)
 {
-    if (map_get(k, f->session) != NULL) {
+    nf_lsess *old = map_get(k, f->session);
+    if (old != NULL && !old->closing) {
         link_fail(k, "OPEN for a live session id");
         return;
     }
+    if (old != NULL)
+        map_del(k, old); /* closed this turn, freed at its end: the id is free again */
     if (k->stopping || k->t->stopping) {
         refuse_open(k, f->session, 503);
         return;
