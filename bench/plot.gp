@@ -12,11 +12,17 @@ set yrange [0:*]
 set title "publish-to-receive p99, 1 event/s"
 set ylabel "ms"
 plot dir."/latency-gateway.dat" w lp t "Herald via gateway", \
+     dir."/latency-link.dat" w lp t "Herald via gateway + herald-link", \
      dir."/latency-notifier.dat" w lp t "Herald notifier", \
-     dir."/latency-nchan.dat" w lp t "nginx + nchan"
-set title "fan-out: delivered events/s, 100-byte broadcasts"
+     dir."/latency-nchan.dat" w lp t "nginx + nchan", \
+     dir."/latency-nchan-link.dat" w lp dt 2 t "nginx + nchan (link session)"
+set title "fan-out: delivered events/s, 100-byte broadcasts (log scale)"
+set logscale y
+set yrange [*:*]
 set ylabel "events/s"
 plot dir."/fanout-gateway.dat" w lp t "Herald via gateway", \
+     dir."/fanout-link.dat" w lp t "Herald via gateway + herald-link", \
      dir."/fanout-notifier.dat" w lp t "Herald notifier", \
-     dir."/fanout-nchan.dat" w lp t "nginx + nchan"
+     dir."/fanout-nchan.dat" w lp t "nginx + nchan", \
+     dir."/fanout-nchan-link.dat" w lp dt 2 t "nginx + nchan (link session)"
 unset multiplot

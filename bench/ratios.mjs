@@ -74,7 +74,7 @@ for (const s of scenarios) {
   const ns = [...new Set([...runs.values()].filter((r) => r.scenario === s).map((r) => r.n))].sort((a, b) => a - b);
   for (const n of ns) {
     const nchan = runs.get(`${s}:${n}:nchan`);
-    for (const t of ['gateway', 'notifier', 'nchan']) {
+    for (const t of ['gateway', 'link', 'notifier', 'nchan']) {
       const r = runs.get(`${s}:${n}:${t}`);
       if (!r) continue;
       rows.push([n, t, r.runs, r.ready, `${r.delivered} / ${r.expected}`, ...c.map((x) => fmt(x[1](r)))]);

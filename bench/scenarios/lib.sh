@@ -2,6 +2,8 @@
 # 127.0.0.1, runs herald-bench against it, stops it. Set-ups:
 #   gateway   client -> herald-gateway :17080 -> herald-notifier :17070
 #   notifier  client -> herald-notifier :17070
+#   link      client -> herald-gateway :17080 == herald-link ==> notifier
+#             (link listener :17071; docs/link.md)
 #   nchan     client -> nginx + nchan :17100 (bench/nchan/nginx.conf)
 # Publishing goes to the notifier's POST /publish (Herald) or nchan's
 # POST /pub/<channel>. Each run gets fresh servers, so memory figures start
@@ -12,6 +14,7 @@
 #   TARGETS      set-ups, run alternating for each N [gateway notifier nchan]
 #   BENCH_NICE   niceness of the whole run when root [-10]: the servers and
 #                herald-bench get the CPU before other work on a shared box
+#   WORKERS      herald-gateway --workers and nginx worker_processes [1]
 #   PORT_BASE    notifier port; gateway +10, its admin +20, nginx +30 [17070]
 #   REPEAT       rounds of (every target) per N; ratios use the median [2]
 #   OUT          JSON lines file [bench/results/<scenario>.jsonl], rewritten
@@ -28,7 +31,12 @@ PB=${PORT_BASE:-17070}
 NF_PORT=$PB GW_PORT=$((PB + 10)) GW_ADMIN=$((PB + 20)) NG_PORT=$((PB + 30))
 sed -e "s/127.0.0.1:17070/127.0.0.1:$NF_PORT/; s/127.0.0.1:17080/127.0.0.1:$GW_PORT/" \
   -e "s/127.0.0.1:17090/127.0.0.1:$GW_ADMIN/" "$ROOT/bench/gateway.yaml" >"$RUN_DIR/gateway.yaml"
-sed -e "s/127.0.0.1:17100/127.0.0.1:$NG_PORT/" "$ROOT/bench/nchan/nginx.conf" >"$RUN_DIR/nginx.conf"
+# The link set-up: same gateway, its notifier upstream on the link listener.
+sed -e "s/servers: \[127.0.0.1:$NF_PORT\]}/servers: [127.0.0.1:$((PB + 1))], protocol: herald-link}/" \
+  "$RUN_DIR/gateway.yaml" >"$RUN_DIR/gateway-link.yaml"
+WORKERS=${WORKERS:-1}
+sed -e "s/127.0.0.1:17100/127.0.0.1:$NG_PORT/" -e "s/^worker_processes 1;/worker_processes $WORKERS;/" \
+  "$ROOT/bench/nchan/nginx.conf" >"$RUN_DIR/nginx.conf"
 if [ "$(id -u)" = 0 ]; then renice -n "${BENCH_NICE:--10}" -p $$ >/dev/null; fi
 PIDS=()
 
@@ -64,18 +72,25 @@ wait_port() { # host port
 # start_target NAME: starts the servers; sets URL, PROTO, PUBLISH, PUBRAW, PIDSPEC.
 start_target() {
   case $1 in
-    notifier|gateway)
+    notifier|gateway|link)
       port_free "$NF_PORT"
+      local link=() gwconf=$RUN_DIR/gateway.yaml
+      if [ "$1" = link ]; then
+        port_free $((PB + 1))
+        link=(--link-listen "127.0.0.1:$((PB + 1))" --trusted-proxy 127.0.0.1/32)
+        gwconf=$RUN_DIR/gateway-link.yaml
+      fi
       "$BIN/herald-notifier" --listen "127.0.0.1:$NF_PORT" --log-level warn \
-        --ping-interval 0 2>>"$RUN_DIR/notifier.log" & PIDS+=($!); local nf=$!
+        --ping-interval 0 "${link[@]+"${link[@]}"}" 2>>"$RUN_DIR/notifier.log" & PIDS+=($!); local nf=$!
       wait_port 127.0.0.1 "$NF_PORT"; alive "$nf" herald-notifier
       PUBLISH=http://127.0.0.1:$NF_PORT/publish; PUBRAW=false; PROTO=herald
-      if [ "$1" = gateway ]; then
+      if [ "$1" != notifier ]; then
         port_free "$GW_PORT"
-        "$BIN/herald-gateway" --config "$RUN_DIR/gateway.yaml" --log-level warn \
+        "$BIN/herald-gateway" --config "$gwconf" --workers "$WORKERS" --log-level warn \
           2>>"$RUN_DIR/gateway.log" & PIDS+=($!); local gw=$!
         wait_port 127.0.0.1 "$GW_PORT"; alive "$gw" herald-gateway
         URL="ws://127.0.0.1:$GW_PORT/ws?channels={ch}"; PIDSPEC="gateway=$gw,notifier=$nf"
+        local k=1; for p in $(pgrep -P "$gw"); do PIDSPEC+=",gw$k=$p"; k=$((k + 1)); done
       else
         URL="ws://127.0.0.1:$NF_PORT/ws?channels={ch}"; PIDSPEC="notifier=$nf"
       fi ;;
@@ -85,9 +100,10 @@ start_target() {
       nginx -p "$RUN_DIR/nginx" -c "$RUN_DIR/nginx.conf" -e "$RUN_DIR/nginx/error.log" &
       PIDS+=($!); local ng=$!
       wait_port 127.0.0.1 "$NG_PORT"; alive "$ng" nginx
-      local w; w=$(pgrep -P "$ng" | head -1)
+      local w k=1 p; w=$(pgrep -P "$ng" | head -1)
       URL="ws://127.0.0.1:$NG_PORT/sub/{ch}"; PROTO=none
-      PUBLISH="http://127.0.0.1:$NG_PORT/pub/{ch}"; PUBRAW=true; PIDSPEC="nginx=$w" ;;
+      PUBLISH="http://127.0.0.1:$NG_PORT/pub/{ch}"; PUBRAW=true; PIDSPEC="nginx=$w"
+      for p in $(pgrep -P "$ng" | tail -n +2); do k=$((k + 1)); PIDSPEC+=",nginx$k=$p"; done ;;
     *) echo "unknown target $1" >&2; exit 2 ;;
   esac
   sleep 0.3
