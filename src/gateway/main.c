@@ -194,14 +194,32 @@ static void upstream_config(const gw_config *cfg, hr_server_config *sc)
     sc->shutdown_timeout_ms = (uint32_t)(l->drain_timeout_s * 1000) + 1000;
 }
 
+/* The TLS bridge's internal listener takes a kernel-chosen port, so it is
+ * bound last: earlier it could take a configured port (admin, say) that was
+ * free a moment before. */
+static int open_tls_bridge(gw_app *app)
+{
+    if (app->tls_in == NULL)
+        return 0;
+    const int rc = hr_server_listen(app->tls_in, "127.0.0.1:0");
+    if (rc != 0) {
+        hr_log(HR_LOG_ERROR, "gateway", "cannot listen (tls bridge) err=%s",
+               rc < -4096 ? hr_err_str(rc) : uv_strerror(rc));
+        return rc;
+    }
+    const uint16_t inner = (uint16_t)hr_server_port(app->tls_in, 0);
+    for (size_t i = 0; i < app->n_tls; i++)
+        gw_tls_set_inner_port(app->tls[i], inner);
+    return 0;
+}
+
 static int open_listeners(gw_app *app, unsigned workers)
 {
     const gw_config *cfg = app->rt->cfg;
     for (size_t i = 0; i < cfg->n_listen; i++) {
         if (cfg->listen[i].tls_cert != NULL) {
             char err[512];
-            const uint16_t inner = (uint16_t)hr_server_port(app->tls_in, 0);
-            gw_tls *t = gw_tls_start(app, &cfg->listen[i], inner, err, sizeof err);
+            gw_tls *t = gw_tls_start(app, &cfg->listen[i], 0, err, sizeof err);
             if (t == NULL) {
                 hr_log(HR_LOG_ERROR, "gateway", "%s", err);
                 return HR_EINVAL;
@@ -227,7 +245,7 @@ static int open_listeners(gw_app *app, unsigned workers)
         }
         hr_log(HR_LOG_INFO, "gateway", "admin listening addr=%s", cfg->admin_listen.text);
     }
-    return 0;
+    return open_tls_bridge(app);
 }
 
 static int create_servers(gw_app *app, unsigned workers)
@@ -240,7 +258,7 @@ static int create_servers(gw_app *app, unsigned workers)
     if (app->tls != NULL) {
         sc.reuse_port = false;
         app->tls_in = hr_server_new(app->loop, &sc, &gw_app_public_callbacks, app);
-        if (app->tls_in == NULL || hr_server_listen(app->tls_in, "127.0.0.1:0") != 0)
+        if (app->tls_in == NULL)
             return HR_ENOMEM;
     }
     upstream_config(cfg, &sc);

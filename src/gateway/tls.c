@@ -503,3 +503,8 @@ void gw_tls_stop(gw_tls *t)
     t->stopping = true;
     uv_close((uv_handle_t *)&t->listener, on_listener_closed);
 }
+
+void gw_tls_set_inner_port(gw_tls *t, uint16_t inner_port)
+{
+    t->inner_port = inner_port;
+}

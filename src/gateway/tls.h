@@ -33,6 +33,11 @@ gw_tls *gw_tls_start(gw_app *app, const gw_listener_cfg *l, uint16_t inner_port,
  * "file:line: listen.tls: reason" in err[0..cap). */
 int gw_tls_check(const gw_listener_cfg *l, const char *file, char *err, size_t cap);
 
+/* Sets the port of the internal plain listener that t bridges to. Start-up
+ * binds that kernel-chosen port only after every configured port, so it can
+ * never take a port the operator named; no connection is bridged before. */
+void gw_tls_set_inner_port(gw_tls *t, uint16_t inner_port);
+
 /* Stops accepting; bridges in flight end when their plain side closes. The
  * memory goes once libuv has closed the listener and every bridge. NULL is a
  * no-op. */
