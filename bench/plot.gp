@@ -1,9 +1,9 @@
 # gnuplot script for bench/plot.sh: dir holds <scenario>-<set-up>.dat files
 # ("N value" lines), out is the SVG to write.
-set terminal svg size 960,400 dynamic font "sans,11"
+set terminal svg size 1100,460 dynamic font "sans,11"
 set output out
 set multiplot layout 1,2 title "Herald vs nginx + nchan (same run, 2-core host)"
-set key top left
+set key top left opaque font ",9"
 set grid
 set xlabel "subscribers (N)"
 set logscale x
@@ -19,6 +19,7 @@ plot dir."/latency-gateway.dat" w lp t "Herald via gateway", \
 set title "fan-out: delivered events/s, 100-byte broadcasts (log scale)"
 set logscale y
 set yrange [*:*]
+set key bottom right opaque font ",9"
 set ylabel "events/s"
 plot dir."/fanout-gateway.dat" w lp t "Herald via gateway", \
      dir."/fanout-link.dat" w lp t "Herald via gateway + herald-link", \
