@@ -905,7 +905,10 @@ int gw_config_parse(const char *text, size_t len, const char *filename, gw_confi
 }
 
 /* Makes *p relative to dir when it is a relative path (dir has no trailing
- * '/'). Returns 0 or HR_ENOMEM. */
+ * '/'). When nothing exists there but the path exists relative to the working
+ * directory, the working-directory path is kept: a copy of the shipped config
+ * elsewhere (`static: web/`) still finds the repository's files when run from
+ * its root. Returns 0 or HR_ENOMEM. */
 static int rebase(char **p, const char *dir)
 {
     if (*p == NULL || (*p)[0] == '/' || dir[0] == '\0')
@@ -915,6 +918,11 @@ static int rebase(char **p, const char *dir)
     if (full == NULL)
         return HR_ENOMEM;
     snprintf(full, n, "%s/%s", dir, *p);
+    struct stat st;
+    if (stat(full, &st) != 0 && stat(*p, &st) == 0) {
+        free(full);
+        return 0;
+    }
     free(*p);
     *p = full;
     return 0;

@@ -343,6 +343,32 @@ static void test_gw_config_load_rebases_paths(void **state)
     rmdir(dir);
 }
 
+/* A relative path missing next to the config but present in the working
+ * directory keeps the working-directory meaning. */
+static void test_gw_config_load_falls_back_to_cwd(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/gwcfgXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cwd_dir[] = "gwcwdXXXXXX";
+    assert_non_null(mkdtemp(cwd_dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/gw.yaml", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "routes: [{path: /, static: %s}]\n", cwd_dir);
+    fclose(f);
+    gw_config *cfg = NULL;
+    gw_diag d;
+    assert_int_equal(gw_config_load(path, &cfg, &d), 0);
+    assert_string_equal(cfg->routes[0].static_dir, cwd_dir);
+    assert_int_equal(gw_config_check_files(cfg, &d), 0);
+    gw_config_free(cfg);
+    unlink(path);
+    rmdir(dir);
+    rmdir(cwd_dir);
+}
+
 static void test_gw_config_check_files(void **state)
 {
     gw_config *cfg = NULL;
@@ -374,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_gw_config_aliases_bounded),
         cmocka_unit_test(test_gw_config_load_missing_file),
         cmocka_unit_test(test_gw_config_load_rebases_paths),
+        cmocka_unit_test(test_gw_config_load_falls_back_to_cwd),
         cmocka_unit_test(test_gw_config_check_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
