@@ -24,7 +24,9 @@
 typedef struct hr_client_config {
     const char *path;            /* request target, e.g. "/ws?channels=a"; NULL: "/" */
     const char *host;            /* Host header; NULL: the address given */
-    const char *extra_headers;   /* "Name: value\r\n" lines, or NULL (copied) */
+    const char *extra_headers;   /* "Name: value\r\n" lines, or NULL (copied); its
+                                    Sec-WebSocket-Protocol lines are the subprotocol
+                                    offer that hr_client_protocol() is checked against */
     bool deflate;                /* offer permessage-deflate */
     uint32_t connect_timeout_ms; /* TCP connect + handshake; 0: server's
                                     handshake_timeout_ms */
@@ -45,5 +47,14 @@ int hr_client_connect(hr_server *s, const char *addr, const hr_client_config *cf
  * server's non-101 answer (e.g. 401, 503), 0 when no response arrived
  * (connect refused, timeout, reset), or 101 once it opened. */
 int hr_client_status(const hr_conn *c);
+
+/* The subprotocol the server selected in its 101 (Sec-WebSocket-Protocol),
+ * NUL-terminated, or NULL when it selected none (always NULL before the
+ * WebSocket opens). Owned by the connection: valid from on_open until
+ * on_close returns. A 101 that selects a protocol absent from the offer in
+ * cfg->extra_headers, or several, or any when nothing was offered, fails
+ * the connection (RFC 6455 §4.1): on_close(c, 1006) without on_open, and
+ * hr_client_status() is 0. */
+const char *hr_client_protocol(const hr_conn *c);
 
 #endif

@@ -120,6 +120,8 @@ static void on_closed(uv_handle_t *h)
     hr_conn_ws_release(c);
     free(c->aux);
     c->aux = NULL;
+    free(c->protocol);
+    c->protocol = NULL;
     hr_server_detach(s, c);
     free(c);
 }

@@ -88,7 +88,8 @@ struct hr_conn {
     hr_sendq q;
     hr_ws_reader *reader; /* WS: allocated while a frame/message is partial */
     hr_conn_deflate *dfl; /* WS with permessage-deflate */
-    void *aux;            /* DEFER: hr_ws_handshake*; CLIENT_HS: client key */
+    void *aux;            /* DEFER: hr_ws_handshake*; CLIENT_HS: client key, NUL, offer */
+    char *protocol;       /* client: the subprotocol the server selected, or NULL */
     union {
         struct sockaddr sa;
         struct sockaddr_in v4;
