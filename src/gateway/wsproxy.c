@@ -5,6 +5,10 @@
  * both ways: when one side's send queue passes limits.send_queue_bytes we
  * stop reading the other side until the queue drains (on_drain).
  *
+ * Subprotocols: the client's Sec-WebSocket-Protocol offer goes upstream
+ * with the other headers, and the upstream's choice (if any) is relayed in
+ * the client's 101; herald-link upstreams select none.
+ *
  * Close rules: client gone -> upstream closed (1000, or 1001 while
  * draining); upstream lost -> client closed with gw_ws_map_upstream_close().
  * Freeing: the session goes when both connections have reported on_close;
@@ -336,7 +340,10 @@ static void upstream_opened(gw_ws *s)
     }
     s->answered = true;
     gw_app_count_handshake(s->app, 101);
-    if (hr_conn_upgrade_accept(s->client, NULL) != 0)
+    /* Relay only what the upstream chose: hr_client already checked it
+     * against the client's offer (forwarded as is), per RFC 6455 §4.1. */
+    const hr_upgrade_reply reply = {.protocol = s->up != NULL ? hr_client_protocol(s->up) : NULL};
+    if (hr_conn_upgrade_accept(s->client, &reply) != 0)
         close_upstream(s, 1001);
 }
 
