@@ -45,7 +45,8 @@ int hr_client_connect(hr_server *s, const char *addr, const hr_client_config *cf
 
 /* Why a client connection ended before opening: the HTTP status of the
  * server's non-101 answer (e.g. 401, 503), 0 when no response arrived
- * (connect refused, timeout, reset), or 101 once it opened. */
+ * (connect refused, timeout, reset) or the 101 was invalid (accept key,
+ * extensions, subprotocol), or 101 once it opened. */
 int hr_client_status(const hr_conn *c);
 
 /* The subprotocol the server selected in its 101 (Sec-WebSocket-Protocol),
