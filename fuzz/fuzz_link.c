@@ -29,6 +29,18 @@ static uint64_t mix(uint64_t h, const uint8_t *p, size_t n)
     return h;
 }
 
+static int rewrite_bcast(const hr_link_frame *f, hr_buf *b)
+{
+    uint32_t *ids = malloc(f->n_ids * sizeof *ids);
+    if (ids == NULL)
+        abort();
+    for (size_t i = 0; i < f->n_ids; i++)
+        ids[i] = hr_link_bcast_id(f, i);
+    const int rc = hr_link_write_bcast(b, f->opcode, ids, f->n_ids, f->message.p, f->message.len);
+    free(ids);
+    return rc;
+}
+
 static int rewrite(const hr_link_frame *f, hr_buf *b)
 {
     switch (f->type) {
@@ -46,6 +58,8 @@ static int rewrite(const hr_link_frame *f, hr_buf *b)
         return hr_link_write_flow(b, f->type, f->session);
     case HR_LINK_CREDIT:
         return hr_link_write_credit(b, f->session, f->credit);
+    case HR_LINK_BCAST:
+        return rewrite_bcast(f, b);
     default:
         return hr_link_write_ping(b, f->type, f->ping);
     }
@@ -54,6 +68,8 @@ static int rewrite(const hr_link_frame *f, hr_buf *b)
 /* The frame p[0..n) re-encoded must be the same bytes. */
 static void round_trip(const uint8_t *p, size_t n, const hr_link_frame *f)
 {
+    if (f->type == HR_LINK_HELLO && f->version != HR_LINK_VERSION)
+        return; /* an older peer's HELLO: we only write our own version */
     hr_buf b;
     hr_buf_init(&b, n + 16);
     if (rewrite(f, &b) != 0 || b.len != n || memcmp(hr_buf_data(&b), p, n) != 0)
@@ -68,6 +84,10 @@ static void check(const hr_link_frame *f, int rc, size_t max)
     if (f->type == HR_LINK_OPEN && f->open.n_headers > HR_LINK_MAX_HEADERS)
         abort();
     if (f->type == HR_LINK_CLOSE && (f->close_code < 1000 || f->close_code > 4999))
+        abort();
+    if (f->type == HR_LINK_BCAST &&
+        (f->n_ids == 0 || f->n_ids > HR_LINK_MAX_BCAST || f->message.p + f->message.len !=
+                                                              f->payload.p + f->payload.len))
         abort();
 }
 

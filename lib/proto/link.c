@@ -48,12 +48,13 @@ hr_link_str hr_link_str_of(const char *s)
 
 static bool is_link_frame(uint8_t type)
 {
-    return type == HR_LINK_HELLO || type == HR_LINK_PING || type == HR_LINK_PONG;
+    return type == HR_LINK_HELLO || type == HR_LINK_PING || type == HR_LINK_PONG ||
+           type == HR_LINK_BCAST;
 }
 
 static bool flags_ok(uint8_t type, uint8_t flags)
 {
-    if (type == HR_LINK_DATA)
+    if (type == HR_LINK_DATA || type == HR_LINK_BCAST)
         return flags == 1 || flags == 2;
     if (type == HR_LINK_OPEN)
         return (flags & ~HR_LINK_OPEN_HAS_USER) == 0;
@@ -64,7 +65,7 @@ static bool flags_ok(uint8_t type, uint8_t flags)
 static int check_header(const uint8_t *p, size_t max_payload)
 {
     const uint8_t type = p[0];
-    if (type < HR_LINK_HELLO || type > HR_LINK_CREDIT)
+    if (type < HR_LINK_HELLO || type > HR_LINK_BCAST)
         return HR_EPROTO;
     if (is_link_frame(type) != (rd32(p + 2) == 0))
         return HR_EPROTO;
@@ -117,13 +118,34 @@ static int parse_open(const uint8_t *p, size_t len, uint8_t flags, hr_link_open 
     return 0;
 }
 
+/*   payload: | n (u16) | id_1 (u32) ... id_n (u32) | message ... |  */
+static int parse_bcast(hr_link_frame *f)
+{
+    const uint8_t *p = f->payload.p;
+    const size_t len = f->payload.len;
+    if (len < 2)
+        return HR_EPROTO;
+    const size_t n = rd16(p);
+    if (n == 0 || n > HR_LINK_MAX_BCAST || (len - 2) / 4 < n)
+        return HR_EPROTO;
+    for (size_t i = 0; i < n; i++)
+        if (rd32(p + 2 + 4 * i) == 0)
+            return HR_EPROTO;
+    f->opcode = f->flags;
+    f->n_ids = n;
+    f->ids = p + 2;
+    f->message = (hr_link_str){p + 2 + 4 * n, len - 2 - 4 * n};
+    return 0;
+}
+
 static int parse_payload(hr_link_frame *f)
 {
     const uint8_t *p = f->payload.p;
     const size_t n = f->payload.len;
     switch (f->type) {
     case HR_LINK_HELLO:
-        if (n != 6 || memcmp(p, magic, 4) != 0 || rd16(p + 4) != HR_LINK_VERSION)
+        if (n != 6 || memcmp(p, magic, 4) != 0 || rd16(p + 4) < HR_LINK_VERSION_MIN ||
+            rd16(p + 4) > HR_LINK_VERSION)
             return HR_EPROTO;
         f->version = rd16(p + 4);
         return 0;
@@ -132,6 +154,8 @@ static int parse_payload(hr_link_frame *f)
     case HR_LINK_DATA:
         f->opcode = f->flags;
         return 0;
+    case HR_LINK_BCAST:
+        return parse_bcast(f);
     case HR_LINK_CLOSE:
         if (n < 2 || n - 2 > HR_LINK_MAX_CLOSE_REASON)
             return HR_EPROTO;
@@ -288,6 +312,34 @@ int hr_link_write_data(hr_buf *out, uint32_t session, uint8_t opcode, const uint
         memcpy(w, p, len);
     commit_frame(out, len);
     return 0;
+}
+
+int hr_link_write_bcast(hr_buf *out, uint8_t opcode, const uint32_t *ids, size_t n,
+                        const uint8_t *p, size_t len)
+{
+    if ((opcode != 1 && opcode != 2) || n == 0 || n > HR_LINK_MAX_BCAST ||
+        len > SIZE_MAX - 2 - 4 * n)
+        return HR_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == 0)
+            return HR_EINVAL;
+    const size_t plen = 2 + 4 * n + len;
+    int rc = 0;
+    uint8_t *w = begin_frame(out, HR_LINK_BCAST, opcode, 0, plen, &rc);
+    if (w == NULL)
+        return rc;
+    w = wr16(w, (uint16_t)n);
+    for (size_t i = 0; i < n; i++)
+        w = wr32(w, ids[i]);
+    if (len > 0)
+        memcpy(w, p, len);
+    commit_frame(out, plen);
+    return 0;
+}
+
+uint32_t hr_link_bcast_id(const hr_link_frame *f, size_t i)
+{
+    return rd32(f->ids + 4 * i);
 }
 
 int hr_link_write_close(hr_buf *out, uint32_t session, uint16_t code, const char *reason,

@@ -11,8 +11,9 @@
  *   | type   | flags  | session id (BE) | length (BE)     | payload ...
  *   +--------+--------+-----------------+-----------------+-------------
  *
- * Session 0 is the link itself (HELLO, PING, PONG); every other type needs a
- * session id != 0. Strings inside payloads are u16 length (BE) + bytes. */
+ * Session 0 is the link itself (HELLO, PING, PONG) or names no one session
+ * (BCAST: the ids are in its payload); every other type needs a session
+ * id != 0. Strings inside payloads are u16 length (BE) + bytes. */
 #ifndef HR_LINK_H
 #define HR_LINK_H
 
@@ -23,7 +24,10 @@
 #include "core/buf.h"
 
 #define HR_LINK_HEADER 10
-#define HR_LINK_VERSION 1
+#define HR_LINK_VERSION 2     /* what we send: 2 adds BCAST */
+#define HR_LINK_VERSION_MIN 1 /* oldest HELLO we accept (no BCAST toward it) */
+#define HR_LINK_VERSION_BCAST 2
+#define HR_LINK_MAX_BCAST 4096 /* session ids in one BCAST */
 #define HR_LINK_MAX_HEADERS 32 /* headers in one OPEN */
 #define HR_LINK_MAX_CLOSE_REASON 123
 #define HR_LINK_PING_LEN 8
@@ -38,6 +42,7 @@ typedef enum hr_link_type {
     HR_LINK_PING = 7,   /* session 0, 8 opaque bytes */
     HR_LINK_PONG = 8,   /* session 0, the PING's 8 bytes */
     HR_LINK_CREDIT = 9, /* u32 bytes (> 0): the receiver consumed that much DATA payload */
+    HR_LINK_BCAST = 10, /* session 0, flags = opcode: u16 n, n u32 ids, one message for all */
 } hr_link_type;
 
 /* Initial per-session window: DATA payload bytes the notifier may have sent
@@ -81,7 +86,10 @@ typedef struct hr_link_frame {
     uint8_t opcode;                 /* DATA */
     uint16_t close_code;            /* CLOSE */
     hr_link_str reason;             /* CLOSE */
-    uint16_t version;               /* HELLO */
+    uint16_t version;               /* HELLO: HR_LINK_VERSION_MIN..HR_LINK_VERSION */
+    size_t n_ids;                   /* BCAST: 1..HR_LINK_MAX_BCAST */
+    const uint8_t *ids;             /* BCAST: n_ids big-endian u32, read with hr_link_bcast_id */
+    hr_link_str message;            /* BCAST: the message (payload after the ids) */
     uint32_t credit;                /* CREDIT */
     uint8_t ping[HR_LINK_PING_LEN]; /* PING, PONG */
     hr_link_open open;              /* OPEN */
@@ -93,10 +101,12 @@ typedef struct hr_link_frame {
  *   HR_ETOOBIG  the length field exceeds max_payload or INT32_MAX - 10 (known
  *               after 10 bytes);
  *   HR_EPROTO   an unknown type; session 0 on a session frame or != 0 on a
- *               link frame; flags not allowed for the type (DATA: opcode other
- *               than 1 or 2; OPEN: bits other than HAS_USER; others: any);
+ *               link frame (BCAST is one); flags not allowed for the type
+ *               (DATA, BCAST: opcode other than 1 or 2; OPEN: bits other than
+ *               HAS_USER; others: any);
  *               a payload whose shape is wrong for the type: HELLO not
- *               "HRLK"+version 1, CLOSE shorter than 2 bytes, a code outside
+ *               "HRLK"+version 1..2, BCAST with 0 or over HR_LINK_MAX_BCAST
+ *               ids, an id list running past the payload or an id 0, CLOSE shorter than 2 bytes, a code outside
  *               1000..4999 or a reason over 123 bytes, PAUSE/RESUME not empty,
  *               CREDIT not 4 bytes or 0,
  *               PING/PONG not 8 bytes, OPEN with a string running past the
@@ -128,6 +138,17 @@ int hr_link_write_flow(hr_buf *out, uint8_t type, uint32_t session);
 int hr_link_write_credit(hr_buf *out, uint32_t session, uint32_t n);
 /* PING or PONG (type) carrying 8 bytes. */
 int hr_link_write_ping(hr_buf *out, uint8_t type, const uint8_t data[HR_LINK_PING_LEN]);
+
+/* BCAST: one message (opcode 1 or 2, p[0..len)) for the n sessions in
+ * ids (1..HR_LINK_MAX_BCAST, none 0; duplicates are not checked and would be
+ * delivered twice). Same returns as the writers above; HR_EINVAL also for
+ * n out of range or an id 0. Send it only to a peer whose HELLO said
+ * version >= HR_LINK_VERSION_BCAST. */
+int hr_link_write_bcast(hr_buf *out, uint8_t opcode, const uint32_t *ids, size_t n,
+                        const uint8_t *p, size_t len);
+
+/* The i-th session id of a parsed BCAST (i < f->n_ids). */
+uint32_t hr_link_bcast_id(const hr_link_frame *f, size_t i);
 
 /* Builds a view of a NUL-terminated string (for writers and tests). */
 hr_link_str hr_link_str_of(const char *s);

@@ -28,9 +28,11 @@ static int parse_exact(const uint8_t *p, size_t len, size_t max, hr_link_frame *
     /* views point into copy: re-point them into p for the caller */
     const ptrdiff_t d = p - copy;
     if (rc > 0) {
-        hr_link_str *s[] = {&f->payload,     &f->reason,    &f->open.peer,
-                            &f->open.target, &f->open.user, &f->open.channels};
-        for (size_t i = 0; i < 6; i++)
+        hr_link_str *s[] = {&f->payload,   &f->reason,        &f->open.peer, &f->open.target,
+                            &f->open.user, &f->open.channels, &f->message};
+        if (f->ids != NULL)
+            f->ids += d;
+        for (size_t i = 0; i < 7; i++)
             if (s[i]->p != NULL)
                 s[i]->p += d;
         for (size_t i = 0; i < f->open.n_headers; i++) {
@@ -78,14 +80,16 @@ static size_t build_batch(hr_buf *b)
     assert_int_equal(hr_link_write_ping(b, HR_LINK_PONG, ping), 0);
     assert_int_equal(hr_link_write_close(b, 7, 1013, "slow", 4), 0);
     assert_int_equal(hr_link_write_credit(b, 7, 70000), 0);
-    return 10;
+    const uint32_t ids[3] = {7, 9, 0x100001};
+    assert_int_equal(hr_link_write_bcast(b, 1, ids, 3, (const uint8_t *)"{\"e\":1}", 7), 0);
+    return 11;
 }
 
 static void check_batch_frame(size_t i, const hr_link_frame *f)
 {
     static const uint8_t types[] = {HR_LINK_HELLO, HR_LINK_OPEN,   HR_LINK_DATA, HR_LINK_DATA,
                                     HR_LINK_PAUSE, HR_LINK_RESUME, HR_LINK_PING, HR_LINK_PONG,
-                                    HR_LINK_CLOSE, HR_LINK_CREDIT};
+                                    HR_LINK_CLOSE, HR_LINK_CREDIT, HR_LINK_BCAST};
     assert_int_equal(f->type, types[i]);
     if (f->type == HR_LINK_HELLO) {
         assert_int_equal(f->version, HR_LINK_VERSION);
@@ -116,6 +120,15 @@ static void check_batch_frame(size_t i, const hr_link_frame *f)
     } else if (f->type == HR_LINK_CREDIT) {
         assert_int_equal(f->session, 7);
         assert_int_equal(f->credit, 70000);
+    } else if (f->type == HR_LINK_BCAST) {
+        assert_int_equal(f->session, 0);
+        assert_int_equal(f->opcode, 1);
+        assert_int_equal(f->n_ids, 3);
+        assert_int_equal(hr_link_bcast_id(f, 0), 7);
+        assert_int_equal(hr_link_bcast_id(f, 1), 9);
+        assert_int_equal(hr_link_bcast_id(f, 2), 0x100001);
+        assert_true(str_is(f->message, "{\"e\":1}"));
+        assert_int_equal(f->payload.len, 2 + 12 + 7);
     }
 }
 
@@ -235,7 +248,8 @@ static void test_link_payload_errors(void **state)
 {
     const uint8_t z[8] = {0};
     const uint8_t hello_bad_magic[6] = {'H', 'R', 'L', 'X', 0, 1};
-    const uint8_t hello_bad_version[6] = {'H', 'R', 'L', 'K', 0, 2};
+    const uint8_t hello_bad_version[6] = {'H', 'R', 'L', 'K', 0, 3};
+    const uint8_t hello_version_0[6] = {'H', 'R', 'L', 'K', 0, 0};
     const uint8_t close_999[2] = {0x03, 0xe7};
     const uint8_t close_5000[2] = {0x13, 0x88};
     uint8_t close_long[2 + 124];
@@ -244,6 +258,7 @@ static void test_link_payload_errors(void **state)
     close_long[1] = 0xe8;
     assert_int_equal(parse_hdr(HR_LINK_HELLO, 0, 0, hello_bad_magic, 6, MAXP), HR_EPROTO);
     assert_int_equal(parse_hdr(HR_LINK_HELLO, 0, 0, hello_bad_version, 6, MAXP), HR_EPROTO);
+    assert_int_equal(parse_hdr(HR_LINK_HELLO, 0, 0, hello_version_0, 6, MAXP), HR_EPROTO);
     assert_int_equal(parse_hdr(HR_LINK_HELLO, 0, 0, z, 5, MAXP), HR_EPROTO);
     assert_int_equal(parse_hdr(HR_LINK_CLOSE, 0, 1, z, 1, MAXP), HR_EPROTO);
     assert_int_equal(parse_hdr(HR_LINK_CLOSE, 0, 1, close_999, 2, MAXP), HR_EPROTO);
@@ -373,6 +388,93 @@ static void test_link_shared_payload_header(void **state)
     }
 }
 
+/* Version 1 peers (no BCAST) are still accepted; the version is reported. */
+static void test_link_hello_version_1_accepted(void **state)
+{
+    const uint8_t v1[6] = {'H', 'R', 'L', 'K', 0, 1};
+    uint8_t frame[HR_LINK_HEADER + 6];
+    hr_link_write_header(frame, HR_LINK_HELLO, 0, 0, 6);
+    memcpy(frame + HR_LINK_HEADER, v1, 6);
+    hr_link_frame f;
+    assert_int_equal(parse_exact(frame, sizeof frame, MAXP, &f), (int)sizeof frame);
+    assert_int_equal(f.version, 1);
+}
+
+static size_t bcast_payload(uint8_t *p, uint16_t n, size_t n_written, const char *msg)
+{
+    p[0] = (uint8_t)(n >> 8);
+    p[1] = (uint8_t)n;
+    for (size_t i = 0; i < n_written; i++) {
+        const uint32_t id = (uint32_t)i + 1;
+        p[2 + 4 * i] = (uint8_t)(id >> 24);
+        p[3 + 4 * i] = (uint8_t)(id >> 16);
+        p[4 + 4 * i] = (uint8_t)(id >> 8);
+        p[5 + 4 * i] = (uint8_t)id;
+    }
+    const size_t ml = strlen(msg);
+    memcpy(p + 2 + 4 * n_written, msg, ml);
+    return 2 + 4 * n_written + ml;
+}
+
+static void test_link_bcast_errors(void **state)
+{
+    uint8_t p[128];
+    const uint8_t z[8] = {0};
+    size_t n = bcast_payload(p, 2, 2, "hi");
+    assert_int_equal(parse_hdr(HR_LINK_BCAST, 1, 0, p, (uint32_t)n, MAXP), (int)(10 + n));
+    assert_int_equal(parse_hdr(HR_LINK_BCAST, 1, 5, p, (uint32_t)n, MAXP), HR_EPROTO); /* id */
+    assert_int_equal(parse_hdr(HR_LINK_BCAST, 0, 0, p, (uint32_t)n, MAXP), HR_EPROTO); /* op 0 */
+    assert_int_equal(parse_hdr(HR_LINK_BCAST, 9, 0, p, (uint32_t)n, MAXP), HR_EPROTO); /* op 9 */
+    n = bcast_payload(p, 0, 0, "hi"); /* zero sessions */
+    assert_int_equal(parse_hdr(HR_LINK_BCAST, 1, 0, p, (uint32_t)n, MAXP), HR_EPROTO);
+    n = bcast_payload(p, HR_LINK_MAX_BCAST + 1, 2, "hi"); /* too many */
+    assert_int_equal(parse_hdr(HR_LINK_BCAST, 1, 0, p, (uint32_t)n, MAXP), HR_EPROTO);
+    n = bcast_payload(p, 3, 2, "hi"); /* truncated list: 3 announced, 2.5 present */
+    assert_int_equal(parse_hdr(HR_LINK_BCAST, 1, 0, p, (uint32_t)n, MAXP), HR_EPROTO);
+    n = bcast_payload(p, 3, 2, "");
+    assert_int_equal(parse_hdr(HR_LINK_BCAST, 1, 0, p, (uint32_t)n, MAXP), HR_EPROTO);
+    n = bcast_payload(p, 3, 2, "abcd"); /* exactly 3 ids, empty message */
+    const int ok = parse_hdr(HR_LINK_BCAST, 2, 0, p, (uint32_t)n, MAXP);
+    assert_int_equal(ok, (int)(10 + n));
+    assert_int_equal(parse_hdr(HR_LINK_BCAST, 1, 0, z, 1, MAXP), HR_EPROTO); /* no count */
+    n = bcast_payload(p, 2, 2, "x");
+    memset(p + 6, 0, 4); /* second id 0 */
+    assert_int_equal(parse_hdr(HR_LINK_BCAST, 1, 0, p, (uint32_t)n, MAXP), HR_EPROTO);
+}
+
+static void test_link_bcast_writer(void **state)
+{
+    hr_buf b;
+    hr_buf_init(&b, MAXP);
+    const uint32_t ids[2] = {1, 0};
+    uint32_t *many = calloc(HR_LINK_MAX_BCAST + 1, sizeof *many);
+    assert_non_null(many);
+    for (size_t i = 0; i <= HR_LINK_MAX_BCAST; i++)
+        many[i] = (uint32_t)i + 1;
+    assert_int_equal(hr_link_write_bcast(&b, 1, ids, 0, NULL, 0), HR_EINVAL);
+    assert_int_equal(hr_link_write_bcast(&b, 1, ids, 2, NULL, 0), HR_EINVAL);  /* id 0 */
+    assert_int_equal(hr_link_write_bcast(&b, 3, ids, 1, NULL, 0), HR_EINVAL);  /* opcode */
+    assert_int_equal(hr_link_write_bcast(&b, 1, many, HR_LINK_MAX_BCAST + 1, NULL, 0),
+                     HR_EINVAL);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(hr_link_write_bcast(&b, 2, many, HR_LINK_MAX_BCAST, (const uint8_t *)"m", 1),
+                     0);
+    hr_link_frame f;
+    const int rc = parse_exact(hr_buf_data(&b), b.len, MAXP, &f);
+    assert_int_equal(rc, (int)b.len);
+    assert_int_equal(f.n_ids, HR_LINK_MAX_BCAST);
+    assert_int_equal(hr_link_bcast_id(&f, HR_LINK_MAX_BCAST - 1), HR_LINK_MAX_BCAST);
+    assert_int_equal(f.opcode, 2);
+    assert_int_equal(f.message.len, 1);
+    hr_buf_deinit(&b);
+    /* a buffer too small for the frame stays unchanged */
+    hr_buf_init(&b, 30);
+    assert_int_equal(hr_link_write_bcast(&b, 1, many, 5, (const uint8_t *)"m", 1), HR_ETOOBIG);
+    assert_int_equal(b.len, 0);
+    hr_buf_deinit(&b);
+    free(many);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +489,9 @@ int main(void)
         cmocka_unit_test(test_link_writer_refusals),
         cmocka_unit_test(test_link_writer_limits_leave_buffer_unchanged),
         cmocka_unit_test(test_link_shared_payload_header),
+        cmocka_unit_test(test_link_hello_version_1_accepted),
+        cmocka_unit_test(test_link_bcast_errors),
+        cmocka_unit_test(test_link_bcast_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
