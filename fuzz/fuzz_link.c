@@ -86,8 +86,8 @@ static void check(const hr_link_frame *f, int rc, size_t max)
     if (f->type == HR_LINK_CLOSE && (f->close_code < 1000 || f->close_code > 4999))
         abort();
     if (f->type == HR_LINK_BCAST &&
-        (f->n_ids == 0 || f->n_ids > HR_LINK_MAX_BCAST || f->message.p + f->message.len !=
-                                                              f->payload.p + f->payload.len))
+        (f->n_ids == 0 || f->n_ids > HR_LINK_MAX_BCAST ||
+         f->message.p + f->message.len != f->payload.p + f->payload.len))
         abort();
 }
 

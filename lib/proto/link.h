@@ -106,8 +106,9 @@ typedef struct hr_link_frame {
  *               HAS_USER; others: any);
  *               a payload whose shape is wrong for the type: HELLO not
  *               "HRLK"+version 1..2, BCAST with 0 or over HR_LINK_MAX_BCAST
- *               ids, an id list running past the payload or an id 0, CLOSE shorter than 2 bytes, a code outside
- *               1000..4999 or a reason over 123 bytes, PAUSE/RESUME not empty,
+ *               ids, an id list running past the payload or an id 0,
+ *               CLOSE shorter than 2 bytes, a code outside 1000..4999 or a
+ *               reason over 123 bytes, PAUSE/RESUME not empty,
  *               CREDIT not 4 bytes or 0,
  *               PING/PONG not 8 bytes, OPEN with a string running past the
  *               payload, more than HR_LINK_MAX_HEADERS headers, trailing bytes,

@@ -177,6 +177,10 @@ int gw_admin_write_metrics(const gw_app *app, hr_buf *out)
     rc = rc ? rc
             : one(out, "herald_gateway_link_bytes_in_total", C, "herald-link bytes received",
                   m->link_bytes_in);
+    rc = rc ? rc
+            : one(out, "herald_gateway_link_bcasts_in_total", C,
+                  "herald-link BCAST frames received (one message for many sessions)",
+                  m->link_bcasts_in);
     rc = rc ? rc : closes(out, m);
     rc = rc ? rc : flow(out, m);
     rc = rc ? rc : latency(out, m);

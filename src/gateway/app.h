@@ -71,6 +71,7 @@ typedef struct gw_metrics {
     uint64_t links_open;                   /* herald-link connections (uplink.c) */
     uint64_t link_writes, link_frames_out; /* batches written, frames in them */
     uint64_t link_bytes_out, link_bytes_in;
+    uint64_t link_bcasts_in; /* BCAST frames received (one message, many sessions) */
 } gw_metrics;
 
 struct gw_app {

@@ -27,7 +27,7 @@ void gw_shmetrics_free(gw_metrics *slots, size_t n)
 }
 
 /* A new gw_metrics field must be added to add_one() too. */
-_Static_assert(sizeof(gw_metrics) == 1245 * sizeof(uint64_t), "update add_one() for new fields");
+_Static_assert(sizeof(gw_metrics) == 1246 * sizeof(uint64_t), "update add_one() for new fields");
 
 static void add_array(uint64_t *dst, const volatile uint64_t *src, size_t n)
 {
@@ -58,6 +58,7 @@ static void add_one(gw_metrics *o, const volatile gw_metrics *s)
     o->link_frames_out += s->link_frames_out;
     o->link_bytes_out += s->link_bytes_out;
     o->link_bytes_in += s->link_bytes_in;
+    o->link_bcasts_in += s->link_bcasts_in;
 }
 
 void gw_shmetrics_sum(const gw_metrics *slots, size_t n, gw_metrics *out)

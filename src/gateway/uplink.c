@@ -256,20 +256,41 @@ static void link_fail(gw_uplink *l, const char *why)
 
 /* ---- reading ---------------------------------------------------------------------- */
 
+/* One message for session id: the first one opens the session. */
+static void deliver_message(gw_uplink *l, uint32_t id, int opcode, hr_link_str m)
+{
+    gw_usess *u = find(l, id);
+    if (u == NULL)
+        return; /* closed on our side already: its CLOSE is on the way */
+    if (!u->opened) {
+        u->opened = true;
+        u->cb->on_open(u->arg);
+        if ((u = find(l, id)) == NULL)
+            return; /* the proxy closed it from on_open */
+    }
+    u->cb->on_message(u->arg, opcode, m.p, m.len);
+}
+
+/* BCAST: the same message for every listed session, in list order. The
+ * callbacks may close sessions (never the link), so each id is looked up
+ * afresh; ids of sessions gone here are skipped. */
+static void deliver_bcast(gw_uplink *l, const hr_link_frame *f)
+{
+    l->t->m->link_bcasts_in++;
+    for (size_t i = 0; i < f->n_ids && !l->dead; i++)
+        deliver_message(l, hr_link_bcast_id(f, i), f->opcode, f->message);
+}
+
 static void deliver(gw_uplink *l, const hr_link_frame *f)
 {
+    if (f->type == HR_LINK_DATA) {
+        deliver_message(l, f->session, f->opcode, f->payload);
+        return;
+    }
     gw_usess *u = find(l, f->session);
     if (u == NULL)
         return; /* closed on our side already: its CLOSE is on the way */
-    if (f->type == HR_LINK_DATA) {
-        if (!u->opened) {
-            u->opened = true;
-            u->cb->on_open(u->arg);
-            if ((u = find(l, f->session)) == NULL)
-                return; /* the proxy closed it from on_open */
-        }
-        u->cb->on_message(u->arg, f->opcode, f->payload.p, f->payload.len);
-    } else if (f->type == HR_LINK_CLOSE) {
+    if (f->type == HR_LINK_CLOSE) {
         const gw_usess_callbacks *cb = u->cb;
         void *arg = u->arg;
         const bool opened = u->opened;
@@ -293,6 +314,8 @@ static void handle_frame(gw_uplink *l, const hr_link_frame *f)
     if (f->type == HR_LINK_PING) {
         if (hr_link_write_ping(&l->out, HR_LINK_PONG, f->ping) == 0)
             start_flush(l);
+    } else if (f->type == HR_LINK_BCAST) {
+        deliver_bcast(l, f);
     } else if (f->type != HR_LINK_PONG && f->type != HR_LINK_HELLO && f->type != HR_LINK_OPEN) {
         deliver(l, f);
     }

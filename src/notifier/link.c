@@ -4,9 +4,15 @@
  * a map from session id (chosen by the gateway) to nf_lsess.
  *
  * Broadcast cost: the event's JSON is encoded once by the hub (an hr_msg
- * holding the whole WebSocket frame); here its payload is appended behind a
- * 10-byte DATA header per session, and the whole batch leaves in one write.
- * (Zero-copy iovecs around the shared hr_msg are the next step.) */
+ * holding the whole WebSocket frame). The hub hands that same hr_msg to each
+ * subscriber in turn; consecutive sends of one message to sessions of one
+ * link collect in the link's pending broadcast (a reference to the message
+ * and a reusable array of session ids), which becomes ONE BCAST frame (the
+ * payload copied once per link, up to HR_LINK_MAX_BCAST ids per frame) as
+ * soon as anything else is written to the link or the batch leaves. Every
+ * write to `out` goes through out_of(), which emits the pending broadcast
+ * first, so each session's frames keep their order. A gateway that said
+ * version 1 in its HELLO gets one DATA frame per session as before. */
 #include "link.h"
 
 #include <stdio.h>
@@ -37,8 +43,19 @@ struct nf_lsess {
     nf_lsess *next_dead;
 };
 
+/* One event on its way to several sessions of this link (see top). */
+typedef struct pending_bcast {
+    hr_msg *msg; /* our reference; NULL: nothing pending */
+    uint8_t opcode;
+    size_t off, len; /* the WebSocket payload inside msg */
+    uint32_t *ids;   /* reused from one broadcast to the next */
+    size_t n, cap;
+} pending_bcast;
+
 struct nf_link {
     nf_links *t;
+    uint16_t peer_version; /* from the gateway's HELLO */
+    pending_bcast bc;
     nf_link *next;
     uv_tcp_t tcp;
     uv_prepare_t flush;
@@ -72,6 +89,7 @@ static nf_lsess tomb;
 
 static void link_fail(nf_link *k, const char *why);
 static void start_flush(nf_link *k);
+static hr_buf *out_of(nf_link *k);
 
 /* ---- id map ------------------------------------------------------------------ */
 
@@ -208,7 +226,7 @@ static int lsess_write(nf_lsess *ls, uint8_t opcode, const uint8_t *p, size_t le
     if (ls->closing)
         return HR_ECLOSED;
     const bool direct = ls->held.len == 0 && fits(ls, len);
-    const int rc = put_frame(ls, direct ? &ls->link->out : &ls->held, opcode, p, len);
+    const int rc = put_frame(ls, direct ? out_of(ls->link) : &ls->held, opcode, p, len);
     if (rc != 0) {
         ls->link->t->st.slow_closes++;
         nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
@@ -232,7 +250,7 @@ static int release_held(nf_lsess *ls)
         const int n = hr_link_parse(hr_buf_data(&ls->held), ls->held.len, SIZE_MAX, &f);
         if (n <= 0 || !fits(ls, f.payload.len))
             break;
-        if (hr_buf_append(&k->out, hr_buf_data(&ls->held), (size_t)n) != 0)
+        if (hr_buf_append(out_of(k), hr_buf_data(&ls->held), (size_t)n) != 0)
             return HR_ETOOBIG;
         spend(ls, f.payload.len);
         hr_buf_consume(&ls->held, (size_t)n);
@@ -248,13 +266,89 @@ int nf_lsess_send_text(nf_lsess *ls, const void *p, size_t len)
     return lsess_write(ls, HR_WS_OP_TEXT, p, len);
 }
 
+/* ---- broadcast --------------------------------------------------------------------- */
+
+/* Forgets the pending broadcast (the frame was written or the link is gone). */
+static void bc_reset(pending_bcast *bc)
+{
+    hr_msg_unref(bc->msg);
+    bc->msg = NULL;
+    bc->n = 0;
+}
+
+/* Writes the pending broadcast into out: DATA for one session, BCAST for
+ * more. Past the link's out bound every listed session is closed with
+ * 1013, as a failed per-session write would be. */
+static void bc_emit(nf_link *k)
+{
+    pending_bcast *bc = &k->bc;
+    if (bc->msg == NULL)
+        return;
+    const uint8_t *p = bc->msg->data + bc->off;
+    const int rc = bc->n == 1
+                       ? hr_link_write_data(&k->out, bc->ids[0], bc->opcode, p, bc->len)
+                       : hr_link_write_bcast(&k->out, bc->opcode, bc->ids, bc->n, p, bc->len);
+    const size_t n = bc->n;
+    bc_reset(bc); /* before closing: nf_lsess_close writes through out_of() */
+    for (size_t i = 0; rc != 0 && i < n; i++) {
+        nf_lsess *ls = map_get(k, bc->ids[i]);
+        if (ls != NULL && !ls->closing) {
+            k->t->st.slow_closes++;
+            nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
+        }
+    }
+}
+
+/* The link's output batch, after any pending broadcast (keeps order). */
+static hr_buf *out_of(nf_link *k)
+{
+    bc_emit(k);
+    return &k->out;
+}
+
+/* Adds ls to the pending broadcast of plain (payload at off, len). Returns
+ * false when it cannot (no memory for the id list): the caller writes DATA. */
+static bool bc_add(nf_lsess *ls, hr_msg *plain, uint8_t opcode, size_t off, size_t len)
+{
+    nf_link *k = ls->link;
+    pending_bcast *bc = &k->bc;
+    if (bc->msg != plain || bc->n == HR_LINK_MAX_BCAST)
+        bc_emit(k);
+    if (bc->n == bc->cap) {
+        const size_t cap = bc->cap == 0 ? 64 : bc->cap * 2;
+        uint32_t *ids = realloc(bc->ids, cap * sizeof *ids);
+        if (ids == NULL)
+            return false;
+        bc->ids = ids;
+        bc->cap = cap;
+    }
+    if (bc->msg == NULL) {
+        bc->msg = hr_msg_ref(plain);
+        bc->opcode = opcode;
+        bc->off = off;
+        bc->len = len;
+    }
+    bc->ids[bc->n++] = ls->id;
+    return true;
+}
+
 int nf_lsess_send_event(nf_lsess *ls, hr_msg *plain)
 {
     hr_ws_header h;
     if (hr_ws_frame_parse_header(plain->data, plain->len, &h) <= 0 ||
         h.header_len + h.len != plain->len)
         return HR_EINTERNAL;
-    return lsess_write(ls, h.opcode, plain->data + h.header_len, (size_t)h.len);
+    if (ls->closing)
+        return HR_ECLOSED;
+    const size_t len = (size_t)h.len;
+    if (ls->link->peer_version >= HR_LINK_VERSION_BCAST && ls->held.len == 0 && fits(ls, len) &&
+        bc_add(ls, plain, (uint8_t)h.opcode, h.header_len, len)) {
+        note_wrote(ls);
+        spend(ls, len);
+        start_flush(ls->link);
+        return 0;
+    }
+    return lsess_write(ls, h.opcode, plain->data + h.header_len, len);
 }
 
 void nf_lsess_close(nf_lsess *ls, int code, const char *reason)
@@ -265,7 +359,7 @@ void nf_lsess_close(nf_lsess *ls, int code, const char *reason)
     nf_link *k = ls->link;
     if (!k->dead) {
         const size_t rl = reason != NULL ? strlen(reason) : 0;
-        hr_link_write_close(&k->out, ls->id, (uint16_t)code, reason,
+        hr_link_write_close(out_of(k), ls->id, (uint16_t)code, reason,
                             rl > HR_LINK_MAX_CLOSE_REASON ? HR_LINK_MAX_CLOSE_REASON : rl);
     }
     ls->next_dead = k->dead_list;
@@ -287,7 +381,7 @@ uint64_t nf_lsess_id(const nf_lsess *ls)
 
 static void refuse_open(nf_link *k, uint32_t id, int status)
 {
-    hr_link_write_close(&k->out, id, (uint16_t)(4000 + status), NULL, 0);
+    hr_link_write_close(out_of(k), id, (uint16_t)(4000 + status), NULL, 0);
     start_flush(k);
 }
 
@@ -393,12 +487,13 @@ static void handle_frame(nf_link *k, const hr_link_frame *f)
         if (f->type != HR_LINK_HELLO)
             link_fail(k, "first frame is not HELLO");
         k->got_hello = true;
+        k->peer_version = f->version;
         return;
     }
     if (f->type == HR_LINK_OPEN)
         on_open_frame(k, f);
     else if (f->type == HR_LINK_PING) {
-        if (hr_link_write_ping(&k->out, HR_LINK_PONG, f->ping) == 0)
+        if (hr_link_write_ping(out_of(k), HR_LINK_PONG, f->ping) == 0)
             start_flush(k);
     } else if (f->type != HR_LINK_PONG && f->type != HR_LINK_HELLO)
         on_session_frame(k, f);
@@ -413,6 +508,8 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     hr_buf_deinit(&k->in);
     hr_buf_deinit(&k->out);
+    bc_reset(&k->bc);
+    free(k->bc.ids);
     free(k->map);
     free(k->wrote_ids);
     free(k);
@@ -433,6 +530,7 @@ static void link_end(nf_link *k)
     if (k->dead)
         return;
     k->dead = true;
+    bc_reset(&k->bc);
     k->t->st.links--;
     unlink_from(k);
     reap_dead(k);
@@ -497,6 +595,7 @@ static void on_written(uv_write_t *req, int status)
 
 static void flush_now(nf_link *k)
 {
+    bc_emit(k);
     reap_dead(k);
     if (k->dead || k->writing)
         return;

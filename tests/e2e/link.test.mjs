@@ -400,3 +400,101 @@ describe('SPEC behaviours through the gateway over herald-link (real notifier)',
         assert.equal((await held(gw.exited)).code, 0, gw.stderr());
     });
 });
+
+/* ---- broadcast: one BCAST frame per link per event (docs/link.md) ------------- */
+
+/** A raw link client speaking HELLO version `version` to a notifier. */
+async function rawLink(port, version) {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.on('error', () => {});
+    const link = { sock, frames: [], waiters: [] };
+    let buf = Buffer.alloc(0);
+    sock.on('data', (chunk) => {
+        buf = Buffer.concat([buf, chunk]);
+        while (buf.length >= 10 && buf.length >= 10 + buf.readUInt32BE(6)) {
+            const len = buf.readUInt32BE(6);
+            link.frames.push({ type: buf[0], flags: buf[1], session: buf.readUInt32BE(2),
+                payload: Buffer.from(buf.subarray(10, 10 + len)) });
+            buf = buf.subarray(10 + len);
+        }
+    });
+    await new Promise((r) => sock.once('connect', r));
+    sock.write(frame(T.HELLO, 0, 0, Buffer.from([0x48, 0x52, 0x4c, 0x4b, 0, version])));
+    link.open = (id, target) => {
+        const str = (s) => { const b = Buffer.from(s); const n = Buffer.alloc(2); n.writeUInt16BE(b.length); return [n, b]; };
+        sock.write(frame(T.OPEN, 0, id, Buffer.concat([...str('127.0.0.1:1'), ...str(target), ...str(''), ...str(''), Buffer.alloc(2)])));
+    };
+    return link;
+}
+
+/** Messages per session from DATA and BCAST frames, in arrival order. */
+function messagesBySession(frames) {
+    const out = new Map();
+    const add = (id, p) => { if (!out.has(id)) out.set(id, []); out.get(id).push(JSON.parse(p.toString())); };
+    for (const f of frames) {
+        if (f.type === T.DATA) add(f.session, f.payload);
+        if (f.type === 10) {
+            const n = f.payload.readUInt16BE(0);
+            for (let i = 0; i < n; i++) add(f.payload.readUInt32BE(2 + 4 * i), f.payload.subarray(2 + 4 * n));
+        }
+    }
+    return out;
+}
+
+describe('herald-link broadcast (BCAST)', () => {
+    test('several clients on one link, deflate and plain mixed, get every event in order', async () => {
+        const nf = await linkNotifier();
+        const gw = await startGateway({ port: nf.linkPort });
+        const ch = uniq(), other = uniq();
+        const clients = [];
+        for (let i = 0; i < 8; i++) {
+            const opts = i % 2 === 0 ? { perMessageDeflate: true } : {};
+            const chans = i === 3 ? `${ch},${other}` : ch;
+            const [c] = await welcome(gw.wsUrl('/ws', { channels: chans }), opts);
+            assert.equal((await c.next()).type, 'subscribed');
+            clients.push(c);
+        }
+        assert.ok(clients[0].ws.extensions.includes('permessage-deflate'), 'deflate negotiated');
+        assert.equal(clients[1].ws.extensions, '');
+        const ids = [];
+        for (let step = 0; step < 10; step++) {
+            const batch = [];
+            for (let i = 0; i < 10; i++) batch.push({ channel: ch, data: { step, i, pad: 'p'.repeat(step * 50) } });
+            batch.push({ channel: other, data: { step, only: 3 } });
+            ids.push(...(await publishOk(nf, batch)));
+        }
+        const common = ids.filter((_, k) => k % 11 !== 10);
+        for (const [i, c] of clients.entries()) {
+            const want = i === 3 ? ids : common;
+            const evs = await c.events(want.length, 20000);
+            assert.deepEqual(evs.map((e) => e.id), want, `client ${i} got every event in order`);
+        }
+        const m = parseMetrics(await (await fetch(`${gw.admin}/metrics`)).text());
+        const bc = m.find((x) => x.name === 'herald_gateway_link_bcasts_in_total')?.value;
+        assert.ok(bc > 0, `BCAST frames reached the gateway (${bc})`);
+        for (const c of clients) assert.equal(c.closeInfo, null);
+    });
+
+    test('a version-2 link gets one BCAST per event; a version-1 link gets DATA per session', async () => {
+        const nf = await linkNotifier();
+        const ch = uniq();
+        for (const version of [2, 1]) {
+            const link = await rawLink(nf.linkPort, version);
+            link.open(1, `/ws?channels=${ch}`);
+            link.open(2, `/ws?channels=${ch}`);
+            link.open(3, `/ws?channels=${ch}`);
+            await waitFor(() => [...messagesBySession(link.frames).values()]
+                .filter((ms) => ms.some((x) => x.type === 'subscribed')).length === 3, 'three subscribed');
+            const before = link.frames.length;
+            const id = await publishOk(nf, { channel: ch, data: { v: version } });
+            await waitFor(() => [1, 2, 3].every((s) => (messagesBySession(link.frames.slice(before)).get(s) || [])
+                .some((e) => e.id === id)), 'the event on every session');
+            const fresh = link.frames.slice(before);
+            const bcasts = fresh.filter((f) => f.type === 10);
+            const datas = fresh.filter((f) => f.type === T.DATA);
+            if (version === 2) assert.deepEqual([bcasts.length, datas.length], [1, 0]);
+            else assert.deepEqual([bcasts.length, datas.length], [0, 3]);
+            link.sock.destroy();
+        }
+    });
+});

@@ -452,10 +452,9 @@ static void test_link_bcast_writer(void **state)
     for (size_t i = 0; i <= HR_LINK_MAX_BCAST; i++)
         many[i] = (uint32_t)i + 1;
     assert_int_equal(hr_link_write_bcast(&b, 1, ids, 0, NULL, 0), HR_EINVAL);
-    assert_int_equal(hr_link_write_bcast(&b, 1, ids, 2, NULL, 0), HR_EINVAL);  /* id 0 */
-    assert_int_equal(hr_link_write_bcast(&b, 3, ids, 1, NULL, 0), HR_EINVAL);  /* opcode */
-    assert_int_equal(hr_link_write_bcast(&b, 1, many, HR_LINK_MAX_BCAST + 1, NULL, 0),
-                     HR_EINVAL);
+    assert_int_equal(hr_link_write_bcast(&b, 1, ids, 2, NULL, 0), HR_EINVAL); /* id 0 */
+    assert_int_equal(hr_link_write_bcast(&b, 3, ids, 1, NULL, 0), HR_EINVAL); /* opcode */
+    assert_int_equal(hr_link_write_bcast(&b, 1, many, HR_LINK_MAX_BCAST + 1, NULL, 0), HR_EINVAL);
     assert_int_equal(b.len, 0);
     assert_int_equal(hr_link_write_bcast(&b, 2, many, HR_LINK_MAX_BCAST, (const uint8_t *)"m", 1),
                      0);
