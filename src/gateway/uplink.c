@@ -23,7 +23,10 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "proto/ws_deflate.h"
+#include "proto/ws_frame.h"
 
+#define SHARED_WINDOW_BITS 9 /* valid for any negotiated server_max_window_bits */
 #define SLOT_BITS 20
 #define SLOT_MASK ((1u << SLOT_BITS) - 1)
 
@@ -68,6 +71,15 @@ struct gw_uplinks {
     gw_metrics none; /* counts land here without set_metrics */
     gw_uplink *links;
     bool freeing;
+    hr_ws_deflater deflater; /* no context takeover: shared by every BCAST */
+};
+
+struct gw_ushared {
+    gw_uplinks *t;
+    uint8_t opcode;
+    hr_link_str payload;
+    hr_msg *plain, *deflated; /* built on first use; ours */
+    bool tried_deflate;
 };
 
 typedef struct wreq {
@@ -271,14 +283,47 @@ static void deliver_message(gw_uplink *l, uint32_t id, int opcode, hr_link_str m
     u->cb->on_message(u->arg, opcode, m.p, m.len);
 }
 
-/* BCAST: the same message for every listed session, in list order. The
- * callbacks may close sessions (never the link), so each id is looked up
- * afresh; ids of sessions gone here are skipped. */
+hr_msg *gw_ushared_plain(gw_ushared *sh)
+{
+    if (sh->plain == NULL)
+        sh->plain = hr_ws_frame_msg_new(sh->opcode, false, sh->payload.p, sh->payload.len);
+    return sh->plain;
+}
+
+hr_msg *gw_ushared_deflated(gw_ushared *sh)
+{
+    if (!sh->tried_deflate) {
+        sh->tried_deflate = true;
+        sh->deflated =
+            hr_ws_deflate_frame_new(&sh->t->deflater, sh->opcode, sh->payload.p, sh->payload.len);
+    }
+    return sh->deflated;
+}
+
+/* A BCAST message for session id through on_shared (or on_message). */
+static void deliver_shared(gw_uplink *l, uint32_t id, gw_ushared *sh)
+{
+    gw_usess *u = find(l, id);
+    if (u == NULL)
+        return;
+    if (u->cb->on_shared == NULL || !u->opened) {
+        deliver_message(l, id, sh->opcode, sh->payload);
+        return;
+    }
+    u->cb->on_shared(u->arg, sh, sh->payload.len);
+}
+
+/* BCAST: the same message for every listed session, in list order, as one
+ * shared frame. The callbacks may close sessions (never the link), so each
+ * id is looked up afresh; ids of sessions gone here are skipped. */
 static void deliver_bcast(gw_uplink *l, const hr_link_frame *f)
 {
     l->t->m->link_bcasts_in++;
+    gw_ushared sh = {.t = l->t, .opcode = f->opcode, .payload = f->message};
     for (size_t i = 0; i < f->n_ids && !l->dead; i++)
-        deliver_message(l, hr_link_bcast_id(f, i), f->opcode, f->message);
+        deliver_shared(l, hr_link_bcast_id(f, i), &sh);
+    hr_msg_unref(sh.plain);
+    hr_msg_unref(sh.deflated);
 }
 
 static void deliver(gw_uplink *l, const hr_link_frame *f)
@@ -477,6 +522,11 @@ gw_uplinks *gw_uplinks_new(uv_loop_t *loop, size_t max_payload, size_t out_limit
     t->ping_ms = ping_ms;
     t->idle_ms = idle_ms;
     t->m = &t->none;
+    hr_ws_deflate_params p;
+    hr_ws_deflate_params_default(&p);
+    p.server_no_context_takeover = true;
+    p.server_max_window_bits = SHARED_WINDOW_BITS;
+    hr_ws_deflater_init(&t->deflater, &p, true, 0);
     return t;
 }
 
@@ -498,6 +548,7 @@ void gw_uplinks_free(gw_uplinks *t)
         }
         link_end(l, 1001);
     }
+    hr_ws_deflater_deinit(&t->deflater);
     free(t);
 }
 

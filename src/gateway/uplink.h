@@ -23,6 +23,7 @@
 
 #include "app.h"
 #include "config.h"
+#include "core/msg.h"
 #include "proto/link.h"
 
 #define GW_UPLINK_PER_SERVER 2
@@ -30,11 +31,29 @@
 typedef struct gw_uplinks gw_uplinks;
 typedef struct gw_usess gw_usess;
 
+/* One message for several sessions of a link (a BCAST frame): its server
+ * WebSocket frame is built once, on first use, and the same hr_msg goes to
+ * every client (hr_conn_send_event: a reference, no copy); so does its
+ * deflated twin. Valid only during on_shared. */
+typedef struct gw_ushared gw_ushared;
+
+/* The plain frame of sh, borrowed (take a reference to keep it). NULL: out
+ * of memory (the caller treats it as a failed send). */
+hr_msg *gw_ushared_plain(gw_ushared *sh);
+
+/* The deflated twin (RSV1, no context takeover, 512-byte window: valid for
+ * any client that negotiated permessage-deflate), borrowed. NULL when
+ * compression failed or is out of memory: send the plain frame. */
+hr_msg *gw_ushared_deflated(gw_ushared *sh);
+
 typedef struct gw_usess_callbacks {
     /* The notifier accepted the session (its first DATA follows at once). */
     void (*on_open)(void *arg);
     /* One whole message from the notifier; data valid only during the call. */
     void (*on_message)(void *arg, int opcode, const uint8_t *data, size_t len);
+    /* Optional: one message of a BCAST, shared with the other sessions it
+     * lists (len: its payload size, for CREDIT). NULL: on_message instead. */
+    void (*on_shared)(void *arg, gw_ushared *sh, size_t len);
     /* PAUSE (true) or RESUME (false) from the notifier: stop / resume reading
      * this client. */
     void (*on_pause)(void *arg, bool pause);
