@@ -475,6 +475,39 @@ describe('herald-link broadcast (BCAST)', () => {
         for (const c of clients) assert.equal(c.closeInfo, null);
     });
 
+    test('a never-reading client sharing a link with BCAST receivers gets 1013 alone', async () => {
+        const nf = await linkNotifier(['--send-queue-limit', '1048576']);
+        const gw = await startGateway({ port: nf.linkPort }, { limits: { send_queue_bytes: 262144 } });
+        const ch = uniq();
+        // Two links per worker, least loaded first: with three readers and
+        // the raw client, the raw client shares its link with a reader.
+        const readers = [];
+        for (let i = 0; i < 3; i++) {
+            const [c] = await welcome(gw.wsUrl('/ws', { channels: ch }), i === 0 ? { perMessageDeflate: true } : {});
+            assert.equal((await c.next()).type, 'subscribed');
+            readers.push(c);
+        }
+        const raw = await rawConnect(gw.port);
+        await raw.upgrade(`/ws?channels=${ch}`);
+        raw.sock.pause();
+        const payload = 'y'.repeat(64000);
+        for (let step = 0; step < 24; step++) {
+            const batch = [];
+            for (let i = 0; i < 16; i++) batch.push({ channel: ch, data: { step, i, payload } });
+            const ids = await publishOk(nf, batch);
+            for (const c of readers) {
+                const evs = await c.events(16, 30000);
+                assert.deepEqual(evs.map((e) => e.id), ids, 'every reader keeps up, in order');
+            }
+        }
+        raw.sock.resume();
+        assert.equal((await raw.waitClose(30000)).code, 1013, 'the slow reader learns 1013');
+        raw.destroy();
+        for (const c of readers) assert.equal(c.closeInfo, null, 'the readers are still open');
+        const m = parseMetrics(await (await fetch(`${gw.admin}/metrics`)).text());
+        assert.ok(m.find((x) => x.name === 'herald_gateway_link_bcasts_in_total')?.value > 0);
+    });
+
     test('a version-2 link gets one BCAST per event; a version-1 link gets DATA per session', async () => {
         const nf = await linkNotifier();
         const ch = uniq();
