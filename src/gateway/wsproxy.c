@@ -360,16 +360,22 @@ static void apply_backpressure(gw_ws *s, hr_conn *target, hr_conn *source, bool 
     }
 }
 
-static void upstream_message(gw_ws *s, hr_conn *up, int opcode, const uint8_t *data, size_t len)
+/* Counts one message toward the client; false when the client is gone. */
+static bool count_down(gw_ws *s, size_t len)
 {
     if (s->client_gone || !hr_conn_is_open(s->client))
-        return;
+        return false;
     s->frames_down++;
     s->bytes_down += len;
     s->app->m->frames_down++;
     s->app->m->bytes_down += len;
-    if (hr_conn_send(s->client, opcode, data, len) != 0)
-        return; /* the client is being closed (1013 on overflow); its on_close follows */
+    return true;
+}
+
+/* After a message was queued toward the client: backpressure on the
+ * upstream connection, or CREDIT for a herald-link session. */
+static void relayed_down(gw_ws *s, hr_conn *up, size_t len)
+{
     if (up != NULL) {
         apply_backpressure(s, s->client, up, &s->up_paused);
         return;
@@ -381,6 +387,15 @@ static void upstream_message(gw_ws *s, hr_conn *up, int opcode, const uint8_t *d
         gw_usess_credit(s->link, s->owed_credit);
         s->owed_credit = 0;
     }
+}
+
+static void upstream_message(gw_ws *s, hr_conn *up, int opcode, const uint8_t *data, size_t len)
+{
+    if (!count_down(s, len))
+        return;
+    if (hr_conn_send(s->client, opcode, data, len) != 0)
+        return; /* the client is being closed (1013 on overflow); its on_close follows */
+    relayed_down(s, up, len);
 }
 
 static void up_message(hr_conn *up, int opcode, const uint8_t *data, size_t len)
@@ -444,6 +459,24 @@ static void link_message(void *arg, int opcode, const uint8_t *data, size_t len)
     upstream_message(arg, NULL, opcode, data, len);
 }
 
+/* A broadcast (BCAST) message: the same frame, and deflated twin, for every
+ * client it lists; this client's queue takes a reference, no copy. */
+static void link_shared(void *arg, gw_ushared *sh, size_t len)
+{
+    gw_ws *s = arg;
+    if (!count_down(s, len))
+        return;
+    hr_msg *plain = gw_ushared_plain(sh);
+    if (plain == NULL) {
+        hr_conn_close(s->client, 1011, "out of memory");
+        return;
+    }
+    hr_msg *deflated = hr_conn_has_deflate(s->client) ? gw_ushared_deflated(sh) : NULL;
+    if (hr_conn_send_event(s->client, plain, deflated) != 0)
+        return; /* being closed (1013 on overflow); its on_close follows */
+    relayed_down(s, NULL, len);
+}
+
 static void link_pause(void *arg, bool pause)
 {
     gw_ws *s = arg;
@@ -488,6 +521,7 @@ static void link_close(void *arg, int code, bool opened)
 static const gw_usess_callbacks link_callbacks = {
     .on_open = link_open,
     .on_message = link_message,
+    .on_shared = link_shared,
     .on_pause = link_pause,
     .on_close = link_close,
 };
