@@ -89,31 +89,32 @@ static int latency(hr_buf *o, const gw_metrics *m)
     return rc ? rc : hr_metrics_write_sample(o, name, NULL, m->lat_count);
 }
 
+/* One sample per upstream server, labelled upstream= and server=; active
+ * selects the open-connection count instead of the health bit. */
+static int server_samples(hr_buf *o, const gw_runtime *rt, const char *name, bool active)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < rt->cfg->n_upstreams; i++) {
+        const gw_pool *p = &rt->pools[i];
+        for (size_t k = 0; rc == 0 && k < p->n_servers; k++) {
+            char label[160];
+            snprintf(label, sizeof label, "upstream=\"%s\",server=\"%s\"", p->cfg->name,
+                     p->servers[k].addr.text);
+            const uint64_t v = active ? p->servers[k].active : (uint64_t)p->servers[k].up;
+            rc = hr_metrics_write_sample(o, name, label, v);
+        }
+    }
+    return rc;
+}
+
 static int upstreams(hr_buf *o, const gw_runtime *rt)
 {
     const char *up = "herald_gateway_upstream_up";
     const char *act = "herald_gateway_upstream_connections";
     int rc = hr_metrics_write_header(o, up, G, "1 when the upstream server is healthy");
-    for (size_t i = 0; rc == 0 && i < rt->cfg->n_upstreams; i++) {
-        const gw_pool *p = &rt->pools[i];
-        for (size_t k = 0; rc == 0 && k < p->n_servers; k++) {
-            char label[160];
-            snprintf(label, sizeof label, "upstream=\"%s\",server=\"%s\"", p->cfg->name,
-                     p->servers[k].addr.text);
-            rc = hr_metrics_write_sample(o, up, label, p->servers[k].up);
-        }
-    }
+    rc = rc ? rc : server_samples(o, rt, up, false);
     rc = rc ? rc : hr_metrics_write_header(o, act, G, "Open proxied connections per server");
-    for (size_t i = 0; rc == 0 && i < rt->cfg->n_upstreams; i++) {
-        const gw_pool *p = &rt->pools[i];
-        for (size_t k = 0; rc == 0 && k < p->n_servers; k++) {
-            char label[160];
-            snprintf(label, sizeof label, "upstream=\"%s\",server=\"%s\"", p->cfg->name,
-                     p->servers[k].addr.text);
-            rc = hr_metrics_write_sample(o, act, label, p->servers[k].active);
-        }
-    }
-    return rc;
+    return rc ? rc : server_samples(o, rt, act, true);
 }
 
 static int routes(hr_buf *o, const gw_runtime *rt)

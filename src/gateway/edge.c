@@ -151,14 +151,20 @@ static bool dropped(const hr_http_head *h, const hr_http_header *hd, bool websoc
            !name_is(hd, "sec-websocket-protocol");
 }
 
-static int add(hr_buf *out, const char *name, const char *v, size_t vl)
+int gw_edge_write_header(hr_buf *out, const char *name, size_t name_len, const char *value,
+                         size_t value_len)
 {
-    int rc = hr_buf_append(out, name, strlen(name));
+    int rc = hr_buf_append(out, name, name_len);
     if (rc == 0)
         rc = hr_buf_append(out, ": ", 2);
     if (rc == 0)
-        rc = hr_buf_append(out, v, vl);
+        rc = hr_buf_append(out, value, value_len);
     return rc == 0 ? hr_buf_append(out, "\r\n", 2) : rc;
+}
+
+static int add(hr_buf *out, const char *name, const char *v, size_t vl)
+{
+    return gw_edge_write_header(out, name, strlen(name), v, vl);
 }
 
 static bool safe_request_id(const hr_http_header *hd)
@@ -215,13 +221,7 @@ int gw_edge_upstream_headers(const hr_http_head *h, const gw_edge_fwd *fwd, hr_b
         const hr_http_header *hd = &h->headers[i];
         if (dropped(h, hd, fwd->websocket))
             continue;
-        int rc = hr_buf_append(out, hd->name, hd->name_len);
-        if (rc == 0)
-            rc = hr_buf_append(out, ": ", 2);
-        if (rc == 0)
-            rc = hr_buf_append(out, hd->value, hd->value_len);
-        if (rc == 0)
-            rc = hr_buf_append(out, "\r\n", 2);
+        const int rc = gw_edge_write_header(out, hd->name, hd->name_len, hd->value, hd->value_len);
         if (rc != 0)
             return rc;
     }

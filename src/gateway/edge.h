@@ -66,4 +66,9 @@ bool gw_edge_client_request_id(const hr_http_head *h, char *out, size_t cap);
  * which a proxy never forwards. */
 bool gw_edge_is_hop_header(const char *name, size_t len);
 
+/* Appends one header line "name: value\r\n" to out. Returns 0 or the
+ * hr_buf_append error (HR_ENOMEM, HR_ETOOBIG). */
+int gw_edge_write_header(hr_buf *out, const char *name, size_t name_len, const char *value,
+                         size_t value_len);
+
 #endif

@@ -107,13 +107,7 @@ int gw_hproxy_response_headers(const hr_http_head *resp, hr_buf *out)
         }
         if (drop)
             continue;
-        int rc = hr_buf_append(out, hd->name, hd->name_len);
-        if (rc == 0)
-            rc = hr_buf_append(out, ": ", 2);
-        if (rc == 0)
-            rc = hr_buf_append(out, hd->value, hd->value_len);
-        if (rc == 0)
-            rc = hr_buf_append(out, "\r\n", 2);
+        const int rc = gw_edge_write_header(out, hd->name, hd->name_len, hd->value, hd->value_len);
         if (rc != 0)
             return rc;
     }
