@@ -41,6 +41,8 @@ static const hr_flag_spec spec[] = {
      86400},
     {"bad-command-limit", HR_FLAG_INT, "100", "N",
      "Bad commands within a minute before closing with 1008.", 1, 1000000},
+    {"commands-per-s", HR_FLAG_INT, "100", "N",
+     "Client commands per second; more get a rate_limited error.", 1, 1000000},
     {"max-publish-items", HR_FLAG_INT, "1000", "N", "Items in one /publish batch.", 1, 1000000},
     {"deflate", HR_FLAG_BOOL, "true", NULL, "Offer permessage-deflate to clients.", 0, 0},
     {"log-level", HR_FLAG_STRING, "info", "LEVEL", "debug, info, warn, error or off.", 0, 0},
@@ -117,6 +119,7 @@ static void copy_numbers(nf_config *cfg)
     cfg->ping_interval_s = (uint32_t)hr_flags_num(f, "ping-interval");
     cfg->idle_timeout_s = (uint32_t)hr_flags_num(f, "idle-timeout");
     cfg->bad_commands = (uint32_t)hr_flags_num(f, "bad-command-limit");
+    cfg->commands_per_s = (uint32_t)hr_flags_num(f, "commands-per-s");
     cfg->max_publish_items = (size_t)hr_flags_num(f, "max-publish-items");
     cfg->deflate = hr_flags_bool(f, "deflate");
 }

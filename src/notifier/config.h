@@ -32,6 +32,7 @@ typedef struct nf_config {
     uint32_t ping_interval_s; /* 0 = no pings */
     uint32_t idle_timeout_s;  /* 0 = none */
     uint32_t bad_commands;    /* errors per minute before closing with 1008 */
+    uint32_t commands_per_s;  /* client commands per one-second window */
     size_t max_publish_items; /* items per /publish body */
     bool deflate;             /* offer permessage-deflate */
     hr_log_level log_level;

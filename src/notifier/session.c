@@ -160,6 +160,18 @@ static void unsubscribe(nf_session *s, char *const *names, size_t n, const char 
     send_json(s, rc, json, len);
 }
 
+/* True when this command is over --commands-per-s in the current
+ * one-second window (a fixed window, like the gateway's messages_per_s). */
+static bool over_rate(nf_session *s)
+{
+    const uint64_t now = uv_now(s->loop->uv);
+    if (s->cmds == 0 || now - s->cmds_from >= 1000) {
+        s->cmds_from = now;
+        s->cmds = 0;
+    }
+    return ++s->cmds > s->loop->cfg->commands_per_s;
+}
+
 void nf_session_message(nf_session *s, int opcode, const uint8_t *data, size_t len)
 {
     if (opcode != HR_WS_OP_TEXT) {
@@ -181,7 +193,11 @@ void nf_session_message(nf_session *s, int opcode, const uint8_t *data, size_t l
         count_error(s);
         return;
     }
-    if (cmd.type == HR_CMD_SUBSCRIBE)
+    /* Parsed first so the error can echo the command's ref; a client that
+     * keeps going past the rate reaches the bad-command limit (1008). */
+    if (over_rate(s))
+        reply_error(s, "rate_limited", "too many commands per second; retry later", cmd.ref);
+    else if (cmd.type == HR_CMD_SUBSCRIBE)
         subscribe(s, cmd.channels, cmd.n_channels, cmd.since, cmd.ref);
     else
         unsubscribe(s, cmd.channels, cmd.n_channels, cmd.ref);

@@ -26,6 +26,8 @@ typedef struct nf_session {
     char *initial_since;  /* ?since= until on_open, then NULL */
     uint64_t errors_from; /* start of the current one-minute error window */
     uint32_t errors;      /* bad commands in that window */
+    uint64_t cmds_from;   /* start of the current one-second command window */
+    uint32_t cmds;        /* commands in that window */
 } nf_session;
 
 /* on_upgrade for GET /ws: authenticates, creates the session and attaches it
