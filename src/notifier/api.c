@@ -3,6 +3,7 @@
  * Error bodies are JSON {"error":code,"message":text}. */
 #include "api.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "link.h"
+#include "loops.h"
 #include "proto/http_query.h"
 #include "proto/publish.h"
 #include "proto/token.h"
@@ -176,7 +178,7 @@ typedef struct snapshot {
     uint64_t connections, sessions_total, subscriptions, channels, history_events;
     uint64_t events_published, events_delivered, events_replayed, events_dropped, deflated;
     uint64_t bytes_out, bytes_in, slow_closes, publish_requests, publish_rejected;
-    uint64_t auth_failures, bad_commands, bad_command_closes, broker_up;
+    uint64_t auth_failures, bad_commands, bad_command_closes, broker_up, loops, overflows;
     nf_link_stats link;
     hr_broker_stats broker;
 } snapshot;
@@ -210,6 +212,9 @@ static const hr_metric_desc metrics[] = {
     M(bad_command_closes, HR_METRIC_COUNTER, "policy_closes_total",
       "Connections closed with 1008 for repeated bad commands."),
     M(broker_up, HR_METRIC_GAUGE, "broker_up", "1 when the broker is connected."),
+    M(loops, HR_METRIC_GAUGE, "loops", "Event loops (threads) running sessions."),
+    M(overflows, HR_METRIC_COUNTER, "loop_overflows_total",
+      "Times a loop fell a whole inbox behind (its sessions closed with 1013)."),
     M(link.links, HR_METRIC_GAUGE, "links", "herald-link connections from gateways."),
     M(link.sessions, HR_METRIC_GAUGE, "link_sessions", "Client sessions open over herald-link."),
     M(link.writes, HR_METRIC_COUNTER, "link_writes_total", "herald-link batches written."),
@@ -259,12 +264,58 @@ static void take_snapshot(const nf_loop *l, snapshot *s)
     };
 }
 
+/* Adds a shard's counters. Channels, history and the published and dropped
+ * counts are the primary's alone: every loop's hub holds the same channels
+ * and history (by reference), so a sum would count each event once per loop. */
+static void add_loop(snapshot *s, const nf_loop_counters *c)
+{
+    s->sessions_total += c->app.sessions_total;
+    s->subscriptions += c->hub.subscriptions;
+    s->events_delivered += c->hub.events_delivered;
+    s->events_replayed += c->hub.events_replayed;
+    s->deflated += c->hub.deflated_frames;
+    s->auth_failures += c->app.auth_failures;
+    s->bad_commands += c->app.bad_commands;
+    s->bad_command_closes += c->app.bad_command_closes;
+    s->overflows += c->overflows;
+    s->link.links += c->link.links;
+    s->link.sessions += c->link.sessions;
+    s->link.writes += c->link.writes;
+    s->link.bytes_out += c->link.bytes_out;
+    s->link.bytes_in += c->link.bytes_in;
+    s->link.slow_closes += c->link.slow_closes;
+}
+
+/* herald_notifier_loop_link_sessions{loop="i"}: where the sessions live. */
+static int write_per_loop(hr_buf *out, const uint64_t *sessions, unsigned n)
+{
+    const char *name = "herald_notifier_loop_link_sessions";
+    int rc = hr_metrics_write_header(out, name, HR_METRIC_GAUGE,
+                                     "Client sessions over herald-link, per event loop.");
+    for (unsigned i = 0; rc == 0 && i < n; i++) {
+        char label[32];
+        snprintf(label, sizeof label, "loop=\"%u\"", i);
+        rc = hr_metrics_write_sample(out, name, label, sessions[i]);
+    }
+    return rc;
+}
+
 int nf_api_write_metrics(const nf_loop *l, hr_buf *out)
 {
     snapshot s;
     take_snapshot(l, &s);
+    const unsigned n = nf_shards_loops(l->shards);
+    uint64_t sessions[NF_LOOPS_MAX] = {s.link.sessions};
+    s.loops = n;
+    for (unsigned i = 1; i < n; i++) {
+        nf_loop_counters c;
+        nf_shards_counters(l->shards, i, &c);
+        add_loop(&s, &c);
+        sessions[i] = c.link.sessions;
+    }
     const void *blocks[] = {&s};
-    return hr_metrics_write_table(out, metrics, HR_ARRAY_LEN(metrics), blocks, 1);
+    const int rc = hr_metrics_write_table(out, metrics, HR_ARRAY_LEN(metrics), blocks, 1);
+    return rc != 0 || l->links == NULL ? rc : write_per_loop(out, sessions, n);
 }
 
 static void handle_metrics(nf_loop *l, hr_conn *c)

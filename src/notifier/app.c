@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "proto/http_query.h"
 #include "link.h"
+#include "loops.h"
 #include "session.h"
 
 #define SWEEP_MS 1000
@@ -94,6 +95,14 @@ static const hr_conn_callbacks callbacks = {
 
 /* ---- broker ----------------------------------------------------------- */
 
+/* The hub's tap: every frame the primary's hub delivered goes to the shards. */
+static void on_frame(void *arg, const char *name, hr_event_id id, hr_msg *plain, uint64_t now_ms)
+{
+    nf_loop *l = arg;
+    if (l->shards != NULL)
+        nf_shards_post_event(l->shards, name, id, plain, now_ms);
+}
+
 static void on_event(void *app, const hr_event *ev)
 {
     nf_loop *l = app;
@@ -111,8 +120,11 @@ static void on_state(void *app, bool up, const char *detail)
     nf_loop *l = app;
     hr_log(up ? HR_LOG_INFO : HR_LOG_WARN, "notifier", "broker %s broker=%s detail=\"%s\"",
            up ? "up" : "down", hr_broker_name(l->broker), detail != NULL ? detail : "");
-    if (up)
+    if (up) {
         nf_hub_raise_floor(l->hub, l->broker->origin);
+        if (l->shards != NULL)
+            nf_shards_post_floor(l->shards, l->broker->origin);
+    }
 }
 
 /* ---- set-up ----------------------------------------------------------- */
@@ -127,13 +139,11 @@ static void server_config(const nf_config *cfg, hr_server_config *sc)
     sc->deflate = cfg->deflate;
 }
 
-int nf_loop_init(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, char *err, size_t errcap)
+/* The parts every loop has: auth settings and a hub. */
+static int init_common(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, char *err, size_t errcap)
 {
-    memset(l, 0, sizeof *l);
     l->cfg = cfg;
     l->uv = uv;
-    uv_timeval64_t tv;
-    l->start_ms = uv_gettimeofday(&tv) == 0 ? (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000 : 1;
     nf_auth_init(&l->auth, cfg->jwt_secret, cfg->jwt_key_pem, cfg->jwt_key_len, cfg->trusted,
                  cfg->n_trusted);
     const nf_hub_config hc = {
@@ -147,6 +157,18 @@ int nf_loop_init(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, char *err, siz
         snprintf(err, errcap, "herald-notifier: out of memory");
         return HR_ENOMEM;
     }
+    return 0;
+}
+
+int nf_loop_init(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, char *err, size_t errcap)
+{
+    memset(l, 0, sizeof *l);
+    uv_timeval64_t tv;
+    l->start_ms = uv_gettimeofday(&tv) == 0 ? (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000 : 1;
+    const int rc = init_common(l, uv, cfg, err, errcap);
+    if (rc != 0)
+        return rc;
+    nf_hub_set_tap(l->hub, on_frame, l);
     const hr_broker_callbacks bc = {on_event, on_state};
     char berr[256];
     l->broker = hr_broker_new(uv, cfg->broker, &bc, l, berr, sizeof berr);
@@ -170,6 +192,26 @@ static void on_sweep(uv_timer_t *t)
     nf_hub_expire(l->hub, uv_now(l->uv));
 }
 
+int nf_loop_init_shard(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, unsigned index,
+                       uint64_t start_ms, char *err, size_t errcap)
+{
+    memset(l, 0, sizeof *l);
+    l->index = index;
+    l->start_ms = start_ms;
+    const int rc = init_common(l, uv, cfg, err, errcap);
+    if (rc != 0)
+        return rc;
+    if ((l->links = nf_links_new(l)) == NULL) {
+        snprintf(err, errcap, "herald-notifier: out of memory");
+        return HR_ENOMEM;
+    }
+    uv_timer_init(uv, &l->sweep);
+    l->sweep.data = l;
+    l->handles_open = true;
+    uv_timer_start(&l->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    return 0;
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
     nf_loop *l = sig->data;
@@ -190,6 +232,9 @@ int nf_loop_start(nf_loop *l, char *err, size_t errcap)
     if (l->cfg->link_listen != NULL &&
         (l->links = nf_links_start(l, l->cfg->link_listen, err, errcap)) == NULL)
         return HR_EINVAL;
+    if (l->links != NULL && l->cfg->loops > 1 &&
+        (l->shards = nf_shards_start(l, l->cfg->loops, err, errcap)) == NULL)
+        return HR_ENOMEM;
     uv_timer_init(l->uv, &l->sweep);
     uv_signal_init(l->uv, &l->sig_term);
     uv_signal_init(l->uv, &l->sig_int);
@@ -214,6 +259,8 @@ static void close_handles(nf_loop *l)
         return;
     l->handles_open = false;
     uv_close((uv_handle_t *)&l->sweep, NULL);
+    if (l->index > 0)
+        return; /* a shard has no signal handles */
     uv_close((uv_handle_t *)&l->sig_term, NULL);
     uv_close((uv_handle_t *)&l->sig_int, NULL);
 }
@@ -238,6 +285,7 @@ void nf_loop_stop(nf_loop *l)
     if (l->stopping)
         return;
     l->stopping = true;
+    nf_shards_stop(l->shards);
     nf_links_stop(l->links);
     if (l->server == NULL || hr_server_shutdown(l->server, 1001, on_server_done, l) != 0)
         close_handles(l);
@@ -245,6 +293,12 @@ void nf_loop_stop(nf_loop *l)
 
 void nf_loop_deinit(nf_loop *l)
 {
+    nf_shards_free(l->shards); /* joins the threads: every shard has stopped */
+    l->shards = NULL;
+    if (l->index > 0) {
+        nf_links_free(l->links); /* a shard's table: its links closed before uv_run returned */
+        l->links = NULL;
+    }
     hr_broker_free(l->broker);
     l->broker = NULL;
     nf_api_free_pending(l);

@@ -1,7 +1,13 @@
 /* nf_loop: everything mutable that one herald-notifier event loop owns: the
  * server and its connections, the broker, the hub, the sweep timer, the
  * signal handles and the counters. There are no other globals (beyond the
- * log threshold), so one loop per core can follow without a rewrite.
+ * log threshold).
+ *
+ * Loop 0, the primary, has all of it. With --link-listen and --loops N > 1,
+ * loops 1..N-1 ("shards", loops.h) each run on their own thread with an
+ * nf_loop of their own holding only a hub, the auth settings, the links the
+ * primary handed them, the sweep timer and the counters: no server, no
+ * broker, no signals (nf_loop_init_shard).
  *
  * Every hr_conn the app has seen carries an app-data pointer to a struct
  * whose first member is an nf_conn_kind, so on_close knows what it holds. */
@@ -45,9 +51,12 @@ typedef struct nf_loop {
     uv_timer_t sweep;
     uv_signal_t sig_term, sig_int;
     nf_app_stats stats;
-    nf_pub_req *pending;    /* publishes waiting for the broker */
-    struct nf_links *links; /* herald-link listener (link.h), or NULL */
-    uint64_t start_ms;      /* wall clock at start: prefixes connection ids */
+    nf_pub_req *pending;      /* publishes waiting for the broker */
+    struct nf_links *links;   /* herald-link listener or table (link.h), or NULL */
+    struct nf_shards *shards; /* primary with --loops > 1: the other loops (loops.h) */
+    uint64_t start_ms;        /* wall clock at start: prefixes connection ids */
+    uint64_t next_serial;     /* numbers this loop's link sessions */
+    unsigned index;           /* 0: the primary; 1..N-1: shards */
     bool stopping;
     bool handles_open;
 } nf_loop;
@@ -55,6 +64,15 @@ typedef struct nf_loop {
 /* Sets up l on uv from cfg (borrowed, must outlive l): hub, broker, server
  * (not yet listening). Returns 0, or an HR_E* code with one line in err. */
 int nf_loop_init(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, char *err, size_t errcap);
+
+/* Sets up shard loop number index (>= 1) on uv, which a thread of its own
+ * will run: a hub, the auth settings and an empty link table (the links
+ * arrive through nf_links_adopt), the sweep timer started. start_ms is the
+ * primary's (connection ids stay unique per process through the index).
+ * Returns 0 or HR_ENOMEM with one line in err. Stop with nf_loop_stop, then
+ * nf_loop_deinit after uv_run returned. */
+int nf_loop_init_shard(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, unsigned index,
+                       uint64_t start_ms, char *err, size_t errcap);
 
 /* Listens, starts the broker, the sweep timer and the signal handlers.
  * Returns 0 or an error with one line in err (e.g. address in use). */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "core/err.h"
 
@@ -20,6 +21,10 @@ static const hr_flag_spec spec[] = {
      0, 0},
     {"link-listen", HR_FLAG_STRING, NULL, "ADDR:PORT",
      "Also accept herald-link connections from gateways here (docs/link.md).", 0, 0},
+    {"loops", HR_FLAG_INT, "0", "N",
+     "Event loops (threads) with --link-listen: links are spread over them; loop 0 also serves"
+     " direct clients, the API and the broker. 0: one per CPU.",
+     0, 64},
     {"api-key", HR_FLAG_STRING, NULL, "KEY",
      "Require 'Authorization: Bearer KEY' on POST /publish (default: open).", 0, 0},
     {"trusted-proxy", HR_FLAG_REPEATABLE, NULL, "CIDR",
@@ -122,6 +127,11 @@ static void copy_numbers(nf_config *cfg)
     cfg->commands_per_s = (uint32_t)hr_flags_num(f, "commands-per-s");
     cfg->max_publish_items = (size_t)hr_flags_num(f, "max-publish-items");
     cfg->deflate = hr_flags_bool(f, "deflate");
+    cfg->loops = (unsigned)hr_flags_num(f, "loops");
+    if (cfg->loops == 0) {
+        const unsigned cpus = uv_available_parallelism();
+        cfg->loops = cpus < 1 ? 1 : cpus > 64 ? 64 : cpus;
+    }
 }
 
 int nf_config_load(nf_config *cfg, int argc, char *const *argv, char *const *envp, char *err,

@@ -34,6 +34,7 @@ typedef struct nf_config {
     uint32_t bad_commands;    /* errors per minute before closing with 1008 */
     uint32_t commands_per_s;  /* client commands per one-second window */
     size_t max_publish_items; /* items per /publish body */
+    unsigned loops;           /* event loops with --link-listen (1..64; flag 0 = CPUs) */
     bool deflate;             /* offer permessage-deflate */
     hr_log_level log_level;
     hr_flags flags; /* owns the strings above */

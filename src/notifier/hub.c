@@ -53,6 +53,8 @@ struct nf_channel {
 struct nf_hub {
     nf_hub_config cfg;
     nf_hub_send_cb send;
+    nf_hub_tap_cb tap;
+    void *tap_arg;
     uint64_t seed;
     nf_channel **buckets;
     size_t n_buckets; /* power of two */
@@ -307,11 +309,14 @@ void nf_hub_client_leave(nf_hub *h, nf_client *cl)
 
 /* ---- fan-out ---------------------------------------------------------- */
 
-/* Encodes the event for channel c straight into a frame: header, then JSON. */
-static hr_msg *encode_frame(const nf_channel *c, const char *id, size_t idlen, const hr_event *ev)
+hr_msg *nf_hub_encode(const char *name, const hr_event *ev)
 {
-    const int n =
-        hr_cproto_write_event(NULL, 0, c->name, c->name_len, id, idlen, ev->data, ev->data_len);
+    const size_t nlen = strlen(name);
+    if (!hr_channel_is_valid(name, nlen))
+        return NULL;
+    char id[HR_EVENT_ID_CAP];
+    const size_t idlen = hr_event_id_format(ev->id, id, sizeof id);
+    const int n = hr_cproto_write_event(NULL, 0, name, nlen, id, idlen, ev->data, ev->data_len);
     if (n <= 0)
         return NULL;
     uint8_t hdr[HR_WS_MAX_HEADER];
@@ -321,8 +326,8 @@ static hr_msg *encode_frame(const nf_channel *c, const char *id, size_t idlen, c
     if (m == NULL)
         return NULL;
     memcpy(m->data, hdr, hlen);
-    const int w = hr_cproto_write_event((char *)m->data + hlen, (size_t)n, c->name, c->name_len, id,
-                                        idlen, ev->data, ev->data_len);
+    const int w = hr_cproto_write_event((char *)m->data + hlen, (size_t)n, name, nlen, id, idlen,
+                                        ev->data, ev->data_len);
     HR_ASSERT(w == n);
     return m;
 }
@@ -354,18 +359,12 @@ static void send_to(nf_hub *h, nf_client *cl, hr_msg *plain, hr_msg *deflated, b
         h->stats.events_delivered++;
 }
 
-static int publish_channel(nf_hub *h, nf_channel *c, const char *id, size_t idlen,
-                           const hr_event *ev, uint64_t now_ms)
+static int publish_channel(nf_hub *h, nf_channel *c, hr_event_id id, hr_msg *plain, uint64_t now_ms)
 {
-    hr_msg *plain = encode_frame(c, id, idlen, ev);
-    if (plain == NULL)
-        return HR_ENOMEM;
     const uint32_t before = nf_history_len(&c->hist);
-    const int rc = nf_history_append(&c->hist, ev->id, plain, now_ms, h->cfg.history);
-    if (rc == HR_EINVAL) {
-        hr_msg_unref(plain);
+    const int rc = nf_history_append(&c->hist, id, plain, now_ms, h->cfg.history);
+    if (rc == HR_EINVAL)
         return rc;
-    }
     h->stats.history_events += nf_history_len(&c->hist);
     h->stats.history_events -= before;
     hr_msg *deflated = NULL;
@@ -382,28 +381,48 @@ static int publish_channel(nf_hub *h, nf_channel *c, const char *id, size_t idle
         send_to(h, s->client, plain, deflated, &ok);
     }
     hr_msg_unref(deflated);
-    hr_msg_unref(plain);
     return 0;
+}
+
+int nf_hub_deliver(nf_hub *h, const char *name, hr_event_id id, hr_msg *plain, uint64_t now_ms)
+{
+    nf_channel *c = get_channel(h, name);
+    if (c == NULL) {
+        h->stats.events_dropped++;
+        return HR_ENOMEM;
+    }
+    h->stats.events_published++;
+    const int rc = publish_channel(h, c, id, plain, now_ms);
+    if (rc != 0)
+        h->stats.events_dropped++;
+    free_if_empty(h, c);
+    return rc;
+}
+
+void nf_hub_set_tap(nf_hub *h, nf_hub_tap_cb tap, void *arg)
+{
+    h->tap = tap;
+    h->tap_arg = arg;
 }
 
 int nf_hub_publish(nf_hub *h, const hr_event *ev, uint64_t now_ms)
 {
-    char id[HR_EVENT_ID_CAP];
-    const size_t idlen = hr_event_id_format(ev->id, id, sizeof id);
     int result = 0;
     for (size_t i = 0; i < ev->n_channels; i++) {
-        nf_channel *c = get_channel(h, ev->channels[i]);
-        if (c == NULL) {
+        const char *name = ev->channels[i];
+        hr_msg *plain = nf_hub_encode(name, ev);
+        if (plain == NULL) {
             h->stats.events_dropped++;
+            if (hr_channel_is_valid(name, strlen(name)))
+                result = HR_ENOMEM;
             continue;
         }
-        h->stats.events_published++;
-        const int rc = publish_channel(h, c, id, idlen, ev, now_ms);
-        if (rc != 0) {
-            h->stats.events_dropped++;
+        const int rc = nf_hub_deliver(h, name, ev->id, plain, now_ms);
+        if (rc != 0)
             result = rc;
-        }
-        free_if_empty(h, c);
+        if (rc != HR_EINVAL && h->tap != NULL)
+            h->tap(h->tap_arg, name, ev->id, plain, now_ms);
+        hr_msg_unref(plain);
     }
     return result;
 }

@@ -90,6 +90,30 @@ void nf_hub_free(nf_hub *h);
 /* Initialises a client in caller storage (no allocation). */
 void nf_client_init(nf_client *cl, void *sink, bool deflate);
 
+/* The event frame of ev for channel name: one WebSocket text frame holding
+ * {"type":"event","channel":name,"id":..,"data":..}, with one reference for
+ * the caller. NULL when name is not a valid channel name or out of memory.
+ * Pure (no hub): the primary loop encodes once and hands the same frame to
+ * every loop's hub (loops.h). */
+hr_msg *nf_hub_encode(const char *name, const hr_event *ev);
+
+/* Delivers an encoded event frame (from nf_hub_encode) of channel name with
+ * id: appends it to the channel's history (a reference, stamped now_ms for
+ * the age bound) and queues it to every subscriber, no re-encoding. plain is
+ * borrowed. Returns 0, HR_EINVAL when id is not newer than the channel's
+ * last (nothing done, counted as dropped) or HR_ENOMEM (counted as dropped). */
+int nf_hub_deliver(nf_hub *h, const char *name, hr_event_id id, hr_msg *plain, uint64_t now_ms);
+
+/* Called by nf_hub_publish with each frame it delivered (not with one the
+ * channel refused as out of order): name, id, the frame (borrowed: take a
+ * reference to keep it) and now_ms. The primary loop passes them on to the
+ * other loops (loops.h). */
+typedef void (*nf_hub_tap_cb)(void *arg, const char *name, hr_event_id id, hr_msg *plain,
+                              uint64_t now_ms);
+
+/* Installs the tap (NULL removes it). */
+void nf_hub_set_tap(nf_hub *h, nf_hub_tap_cb tap, void *arg);
+
 /* Fans ev out to every subscriber of each of its channels and appends it to
  * each channel's history; now_ms stamps it for the age bound. Channels with
  * names that are not valid are skipped. Returns 0, or HR_EINVAL when the id

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "app.h"
@@ -75,6 +76,8 @@ struct nf_links {
     nf_link_stats st;
     uv_tcp_t listener;
     nf_link *links;
+    nf_links_handoff_cb handoff;
+    void *handoff_arg;
     bool stopping, listener_open;
 };
 
@@ -675,27 +678,30 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     }
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* A new link on t's loop, its handles initialised (not yet connected). */
+static nf_link *link_new(nf_links *t)
 {
-    nf_links *t = server->data;
-    if (status != 0 || t->stopping)
-        return;
     nf_link *k = calloc(1, sizeof *k);
     if (k == NULL)
-        return;
+        return NULL;
     k->t = t;
     hr_buf_init(&k->in, t->l->cfg->max_message + 65536 + HR_LINK_HEADER);
     hr_buf_init(&k->out, LINK_OUT_LIMIT);
-    uv_tcp_init(server->loop, &k->tcp);
-    uv_prepare_init(server->loop, &k->flush);
+    uv_tcp_init(t->l->uv, &k->tcp);
+    uv_prepare_init(t->l->uv, &k->flush);
     k->tcp.data = k->flush.data = k;
     k->open_handles = 2;
     k->next = t->links;
     t->links = k;
     t->st.links++;
+    return k;
+}
+
+/* Sends our HELLO and starts reading; ends the link on failure. */
+static void link_begin(nf_link *k)
+{
     int len = sizeof k->peer;
-    if (uv_accept(server, (uv_stream_t *)&k->tcp) != 0 ||
-        uv_tcp_getpeername(&k->tcp, (struct sockaddr *)&k->peer, &len) != 0 ||
+    if (uv_tcp_getpeername(&k->tcp, (struct sockaddr *)&k->peer, &len) != 0 ||
         hr_link_write_hello(&k->out) != 0 ||
         uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read) != 0) {
         link_end(k);
@@ -703,6 +709,40 @@ static void on_connection(uv_stream_t *server, int status)
     }
     uv_tcp_nodelay(&k->tcp, 1);
     start_flush(k);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    nf_links *t = server->data;
+    if (status != 0 || t->stopping)
+        return;
+    if (t->handoff != NULL && t->handoff(t->handoff_arg, server))
+        return; /* accepted by another loop */
+    nf_link *k = link_new(t);
+    if (k == NULL)
+        return;
+    if (uv_accept(server, (uv_stream_t *)&k->tcp) != 0) {
+        link_end(k);
+        return;
+    }
+    link_begin(k);
+}
+
+int nf_links_adopt(nf_links *t, uv_os_sock_t fd)
+{
+    nf_link *k = t->stopping ? NULL : link_new(t);
+    if (k == NULL) {
+        close(fd);
+        return t->stopping ? HR_ECLOSED : HR_ENOMEM;
+    }
+    const int rc = uv_tcp_open(&k->tcp, fd);
+    if (rc != 0) {
+        close(fd);
+        link_end(k);
+        return rc;
+    }
+    link_begin(k);
+    return 0;
 }
 
 /* ---- table ------------------------------------------------------------------------------ */
@@ -732,6 +772,20 @@ static void free_on_close(uv_handle_t *h)
     free(h->data);
 }
 
+nf_links *nf_links_new(nf_loop *l)
+{
+    nf_links *t = calloc(1, sizeof *t);
+    if (t != NULL)
+        t->l = l;
+    return t;
+}
+
+void nf_links_set_handoff(nf_links *t, nf_links_handoff_cb cb, void *arg)
+{
+    t->handoff = cb;
+    t->handoff_arg = arg;
+}
+
 nf_links *nf_links_start(nf_loop *l, const char *addr, char *err, size_t errcap)
 {
     struct sockaddr_storage ss;
@@ -740,12 +794,11 @@ nf_links *nf_links_start(nf_loop *l, const char *addr, char *err, size_t errcap)
         snprintf(err, errcap, "herald-notifier: --link-listen %s: expected HOST:PORT", addr);
         return NULL;
     }
-    nf_links *t = calloc(1, sizeof *t);
+    nf_links *t = nf_links_new(l);
     if (t == NULL) {
         snprintf(err, errcap, "herald-notifier: out of memory");
         return NULL;
     }
-    t->l = l;
     uv_tcp_init(l->uv, &t->listener);
     t->listener.data = t;
     t->listener_open = true;
@@ -763,6 +816,21 @@ nf_links *nf_links_start(nf_loop *l, const char *addr, char *err, size_t errcap)
     return t;
 }
 
+static void close_link_sessions(nf_link *k, int code, const char *reason)
+{
+    for (size_t i = 0; i < k->map_cap; i++) {
+        nf_lsess *ls = k->map[i];
+        if (ls != NULL && ls != TOMB)
+            nf_lsess_close(ls, code, reason);
+    }
+}
+
+void nf_links_close_sessions(nf_links *t, int code, const char *reason)
+{
+    for (nf_link *k = t != NULL ? t->links : NULL; k != NULL; k = k->next)
+        close_link_sessions(k, code, reason);
+}
+
 void nf_links_stop(nf_links *t)
 {
     if (t == NULL || t->stopping)
@@ -774,11 +842,7 @@ void nf_links_stop(nf_links *t)
     }
     for (nf_link *k = t->links; k != NULL; k = k->next) {
         k->stopping = true;
-        for (size_t i = 0; i < k->map_cap; i++) {
-            nf_lsess *ls = k->map[i];
-            if (ls != NULL && ls != TOMB)
-                nf_lsess_close(ls, HR_WS_CLOSE_GOING_AWAY, "shutting down");
-        }
+        close_link_sessions(k, HR_WS_CLOSE_GOING_AWAY, "shutting down");
         start_flush(k);
     }
 }

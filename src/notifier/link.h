@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "core/msg.h"
 
 typedef struct nf_loop nf_loop;
@@ -29,6 +31,27 @@ typedef struct nf_lsess nf_lsess;
 /* Listens for links on addr ("host:port"). Returns the table, or NULL with
  * one line in err (the loop must run to release the listener handle). */
 nf_links *nf_links_start(nf_loop *l, const char *addr, char *err, size_t errcap);
+
+/* A table without a listener, for a loop that only runs links accepted by
+ * another loop (nf_links_adopt). Returns NULL when out of memory. */
+nf_links *nf_links_new(nf_loop *l);
+
+/* Asked on every accepted connection before this table takes it: return
+ * true when the callee accepted it from server (and runs it elsewhere),
+ * false to keep it on this loop (nothing accepted yet). */
+typedef bool (*nf_links_handoff_cb)(void *arg, uv_stream_t *server);
+
+/* Installs (or with NULL removes) the hand-off hook of a listening table. */
+void nf_links_set_handoff(nf_links *t, nf_links_handoff_cb cb, void *arg);
+
+/* Runs a link on t's loop over fd, a connected socket accepted by another
+ * loop (ownership moves in: fd is closed on failure). Returns 0,
+ * HR_ECLOSED when t is stopping, HR_ENOMEM or a libuv error. */
+int nf_links_adopt(nf_links *t, uv_os_sock_t fd);
+
+/* Closes every session of every link with code (1013: the loop lost events,
+ * the clients resume), keeping the links. */
+void nf_links_close_sessions(nf_links *t, int code, const char *reason);
 
 /* SIGTERM: stops accepting, closes every session with 1001, then each link
  * once its last batch is written. Idempotent. */

@@ -262,9 +262,14 @@ static void subscribe_initial(nf_session *s)
 
 static void send_welcome(nf_session *s)
 {
-    char conn_id[48];
-    snprintf(conn_id, sizeof conn_id, "%" PRIx64 "-%s%" PRIu64, s->loop->start_ms,
-             s->link != NULL ? "l" : "", tx_id(s));
+    /* Link session ids are the gateway's, unique per link only: number
+     * them per loop instead, with the loop's index (unique per process). */
+    char conn_id[64];
+    if (s->link != NULL)
+        snprintf(conn_id, sizeof conn_id, "%" PRIx64 "-l%u-%" PRIu64, s->loop->start_ms,
+                 s->loop->index, ++s->loop->next_serial);
+    else
+        snprintf(conn_id, sizeof conn_id, "%" PRIx64 "-%" PRIu64, s->loop->start_ms, tx_id(s));
     char *json = NULL;
     size_t len = 0;
     const int rc = hr_cproto_write_welcome(conn_id, s->id.user, &json, &len);

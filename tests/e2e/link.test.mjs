@@ -268,7 +268,7 @@ const uniq = (p = 'lk') => `${p}${process.pid}_${++seq}`;
 
 async function linkNotifier(extra = []) {
     const port = await freePort();
-    const nf = await startNotifier(['--link-listen', `127.0.0.1:${port}`, '--trusted-proxy',
+    const nf = await startNotifier(['--link-listen', `127.0.0.1:${port}`, '--loops', '2', '--trusted-proxy',
         '127.0.0.1/32', '--jwt-secret', SECRET, ...extra]);
     nf.linkPort = port;
     return nf;

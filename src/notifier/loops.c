@@ -1,0 +1,295 @@
+/* The shard loops and the plumbing between them and the primary (see
+ * loops.h). Everything a shard touches lives in its struct shard; the
+ * primary touches a shard only through its inbox (mutex), its snapshot
+ * (mutex) and, after the thread ended, to free it. */
+#include "loops.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "inbox.h"
+#include "proto/ws_frame.h"
+
+typedef struct shard {
+    nf_loop l; /* its loop state (hub, links, counters) */
+    uv_loop_t uv;
+    uv_async_t wake;
+    uv_check_t snap;
+    nf_inbox inbox;
+    nf_ring batch; /* items taken from the inbox, being handled */
+    uv_thread_t thread;
+    uv_mutex_t snap_lock;
+    nf_loop_counters snapshot; /* under snap_lock */
+    uint64_t overflows;
+    bool running; /* thread started (join it) */
+} shard;
+
+struct nf_shards {
+    nf_loop *primary;
+    unsigned n;    /* loops, the primary included */
+    unsigned next; /* round robin */
+    bool stopping;
+    shard **shards; /* [1..n-1]; [0] unused */
+};
+
+unsigned nf_loops_pick(unsigned *next, unsigned n)
+{
+    const unsigned k = *next % n;
+    *next = k + 1;
+    return k;
+}
+
+/* ---- the shard's side (its own thread) ----------------------------------- */
+
+static void on_snap(uv_check_t *h)
+{
+    shard *s = h->data;
+    const nf_loop_counters c = {
+        .hub = *nf_hub_stats_view(s->l.hub),
+        .app = s->l.stats,
+        .link = nf_links_stats(s->l.links),
+        .overflows = s->overflows,
+    };
+    uv_mutex_lock(&s->snap_lock);
+    s->snapshot = c;
+    uv_mutex_unlock(&s->snap_lock);
+}
+
+static void shard_stop(shard *s)
+{
+    if (s->l.stopping)
+        return;
+    if (s->l.hub != NULL)
+        on_snap(&s->snap);
+    nf_loop_stop(&s->l); /* sessions get 1001; links close once flushed */
+    nf_inbox_close(&s->inbox);
+    uv_close((uv_handle_t *)&s->wake, NULL);
+    uv_close((uv_handle_t *)&s->snap, NULL);
+}
+
+static void handle_item(shard *s, nf_inbox_item *it)
+{
+    switch (it->kind) {
+    case NF_INBOX_EVENT:
+        if (!s->l.stopping)
+            (void)nf_hub_deliver(s->l.hub, it->channel, it->id, it->msg, it->now_ms);
+        break;
+    case NF_INBOX_FLOOR:
+        nf_hub_raise_floor(s->l.hub, it->id);
+        break;
+    case NF_INBOX_LINK:
+        it->kind = 0; /* the descriptor moves into the link table */
+        (void)nf_links_adopt(s->l.links, it->fd);
+        break;
+    case NF_INBOX_STOP:
+        shard_stop(s);
+        break;
+    }
+    nf_inbox_item_release(it);
+}
+
+/* The inbox overflowed: the events refused are missing from this loop's
+ * history and its sessions never saw them. Every session is closed with
+ * 1013 (it resumes), and the floor makes a resume from before the gap say
+ * recovered:false. Nothing after the gap was queued (inbox.h). */
+static void on_overflow(shard *s, uint64_t lost, hr_event_id lost_id)
+{
+    s->overflows++;
+    hr_log(HR_LOG_WARN, "notifier", "loop fell behind loop=%u events_lost=%llu", s->l.index,
+           (unsigned long long)lost);
+    nf_hub_raise_floor(s->l.hub, lost_id);
+    nf_links_close_sessions(s->l.links, HR_WS_CLOSE_TRY_AGAIN, "fell behind");
+}
+
+static void on_wake(uv_async_t *h)
+{
+    shard *s = h->data;
+    uint64_t lost = 0;
+    hr_event_id lost_id;
+    nf_inbox_take(&s->inbox, &s->batch, &lost, &lost_id);
+    nf_inbox_item it;
+    while (nf_ring_pop(&s->batch, &it))
+        handle_item(s, &it);
+    if (lost > 0 && !s->l.stopping)
+        on_overflow(s, lost, lost_id);
+}
+
+static void run_shard(void *arg)
+{
+    shard *s = arg;
+    uv_run(&s->uv, UV_RUN_DEFAULT);
+}
+
+/* ---- set-up and tear-down (the primary's thread) ------------------------- */
+
+/* Frees a shard whose thread has ended or never started. */
+static void shard_free(shard *s)
+{
+    if (s == NULL)
+        return;
+    if (s->running)
+        uv_thread_join(&s->thread);
+    else {
+        shard_stop(s);
+        uv_run(&s->uv, UV_RUN_DEFAULT); /* closes what shard_stop closed */
+    }
+    nf_loop_deinit(&s->l);
+    if (uv_loop_close(&s->uv) != 0)
+        hr_log(HR_LOG_WARN, "notifier", "loop closed with handles left loop=%u", s->l.index);
+    nf_ring_deinit(&s->batch);
+    nf_inbox_deinit(&s->inbox);
+    uv_mutex_destroy(&s->snap_lock);
+    free(s);
+}
+
+static shard *shard_new(const nf_loop *p, unsigned index, char *err, size_t errcap)
+{
+    shard *s = calloc(1, sizeof *s);
+    if (s == NULL || uv_loop_init(&s->uv) != 0) {
+        free(s);
+        snprintf(err, errcap, "cannot create an event loop");
+        return NULL;
+    }
+    uv_mutex_init(&s->snap_lock);
+    nf_inbox_init(&s->inbox, NF_INBOX_MAX, &s->wake);
+    uv_async_init(&s->uv, &s->wake, on_wake);
+    uv_check_init(&s->uv, &s->snap);
+    s->wake.data = s->snap.data = s;
+    uv_check_start(&s->snap, on_snap);
+    const int rc = nf_loop_init_shard(&s->l, &s->uv, p->cfg, index, p->start_ms, err, errcap);
+    if (rc == 0 && uv_thread_create(&s->thread, run_shard, s) == 0) {
+        s->running = true;
+        return s;
+    }
+    if (rc == 0)
+        snprintf(err, errcap, "cannot start a thread");
+    shard_free(s);
+    return NULL;
+}
+
+static bool hand_off(void *arg, uv_stream_t *server);
+
+nf_shards *nf_shards_start(nf_loop *p, unsigned n, char *err, size_t errcap)
+{
+    nf_shards *sh = calloc(1, sizeof *sh);
+    if (sh != NULL)
+        sh->shards = calloc(n, sizeof *sh->shards);
+    if (sh == NULL || sh->shards == NULL) {
+        free(sh);
+        snprintf(err, errcap, "herald-notifier: out of memory");
+        return NULL;
+    }
+    sh->primary = p;
+    sh->n = 1;
+    for (unsigned i = 1; i < n; i++) {
+        char why[256];
+        shard *s = shard_new(p, sh->n, why, sizeof why);
+        if (s == NULL) {
+            hr_log(HR_LOG_WARN, "notifier", "loop not started loop=%u why=\"%s\"", sh->n, why);
+            continue;
+        }
+        sh->shards[sh->n++] = s;
+    }
+    nf_links_set_handoff(p->links, hand_off, sh);
+    hr_log(HR_LOG_INFO, "notifier", "event loops loops=%u", sh->n);
+    return sh;
+}
+
+static void post(shard *s, const nf_inbox_item *it)
+{
+    if (nf_inbox_push(&s->inbox, it) != 0) {
+        nf_inbox_item copy = *it;
+        nf_inbox_item_release(&copy);
+    }
+}
+
+void nf_shards_post_event(nf_shards *sh, const char *name, hr_event_id id, hr_msg *plain,
+                          uint64_t now_ms)
+{
+    const size_t len = strlen(name);
+    if (sh->stopping || len > HR_CHANNEL_MAX)
+        return;
+    nf_inbox_item it = {.kind = NF_INBOX_EVENT, .id = id, .now_ms = now_ms};
+    memcpy(it.channel, name, len + 1);
+    for (unsigned i = 1; i < sh->n; i++) {
+        it.msg = hr_msg_ref(plain);
+        post(sh->shards[i], &it);
+    }
+}
+
+void nf_shards_post_floor(nf_shards *sh, hr_event_id floor)
+{
+    const nf_inbox_item it = {.kind = NF_INBOX_FLOOR, .id = floor};
+    for (unsigned i = 1; sh != NULL && !sh->stopping && i < sh->n; i++)
+        post(sh->shards[i], &it);
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* The listener's hand-off hook (link.h): every link but one in n goes to a
+ * shard as a duplicated descriptor. */
+static bool hand_off(void *arg, uv_stream_t *server)
+{
+    nf_shards *sh = arg;
+    const unsigned k = nf_loops_pick(&sh->next, sh->n);
+    if (k == 0 || sh->stopping)
+        return false;
+    uv_tcp_t *tmp = malloc(sizeof *tmp);
+    if (tmp == NULL)
+        return false;
+    uv_tcp_init(server->loop, tmp);
+    uv_os_fd_t fd = -1;
+    int dup_fd = -1;
+    if (uv_accept(server, (uv_stream_t *)tmp) == 0 && uv_fileno((uv_handle_t *)tmp, &fd) == 0)
+        dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    uv_close((uv_handle_t *)tmp, free_handle); /* our descriptor; the duplicate lives on */
+    if (dup_fd < 0) {
+        hr_log(HR_LOG_WARN, "notifier", "herald-link not handed over loop=%u", k);
+        return true;
+    }
+    const nf_inbox_item it = {.kind = NF_INBOX_LINK, .fd = dup_fd};
+    post(sh->shards[k], &it);
+    return true;
+}
+
+void nf_shards_stop(nf_shards *sh)
+{
+    if (sh == NULL || sh->stopping)
+        return;
+    sh->stopping = true;
+    const nf_inbox_item it = {.kind = NF_INBOX_STOP};
+    for (unsigned i = 1; i < sh->n; i++)
+        post(sh->shards[i], &it);
+}
+
+void nf_shards_free(nf_shards *sh)
+{
+    if (sh == NULL)
+        return;
+    nf_shards_stop(sh);
+    for (unsigned i = 1; i < sh->n; i++)
+        shard_free(sh->shards[i]);
+    free(sh->shards);
+    free(sh);
+}
+
+unsigned nf_shards_loops(const nf_shards *sh)
+{
+    return sh != NULL ? sh->n : 1;
+}
+
+void nf_shards_counters(nf_shards *sh, unsigned index, nf_loop_counters *out)
+{
+    shard *s = sh->shards[index];
+    uv_mutex_lock(&s->snap_lock);
+    *out = s->snapshot;
+    uv_mutex_unlock(&s->snap_lock);
+}
