@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe } from 'node:test';
 import {
-    connect, expectRefused, freePort, nowS, parseMetrics, publishOk, rawConnect, signJwt, spawnServer,
+    connect, expectRefused, freePort, nowS, parseMetrics, publishOk, rawConnect, runProgram, signJwt, spawnServer,
     startNotifier, test, tmpFile, waitFor,
 } from './lib/harness.mjs';
 
@@ -268,7 +268,10 @@ const uniq = (p = 'lk') => `${p}${process.pid}_${++seq}`;
 
 async function linkNotifier(extra = []) {
     const port = await freePort();
-    const nf = await startNotifier(['--link-listen', `127.0.0.1:${port}`, '--loops', '2', '--trusted-proxy',
+    // Two event loops unless the test says otherwise: the gateway's two
+    // links then land on different loops (docs/notifier.md, Event loops).
+    const loops = extra.includes('--loops') ? [] : ['--loops', '2'];
+    const nf = await startNotifier(['--link-listen', `127.0.0.1:${port}`, ...loops, '--trusted-proxy',
         '127.0.0.1/32', '--jwt-secret', SECRET, ...extra]);
     nf.linkPort = port;
     return nf;
@@ -529,5 +532,168 @@ describe('herald-link broadcast (BCAST)', () => {
             else assert.deepEqual([bcasts.length, datas.length], [0, 3]);
             link.sock.destroy();
         }
+    });
+});
+
+/* ---- several event loops (--loops 2): links spread over loops ------------------ */
+
+const loopOf = (w) => Number(/-l(\d+)-/.exec(w.connection)?.[1]);
+
+async function nfMetrics(nf) {
+    const m = parseMetrics(await (await fetch(`${nf.base}/metrics`)).text());
+    const v = (name, labels = '') => m.find((x) => x.name === name && x.labels === labels)?.value;
+    return { m, v };
+}
+
+/** Opens clients until some are on loop 0 and some on loop 1; returns [client, welcome] pairs. */
+async function clientsOnBothLoops(gw, url, n, opts = {}) {
+    const out = [];
+    for (let i = 0; i < n; i++) out.push(await welcome(url(), opts));
+    const loops = new Set(out.map(([, w]) => loopOf(w)));
+    assert.deepEqual([...loops].sort(), [0, 1], 'the gateway\'s two links landed on both loops');
+    return out;
+}
+
+describe('notifier with two event loops behind the gateway (--loops 2)', () => {
+    test('sessions on every loop get every event in order, once; metrics sum over loops', async () => {
+        const nf = await linkNotifier();
+        const gw = await startGateway({ port: nf.linkPort });
+        const ch = uniq();
+        const cs = await clientsOnBothLoops(gw, () => gw.wsUrl('/ws', { channels: ch }), 8);
+        for (const [c] of cs) assert.equal((await c.next()).type, 'subscribed');
+        await waitFor(async () => {
+            const { v } = await nfMetrics(nf);
+            return v('herald_notifier_link_sessions') === 8 && v('herald_notifier_loop_link_sessions', '{loop="0"}') === 4
+                && v('herald_notifier_loop_link_sessions', '{loop="1"}') === 4;
+        }, 'link sessions 8 = 4 + 4 in /metrics');
+        const ids = [];
+        for (let step = 0; step < 10; step++) {
+            const batch = [];
+            for (let i = 0; i < 10; i++) batch.push({ channel: ch, data: { step, i } });
+            ids.push(...(await publishOk(nf, batch)));
+        }
+        for (const [c, w] of cs) {
+            const evs = await c.events(ids.length, 20000);
+            assert.deepEqual(evs.map((e) => e.id), ids, `loop ${loopOf(w)}: every event, in order`);
+        }
+        await new Promise((r) => setTimeout(r, 200));
+        for (const [c] of cs) assert.equal(c.queue?.length ?? 0, 0, 'no duplicates');
+        const { v } = await nfMetrics(nf);
+        assert.equal(v('herald_notifier_loops'), 2);
+        assert.equal(v('herald_notifier_links'), 2);
+        assert.equal(v('herald_notifier_events_published_total'), 100, 'published counts the primary only');
+        assert.equal(v('herald_notifier_history_events'), 100);
+        await waitFor(async () => (await nfMetrics(nf)).v('herald_notifier_events_delivered_total') === 800,
+            'delivered = 8 sessions x 100 events, summed over loops');
+        assert.equal(v('herald_notifier_subscriptions'), 8);
+        cs[0][0].close();
+        cs[1][0].close();
+        await waitFor(async () => (await nfMetrics(nf)).v('herald_notifier_link_sessions') === 6,
+            'the sessions gauge follows the clients');
+    });
+
+    test('resume with since on a shard: no gap, no duplicate; live after', async () => {
+        const nf = await linkNotifier();
+        const gw = await startGateway({ port: nf.linkPort });
+        const ch = uniq();
+        const ids = [];
+        for (let i = 0; i < 30; i++) ids.push(await publishOk(nf, { channel: ch, data: { i } }));
+        const cs = await clientsOnBothLoops(gw, () => gw.wsUrl('/ws', { channels: ch, since: ids[9] }), 4);
+        for (const [c, w] of cs) {
+            const sub = await c.next();
+            assert.deepEqual([sub.type, sub.recovered], ['subscribed', true], `loop ${loopOf(w)}`);
+            const evs = await c.events(20, 20000);
+            assert.deepEqual(evs.map((e) => e.id), ids.slice(10), `loop ${loopOf(w)} replays after since`);
+        }
+        const live = await publishOk(nf, { channel: ch, data: 'live' });
+        for (const [c] of cs) assert.equal((await c.next()).id, live);
+    });
+
+    test('identity and protected channels on every loop', async () => {
+        const nf = await linkNotifier();
+        const gw = await startGateway({ port: nf.linkPort });
+        const tok = tokenFor('carol', { channels: ['team:*'] });
+        const cs = await clientsOnBothLoops(gw, () => gw.wsUrl('/ws', { token: tok }), 4);
+        for (const [c, w] of cs) {
+            assert.equal(w.user, 'carol');
+            const ok = await c.request({ type: 'subscribe', channels: ['user:carol', 'team:y'], ref: 'a' });
+            assert.equal(ok.type, 'subscribed');
+            const no = await c.request({ type: 'subscribe', channels: ['user:dave'], ref: 'b' });
+            assert.deepEqual([no.type, no.code], ['error', 'forbidden'], `loop ${loopOf(w)}`);
+        }
+        await publishOk(nf, { channel: 'user:carol', data: 'for carol' });
+        for (const [c] of cs) assert.equal((await c.next()).data, 'for carol');
+    });
+
+    test('a never-reading client on a shard gets 1013; readers on both loops keep receiving', async () => {
+        const nf = await linkNotifier(['--send-queue-limit', '1048576']);
+        const gw = await startGateway({ port: nf.linkPort }, { limits: { send_queue_bytes: 262144 } });
+        const ch = uniq();
+        const readers = await clientsOnBothLoops(gw, () => gw.wsUrl('/ws', { channels: ch }), 3);
+        for (const [c] of readers) assert.equal((await c.next()).type, 'subscribed');
+        // Never-reading clients until one is on the shard (the gateway puts
+        // each session on its less loaded link, ties either way).
+        const raws = [];
+        while (!raws.some((r) => r.loop === 1)) {
+            assert.ok(raws.length < 3, 'a session reached the shard');
+            const raw = await rawConnect(gw.port);
+            await raw.upgrade(`/ws?channels=${ch}`);
+            raw.loop = loopOf(JSON.parse((await raw.readMessage()).payload.toString()));
+            raw.sock.pause();
+            raws.push(raw);
+        }
+        const payload = 'z'.repeat(64000);
+        for (let step = 0; step < 24; step++) {
+            const batch = [];
+            for (let i = 0; i < 16; i++) batch.push({ channel: ch, data: { step, i, payload } });
+            const ids = await publishOk(nf, batch);
+            for (const [c] of readers) {
+                const evs = await c.events(16, 30000);
+                assert.deepEqual(evs.map((e) => e.id), ids, 'every reader keeps up, in order');
+            }
+        }
+        for (const raw of raws) {
+            raw.sock.resume();
+            assert.equal((await raw.waitClose(30000)).code, 1013, `the slow reader on loop ${raw.loop} learns 1013`);
+            raw.destroy();
+        }
+        for (const [c] of readers) assert.equal(c.closeInfo, null, 'the readers are still open');
+        const { v } = await nfMetrics(nf);
+        assert.ok(v('herald_notifier_link_slow_closes_total') >= 1, 'counted (on the shard, summed)');
+    });
+
+    test('SIGTERM: CLOSE 1001 for the sessions of every loop, exit 0', async () => {
+        const nf = await linkNotifier();
+        const ch = uniq();
+        const links = [await rawLink(nf.linkPort, 2), await rawLink(nf.linkPort, 2)];
+        for (const [k, link] of links.entries()) {
+            link.open(1, `/ws?channels=${ch}`);
+            link.open(2, `/ws?channels=${ch}`);
+            await waitFor(() => [1, 2].every((s) => (messagesBySession(link.frames).get(s) || [])
+                .some((x) => x.type === 'subscribed')), `link ${k}: two subscribed`);
+            const w = messagesBySession(link.frames).get(1)[0];
+            assert.equal(loopOf(w), k, `link ${k} runs on loop ${k}`);
+        }
+        // Events in flight while the loops stop.
+        const bodies = [];
+        for (let i = 0; i < 20; i++) bodies.push({ channel: ch, data: { i } });
+        await publishOk(nf, bodies);
+        const exit = await nf.stop('SIGTERM');
+        assert.equal(exit.code, 0, nf.stderr());
+        for (const [k, link] of links.entries()) {
+            const closes = link.frames.filter((f) => f.type === T.CLOSE).map((f) => [f.session, f.payload.readUInt16BE(0)]);
+            assert.deepEqual(closes.sort(), [[1, 1001], [2, 1001]], `loop ${k}: CLOSE 1001 for each session`);
+            link.sock.destroy();
+        }
+    });
+
+    test('--loops: 1 keeps one loop; 0 and out of range are checked', async () => {
+        const nf = await linkNotifier(['--loops', '1']);
+        const { v } = await nfMetrics(nf);
+        assert.equal(v('herald_notifier_loops'), 1);
+        const bad = await runProgram('herald-notifier', ['--loops', '65']);
+        assert.equal(bad.code, 2);
+        assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+        assert.match(bad.stderr, /--loops/);
     });
 });

@@ -451,6 +451,65 @@ static void test_hub_many_channels_and_out_of_order(void **state)
     assert_int_equal(s.cl.n_subs, 0);
 }
 
+typedef struct tapped {
+    nf_hub *other; /* a second loop's hub fed from the tap */
+    size_t n;
+} tapped;
+
+static void tap(void *arg, const char *name, hr_event_id id, hr_msg *plain, uint64_t now_ms)
+{
+    tapped *t = arg;
+    t->n++;
+    assert_int_equal(nf_hub_deliver(t->other, name, id, plain, now_ms), 0);
+}
+
+/* The primary encodes once; the tap hands the same frame to another hub,
+ * whose subscribers and history get that very block (no copy), and which
+ * serves a resume from its own history. */
+static void test_hub_tap_deliver_shares_frames(void **state)
+{
+    (void)state;
+    nf_hub *h = hub_new(10, 0);
+    tapped t = {.other = hub_new(10, 0)};
+    nf_hub_set_tap(h, tap, &t);
+    sink a, b;
+    sink_init(&a, false);
+    sink_init(&b, false);
+    subscribe(h, &a, "orders");
+    subscribe(t.other, &b, "orders");
+    const char *const chs[] = {"orders", "bad name", "audit"};
+    publish(h, 1, chs, 1, "{\"n\":1}", 5);
+    const hr_event ev = {{1000, 2}, chs, 3, "2", 1};
+    assert_int_equal(nf_hub_publish(h, &ev, 6), 0);
+    assert_int_equal(t.n, 3); /* orders twice, audit once; the invalid name never */
+    assert_int_equal(a.n, 2);
+    assert_int_equal(b.n, 2);
+    assert_ptr_equal(a.frames[0], b.frames[0]);
+    assert_ptr_equal(a.frames[1], b.frames[1]);
+    const nf_hub_stats *os = nf_hub_stats_view(t.other);
+    assert_int_equal(os->history_events, 3);
+    assert_int_equal(os->events_published, 3);
+    /* Out of order on the other hub: refused there too. */
+    hr_msg *m = nf_hub_encode("orders", &ev);
+    assert_non_null(m);
+    assert_int_equal(nf_hub_deliver(t.other, "orders", (hr_event_id){1000, 1}, m, 7), HR_EINVAL);
+    assert_int_equal(nf_hub_deliver(t.other, "no good", (hr_event_id){1000, 9}, m, 7), HR_ENOMEM);
+    hr_msg_unref(m);
+    assert_null(nf_hub_encode("bad name", &ev));
+    /* A resume served by the other hub alone. */
+    sink c;
+    sink_init(&c, false);
+    subscribe(t.other, &c, "orders");
+    const char *const names[] = {"orders"};
+    assert_int_equal(nf_hub_replay(t.other, &c.cl, names, 1, (hr_event_id){1000, 1}), 1);
+    assert_ptr_equal(c.frames[0], a.frames[1]);
+    sink_clear(&a);
+    sink_clear(&b);
+    sink_clear(&c);
+    nf_hub_free(h);
+    nf_hub_free(t.other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_hub_paced_replay_gap_and_unsubscribe),
         cmocka_unit_test(test_hub_replay_stops_on_send_failure),
         cmocka_unit_test(test_hub_many_channels_and_out_of_order),
+        cmocka_unit_test(test_hub_tap_deliver_shares_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
