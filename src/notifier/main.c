@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <jansson.h>
 #include <uv.h>
 
 #include "app.h"
@@ -55,6 +56,9 @@ int main(int argc, char **argv)
         status = 2;
     } else {
         hr_log_threshold = cfg.log_level;
+        /* jansson seeds its hash function on first use; do it before any
+         * loop thread starts, so no two threads race to do it. */
+        json_object_seed(0);
         signal(SIGPIPE, SIG_IGN);
         status = run(&cfg);
     }
