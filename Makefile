@@ -5,7 +5,7 @@ BUILD      ?= build
 TEST_BUILD ?= build/sanitize
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps test unit e2e run fuzz clean format
+.PHONY: all deps test unit e2e tsan run fuzz clean format
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -31,6 +31,11 @@ unit:
 e2e: all
 	@scripts/deps.sh test
 	HERALD_BIN=$(abspath $(BUILD))/bin scripts/e2e.sh
+
+# ThreadSanitizer over the notifier's event-loop threads (own build tree).
+tsan:
+	@scripts/deps.sh test
+	JOBS=$(JOBS) scripts/tsan.sh
 
 run: all
 	@scripts/deps.sh run

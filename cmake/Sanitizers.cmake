@@ -13,3 +13,9 @@ if(HERALD_FUZZ)
   # (fuzz targets add -fsanitize=fuzzer on top).
   add_link_options(-fsanitize=address,undefined)
 endif()
+# HERALD_TSAN: ThreadSanitizer, for the notifier's event-loop threads
+# (scripts/tsan.sh runs the loop tests under it).
+if(HERALD_TSAN)
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer -g)
+  add_link_options(-fsanitize=thread)
+endif()

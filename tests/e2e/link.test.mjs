@@ -277,6 +277,11 @@ async function linkNotifier(extra = []) {
     return nf;
 }
 
+// scripts/tsan.sh: under ThreadSanitizer's slowdown the gateway's drain timer
+// ends a never-reading client before its 1013 close frame gets through
+// (with --loops 1 too), so those two cases are left to `make test`.
+const underTsan = process.env.HERALD_E2E_TSAN === '1' ? 'timing-bound under TSan' : false;
+
 const tokenFor = (sub, extra = {}) => signJwt({ sub, exp: nowS() + 600, ...extra }, { key: SECRET });
 
 describe('SPEC behaviours through the gateway over herald-link (real notifier)', () => {
@@ -478,7 +483,7 @@ describe('herald-link broadcast (BCAST)', () => {
         for (const c of clients) assert.equal(c.closeInfo, null);
     });
 
-    test('a never-reading client sharing a link with BCAST receivers gets 1013 alone', async () => {
+    test('a never-reading client sharing a link with BCAST receivers gets 1013 alone', { skip: underTsan }, async () => {
         const nf = await linkNotifier(['--send-queue-limit', '1048576']);
         const gw = await startGateway({ port: nf.linkPort }, { limits: { send_queue_bytes: 262144 } });
         const ch = uniq();
@@ -625,7 +630,7 @@ describe('notifier with two event loops behind the gateway (--loops 2)', () => {
         for (const [c] of cs) assert.equal((await c.next()).data, 'for carol');
     });
 
-    test('a never-reading client on a shard gets 1013; readers on both loops keep receiving', async () => {
+    test('a never-reading client on a shard gets 1013; readers on both loops keep receiving', { skip: underTsan }, async () => {
         const nf = await linkNotifier(['--send-queue-limit', '1048576']);
         const gw = await startGateway({ port: nf.linkPort }, { limits: { send_queue_bytes: 262144 } });
         const ch = uniq();
