@@ -14,6 +14,7 @@
 #include "conn_internal.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "reuseport.h"
 
 void hr_server_config_default(hr_server_config *cfg)
 {
@@ -209,15 +210,20 @@ static int bind_listener(hr_server *s, uv_tcp_t *t, const struct sockaddr_storag
     int rc = uv_tcp_init_ex(s->loop, t, ss->ss_family);
     if (rc != 0)
         return rc;
-    if (s->cfg.reuse_port) {
-        uv_os_fd_t fd;
-        int one = 1;
-        if (uv_fileno((uv_handle_t *)t, &fd) == 0)
-            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    }
+    uv_os_fd_t fd = -1;
+    if (s->cfg.reuse_port && uv_fileno((uv_handle_t *)t, &fd) == 0)
+        (void)hr_reuseport_enable(fd);
     rc = uv_tcp_bind(t, (const struct sockaddr *)ss, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)t, s->cfg.backlog, on_connection);
+    if (rc == 0 && fd >= 0 && s->cfg.steer_by_ip > 1) {
+        const int src = hr_reuseport_steer_by_ip(fd, s->cfg.steer_by_ip);
+        if (src != 0)
+            hr_log(HR_LOG_WARN, "net",
+                   "cannot steer connections by client address (per-IP limits become per "
+                   "worker) err=%s",
+                   uv_strerror(src));
+    }
     return rc;
 }
 

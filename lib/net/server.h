@@ -42,6 +42,8 @@ typedef struct hr_server_config {
     uint32_t shutdown_timeout_ms;  /* hr_server_shutdown gives up after; 10000 */
     int backlog;                   /* listen backlog; 1024 */
     bool reuse_port;               /* SO_REUSEPORT (several worker processes); false */
+    unsigned steer_by_ip;          /* with reuse_port: listeners in the group, to send each
+                                      client address to one of them (reuseport.h); 0 = off */
 } hr_server_config;
 
 /* Counters, kept per server (one loop) and read by the app for metrics. */

@@ -11,6 +11,7 @@
 
 #include "core/err.h"
 #include "core/metrics.h"
+#include "labels.h"
 #include "proto/http_head.h"
 #include "shmetrics.h"
 
@@ -90,9 +91,11 @@ static int latency(hr_buf *o, const gw_metrics *m)
 }
 
 /* One sample per upstream server, labelled upstream= and server=; active
- * selects the open-connection count instead of the health bit. */
-static int server_samples(hr_buf *o, const gw_runtime *rt, const char *name, bool active)
+ * selects the open-connection count instead of the health bit (both over
+ * every worker: labels.h). */
+static int server_samples(hr_buf *o, const gw_app *app, const char *name, bool active)
 {
+    const gw_runtime *rt = app->rt;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < rt->cfg->n_upstreams; i++) {
         const gw_pool *p = &rt->pools[i];
@@ -100,25 +103,27 @@ static int server_samples(hr_buf *o, const gw_runtime *rt, const char *name, boo
             char label[160];
             snprintf(label, sizeof label, "upstream=\"%s\",server=\"%s\"", p->cfg->name,
                      p->servers[k].addr.text);
-            const uint64_t v = active ? p->servers[k].active : (uint64_t)p->servers[k].up;
+            const uint64_t v =
+                active ? gw_labels_server_conns(app, i, k) : gw_labels_server_up(app, i, k);
             rc = hr_metrics_write_sample(o, name, label, v);
         }
     }
     return rc;
 }
 
-static int upstreams(hr_buf *o, const gw_runtime *rt)
+static int upstreams(hr_buf *o, const gw_app *app)
 {
     const char *up = "herald_gateway_upstream_up";
     const char *act = "herald_gateway_upstream_connections";
     int rc = hr_metrics_write_header(o, up, G, "1 when the upstream server is healthy");
-    rc = rc ? rc : server_samples(o, rt, up, false);
+    rc = rc ? rc : server_samples(o, app, up, false);
     rc = rc ? rc : hr_metrics_write_header(o, act, G, "Open proxied connections per server");
-    return rc ? rc : server_samples(o, rt, act, true);
+    return rc ? rc : server_samples(o, app, act, true);
 }
 
-static int routes(hr_buf *o, const gw_runtime *rt)
+static int routes(hr_buf *o, const gw_app *app)
 {
+    const gw_runtime *rt = app->rt;
     const char *ws = "herald_gateway_ws_connections";
     const char *req = "herald_gateway_route_requests_total";
     int rc = hr_metrics_write_header(o, ws, G, "Open proxied WebSockets by route");
@@ -127,7 +132,7 @@ static int routes(hr_buf *o, const gw_runtime *rt)
         const gw_route_cfg *r = &rt->cfg->routes[i];
         snprintf(label, sizeof label, "route=\"%.200s\",host=\"%.64s\"", r->path,
                  r->host ? r->host : "");
-        rc = hr_metrics_write_sample(o, ws, label, rt->route_stats[i].ws_active);
+        rc = hr_metrics_write_sample(o, ws, label, gw_labels_route_ws(app, i));
     }
     rc = rc ? rc : hr_metrics_write_header(o, req, C, "Plain HTTP requests by route");
     for (size_t i = 0; rc == 0 && i < rt->cfg->n_routes; i++) {
@@ -135,7 +140,7 @@ static int routes(hr_buf *o, const gw_runtime *rt)
         const gw_route_cfg *r = &rt->cfg->routes[i];
         snprintf(label, sizeof label, "route=\"%.200s\",host=\"%.64s\"", r->path,
                  r->host ? r->host : "");
-        rc = hr_metrics_write_sample(o, req, label, rt->route_stats[i].requests);
+        rc = hr_metrics_write_sample(o, req, label, gw_labels_route_requests(app, i));
     }
     return rc;
 }
@@ -185,8 +190,8 @@ int gw_admin_write_metrics(const gw_app *app, hr_buf *out)
     rc = rc ? rc : closes(out, m);
     rc = rc ? rc : flow(out, m);
     rc = rc ? rc : latency(out, m);
-    rc = rc ? rc : upstreams(out, app->rt);
-    return rc ? rc : routes(out, app->rt);
+    rc = rc ? rc : upstreams(out, app);
+    return rc ? rc : routes(out, app);
 }
 
 static bool ready(const gw_app *app)

@@ -297,3 +297,13 @@ const hr_conn_callbacks gw_app_public_callbacks = {
     .on_drain = on_drain,
     .on_close = on_close,
 };
+
+uint64_t gw_app_ws_claimed(const gw_app *app)
+{
+    if (app->n_workers <= 1 || app->m_all == NULL)
+        return app->ws_open;
+    uint64_t total = 0;
+    for (unsigned i = 0; i < app->n_workers; i++)
+        total += ((const volatile gw_metrics *)&app->m_all[i])->ws_claimed;
+    return total;
+}

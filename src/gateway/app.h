@@ -54,6 +54,11 @@ extern const double gw_lat_bounds_ms[GW_LAT_BUCKETS];
 /* Close codes counted one by one; the rest land in "other". */
 #define GW_CLOSE_CODES 16 /* 1000..1015 */
 
+/* Labelled positions shared between workers (labels.h): every route, and
+ * the first GW_LBL_SERVERS servers over all upstreams in configuration order. */
+#define GW_LBL_ROUTES GW_CONFIG_MAX_ROUTES
+#define GW_LBL_SERVERS 1024
+
 typedef struct gw_metrics {
     uint64_t status[600];                /* every answer (handshake or HTTP) by status */
     uint64_t hs_status[600];             /* WebSocket handshakes by status */
@@ -72,6 +77,13 @@ typedef struct gw_metrics {
     uint64_t link_writes, link_frames_out; /* batches written, frames in them */
     uint64_t link_bytes_out, link_bytes_in;
     uint64_t link_bcasts_in; /* BCAST frames received (one message, many sessions) */
+    uint64_t ws_claimed;     /* this worker's gw_app.ws_open, for the gateway-wide cap */
+    /* Labelled series by position in the worker's configuration (labels.h):
+     * valid when lbl_routes/lbl_servers match the reader's configuration. */
+    uint64_t lbl_routes, lbl_servers;
+    uint64_t route_ws[GW_LBL_ROUTES], route_req[GW_LBL_ROUTES];
+    uint64_t server_conns[GW_LBL_SERVERS];
+    uint64_t server_up[GW_LBL_SERVERS]; /* this worker's health view: 1 up, 0 down */
 } gw_metrics;
 
 struct gw_app {
@@ -88,6 +100,7 @@ struct gw_app {
     const gw_metrics *m_all; /* every worker's slot, summed by the admin page */
     unsigned n_workers;      /* slots in m_all */
     uv_timer_t tick;         /* 1 s: iptable sweep, pool revive */
+    uv_prepare_t labels;     /* with several workers: publish labelled series (labels.h) */
     uv_signal_t sig_term, sig_int, sig_hup;
     bool draining;
     int pending_shutdowns;
@@ -101,6 +114,11 @@ struct gw_app {
     uint64_t ws_open;   /* proxied WebSockets open or handshaking (max_connections) */
     size_t max_message; /* largest max_message_bytes of any route at start */
 };
+
+/* Proxied WebSockets open or handshaking in the whole gateway (every
+ * worker's slot), for max_connections. Another worker's count is read while
+ * it may change: with N workers the cap can be overshot by at most N - 1. */
+uint64_t gw_app_ws_claimed(const gw_app *app);
 
 /* Builds a runtime for cfg, which it takes over (freed with the runtime).
  * Reads the JWT public key file. Returns NULL with diag set on failure. */

@@ -4,9 +4,11 @@
  * runs one event loop per worker process. SIGTERM/SIGINT drain (stop
  * accepting, 1001 to clients, exit within limits.drain_timeout_s); SIGHUP
  * reloads the configuration for new connections. With --workers N > 1
- * (0: one per core) the parent supervises N workers sharing the
- * listeners (SO_REUSEPORT; supervisor.c): it forwards signals and restarts a
- * dead worker. Limits are per worker; metrics live in shared slots
+ * (0, the default: one per core) the parent supervises N workers sharing
+ * the listeners (SO_REUSEPORT; supervisor.c): it forwards signals and
+ * restarts a dead worker. New connections are steered by client address
+ * (reuseport.h), so per-IP limits hold gateway-wide; max_connections is
+ * checked against every worker's count; metrics live in shared slots
  * (shmetrics.c) that worker 0, which serves the admin listener, sums. */
 #include <errno.h>
 #include <signal.h>
@@ -19,6 +21,7 @@
 #include "admin.h"
 #include "app.h"
 #include "config.h"
+#include "labels.h"
 #include "shmetrics.h"
 #include "supervisor.h"
 #include "core/err.h"
@@ -33,7 +36,7 @@ extern char **environ;
 static const hr_flag_spec flag_spec[] = {
     {"config", HR_FLAG_STRING, NULL, "FILE", "gateway configuration (YAML), required", 0, 0},
     {"check", HR_FLAG_BOOL, "false", NULL, "validate the configuration and exit 0 or 2", 0, 0},
-    {"workers", HR_FLAG_INT, "1", "N", "worker processes sharing the listeners (0: one per core)",
+    {"workers", HR_FLAG_INT, "0", "N", "worker processes sharing the listeners (0: one per core)",
      0, GW_SUPERVISOR_MAX_WORKERS},
     {"log-level", HR_FLAG_STRING, "info", "LEVEL", "debug, info, warn, error or off", 0, 0},
 };
@@ -49,6 +52,8 @@ static void close_handle(uv_handle_t *h)
 static void stop_loop_handles(gw_app *app)
 {
     close_handle((uv_handle_t *)&app->tick);
+    if (app->n_workers > 1)
+        close_handle((uv_handle_t *)&app->labels);
     close_handle((uv_handle_t *)&app->sig_term);
     close_handle((uv_handle_t *)&app->sig_int);
     close_handle((uv_handle_t *)&app->sig_hup);
@@ -178,6 +183,7 @@ static void public_config(const gw_config *cfg, unsigned workers, hr_server_conf
     sc->deflate = true;
     sc->shutdown_timeout_ms = (uint32_t)(l->drain_timeout_s * 1000);
     sc->reuse_port = workers > 1;
+    sc->steer_by_ip = workers > 1 ? workers : 0; /* per-IP limits hold gateway-wide */
 }
 
 static void upstream_config(const gw_config *cfg, hr_server_config *sc)
@@ -282,11 +288,21 @@ static int create_servers(gw_app *app, unsigned workers)
     return 0;
 }
 
+static void on_labels(uv_prepare_t *p)
+{
+    gw_labels_publish(p->data);
+}
+
 static void start_handles(gw_app *app)
 {
     uv_timer_init(app->loop, &app->tick);
     app->tick.data = app;
     uv_timer_start(&app->tick, on_tick, 1000, 1000);
+    if (app->n_workers > 1) {
+        uv_prepare_init(app->loop, &app->labels);
+        app->labels.data = app;
+        uv_prepare_start(&app->labels, on_labels);
+    }
     uv_signal_t *sigs[] = {&app->sig_term, &app->sig_int, &app->sig_hup};
     const int nums[] = {SIGTERM, SIGINT, SIGHUP};
     for (size_t i = 0; i < 3; i++) {

@@ -26,8 +26,11 @@ void gw_shmetrics_free(gw_metrics *slots, size_t n)
         munmap(slots, n * sizeof(gw_metrics));
 }
 
-/* A new gw_metrics field must be added to add_one() too. */
-_Static_assert(sizeof(gw_metrics) == 1246 * sizeof(uint64_t), "update add_one() for new fields");
+/* A new gw_metrics field must be added to add_one() too (the labelled
+ * arrays are summed by position in labels.c instead). */
+_Static_assert(sizeof(gw_metrics) ==
+                   (1247 + 2 + 2 * GW_LBL_ROUTES + 2 * GW_LBL_SERVERS) * sizeof(uint64_t),
+               "update add_one() for new fields");
 
 static void add_array(uint64_t *dst, const volatile uint64_t *src, size_t n)
 {
@@ -51,14 +54,17 @@ static void add_one(gw_metrics *o, const volatile gw_metrics *s)
     o->upstream_connect_failures += s->upstream_connect_failures;
     o->lat_sum_ms += s->lat_sum_ms;
     o->lat_count += s->lat_count;
-    o->reloads += s->reloads;
-    o->reload_failures += s->reload_failures;
+    /* Every worker reloads on the same SIGHUP: one reload, not N. */
+    o->reloads = s->reloads > o->reloads ? s->reloads : o->reloads;
+    o->reload_failures =
+        s->reload_failures > o->reload_failures ? s->reload_failures : o->reload_failures;
     o->links_open += s->links_open;
     o->link_writes += s->link_writes;
     o->link_frames_out += s->link_frames_out;
     o->link_bytes_out += s->link_bytes_out;
     o->link_bytes_in += s->link_bytes_in;
     o->link_bcasts_in += s->link_bcasts_in;
+    o->ws_claimed += s->ws_claimed;
 }
 
 void gw_shmetrics_sum(const gw_metrics *slots, size_t n, gw_metrics *out)
@@ -72,4 +78,9 @@ void gw_shmetrics_reset_gauges(gw_metrics *slot)
 {
     slot->ws_active = 0;
     slot->links_open = 0;
+    slot->ws_claimed = 0;
+    memset(slot->route_ws, 0, sizeof slot->route_ws);
+    memset(slot->server_conns, 0, sizeof slot->server_conns);
+    for (size_t i = 0; i < GW_LBL_SERVERS; i++)
+        slot->server_up[i] = 1; /* a dead worker's health view no longer counts */
 }

@@ -22,6 +22,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "net/reuseport.h"
 
 #define BRIDGE_QUEUE_MAX ((size_t)1 << 20)
 #define BRIDGE_EARLY_MAX ((size_t)1 << 20)
@@ -440,15 +441,16 @@ static int bind_listener(gw_tls *t, const gw_listener_cfg *l, bool reuse_port)
     uv_tcp_init_ex(t->app->loop, &t->listener, l->addr.v6 ? AF_INET6 : AF_INET);
     t->listener.data = t;
     t->open++;
-    if (reuse_port) {
-        uv_os_fd_t fd;
-        const int one = 1;
-        if (uv_fileno((uv_handle_t *)&t->listener, &fd) == 0)
-            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    }
+    uv_os_fd_t fd = -1;
+    if (reuse_port && uv_fileno((uv_handle_t *)&t->listener, &fd) == 0)
+        (void)hr_reuseport_enable(fd);
     rc = uv_tcp_bind(&t->listener, (const struct sockaddr *)&ss, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&t->listener, 1024, on_connection);
+    /* Same steering as the plain listeners (main.c): one client address, one worker. */
+    if (rc == 0 && fd >= 0 && t->app->n_workers > 1 &&
+        hr_reuseport_steer_by_ip(fd, t->app->n_workers) != 0)
+        hr_log(HR_LOG_WARN, "gateway", "tls listener: cannot steer connections by address");
     return rc;
 }
 

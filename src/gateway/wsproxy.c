@@ -97,7 +97,7 @@ static int check_limits(gw_app *app, hr_conn *client, hr_upgrade_reply *reply)
         return refuse(app, reply, 429, "too many handshakes from this address\n");
     if (rate != 0)
         return refuse(app, reply, 503, "overloaded\n");
-    if (app->ws_open >= lim->max_connections)
+    if (gw_app_ws_claimed(app) >= lim->max_connections)
         return refuse(app, reply, 503, "too many connections\n");
     if (gw_iptable_conn_open(&app->ips, sa, lim->max_connections_per_ip) != 0)
         return refuse(app, reply, 503, "too many connections from this address\n");
@@ -308,6 +308,7 @@ int gw_ws_start(gw_app *app, hr_conn *client, const hr_http_head *head, const gw
                       rc == HR_ELIMIT ? "no healthy upstream\n" : "out of memory\n");
     }
     app->ws_open++; /* counts handshakes in flight too, so a burst cannot overshoot */
+    app->m->ws_claimed = app->ws_open;
     hr_conn_set_app_data(client, s);
     return HR_CONN_UPGRADE_DEFER;
 }
@@ -623,6 +624,7 @@ void gw_ws_client_close(hr_conn *c, int code)
     gw_ws *s = hr_conn_app_data(c);
     s->client_gone = true;
     s->app->ws_open--;
+    s->app->m->ws_claimed = s->app->ws_open;
     if (s->ip_counted)
         gw_iptable_conn_close(&s->app->ips, peer_sa(s));
     if (s->t_open_ms != 0) {

@@ -1,12 +1,14 @@
 // herald-gateway worker processes (issue 7): the supervisor restarts a dead
 // worker, forwards SIGHUP and SIGTERM, and the admin /metrics page sums the
-// counters of every worker (shared memory slots).
+// counters of every worker (shared memory slots). Connections are steered to
+// a worker by client address (127.0.0.2 and 127.0.0.3 land on different
+// workers of two), so per-IP limits and max_connections hold gateway-wide.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe } from 'node:test';
 import {
-    connectWelcome, freePort, parseMetrics, spawnServer, startNotifier, test, tmpFile, waitFor,
+    connectWelcome, expectRefused, freePort, parseMetrics, spawnServer, startNotifier, test, tmpFile, waitFor,
 } from './lib/harness.mjs';
 
 /** Awaits p while keeping the event loop alive (the harness unrefs servers). */
@@ -16,13 +18,13 @@ async function held(p) {
 }
 
 
-async function startGateway(nf, args) {
+async function startGateway(nf, args, limits = {}) {
     const listen = await freePort();
     const admin = await freePort();
     const cfg = {
         listen: `127.0.0.1:${listen}`,
         admin_listen: `127.0.0.1:${admin}`,
-        limits: { drain_timeout_s: 5 },
+        limits: { drain_timeout_s: 5, ...limits },
         upstreams: { up: { servers: [`127.0.0.1:${nf.port}`] } },
         routes: [{ path: '/ws', upstream: 'up', websocket: true }],
     };
@@ -66,16 +68,46 @@ describe('gateway workers', () => {
         const gw = await startGateway(nf, ['--workers', '2']);
         await waitFor(async () => children(gw.proc.pid).length === 2, 'two workers');
         const clients = [];
-        for (let i = 0; i < 12; i++) clients.push((await connectWelcome(gw.wsUrl('/ws')))[0]);
-        // SO_REUSEPORT spreads 12 connections over both workers (almost surely);
-        // whichever took them, worker 0's page counts them all.
+        // Two client addresses, one per worker: worker 0's page counts them all,
+        // labelled series included.
+        for (let i = 0; i < 12; i++) {
+            const localAddress = i % 2 ? '127.0.0.3' : '127.0.0.2';
+            clients.push((await connectWelcome(gw.wsUrl('/ws'), { localAddress }))[0]);
+        }
         assert.equal(await value(gw, 'herald_gateway_ws_open'), 12);
         assert.equal(await value(gw, 'herald_gateway_ws_connections_total'), 12);
+        assert.equal(await value(gw, 'herald_gateway_ws_connections'), 12);
+        assert.equal(await value(gw, 'herald_gateway_upstream_connections'), 12);
+        assert.equal(await value(gw, 'herald_gateway_upstream_up'), 1);
         gw.proc.kill('SIGHUP');
-        await waitFor(async () => (await value(gw, 'herald_gateway_reloads_total')) === 2,
-            'both workers reloaded');
+        await waitFor(async () => (await value(gw, 'herald_gateway_reloads_total')) === 1,
+            'one reload (every worker reloaded once)');
         for (const c of clients) c.terminate();
         await waitFor(async () => (await value(gw, 'herald_gateway_ws_open')) === 0, 'all closed');
+    });
+
+    test('per-IP limits and max_connections hold for the whole gateway, not per worker', async () => {
+        const nf = await notifier();
+        const gw = await startGateway(nf, ['--workers', '2'],
+            { max_connections: 5, max_connections_per_ip: 3 });
+        await waitFor(async () => children(gw.proc.pid).length === 2, 'two workers');
+        const open = [];
+        const refused = async (localAddress) => {
+            const r = await expectRefused(gw.wsUrl('/ws'), { localAddress });
+            assert.equal(r.statusCode, 503);
+        };
+        // Three from one address, wherever they land; the fourth is refused.
+        for (let i = 0; i < 3; i++) open.push((await connectWelcome(gw.wsUrl('/ws'), { localAddress: '127.0.0.2' }))[0]);
+        await refused('127.0.0.2');
+        // Two more from another address (the other worker): five in all, the cap.
+        for (let i = 0; i < 2; i++) open.push((await connectWelcome(gw.wsUrl('/ws'), { localAddress: '127.0.0.3' }))[0]);
+        await refused('127.0.0.3');
+        await refused('127.0.0.4');
+        assert.equal(await value(gw, 'herald_gateway_ws_open'), 5);
+        open.pop().terminate();
+        await waitFor(async () => (await value(gw, 'herald_gateway_ws_open')) === 4, 'one closed');
+        open.push((await connectWelcome(gw.wsUrl('/ws'), { localAddress: '127.0.0.4' }))[0]);
+        for (const c of open) c.terminate();
     });
 
     test('a killed worker is restarted; SIGTERM still drains every worker with 1001', async () => {

@@ -45,7 +45,9 @@ static void test_gw_supervisor_metrics_sum(void **state)
         slots[i].closes[GW_CLOSE_CODES] = 1;
         slots[i].lat_buckets[GW_LAT_BUCKETS] = 5;
         slots[i].lat_sum_ms = 0.5;
-        slots[i].reload_failures = 7;
+        slots[i].reload_failures = 7 + i;
+        slots[i].ws_claimed = 1;
+        slots[i].server_up[0] = 0;
     }
     gw_metrics sum;
     gw_shmetrics_sum(slots, 3, &sum);
@@ -55,10 +57,13 @@ static void test_gw_supervisor_metrics_sum(void **state)
     assert_int_equal(sum.closes[GW_CLOSE_CODES], 3);
     assert_int_equal(sum.lat_buckets[GW_LAT_BUCKETS], 15);
     assert_true(sum.lat_sum_ms > 1.49 && sum.lat_sum_ms < 1.51);
-    assert_int_equal(sum.reload_failures, 21);
+    assert_int_equal(sum.reload_failures, 9); /* one SIGHUP reaches every worker: the most */
+    assert_int_equal(sum.ws_claimed, 3);
     gw_shmetrics_reset_gauges(&slots[1]);
     gw_shmetrics_sum(slots, 3, &sum);
     assert_int_equal(sum.ws_active, 4);
+    assert_int_equal(sum.ws_claimed, 2);
+    assert_int_equal(slots[1].server_up[0], 1); /* a dead worker's health view is dropped */
     assert_int_equal(sum.ws_total, 60);
     gw_shmetrics_free(slots, 3);
 }
