@@ -25,6 +25,10 @@ static const hr_flag_spec spec[] = {
      "Event loops (threads) with --link-listen: links are spread over them; loop 0 also serves"
      " direct clients, the API and the broker. 0: one per CPU.",
      0, 64},
+    {"loop-queue", HR_FLAG_INT, "262144", "N",
+     "Events queued toward one other loop; a loop that falls this far behind closes its"
+     " sessions with 1013.",
+     1, 16777216},
     {"api-key", HR_FLAG_STRING, NULL, "KEY",
      "Require 'Authorization: Bearer KEY' on POST /publish (default: open).", 0, 0},
     {"trusted-proxy", HR_FLAG_REPEATABLE, NULL, "CIDR",
@@ -127,6 +131,7 @@ static void copy_numbers(nf_config *cfg)
     cfg->commands_per_s = (uint32_t)hr_flags_num(f, "commands-per-s");
     cfg->max_publish_items = (size_t)hr_flags_num(f, "max-publish-items");
     cfg->deflate = hr_flags_bool(f, "deflate");
+    cfg->loop_queue = (size_t)hr_flags_num(f, "loop-queue");
     cfg->loops = (unsigned)hr_flags_num(f, "loops");
     if (cfg->loops == 0) {
         const unsigned cpus = uv_available_parallelism();

@@ -35,6 +35,7 @@ typedef struct nf_config {
     uint32_t commands_per_s;  /* client commands per one-second window */
     size_t max_publish_items; /* items per /publish body */
     unsigned loops;           /* event loops with --link-listen (1..64; flag 0 = CPUs) */
+    size_t loop_queue;        /* items queued toward one shard loop (inbox.h) */
     bool deflate;             /* offer permessage-deflate */
     hr_log_level log_level;
     hr_flags flags; /* owns the strings above */

@@ -59,9 +59,6 @@ typedef struct nf_inbox {
     hr_event_id lost_id; /* the newest of them */
 } nf_inbox;
 
-/* Default bound: 262,144 items (about 46 MB if a shard stalls completely). */
-#define NF_INBOX_MAX ((size_t)1 << 18)
-
 /* Initialises an empty inbox of at most max items; wake may be NULL (tests)
  * and must stay valid until nf_inbox_close(). Returns 0 or a libuv error. */
 int nf_inbox_init(nf_inbox *ib, size_t max, uv_async_t *wake);

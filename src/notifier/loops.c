@@ -156,7 +156,7 @@ static shard *shard_new(const nf_loop *p, unsigned index, char *err, size_t errc
         return NULL;
     }
     uv_mutex_init(&s->snap_lock);
-    nf_inbox_init(&s->inbox, NF_INBOX_MAX, &s->wake);
+    nf_inbox_init(&s->inbox, p->cfg->loop_queue, &s->wake);
     uv_async_init(&s->uv, &s->wake, on_wake);
     uv_check_init(&s->uv, &s->snap);
     s->wake.data = s->snap.data = s;

@@ -692,6 +692,39 @@ describe('notifier with two event loops behind the gateway (--loops 2)', () => {
         }
     });
 
+    test('a loop a whole queue behind closes its sessions with 1013; a resume says recovered:false', async () => {
+        // --loop-queue 1: the second loop cannot keep up with a 1000-event batch.
+        const nf = await linkNotifier(['--loop-queue', '1']);
+        const ch = uniq();
+        const links = [await rawLink(nf.linkPort, 2), await rawLink(nf.linkPort, 2)];
+        for (const link of links) link.open(1, `/ws?channels=${ch}`);
+        const msgs = (link, s) => messagesBySession(link.frames).get(s) || [];
+        await waitFor(() => links.every((l) => msgs(l, 1).some((x) => x.type === 'subscribed')), 'subscribed on both');
+        assert.deepEqual(links.map((l) => loopOf(msgs(l, 1)[0])), [0, 1]);
+        const batch = [];
+        for (let i = 0; i < 1000; i++) batch.push({ channel: ch, data: i });
+        const ids = await publishOk(nf, batch);
+        const evs = (l, s) => msgs(l, s).filter((x) => x.type === 'event').map((x) => x.id);
+        await waitFor(() => evs(links[0], 1).length === 1000, 'every event on loop 0');
+        assert.deepEqual(evs(links[0], 1), ids);
+        const closeOf = (l, s) => l.frames.find((f) => f.type === T.CLOSE && f.session === s);
+        await waitFor(() => closeOf(links[1], 1) !== undefined, 'CLOSE for the session on loop 1');
+        assert.equal(closeOf(links[1], 1).payload.readUInt16BE(0), 1013);
+        const got = evs(links[1], 1);
+        assert.ok(got.length < 1000, `loop 1 lost events (${got.length} delivered)`);
+        assert.deepEqual(got, ids.slice(0, got.length), 'what arrived before the gap: in order, no gap');
+        const { v } = await nfMetrics(nf);
+        assert.ok(v('herald_notifier_loop_overflows_total') >= 1);
+        const since = got.length > 0 ? got[got.length - 1] : ids[0];
+        links[1].open(2, `/ws?channels=${ch}&since=${since}`);
+        await waitFor(() => msgs(links[1], 2).some((x) => x.type === 'subscribed'), 'resumed');
+        assert.equal(msgs(links[1], 2).find((x) => x.type === 'subscribed').recovered, false);
+        await new Promise((r) => setTimeout(r, 300));
+        const replay = evs(links[1], 2);
+        assert.deepEqual(replay, ids.filter((id) => replay.includes(id)), 'replayed in order, no duplicates');
+        for (const l of links) l.sock.destroy();
+    });
+
     test('--loops: 1 keeps one loop; 0 and out of range are checked', async () => {
         const nf = await linkNotifier(['--loops', '1']);
         const { v } = await nfMetrics(nf);
