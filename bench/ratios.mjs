@@ -12,7 +12,8 @@ for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
   if (!line.trim()) continue;
   let r;
   try { r = JSON.parse(line); } catch { continue; }
-  const [scenario, target, n] = r.label.split(':');
+  // scale.sh adds a fourth part, w<K>: the server's worker processes.
+  const [scenario, target, n, w] = r.label.split(':');
   // A server that was not running when sampled means the run measured
   // something else (e.g. another process on the port): drop it, loudly.
   if (Object.values(r.procs || {}).some((p) => !p.rss_before)) {
@@ -22,7 +23,7 @@ for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
   if (only && scenario !== only) continue;
   const k = `${scenario}:${n}:${target}`;
   if (!runs.has(k)) runs.set(k, []);
-  runs.get(k).push({ ...r, scenario, target, n: Number(n) });
+  runs.get(k).push({ ...r, scenario, target, n: Number(n), srv_workers: w ? Number(w.slice(1)) : 1 });
 }
 // One row per key: every numeric figure replaced by its median over the runs.
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
@@ -35,11 +36,16 @@ for (const [k, list] of runs) {
     const xs = list.map((r) => r[f]);
     row[f] = summed.includes(f) ? xs.reduce((a, b) => a + b, 0) : median(xs);
   }
-  row.procs = Object.fromEntries(Object.keys(row.procs).map((p) => [p, { cpu_s: median(list.map((r) => r.procs[p].cpu_s)) }]));
+  row.procs = Object.fromEntries(Object.keys(row.procs).map((p) => [p, {
+    cpu_s: median(list.map((r) => r.procs[p].cpu_s)),
+    rss_end: median(list.map((r) => r.procs[p].rss_end)),
+  }]));
   runs.set(k, row);
 }
 
 const cpu = (r) => Object.values(r.procs).reduce((a, p) => a + p.cpu_s, 0);
+const rssEnd = (r) => Object.values(r.procs).reduce((a, p) => a + p.rss_end, 0) / 1048576;
+// A column whose third field is 'none' gets no ratio (counts, set-up sizes).
 const cols = {
   idle: [['user B/conn', (r) => r.user_bytes_per_conn, 'low'],
          ['kernel B/conn', (r) => r.kernel_bytes_per_conn, 'low'],
@@ -60,11 +66,26 @@ const cols = {
                     ['latency p50 ms', (r) => r.lat_p50_ms, 'low'],
                     ['latency p99 ms', (r) => r.lat_p99_ms, 'low'],
                     ['server CPU s', cpu, 'low']],
+  'scale-latency': [['server procs', (r) => r.srv_workers, 'none'],
+                    ['lossy conns', (r) => r.lossy_conns, 'none'],
+                    ['user B/conn', (r) => r.user_bytes_per_conn, 'low'],
+                    ['kernel B/conn', (r) => r.kernel_bytes_per_conn, 'low'],
+                    ['latency p50 ms', (r) => r.lat_p50_ms, 'low'],
+                    ['p99 ms', (r) => r.lat_p99_ms, 'low'],
+                    ['one broadcast p50 ms', (r) => r.fanout_p50_ms, 'low'],
+                    ['connect s', (r) => r.connect_s, 'low']],
+  'scale-fanout': [['server procs', (r) => r.srv_workers, 'none'],
+                   ['lossy conns', (r) => r.lossy_conns, 'none'],
+                   ['delivered/s', (r) => r.delivered_per_s, 'high'],
+                   ['fan-out p50 ms', (r) => r.fanout_p50_ms, 'low'],
+                   ['latency p99 ms', (r) => r.lat_p99_ms, 'low'],
+                   ['server CPU s', cpu, 'low'],
+                   ['server RSS end MB', rssEnd, 'low']],
   churn: [['cycles/s', (r) => r.churn_per_s, 'high'],
           ['handshake p50 ms', (r) => r.handshake_p50_ms, 'low'],
           ['handshake p99 ms', (r) => r.handshake_p99_ms, 'low']],
 };
-const fmt = (v) => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(v >= 10 ? 1 : 3));
+const fmt = (v) => (Number.isInteger(v) && v < 100 ? String(v) : v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(v >= 10 ? 1 : 3));
 
 const scenarios = [...new Set([...runs.values()].map((r) => r.scenario))];
 for (const s of scenarios) {
@@ -74,14 +95,14 @@ for (const s of scenarios) {
   const ns = [...new Set([...runs.values()].filter((r) => r.scenario === s).map((r) => r.n))].sort((a, b) => a - b);
   for (const n of ns) {
     const nchan = runs.get(`${s}:${n}:nchan`);
-    for (const t of ['gateway', 'link', 'notifier', 'nchan']) {
+    for (const t of ['gateway', 'plain', 'link', 'notifier', 'nchan']) {
       const r = runs.get(`${s}:${n}:${t}`);
       if (!r) continue;
       rows.push([n, t, r.runs, r.ready, `${r.delivered} / ${r.expected}`, ...c.map((x) => fmt(x[1](r)))]);
       if (t !== 'nchan' && nchan) {
         rows.push(['', `${t} / nchan`, '', '', '', ...c.map((x) => {
           const b = x[1](nchan);
-          return b ? `${(x[1](r) / b).toFixed(2)}x` : '-';
+          return b && x[2] !== 'none' ? `${(x[1](r) / b).toFixed(2)}x` : '';
         })]);
       }
     }

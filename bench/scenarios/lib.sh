@@ -1,6 +1,8 @@
 # Shared by bench/scenarios/*.sh: starts one server set-up at a time on
 # 127.0.0.1, runs herald-bench against it, stops it. Set-ups:
 #   gateway   client -> herald-gateway :17080 -> herald-notifier :17070
+#   plain     the same as gateway (plain proxying: one upstream connection
+#             per client), named so in scale.sh beside link
 #   notifier  client -> herald-notifier :17070
 #   link      client -> herald-gateway :17080 == herald-link ==> notifier
 #             (link listener :17071; docs/link.md)
@@ -14,7 +16,10 @@
 #   TARGETS      set-ups, run alternating for each N [gateway notifier nchan]
 #   BENCH_NICE   niceness of the whole run when root [-10]: the servers and
 #                herald-bench get the CPU before other work on a shared box
-#   WORKERS      herald-gateway --workers and nginx worker_processes [1]
+#   WORKERS      herald-gateway --workers and nginx worker_processes [1];
+#                a script may set RUN_WORKERS per run (scale.sh sizes it by N).
+#                With more than one nginx worker, nginx listens with
+#                reuseport so the kernel spreads clients evenly over workers
 #   PORT_BASE    notifier port; gateway +10, its admin +20, nginx +30 [17070]
 #   REPEAT       rounds of (every target) per N; ratios use the median [2]
 #   OUT          JSON lines file [bench/results/<scenario>.jsonl], rewritten
@@ -35,8 +40,13 @@ sed -e "s/127.0.0.1:17070/127.0.0.1:$NF_PORT/; s/127.0.0.1:17080/127.0.0.1:$GW_P
 sed -e "s/servers: \[127.0.0.1:$NF_PORT\]}/servers: [127.0.0.1:$((PB + 1))], protocol: herald-link}/" \
   "$RUN_DIR/gateway.yaml" >"$RUN_DIR/gateway-link.yaml"
 WORKERS=${WORKERS:-1}
-sed -e "s/127.0.0.1:17100/127.0.0.1:$NG_PORT/" -e "s/^worker_processes 1;/worker_processes $WORKERS;/" \
-  "$ROOT/bench/nchan/nginx.conf" >"$RUN_DIR/nginx.conf"
+
+nginx_conf() { # workers: writes $RUN_DIR/nginx.conf for that many worker processes
+  local rp=""
+  [ "$1" -gt 1 ] && rp=" reuseport"
+  sed -e "s/127.0.0.1:17100 /127.0.0.1:$NG_PORT$rp /" -e "s/^worker_processes 1;/worker_processes $1;/" \
+    "$ROOT/bench/nchan/nginx.conf" >"$RUN_DIR/nginx.conf"
+}
 if [ "$(id -u)" = 0 ]; then renice -n "${BENCH_NICE:--10}" -p $$ >/dev/null; fi
 PIDS=()
 
@@ -71,8 +81,9 @@ wait_port() { # host port
 
 # start_target NAME: starts the servers; sets URL, PROTO, PUBLISH, PUBRAW, PIDSPEC.
 start_target() {
+  local workers=${RUN_WORKERS:-$WORKERS}
   case $1 in
-    notifier|gateway|link)
+    notifier|gateway|plain|link)
       port_free "$NF_PORT"
       local link=() gwconf=$RUN_DIR/gateway.yaml
       if [ "$1" = link ]; then
@@ -81,12 +92,12 @@ start_target() {
         gwconf=$RUN_DIR/gateway-link.yaml
       fi
       "$BIN/herald-notifier" --listen "127.0.0.1:$NF_PORT" --log-level warn \
-        --ping-interval 0 "${link[@]+"${link[@]}"}" 2>>"$RUN_DIR/notifier.log" & PIDS+=($!); local nf=$!
+        --ping-interval 0 --idle-timeout 0 "${link[@]+"${link[@]}"}" 2>>"$RUN_DIR/notifier.log" & PIDS+=($!); local nf=$!
       wait_port 127.0.0.1 "$NF_PORT"; alive "$nf" herald-notifier
       PUBLISH=http://127.0.0.1:$NF_PORT/publish; PUBRAW=false; PROTO=herald
       if [ "$1" != notifier ]; then
         port_free "$GW_PORT"
-        "$BIN/herald-gateway" --config "$gwconf" --workers "$WORKERS" --log-level warn \
+        "$BIN/herald-gateway" --config "$gwconf" --workers "$workers" --log-level warn \
           2>>"$RUN_DIR/gateway.log" & PIDS+=($!); local gw=$!
         wait_port 127.0.0.1 "$GW_PORT"; alive "$gw" herald-gateway
         URL="ws://127.0.0.1:$GW_PORT/ws?channels={ch}"; PIDSPEC="gateway=$gw,notifier=$nf"
@@ -96,6 +107,7 @@ start_target() {
       fi ;;
     nchan)
       mkdir -p "$RUN_DIR/nginx/tmp"
+      nginx_conf "$workers"
       port_free "$NG_PORT"
       nginx -p "$RUN_DIR/nginx" -c "$RUN_DIR/nginx.conf" -e "$RUN_DIR/nginx/error.log" &
       PIDS+=($!); local ng=$!
@@ -117,7 +129,7 @@ run_bench() {
   [ "$PUBRAW" = true ] && raw=(--publish-raw)
   timeout 600 "$BIN/herald-bench" --url "$URL" --protocol "$PROTO" --publish "$PUBLISH" \
     "${raw[@]+"${raw[@]}"}" --clients "$n" --pids "$PIDSPEC" \
-    --label "$scenario:$target:$n" --json "$OUT" "$@" | grep -v '^{'
+    --label "${RUN_LABEL:-$scenario:$target:$n}" --json "$OUT" "$@" | grep -v '^{'
   stop_servers
   sleep 1 # let TIME_WAIT and the kernel settle between set-ups
 }
