@@ -33,6 +33,13 @@ REPEAT=${REPEAT:-2}
 APPEND=${APPEND:-0}
 RUN_DIR=$(mktemp -d /tmp/herald-bench.XXXXXX)
 PB=${PORT_BASE:-17070}
+# A port inside the ephemeral range can be held at any time by some other
+# process's outgoing connection (or its TIME_WAIT), and then our listener
+# cannot bind: keep the ports below it.
+read -r EPH_LO _ </proc/sys/net/ipv4/ip_local_port_range
+if [ $((PB + 31)) -ge "$EPH_LO" ]; then
+  echo "PORT_BASE $PB: the ports must lie below the ephemeral range ($EPH_LO and up)" >&2; exit 2
+fi
 NF_PORT=$PB GW_PORT=$((PB + 10)) GW_ADMIN=$((PB + 20)) NG_PORT=$((PB + 30))
 sed -e "s/127.0.0.1:17070/127.0.0.1:$NF_PORT/; s/127.0.0.1:17080/127.0.0.1:$GW_PORT/" \
   -e "s/127.0.0.1:17090/127.0.0.1:$GW_ADMIN/" "$ROOT/bench/gateway.yaml" >"$RUN_DIR/gateway.yaml"

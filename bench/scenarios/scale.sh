@@ -21,6 +21,7 @@
 #   REPEAT      [1]                      EVENTS   broadcasts per run [20]
 #   PER_WORKER  clients per server process [18000]
 #   PLAIN_MAX   [19000]                  CONNECT_RATE  [5000]
+#   IDLE        idle hold before the memory sample, seconds [5]
 #   OUT         [bench/results/scale.jsonl]
 # Tables: node bench/ratios.mjs bench/results/scale.jsonl --md
 NS=${NS:-"10000 50000 100000"}
@@ -31,6 +32,7 @@ EVENTS=${EVENTS:-20}
 PER_WORKER=${PER_WORKER:-18000}
 PLAIN_MAX=${PLAIN_MAX:-19000}
 CONNECT_RATE=${CONNECT_RATE:-5000}
+IDLE=${IDLE:-5}
 OUT=${OUT:-$ROOT/bench/results/scale.jsonl}
 mkdir -p "$(dirname "$OUT")"
 [ "$APPEND" = 1 ] || : >"$OUT"
@@ -57,7 +59,7 @@ for n in $NS; do
         echo "# skip plain N=$n: one notifier would hold $n client descriptors (open-file cap 20,000)" >&2
         continue
       fi
-      one scale-latency "$t" "$n" --events "$EVENTS" --size 100 --rate 1 --idle 5 --drain 20
+      one scale-latency "$t" "$n" --events "$EVENTS" --size 100 --rate 1 --idle "$IDLE" --drain 20
       one scale-fanout "$t" "$n" --events "$EVENTS" --size 100 --rate 0 --idle 1 --drain 30
     done
   done

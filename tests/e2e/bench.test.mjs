@@ -5,8 +5,11 @@
 // times: the numbers belong in docs/BENCHMARKS.md.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe } from 'node:test';
-import { runProgram, startNotifier, test } from './lib/harness.mjs';
+import { BIN, runProgram, startNotifier, test, tmpFile } from './lib/harness.mjs';
 import { HAVE_NATS, HAVE_REDIS, startNats, startRedis } from './lib/servers.mjs';
 
 const N = 50;
@@ -18,6 +21,21 @@ async function bench(args) {
     const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
     assert.ok(line, `no JSON line in:\n${r.stdout}`);
     return JSON.parse(line);
+}
+
+/** Runs a bench script with env; resolves to {code, stdout, stderr}. */
+function runScript(script, env) {
+    return new Promise((resolve, reject) => {
+        const proc = spawn('bash', [script], { env: { ...process.env, ...env },
+            stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        proc.stdout.on('data', (d) => { stdout += d; });
+        proc.stderr.on('data', (d) => { stderr += d; });
+        const timer = setTimeout(() => proc.kill('SIGTERM'), 120000);
+        proc.on('error', (e) => { clearTimeout(timer); reject(e); });
+        proc.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    });
 }
 
 function assertAllDelivered(j, clients, events) {
@@ -83,6 +101,39 @@ describe('herald-bench', () => {
             '--publish', 'none', '--clients', '20', '--events', '0', '--churn', '1']);
         assert.equal(j.failed, 0, JSON.stringify(j));
         assert.ok(j.churn_cycles >= 20, JSON.stringify(j));
+    });
+
+    test('bench/scenarios/scale.sh: plain and link with several server workers, every client gets every event', async () => {
+        // 200 clients, PER_WORKER=100: the link gateway runs 2 workers, the
+        // plain one 4 (two descriptors per client). Ports below the
+        // ephemeral range (lib.sh refuses others); a port base that another
+        // run holds is retried with another one.
+        const script = path.resolve(path.dirname(new URL(import.meta.url).pathname),
+            '../../bench/scenarios/scale.sh');
+        const out = tmpFile('scale.jsonl');
+        let r;
+        for (let attempt = 0; attempt < 4; attempt++) {
+            const base = 20000 + 40 * Math.floor(Math.random() * 300);
+            r = await runScript(script, { HERALD_BIN: BIN, NS: '200', TARGETS: 'plain link',
+                EVENTS: '2', IDLE: '0.2', PER_WORKER: '100', PORT_BASE: String(base),
+                OUT: out, BENCH_NICE: '0' });
+            if (r.code === 0 || !/already in use/.test(r.stderr)) break;
+        }
+        assert.equal(r.code, 0, r.stderr);
+        const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+        assert.deepEqual(lines.map((j) => j.label), ['scale-latency:plain:200:w4',
+            'scale-fanout:plain:200:w4', 'scale-latency:link:200:w2', 'scale-fanout:link:200:w2']);
+        for (const j of lines) {
+            assert.equal(j.ready, 200, JSON.stringify(j));
+            assert.equal(j.expected, 400);
+            assert.equal(j.delivered, j.expected);
+            assert.equal(j.lossy_conns, 0);
+            // gateway supervisor + notifier + every worker, all sampled
+            const workers = Number(j.label.split(':')[3].slice(1));
+            assert.equal(Object.keys(j.procs).length, 2 + workers);
+            for (const p of Object.values(j.procs)) assert.ok(p.rss_before > 0, JSON.stringify(j));
+        }
+        assert.match(r.stdout, /== scale-latency ==/);
     });
 
     test('bad flags exit 2 with one line', async () => {
