@@ -78,7 +78,17 @@ static void test_procstat_parse(void **state)
     assert_int_equal(bench_procstat_parse("x=0", &s), -1);
     assert_int_equal(bench_procstat_parse("x=1y", &s), -1);
     assert_int_equal(bench_procstat_parse("=1", &s), -1);
-    assert_int_equal(bench_procstat_parse("a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9", &s), -1);
+    /* BENCH_MAX_PIDS (16: a gateway supervisor, its workers, a notifier)
+     * entries are taken, one more is refused. */
+    char list[256] = "";
+    size_t len = 0;
+    for (int i = 1; i <= BENCH_MAX_PIDS; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%sw%d=%d", i > 1 ? "," : "", i, i);
+    assert_int_equal(bench_procstat_parse(list, &s), 0);
+    assert_int_equal(s.n, BENCH_MAX_PIDS);
+    assert_int_equal(s.procs[BENCH_MAX_PIDS - 1].pid, BENCH_MAX_PIDS);
+    snprintf(list + len, sizeof list - len, ",extra=99");
+    assert_int_equal(bench_procstat_parse(list, &s), -1);
 }
 
 int main(void)
