@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BENCH_MAX_PIDS 16 /* a gateway supervisor, 8+ workers and a notifier */
+#define BENCH_MAX_PIDS 32 /* a gateway supervisor, its workers and notifiers */
 
 typedef struct bench_proc {
     char name[32];

@@ -12,8 +12,9 @@ for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
   if (!line.trim()) continue;
   let r;
   try { r = JSON.parse(line); } catch { continue; }
-  // scale.sh adds a fourth part, w<K>: the server's worker processes.
-  const [scenario, target, n, w] = r.label.split(':');
+  // scale.sh adds w<K>, the server's worker processes, and for plain-redis
+  // n<M>, its notifiers.
+  const [scenario, target, n, w, nf] = r.label.split(':');
   // A server that was not running when sampled means the run measured
   // something else (e.g. another process on the port): drop it, loudly.
   if (Object.values(r.procs || {}).some((p) => !p.rss_before)) {
@@ -23,7 +24,8 @@ for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
   if (only && scenario !== only) continue;
   const k = `${scenario}:${n}:${target}`;
   if (!runs.has(k)) runs.set(k, []);
-  runs.get(k).push({ ...r, scenario, target, n: Number(n), srv_workers: w ? Number(w.slice(1)) : 1 });
+  runs.get(k).push({ ...r, scenario, target, n: Number(n), srv_workers: w ? Number(w.slice(1)) : 1,
+    srv_procs: (w ? w.slice(1) : '1') + (nf ? ` + ${nf.slice(1)} notifiers` : '') });
 }
 // One row per key: every numeric figure replaced by its median over the runs.
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
@@ -32,7 +34,7 @@ for (const [k, list] of runs) {
   // Counts are summed so that a loss in any run shows; figures are medians.
   const summed = ['ready', 'delivered', 'expected', 'lossy_conns', 'failed', 'closed'];
   for (const f of Object.keys(row)) {
-    if (typeof row[f] !== 'number' || f === 'runs') continue;
+    if (typeof row[f] !== 'number' || f === 'runs' || f === 'srv_workers') continue;
     const xs = list.map((r) => r[f]);
     row[f] = summed.includes(f) ? xs.reduce((a, b) => a + b, 0) : median(xs);
   }
@@ -66,7 +68,7 @@ const cols = {
                     ['latency p50 ms', (r) => r.lat_p50_ms, 'low'],
                     ['latency p99 ms', (r) => r.lat_p99_ms, 'low'],
                     ['server CPU s', cpu, 'low']],
-  'scale-latency': [['server procs', (r) => r.srv_workers, 'none'],
+  'scale-latency': [['server procs', (r) => r.srv_procs, 'none'],
                     ['lossy conns', (r) => r.lossy_conns, 'none'],
                     ['user B/conn', (r) => r.user_bytes_per_conn, 'low'],
                     ['kernel B/conn', (r) => r.kernel_bytes_per_conn, 'low'],
@@ -74,7 +76,7 @@ const cols = {
                     ['p99 ms', (r) => r.lat_p99_ms, 'low'],
                     ['one broadcast p50 ms', (r) => r.fanout_p50_ms, 'low'],
                     ['connect s', (r) => r.connect_s, 'low']],
-  'scale-fanout': [['server procs', (r) => r.srv_workers, 'none'],
+  'scale-fanout': [['server procs', (r) => r.srv_procs, 'none'],
                    ['lossy conns', (r) => r.lossy_conns, 'none'],
                    ['delivered/s', (r) => r.delivered_per_s, 'high'],
                    ['fan-out p50 ms', (r) => r.fanout_p50_ms, 'low'],
@@ -85,7 +87,7 @@ const cols = {
           ['handshake p50 ms', (r) => r.handshake_p50_ms, 'low'],
           ['handshake p99 ms', (r) => r.handshake_p99_ms, 'low']],
 };
-const fmt = (v) => (Number.isInteger(v) && v < 100 ? String(v) : v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(v >= 10 ? 1 : 3));
+const fmt = (v) => (typeof v === 'string' ? v : Number.isInteger(v) && v < 100 ? String(v) : v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(v >= 10 ? 1 : 3));
 
 const scenarios = [...new Set([...runs.values()].map((r) => r.scenario))];
 for (const s of scenarios) {
@@ -95,7 +97,7 @@ for (const s of scenarios) {
   const ns = [...new Set([...runs.values()].filter((r) => r.scenario === s).map((r) => r.n))].sort((a, b) => a - b);
   for (const n of ns) {
     const nchan = runs.get(`${s}:${n}:nchan`);
-    for (const t of ['gateway', 'plain', 'link', 'notifier', 'nchan']) {
+    for (const t of ['gateway', 'plain', 'plain-redis', 'link', 'notifier', 'nchan']) {
       const r = runs.get(`${s}:${n}:${t}`);
       if (!r) continue;
       rows.push([n, t, r.runs, r.ready, `${r.delivered} / ${r.expected}`, ...c.map((x) => fmt(x[1](r)))]);

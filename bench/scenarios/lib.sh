@@ -6,6 +6,10 @@
 #   notifier  client -> herald-notifier :17070
 #   link      client -> herald-gateway :17080 == herald-link ==> notifier
 #             (link listener :17071; docs/link.md)
+#   plain-redis  client -> herald-gateway :17080 -> RUN_NOTIFIERS notifiers
+#             (:17110 and up, round robin), all reading one Redis stream
+#             (redis-server :17075); published with XADD. Plain proxying past
+#             one notifier's open-file cap (scale.sh)
 #   nchan     client -> nginx + nchan :17100 (bench/nchan/nginx.conf)
 # Publishing goes to the notifier's POST /publish (Herald) or nchan's
 # POST /pub/<channel>. Each run gets fresh servers, so memory figures start
@@ -20,7 +24,8 @@
 #                a script may set RUN_WORKERS per run (scale.sh sizes it by N).
 #                With more than one nginx worker, nginx listens with
 #                reuseport so the kernel spreads clients evenly over workers
-#   PORT_BASE    notifier port; gateway +10, its admin +20, nginx +30 [17070]
+#   PORT_BASE    notifier port; gateway +10, its admin +20, nginx +30,
+#                redis +5, the notifiers of plain-redis +40..+63 [17070]
 #   REPEAT       rounds of (every target) per N; ratios use the median [2]
 #   OUT          JSON lines file [bench/results/<scenario>.jsonl], rewritten
 #                by each scenario script (APPEND=1 keeps older lines)
@@ -37,7 +42,7 @@ PB=${PORT_BASE:-17070}
 # process's outgoing connection (or its TIME_WAIT), and then our listener
 # cannot bind: keep the ports below it.
 read -r EPH_LO _ </proc/sys/net/ipv4/ip_local_port_range
-if [ $((PB + 31)) -ge "$EPH_LO" ]; then
+if [ $((PB + 63)) -ge "$EPH_LO" ]; then
   echo "PORT_BASE $PB: the ports must lie below the ephemeral range ($EPH_LO and up)" >&2; exit 2
 fi
 NF_PORT=$PB GW_PORT=$((PB + 10)) GW_ADMIN=$((PB + 20)) NG_PORT=$((PB + 30))
@@ -86,6 +91,33 @@ wait_port() { # host port
   echo "nothing listens on $1:$2" >&2; return 1
 }
 
+# start_plain_redis WORKERS K: redis-server, K notifiers on its stream, the
+# gateway balancing over them; sets what start_target sets.
+start_plain_redis() {
+  local workers=$1 k=$2 rp=$((PB + 5)) servers="" i p nfspec=""
+  [ "$k" -le 24 ] || { echo "plain-redis: at most 24 notifiers" >&2; exit 2; }
+  port_free "$rp"
+  redis-server --bind 127.0.0.1 --port "$rp" --save '' --appendonly no \
+    >>"$RUN_DIR/redis.log" 2>&1 & PIDS+=($!)
+  wait_port 127.0.0.1 "$rp"
+  for i in $(seq 0 $((k - 1))); do
+    p=$((PB + 40 + i)); port_free "$p"
+    "$BIN/herald-notifier" --listen "127.0.0.1:$p" --broker "redis://127.0.0.1:$rp" \
+      --log-level warn --ping-interval 0 --idle-timeout 0 2>>"$RUN_DIR/notifier.log" & PIDS+=($!)
+    nfspec+=",nf$((i + 1))=$!"; servers+="${servers:+, }127.0.0.1:$p"
+  done
+  for i in $(seq 0 $((k - 1))); do wait_port 127.0.0.1 $((PB + 40 + i)); done
+  sed -e "s/servers: \[127.0.0.1:$NF_PORT\]}/servers: [$servers]}/" \
+    "$RUN_DIR/gateway.yaml" >"$RUN_DIR/gateway-redis.yaml"
+  port_free "$GW_PORT"
+  "$BIN/herald-gateway" --config "$RUN_DIR/gateway-redis.yaml" --workers "$workers" \
+    --log-level warn 2>>"$RUN_DIR/gateway.log" & PIDS+=($!); local gw=$!
+  wait_port 127.0.0.1 "$GW_PORT"; alive "$gw" herald-gateway
+  URL="ws://127.0.0.1:$GW_PORT/ws?channels={ch}"; PROTO=herald
+  PUBLISH=redis://127.0.0.1:$rp; PUBRAW=false; PIDSPEC="gateway=$gw$nfspec"
+  i=1; for p in $(pgrep -P "$gw"); do PIDSPEC+=",gw$i=$p"; i=$((i + 1)); done
+}
+
 # start_target NAME: starts the servers; sets URL, PROTO, PUBLISH, PUBRAW, PIDSPEC.
 start_target() {
   local workers=${RUN_WORKERS:-$WORKERS}
@@ -112,6 +144,7 @@ start_target() {
       else
         URL="ws://127.0.0.1:$NF_PORT/ws?channels={ch}"; PIDSPEC="notifier=$nf"
       fi ;;
+    plain-redis) start_plain_redis "$workers" "${RUN_NOTIFIERS:-2}" ;;
     nchan)
       mkdir -p "$RUN_DIR/nginx/tmp"
       nginx_conf "$workers"

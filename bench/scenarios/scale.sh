@@ -15,12 +15,16 @@
 #   nchan  nginx worker_processes, the same count (listen ... reuseport)
 #   plain  --workers ceil(N / (PER_WORKER / 2)) (two fds per client); skipped
 #          above PLAIN_MAX clients: its single notifier holds one fd per client
+#   plain-redis  the same gateway in front of ceil(N / PER_NOTIFIER) notifiers
+#          reading one Redis stream (published with XADD): plain proxying at
+#          any N; not in the default TARGETS (it takes long at 100,000)
 # herald-bench forks a worker per 15,000 clients and spreads them over
 # source addresses 127.0.0.10-209. Environment (and lib.sh's):
 #   NS          [10000 50000 100000]     TARGETS  [plain link nchan]
 #   REPEAT      [1]                      EVENTS   broadcasts per run [20]
 #   PER_WORKER  clients per server process [18000]
 #   PLAIN_MAX   [19000]                  CONNECT_RATE  [5000]
+#   PER_NOTIFIER  clients per notifier in plain-redis [15000]
 #   IDLE        idle hold before the memory sample, seconds [5]
 #   OUT         [bench/results/scale.jsonl]
 # Tables: node bench/ratios.mjs bench/results/scale.jsonl --md
@@ -33,21 +37,25 @@ PER_WORKER=${PER_WORKER:-18000}
 PLAIN_MAX=${PLAIN_MAX:-19000}
 CONNECT_RATE=${CONNECT_RATE:-5000}
 IDLE=${IDLE:-5}
+PER_NOTIFIER=${PER_NOTIFIER:-15000}
 OUT=${OUT:-$ROOT/bench/results/scale.jsonl}
 mkdir -p "$(dirname "$OUT")"
 [ "$APPEND" = 1 ] || : >"$OUT"
 
 workers_for() { # target n: server worker processes for n clients
   local per=$PER_WORKER
-  [ "$1" = plain ] && per=$((PER_WORKER / 2))
+  case $1 in plain|plain-redis) per=$((PER_WORKER / 2)) ;; esac
   echo $(((($2) + per - 1) / per))
 }
 
 one() { # scenario target n flags...: one run, servers sized for n
   local scenario=$1 target=$2 n=$3; shift 3
   RUN_WORKERS=$(workers_for "$target" "$n")
+  RUN_NOTIFIERS=$(((n + PER_NOTIFIER - 1) / PER_NOTIFIER))
   echo "# $scenario $target N=$n server workers $RUN_WORKERS, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-  RUN_LABEL="$scenario:$target:$n:w$RUN_WORKERS" \
+  local label="$scenario:$target:$n:w$RUN_WORKERS"
+  [ "$target" = plain-redis ] && label+=":n$RUN_NOTIFIERS"
+  RUN_LABEL=$label \
     run_bench "$scenario" "$target" "$n" --connect-rate "$CONNECT_RATE" --timeout 400 "$@"
 }
 
@@ -59,8 +67,8 @@ for n in $NS; do
         echo "# skip plain N=$n: one notifier would hold $n client descriptors (open-file cap 20,000)" >&2
         continue
       fi
-      one scale-latency "$t" "$n" --events "$EVENTS" --size 100 --rate 1 --idle "$IDLE" --drain 20
-      one scale-fanout "$t" "$n" --events "$EVENTS" --size 100 --rate 0 --idle 1 --drain 30
+      one scale-latency "$t" "$n" --events "$EVENTS" --size 100 --rate 1 --idle "$IDLE" --drain 60
+      one scale-fanout "$t" "$n" --events "$EVENTS" --size 100 --rate 0 --idle 1 --drain 60
     done
   done
 done

@@ -113,7 +113,7 @@ describe('herald-bench', () => {
         const out = tmpFile('scale.jsonl');
         let r;
         for (let attempt = 0; attempt < 4; attempt++) {
-            const base = 20000 + 40 * Math.floor(Math.random() * 300);
+            const base = 20000 + 64 * Math.floor(Math.random() * 180);
             r = await runScript(script, { HERALD_BIN: BIN, NS: '200', TARGETS: 'plain link',
                 EVENTS: '2', IDLE: '0.2', PER_WORKER: '100', PORT_BASE: String(base),
                 OUT: out, BENCH_NICE: '0' });

@@ -78,9 +78,9 @@ static void test_procstat_parse(void **state)
     assert_int_equal(bench_procstat_parse("x=0", &s), -1);
     assert_int_equal(bench_procstat_parse("x=1y", &s), -1);
     assert_int_equal(bench_procstat_parse("=1", &s), -1);
-    /* BENCH_MAX_PIDS (16: a gateway supervisor, its workers, a notifier)
+    /* BENCH_MAX_PIDS (32: a gateway supervisor, its workers, notifiers)
      * entries are taken, one more is refused. */
-    char list[256] = "";
+    char list[512] = "";
     size_t len = 0;
     for (int i = 1; i <= BENCH_MAX_PIDS; i++)
         len += (size_t)snprintf(list + len, sizeof list - len, "%sw%d=%d", i > 1 ? "," : "", i, i);
