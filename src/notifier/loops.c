@@ -1,7 +1,18 @@
 /* The shard loops and the plumbing between them and the primary (see
  * loops.h). Everything a shard touches lives in its struct shard; the
  * primary touches a shard only through its inbox (mutex), its snapshot
- * (mutex) and, after the thread ended, to free it. */
+ * (mutex) and, after the thread ended, to free it.
+ *
+ * State shared by every thread, reviewed for this file: hr_log writes one
+ * fwrite per line (stdio locks the stream) and its threshold is set before
+ * any thread starts; the allocator's failure injector is test-only and only
+ * read in production; connection ids come from an atomic counter
+ * (lib/net/conn.c); hr_msg counts are atomic and a frame is frozen before
+ * it is queued (the inbox mutex orders its bytes before the shard reads
+ * them); jansson's hash seed is set in main() before the threads; hub seeds
+ * come from uv_random per loop; uv_now is per loop but on one monotonic
+ * clock, so the primary's timestamps age correctly in a shard's history;
+ * link.c's `tomb` is only compared by address. `make tsan` checks it. */
 #include "loops.h"
 
 #include <fcntl.h>
