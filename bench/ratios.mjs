@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Summarizes herald-bench JSON lines: the median of the runs per (scenario,
 // target, N) (each figure's median on its own; runs = how many), a table of the figures that matter for the scenario, and the ratios
-// Herald / nchan. Usage: node bench/ratios.mjs FILE.jsonl [SCENARIO] [--md]
+// Herald / nchan. Usage: node bench/ratios.mjs FILE.jsonl [SCENARIO] [--md] [--targets]
+// (--targets: the issue-7 target table from scale.sh runs)
 import fs from 'node:fs';
 
 const args = process.argv.slice(2);
 const md = args.includes('--md');
-const [file, only] = args.filter((a) => a !== '--md');
+const [file, only] = args.filter((a) => !a.startsWith('--'));
 const runs = new Map();
 for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
   if (!line.trim()) continue;
@@ -90,7 +91,7 @@ const cols = {
 const fmt = (v) => (typeof v === 'string' ? v : Number.isInteger(v) && v < 100 ? String(v) : v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(v >= 10 ? 1 : 3));
 
 const scenarios = [...new Set([...runs.values()].map((r) => r.scenario))];
-for (const s of scenarios) {
+for (const s of args.includes('--targets') ? [] : scenarios) {
   const c = cols[s] || [];
   const head = ['N', 'set-up', 'runs', 'ready (sum)', 'delivered / expected (sum)', ...c.map((x) => x[0])];
   const rows = [];
@@ -120,5 +121,33 @@ for (const s of scenarios) {
     const line = (r) => r.map((x, i) => String(x).padStart(w[i])).join('  ');
     console.log(line(head));
     for (const r of rows) console.log(line(r));
+  }
+}
+
+// The issue-7 targets from the scale-* runs (scale.sh): one row per target
+// and N, each Herald set-up against nchan of the same N, with met / not met.
+const TARGETS = [
+  ['user-space B per idle client (servers summed)', 'scale-latency', (r) => r.user_bytes_per_conn, 'le', 0.25],
+  ['kernel B per client (host TCP buffers + slab)', 'scale-latency', (r) => r.kernel_bytes_per_conn, 'le', 0.6],
+  ['delivered events/s, 20 broadcasts at max rate', 'scale-fanout', (r) => r.delivered_per_s, 'ge', 2],
+  ['one 100-byte broadcast, first to last delivery (p50 of 20 at 1/s), ms', 'scale-latency', (r) => r.fanout_p50_ms, 'le', 0.5],
+  ['publish-to-receive p99 at 1 event/s, ms', 'scale-latency', (r) => r.lat_p99_ms, 'le', 0.5],
+];
+if (args.includes('--targets')) {
+  const ns = [...new Set([...runs.values()].filter((r) => r.scenario.startsWith('scale-')).map((r) => r.n))].sort((a, b) => a - b);
+  console.log('\n| target | goal | N | set-up | Herald | nchan | ratio | every client got every event (Herald, nchan) |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const [name, s, f, dir, goal] of TARGETS) {
+    for (const n of ns) {
+      const b = runs.get(`${s}:${n}:nchan`);
+      for (const t of ['plain', 'plain-redis', 'link']) {
+        const r = runs.get(`${s}:${n}:${t}`);
+        if (!r || !b) continue;
+        const x = f(r) / f(b);
+        const met = dir === 'le' ? x <= goal : x >= goal;
+        const all = (q) => (q.delivered === q.expected && q.lossy_conns === 0 ? 'yes' : `no (${q.delivered} / ${q.expected})`);
+        console.log(`| ${name} | ${dir === 'le' ? '≤' : '≥'} ${goal}x | ${n.toLocaleString('en-US')} | ${t} | ${fmt(f(r))} | ${fmt(f(b))} | **${x.toFixed(2)}x** ${met ? 'met' : 'not met'} | ${all(r)}, ${all(b)} |`);
+      }
+    }
   }
 }
