@@ -15,6 +15,7 @@
  * version 1 in its HELLO gets one DATA frame per session as before. */
 #include "link.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ typedef struct pending_bcast {
 struct nf_link {
     nf_links *t;
     uint16_t peer_version; /* from the gateway's HELLO */
+    uint32_t serial;       /* process-wide link number: makes session ids unique */
     pending_bcast bc;
     nf_link *next;
     uv_tcp_t tcp;
@@ -70,6 +72,11 @@ struct nf_link {
     size_t n_wrote, cap_wrote;
     struct sockaddr_storage peer;
 };
+
+/* Links are numbered across every loop of the process: the gateway picks
+ * session ids per link (each of its links starts at the same ids), so a
+ * session's own id is unique only together with its link's number. */
+static atomic_uint_fast32_t link_serials;
 
 struct nf_links {
     nf_loop *l;
@@ -377,7 +384,7 @@ size_t nf_lsess_queued(const nf_lsess *ls)
 
 uint64_t nf_lsess_id(const nf_lsess *ls)
 {
-    return ls->id;
+    return (uint64_t)ls->link->serial << 32 | ls->id;
 }
 
 /* ---- frames from the gateway ---------------------------------------------------- */
@@ -685,6 +692,7 @@ static nf_link *link_new(nf_links *t)
     if (k == NULL)
         return NULL;
     k->t = t;
+    k->serial = (uint32_t)(atomic_fetch_add_explicit(&link_serials, 1, memory_order_relaxed) + 1);
     hr_buf_init(&k->in, t->l->cfg->max_message + 65536 + HR_LINK_HEADER);
     hr_buf_init(&k->out, LINK_OUT_LIMIT);
     uv_tcp_init(t->l->uv, &k->tcp);

@@ -78,6 +78,9 @@ int nf_lsess_send_text(nf_lsess *ls, const void *p, size_t len);
 int nf_lsess_send_event(nf_lsess *ls, hr_msg *plain);
 void nf_lsess_close(nf_lsess *ls, int code, const char *reason);
 size_t nf_lsess_queued(const nf_lsess *ls);
+/* The session's id for the welcome's connection id and logs: the link's
+ * process-wide number in the high 32 bits, the gateway's session id in the
+ * low ones (session ids alone repeat across links). */
 uint64_t nf_lsess_id(const nf_lsess *ls);
 
 #endif
