@@ -191,8 +191,15 @@ static void open_ws(hr_conn *c, const hr_ws_handshake *hs, size_t head_len)
     c->status = 101;
     c->flags &= ~HR_CF_DEFLATE; /* "offered" until now; ws_open sets "negotiated" */
     hr_conn_ws_open(c, &hs->deflate_params, hs->deflate);
-    if (c->in.len > 0)
+    if (c->in.len > 0) {
+        /* Frames that came with the 101 are fed by the flush pass (after
+         * on_open). Stop reading until then (refeed starts it again): a read
+         * later in this loop turn would go to the WebSocket reader first and
+         * put the stream out of order (a resume replay right after the
+         * welcome failed the proxied connection with 1002). */
+        hr_conn_stop_reading(c);
         hr_conn_refeed(c);
+    }
     if (c->cb->on_open != NULL)
         c->cb->on_open(c);
 }
