@@ -64,6 +64,7 @@ struct nf_link {
     uv_prepare_t flush;
     hr_buf in, out;
     bool writing, got_hello, dead, stopping;
+    uint32_t skip; /* payload bytes of a refused oversized DATA frame still to drop */
     int open_handles;
     nf_lsess **map; /* open addressing on id; NULL empty, TOMB removed */
     size_t map_cap, map_used;
@@ -468,7 +469,10 @@ static void on_session_frame(nf_link *k, const hr_link_frame *f)
     if (ls == NULL || ls->closing)
         return; /* closed here already; our CLOSE is on its way */
     if (f->type == HR_LINK_DATA) {
-        nf_session_message(ls->s, f->opcode, f->payload.p, f->payload.len);
+        if (f->payload.len > k->t->l->cfg->max_message) /* as for a direct client */
+            nf_lsess_close(ls, HR_WS_CLOSE_TOO_BIG, "message too big");
+        else
+            nf_session_message(ls->s, f->opcode, f->payload.p, f->payload.len);
     } else if (f->type == HR_LINK_CLOSE) {
         ls->closing = true; /* the gateway forgot it: no CLOSE back */
         ls->next_dead = k->dead_list;
@@ -655,6 +659,34 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)p, (unsigned)(avail > 65536 ? 65536 : avail));
 }
 
+/* Drops what is buffered of a refused DATA payload (k->skip bytes). */
+static void drop_skipped(nf_link *k)
+{
+    const size_t n = k->skip < k->in.len ? k->skip : k->in.len;
+    hr_buf_consume(&k->in, n);
+    k->skip -= (uint32_t)n;
+}
+
+/* A frame over the reader's bound (HR_ETOOBIG, header complete). A client
+ * message is the gateway's to cap and may exceed ours: that DATA frame's
+ * session is closed with 1009, as a direct client would be, and its payload
+ * dropped as it streams in, so the link and its other sessions live on.
+ * Returns false for any other frame (the link is failed). */
+static bool refuse_big_data(nf_link *k)
+{
+    const uint8_t *p = hr_buf_data(&k->in);
+    const uint32_t id = (uint32_t)p[2] << 24 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 8 | p[5];
+    if (p[0] != HR_LINK_DATA || id == 0 || !k->got_hello)
+        return false;
+    k->skip = (uint32_t)p[6] << 24 | (uint32_t)p[7] << 16 | (uint32_t)p[8] << 8 | p[9];
+    hr_buf_consume(&k->in, HR_LINK_HEADER);
+    nf_lsess *ls = map_get(k, id);
+    if (ls != NULL)
+        nf_lsess_close(ls, HR_WS_CLOSE_TOO_BIG, "message too big");
+    drop_skipped(k);
+    return true;
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     nf_link *k = st->data;
@@ -668,12 +700,15 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     }
     hr_buf_commit(&k->in, (size_t)n);
     k->t->st.bytes_in += (uint64_t)n;
+    drop_skipped(k);
     const size_t max = k->t->l->cfg->max_message + 65536;
-    while (!k->dead) {
+    while (!k->dead && k->skip == 0) {
         hr_link_frame f;
         const int rc = hr_link_parse(hr_buf_data(&k->in), k->in.len, max, &f);
         if (rc == 0)
             break;
+        if (rc == HR_ETOOBIG && refuse_big_data(k))
+            continue;
         if (rc < 0) {
             link_fail(k, rc == HR_ETOOBIG ? "frame too big" : "protocol error");
             return;
