@@ -8,28 +8,53 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import { describe } from 'node:test';
 import {
-    connect, connectWelcome, freePort, httpGet, OP, publish, publishOk, rawConnect, runProgram,
-    startNotifier, test, withDeadline,
+    connect, connectWelcome, directOnly, freePort, gatewayOnly, httpGet, metrics, metricSum,
+    NOTIFIER_SHUTDOWN_CODE, OP, publish, publishOk, rawConnect, runProgram, startNotifier, test,
+    waitFor, withDeadline,
 } from './lib/harness.mjs';
 
 describe('shutdown and close', () => {
-    test('SIGTERM closes every client with 1001 and exits 0', async () => {
+    // Through the gateway, clients of a notifier that shuts down get 1012
+    // (upstream lost: reconnect at once) where direct clients get 1001
+    // (NOTIFIER_SHUTDOWN_CODE); the gateway's own SIGTERM gives them 1001.
+    test(`notifier SIGTERM closes every client with ${NOTIFIER_SHUTDOWN_CODE} and exits 0`, async () => {
         const srv = await startNotifier();
         const clients = [];
         for (let i = 0; i < 5; i++) {
             const [c] = await connectWelcome(srv.wsUrl('/ws', { channels: `sd${i}` }));
             clients.push(c);
         }
-        const raw = await rawConnect(srv.port);
+        const raw = await rawConnect(srv.wsPort);
         await raw.upgrade('/ws');
         const exit = await srv.stop('SIGTERM');
         for (const c of clients) {
             const { code } = await c.waitClose();
-            assert.equal(code, 1001);
+            assert.equal(code, NOTIFIER_SHUTDOWN_CODE);
         }
         const rc = await raw.waitClose();
-        assert.equal(rc.code, 1001);
+        assert.equal(rc.code, NOTIFIER_SHUTDOWN_CODE);
         assert.deepEqual(exit, { code: 0, signal: null }, `exit ${JSON.stringify(exit)}`);
+    });
+
+    test('notifier killed (SIGKILL) behind the gateway: clients get 1012', gatewayOnly('the gateway\'s upstream handling'), async () => {
+        const srv = await startNotifier();
+        const [c] = await connectWelcome(srv.wsUrl('/ws', { channels: 'kill' }));
+        await srv.stop('SIGKILL');
+        srv.exitInfo = { ...srv.exitInfo, signal: 'SIGKILL (by the test)' };
+        assert.equal((await c.waitClose()).code, 1012);
+    });
+
+    test('gateway SIGTERM closes its clients with 1001, the notifier stays up', gatewayOnly('the gateway\'s upstream handling'), async () => {
+        const srv = await startNotifier();
+        const clients = [];
+        for (let i = 0; i < 3; i++) clients.push((await connectWelcome(srv.wsUrl('/ws', { channels: 'gwsd' })))[0]);
+        const exit = await srv.gateway.stop('SIGTERM');
+        for (const c of clients) assert.equal((await c.waitClose()).code, 1001);
+        assert.deepEqual(exit, { code: 0, signal: null }, `gateway exit ${JSON.stringify(exit)}`);
+        assert.equal((await httpGet(srv, '/healthz')).status, 200);
+        // The notifier let go of those sessions.
+        await waitFor(async () => metricSum(await metrics(srv), /^herald_notifier_(connections|link_sessions)$/) === 0,
+            'the notifier to drop the gateway\'s sessions');
     });
 
     test('SIGTERM exits 0 despite a half-sent request and a client that does not read', async () => {
@@ -37,7 +62,7 @@ describe('shutdown and close', () => {
         const half = await rawConnect(srv.port);
         half.write('GET /ws HTTP/1.1\r\nHost: x\r\nUpgr');
         const idleHttp = await rawConnect(srv.port); // connected, sends nothing
-        const stuck = await rawConnect(srv.port);
+        const stuck = await rawConnect(srv.wsPort); // through the gateway, if any
         await stuck.upgrade('/ws?channels=stuck');
         stuck.sock.pause();
         for (let i = 0; i < 20; i++) {
@@ -77,7 +102,11 @@ describe('shutdown and close', () => {
     });
 });
 
-describe('keepalive', () => {
+// The notifier's --ping-interval/--idle-timeout apply to its own client
+// connections; a client of the gateway is pinged by the gateway
+// (limits.ping_interval_s, tested in gateway.test.mjs), and herald-link
+// sessions have no WebSocket of their own at the notifier.
+describe('keepalive', directOnly('the notifier\'s own pings; the gateway pings its clients itself'), () => {
     test('the server pings; a client that answers stays, one that never answers is closed', async () => {
         const srv = await startNotifier(['--ping-interval', '1', '--idle-timeout', '3']);
         const [good] = await connectWelcome(srv.wsUrl('/ws', { channels: 'ka' })); // ws answers pings
@@ -99,7 +128,7 @@ describe('keepalive', () => {
     });
 });
 
-describe('flags and environment', () => {
+describe('flags and environment', directOnly('process flags, no client path to vary'), () => {
     test('--help exits 0', async () => {
         const r = await runProgram('herald-notifier', ['--help']);
         assert.equal(r.code, 0);

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import {
-    connect, connectWelcome, frame, httpGet, metrics, OP, metricSum, publish, publishOk, rawConnect, startNotifier, test,
+    connect, connectWelcome, frame, httpGet, metrics, OP, metricSum, NOTIFIER_SHUTDOWN_CODE, publish, publishOk,
+    rawConnect, startNotifier, test,
 } from './lib/harness.mjs';
 
 let n = 0;
@@ -57,7 +58,7 @@ describe('churn', () => {
             const q = i % 2 ? { channels: x, since: ids[0] } : { channels: x };
             vanish.push(connect(srv.wsUrl('/ws', q)).then((c) => c.terminate(), () => {}));
             if (i % 3 === 0) {
-                const raw = await rawConnect(srv.port);
+                const raw = await rawConnect(srv.wsPort);
                 raw.write(`GET /ws?channels=${x}&since=${encodeURIComponent(ids[0])} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
                 raw.destroy(); // gone before the 101 is even read
             }
@@ -73,10 +74,10 @@ describe('churn', () => {
     test('a half-sent handshake or frame followed by a reset is harmless', async () => {
         const srv = await startNotifier();
         for (let i = 0; i < 10; i++) {
-            const a = await rawConnect(srv.port);
+            const a = await rawConnect(srv.wsPort);
             a.write('GET /ws HTTP/1.1\r\nHost: x\r\nUpgr');
             a.sock.resetAndDestroy?.() ?? a.destroy();
-            const b = await rawConnect(srv.port);
+            const b = await rawConnect(srv.wsPort);
             await b.upgrade('/ws');
             b.write(Buffer.from([0x81, 0xfe, 0x01])); // a frame header cut in the middle
             b.destroy();
@@ -93,7 +94,7 @@ describe('churn', () => {
 describe('control-frame floods', () => {
     test('pings from a client that does not read its pongs are bounded (1013 or end)', async () => {
         const srv = await startNotifier(['--send-queue-limit', '65536']);
-        const raw = await rawConnect(srv.port);
+        const raw = await rawConnect(srv.wsPort);
         await raw.upgrade('/ws');
         raw.sock.pause();
         const ping = frame(OP.PING, Buffer.alloc(125, 1));
@@ -177,7 +178,7 @@ describe('HTTP API', () => {
 });
 
 describe('shutdown under load', () => {
-    test('SIGTERM while events flow: clients get 1001, exit 0', async () => {
+    test(`SIGTERM while events flow: clients get ${NOTIFIER_SHUTDOWN_CODE}, exit 0`, async () => {
         const srv = await startNotifier();
         const x = uniq();
         const clients = [];
@@ -196,7 +197,7 @@ describe('shutdown under load', () => {
         const exit = await srv.stop('SIGTERM');
         stop = true;
         await pub;
-        for (const c of clients) assert.equal((await c.waitClose()).code, 1001);
+        for (const c of clients) assert.equal((await c.waitClose()).code, NOTIFIER_SHUTDOWN_CODE);
         assert.deepEqual(exit, { code: 0, signal: null });
     });
 });

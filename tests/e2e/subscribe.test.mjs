@@ -220,7 +220,7 @@ describe('welcome and subscriptions', () => {
 
     test('a command split over fragments, with a ping between, is understood', async () => {
         const a = uniq();
-        const raw = await rawConnect(srv.port);
+        const raw = await rawConnect(srv.wsPort);
         await raw.upgrade('/ws');
         const msg = Buffer.from(JSON.stringify({ type: 'subscribe', channels: [a], ref: 'frag' }));
         raw.write(Buffer.concat([

@@ -10,7 +10,7 @@
 // Waits are deadlines, never timings: every wait has a generous bound and a
 // test asserts on what arrives, not on how fast.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -26,6 +26,45 @@ export const BIN = process.env.HERALD_BIN || path.resolve(
 
 // Generous: the suite runs under ASan on a loaded two-core machine.
 export const DEADLINE_MS = Number(process.env.HERALD_E2E_DEADLINE_MS || 10000);
+
+/**
+ * How clients reach the notifier (HERALD_E2E_UPSTREAM): `direct` (default)
+ * connects to herald-notifier itself; `proxy` puts herald-gateway in front
+ * with plain WebSocket proxying; `link` puts herald-gateway in front with a
+ * `protocol: herald-link` upstream to the notifier's --link-listen. In the
+ * two gateway modes startNotifier() also starts the gateway, and the
+ * returned server's wsUrl()/wsPort address the gateway while base/port
+ * (publish, metrics, health, signals) stay the notifier's. scripts/e2e.sh
+ * runs the SPEC client suites once per mode.
+ */
+export const UPSTREAM = process.env.HERALD_E2E_UPSTREAM || 'direct';
+if (!['direct', 'proxy', 'link'].includes(UPSTREAM)) {
+    throw new Error(`HERALD_E2E_UPSTREAM must be direct, proxy or link, not ${JSON.stringify(UPSTREAM)}`);
+}
+/** True when clients go through herald-gateway (proxy or link mode). */
+export const VIA_GATEWAY = UPSTREAM !== 'direct';
+
+/**
+ * Options for a test or describe that only makes sense with clients
+ * connected to the notifier itself; `why` says why (it shows as the skip
+ * reason in the gateway modes).
+ */
+export function directOnly(why, opts = {}) {
+    return { ...opts, skip: VIA_GATEWAY ? `direct only: ${why}` : false };
+}
+
+/** Options for a test about the gateway in front (skipped in direct mode). */
+export function gatewayOnly(why, opts = {}) {
+    return { ...opts, skip: VIA_GATEWAY ? false : `gateway modes only: ${why}` };
+}
+
+/**
+ * The close code a client sees when the notifier shuts down (SIGTERM):
+ * 1001 from the notifier itself; through the gateway the upstream going
+ * away is "upstream lost at the gateway", 1012 (SPEC §2, docs/gateway.md:
+ * 1001 from an upstream becomes 1012), so the client reconnects at once.
+ */
+export const NOTIFIER_SHUTDOWN_CODE = VIA_GATEWAY ? 1012 : 1001;
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-e2e-'));
 const children = new Set();
@@ -106,6 +145,9 @@ export class Server {
         this.host = '127.0.0.1';
         this.stderrPath = stderrPath;
         this.base = `http://127.0.0.1:${port}`;
+        // Where WebSocket clients connect: the gateway in front, if any.
+        this.wsPort = port;
+        this.gateway = null;
         this.exitInfo = null;
         this.exited = new Promise((resolve) => {
             proc.on('exit', (code, signal) => {
@@ -124,7 +166,7 @@ export class Server {
     }
 
     wsUrl(pathname = '/ws', query = {}) {
-        const u = new URL(pathname, `ws://127.0.0.1:${this.port}`);
+        const u = new URL(pathname, `ws://127.0.0.1:${this.wsPort}`);
         for (const [k, v] of Object.entries(query)) {
             if (v !== undefined && v !== null) u.searchParams.set(k, v);
         }
@@ -217,10 +259,82 @@ function tcpReady(srv) {
 /**
  * Starts herald-notifier on a free port with extra flags; resolves once
  * GET /readyz (or opts.readyPath, e.g. '/healthz') answers 200.
- * opts: {env, port, readyMs, readyPath, noListen}.
+ * opts: {env, port, readyMs, readyPath, noListen, direct, linkPort,
+ * gatewayArgs (extra gateway flags)}.
+ * In the gateway modes (UPSTREAM proxy or link, unless opts.direct) a
+ * herald-gateway is started in front (startGatewayFor) and the notifier
+ * gets --trusted-proxy 127.0.0.1/32 (link mode: --link-listen on
+ * opts.linkPort or a free port, and --loops 2 when the build has it).
  */
-export function startNotifier(args = [], opts = {}) {
-    return startProgram('herald-notifier', args, opts, (srv) => httpReady(srv, opts.readyPath));
+export async function startNotifier(args = [], opts = {}) {
+    if (!VIA_GATEWAY || opts.direct) {
+        return startProgram('herald-notifier', args, opts, (srv) => httpReady(srv, opts.readyPath));
+    }
+    const extra = ['--trusted-proxy', '127.0.0.1/32'];
+    let linkPort = null;
+    if (UPSTREAM === 'link') {
+        linkPort = opts.linkPort ?? await freePort();
+        extra.push('--link-listen', `127.0.0.1:${linkPort}`);
+        if (notifierHasLoops()) extra.push('--loops', '2');
+    }
+    const nf = await startProgram('herald-notifier', [...extra, ...args], opts,
+        (srv) => httpReady(srv, opts.readyPath));
+    nf.linkPort = linkPort;
+    const gw = await startGatewayFor(nf, opts.gatewayArgs);
+    nf.gateway = gw;
+    nf.wsPort = gw.port;
+    return nf;
+}
+
+let hasLoops = null;
+
+/** True when this herald-notifier build knows --loops (multi-loop notifier). */
+function notifierHasLoops() {
+    if (hasLoops === null) {
+        const r = spawnSync(path.join(BIN, 'herald-notifier'), ['--help'], { encoding: 'utf8' });
+        hasLoops = /--loops\b/.test(`${r.stdout}${r.stderr}`);
+    }
+    return hasLoops;
+}
+
+/**
+ * Starts herald-gateway in front of the notifier nf, for the gateway modes:
+ * auth none (the notifier verifies ?token= and Authorization itself, the
+ * token stays in the URL), every path routed to nf as a WebSocket route,
+ * limits loose enough never to shape a test (rates, connection caps, 16 MiB
+ * messages so the notifier's own 1009 is what a client meets; pings and the
+ * idle timeout far away: the gateway's own keepalive is gateway.test.mjs's),
+ * access log off. Resolves once the admin /healthz answers; the gateway is
+ * a server of the running test like any other (stopped and checked after it).
+ */
+export async function startGatewayFor(nf, args = []) {
+    const listen = await freePort();
+    const admin = await freePort();
+    const up = UPSTREAM === 'link'
+        ? { servers: [`127.0.0.1:${nf.linkPort}`], protocol: 'herald-link' }
+        : { servers: [`127.0.0.1:${nf.port}`] };
+    const cfg = {
+        listen: `127.0.0.1:${listen}`,
+        admin_listen: `127.0.0.1:${admin}`,
+        limits: {
+            max_connections: 1000000, max_connections_per_ip: 1000000, handshakes_per_ip_per_s: 1000000,
+            max_message_bytes: 16 << 20, messages_per_s: 1000000, idle_timeout_s: 3600,
+            ping_interval_s: 3000, drain_timeout_s: 5,
+        },
+        upstreams: { notifier: up },
+        routes: [{ path: '/', upstream: 'notifier', websocket: true }],
+        access_log: 'off',
+    };
+    const file = tmpFile(`gw-${UPSTREAM}.yaml`, JSON.stringify(cfg));
+    const gw = spawnServer('herald-gateway', ['--config', file, ...args], {}, listen);
+    gw.admin = `http://127.0.0.1:${admin}`;
+    await waitFor(async () => {
+        if (gw.exitInfo) throw new Error(`gateway exited ${JSON.stringify(gw.exitInfo)}: ${gw.stderr()}`);
+        const r = await fetch(`${gw.admin}/healthz`, { signal: AbortSignal.timeout(1000) });
+        await r.arrayBuffer();
+        return r.status === 200;
+    }, 'the gateway admin /healthz', 20000);
+    return gw;
 }
 
 /** Starts herald-echo on a free port; resolves once a TCP connect succeeds. */
@@ -300,6 +414,8 @@ function stderrTails(list) {
  */
 export function test(name, opts, fn) {
     if (typeof opts === 'function') { fn = opts; opts = {}; }
+    // The mode shows in every test name outside the default direct mode.
+    if (UPSTREAM !== 'direct') name = `[${UPSTREAM}] ${name}`;
     return nodeTest(name, { timeout: 120000, ...opts }, async (t) => {
         const before = new Set(liveServers);
         const clientsBefore = new Set([...openClients, ...openRaw]);
