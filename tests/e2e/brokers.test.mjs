@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import {
-    connect, freePort, httpGet, metrics, metricSum, publish, publishOk, runProgram, spawnServer,
+    connect, directOnly, freePort, httpGet, metrics, metricSum, publish, publishOk, runProgram, spawnServer,
     startNotifier, stopAll, test, tmpFile, waitFor,
 } from './lib/harness.mjs';
 import { HAVE_NATS, HAVE_REDIS, startNats, startRedis } from './lib/servers.mjs';
@@ -237,7 +237,7 @@ for (const [kind, K] of Object.entries(KINDS)) {
     });
 }
 
-describe('broker authentication', () => {
+describe('broker authentication', directOnly('the notifier\'s broker connection, no client path to vary'), () => {
     after(stopAll);
 
     test('redis: password in the URL; a wrong one keeps the notifier not ready', { skip: !HAVE_REDIS }, async () => {

@@ -14,8 +14,8 @@ import net from 'node:net';
 import { describe, after } from 'node:test';
 import { WebSocketServer } from 'ws';
 import {
-    test, startNotifier, publishOk, signJwt, nowS, waitFor, sleep, freePort, WebSocket,
-    DEADLINE_MS, withDeadline,
+    test, startNotifier, publishOk, signJwt, nowS, waitFor, sleep, freePort, WebSocket, NOTIFIER_SHUTDOWN_CODE,
+    DEADLINE_MS, directOnly, withDeadline,
 } from './lib/harness.mjs';
 import { Herald, backoffDelay, isValidChannel } from '../../web/herald.js';
 
@@ -137,7 +137,7 @@ describe('herald.js against herald-notifier', () => {
 
     test('resumes after a network cut: events published meanwhile arrive once, in order', async () => {
         const srv = await startNotifier();
-        const proxy = await startProxy(srv.port);
+        const proxy = await startProxy(srv.wsPort); // the cut is in front of the gateway, if any
         try {
             const h = herald(proxy.url);
             const states = recordStates(h);
@@ -172,7 +172,10 @@ describe('herald.js against herald-notifier', () => {
         }
     });
 
-    test('notifier restart (1001) reconnects at once and keeps the subscriptions', async () => {
+    // Direct, the notifier's SIGTERM is 1001; through the gateway the client
+    // learns 1012 (upstream lost) and reconnects to the gateway, which finds
+    // the restarted notifier on the same address.
+    test(`notifier restart (${NOTIFIER_SHUTDOWN_CODE}) reconnects at once and keeps the subscriptions`, async () => {
         const srv = await startNotifier();
         const h = herald(srv.wsUrl('/ws'), { backoffInitialMs: 200, backoffMaxMs: 1000 });
         const disconnects = [];
@@ -187,12 +190,12 @@ describe('herald.js against herald-notifier', () => {
         const port = srv.port;
         await srv.stop('SIGTERM');
         await waitFor(() => disconnects.length >= 1, 'disconnect');
-        assert.equal(disconnects[0].code, 1001);
+        assert.equal(disconnects[0].code, NOTIFIER_SHUTDOWN_CODE);
         const firstRetry = states.find((s) => s.state === 'reconnecting');
-        assert.equal(firstRetry.delay, 0, '1001 reconnects without waiting');
+        assert.equal(firstRetry.delay, 0, `${NOTIFIER_SHUTDOWN_CODE} reconnects without waiting`);
 
         const sub = nextEvent(h, 'subscribed');
-        const again = await startNotifier([], { port });
+        const again = await startNotifier([], { port, linkPort: srv.linkPort ?? undefined, withoutGateway: true });
         await withDeadline(sub, DEADLINE_MS * 3, 'resubscribed after restart');
         await publishOk(again, { channel: 'orders', data: 'after' });
         await waitFor(() => a.got.some((e) => e.data === 'after'), 'event after restart');
@@ -301,7 +304,7 @@ function ackSubscribes(s, recovered = true) {
     }, 10);
 }
 
-describe('herald.js reconnect policy (scripted server)', () => {
+describe('herald.js reconnect policy (scripted server)', directOnly('a scripted server, no notifier or gateway'), () => {
     test('1012 reconnects at once, 1013 waits a backoff, both resume with since', async () => {
         const s = await scripted();
         const timer = ackSubscribes(s);

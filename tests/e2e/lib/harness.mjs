@@ -260,7 +260,8 @@ function tcpReady(srv) {
  * Starts herald-notifier on a free port with extra flags; resolves once
  * GET /readyz (or opts.readyPath, e.g. '/healthz') answers 200.
  * opts: {env, port, readyMs, readyPath, noListen, direct, linkPort,
- * gatewayArgs (extra gateway flags)}.
+ * gatewayArgs (extra gateway flags), withoutGateway (the gateway-mode
+ * notifier alone: restart it on port/linkPort behind the gateway in front)}.
  * In the gateway modes (UPSTREAM proxy or link, unless opts.direct) a
  * herald-gateway is started in front (startGatewayFor) and the notifier
  * gets --trusted-proxy 127.0.0.1/32 (link mode: --link-listen on
@@ -280,6 +281,7 @@ export async function startNotifier(args = [], opts = {}) {
     const nf = await startProgram('herald-notifier', [...extra, ...args], opts,
         (srv) => httpReady(srv, opts.readyPath));
     nf.linkPort = linkPort;
+    if (opts.withoutGateway) return nf; // a restart behind a gateway that is still running
     const gw = await startGatewayFor(nf, opts.gatewayArgs);
     nf.gateway = gw;
     nf.wsPort = gw.port;
