@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe } from 'node:test';
 import {
-    compareIds, connect, connectWelcome, freePort, httpGet, metrics, metricSum, parseMetrics,
-    publish, publishOk, startNotifier, stopAll, test, waitFor,
+    compareIds, connect, connectWelcome, freePort, gatewayOnly, httpGet, metrics, metricSum, parseMetrics,
+    publish, publishOk, startNotifier, stopAll, test, UPSTREAM, waitFor,
 } from './lib/harness.mjs';
 
 let n = 0;
@@ -353,5 +353,22 @@ describe('health and metrics', () => {
         assert.ok(metricSum(m1, /connection/) > metricSum(m0, /connection/), `a herald_*connection* metric grew (${names})`);
         assert.ok(metricSum(m1, /publish/) >= metricSum(m0, /publish/) + 5, `a herald_*publish* metric grew by 5 (${names})`);
         assert.ok(metricSum(m1, /deliver/) >= metricSum(m0, /deliver/) + 5, `a herald_*deliver* metric grew by 5 (${names})`);
+    });
+
+    test('the gateway in front counts the client, and the link in link mode', gatewayOnly('the gateway\'s own metrics'), async () => {
+        const a = uniq('gwm');
+        const c = await subscriber(srv, [a]);
+        const id = await publishOk(srv, { channel: a, data: 'counted' });
+        assert.equal((await c.nextOfType('event')).id, id);
+        const gm = parseMetrics((await httpGet({ base: srv.gateway.admin }, '/metrics')).text);
+        assert.ok(metricSum(gm, /^herald_gateway_ws_connections$/) >= 1, 'the gateway holds the client');
+        assert.ok(metricSum(gm, /^herald_gateway_ws_connections_total$/) >= 1);
+        const nm = await metrics(srv);
+        if (UPSTREAM === 'link') {
+            assert.ok(metricSum(gm, /^herald_gateway_links_open$/) >= 1, 'a link is open');
+            assert.ok(metricSum(nm, /^herald_notifier_link_sessions$/) >= 1, 'the notifier holds a link session');
+        } else {
+            assert.ok(metricSum(nm, /^herald_notifier_connections$/) >= 1, 'the notifier holds the proxied connection');
+        }
     });
 });
