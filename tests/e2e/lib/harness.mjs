@@ -310,8 +310,33 @@ function notifierHasLoops() {
  * a server of the running test like any other (stopped and checked after it).
  */
 export async function startGatewayFor(nf, args = []) {
-    const listen = await freePort();
-    const admin = await freePort();
+    let lastErr;
+    // A port may be taken between the probe and the bind (or both probes may
+    // return the same port): pick two distinct ones and retry on failure.
+    for (let attempt = 0; attempt < 3; attempt++) {
+        const listen = await freePort();
+        let admin = await freePort();
+        while (admin === listen) admin = await freePort();
+        const gw = spawnGatewayFor(nf, listen, admin, args);
+        try {
+            await waitFor(async () => {
+                if (gw.exitInfo) throw new Error(`gateway exited ${JSON.stringify(gw.exitInfo)}: ${gw.stderr()}`);
+                const r = await fetch(`${gw.admin}/healthz`, { signal: AbortSignal.timeout(1000) });
+                await r.arrayBuffer();
+                return r.status === 200;
+            }, 'the gateway admin /healthz', 20000);
+            return gw;
+        } catch (e) {
+            lastErr = e;
+            await gw.stop('SIGKILL');
+            liveServers = liveServers.filter((s) => s !== gw);
+            if (!/address already in use/.test(gw.stderr())) break;
+        }
+    }
+    throw lastErr;
+}
+
+function spawnGatewayFor(nf, listen, admin, args) {
     const up = UPSTREAM === 'link'
         ? { servers: [`127.0.0.1:${nf.linkPort}`], protocol: 'herald-link' }
         : { servers: [`127.0.0.1:${nf.port}`] };
@@ -330,12 +355,6 @@ export async function startGatewayFor(nf, args = []) {
     const file = tmpFile(`gw-${UPSTREAM}.yaml`, JSON.stringify(cfg));
     const gw = spawnServer('herald-gateway', ['--config', file, ...args], {}, listen);
     gw.admin = `http://127.0.0.1:${admin}`;
-    await waitFor(async () => {
-        if (gw.exitInfo) throw new Error(`gateway exited ${JSON.stringify(gw.exitInfo)}: ${gw.stderr()}`);
-        const r = await fetch(`${gw.admin}/healthz`, { signal: AbortSignal.timeout(1000) });
-        await r.arrayBuffer();
-        return r.status === 200;
-    }, 'the gateway admin /healthz', 20000);
     return gw;
 }
 
