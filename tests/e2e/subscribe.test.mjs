@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import {
-    connect, connectWelcome, frame, OP, publishOk, rawConnect, startNotifier, stopAll, test,
+    connect, connectWelcome, expectRefused, frame, OP, publishOk, rawConnect, startNotifier, stopAll, test,
 } from './lib/harness.mjs';
 
 let n = 0;
@@ -25,6 +25,12 @@ describe('welcome and subscriptions', () => {
         assert.deepEqual(w, { type: 'welcome', connection: w.connection, user: null });
         const [, w2] = await connectWelcome(srv.wsUrl());
         assert.notEqual(w2.connection, w.connection, 'connection ids differ');
+    });
+
+    test('an upgrade on another path than /ws is refused with 404 (the same through the gateway)', async () => {
+        for (const p of ['/other', '/wsx', '/ws/extra', '/']) {
+            assert.equal((await expectRefused(srv.wsUrl(p))).statusCode, 404, p);
+        }
     });
 
     test('subscribe replies subscribed with the channels and ref echoed', async () => {
