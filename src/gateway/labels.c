@@ -3,6 +3,8 @@
  * server (u, k) mean the same thing in every slot whose shape matches. */
 #include "labels.h"
 
+#include <stddef.h>
+
 /* Flat position of upstream u's server k, or GW_LBL_SERVERS when past the
  * shared range. */
 static size_t server_pos(const gw_runtime *rt, size_t u, size_t k)
@@ -50,32 +52,32 @@ static bool same_shape(const gw_app *app, unsigned w)
            s->lbl_servers == total_servers(app->rt);
 }
 
-uint64_t gw_labels_route_ws(const gw_app *app, size_t i)
+/* The other workers' values at position pos of the array at byte offset
+ * off in gw_metrics (route_ws, route_req or server_conns), summed. */
+static uint64_t others(const gw_app *app, size_t off, size_t pos)
 {
-    uint64_t v = app->rt->route_stats[i].ws_active;
+    uint64_t v = 0;
     for (unsigned w = 0; app->m_all != NULL && w < app->n_workers; w++)
         if (same_shape(app, w))
-            v += ((const volatile gw_metrics *)&app->m_all[w])->route_ws[i];
+            v += ((const volatile uint64_t *)((const volatile char *)&app->m_all[w] + off))[pos];
     return v;
+}
+
+uint64_t gw_labels_route_ws(const gw_app *app, size_t i)
+{
+    return app->rt->route_stats[i].ws_active + others(app, offsetof(gw_metrics, route_ws), i);
 }
 
 uint64_t gw_labels_route_requests(const gw_app *app, size_t i)
 {
-    uint64_t v = app->rt->route_stats[i].requests;
-    for (unsigned w = 0; app->m_all != NULL && w < app->n_workers; w++)
-        if (same_shape(app, w))
-            v += ((const volatile gw_metrics *)&app->m_all[w])->route_req[i];
-    return v;
+    return app->rt->route_stats[i].requests + others(app, offsetof(gw_metrics, route_req), i);
 }
 
 uint64_t gw_labels_server_conns(const gw_app *app, size_t u, size_t k)
 {
-    uint64_t v = app->rt->pools[u].servers[k].active;
     const size_t pos = server_pos(app->rt, u, k);
-    for (unsigned w = 0; pos < GW_LBL_SERVERS && app->m_all != NULL && w < app->n_workers; w++)
-        if (same_shape(app, w))
-            v += ((const volatile gw_metrics *)&app->m_all[w])->server_conns[pos];
-    return v;
+    const uint64_t own = app->rt->pools[u].servers[k].active;
+    return pos < GW_LBL_SERVERS ? own + others(app, offsetof(gw_metrics, server_conns), pos) : own;
 }
 
 uint64_t gw_labels_server_up(const gw_app *app, size_t u, size_t k)
