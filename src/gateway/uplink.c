@@ -37,6 +37,7 @@ struct gw_usess {
     uint32_t id;
     const gw_usess_callbacks *cb;
     void *arg;
+    uint64_t last_bcast; /* sequence of the last BCAST delivered here (duplicate ids) */
     bool opened;
 };
 
@@ -72,6 +73,7 @@ struct gw_uplinks {
     gw_uplink *links;
     bool freeing;
     hr_ws_deflater deflater; /* no context takeover: shared by every BCAST */
+    uint64_t bcast_seq;      /* BCAST frames delivered so far (gw_usess.last_bcast) */
 };
 
 struct gw_ushared {
@@ -304,8 +306,9 @@ hr_msg *gw_ushared_deflated(gw_ushared *sh)
 static void deliver_shared(gw_uplink *l, uint32_t id, gw_ushared *sh)
 {
     gw_usess *u = find(l, id);
-    if (u == NULL)
-        return;
+    if (u == NULL || u->last_bcast == l->t->bcast_seq)
+        return; /* gone, or listed twice in this BCAST: delivered once */
+    u->last_bcast = l->t->bcast_seq;
     if (u->cb->on_shared == NULL || !u->opened) {
         deliver_message(l, id, sh->opcode, sh->payload);
         return;
@@ -319,6 +322,7 @@ static void deliver_shared(gw_uplink *l, uint32_t id, gw_ushared *sh)
 static void deliver_bcast(gw_uplink *l, const hr_link_frame *f)
 {
     l->t->m->link_bcasts_in++;
+    l->t->bcast_seq++;
     gw_ushared sh = {.t = l->t, .opcode = f->opcode, .payload = f->message};
     for (size_t i = 0; i < f->n_ids && !l->dead; i++)
         deliver_shared(l, hr_link_bcast_id(f, i), &sh);

@@ -113,6 +113,13 @@ function handle(srv, f, out) {
             const p = Buffer.alloc(2);
             p.writeUInt16BE(Number(m[1]));
             out.push(frame(T.CLOSE, 0, f.session, p));
+        } else if (f.flags === 1 && text === 'bcast-dup') {
+            // One BCAST listing this session three times, then a DATA.
+            const p = Buffer.alloc(2 + 12);
+            p.writeUInt16BE(3, 0);
+            for (let i = 0; i < 3; i++) p.writeUInt32BE(f.session, 2 + 4 * i);
+            out.push(frame(10, 1, 0, Buffer.concat([p, Buffer.from('"dup-once"')])));
+            out.push(frame(T.DATA, 1, f.session, Buffer.from('"after"')));
         } else if (f.flags === 1 && text === 'drop-link') {
             for (const s of srv.sockets) s.destroy();
         } else {
@@ -196,6 +203,15 @@ describe('gateway herald-link upstream', () => {
         cs[3].close();
         await waitFor(async () => link.closes.length === 1, 'the CLOSE of a departed client');
         assert.equal(link.closes[0].code, 1000);
+    });
+
+    test('a session listed twice in one BCAST gets the message once', async () => {
+        const link = await startLinkServer();
+        const gw = await startGateway(link);
+        const [c] = await welcome(gw.wsUrl('/ws'));
+        c.send('bcast-dup');
+        assert.equal(await c.next(), 'dup-once');
+        assert.equal(await c.next(), 'after');
     });
 
     test('close codes: notifier CLOSE reaches the client; refusal is an HTTP status', async () => {
