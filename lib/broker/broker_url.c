@@ -10,40 +10,13 @@
 #include <string.h>
 
 #include "core/err.h"
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "proto/percent.h"
 
 /* Percent-decodes s[0..len) into out (capacity cap, NUL-terminated).
  * False when it does not fit, an escape is malformed, or it decodes a NUL. */
 static bool decode(const char *s, size_t len, char *out, size_t cap)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '%') {
-            if (i + 2 >= len)
-                return false;
-            const int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return false;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return false;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return true;
+    return hr_percent_decode(s, len, false, out, cap, NULL) == 0;
 }
 
 static int fail(char *err, size_t errcap, const char *what)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "core/err.h"
+#include "percent.h"
 
 enum {
     S_SIZE,
@@ -33,20 +34,9 @@ void hr_http_chunked_init(hr_http_chunked *c)
     *c = (hr_http_chunked){.state = S_SIZE};
 }
 
-static int hex_val(uint8_t ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 static int step_size(hr_http_chunked *c, uint8_t ch)
 {
-    const int v = hex_val(ch);
+    const int v = hr_hex_digit(ch);
     if (v >= 0) {
         if (++c->digits > 15)
             return HR_EPROTO;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "percent.h"
 
 void hr_http_query_split(const char *target, size_t len, size_t *path_len, const char **query,
                          size_t *query_len)
@@ -23,47 +24,6 @@ void hr_http_query_split(const char *target, size_t len, size_t *path_len, const
     *path_len = (size_t)(q - target);
     *query = q + 1;
     *query_len = len - *path_len - 1;
-}
-
-static int hex_val(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes v[0..n) into out[0..cap) with a NUL. */
-static int decode(const char *v, size_t n, char *out, size_t cap, size_t *out_len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = v[i];
-        if (ch == '+') {
-            ch = ' ';
-        } else if (ch == '%') {
-            if (n - i < 3)
-                return HR_EINVAL;
-            const int hi = hex_val(v[i + 1]);
-            const int lo = hex_val(v[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return HR_EINVAL;
-            ch = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (cap == 0 || o >= cap - 1)
-            return HR_ETOOBIG;
-        out[o++] = ch;
-    }
-    if (cap == 0)
-        return HR_ETOOBIG;
-    out[o] = '\0';
-    if (out_len != NULL)
-        *out_len = o;
-    return 1;
 }
 
 /* Finds key's raw value in the query of target; returns false when absent. */
@@ -103,7 +63,8 @@ int hr_http_query_get(const char *target, size_t len, const char *key, char *out
     size_t vlen;
     if (!find_raw(target, len, key, &v, &vlen))
         return 0;
-    return decode(v, vlen, out, cap, out_len);
+    const int rc = hr_percent_decode(v, vlen, true, out, cap, out_len);
+    return rc == 0 ? 1 : rc;
 }
 
 bool hr_http_query_has(const char *target, size_t len, const char *key)

@@ -17,18 +17,8 @@
 
 #include "core/err.h"
 #include "hproxy.h"
+#include "proto/percent.h"
 #include "route.h"
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static bool bad_segment(const char *seg, size_t n)
 {
@@ -43,8 +33,8 @@ int gw_static_resolve(const char *path, size_t len, size_t prefix_len, char *out
     for (size_t i = prefix_len; i < len; i++) {
         char ch = path[i];
         if (ch == '%') {
-            const int hi = i + 2 < len ? hexval(path[i + 1]) : -1;
-            const int lo = i + 2 < len ? hexval(path[i + 2]) : -1;
+            const int hi = i + 2 < len ? hr_hex_digit((unsigned char)path[i + 1]) : -1;
+            const int lo = i + 2 < len ? hr_hex_digit((unsigned char)path[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return HR_EDENIED;
             ch = (char)(hi * 16 + lo);
