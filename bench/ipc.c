@@ -3,6 +3,7 @@
 #include "ipc.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -14,18 +15,19 @@ static int wait_fd(int fd, short ev, int ms)
     return rc > 0 ? 0 : -1;
 }
 
-int bench_ipc_write_all(int fd, const void *p, size_t n)
+/* Moves all n bytes through fd: written from p (out) or read into it,
+ * riding out EINTR and waiting (up to wait_ms) on EAGAIN. 0 or -1. */
+static int transfer_all(int fd, uint8_t *b, size_t n, bool out, int wait_ms)
 {
-    const uint8_t *b = p;
     while (n > 0) {
-        const ssize_t k = write(fd, b, n);
+        const ssize_t k = out ? write(fd, b, n) : read(fd, b, n);
         if (k > 0) {
             b += k;
             n -= (size_t)k;
         } else if (k < 0 && errno == EINTR) {
             continue;
         } else if (k < 0 && errno == EAGAIN) {
-            if (wait_fd(fd, POLLOUT, 10000) != 0)
+            if (wait_fd(fd, out ? POLLOUT : POLLIN, wait_ms) != 0)
                 return -1;
         } else {
             return -1;
@@ -34,22 +36,12 @@ int bench_ipc_write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+int bench_ipc_write_all(int fd, const void *p, size_t n)
+{
+    return transfer_all(fd, (uint8_t *)(uintptr_t)p, n, true, 10000);
+}
+
 int bench_ipc_read_all(int fd, void *p, size_t n)
 {
-    uint8_t *b = p;
-    while (n > 0) {
-        const ssize_t k = read(fd, b, n);
-        if (k > 0) {
-            b += k;
-            n -= (size_t)k;
-        } else if (k < 0 && errno == EINTR) {
-            continue;
-        } else if (k < 0 && errno == EAGAIN) {
-            if (wait_fd(fd, POLLIN, 30000) != 0)
-                return -1;
-        } else {
-            return -1;
-        }
-    }
-    return 0;
+    return transfer_all(fd, p, n, false, 30000);
 }

@@ -28,10 +28,11 @@ int bench_procstat_parse(const char *spec, bench_sample *s)
     return 0;
 }
 
-static uint64_t status_kb(int pid, const char *key)
+/* The number after "key" on its line of the /proc file at path (status,
+ * meminfo: "VmRSS:   1234 kB"), or 0. */
+static uint64_t keyed_number(const char *path, const char *key)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    char line[256];
     FILE *f = fopen(path, "r");
     uint64_t v = 0;
     if (f == NULL)
@@ -41,6 +42,13 @@ static uint64_t status_kb(int pid, const char *key)
             v = strtoull(line + strlen(key), NULL, 10);
     fclose(f);
     return v;
+}
+
+static uint64_t status_kb(int pid, const char *key)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    return keyed_number(path, key);
 }
 
 static double cpu_seconds(int pid)
@@ -79,16 +87,7 @@ static uint64_t sockstat_tcp_mem(void)
 
 static uint64_t meminfo_kb(const char *key)
 {
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    uint64_t v = 0;
-    if (f == NULL)
-        return 0;
-    while (fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, key, strlen(key)) == 0)
-            v = strtoull(line + strlen(key), NULL, 10);
-    fclose(f);
-    return v;
+    return keyed_number("/proc/meminfo", key);
 }
 
 void bench_procstat_take(bench_sample *s)
