@@ -17,6 +17,8 @@
 
 #define MAX_CHANNELS 8
 
+#include "fuzz_common.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_error_reply(const hr_cproto_error *err)
@@ -98,12 +100,10 @@ static void check_alloc_failure(const uint8_t *data, size_t size, int want)
     json_decref(json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL));
     const unsigned long n_load = hr_alloc_count();
     hr_alloc_fail_nth(0);
-    if (n <= n_load)
+    const unsigned long nth = fuzz_failure_pick(data, size, n_load, n);
+    if (nth == 0)
         return;
-    unsigned long h = size;
-    for (size_t i = 0; i < size; i++)
-        h = h * 31 + data[i];
-    hr_alloc_fail_nth(n_load + 1 + h % (n - n_load));
+    hr_alloc_fail_nth(nth);
     const int rc = hr_cproto_parse(data, size, MAX_CHANNELS, &cmd, NULL);
     hr_alloc_fail_nth(0);
     HR_ASSERT(rc == want || rc == HR_ENOMEM);

@@ -14,6 +14,8 @@
 #include "core/buf.h"
 #include "proto/link.h"
 
+#include "fuzz_common.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct outcome {
@@ -21,13 +23,6 @@ typedef struct outcome {
     size_t frames;
     int err;
 } outcome;
-
-static uint64_t mix(uint64_t h, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * UINT64_C(0x100000001b3);
-    return h;
-}
 
 static int rewrite_bcast(const hr_link_frame *f, hr_buf *b)
 {
@@ -105,7 +100,7 @@ static size_t parse_all(const uint8_t *p, size_t len, size_t max, outcome *o, bo
         check(&f, rc, max);
         if (verify)
             round_trip(p + off, (size_t)rc, &f);
-        o->hash = mix(o->hash, p + off, (size_t)rc);
+        o->hash = fuzz_mix(o->hash, p + off, (size_t)rc);
         o->frames++;
         off += (size_t)rc;
     }

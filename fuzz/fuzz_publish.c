@@ -19,6 +19,8 @@
 #define MAX_ITEMS 16
 #define FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL)
 
+#include "fuzz_common.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_item(const hr_pub_item *it, json_t *obj)
@@ -82,12 +84,10 @@ static void check_alloc_failure(const uint8_t *data, size_t size, int want)
                            NULL));
     const unsigned long n_load = hr_alloc_count();
     hr_alloc_fail_nth(0);
-    if (n <= n_load)
+    const unsigned long nth = fuzz_failure_pick(data, size, n_load, n);
+    if (nth == 0)
         return;
-    unsigned long h = size;
-    for (size_t i = 0; i < size; i++)
-        h = h * 31 + data[i];
-    hr_alloc_fail_nth(n_load + 1 + h % (n - n_load));
+    hr_alloc_fail_nth(nth);
     const int rc = hr_publish_parse(data, size, MAX_ITEMS, &b, NULL, 0);
     hr_alloc_fail_nth(0);
     HR_ASSERT(rc == want || rc == HR_ENOMEM);

@@ -17,6 +17,8 @@
 #include "proto/utf8.h"
 #include "proto/ws_reader.h"
 
+#include "fuzz_common.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct outcome {
@@ -25,18 +27,11 @@ typedef struct outcome {
     int err;
 } outcome;
 
-static uint64_t mix(uint64_t h, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * UINT64_C(0x100000001b3);
-    return h;
-}
-
 static uint64_t mix_u64(uint64_t h, uint64_t v)
 {
     uint8_t b[8];
     memcpy(b, &v, sizeof b);
-    return mix(h, b, sizeof b);
+    return fuzz_mix(h, b, sizeof b);
 }
 
 static void check_event(const hr_ws_reader_cfg *cfg, const hr_ws_event *ev)
@@ -64,11 +59,11 @@ static uint64_t fold_event(uint64_t h, const hr_ws_event *ev)
 {
     h = mix_u64(h, (uint64_t)ev->type << 16 | (uint64_t)ev->opcode << 8 | ev->compressed);
     h = mix_u64(h, ev->len);
-    h = mix(h, ev->data, ev->len);
+    h = fuzz_mix(h, ev->data, ev->len);
     h = mix_u64(h, ev->close_code);
     h = mix_u64(h, ev->reason_len);
     if (ev->reason != NULL)
-        h = mix(h, ev->reason, ev->reason_len);
+        h = fuzz_mix(h, ev->reason, ev->reason_len);
     return h;
 }
 
