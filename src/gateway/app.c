@@ -61,8 +61,10 @@ static int setup_token(gw_runtime *rt, char *diag, size_t cap)
     }
     if (j->public_key_file != NULL) {
         if (read_file(j->public_key_file, &rt->public_key, &rt->public_key_len) != 0) {
-            snprintf(diag, cap, "%s:%d: auth.jwt.public_key_file: cannot read '%s'",
-                     rt->cfg->filename, j->key_line, j->public_key_file);
+            gw_diag d;
+            gw_config_fail(&d, rt->cfg->filename, j->key_at, "auth.jwt.public_key_file",
+                           "cannot read '%s'", j->public_key_file);
+            snprintf(diag, cap, "%s", d.msg);
             return HR_EINVAL;
         }
         t->public_key_pem = rt->public_key;

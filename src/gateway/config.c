@@ -1,187 +1,69 @@
-/* Gateway configuration: YAML text -> gw_config. libyaml composes the text
- * into a node tree (aliases resolved); we then walk that tree along the
- * schema, so the depth of the walk is fixed by the schema and never by the
- * input. Every mapping is checked for unknown and duplicate keys, every
- * scalar for its type and range; the first error stops the parse and is
- * written to the diagnostic as "file:line: key.path: problem". Cross-checks
- * (a route's upstream exists, auth needs a jwt section) run after the walk. */
+/* Gateway configuration schema: YAML text -> gw_config. config_yaml.c walks
+ * the node tree and types the scalars; this file says which keys exist,
+ * what each means, and checks what crosses sections (a route's upstream
+ * exists, auth needs a jwt section, no two routes share host and path)
+ * after the walk. Each value's position is kept (gw_cfg_at) so every error,
+ * cross-checks and file checks included, names the line and column of the
+ * value at fault. */
 #include "config.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <yaml.h>
 
+#include "config_yaml.h"
 #include "core/err.h"
 
+_Static_assert(GW_CONFIG_MAX_TEXT == GW_YAML_MAX_TEXT, "one string cap");
+
+/* The walk's state; y comes first so a visit callback's gw_yaml * is the
+ * pctx it was started with. */
 typedef struct pctx {
-    yaml_document_t *doc;
-    const char *file;
-    gw_diag *diag;
+    gw_yaml y;
     gw_config *cfg;
-    bool nomem;
+    gw_cfg_at ping_at; /* limits.ping_interval_s, checked against idle */
 } pctx;
 
-#define PATH_CAP 160
+#define PATH_CAP GW_YAML_PATH_CAP
 
-static int fail(pctx *p, const yaml_node_t *n, const char *path, const char *fmt, ...)
+static pctx *ctx(gw_yaml *y)
+{
+    return (pctx *)y;
+}
+
+static gw_cfg_at at_of(const yaml_node_t *n)
+{
+    const gw_yaml_mark m = gw_yaml_mark_of(n);
+    return (gw_cfg_at){m.line, m.col};
+}
+
+/* The first of a, b that was written (a cross-check names the value that
+ * is there when the other is missing). */
+static gw_cfg_at either(gw_cfg_at a, gw_cfg_at b)
+{
+    return a.line > 0 ? a : b;
+}
+
+static int fail_at(pctx *p, gw_cfg_at at, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static int fail(pctx *p, const yaml_node_t *n, const char *path, const char *fmt, ...)
+static int fail_at(pctx *p, gw_cfg_at at, const char *path, const char *fmt, ...)
 {
     char what[320];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    const int line = n != NULL ? (int)n->start_mark.line + 1 : 1;
-    if (path != NULL && path[0] != '\0')
-        snprintf(p->diag->msg, sizeof p->diag->msg, "%s:%d: %s: %s", p->file, line, path, what);
-    else
-        snprintf(p->diag->msg, sizeof p->diag->msg, "%s:%d: %s", p->file, line, what);
-    return HR_EINVAL;
+    return gw_yaml_fail_at(&p->y, (gw_yaml_mark){at.line, at.col}, path, "%s", what);
 }
+
+#define fail(p, n, path, ...) gw_yaml_fail(&(p)->y, n, path, __VA_ARGS__)
 
 static int oom(pctx *p)
 {
-    p->nomem = true;
-    snprintf(p->diag->msg, sizeof p->diag->msg, "%s: out of memory", p->file);
-    return HR_ENOMEM;
-}
-
-static yaml_node_t *node_at(pctx *p, int idx)
-{
-    return yaml_document_get_node(p->doc, idx);
-}
-
-static const char *type_name(const yaml_node_t *n)
-{
-    switch (n->type) {
-    case YAML_SCALAR_NODE:
-        return "a scalar";
-    case YAML_SEQUENCE_NODE:
-        return "a list";
-    case YAML_MAPPING_NODE:
-        return "a mapping";
-    default:
-        return "empty";
-    }
-}
-
-/* out = parent + "." + key (or key alone), truncated to PATH_CAP - 1. */
-static void join(char *out, const char *parent, const char *key)
-{
-    size_t o = strnlen(parent, PATH_CAP - 1);
-    memmove(out, parent, o);
-    if (o > 0 && o < PATH_CAP - 1)
-        out[o++] = '.';
-    const size_t kl = strnlen(key, PATH_CAP - 1 - o);
-    memcpy(out + o, key, kl);
-    out[o + kl] = '\0';
-}
-
-/* ---- scalars ------------------------------------------------------------ */
-
-static bool scalar_is(const yaml_node_t *n, const char *s)
-{
-    return n->data.scalar.length == strlen(s) &&
-           memcmp(n->data.scalar.value, s, n->data.scalar.length) == 0;
-}
-
-static bool scalar_is_null(const yaml_node_t *n)
-{
-    return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-           (n->data.scalar.length == 0 || scalar_is(n, "null") || scalar_is(n, "~"));
-}
-
-static int want_scalar(pctx *p, const yaml_node_t *n, const char *path)
-{
-    if (n->type != YAML_SCALAR_NODE)
-        return fail(p, n, path, "expected a scalar, got %s", type_name(n));
-    return 0;
-}
-
-static int get_str(pctx *p, const yaml_node_t *n, const char *path, char **out)
-{
-    int rc = want_scalar(p, n, path);
-    if (rc != 0)
-        return rc;
-    const size_t len = n->data.scalar.length;
-    if (len == 0 || scalar_is_null(n))
-        return fail(p, n, path, "expected a non-empty string");
-    if (len > GW_CONFIG_MAX_TEXT)
-        return fail(p, n, path, "string longer than %d bytes", GW_CONFIG_MAX_TEXT);
-    if (memchr(n->data.scalar.value, '\0', len) != NULL)
-        return fail(p, n, path, "string contains a NUL byte");
-    char *s = malloc(len + 1);
-    if (s == NULL)
-        return oom(p);
-    memcpy(s, n->data.scalar.value, len);
-    s[len] = '\0';
-    free(*out);
-    *out = s;
-    return 0;
-}
-
-static int get_bool(pctx *p, const yaml_node_t *n, const char *path, bool *out)
-{
-    int rc = want_scalar(p, n, path);
-    if (rc != 0)
-        return rc;
-    static const char *const yes[] = {"true", "yes", "on", "True", "TRUE", "Yes", "On"};
-    static const char *const no[] = {"false", "no", "off", "False", "FALSE", "No", "Off"};
-    for (size_t i = 0; i < HR_ARRAY_LEN(yes); i++) {
-        if (scalar_is(n, yes[i])) {
-            *out = true;
-            return 0;
-        }
-        if (scalar_is(n, no[i])) {
-            *out = false;
-            return 0;
-        }
-    }
-    return fail(p, n, path, "expected true or false");
-}
-
-static int get_uint(pctx *p, const yaml_node_t *n, const char *path, uint64_t min, uint64_t max,
-                    uint64_t *out)
-{
-    int rc = want_scalar(p, n, path);
-    if (rc != 0)
-        return rc;
-    const unsigned char *s = n->data.scalar.value;
-    const size_t len = n->data.scalar.length;
-    if (len == 0 || len > 20)
-        return fail(p, n, path, "expected an integer");
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return fail(p, n, path, "expected an integer");
-        const uint64_t d = (uint64_t)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return fail(p, n, path, "integer out of range");
-        v = v * 10 + d;
-    }
-    if (v < min || v > max)
-        return fail(p, n, path, "must be between %llu and %llu", (unsigned long long)min,
-                    (unsigned long long)max);
-    *out = v;
-    return 0;
-}
-
-static int get_u32(pctx *p, const yaml_node_t *n, const char *path, uint32_t min, uint32_t max,
-                   uint32_t *out)
-{
-    uint64_t v = 0;
-    int rc = get_uint(p, n, path, min, max, &v);
-    if (rc == 0)
-        *out = (uint32_t)v;
-    return rc;
+    return gw_yaml_oom(&p->y);
 }
 
 /* ---- addresses ---------------------------------------------------------- */
@@ -242,7 +124,7 @@ int gw_config_parse_addr(const char *s, size_t len, gw_addr *out)
 
 static int get_addr(pctx *p, const yaml_node_t *n, const char *path, gw_addr *out)
 {
-    int rc = want_scalar(p, n, path);
+    int rc = gw_yaml_scalar(&p->y, n, path);
     if (rc != 0)
         return rc;
     if (gw_config_parse_addr((const char *)n->data.scalar.value, n->data.scalar.length, out) != 0)
@@ -252,101 +134,28 @@ static int get_addr(pctx *p, const yaml_node_t *n, const char *path, gw_addr *ou
     return 0;
 }
 
-/* ---- mappings ----------------------------------------------------------- */
-
-/* Calls visit(p, key, value_node, path, arg) for each pair of a mapping after
- * checking that the key is a known, non-duplicate scalar. keys is
- * NULL-terminated; NULL keys means any key (the upstreams map). */
-typedef int (*visit_fn)(pctx *p, const char *key, yaml_node_t *val, const char *path, void *arg);
-
-static int walk_map(pctx *p, yaml_node_t *map, const char *path, const char *const *keys,
-                    visit_fn visit, void *arg)
-{
-    if (map->type != YAML_MAPPING_NODE)
-        return fail(p, map, path, "expected a mapping, got %s", type_name(map));
-    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
-         a++) {
-        yaml_node_t *k = node_at(p, a->key);
-        yaml_node_t *v = node_at(p, a->value);
-        if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
-            return fail(p, k != NULL ? k : map, path, "keys must be scalars");
-        char key[96];
-        const size_t kl = k->data.scalar.length;
-        if (kl == 0 || kl >= sizeof key || memchr(k->data.scalar.value, '\0', kl) != NULL)
-            return fail(p, k, path, "bad key");
-        memcpy(key, k->data.scalar.value, kl);
-        key[kl] = '\0';
-        bool known = keys == NULL;
-        for (size_t i = 0; keys != NULL && keys[i] != NULL && !known; i++)
-            known = strcmp(keys[i], key) == 0;
-        if (!known)
-            return fail(p, k, path, "unknown key '%s'", key);
-        for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++) {
-            yaml_node_t *k2 = node_at(p, b->key);
-            if (k2 != NULL && k2->type == YAML_SCALAR_NODE && scalar_is(k2, key))
-                return fail(p, k, path, "duplicate key '%s'", key);
-        }
-        char sub[PATH_CAP];
-        join(sub, path, key);
-        int rc = visit(p, key, v, sub, arg);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-static int want_seq(pctx *p, const yaml_node_t *n, const char *path, size_t max, size_t *count)
-{
-    if (n->type != YAML_SEQUENCE_NODE)
-        return fail(p, n, path, "expected a list, got %s", type_name(n));
-    *count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-    if (*count > max)
-        return fail(p, n, path, "more than %zu entries", max);
-    return 0;
-}
-
-static int get_str_list(pctx *p, yaml_node_t *n, const char *path, size_t max, char ***out,
-                        size_t *n_out)
-{
-    size_t count = 0;
-    int rc = want_seq(p, n, path, max, &count);
-    if (rc != 0)
-        return rc;
-    char **v = calloc(count ? count : 1, sizeof *v);
-    if (v == NULL)
-        return oom(p);
-    *out = v;
-    *n_out = 0;
-    for (size_t i = 0; i < count; i++) {
-        char sub[PATH_CAP];
-        snprintf(sub, sizeof sub, "%s[%zu]", path, i);
-        rc = get_str(p, node_at(p, n->data.sequence.items.start[i]), sub, &v[i]);
-        if (rc != 0)
-            return rc;
-        *n_out = i + 1;
-    }
-    return 0;
-}
-
 /* ---- listen ------------------------------------------------------------- */
 
 static const char *const listen_keys[] = {"addr", "tls", NULL};
 static const char *const tls_keys[] = {"cert", "key", NULL};
 
-static int visit_tls(pctx *p, const char *key, yaml_node_t *v, const char *path, void *arg)
+static int visit_tls(gw_yaml *y, const char *key, yaml_node_t *v, const char *path, void *arg)
 {
     gw_listener_cfg *l = arg;
-    return get_str(p, v, path, strcmp(key, "cert") == 0 ? &l->tls_cert : &l->tls_key);
+    const bool cert = strcmp(key, "cert") == 0;
+    *(cert ? &l->cert_at : &l->key_at) = at_of(v);
+    return gw_yaml_str(y, v, path, cert ? &l->tls_cert : &l->tls_key);
 }
 
-static int visit_listener(pctx *p, const char *key, yaml_node_t *v, const char *path, void *arg)
+static int visit_listener(gw_yaml *y, const char *key, yaml_node_t *v, const char *path,
+                          void *arg)
 {
     gw_listener_cfg *l = arg;
     if (strcmp(key, "addr") == 0)
-        return get_addr(p, v, path, &l->addr);
-    int rc = walk_map(p, v, path, tls_keys, visit_tls, l);
+        return get_addr(ctx(y), v, path, &l->addr);
+    int rc = gw_yaml_map(y, v, path, tls_keys, visit_tls, l);
     if (rc == 0 && (l->tls_cert == NULL || l->tls_key == NULL))
-        return fail(p, v, path, "needs both cert and key");
+        return gw_yaml_fail(y, v, path, "needs both cert and key");
     return rc;
 }
 
@@ -355,7 +164,7 @@ static int parse_listener(pctx *p, yaml_node_t *n, const char *path, gw_listener
     l->line = (int)n->start_mark.line + 1;
     if (n->type == YAML_SCALAR_NODE)
         return get_addr(p, n, path, &l->addr);
-    int rc = walk_map(p, n, path, listen_keys, visit_listener, l);
+    int rc = gw_yaml_map(&p->y, n, path, listen_keys, visit_listener, l);
     if (rc == 0 && l->addr.port == 0)
         return fail(p, n, path, "missing addr");
     return rc;
@@ -366,7 +175,7 @@ static int parse_listen(pctx *p, yaml_node_t *n, const char *path)
     gw_config *c = p->cfg;
     size_t count = 1;
     if (n->type == YAML_SEQUENCE_NODE) {
-        int rc = want_seq(p, n, path, GW_CONFIG_MAX_LISTEN, &count);
+        int rc = gw_yaml_seq(&p->y, n, path, GW_CONFIG_MAX_LISTEN, &count);
         if (rc != 0)
             return rc;
         if (count == 0)
@@ -382,9 +191,9 @@ static int parse_listen(pctx *p, yaml_node_t *n, const char *path)
     }
     for (size_t i = 0; i < count; i++) {
         char sub[PATH_CAP];
-        snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+        gw_yaml_index(sub, path, i);
         c->n_listen = i + 1;
-        int rc = parse_listener(p, node_at(p, n->data.sequence.items.start[i]), sub, &c->listen[i]);
+        int rc = parse_listener(p, gw_yaml_item(&p->y, n, i), sub, &c->listen[i]);
         if (rc != 0)
             return rc;
     }
@@ -407,32 +216,37 @@ static int check_algs(pctx *p, yaml_node_t *n, const char *path)
         bool ok = false;
         for (size_t k = 0; known_algs[k] != NULL && !ok; k++)
             ok = strcmp(known_algs[k], j->algorithms[i]) == 0;
-        if (!ok) {
-            yaml_node_t *item = node_at(p, n->data.sequence.items.start[i]);
-            return fail(p, item, path, "unsupported algorithm '%s' (HS256, RS256 or ES256)",
-                        j->algorithms[i]);
-        }
+        if (!ok)
+            return fail(p, gw_yaml_item(&p->y, n, i), path,
+                        "unsupported algorithm '%s' (HS256, RS256 or ES256)", j->algorithms[i]);
     }
     return 0;
 }
 
-static int visit_jwt(pctx *p, const char *key, yaml_node_t *v, const char *path, void *arg)
+static int visit_jwt(gw_yaml *y, const char *key, yaml_node_t *v, const char *path, void *arg)
 {
+    (void)arg;
+    pctx *p = ctx(y);
     gw_jwt_cfg *j = &p->cfg->jwt;
     if (strcmp(key, "algorithms") == 0) {
-        int rc = get_str_list(p, v, path, 3, &j->algorithms, &j->n_algorithms);
+        j->algorithms_at = at_of(v);
+        int rc = gw_yaml_str_list(y, v, path, 3, &j->algorithms, &j->n_algorithms);
         return rc != 0 ? rc : check_algs(p, v, path);
     }
     if (strcmp(key, "leeway_s") == 0)
-        return get_u32(p, v, path, 0, 86400, &j->leeway_s);
-    if (strcmp(key, "public_key_file") == 0)
+        return gw_yaml_u32(y, v, path, 0, 86400, &j->leeway_s);
+    if (strcmp(key, "public_key_file") == 0) {
         j->key_line = (int)v->start_mark.line + 1;
+        j->key_at = at_of(v);
+    }
+    if (strcmp(key, "secret") == 0)
+        j->secret_at = at_of(v);
     char **dst = strcmp(key, "secret") == 0            ? &j->secret
                  : strcmp(key, "public_key_file") == 0 ? &j->public_key_file
                  : strcmp(key, "issuer") == 0          ? &j->issuer
                  : strcmp(key, "audience") == 0        ? &j->audience
                                                        : &j->cookie;
-    return get_str(p, v, path, dst);
+    return gw_yaml_str(y, v, path, dst);
 }
 
 static bool has_alg_prefix(const gw_jwt_cfg *j, char c)
@@ -443,6 +257,8 @@ static bool has_alg_prefix(const gw_jwt_cfg *j, char c)
     return false;
 }
 
+/* Errors about a value that is there point at it; about a missing one, at
+ * the jwt mapping (n). */
 static int check_jwt(pctx *p, yaml_node_t *n, const char *path)
 {
     gw_jwt_cfg *j = &p->cfg->jwt;
@@ -454,28 +270,35 @@ static int check_jwt(pctx *p, yaml_node_t *n, const char *path)
     }
     const bool hs = has_alg_prefix(j, 'H');
     const bool pk = has_alg_prefix(j, 'R') || has_alg_prefix(j, 'E');
+    char sub[PATH_CAP];
+    gw_yaml_join(sub, path, "algorithms");
     if (hs && pk)
-        return fail(p, n, path, "mixing HS* with RS*/ES* algorithms is not allowed");
+        return fail_at(p, j->algorithms_at, sub,
+                       "mixing HS* with RS*/ES* algorithms is not allowed");
     if (hs && j->secret == NULL)
         return fail(p, n, path, "HS* algorithms need 'secret'");
     if (pk && j->public_key_file == NULL)
         return fail(p, n, path, "RS*/ES* algorithms need 'public_key_file'");
+    gw_yaml_join(sub, path, "public_key_file");
     if (hs && j->public_key_file != NULL)
-        return fail(p, n, path, "'public_key_file' given but algorithms are HS*");
+        return fail_at(p, j->key_at, sub, "'public_key_file' given but algorithms are HS*");
+    gw_yaml_join(sub, path, "secret");
     if (pk && j->secret != NULL)
-        return fail(p, n, path, "'secret' given but algorithms are RS*/ES*");
+        return fail_at(p, j->secret_at, sub, "'secret' given but algorithms are RS*/ES*");
     if (j->cookie == NULL && (j->cookie = strdup("herald_token")) == NULL)
         return oom(p);
     return 0;
 }
 
-static int visit_auth(pctx *p, const char *key, yaml_node_t *v, const char *path, void *arg)
+static int visit_auth(gw_yaml *y, const char *key, yaml_node_t *v, const char *path, void *arg)
 {
-    gw_jwt_cfg *j = &p->cfg->jwt;
+    (void)key;
+    (void)arg;
+    gw_jwt_cfg *j = &ctx(y)->cfg->jwt;
     j->enabled = true;
     j->line = (int)v->start_mark.line + 1;
-    int rc = walk_map(p, v, path, jwt_keys, visit_jwt, NULL);
-    return rc != 0 ? rc : check_jwt(p, v, path);
+    int rc = gw_yaml_map(y, v, path, jwt_keys, visit_jwt, NULL);
+    return rc != 0 ? rc : check_jwt(ctx(y), v, path);
 }
 
 /* ---- limits ------------------------------------------------------------- */
@@ -515,10 +338,12 @@ static const limit_field *find_limit(const char *key)
     return NULL;
 }
 
-static int visit_limit(pctx *p, const char *key, yaml_node_t *v, const char *path, void *arg)
+static int visit_limit(gw_yaml *y, const char *key, yaml_node_t *v, const char *path, void *arg)
 {
     const limit_field *f = find_limit(key);
-    return get_uint(p, v, path, f->min, f->max, (uint64_t *)((char *)arg + f->off));
+    if (strcmp(key, "ping_interval_s") == 0)
+        ctx(y)->ping_at = at_of(v);
+    return gw_yaml_uint(y, v, path, f->min, f->max, (uint64_t *)((char *)arg + f->off));
 }
 
 static int parse_limits(pctx *p, yaml_node_t *n, const char *path)
@@ -527,7 +352,7 @@ static int parse_limits(pctx *p, yaml_node_t *n, const char *path)
     for (size_t i = 0; i < HR_ARRAY_LEN(limit_fields); i++)
         keys[i] = limit_fields[i].key;
     keys[HR_ARRAY_LEN(limit_fields)] = NULL;
-    return walk_map(p, n, path, keys, visit_limit, &p->cfg->limits);
+    return gw_yaml_map(&p->y, n, path, keys, visit_limit, &p->cfg->limits);
 }
 
 /* ---- upstreams ---------------------------------------------------------- */
@@ -535,27 +360,31 @@ static int parse_limits(pctx *p, yaml_node_t *n, const char *path)
 static const char *const upstream_keys[] = {"servers", "balance", "health_check", "protocol", NULL};
 static const char *const health_keys[] = {"path", "interval_ms", "timeout_ms",
                                           "rise", "fall",        NULL};
+static const char *const balances[] = {"round_robin", "least_conn", "hash_user"};
+_Static_assert(GW_BALANCE_ROUND_ROBIN == 0 && GW_BALANCE_LEAST_CONN == 1 &&
+                   GW_BALANCE_HASH_USER == 2,
+               "balances[] follows gw_balance");
 
-static int visit_health(pctx *p, const char *key, yaml_node_t *v, const char *path, void *arg)
+static int visit_health(gw_yaml *y, const char *key, yaml_node_t *v, const char *path, void *arg)
 {
     gw_health_cfg *h = arg;
     if (strcmp(key, "path") == 0) {
-        int rc = get_str(p, v, path, &h->path);
+        int rc = gw_yaml_str(y, v, path, &h->path);
         if (rc == 0 && h->path[0] != '/')
-            return fail(p, v, path, "must start with '/'");
+            return gw_yaml_fail(y, v, path, "must start with '/'");
         return rc;
     }
     if (strcmp(key, "interval_ms") == 0)
-        return get_u32(p, v, path, 10, 3600000, &h->interval_ms);
+        return gw_yaml_u32(y, v, path, 10, 3600000, &h->interval_ms);
     if (strcmp(key, "timeout_ms") == 0)
-        return get_u32(p, v, path, 10, 600000, &h->timeout_ms);
-    return get_u32(p, v, path, 1, 1000, strcmp(key, "rise") == 0 ? &h->rise : &h->fall);
+        return gw_yaml_u32(y, v, path, 10, 600000, &h->timeout_ms);
+    return gw_yaml_u32(y, v, path, 1, 1000, strcmp(key, "rise") == 0 ? &h->rise : &h->fall);
 }
 
 static int parse_servers(pctx *p, yaml_node_t *n, const char *path, gw_upstream_cfg *u)
 {
     size_t count = 0;
-    int rc = want_seq(p, n, path, GW_CONFIG_MAX_SERVERS, &count);
+    int rc = gw_yaml_seq(&p->y, n, path, GW_CONFIG_MAX_SERVERS, &count);
     if (rc != 0)
         return rc;
     if (count == 0)
@@ -566,8 +395,8 @@ static int parse_servers(pctx *p, yaml_node_t *n, const char *path, gw_upstream_
         return oom(p);
     for (size_t i = 0; i < count; i++) {
         char sub[PATH_CAP];
-        snprintf(sub, sizeof sub, "%s[%zu]", path, i);
-        rc = get_addr(p, node_at(p, n->data.sequence.items.start[i]), sub, &u->servers[i]);
+        gw_yaml_index(sub, path, i);
+        rc = get_addr(p, gw_yaml_item(&p->y, n, i), sub, &u->servers[i]);
         if (rc != 0)
             return rc;
         u->n_servers = i + 1;
@@ -575,41 +404,42 @@ static int parse_servers(pctx *p, yaml_node_t *n, const char *path, gw_upstream_
     return 0;
 }
 
-static int visit_upstream(pctx *p, const char *key, yaml_node_t *v, const char *path, void *arg)
+static int visit_upstream(gw_yaml *y, const char *key, yaml_node_t *v, const char *path,
+                          void *arg)
 {
     gw_upstream_cfg *u = arg;
     if (strcmp(key, "servers") == 0)
-        return parse_servers(p, v, path, u);
+        return parse_servers(ctx(y), v, path, u);
     if (strcmp(key, "health_check") == 0) {
         u->health.enabled = true;
-        return walk_map(p, v, path, health_keys, visit_health, &u->health);
+        return gw_yaml_map(y, v, path, health_keys, visit_health, &u->health);
     }
-    int rc = want_scalar(p, v, path);
+    int rc = gw_yaml_scalar(y, v, path);
     if (rc != 0)
         return rc;
     if (strcmp(key, "protocol") == 0) {
-        if (scalar_is(v, "http") || scalar_is(v, "ws"))
+        if (gw_yaml_is(v, "http") || gw_yaml_is(v, "ws"))
             return 0;
-        if (scalar_is(v, "herald-link")) {
+        if (gw_yaml_is(v, "herald-link")) {
             u->link = true;
             return 0;
         }
-        return fail(p, v, path,
-                    "unsupported protocol (http or herald-link; upstream TLS is not supported)");
+        return gw_yaml_fail(
+            y, v, path, "unsupported protocol (http or herald-link; upstream TLS is not supported)");
     }
-    if (scalar_is(v, "round_robin"))
-        u->balance = GW_BALANCE_ROUND_ROBIN;
-    else if (scalar_is(v, "least_conn"))
-        u->balance = GW_BALANCE_LEAST_CONN;
-    else if (scalar_is(v, "hash_user"))
-        u->balance = GW_BALANCE_HASH_USER;
-    else
-        return fail(p, v, path, "expected round_robin, least_conn or hash_user");
-    return 0;
+    size_t b = 0;
+    rc = gw_yaml_enum(y, v, path, balances, HR_ARRAY_LEN(balances),
+                      "round_robin, least_conn or hash_user", &b);
+    if (rc == 0)
+        u->balance = (gw_balance)b;
+    return rc;
 }
 
-static int visit_upstreams(pctx *p, const char *key, yaml_node_t *v, const char *path, void *arg)
+static int visit_upstreams(gw_yaml *y, const char *key, yaml_node_t *v, const char *path,
+                           void *arg)
 {
+    (void)arg;
+    pctx *p = ctx(y);
     gw_config *c = p->cfg;
     if (c->n_upstreams >= GW_CONFIG_MAX_UPSTREAMS)
         return fail(p, v, path, "too many upstreams");
@@ -621,7 +451,7 @@ static int visit_upstreams(pctx *p, const char *key, yaml_node_t *v, const char 
     u->health.fall = 3;
     if ((u->name = strdup(key)) == NULL)
         return oom(p);
-    int rc = walk_map(p, v, path, upstream_keys, visit_upstream, u);
+    int rc = gw_yaml_map(y, v, path, upstream_keys, visit_upstream, u);
     if (rc != 0)
         return rc;
     if (u->servers == NULL)
@@ -634,12 +464,12 @@ static int visit_upstreams(pctx *p, const char *key, yaml_node_t *v, const char 
 static int parse_upstreams(pctx *p, yaml_node_t *n, const char *path)
 {
     if (n->type != YAML_MAPPING_NODE)
-        return fail(p, n, path, "expected a mapping, got %s", type_name(n));
-    const size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+        return gw_yaml_map(&p->y, n, path, NULL, visit_upstreams, NULL); /* says what it got */
+    const size_t count = gw_yaml_len(n);
     p->cfg->upstreams = calloc(count ? count : 1, sizeof *p->cfg->upstreams);
     if (p->cfg->upstreams == NULL)
         return oom(p);
-    return walk_map(p, n, path, NULL, visit_upstreams, NULL);
+    return gw_yaml_map(&p->y, n, path, NULL, visit_upstreams, NULL);
 }
 
 /* ---- routes ------------------------------------------------------------- */
@@ -648,78 +478,89 @@ static const char *const route_keys[] = {"path",      "host", "upstream",     "s
                                          "websocket", "auth", "strip_prefix", "strip_token",
                                          "limits",    NULL};
 static const char *const route_limit_keys[] = {"max_message_bytes", "messages_per_s", NULL};
+static const char *const auth_modes[] = {"none", "optional", "required"};
+_Static_assert(GW_AUTH_NONE == 0 && GW_AUTH_OPTIONAL == 1 && GW_AUTH_REQUIRED == 2,
+               "auth_modes[] follows gw_auth_mode");
 
-static int visit_route_limit(pctx *p, const char *key, yaml_node_t *v, const char *path, void *arg)
+static int visit_route_limit(gw_yaml *y, const char *key, yaml_node_t *v, const char *path,
+                             void *arg)
 {
     gw_route_cfg *r = arg;
     const limit_field *f = find_limit(key);
-    return get_uint(p, v, path, f->min, f->max,
-                    strcmp(key, "messages_per_s") == 0 ? &r->messages_per_s
-                                                       : &r->max_message_bytes);
+    return gw_yaml_uint(y, v, path, f->min, f->max,
+                        strcmp(key, "messages_per_s") == 0 ? &r->messages_per_s
+                                                           : &r->max_message_bytes);
 }
 
-static int parse_auth_mode(pctx *p, yaml_node_t *v, const char *path, gw_auth_mode *out)
+/* A string-valued route key: where it goes and where its position is kept. */
+static int route_str(gw_yaml *y, const char *key, yaml_node_t *v, const char *path,
+                     gw_route_cfg *r)
 {
-    int rc = want_scalar(p, v, path);
-    if (rc != 0)
-        return rc;
-    if (scalar_is(v, "none"))
-        *out = GW_AUTH_NONE;
-    else if (scalar_is(v, "optional"))
-        *out = GW_AUTH_OPTIONAL;
-    else if (scalar_is(v, "required"))
-        *out = GW_AUTH_REQUIRED;
-    else
-        return fail(p, v, path, "expected none, optional or required");
-    return 0;
+    char **dst = strcmp(key, "path") == 0       ? &r->path
+                 : strcmp(key, "host") == 0     ? &r->host
+                 : strcmp(key, "upstream") == 0 ? &r->upstream_name
+                                                : &r->static_dir;
+    gw_cfg_at *at = strcmp(key, "path") == 0       ? &r->path_at
+                    : strcmp(key, "host") == 0     ? &r->host_at
+                    : strcmp(key, "upstream") == 0 ? &r->upstream_at
+                                                   : &r->static_at;
+    *at = at_of(v);
+    return gw_yaml_str(y, v, path, dst);
 }
 
-static int visit_route(pctx *p, const char *key, yaml_node_t *v, const char *path, void *arg)
+static int visit_route(gw_yaml *y, const char *key, yaml_node_t *v, const char *path, void *arg)
 {
     gw_route_cfg *r = arg;
-    if (strcmp(key, "path") == 0)
-        return get_str(p, v, path, &r->path);
-    if (strcmp(key, "host") == 0)
-        return get_str(p, v, path, &r->host);
-    if (strcmp(key, "upstream") == 0)
-        return get_str(p, v, path, &r->upstream_name);
-    if (strcmp(key, "static") == 0)
-        return get_str(p, v, path, &r->static_dir);
-    if (strcmp(key, "websocket") == 0)
-        return get_bool(p, v, path, &r->websocket);
+    if (strcmp(key, "path") == 0 || strcmp(key, "host") == 0 || strcmp(key, "upstream") == 0 ||
+        strcmp(key, "static") == 0)
+        return route_str(y, key, v, path, r);
+    if (strcmp(key, "websocket") == 0) {
+        r->websocket_at = at_of(v);
+        return gw_yaml_bool(y, v, path, &r->websocket);
+    }
     if (strcmp(key, "strip_prefix") == 0)
-        return get_bool(p, v, path, &r->strip_prefix);
+        return gw_yaml_bool(y, v, path, &r->strip_prefix);
     if (strcmp(key, "strip_token") == 0)
-        return get_bool(p, v, path, &r->strip_token);
-    if (strcmp(key, "auth") == 0)
-        return parse_auth_mode(p, v, path, &r->auth);
-    return walk_map(p, v, path, route_limit_keys, visit_route_limit, r);
+        return gw_yaml_bool(y, v, path, &r->strip_token);
+    if (strcmp(key, "auth") == 0) {
+        size_t m = 0;
+        r->auth_at = at_of(v);
+        int rc = gw_yaml_enum(y, v, path, auth_modes, HR_ARRAY_LEN(auth_modes),
+                              "none, optional or required", &m);
+        r->auth = (gw_auth_mode)m;
+        return rc;
+    }
+    return gw_yaml_map(y, v, path, route_limit_keys, visit_route_limit, r);
 }
 
+/* Checks one route on its own; n is its mapping (for what is missing). */
 static int check_route(pctx *p, yaml_node_t *n, const char *path, gw_route_cfg *r)
 {
     char sub[PATH_CAP];
     if (r->path == NULL)
         return fail(p, n, path, "missing 'path'");
-    join(sub, path, "path");
+    gw_yaml_join(sub, path, "path");
     if (r->path[0] != '/')
-        return fail(p, n, sub, "must start with '/'");
+        return fail_at(p, r->path_at, sub, "must start with '/'");
     if (strpbrk(r->path, "?# \t\r\n") != NULL)
-        return fail(p, n, sub, "must not contain '?', '#' or whitespace");
+        return fail_at(p, r->path_at, sub, "must not contain '?', '#' or whitespace");
     r->path_len = strlen(r->path);
     if (r->host != NULL) {
         for (char *h = r->host; *h != '\0'; h++)
             *h = (char)((*h >= 'A' && *h <= 'Z') ? *h + 32 : *h);
-        if (strpbrk(r->host, ":/ ") != NULL) {
-            join(sub, path, "host");
-            return fail(p, n, sub, "must be a bare host name (no port, no '/')");
-        }
+        gw_yaml_join(sub, path, "host");
+        if (strpbrk(r->host, ":/ ") != NULL)
+            return fail_at(p, r->host_at, sub, "must be a bare host name (no port, no '/')");
     }
-    if ((r->upstream_name == NULL) == (r->static_dir == NULL))
+    if (r->upstream_name == NULL && r->static_dir == NULL)
         return fail(p, n, path, "needs exactly one of 'upstream' or 'static'");
-    join(sub, path, "websocket");
+    if (r->upstream_name != NULL && r->static_dir != NULL) {
+        gw_yaml_join(sub, path, "static");
+        return fail_at(p, r->static_at, sub, "needs exactly one of 'upstream' or 'static'");
+    }
+    gw_yaml_join(sub, path, "websocket");
     if (r->static_dir != NULL && r->websocket)
-        return fail(p, n, sub, "a static route cannot be a websocket route");
+        return fail_at(p, r->websocket_at, sub, "a static route cannot be a websocket route");
     return 0;
 }
 
@@ -727,7 +568,7 @@ static int parse_routes(pctx *p, yaml_node_t *n, const char *path)
 {
     gw_config *c = p->cfg;
     size_t count = 0;
-    int rc = want_seq(p, n, path, GW_CONFIG_MAX_ROUTES, &count);
+    int rc = gw_yaml_seq(&p->y, n, path, GW_CONFIG_MAX_ROUTES, &count);
     if (rc != 0)
         return rc;
     if (count == 0)
@@ -737,12 +578,12 @@ static int parse_routes(pctx *p, yaml_node_t *n, const char *path)
         return oom(p);
     for (size_t i = 0; i < count; i++) {
         char sub[PATH_CAP];
-        snprintf(sub, sizeof sub, "%s[%zu]", path, i);
-        yaml_node_t *item = node_at(p, n->data.sequence.items.start[i]);
+        gw_yaml_index(sub, path, i);
+        yaml_node_t *item = gw_yaml_item(&p->y, n, i);
         gw_route_cfg *r = &c->routes[i];
         c->n_routes = i + 1;
         r->line = (int)item->start_mark.line + 1;
-        rc = walk_map(p, item, sub, route_keys, visit_route, r);
+        rc = gw_yaml_map(&p->y, item, sub, route_keys, visit_route, r);
         if (rc == 0)
             rc = check_route(p, item, sub, r);
         if (rc != 0)
@@ -757,8 +598,10 @@ static const char *const top_keys[] = {"listen",          "admin_listen", "auth"
                                        "allowed_origins", "limits",       "upstreams",
                                        "routes",          "access_log",   NULL};
 
-static int visit_top(pctx *p, const char *key, yaml_node_t *v, const char *path, void *arg)
+static int visit_top(gw_yaml *y, const char *key, yaml_node_t *v, const char *path, void *arg)
 {
+    (void)arg;
+    pctx *p = ctx(y);
     gw_config *c = p->cfg;
     if (strcmp(key, "listen") == 0)
         return parse_listen(p, v, path);
@@ -767,17 +610,17 @@ static int visit_top(pctx *p, const char *key, yaml_node_t *v, const char *path,
         return get_addr(p, v, path, &c->admin_listen);
     }
     if (strcmp(key, "auth") == 0)
-        return walk_map(p, v, path, auth_keys, visit_auth, NULL);
+        return gw_yaml_map(y, v, path, auth_keys, visit_auth, NULL);
     if (strcmp(key, "allowed_origins") == 0)
-        return get_str_list(p, v, path, GW_CONFIG_MAX_ORIGINS, &c->allowed_origins,
-                            &c->n_allowed_origins);
+        return gw_yaml_str_list(y, v, path, GW_CONFIG_MAX_ORIGINS, &c->allowed_origins,
+                                &c->n_allowed_origins);
     if (strcmp(key, "limits") == 0)
         return parse_limits(p, v, path);
     if (strcmp(key, "upstreams") == 0)
         return parse_upstreams(p, v, path);
     if (strcmp(key, "routes") == 0)
         return parse_routes(p, v, path);
-    return get_bool(p, v, path, &c->access_log);
+    return gw_yaml_bool(y, v, path, &c->access_log);
 }
 
 static void set_defaults(gw_config *c)
@@ -787,45 +630,42 @@ static void set_defaults(gw_config *c)
     c->access_log = true;
 }
 
-/* Cross-references, once every section is known. */
-static int link_routes(pctx *p, yaml_node_t *root)
+/* Route i against the upstreams, the auth section and the routes before it. */
+static int link_route(pctx *p, size_t i)
 {
     gw_config *c = p->cfg;
-    if (c->routes == NULL)
-        return fail(p, root, "routes", "missing (at least one route is required)");
-    for (size_t i = 0; i < c->n_routes; i++) {
-        gw_route_cfg *r = &c->routes[i];
-        char path[PATH_CAP];
-        yaml_node_t at = {.start_mark.line = (size_t)(r->line - 1)};
-        if (r->upstream_name != NULL) {
-            size_t k = 0;
-            while (k < c->n_upstreams && strcmp(c->upstreams[k].name, r->upstream_name) != 0)
-                k++;
-            snprintf(path, sizeof path, "routes[%zu].upstream", i);
-            if (k == c->n_upstreams)
-                return fail(p, &at, path, "no upstream named '%.64s'", r->upstream_name);
-            r->upstream = k;
-        }
-        snprintf(path, sizeof path, "routes[%zu].auth", i);
-        if (r->auth != GW_AUTH_NONE && !c->jwt.enabled)
-            return fail(p, &at, path, "needs auth.jwt to be configured");
-        if (r->max_message_bytes == 0)
-            r->max_message_bytes = c->limits.max_message_bytes;
-        if (r->messages_per_s == 0)
-            r->messages_per_s = c->limits.messages_per_s;
-        for (size_t j = 0; j < i; j++) {
-            const gw_route_cfg *o = &c->routes[j];
-            const bool same_host =
-                (o->host == NULL && r->host == NULL) ||
-                (o->host != NULL && r->host != NULL && strcmp(o->host, r->host) == 0);
-            snprintf(path, sizeof path, "routes[%zu].path", i);
-            if (same_host && strcmp(o->path, r->path) == 0)
-                return fail(p, &at, path, "same host and path as routes[%zu]", j);
-        }
+    gw_route_cfg *r = &c->routes[i];
+    char path[PATH_CAP];
+    if (r->upstream_name != NULL) {
+        size_t k = 0;
+        while (k < c->n_upstreams && strcmp(c->upstreams[k].name, r->upstream_name) != 0)
+            k++;
+        snprintf(path, sizeof path, "routes[%zu].upstream", i);
+        if (k == c->n_upstreams)
+            return fail_at(p, r->upstream_at, path, "no upstream named '%.64s'",
+                           r->upstream_name);
+        r->upstream = k;
+    }
+    snprintf(path, sizeof path, "routes[%zu].auth", i);
+    if (r->auth != GW_AUTH_NONE && !c->jwt.enabled)
+        return fail_at(p, r->auth_at, path, "needs auth.jwt to be configured");
+    if (r->max_message_bytes == 0)
+        r->max_message_bytes = c->limits.max_message_bytes;
+    if (r->messages_per_s == 0)
+        r->messages_per_s = c->limits.messages_per_s;
+    for (size_t j = 0; j < i; j++) {
+        const gw_route_cfg *o = &c->routes[j];
+        const bool same_host =
+            (o->host == NULL && r->host == NULL) ||
+            (o->host != NULL && r->host != NULL && strcmp(o->host, r->host) == 0);
+        snprintf(path, sizeof path, "routes[%zu].path", i);
+        if (same_host && strcmp(o->path, r->path) == 0)
+            return fail_at(p, r->path_at, path, "same host and path as routes[%zu]", j);
     }
     return 0;
 }
 
+/* Cross-references, once every section is known. */
 static int check_all(pctx *p, yaml_node_t *root)
 {
     gw_config *c = p->cfg;
@@ -837,41 +677,23 @@ static int check_all(pctx *p, yaml_node_t *root)
         gw_config_parse_addr("127.0.0.1:8080", 14, &c->listen[0].addr);
     }
     if (c->limits.ping_interval_s >= c->limits.idle_timeout_s)
-        return fail(p, root, "limits.ping_interval_s", "must be below idle_timeout_s (%llu)",
-                    (unsigned long long)c->limits.idle_timeout_s);
-    return link_routes(p, root);
+        return fail_at(p, either(p->ping_at, at_of(root)), "limits.ping_interval_s",
+                       "must be below idle_timeout_s (%llu)",
+                       (unsigned long long)c->limits.idle_timeout_s);
+    if (c->routes == NULL)
+        return fail(p, root, "routes", "missing (at least one route is required)");
+    for (size_t i = 0; i < c->n_routes; i++) {
+        int rc = link_route(p, i);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
-static int parse_doc(pctx *p, yaml_parser_t *parser)
+static int parse_root(gw_yaml *y, yaml_node_t *root)
 {
-    yaml_document_t doc;
-    if (!yaml_parser_load(parser, &doc)) {
-        if (parser->error == YAML_MEMORY_ERROR)
-            return oom(p);
-        yaml_node_t at = {.start_mark = parser->problem_mark};
-        return fail(p, &at, NULL, "YAML syntax: %s", parser->problem ? parser->problem : "error");
-    }
-    p->doc = &doc;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    int rc = 0;
-    if (root == NULL)
-        rc = fail(p, NULL, NULL, "empty configuration");
-    else
-        rc = walk_map(p, root, "", top_keys, visit_top, NULL);
-    if (rc == 0)
-        rc = check_all(p, root);
-    if (rc == 0) {
-        yaml_document_t extra;
-        if (yaml_parser_load(parser, &extra)) {
-            if (yaml_document_get_root_node(&extra) != NULL)
-                rc = fail(p, yaml_document_get_root_node(&extra), NULL,
-                          "only one YAML document is allowed");
-            yaml_document_delete(&extra);
-        }
-    }
-    yaml_document_delete(&doc);
-    p->doc = NULL;
-    return rc;
+    int rc = gw_yaml_map(y, root, "", top_keys, visit_top, NULL);
+    return rc != 0 ? rc : check_all(ctx(y), root);
 }
 
 int gw_config_parse(const char *text, size_t len, const char *filename, gw_config **out,
@@ -879,159 +701,22 @@ int gw_config_parse(const char *text, size_t len, const char *filename, gw_confi
 {
     *out = NULL;
     diag->msg[0] = '\0';
+    pctx p = {.y = {.file = filename, .msg = diag->msg, .msg_cap = sizeof diag->msg}};
     gw_config *c = calloc(1, sizeof *c);
     if (c == NULL)
-        return HR_ENOMEM;
+        return gw_yaml_oom(&p.y);
     set_defaults(c);
-    pctx p = {.file = filename, .diag = diag, .cfg = c};
+    p.cfg = c;
     if ((c->filename = strdup(filename)) == NULL) {
         gw_config_free(c);
-        return oom(&p);
+        return gw_yaml_oom(&p.y);
     }
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
-        gw_config_free(c);
-        return oom(&p);
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    int rc = parse_doc(&p, &parser);
-    yaml_parser_delete(&parser);
+    int rc = gw_yaml_load(&p.y, text, len, parse_root);
     if (rc != 0) {
         gw_config_free(c);
-        return p.nomem ? HR_ENOMEM : rc;
+        return rc;
     }
     *out = c;
-    return 0;
-}
-
-/* Makes *p relative to dir when it is a relative path (dir has no trailing
- * '/'). When nothing exists there but the path exists relative to the working
- * directory, the working-directory path is kept: a copy of the shipped config
- * elsewhere (`static: web/`) still finds the repository's files when run from
- * its root. Returns 0 or HR_ENOMEM. */
-static int rebase(char **p, const char *dir)
-{
-    if (*p == NULL || (*p)[0] == '/' || dir[0] == '\0')
-        return 0;
-    const size_t n = strlen(dir) + strlen(*p) + 2;
-    char *full = malloc(n);
-    if (full == NULL)
-        return HR_ENOMEM;
-    snprintf(full, n, "%s/%s", dir, *p);
-    struct stat st;
-    if (stat(full, &st) != 0 && stat(*p, &st) == 0) {
-        free(full);
-        return 0;
-    }
-    free(*p);
-    *p = full;
-    return 0;
-}
-
-static int rebase_all(gw_config *c, const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        return 0; /* the file is in the working directory: nothing to do */
-    char dir[1024];
-    const size_t dl = (size_t)(slash - path);
-    if (dl >= sizeof dir)
-        return HR_ENOMEM;
-    memcpy(dir, path, dl);
-    dir[dl] = '\0';
-    if (dl == 0)
-        snprintf(dir, sizeof dir, "/");
-    int rc = rebase(&c->jwt.public_key_file, dir);
-    for (size_t i = 0; rc == 0 && i < c->n_listen; i++) {
-        rc = rebase(&c->listen[i].tls_cert, dir);
-        if (rc == 0)
-            rc = rebase(&c->listen[i].tls_key, dir);
-    }
-    for (size_t i = 0; rc == 0 && i < c->n_routes; i++)
-        rc = rebase(&c->routes[i].static_dir, dir);
-    return rc;
-}
-
-int gw_config_load(const char *path, gw_config **out, gw_diag *diag)
-{
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(diag->msg, sizeof diag->msg, "%s:1: cannot read: %s", path, strerror(errno));
-        return HR_EINVAL;
-    }
-    const size_t cap = (size_t)4 << 20;
-    char *text = malloc(cap);
-    if (text == NULL) {
-        fclose(f);
-        return HR_ENOMEM;
-    }
-    const size_t len = fread(text, 1, cap - 1, f);
-    const bool bad = ferror(f) || !feof(f);
-    fclose(f);
-    if (bad) {
-        free(text);
-        snprintf(diag->msg, sizeof diag->msg, "%s:1: file unreadable or larger than 4 MiB", path);
-        return HR_EINVAL;
-    }
-    int rc = gw_config_parse(text, len, path, out, diag);
-    free(text);
-    if (rc == 0 && rebase_all(*out, path) != 0) {
-        gw_config_free(*out);
-        *out = NULL;
-        snprintf(diag->msg, sizeof diag->msg, "%s: out of memory", path);
-        rc = HR_ENOMEM;
-    }
-    return rc;
-}
-
-static int check_readable(const char *file, const char *cfgname, int line, const char *what,
-                          const char *path, bool want_dir, gw_diag *diag)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        snprintf(diag->msg, sizeof diag->msg, "%s:%d: %s: cannot read '%.200s': %s", file, line,
-                 what, path, strerror(errno));
-        return HR_EINVAL;
-    }
-    if (want_dir != S_ISDIR(st.st_mode)) {
-        snprintf(diag->msg, sizeof diag->msg, "%s:%d: %s: '%.200s' is not a %s", file, line, what,
-                 path, want_dir ? "directory" : "regular file");
-        return HR_EINVAL;
-    }
-    (void)cfgname;
-    return 0;
-}
-
-int gw_config_check_files(const gw_config *cfg, gw_diag *diag)
-{
-    const char *f = cfg->filename;
-    for (size_t i = 0; i < cfg->n_listen; i++) {
-        const gw_listener_cfg *l = &cfg->listen[i];
-        if (l->tls_cert == NULL)
-            continue;
-        int rc = check_readable(f, f, l->line, "listen.tls.cert", l->tls_cert, false, diag);
-        if (rc == 0)
-            rc = check_readable(f, f, l->line, "listen.tls.key", l->tls_key, false, diag);
-        if (rc != 0)
-            return rc;
-    }
-    if (cfg->jwt.public_key_file != NULL) {
-        int rc = check_readable(f, f, cfg->jwt.key_line, "auth.jwt.public_key_file",
-                                cfg->jwt.public_key_file, false, diag);
-        if (rc != 0)
-            return rc;
-    }
-    for (size_t i = 0; i < cfg->n_routes; i++) {
-        const gw_route_cfg *r = &cfg->routes[i];
-        if (r->static_dir == NULL)
-            continue;
-        char what[48];
-        snprintf(what, sizeof what, "routes[%zu].static", i);
-        int rc = check_readable(f, f, r->line, what, r->static_dir, true, diag);
-        if (rc != 0)
-            return rc;
-    }
     return 0;
 }
 

@@ -2,7 +2,9 @@
  * per-route limits and access logging), parsed from YAML text by a pure
  * function and validated in full before any socket opens. The result is an
  * immutable tree owned by the caller and freed with gw_config_free(). Every
- * error is reported once, as "file:line: key.path: problem". */
+ * error is reported once, as "file:line: key.path: problem (column N)",
+ * naming where the offending value is written (config_yaml.h). The YAML
+ * walking lives in config_yaml.c; this header and config.c are the schema. */
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 
@@ -39,11 +41,19 @@ typedef struct gw_addr {
     char text[64];
 } gw_addr;
 
+/* Where a value was written in the file: 1-based line and column ({0, 0}:
+ * not written). Errors found after the parse (files, TLS, reload) name it. */
+typedef struct gw_cfg_at {
+    int line;
+    int col;
+} gw_cfg_at;
+
 typedef struct gw_listener_cfg {
     gw_addr addr;
     char *tls_cert; /* NULL: plain TCP */
     char *tls_key;
     int line;
+    gw_cfg_at cert_at, key_at;
 } gw_listener_cfg;
 
 typedef struct gw_jwt_cfg {
@@ -58,6 +68,8 @@ typedef struct gw_jwt_cfg {
     char *cookie;          /* cookie holding the token ["herald_token"] */
     int line;              /* of auth.jwt, for errors found later */
     int key_line;          /* of public_key_file */
+    gw_cfg_at key_at;      /* of public_key_file */
+    gw_cfg_at secret_at, algorithms_at;
 } gw_jwt_cfg;
 
 typedef struct gw_limits {
@@ -108,7 +120,8 @@ typedef struct gw_route_cfg {
     bool strip_token;
     uint64_t max_message_bytes; /* route override, else limits' value */
     uint64_t messages_per_s;
-    int line;
+    int line; /* of the route's mapping */
+    gw_cfg_at path_at, host_at, upstream_at, static_at, websocket_at, auth_at;
 } gw_route_cfg;
 
 typedef struct gw_config {
@@ -129,7 +142,7 @@ typedef struct gw_config {
 } gw_config;
 
 /* One diagnostic line, e.g. "gateway.yaml:12: routes[1].upstream: no upstream
- * named 'x'". Empty when there is nothing to say. */
+ * named 'x' (column 15)". Empty when there is nothing to say. */
 typedef struct gw_diag {
     char msg[512];
 } gw_diag;
@@ -141,8 +154,8 @@ typedef struct gw_diag {
 int gw_config_parse(const char *text, size_t len, const char *filename, gw_config **out,
                     gw_diag *diag);
 
-/* Reads the file at path and parses it as gw_config_parse does; an unreadable
- * file is HR_EINVAL with "path:1: cannot read: reason". Relative file names in
+/* Reads the file at path and parses it as gw_config_parse does; a missing or
+ * unreadable file is HR_EINVAL with "path: cannot read: reason". Relative file names in
  * the config (static directories, TLS cert/key, JWT public key) are then made
  * relative to the directory holding the config file. */
 int gw_config_load(const char *path, gw_config **out, gw_diag *diag);
@@ -150,6 +163,12 @@ int gw_config_load(const char *path, gw_config **out, gw_diag *diag);
 /* Checks what the pure parser cannot: TLS cert/key and the JWT public key are
  * readable files, static directories exist. Returns 0 or HR_EINVAL + diag. */
 int gw_config_check_files(const gw_config *cfg, gw_diag *diag);
+
+/* Writes "file:line: path: problem (column N)" for a value at `at` into
+ * diag (for checks made after the parse: files, TLS, reload) and returns
+ * HR_EINVAL. */
+int gw_config_fail(gw_diag *diag, const char *file, gw_cfg_at at, const char *path,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Parses "host:port" / "[v6]:port" / "localhost:port" into out. Returns 0 or
  * HR_EINVAL. */

@@ -469,8 +469,8 @@ static int run(const hr_flags *f)
     if (load_config(path, &cfg) != 0)
         return 2;
     if (hr_flags_bool(f, "check")) {
-        fprintf(stderr, "%s: ok (%zu routes, %zu upstreams)\n", path, cfg->n_routes,
-                cfg->n_upstreams);
+        fprintf(stderr, "%s: ok (%zu route%s, %zu upstream%s)\n", path, cfg->n_routes,
+                cfg->n_routes == 1 ? "" : "s", cfg->n_upstreams, cfg->n_upstreams == 1 ? "" : "s");
         gw_config_free(cfg);
         return 0;
     }

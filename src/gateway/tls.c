@@ -424,7 +424,11 @@ int gw_tls_check(const gw_listener_cfg *l, const char *file, char *err, size_t c
     char why[400];
     SSL_CTX *ctx = load_ctx(l, why, sizeof why);
     if (ctx == NULL) {
-        snprintf(err, cap, "%s:%d: %s", file, l->line, why);
+        const int col = l->cert_at.col;
+        const int n = snprintf(err, cap, "%s:%d: %s", file,
+                               l->cert_at.line > 0 ? l->cert_at.line : l->line, why);
+        if (col > 0 && n > 0 && (size_t)n < cap)
+            snprintf(err + n, cap - (size_t)n, " (column %d)", col);
         return HR_EINVAL;
     }
     SSL_CTX_free(ctx);

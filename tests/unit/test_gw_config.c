@@ -56,6 +56,23 @@ static void expect_error(const char *text, const char *want)
     assert_null(cfg);
 }
 
+/* The error names line and column of the offending value: "file:LINE: path:
+ * ... (column COL)". */
+static void expect_at(const char *text, const char *path_and_msg, int line, int col)
+{
+    char want[256];
+    snprintf(want, sizeof want, "gateway.yaml:%d: %s", line, path_and_msg);
+    expect_error(text, want);
+    gw_config *cfg = NULL;
+    gw_diag d;
+    (void)parse(text, &cfg, &d);
+    char tail[32];
+    snprintf(tail, sizeof tail, " (column %d)", col);
+    const size_t n = strlen(d.msg), t = strlen(tail);
+    if (n < t || strcmp(d.msg + n - t, tail) != 0)
+        fail_msg("want \"%s\" at the end of \"%s\"", tail, d.msg);
+}
+
 #define MINI "upstreams: {n: {servers: [127.0.0.1:7070]}}\nroutes: [{path: /, upstream: n}]\n"
 
 static void test_gw_config_example(void **state)
@@ -314,7 +331,9 @@ static void test_gw_config_load_missing_file(void **state)
     gw_config *cfg = NULL;
     gw_diag d;
     assert_int_equal(gw_config_load("/nonexistent/gw.yaml", &cfg, &d), HR_EINVAL);
-    assert_non_null(strstr(d.msg, "/nonexistent/gw.yaml:1: cannot read"));
+    /* a missing file is named as a file, not as line 1 of it (issue 19) */
+    assert_non_null(strstr(d.msg, "/nonexistent/gw.yaml: cannot read: No such file"));
+    assert_null(strstr(d.msg, "gw.yaml:1"));
 }
 
 static void test_gw_config_load_rebases_paths(void **state)
@@ -382,6 +401,112 @@ static void test_gw_config_check_files(void **state)
     gw_config_free(cfg);
 }
 
+/* Issue 13 item 3: every cross-check names the value at fault, also in a
+ * route written over several lines. */
+#define UP "upstreams: {n: {servers: [127.0.0.1:1]}}\n"
+
+static void test_gw_config_at_unknown_upstream(void **state)
+{
+    (void)state;
+    expect_at(UP "routes:\n  - path: /x\n    websocket: true\n    upstream: nope\n",
+              "routes[0].upstream: no upstream named 'nope'", 5, 15);
+}
+
+static void test_gw_config_at_auth_without_jwt(void **state)
+{
+    (void)state;
+    expect_at(UP "routes:\n  - path: /x\n    upstream: n\n    auth:   required\n",
+              "routes[0].auth: needs auth.jwt to be configured", 5, 13);
+}
+
+static void test_gw_config_at_duplicate_path(void **state)
+{
+    (void)state;
+    expect_at(UP "routes:\n  - path: /x\n    upstream: n\n  - upstream: n\n    path: /x\n",
+              "routes[1].path: same host and path as routes[0]", 6, 11);
+}
+
+static void test_gw_config_at_ping_interval(void **state)
+{
+    (void)state;
+    expect_at(MINI "limits:\n  idle_timeout_s: 5\n  ping_interval_s: 9\n",
+              "limits.ping_interval_s: must be below idle_timeout_s (5)", 5, 20);
+    /* not written: the default is at fault, named at the top of the file */
+    expect_at(MINI "limits:\n  idle_timeout_s: 5\n",
+              "limits.ping_interval_s: must be below idle_timeout_s (5)", 1, 1);
+}
+
+static void test_gw_config_at_routes_missing(void **state)
+{
+    (void)state;
+    expect_at(UP, "routes: missing", 1, 1);
+}
+
+static void test_gw_config_at_route_checks(void **state)
+{
+    (void)state;
+    expect_at("routes:\n  - static: d\n    path: x\n", "routes[0].path: must start with '/'", 3,
+              11);
+    expect_at("routes:\n  - static: d\n    path: '/a?b'\n", "routes[0].path: must not contain", 3,
+              11);
+    expect_at("routes:\n  - static: d\n    path: /\n    host: a:80\n",
+              "routes[0].host: must be a bare host name", 4, 11);
+    expect_at(UP "routes:\n  - path: /\n    upstream: n\n    static: d\n",
+              "routes[0].static: needs exactly one of 'upstream' or 'static'", 5, 13);
+    expect_at("routes:\n  - path: /\n    static: d\n    websocket: yes\n",
+              "routes[0].websocket: a static route cannot be a websocket route", 4, 16);
+    /* nothing to point at: the route's own mapping */
+    expect_at("routes:\n  - path: /\n    strip_prefix: true\n",
+              "routes[0]: needs exactly one of 'upstream' or 'static'", 2, 5);
+}
+
+static void test_gw_config_at_jwt_checks(void **state)
+{
+    (void)state;
+    expect_at("auth:\n  jwt:\n    secret: s\n    algorithms: [HS256, RS256]\n" MINI,
+              "auth.jwt.algorithms: mixing HS* with RS*/ES*", 4, 17);
+    expect_at("auth:\n  jwt:\n    secret: s\n    public_key_file: k.pem\n" MINI,
+              "auth.jwt.public_key_file: 'public_key_file' given but algorithms are HS*", 4, 22);
+    expect_at("auth:\n  jwt:\n    algorithms: [ES256]\n    public_key_file: k\n    secret: s\n" MINI,
+              "auth.jwt.secret: 'secret' given but algorithms are RS*/ES*", 5, 13);
+    expect_at("auth:\n  jwt:\n    issuer: me\n" MINI, "auth.jwt: HS* algorithms need 'secret'", 3,
+              5);
+}
+
+/* The file checks run after the parse and still name the value's place. */
+static void expect_files_at(const char *text, const char *path_and_msg, int line, int col)
+{
+    gw_config *cfg = NULL;
+    gw_diag d;
+    assert_int_equal(parse(text, &cfg, &d), 0);
+    assert_int_equal(gw_config_check_files(cfg, &d), HR_EINVAL);
+    char want[256];
+    snprintf(want, sizeof want, "gateway.yaml:%d: %s", line, path_and_msg);
+    char tail[32];
+    snprintf(tail, sizeof tail, " (column %d)", col);
+    if (strstr(d.msg, want) == NULL || strstr(d.msg, tail) == NULL)
+        fail_msg("want \"%s\" ... \"%s\", got \"%s\"", want, tail, d.msg);
+    gw_config_free(cfg);
+}
+
+static void test_gw_config_at_files(void **state)
+{
+    (void)state;
+    expect_files_at(UP "routes:\n  - path: /\n    upstream: n\n  - path: /s\n"
+                       "    static: /nonexistent-dir\n",
+                    "routes[1].static: cannot read '/nonexistent-dir'", 6, 13);
+    expect_files_at("routes:\n  - path: /s\n    static: /etc/hostname\n",
+                    "routes[0].static: '/etc/hostname' is not a directory", 3, 13);
+    expect_files_at("listen:\n  - addr: 127.0.0.1:1\n    tls:\n      cert: /nonexistent.pem\n"
+                    "      key: /nonexistent.key\n" MINI,
+                    "listen.tls.cert: cannot read '/nonexistent.pem'", 4, 13);
+    expect_files_at("listen:\n  - addr: 127.0.0.1:1\n    tls:\n      cert: /etc/hostname\n"
+                    "      key: /nonexistent.key\n" MINI,
+                    "listen.tls.key: cannot read '/nonexistent.key'", 5, 12);
+    expect_files_at("auth:\n  jwt:\n    algorithms: [RS256]\n    public_key_file: /nonexistent\n" MINI,
+                    "auth.jwt.public_key_file: cannot read '/nonexistent'", 4, 22);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +527,14 @@ int main(void)
         cmocka_unit_test(test_gw_config_load_rebases_paths),
         cmocka_unit_test(test_gw_config_load_falls_back_to_cwd),
         cmocka_unit_test(test_gw_config_check_files),
+        cmocka_unit_test(test_gw_config_at_unknown_upstream),
+        cmocka_unit_test(test_gw_config_at_auth_without_jwt),
+        cmocka_unit_test(test_gw_config_at_duplicate_path),
+        cmocka_unit_test(test_gw_config_at_ping_interval),
+        cmocka_unit_test(test_gw_config_at_routes_missing),
+        cmocka_unit_test(test_gw_config_at_route_checks),
+        cmocka_unit_test(test_gw_config_at_jwt_checks),
+        cmocka_unit_test(test_gw_config_at_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
