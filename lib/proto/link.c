@@ -337,6 +337,30 @@ int hr_link_write_bcast(hr_buf *out, uint8_t opcode, const uint32_t *ids, size_t
     return 0;
 }
 
+int hr_link_head_data(uint8_t *out, size_t cap, uint32_t session, uint8_t opcode, size_t len)
+{
+    if (session == 0 || (opcode != 1 && opcode != 2) || len > UINT32_MAX || cap < HR_LINK_HEADER)
+        return HR_EINVAL;
+    hr_link_write_header(out, HR_LINK_DATA, opcode, session, (uint32_t)len);
+    return HR_LINK_HEADER;
+}
+
+int hr_link_head_bcast(uint8_t *out, size_t cap, uint8_t opcode, const uint32_t *ids, size_t n,
+                       size_t len)
+{
+    if ((opcode != 1 && opcode != 2) || n == 0 || n > HR_LINK_MAX_BCAST ||
+        len > UINT32_MAX - 2 - 4 * n || cap < HR_LINK_HEADER + 2 + 4 * n)
+        return HR_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == 0)
+            return HR_EINVAL;
+    hr_link_write_header(out, HR_LINK_BCAST, opcode, 0, (uint32_t)(2 + 4 * n + len));
+    uint8_t *w = wr16(out + HR_LINK_HEADER, (uint16_t)n);
+    for (size_t i = 0; i < n; i++)
+        w = wr32(w, ids[i]);
+    return (int)(HR_LINK_HEADER + 2 + 4 * n);
+}
+
 uint32_t hr_link_bcast_id(const hr_link_frame *f, size_t i)
 {
     return rd32(f->ids + 4 * i);

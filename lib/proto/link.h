@@ -117,9 +117,7 @@ typedef struct hr_link_frame {
  * Reads nothing past p+len and keeps no state. */
 int hr_link_parse(const uint8_t *p, size_t len, size_t max_payload, hr_link_frame *out);
 
-/* Writes a frame header into out[0..HR_LINK_HEADER). Used directly to send
- * one shared payload (a broadcast event) to many sessions: the header is per
- * session, the payload bytes are the same for all (writev). */
+/* Writes a frame header into out[0..HR_LINK_HEADER) (no checks). */
 void hr_link_write_header(uint8_t *out, uint8_t type, uint8_t flags, uint32_t session,
                           uint32_t len);
 
@@ -147,6 +145,18 @@ int hr_link_write_ping(hr_buf *out, uint8_t type, const uint8_t data[HR_LINK_PIN
  * version >= HR_LINK_VERSION_BCAST. */
 int hr_link_write_bcast(hr_buf *out, uint8_t opcode, const uint32_t *ids, size_t n,
                         const uint8_t *p, size_t len);
+
+/* Leading bytes of a frame whose message the caller sends from memory of
+ * its own right after them (writev; lib/net/link_conn.h): the header of a
+ * DATA frame for session, or the header and id list of a BCAST, for a
+ * message of len bytes with opcode 1 or 2. Writes into out[0..cap) and
+ * returns the bytes written (HR_LINK_HEADER, or HR_LINK_HEADER + 2 + 4 n),
+ * or HR_EINVAL on the writers' refusals or when cap is too small; out is
+ * then unchanged. The message bytes are not read, so nothing is copied. */
+#define HR_LINK_MAX_HEAD (HR_LINK_HEADER + 2 + 4 * HR_LINK_MAX_BCAST)
+int hr_link_head_data(uint8_t *out, size_t cap, uint32_t session, uint8_t opcode, size_t len);
+int hr_link_head_bcast(uint8_t *out, size_t cap, uint8_t opcode, const uint32_t *ids, size_t n,
+                       size_t len);
 
 /* The i-th session id of a parsed BCAST (i < f->n_ids). */
 uint32_t hr_link_bcast_id(const hr_link_frame *f, size_t i);

@@ -1,18 +1,19 @@
 /* herald-link, notifier side (link.h). One nf_link per accepted gateway
- * connection: an input buffer parsed with hr_link_parse(), an output batch
- * (hr_buf) that a uv_prepare handle hands to one uv_write per loop turn, and
- * a map from session id (chosen by the gateway) to nf_lsess.
+ * connection: the transport (lib/net/link_conn.h: the socket, HELLO, PING,
+ * the read loop and the batch written once per loop turn) and a map from
+ * session id (chosen by the gateway) to nf_lsess.
  *
  * Broadcast cost: the event's JSON is encoded once by the hub (an hr_msg
  * holding the whole WebSocket frame). The hub hands that same hr_msg to each
  * subscriber in turn; consecutive sends of one message to sessions of one
  * link collect in the link's pending broadcast (a reference to the message
- * and a reusable array of session ids), which becomes ONE BCAST frame (the
- * payload copied once per link, up to HR_LINK_MAX_BCAST ids per frame) as
- * soon as anything else is written to the link or the batch leaves. Every
- * write to `out` goes through out_of(), which emits the pending broadcast
- * first, so each session's frames keep their order. A gateway that said
- * version 1 in its HELLO gets one DATA frame per session as before. */
+ * and a reusable array of session ids), which becomes ONE BCAST frame (its
+ * header and ids copied into the batch, the payload queued by reference: no
+ * copy; up to HR_LINK_MAX_BCAST ids per frame) as soon as anything else is
+ * written to the link or the batch leaves. Every write to the batch goes
+ * through out_of(), which emits the pending broadcast first, so each
+ * session's frames keep their order. A gateway that said version 1 in its
+ * HELLO gets one DATA frame per session (header + the same reference). */
 #include "link.h"
 
 #include <stdatomic.h>
@@ -26,6 +27,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "net/link_conn.h"
 #include "proto/http_head.h"
 #include "proto/link.h"
 #include "proto/ws_frame.h"
@@ -56,22 +58,17 @@ typedef struct pending_bcast {
 
 struct nf_link {
     nf_links *t;
-    uint16_t peer_version; /* from the gateway's HELLO */
-    uint32_t serial;       /* process-wide link number: makes session ids unique */
+    hr_link_conn *conn; /* the transport; ours until on_free */
+    uint32_t serial;    /* process-wide link number: makes session ids unique */
     pending_bcast bc;
+    uint8_t *head; /* HR_LINK_MAX_HEAD bytes: the leading bytes of a BCAST or DATA */
     nf_link *next;
-    uv_tcp_t tcp;
-    uv_prepare_t flush;
-    hr_buf in, out;
-    bool writing, got_hello, dead, stopping;
-    uint32_t skip; /* payload bytes of a refused oversized DATA frame still to drop */
-    int open_handles;
+    bool dead, stopping;
     nf_lsess **map; /* open addressing on id; NULL empty, TOMB removed */
     size_t map_cap, map_used;
     nf_lsess *dead_list;
     uint32_t *wrote_ids; /* sessions that wrote since the last batch went out */
     size_t n_wrote, cap_wrote;
-    struct sockaddr_storage peer;
 };
 
 /* Links are numbered across every loop of the process: the gateway picks
@@ -82,6 +79,7 @@ static atomic_uint_fast32_t link_serials;
 struct nf_links {
     nf_loop *l;
     nf_link_stats st;
+    hr_link_conn_stats io; /* writes and bytes of every link of this table */
     uv_tcp_t listener;
     nf_link *links;
     nf_links_handoff_cb handoff;
@@ -89,18 +87,20 @@ struct nf_links {
     bool stopping, listener_open;
 };
 
-typedef struct wreq {
-    uv_write_t req;
-    nf_link *k;
-    hr_buf buf;
-} wreq;
-
 static nf_lsess tomb;
 #define TOMB (&tomb)
 
-static void link_fail(nf_link *k, const char *why);
-static void start_flush(nf_link *k);
 static hr_buf *out_of(nf_link *k);
+
+static void link_fail(nf_link *k, const char *why)
+{
+    hr_link_conn_close(k->conn, why);
+}
+
+static void start_flush(nf_link *k)
+{
+    hr_link_conn_kick(k->conn);
+}
 
 /* ---- id map ------------------------------------------------------------------ */
 
@@ -295,10 +295,13 @@ static void bc_emit(nf_link *k)
     pending_bcast *bc = &k->bc;
     if (bc->msg == NULL)
         return;
-    const uint8_t *p = bc->msg->data + bc->off;
-    const int rc = bc->n == 1
-                       ? hr_link_write_data(&k->out, bc->ids[0], bc->opcode, p, bc->len)
-                       : hr_link_write_bcast(&k->out, bc->opcode, bc->ids, bc->n, p, bc->len);
+    const int hl =
+        bc->n == 1
+            ? hr_link_head_data(k->head, HR_LINK_MAX_HEAD, bc->ids[0], bc->opcode, bc->len)
+            : hr_link_head_bcast(k->head, HR_LINK_MAX_HEAD, bc->opcode, bc->ids, bc->n, bc->len);
+    const int rc =
+        hl < 0 ? hl
+               : hr_link_conn_send_msg(k->conn, k->head, (size_t)hl, bc->msg, bc->off, bc->len);
     const size_t n = bc->n;
     bc_reset(bc); /* before closing: nf_lsess_close writes through out_of() */
     for (size_t i = 0; rc != 0 && i < n; i++) {
@@ -314,7 +317,7 @@ static void bc_emit(nf_link *k)
 static hr_buf *out_of(nf_link *k)
 {
     bc_emit(k);
-    return &k->out;
+    return hr_link_conn_out(k->conn);
 }
 
 /* Adds ls to the pending broadcast of plain (payload at off, len). Returns
@@ -352,14 +355,26 @@ int nf_lsess_send_event(nf_lsess *ls, hr_msg *plain)
     if (ls->closing)
         return HR_ECLOSED;
     const size_t len = (size_t)h.len;
-    if (ls->link->peer_version >= HR_LINK_VERSION_BCAST && ls->held.len == 0 && fits(ls, len) &&
-        bc_add(ls, plain, (uint8_t)h.opcode, h.header_len, len)) {
-        note_wrote(ls);
-        spend(ls, len);
-        start_flush(ls->link);
-        return 0;
+    nf_link *k = ls->link;
+    if (ls->held.len > 0 || !fits(ls, len))
+        return lsess_write(ls, h.opcode, plain->data + h.header_len, len); /* held: a copy */
+    if (hr_link_conn_peer_version(k->conn) < HR_LINK_VERSION_BCAST ||
+        !bc_add(ls, plain, (uint8_t)h.opcode, h.header_len, len)) {
+        out_of(k); /* after the pending broadcast: keeps the session's order */
+        const int hl = hr_link_head_data(k->head, HR_LINK_MAX_HEAD, ls->id, (uint8_t)h.opcode, len);
+        const int rc =
+            hl < 0 ? hl
+                   : hr_link_conn_send_msg(k->conn, k->head, (size_t)hl, plain, h.header_len, len);
+        if (rc != 0) {
+            k->t->st.slow_closes++;
+            nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
+            return rc == HR_ENOMEM ? rc : HR_ELIMIT;
+        }
     }
-    return lsess_write(ls, h.opcode, plain->data + h.header_len, len);
+    note_wrote(ls);
+    spend(ls, len);
+    start_flush(k);
+    return 0;
 }
 
 void nf_lsess_close(nf_lsess *ls, int code, const char *reason)
@@ -452,7 +467,7 @@ static void on_open_frame(nf_link *k, const hr_link_frame *f)
     hr_http_head head;
     head_of(&f->open, &head);
     int status = 0;
-    ls->s = nf_session_new_link(k->t->l, ls, (const struct sockaddr *)&k->peer, &head, &status);
+    ls->s = nf_session_new_link(k->t->l, ls, hr_link_conn_peer(k->conn), &head, &status);
     if (ls->s == NULL) {
         map_del(k, ls);
         lsess_free(ls);
@@ -495,37 +510,25 @@ static void on_session_frame(nf_link *k, const hr_link_frame *f)
     }
 }
 
-static void handle_frame(nf_link *k, const hr_link_frame *f)
+/* The transport's on_frame: HELLO, PING and PONG never get here. */
+static void on_frame(hr_link_conn *c, const hr_link_frame *f)
 {
-    if (!k->got_hello) {
-        if (f->type != HR_LINK_HELLO)
-            link_fail(k, "first frame is not HELLO");
-        k->got_hello = true;
-        k->peer_version = f->version;
-        return;
-    }
+    nf_link *k = hr_link_conn_data(c);
     if (f->type == HR_LINK_OPEN)
         on_open_frame(k, f);
-    else if (f->type == HR_LINK_PING) {
-        if (hr_link_write_ping(out_of(k), HR_LINK_PONG, f->ping) == 0)
-            start_flush(k);
-    } else if (f->type != HR_LINK_PONG && f->type != HR_LINK_HELLO)
+    else if (f->type != HR_LINK_BCAST)
         on_session_frame(k, f);
 }
 
 /* ---- link I/O ---------------------------------------------------------------------- */
 
-static void on_handle_closed(uv_handle_t *h)
+static void on_free(void *data)
 {
-    nf_link *k = h->data;
-    if (--k->open_handles > 0)
-        return;
-    hr_buf_deinit(&k->in);
-    hr_buf_deinit(&k->out);
-    bc_reset(&k->bc);
+    nf_link *k = data;
     free(k->bc.ids);
     free(k->map);
     free(k->wrote_ids);
+    free(k->head);
     free(k);
 }
 
@@ -538,11 +541,14 @@ static void unlink_from(nf_link *k)
         }
 }
 
-/* Ends every session of the link (they leave the hub) and closes it. */
-static void link_end(nf_link *k)
+/* The transport's on_close: every session of the link ends (they leave the
+ * hub); the nf_link itself goes in on_free. */
+static void on_close(hr_link_conn *c, const char *why)
 {
-    if (k->dead)
-        return;
+    nf_link *k = hr_link_conn_data(c);
+    if (!k->stopping)
+        hr_log(HR_LOG_INFO, "notifier", "herald-link closed sessions=%zu why=\"%s\"", k->map_used,
+               why);
     k->dead = true;
     bc_reset(&k->bc);
     k->t->st.links--;
@@ -556,22 +562,12 @@ static void link_end(nf_link *k)
         nf_session_close(ls->s);
         lsess_free(ls);
     }
-    uv_close((uv_handle_t *)&k->tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&k->flush, on_handle_closed);
 }
 
-static void link_fail(nf_link *k, const char *why)
+/* The transport's on_written: sessions that wrote may pump their replay. */
+static void on_written(hr_link_conn *c)
 {
-    if (!k->dead)
-        hr_log(HR_LOG_INFO, "notifier", "herald-link closed sessions=%zu why=\"%s\"", k->map_used,
-               why);
-    link_end(k);
-}
-
-static void flush_now(nf_link *k);
-
-static void drain_sessions(nf_link *k)
-{
+    nf_link *k = hr_link_conn_data(c);
     /* Take the list: sessions writing from inside nf_session_drain start a
      * new one for the next batch. */
     uint32_t *ids = k->wrote_ids;
@@ -589,169 +585,66 @@ static void drain_sessions(nf_link *k)
     free(ids);
 }
 
-static void on_written(uv_write_t *req, int status)
+/* The transport's on_flush (end of turn, before a batch leaves): the
+ * pending broadcast joins the batch, sessions closed this turn go. */
+static void on_flush(hr_link_conn *c)
 {
-    wreq *w = (wreq *)req;
-    nf_link *k = w->k;
-    hr_buf_deinit(&w->buf);
-    free(w);
-    k->writing = false;
-    if (k->dead)
-        return;
-    if (status != 0) {
-        link_fail(k, uv_strerror(status));
-        return;
-    }
-    drain_sessions(k);
-    if (!k->dead)
-        flush_now(k);
-}
-
-static void flush_now(nf_link *k)
-{
+    nf_link *k = hr_link_conn_data(c);
     bc_emit(k);
     reap_dead(k);
-    if (k->dead || k->writing)
-        return;
-    if (k->out.len == 0) {
-        if (k->stopping)
-            link_end(k);
-        return;
-    }
-    wreq *w = malloc(sizeof *w);
-    if (w == NULL) {
-        link_fail(k, "out of memory");
-        return;
-    }
-    w->k = k;
-    w->buf = k->out;
-    k->t->st.writes++;
-    k->t->st.bytes_out += k->out.len;
-    hr_buf_init(&k->out, LINK_OUT_LIMIT);
-    const uv_buf_t b = uv_buf_init((char *)hr_buf_data(&w->buf), (unsigned)w->buf.len);
-    k->writing = true;
-    const int rc = uv_write(&w->req, (uv_stream_t *)&k->tcp, &b, 1, on_written);
-    if (rc != 0) {
-        k->writing = false;
-        hr_buf_deinit(&w->buf);
-        free(w);
-        link_fail(k, uv_strerror(rc));
-    }
 }
 
-static void on_flush(uv_prepare_t *p)
+/* A frame over the reader's bound (header complete). A client message is
+ * the gateway's to cap and may exceed ours: that DATA frame's session is
+ * closed with 1009, as a direct client would be, and the transport drops
+ * its payload as it streams in, so the link and its other sessions live
+ * on. Any other frame ends the link. */
+static bool on_too_big(hr_link_conn *c, const uint8_t p[HR_LINK_HEADER])
 {
-    uv_prepare_stop(p);
-    flush_now(p->data);
-}
-
-static void start_flush(nf_link *k)
-{
-    if (!k->dead)
-        uv_prepare_start(&k->flush, on_flush);
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    nf_link *k = h->data;
-    size_t avail = 0;
-    uint8_t *p = hr_buf_reserve(&k->in, 65536, &avail);
-    *buf = uv_buf_init((char *)p, (unsigned)(avail > 65536 ? 65536 : avail));
-}
-
-/* Drops what is buffered of a refused DATA payload (k->skip bytes). */
-static void drop_skipped(nf_link *k)
-{
-    const size_t n = k->skip < k->in.len ? k->skip : k->in.len;
-    hr_buf_consume(&k->in, n);
-    k->skip -= (uint32_t)n;
-}
-
-/* A frame over the reader's bound (HR_ETOOBIG, header complete). A client
- * message is the gateway's to cap and may exceed ours: that DATA frame's
- * session is closed with 1009, as a direct client would be, and its payload
- * dropped as it streams in, so the link and its other sessions live on.
- * Returns false for any other frame (the link is failed). */
-static bool refuse_big_data(nf_link *k)
-{
-    const uint8_t *p = hr_buf_data(&k->in);
+    nf_link *k = hr_link_conn_data(c);
     const uint32_t id = (uint32_t)p[2] << 24 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 8 | p[5];
-    if (p[0] != HR_LINK_DATA || id == 0 || !k->got_hello)
+    if (p[0] != HR_LINK_DATA || id == 0)
         return false;
-    k->skip = (uint32_t)p[6] << 24 | (uint32_t)p[7] << 16 | (uint32_t)p[8] << 8 | p[9];
-    hr_buf_consume(&k->in, HR_LINK_HEADER);
     nf_lsess *ls = map_get(k, id);
     if (ls != NULL)
         nf_lsess_close(ls, HR_WS_CLOSE_TOO_BIG, "message too big");
-    drop_skipped(k);
     return true;
 }
 
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
-{
-    nf_link *k = st->data;
-    if (n < 0) {
-        link_fail(k, n == UV_EOF ? "closed by the gateway" : uv_strerror((int)n));
-        return;
-    }
-    if (n == 0 && buf->base == NULL) {
-        link_fail(k, "frame over the size limit or out of memory");
-        return;
-    }
-    hr_buf_commit(&k->in, (size_t)n);
-    k->t->st.bytes_in += (uint64_t)n;
-    drop_skipped(k);
-    const size_t max = k->t->l->cfg->max_message + 65536;
-    while (!k->dead && k->skip == 0) {
-        hr_link_frame f;
-        const int rc = hr_link_parse(hr_buf_data(&k->in), k->in.len, max, &f);
-        if (rc == 0)
-            break;
-        if (rc == HR_ETOOBIG && refuse_big_data(k))
-            continue;
-        if (rc < 0) {
-            link_fail(k, rc == HR_ETOOBIG ? "frame too big" : "protocol error");
-            return;
-        }
-        handle_frame(k, &f);
-        if (k->dead)
-            return;
-        hr_buf_consume(&k->in, (size_t)rc);
-    }
-}
+static const hr_link_conn_callbacks link_callbacks = {
+    .on_frame = on_frame,
+    .on_too_big = on_too_big,
+    .on_flush = on_flush,
+    .on_written = on_written,
+    .on_close = on_close,
+    .on_free = on_free,
+};
 
-/* A new link on t's loop, its handles initialised (not yet connected). */
+/* A new link on t's loop, its transport not yet started. */
 static nf_link *link_new(nf_links *t)
 {
     nf_link *k = calloc(1, sizeof *k);
-    if (k == NULL)
+    uint8_t *head = malloc(HR_LINK_MAX_HEAD);
+    const hr_link_conn_config cfg = {
+        .max_payload = t->l->cfg->max_message + 65536,
+        .out_limit = LINK_OUT_LIMIT,
+        .stats = &t->io,
+    };
+    hr_link_conn *c =
+        k != NULL && head != NULL ? hr_link_conn_new(t->l->uv, &cfg, &link_callbacks, k) : NULL;
+    if (c == NULL) {
+        free(head);
+        free(k);
         return NULL;
+    }
     k->t = t;
+    k->conn = c;
+    k->head = head;
     k->serial = (uint32_t)(atomic_fetch_add_explicit(&link_serials, 1, memory_order_relaxed) + 1);
-    hr_buf_init(&k->in, t->l->cfg->max_message + 65536 + HR_LINK_HEADER);
-    hr_buf_init(&k->out, LINK_OUT_LIMIT);
-    uv_tcp_init(t->l->uv, &k->tcp);
-    uv_prepare_init(t->l->uv, &k->flush);
-    k->tcp.data = k->flush.data = k;
-    k->open_handles = 2;
     k->next = t->links;
     t->links = k;
     t->st.links++;
     return k;
-}
-
-/* Sends our HELLO and starts reading; ends the link on failure. */
-static void link_begin(nf_link *k)
-{
-    int len = sizeof k->peer;
-    if (uv_tcp_getpeername(&k->tcp, (struct sockaddr *)&k->peer, &len) != 0 ||
-        hr_link_write_hello(&k->out) != 0 ||
-        uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read) != 0) {
-        link_end(k);
-        return;
-    }
-    uv_tcp_nodelay(&k->tcp, 1);
-    start_flush(k);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -764,11 +657,9 @@ static void on_connection(uv_stream_t *server, int status)
     nf_link *k = link_new(t);
     if (k == NULL)
         return;
-    if (uv_accept(server, (uv_stream_t *)&k->tcp) != 0) {
-        link_end(k);
-        return;
-    }
-    link_begin(k);
+    const int rc = hr_link_conn_accept(k->conn, server);
+    if (rc != 0)
+        link_fail(k, hr_err_str(rc));
 }
 
 int nf_links_adopt(nf_links *t, uv_os_sock_t fd)
@@ -778,14 +669,10 @@ int nf_links_adopt(nf_links *t, uv_os_sock_t fd)
         close(fd);
         return t->stopping ? HR_ECLOSED : HR_ENOMEM;
     }
-    const int rc = uv_tcp_open(&k->tcp, fd);
-    if (rc != 0) {
-        close(fd);
-        link_end(k);
-        return rc;
-    }
-    link_begin(k);
-    return 0;
+    const int rc = hr_link_conn_open(k->conn, fd);
+    if (rc != 0)
+        link_fail(k, hr_err_str(rc));
+    return rc;
 }
 
 /* ---- table ------------------------------------------------------------------------------ */
@@ -886,7 +773,7 @@ void nf_links_stop(nf_links *t)
     for (nf_link *k = t->links; k != NULL; k = k->next) {
         k->stopping = true;
         close_link_sessions(k, HR_WS_CLOSE_GOING_AWAY, "shutting down");
-        start_flush(k);
+        hr_link_conn_end(k->conn, "shutting down");
     }
 }
 
@@ -894,7 +781,11 @@ nf_link_stats nf_links_stats(const nf_links *t)
 {
     if (t == NULL)
         return (nf_link_stats){0};
-    return t->st;
+    nf_link_stats st = t->st;
+    st.writes = t->io.writes;
+    st.bytes_out = t->io.bytes_out;
+    st.bytes_in = t->io.bytes_in;
+    return st;
 }
 
 void nf_links_free(nf_links *t)

@@ -474,6 +474,44 @@ static void test_link_bcast_writer(void **state)
     free(many);
 }
 
+/* Leading bytes + the message give exactly what the copying writers give. */
+static void test_link_heads_match_writers(void **state)
+{
+    (void)state;
+    static const uint8_t msg[] = "the shared payload";
+    const size_t len = sizeof msg - 1;
+    const uint32_t ids[3] = {4, 5, 0x01020304};
+    uint8_t head[HR_LINK_MAX_HEAD + 64];
+    hr_buf b;
+    hr_buf_init(&b, MAXP);
+
+    int hl = hr_link_head_bcast(head, sizeof head, 1, ids, 3, len);
+    assert_int_equal(hl, HR_LINK_HEADER + 2 + 12);
+    memcpy(head + hl, msg, len);
+    assert_int_equal(hr_link_write_bcast(&b, 1, ids, 3, msg, len), 0);
+    assert_int_equal(b.len, (size_t)hl + len);
+    assert_memory_equal(hr_buf_data(&b), head, b.len);
+    hr_buf_consume(&b, b.len);
+
+    hl = hr_link_head_data(head, sizeof head, 9, 2, len);
+    assert_int_equal(hl, HR_LINK_HEADER);
+    memcpy(head + hl, msg, len);
+    assert_int_equal(hr_link_write_data(&b, 9, 2, msg, len), 0);
+    assert_memory_equal(hr_buf_data(&b), head, b.len);
+    hr_buf_deinit(&b);
+
+    /* the writers' refusals, and a too small out */
+    assert_int_equal(hr_link_head_data(head, sizeof head, 0, 1, 1), HR_EINVAL);
+    assert_int_equal(hr_link_head_data(head, sizeof head, 1, 3, 1), HR_EINVAL);
+    assert_int_equal(hr_link_head_data(head, 9, 1, 1, 1), HR_EINVAL);
+    assert_int_equal(hr_link_head_bcast(head, sizeof head, 1, ids, 0, 1), HR_EINVAL);
+    assert_int_equal(hr_link_head_bcast(head, sizeof head, 1, ids, HR_LINK_MAX_BCAST + 1, 1),
+                     HR_EINVAL);
+    const uint32_t zero[2] = {1, 0};
+    assert_int_equal(hr_link_head_bcast(head, sizeof head, 1, zero, 2, 1), HR_EINVAL);
+    assert_int_equal(hr_link_head_bcast(head, HR_LINK_HEADER + 2 + 11, 1, ids, 3, 1), HR_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -491,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_link_hello_version_1_accepted),
         cmocka_unit_test(test_link_bcast_errors),
         cmocka_unit_test(test_link_bcast_writer),
+        cmocka_unit_test(test_link_heads_match_writers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
