@@ -1,6 +1,8 @@
 /* Admin endpoints and the metrics page. Metric names follow
- * herald_gateway_<thing>_<unit>; labelled families are written by hand with
- * hr_metrics_write_header/_sample. The unlabelled counters, closes, flow and
+ * herald_gateway_<thing>_<unit>; the unlabelled ones are an hr_metric_desc
+ * table over gw_metrics, as the notifier's (core/metrics.h); labelled
+ * families are written by hand with hr_metrics_write_header/_sample. The
+ * page is a list of sections written in order. The unlabelled counters, closes, flow and
  * handshake latency are summed over every worker's shared gw_metrics slot
  * (shmetrics.h); the per-route and per-server gauges come from the current
  * runtime of the worker serving the admin listener. */
@@ -18,11 +20,6 @@
 #define C HR_METRIC_COUNTER
 #define G HR_METRIC_GAUGE
 
-static int one(hr_buf *o, const char *name, hr_metric_type t, const char *help, uint64_t v)
-{
-    return hr_metrics_write_one(o, name, t, help, v);
-}
-
 static int statuses(hr_buf *o, const char *name, const char *help, const uint64_t *counts)
 {
     int rc = hr_metrics_write_header(o, name, C, help);
@@ -36,8 +33,9 @@ static int statuses(hr_buf *o, const char *name, const char *help, const uint64_
     return rc;
 }
 
-static int closes(hr_buf *o, const gw_metrics *m)
+static int closes(hr_buf *o, const gw_app *app, const gw_metrics *m)
 {
+    (void)app;
     const char *name = "herald_gateway_ws_closes_total";
     int rc = hr_metrics_write_header(o, name, C, "Client WebSocket closes by close code");
     for (int i = 0; rc == 0 && i <= GW_CLOSE_CODES; i++) {
@@ -53,8 +51,9 @@ static int closes(hr_buf *o, const gw_metrics *m)
     return rc;
 }
 
-static int flow(hr_buf *o, const gw_metrics *m)
+static int flow(hr_buf *o, const gw_app *app, const gw_metrics *m)
 {
+    (void)app;
     const char *f = "herald_gateway_ws_messages_total";
     const char *b = "herald_gateway_ws_bytes_total";
     int rc = hr_metrics_write_header(o, f, C, "Relayed WebSocket messages by direction");
@@ -66,8 +65,9 @@ static int flow(hr_buf *o, const gw_metrics *m)
     return rc;
 }
 
-static int latency(hr_buf *o, const gw_metrics *m)
+static int latency(hr_buf *o, const gw_app *app, const gw_metrics *m)
 {
+    (void)app;
     const char *base = "herald_gateway_handshake_duration_seconds";
     char name[96], label[48], line[128];
     static const char head[] = "# HELP herald_gateway_handshake_duration_seconds Upgrade to "
@@ -111,8 +111,9 @@ static int server_samples(hr_buf *o, const gw_app *app, const char *name, bool a
     return rc;
 }
 
-static int upstreams(hr_buf *o, const gw_app *app)
+static int upstreams(hr_buf *o, const gw_app *app, const gw_metrics *m)
 {
+    (void)m;
     const char *up = "herald_gateway_upstream_up";
     const char *act = "herald_gateway_upstream_connections";
     int rc = hr_metrics_write_header(o, up, G, "1 when the upstream server is healthy");
@@ -121,8 +122,9 @@ static int upstreams(hr_buf *o, const gw_app *app)
     return rc ? rc : server_samples(o, app, act, true);
 }
 
-static int routes(hr_buf *o, const gw_app *app)
+static int routes(hr_buf *o, const gw_app *app, const gw_metrics *m)
 {
+    (void)m;
     const gw_runtime *rt = app->rt;
     const char *ws = "herald_gateway_ws_connections";
     const char *req = "herald_gateway_route_requests_total";
@@ -145,53 +147,60 @@ static int routes(hr_buf *o, const gw_app *app)
     return rc;
 }
 
+#define M(field, type, name, help)                                                                 \
+    HR_METRIC_FIELD(gw_metrics, field, type, "herald_gateway_" name, help)
+static const hr_metric_desc plain[] = {
+    M(ws_total, C, "ws_connections_total", "Proxied WebSockets opened"),
+    M(ws_active, G, "ws_open", "Proxied WebSockets open"),
+    M(http_requests, C, "http_requests_total", "Plain HTTP requests"),
+    M(upstream_connect_failures, C, "upstream_connect_failures_total", "Failed upstream connects"),
+    M(reloads, C, "reloads_total", "Successful config reloads"),
+    M(reload_failures, C, "reload_failures_total", "Refused config reloads"),
+    M(links_open, G, "links_open", "herald-link connections"),
+    M(link_writes, C, "link_writes_total", "herald-link batches written"),
+    M(link_frames_out, C, "link_frames_out_total", "herald-link frames sent (in those batches)"),
+    M(link_bytes_out, C, "link_bytes_out_total", "herald-link bytes sent"),
+    M(link_bytes_in, C, "link_bytes_in_total", "herald-link bytes received"),
+    M(link_bcasts_in, C, "link_bcasts_in_total",
+      "herald-link BCAST frames received (one message for many sessions)"),
+};
+#undef M
+
+static int handshakes(hr_buf *o, const gw_app *app, const gw_metrics *m)
+{
+    (void)app;
+    return statuses(o, "herald_gateway_handshakes_total", "WebSocket handshakes by status",
+                    m->hs_status);
+}
+
+static int responses(hr_buf *o, const gw_app *app, const gw_metrics *m)
+{
+    (void)app;
+    return statuses(o, "herald_gateway_responses_total", "Answers by HTTP status", m->status);
+}
+
+static int unlabelled(hr_buf *o, const gw_app *app, const gw_metrics *m)
+{
+    (void)app;
+    const void *blocks[] = {m};
+    return hr_metrics_write_table(o, plain, HR_ARRAY_LEN(plain), blocks, 1);
+}
+
+/* The page, in order: each section writes its families or fails. */
+typedef int (*section_fn)(hr_buf *o, const gw_app *app, const gw_metrics *m);
+static const section_fn sections[] = {handshakes, responses, unlabelled, closes,
+                                      flow,       latency,   upstreams,  routes};
+
 int gw_admin_write_metrics(const gw_app *app, hr_buf *out)
 {
     gw_metrics sum;
-    const gw_metrics *m = &sum;
     gw_shmetrics_sum(app->m_all, app->n_workers, &sum);
-    int rc = statuses(out, "herald_gateway_handshakes_total", "WebSocket handshakes by status",
-                      m->hs_status);
-    rc = rc ? rc
-            : statuses(out, "herald_gateway_responses_total", "Answers by HTTP status", m->status);
-    rc = rc ? rc
-            : one(out, "herald_gateway_ws_connections_total", C, "Proxied WebSockets opened",
-                  m->ws_total);
-    rc = rc ? rc : one(out, "herald_gateway_ws_open", G, "Proxied WebSockets open", m->ws_active);
-    rc = rc ? rc
-            : one(out, "herald_gateway_http_requests_total", C, "Plain HTTP requests",
-                  m->http_requests);
-    rc = rc ? rc
-            : one(out, "herald_gateway_upstream_connect_failures_total", C,
-                  "Failed upstream connects", m->upstream_connect_failures);
-    rc = rc ? rc
-            : one(out, "herald_gateway_reloads_total", C, "Successful config reloads", m->reloads);
-    rc = rc ? rc
-            : one(out, "herald_gateway_reload_failures_total", C, "Refused config reloads",
-                  m->reload_failures);
-    rc = rc ? rc
-            : one(out, "herald_gateway_links_open", G, "herald-link connections", m->links_open);
-    rc = rc ? rc
-            : one(out, "herald_gateway_link_writes_total", C, "herald-link batches written",
-                  m->link_writes);
-    rc = rc ? rc
-            : one(out, "herald_gateway_link_frames_out_total", C,
-                  "herald-link frames sent (in those batches)", m->link_frames_out);
-    rc = rc ? rc
-            : one(out, "herald_gateway_link_bytes_out_total", C, "herald-link bytes sent",
-                  m->link_bytes_out);
-    rc = rc ? rc
-            : one(out, "herald_gateway_link_bytes_in_total", C, "herald-link bytes received",
-                  m->link_bytes_in);
-    rc = rc ? rc
-            : one(out, "herald_gateway_link_bcasts_in_total", C,
-                  "herald-link BCAST frames received (one message for many sessions)",
-                  m->link_bcasts_in);
-    rc = rc ? rc : closes(out, m);
-    rc = rc ? rc : flow(out, m);
-    rc = rc ? rc : latency(out, m);
-    rc = rc ? rc : upstreams(out, app);
-    return rc ? rc : routes(out, app);
+    for (size_t i = 0; i < HR_ARRAY_LEN(sections); i++) {
+        const int rc = sections[i](out, app, &sum);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 static bool ready(const gw_app *app)

@@ -154,8 +154,4 @@ void gw_app_count_close(gw_app *app, int code);
 /* Records a handshake latency sample. */
 void gw_app_observe_latency(gw_app *app, double ms);
 
-/* Callbacks of the public server (defined in app.c, dispatching to the
- * WebSocket proxy, the HTTP proxy and static files). */
-extern const hr_conn_callbacks gw_app_public_callbacks;
-
 #endif

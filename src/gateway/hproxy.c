@@ -20,7 +20,7 @@
 #include "edge.h"
 #include "route.h"
 #include "uphttp.h"
-#include "wsproxy.h"
+#include "public.h"
 
 typedef struct gw_hreq {
     uint8_t kind; /* GW_KIND_HTTP */

@@ -22,6 +22,7 @@
 #include "app.h"
 #include "config.h"
 #include "labels.h"
+#include "public.h"
 #include "shmetrics.h"
 #include "supervisor.h"
 #include "core/err.h"
@@ -260,15 +261,15 @@ static int create_servers(gw_app *app, unsigned workers)
     hr_server_config sc;
     public_config(cfg, workers, &sc);
     app->max_message = sc.max_message;
-    app->pub = hr_server_new(app->loop, &sc, &gw_app_public_callbacks, app);
+    app->pub = hr_server_new(app->loop, &sc, &gw_public_callbacks, app);
     if (app->tls != NULL) {
         sc.reuse_port = false;
-        app->tls_in = hr_server_new(app->loop, &sc, &gw_app_public_callbacks, app);
+        app->tls_in = hr_server_new(app->loop, &sc, &gw_public_callbacks, app);
         if (app->tls_in == NULL)
             return HR_ENOMEM;
     }
     upstream_config(cfg, &sc);
-    app->ups = hr_server_new(app->loop, &sc, &gw_app_public_callbacks, app);
+    app->ups = hr_server_new(app->loop, &sc, &gw_public_callbacks, app);
     if (cfg->has_admin && app->worker == 0) {
         hr_server_config_default(&sc);
         sc.shutdown_timeout_ms = 1000;

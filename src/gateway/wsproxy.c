@@ -29,6 +29,7 @@
 #include "edge.h"
 #include "net/client.h"
 #include "route.h"
+#include "public.h"
 #include "uplink.h"
 
 typedef struct gw_ws {

@@ -18,9 +18,6 @@
 #include "net/conn.h"
 #include "proto/http_head.h"
 
-#define GW_KIND_WS 1
-#define GW_KIND_HTTP 2
-
 /* Handles a WebSocket upgrade on route r (a websocket route of app->rt).
  * Runs the edge checks (Origin, per-IP rate and connection caps, total cap,
  * auth) and starts the upstream connection. Returns HR_CONN_UPGRADE_DEFER
