@@ -23,6 +23,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "json_mem.h"
+#include "json_scan.h"
 #include "utf8.h"
 
 static const char BAD_REQUEST[] = "bad_request";
@@ -352,4 +353,100 @@ int hr_cproto_write_event(char *out, size_t cap, const char *channel, size_t cle
     w = put(w, data_json, dlen);
     *w = '}';
     return (int)total;
+}
+
+/* ---- reading events back (the gateway's transform path) ---- */
+
+/* The four keys an event is made of; anything else is skipped. */
+enum { K_TYPE, K_CHANNEL, K_ID, K_DATA, K_COUNT };
+static const char *const EV_KEYS[K_COUNT] = {"type", "channel", "id", "data"};
+
+typedef struct ev_member {
+    size_t start, end; /* value p[start..end); end 0 = absent */
+    bool escaped;      /* a string value holding a backslash */
+} ev_member;
+
+/* Which of the four keys the string token p[0..len) names; K_COUNT if none. */
+static int key_index(const uint8_t *p, size_t len)
+{
+    for (int k = 0; k < K_COUNT; k++)
+        if (hr_json_scan_string_equals(p, len, EV_KEYS[k]))
+            return k;
+    return K_COUNT;
+}
+
+/* Walks the members of the object at p[i] ('{'), recording the four keys.
+ * Returns 0 when the object is valid JSON with nothing after it, 1 when a
+ * key repeats (the object may be valid), -1 when it is not valid JSON. */
+static int scan_members(const uint8_t *p, size_t len, size_t i, ev_member m[K_COUNT])
+{
+    bool repeat = false;
+    i = hr_json_scan_ws(p, len, i + 1);
+    if (i < len && p[i] == '}')
+        return hr_json_scan_ws(p, len, i + 1) == len ? 0 : -1;
+    for (;;) {
+        const size_t key = i;
+        bool escaped = false;
+        i = hr_json_scan_string(p, len, key, NULL);
+        if (i == 0)
+            return -1;
+        const int k = key_index(p + key, i - key);
+        i = hr_json_scan_ws(p, len, i);
+        if (i >= len || p[i] != ':')
+            return -1;
+        const size_t start = hr_json_scan_ws(p, len, i + 1);
+        if (start < len && p[start] == '"')
+            i = hr_json_scan_string(p, len, start, &escaped);
+        else
+            i = hr_json_scan_value(p, len, start);
+        if (i == 0)
+            return -1;
+        if (k < K_COUNT) {
+            repeat |= m[k].end != 0;
+            m[k] = (ev_member){start, i, escaped};
+        }
+        i = hr_json_scan_ws(p, len, i);
+        if (i < len && p[i] == '}')
+            break;
+        if (i >= len || p[i] != ',')
+            return -1;
+        i = hr_json_scan_ws(p, len, i + 1);
+    }
+    if (hr_json_scan_ws(p, len, i + 1) != len)
+        return -1;
+    return repeat ? 1 : 0;
+}
+
+/* The contents of a string member without quotes, when it is a string
+ * written without escapes. */
+static bool plain_string(const uint8_t *p, const ev_member *m, const char **s, size_t *n)
+{
+    if (m->end == 0 || p[m->start] != '"' || m->escaped)
+        return false;
+    *s = (const char *)p + m->start + 1;
+    *n = m->end - m->start - 2;
+    return true;
+}
+
+int hr_cproto_parse_event(const uint8_t *p, size_t len, hr_cproto_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    const size_t i = hr_json_scan_ws(p, len, 0);
+    if (i >= len || p[i] != '{')
+        return 0;
+    ev_member m[K_COUNT] = {{0, 0, false}};
+    const int rc = scan_members(p, len, i, m);
+    if (rc < 0 || m[K_TYPE].end == 0 ||
+        !hr_json_scan_string_equals(p + m[K_TYPE].start, m[K_TYPE].end - m[K_TYPE].start, "event"))
+        return 0;
+    hr_cproto_event e;
+    if (rc > 0 || !plain_string(p, &m[K_CHANNEL], &e.channel, &e.channel_len) ||
+        !hr_channel_is_valid(e.channel, e.channel_len) ||
+        !plain_string(p, &m[K_ID], &e.id, &e.id_len) || !hr_cproto_id_is_valid(e.id, e.id_len) ||
+        m[K_DATA].end == 0)
+        return HR_EINVAL;
+    e.data = (const char *)p + m[K_DATA].start;
+    e.data_len = m[K_DATA].end - m[K_DATA].start;
+    *ev = e;
+    return 1;
 }

@@ -114,4 +114,29 @@ int hr_cproto_write_event(char *out, size_t cap, const char *channel, size_t cle
 /* True when id[0..len) is usable as an event id (see hr_cproto_write_event). */
 bool hr_cproto_id_is_valid(const char *id, size_t len);
 
+/* Views of one server `event` message (SPEC §2): channel and id are the
+ * string contents without quotes, data the raw JSON text of the "data"
+ * value. They point into the parsed input and are valid while it is. */
+typedef struct hr_cproto_event {
+    const char *channel;
+    size_t channel_len;
+    const char *id;
+    size_t id_len;
+    const char *data;
+    size_t data_len;
+} hr_cproto_event;
+
+/* Reads one complete server message p[0..len) (the payload of a text frame,
+ * need not be NUL-terminated) without allocating. Key order, whitespace and
+ * unknown keys do not matter; the whole input must be one valid JSON value
+ * (json_scan.h) with nothing after it but whitespace.
+ * Returns 1 with *ev filled when it is an object whose "type" is "event",
+ * "channel" a valid channel name and "id" a valid event id (both strings
+ * written without escapes, as the notifier writes them) and "data" present;
+ * 0 when it is not an event (not JSON, not an object, no "type" or another
+ * type: a welcome, an error, a reply); HR_EINVAL when it says "type":"event"
+ * but channel, id or data is missing or invalid, or one of those four keys
+ * appears twice. *ev is zeroed unless 1 is returned. */
+int hr_cproto_parse_event(const uint8_t *p, size_t len, hr_cproto_event *ev);
+
 #endif

@@ -370,6 +370,132 @@ static void test_cproto_truncations(void **state)
     }
 }
 
+/* Reads text as a server message from an exactly sized heap copy. */
+static int read_event(const char *text, hr_cproto_event *ev, uint8_t **keep)
+{
+    const size_t n = strlen(text);
+    uint8_t *p = malloc(n > 0 ? n : 1);
+    assert_non_null(p);
+    memcpy(p, text, n);
+    const int rc = hr_cproto_parse_event(p, n, ev);
+    *keep = p;
+    return rc;
+}
+
+static void expect_event(const char *text, const char *channel, const char *id, const char *data)
+{
+    hr_cproto_event ev;
+    uint8_t *p = NULL;
+    assert_int_equal(read_event(text, &ev, &p), 1);
+    assert_int_equal(ev.channel_len, strlen(channel));
+    assert_memory_equal(ev.channel, channel, ev.channel_len);
+    assert_int_equal(ev.id_len, strlen(id));
+    assert_memory_equal(ev.id, id, ev.id_len);
+    assert_int_equal(ev.data_len, strlen(data));
+    assert_memory_equal(ev.data, data, ev.data_len);
+    assert_true((const uint8_t *)ev.channel > p && (const uint8_t *)ev.data > p);
+    free(p);
+}
+
+static void expect_event_rc(const char *text, int want)
+{
+    hr_cproto_event ev;
+    uint8_t *p = NULL;
+    assert_int_equal(read_event(text, &ev, &p), want);
+    assert_null(ev.channel);
+    assert_null(ev.id);
+    assert_null(ev.data);
+    free(p);
+}
+
+static void test_cproto_parse_event(void **state)
+{
+    (void)state;
+    expect_event(
+        "{\"type\":\"event\",\"channel\":\"orders:1\",\"id\":\"17-0\",\"data\":{\"a\":[1]}}",
+        "orders:1", "17-0", "{\"a\":[1]}");
+    /* any key order, whitespace, unknown keys, escapes in keys and type */
+    expect_event(" { \"data\" : \"x\\\"}\" , \"x\":[{}], \"id\":\"9\",\"ch\\u0061nnel\":\"c\","
+                 "\"type\":\"ev\\u0065nt\" } ",
+                 "c", "9", "\"x\\\"}\"");
+    expect_event("{\"type\":\"event\",\"channel\":\"a\",\"id\":\"1\",\"data\":null}", "a", "1",
+                 "null");
+    expect_event("{\"type\":\"event\",\"channel\":\"a\",\"id\":\"1\",\"data\":-1.5e3}", "a", "1",
+                 "-1.5e3");
+}
+
+/* The event encoder's output reads back to its parts. */
+static void test_cproto_parse_event_round_trip(void **state)
+{
+    (void)state;
+    const char *data = "{\"price\":12.5,\"items\":[],\"note\":\"caf\xc3\xa9\"}";
+    char buf[256];
+    const int n = hr_cproto_write_event(buf, sizeof buf, "shop:eu", 7, "1700000000000-3", 15, data,
+                                        strlen(data));
+    assert_true(n > 0 && (size_t)n < sizeof buf);
+    buf[n] = '\0';
+    expect_event(buf, "shop:eu", "1700000000000-3", data);
+    /* every strict prefix is not an event (and never read past its end) */
+    for (int k = 0; k < n; k++) {
+        char *pre = strndup(buf, (size_t)k);
+        assert_non_null(pre);
+        expect_event_rc(pre, 0);
+        free(pre);
+    }
+}
+
+static void test_cproto_parse_event_not_events(void **state)
+{
+    (void)state;
+    expect_event_rc("", 0);
+    expect_event_rc("hello", 0);
+    expect_event_rc("[1,2]", 0);
+    expect_event_rc("\"event\"", 0);
+    expect_event_rc("{}", 0);
+    expect_event_rc("{\"type\":\"welcome\",\"connection\":\"c1\",\"user\":null}", 0);
+    expect_event_rc("{\"type\":\"subscribed\",\"channels\":[\"a\"],\"recovered\":true}", 0);
+    expect_event_rc("{\"type\":\"Event\",\"channel\":\"a\",\"id\":\"1\",\"data\":1}", 0);
+    expect_event_rc("{\"type\":1,\"channel\":\"a\",\"id\":\"1\",\"data\":1}", 0);
+    expect_event_rc("{\"channel\":\"a\",\"id\":\"1\",\"data\":1}", 0);
+    /* not valid JSON, whatever it claims */
+    expect_event_rc("{\"type\":\"event\",\"channel\":\"a\",\"id\":\"1\",\"data\":1", 0);
+    expect_event_rc("{\"type\":\"event\",\"channel\":\"a\",\"id\":\"1\",\"data\":1}x", 0);
+    expect_event_rc("{\"type\":\"event\",\"channel\":\"a\",\"id\":\"1\",\"data\":01}", 0);
+    expect_event_rc("{\"type\":\"event\",\"channel\":\"a\",\"id\":\"1\",\"data\":1,}", 0);
+    expect_event_rc("{\"type\":\"event\" \"channel\":\"a\",\"id\":\"1\",\"data\":1}", 0);
+    expect_event_rc("{\"type\":\"event\",\"channel\":\"a\",\"id\":\"1\",\"data\":\"\xff\"}", 0);
+}
+
+static void test_cproto_parse_event_invalid(void **state)
+{
+    (void)state;
+    expect_event_rc("{\"type\":\"event\",\"id\":\"1\",\"data\":1}", HR_EINVAL);
+    expect_event_rc("{\"type\":\"event\",\"channel\":\"a\",\"data\":1}", HR_EINVAL);
+    expect_event_rc("{\"type\":\"event\",\"channel\":\"a\",\"id\":\"1\"}", HR_EINVAL);
+    expect_event_rc("{\"type\":\"event\",\"channel\":\"a b\",\"id\":\"1\",\"data\":1}", HR_EINVAL);
+    expect_event_rc("{\"type\":\"event\",\"channel\":\"\",\"id\":\"1\",\"data\":1}", HR_EINVAL);
+    expect_event_rc("{\"type\":\"event\",\"channel\":7,\"id\":\"1\",\"data\":1}", HR_EINVAL);
+    expect_event_rc("{\"type\":\"event\",\"channel\":\"a\",\"id\":1,\"data\":1}", HR_EINVAL);
+    expect_event_rc("{\"type\":\"event\",\"channel\":\"a\",\"id\":\"\",\"data\":1}", HR_EINVAL);
+    expect_event_rc("{\"type\":\"event\",\"channel\":\"\\u0061\",\"id\":\"1\",\"data\":1}",
+                    HR_EINVAL);
+    expect_event_rc("{\"type\":\"event\",\"channel\":\"a\",\"id\":\"1\\/2\",\"data\":1}",
+                    HR_EINVAL);
+    expect_event_rc("{\"type\":\"event\",\"channel\":\"a\",\"id\":\"1\",\"data\":1,\"data\":2}",
+                    HR_EINVAL);
+    expect_event_rc(
+        "{\"type\":\"event\",\"channel\":\"a\",\"id\":\"1\",\"data\":1,\"d\\u0061ta\":2}",
+        HR_EINVAL);
+    expect_event_rc("{\"type\":\"x\",\"type\":\"event\",\"channel\":\"a\",\"id\":\"1\",\"data\":1}",
+                    HR_EINVAL);
+    char id[HR_CPROTO_ID_MAX + 64];
+    int n = snprintf(id, sizeof id, "{\"type\":\"event\",\"channel\":\"a\",\"id\":\"");
+    memset(id + n, '7', HR_CPROTO_ID_MAX + 1);
+    snprintf(id + n + HR_CPROTO_ID_MAX + 1, sizeof id - (size_t)n - HR_CPROTO_ID_MAX - 1,
+             "\",\"data\":1}");
+    expect_event_rc(id, HR_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,6 +514,10 @@ int main(void)
         cmocka_unit_test(test_cproto_id_valid),
         cmocka_unit_test(test_cproto_round_trip),
         cmocka_unit_test(test_cproto_truncations),
+        cmocka_unit_test(test_cproto_parse_event),
+        cmocka_unit_test(test_cproto_parse_event_round_trip),
+        cmocka_unit_test(test_cproto_parse_event_not_events),
+        cmocka_unit_test(test_cproto_parse_event_invalid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
