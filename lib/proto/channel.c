@@ -42,7 +42,11 @@ bool hr_channel_is_valid(const char *name, size_t len)
 
 bool hr_channel_is_protected(const char *name, size_t len)
 {
-    return name != NULL && memchr(name, ':', len) != NULL;
+    /* Pusher's private- and presence- names are protected too (SPEC §2, §8). */
+    static const char priv[] = "private-", pres[] = "presence-";
+    return name != NULL && (memchr(name, ':', len) != NULL ||
+                            (len >= sizeof priv - 1 && memcmp(name, priv, sizeof priv - 1) == 0) ||
+                            (len >= sizeof pres - 1 && memcmp(name, pres, sizeof pres - 1) == 0));
 }
 
 bool hr_channel_is_valid_pattern(const char *p, size_t len)

@@ -1,6 +1,7 @@
 /* Channel names and the rules that decide who may subscribe to what
  * (SPEC §2 "Channels"). Names match [A-Za-z0-9_.:@-]{1,128}. A name without
- * ':' is public. A name with ':' is protected: "user:<id>" belongs only to the
+ * ':' is public, except Pusher's "private-" and "presence-" names. A name
+ * with ':' (or such a prefix) is protected: "user:<id>" belongs only to the
  * connection whose authenticated user id is <id>; any other protected name is
  * granted only by the identity's `channels` claim (exact names, or prefixes
  * ending in '*'). Pure functions over bytes; no allocation except in the
@@ -34,7 +35,8 @@ typedef struct hr_identity {
  * when len == 0 (false). Does not need a NUL terminator. */
 bool hr_channel_is_valid(const char *name, size_t len);
 
-/* True when the (valid) name contains ':'. Does not validate. */
+/* True when the (valid) name contains ':' or starts with Pusher's
+ * "private-" or "presence-" (SPEC §2). Does not validate. */
 bool hr_channel_is_protected(const char *name, size_t len);
 
 /* True when p[0..len) is a valid claim entry: a channel name, or a (possibly

@@ -47,6 +47,11 @@ static void test_channel_protected(void **state)
     assert_true(hr_channel_is_protected(S("user:alice")));
     assert_true(hr_channel_is_protected(S("team:42:x")));
     assert_true(hr_channel_is_protected(S(":")));
+    assert_true(hr_channel_is_protected(S("private-orders")));
+    assert_true(hr_channel_is_protected(S("presence-room")));
+    assert_false(hr_channel_is_protected(S("private")));
+    assert_false(hr_channel_is_protected(S("presence")));
+    assert_false(hr_channel_is_protected(S("my-private-x")));
 }
 
 static void test_channel_patterns(void **state)
@@ -114,6 +119,14 @@ static void test_channel_claims(void **state)
     assert_true(can(&id, "public"));
     hr_identity_deinit(&id);
     hr_identity_deinit(&id); /* twice is fine */
+
+    /* Pusher's private-/presence- names need a claim like any protected name. */
+    assert_false(can(NULL, "private-orders"));
+    assert_false(can(NULL, "presence-room"));
+    assert_int_equal(hr_identity_from_headers(S("u1"), S("private-*"), &id), 0);
+    assert_true(can(&id, "private-orders"));
+    assert_false(can(&id, "presence-room"));
+    hr_identity_deinit(&id);
 }
 
 static void test_channel_from_headers_errors(void **state)
