@@ -24,6 +24,7 @@
 #include "net/server.h"
 #include "pool.h"
 #include "proto/token.h"
+#include "proto/ws_deflate.h"
 
 typedef struct gw_app gw_app;
 typedef struct gw_uphttp gw_uphttp;
@@ -95,6 +96,7 @@ struct gw_app {
     hr_server *admin;         /* NULL when no admin_listen */
     gw_uphttp *http;          /* keep-alive HTTP client to upstreams */
     struct gw_uplinks *links; /* herald-link connections to upstreams (uplink.h) */
+    hr_ws_deflater deflater;  /* compresses frames shared by many clients (upmsg.h) */
     gw_iptable ips;
     gw_metrics *m;           /* this worker's slot of the shared metrics (shmetrics.h) */
     const gw_metrics *m_all; /* every worker's slot, summed by the admin page */

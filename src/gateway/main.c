@@ -31,6 +31,7 @@
 #include "tls.h"
 #include "uphttp.h"
 #include "uplink.h"
+#include "upmsg.h"
 
 extern char **environ;
 
@@ -339,6 +340,7 @@ static int run_worker(gw_config *cfg, const char *path, unsigned worker, unsigne
     app.m = &slots[worker];
     app.m_all = slots;
     app.n_workers = workers;
+    gw_upmsg_deflater_init(&app.deflater);
     size_t n_tls = 0;
     for (size_t i = 0; i < cfg->n_listen; i++)
         n_tls += cfg->listen[i].tls_cert != NULL;
@@ -368,6 +370,7 @@ static int run_worker(gw_config *cfg, const char *path, unsigned worker, unsigne
     uv_run(&loop, UV_RUN_NOWAIT);
     free(app.tls);
     free(app.tls_map);
+    hr_ws_deflater_deinit(&app.deflater);
     if (uv_loop_close(&loop) != 0)
         hr_log(HR_LOG_WARN, "gateway", "event loop closed with handles left");
     hr_log(HR_LOG_INFO, "gateway", "stopped worker=%u", worker);

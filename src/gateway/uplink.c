@@ -23,10 +23,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "proto/ws_deflate.h"
-#include "proto/ws_frame.h"
 
-#define SHARED_WINDOW_BITS 9 /* valid for any negotiated server_max_window_bits */
 #define SLOT_BITS 20
 #define SLOT_MASK ((1u << SLOT_BITS) - 1)
 
@@ -35,7 +32,7 @@ typedef struct gw_uplink gw_uplink;
 struct gw_usess {
     gw_uplink *l;
     uint32_t id;
-    const gw_usess_callbacks *cb;
+    const gw_upstream_events *ev;
     void *arg;
     uint64_t last_bcast; /* sequence of the last BCAST delivered here (duplicate ids) */
     bool opened;
@@ -72,16 +69,7 @@ struct gw_uplinks {
     gw_metrics none; /* counts land here without set_metrics */
     gw_uplink *links;
     bool freeing;
-    hr_ws_deflater deflater; /* no context takeover: shared by every BCAST */
     uint64_t bcast_seq;      /* BCAST frames delivered so far (gw_usess.last_bcast) */
-};
-
-struct gw_ushared {
-    gw_uplinks *t;
-    uint8_t opcode;
-    hr_link_str payload;
-    hr_msg *plain, *deflated; /* built on first use; ours */
-    bool tried_deflate;
 };
 
 typedef struct wreq {
@@ -92,6 +80,15 @@ typedef struct wreq {
 
 static void link_fail(gw_uplink *l, const char *why);
 static void flush_now(gw_uplink *l);
+
+/* Before on_open, a CLOSE is a refusal: 4000 + the HTTP status by
+ * convention; 1006 (or anything else) means the notifier could not take it. */
+static int refusal_status(int code)
+{
+    if (code == 1006)
+        return 0;
+    return code >= 4400 && code <= 4599 ? code - 4000 : 502;
+}
 
 /* ---- sessions table --------------------------------------------------------- */
 
@@ -249,11 +246,11 @@ static void link_end(gw_uplink *l, int code)
         gw_usess *u = l->slots[i];
         if (u == NULL)
             continue;
-        const gw_usess_callbacks *cb = u->cb;
+        const gw_upstream_events *ev = u->ev;
         void *arg = u->arg;
         const bool opened = u->opened;
         detach(u);
-        cb->on_close(arg, code, opened);
+        ev->on_close(arg, code, opened, opened ? 0 : refusal_status(code));
     }
     uv_close((uv_handle_t *)&l->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&l->flush, on_handle_closed);
@@ -270,83 +267,63 @@ static void link_fail(gw_uplink *l, const char *why)
 
 /* ---- reading ---------------------------------------------------------------------- */
 
-/* One message for session id: the first one opens the session. */
-static void deliver_message(gw_uplink *l, uint32_t id, int opcode, hr_link_str m)
+/* One message m for session id; the first one opens the session. */
+static void deliver_message(gw_uplink *l, uint32_t id, gw_upmsg *m)
 {
     gw_usess *u = find(l, id);
     if (u == NULL)
         return; /* closed on our side already: its CLOSE is on the way */
     if (!u->opened) {
         u->opened = true;
-        u->cb->on_open(u->arg);
+        u->ev->on_open(u->arg);
         if ((u = find(l, id)) == NULL)
             return; /* the proxy closed it from on_open */
     }
-    u->cb->on_message(u->arg, opcode, m.p, m.len);
+    u->ev->on_message(u->arg, m);
 }
 
-hr_msg *gw_ushared_plain(gw_ushared *sh)
-{
-    if (sh->plain == NULL)
-        sh->plain = hr_ws_frame_msg_new(sh->opcode, false, sh->payload.p, sh->payload.len);
-    return sh->plain;
-}
-
-hr_msg *gw_ushared_deflated(gw_ushared *sh)
-{
-    if (!sh->tried_deflate) {
-        sh->tried_deflate = true;
-        sh->deflated =
-            hr_ws_deflate_frame_new(&sh->t->deflater, sh->opcode, sh->payload.p, sh->payload.len);
-    }
-    return sh->deflated;
-}
-
-/* A BCAST message for session id through on_shared (or on_message). */
-static void deliver_shared(gw_uplink *l, uint32_t id, gw_ushared *sh)
-{
-    gw_usess *u = find(l, id);
-    if (u == NULL || u->last_bcast == l->t->bcast_seq)
-        return; /* gone, or listed twice in this BCAST: delivered once */
-    u->last_bcast = l->t->bcast_seq;
-    if (u->cb->on_shared == NULL || !u->opened) {
-        deliver_message(l, id, sh->opcode, sh->payload);
-        return;
-    }
-    u->cb->on_shared(u->arg, sh, sh->payload.len);
-}
-
-/* BCAST: the same message for every listed session, in list order, as one
- * shared frame. The callbacks may close sessions (never the link), so each
- * id is looked up afresh; ids of sessions gone here are skipped. */
+/* BCAST: the same message for every listed session, in list order, as ONE
+ * gw_upmsg (its frames are built at most once, by whoever sends first). The
+ * callbacks may close sessions (never the link), so each id is looked up
+ * afresh; ids of sessions gone here are skipped, ids listed twice get it
+ * once. */
 static void deliver_bcast(gw_uplink *l, const hr_link_frame *f)
 {
     l->t->m->link_bcasts_in++;
-    l->t->bcast_seq++;
-    gw_ushared sh = {.t = l->t, .opcode = f->opcode, .payload = f->message};
-    for (size_t i = 0; i < f->n_ids && !l->dead; i++)
-        deliver_shared(l, hr_link_bcast_id(f, i), &sh);
-    hr_msg_unref(sh.plain);
-    hr_msg_unref(sh.deflated);
+    const uint64_t seq = ++l->t->bcast_seq;
+    gw_upmsg m;
+    gw_upmsg_init(&m, f->opcode, f->message.p, f->message.len, true);
+    for (size_t i = 0; i < f->n_ids && !l->dead; i++) {
+        const uint32_t id = hr_link_bcast_id(f, i);
+        gw_usess *u = find(l, id);
+        if (u == NULL || u->last_bcast == seq)
+            continue;
+        u->last_bcast = seq;
+        deliver_message(l, id, &m);
+    }
+    gw_upmsg_deinit(&m);
 }
 
 static void deliver(gw_uplink *l, const hr_link_frame *f)
 {
     if (f->type == HR_LINK_DATA) {
-        deliver_message(l, f->session, f->opcode, f->payload);
+        gw_upmsg m;
+        gw_upmsg_init(&m, f->opcode, f->payload.p, f->payload.len, false);
+        deliver_message(l, f->session, &m);
+        gw_upmsg_deinit(&m);
         return;
     }
     gw_usess *u = find(l, f->session);
     if (u == NULL)
         return; /* closed on our side already: its CLOSE is on the way */
     if (f->type == HR_LINK_CLOSE) {
-        const gw_usess_callbacks *cb = u->cb;
+        const gw_upstream_events *ev = u->ev;
         void *arg = u->arg;
         const bool opened = u->opened;
         detach(u);
-        cb->on_close(arg, f->close_code, opened);
+        ev->on_close(arg, f->close_code, opened, opened ? 0 : refusal_status(f->close_code));
     } else if (f->type == HR_LINK_PAUSE || f->type == HR_LINK_RESUME) {
-        u->cb->on_pause(u->arg, f->type == HR_LINK_PAUSE);
+        u->ev->on_pause(u->arg, f->type == HR_LINK_PAUSE);
     }
 }
 
@@ -526,11 +503,6 @@ gw_uplinks *gw_uplinks_new(uv_loop_t *loop, size_t max_payload, size_t out_limit
     t->ping_ms = ping_ms;
     t->idle_ms = idle_ms;
     t->m = &t->none;
-    hr_ws_deflate_params p;
-    hr_ws_deflate_params_default(&p);
-    p.server_no_context_takeover = true;
-    p.server_max_window_bits = SHARED_WINDOW_BITS;
-    hr_ws_deflater_init(&t->deflater, &p, true, 0);
     return t;
 }
 
@@ -552,12 +524,11 @@ void gw_uplinks_free(gw_uplinks *t)
         }
         link_end(l, 1001);
     }
-    hr_ws_deflater_deinit(&t->deflater);
     free(t);
 }
 
 int gw_usess_open(gw_uplinks *t, const gw_addr *addr, const hr_link_open *o,
-                  const gw_usess_callbacks *cb, void *arg, gw_usess **out)
+                  const gw_upstream_events *ev, void *arg, gw_usess **out)
 {
     int rc = 0;
     gw_uplink *l = link_for(t, addr, &rc);
@@ -566,7 +537,7 @@ int gw_usess_open(gw_uplinks *t, const gw_addr *addr, const hr_link_open *o,
     gw_usess *u = calloc(1, sizeof *u);
     if (u == NULL)
         return HR_ENOMEM;
-    u->cb = cb;
+    u->ev = ev;
     u->arg = arg;
     if ((rc = attach(l, u)) != 0) {
         free(u);
@@ -620,3 +591,48 @@ size_t gw_usess_queued(const gw_usess *u)
 {
     return u->l->out.len + u->l->inflight;
 }
+
+/* ---- as a gw_upstream ------------------------------------------------------------ */
+
+/* Any failure to queue is "cannot take more" (the client gets 1013):
+ * nothing else would tell the proxy. */
+static int op_send(void *h, int opcode, const uint8_t *data, size_t len)
+{
+    return gw_usess_send(h, opcode, data, len) != 0 ? HR_ETOOBIG : 0;
+}
+
+static void op_close(void *h, int code)
+{
+    gw_usess_close(h, code);
+}
+
+static void op_credit(void *h, size_t n)
+{
+    gw_usess_credit(h, n);
+}
+
+static void op_pause(void *h, bool pause)
+{
+    (void)h;
+    (void)pause; /* the notifier stops at the end of the window (CREDIT) */
+}
+
+static size_t op_queued(const void *h)
+{
+    return gw_usess_queued(h);
+}
+
+static const char *op_protocol(const void *h)
+{
+    (void)h;
+    return NULL; /* herald-link upstreams select no subprotocol */
+}
+
+const gw_upstream_ops gw_usess_ops = {
+    .send = op_send,
+    .close = op_close,
+    .credit = op_credit,
+    .pause = op_pause,
+    .queued = op_queued,
+    .protocol = op_protocol,
+};

@@ -25,43 +25,12 @@
 #include "config.h"
 #include "core/msg.h"
 #include "proto/link.h"
+#include "upstream.h"
 
 #define GW_UPLINK_PER_SERVER 2
 
 typedef struct gw_uplinks gw_uplinks;
 typedef struct gw_usess gw_usess;
-
-/* One message for several sessions of a link (a BCAST frame): its server
- * WebSocket frame is built once, on first use, and the same hr_msg goes to
- * every client (hr_conn_send_event: a reference, no copy); so does its
- * deflated twin. Valid only during on_shared. */
-typedef struct gw_ushared gw_ushared;
-
-/* The plain frame of sh, borrowed (take a reference to keep it). NULL: out
- * of memory (the caller treats it as a failed send). */
-hr_msg *gw_ushared_plain(gw_ushared *sh);
-
-/* The deflated twin (RSV1, no context takeover, 512-byte window: valid for
- * any client that negotiated permessage-deflate), borrowed. NULL when
- * compression failed or is out of memory: send the plain frame. */
-hr_msg *gw_ushared_deflated(gw_ushared *sh);
-
-typedef struct gw_usess_callbacks {
-    /* The notifier accepted the session (its first DATA follows at once). */
-    void (*on_open)(void *arg);
-    /* One whole message from the notifier; data valid only during the call. */
-    void (*on_message)(void *arg, int opcode, const uint8_t *data, size_t len);
-    /* Optional: one message of a BCAST, shared with the other sessions it
-     * lists (len: its payload size, for CREDIT). NULL: on_message instead. */
-    void (*on_shared)(void *arg, gw_ushared *sh, size_t len);
-    /* PAUSE (true) or RESUME (false) from the notifier: stop / resume reading
-     * this client. */
-    void (*on_pause)(void *arg, bool pause);
-    /* The session ended: CLOSE from the notifier (its code; before on_open a
-     * refusal, 4000 + HTTP status by convention) or the link was lost (1006).
-     * The session is freed after this returns. */
-    void (*on_close)(void *arg, int code, bool opened);
-} gw_usess_callbacks;
 
 /* A table of links for one event loop; max_payload bounds a frame read from
  * a notifier, out_limit the bytes queued toward one link. Keepalive: a link
@@ -78,11 +47,20 @@ void gw_uplinks_set_metrics(gw_uplinks *t, gw_metrics *m);
  * the handles are closed (the loop must run). NULL is a no-op. */
 void gw_uplinks_free(gw_uplinks *t);
 
+/* A gw_usess as a gw_upstream (upstream.h): send, close, credit and queued
+ * below; pause is a no-op (the notifier's window stops it), protocol NULL. */
+extern const gw_upstream_ops gw_usess_ops;
+
 /* Opens a session toward server addr (numeric) with the OPEN fields o
- * (copied). cb must outlive the session. Returns 0 with *out set, HR_ENOMEM,
- * HR_EINVAL (o cannot be encoded) or a libuv error (connect failed at once). */
+ * (copied). Its events go to ev/arg (upstream.h: on_open at the first
+ * message; on_message with one gw_upmsg per DATA and ONE PER BCAST, shared
+ * by every session the BCAST lists; on_pause on PAUSE/RESUME; on_close on
+ * CLOSE (status: 0 for a lost link, else the refusal's HTTP status) or a lost
+ * link (1006); never on_drain). ev must outlive the session. Returns 0 with
+ * *out set, HR_ENOMEM, HR_EINVAL (o cannot be encoded) or a libuv error
+ * (connect failed at once). */
 int gw_usess_open(gw_uplinks *t, const gw_addr *addr, const hr_link_open *o,
-                  const gw_usess_callbacks *cb, void *arg, gw_usess **out);
+                  const gw_upstream_events *ev, void *arg, gw_usess **out);
 
 /* Queues one client message. Returns 0, or HR_ETOOBIG when the link's queue
  * is over out_limit (the caller closes the client with 1013). */

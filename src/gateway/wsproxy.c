@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "alog.h"
@@ -27,10 +26,9 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "edge.h"
-#include "net/client.h"
 #include "route.h"
 #include "public.h"
-#include "uplink.h"
+#include "upstream.h"
 
 typedef struct gw_ws {
     uint8_t kind; /* GW_KIND_WS: app data tag */
@@ -38,8 +36,7 @@ typedef struct gw_ws {
     gw_runtime *rt;
     const gw_route_cfg *route;
     hr_conn *client;
-    hr_conn *up;
-    gw_usess *link; /* instead of up, for herald-link upstreams */
+    gw_upstream up; /* empty before a connect and once closed or ended */
     int server;
     bool *tried;
     char *target;
@@ -52,14 +49,13 @@ typedef struct gw_ws {
     uint64_t win_start_ms;
     uint64_t win_count;
     uint64_t frames_up, frames_down, bytes_up, bytes_down;
-    size_t owed_credit; /* herald-link: payload handed to the client, not yet credited */
+    size_t owed_credit; /* payload handed to the client, not yet given back (ops->credit) */
     int close_code;
     bool tls;
-    bool ip_counted, opened, client_gone, up_gone, client_paused, up_paused, answered;
+    bool ip_counted, opened, client_gone, client_paused, up_paused, answered;
 } gw_ws;
 
-static const hr_conn_callbacks up_callbacks;
-static const gw_usess_callbacks link_callbacks;
+static const gw_upstream_events up_events;
 
 static const struct sockaddr *peer_sa(const gw_ws *s)
 {
@@ -68,7 +64,7 @@ static const struct sockaddr *peer_sa(const gw_ws *s)
 
 static void maybe_free(gw_ws *s)
 {
-    if (!s->client_gone || ((s->up != NULL || s->link != NULL) && !s->up_gone))
+    if (!s->client_gone || gw_upstream_is_set(&s->up))
         return;
     gw_runtime_unref(s->rt);
     free(s->tried);
@@ -143,85 +139,30 @@ static gw_pool *pool_of(const gw_ws *s)
     return &s->rt->pools[s->route->upstream];
 }
 
-/* Fills o from the prepared target and header block ("Name: value\r\n"
- * lines, NUL-terminated); X-Herald-User / X-Herald-Channels also become the
- * OPEN identity. Views point into s. Headers past HR_LINK_MAX_HEADERS are
- * dropped (the block holds about ten). */
-static void link_open_fields(gw_ws *s, hr_link_open *o)
-{
-    memset(o, 0, sizeof *o);
-    o->peer = hr_link_str_of(s->peer_text);
-    o->target = hr_link_str_of(s->target);
-    const char *p = s->headers;
-    while (p != NULL && *p != '\0' && o->n_headers < HR_LINK_MAX_HEADERS) {
-        const char *eol = strstr(p, "\r\n");
-        const char *colon = memchr(p, ':', eol != NULL ? (size_t)(eol - p) : strlen(p));
-        if (eol == NULL || colon == NULL)
-            break;
-        const char *v = colon + 1;
-        while (v < eol && *v == ' ')
-            v++;
-        hr_link_header h = {{(const uint8_t *)p, (size_t)(colon - p)},
-                            {(const uint8_t *)v, (size_t)(eol - v)}};
-        o->headers[o->n_headers++] = h;
-        if (h.name.len == 13 && strncasecmp(p, "X-Herald-User", 13) == 0) {
-            o->has_user = true;
-            o->user = h.value;
-        } else if (h.name.len == 17 && strncasecmp(p, "X-Herald-Channels", 17) == 0) {
-            o->channels = h.value;
-        }
-        p = eol + 2;
-    }
-    if (!o->has_user)
-        o->channels = (hr_link_str){NULL, 0};
-}
-
-static int open_link(gw_ws *s, const gw_addr *addr)
-{
-    hr_link_open o;
-    link_open_fields(s, &o);
-    s->up = NULL;
-    s->link = NULL;
-    s->up_gone = false;
-    return gw_usess_open(s->app->links, addr, &o, &link_callbacks, s, &s->link);
-}
-
 /* Connects to the next healthy, untried server. Returns 0 or HR_ELIMIT when
  * none is left. */
 static int connect_next(gw_ws *s)
 {
     gw_pool *pool = pool_of(s);
+    const gw_limits *lim = &s->rt->cfg->limits;
+    const gw_upstream_req req = {
+        .target = s->target,
+        .headers = s->headers,
+        .peer = s->peer_text,
+        .connect_timeout_ms = (uint32_t)lim->upstream_connect_timeout_ms,
+        .queue_limit = lim->send_queue_bytes,
+    };
     for (;;) {
         const int i = gw_pool_pick(pool, s->user, strlen(s->user), s->tried);
         if (i < 0)
             return HR_ELIMIT;
         s->tried[i] = true;
         s->server = i;
-        if (pool->cfg->link) {
-            if (open_link(s, &pool->servers[i].addr) == 0) {
-                gw_pool_conn_add(pool, (size_t)i, 1);
-                return 0;
-            }
-            s->app->m->upstream_connect_failures++;
-            gw_pool_report(pool, (size_t)i, false, true);
-            continue;
-        }
-        const hr_client_config cc = {
-            .path = s->target,
-            .host = pool->servers[i].addr.text,
-            .extra_headers = s->headers,
-            .deflate = false,
-            .connect_timeout_ms = (uint32_t)s->rt->cfg->limits.upstream_connect_timeout_ms,
-        };
-        s->up = NULL;
-        s->up_gone = false;
-        const int rc = hr_client_connect(s->app->ups, pool->servers[i].addr.text, &cc,
-                                         &up_callbacks, s, &s->up);
-        if (rc == 0) {
+        if (gw_upstream_open(&s->up, s->app, pool->cfg, &pool->servers[i].addr, &req, &up_events,
+                             s) == 0) {
             gw_pool_conn_add(pool, (size_t)i, 1);
             return 0;
         }
-        s->up = NULL;
         s->app->m->upstream_connect_failures++;
         gw_pool_report(pool, (size_t)i, false, true);
     }
@@ -314,52 +255,36 @@ int gw_ws_start(gw_app *app, hr_conn *client, const hr_http_head *head, const gw
     return HR_CONN_UPGRADE_DEFER;
 }
 
-/* ---- upstream events ------------------------------------------------------ */
+/* ---- upstream events (upstream.h) ------------------------------------------ */
 
+/* Closes the upstream side, which then reports nothing more. */
 static void close_upstream(gw_ws *s, int code)
 {
-    if (s->link != NULL) {
-        if (!s->up_gone) {
-            s->up_gone = true;
-            gw_pool_conn_add(pool_of(s), (size_t)s->server, -1);
-            gw_usess_close(s->link, code);
-        }
+    if (!gw_upstream_is_set(&s->up))
         return;
-    }
-    hr_conn_close(s->up, code, NULL);
+    gw_pool_conn_add(pool_of(s), (size_t)s->server, -1);
+    gw_upstream_close(&s->up, code);
 }
 
-static void upstream_opened(gw_ws *s)
+static void up_open(void *arg)
 {
+    gw_ws *s = arg;
     s->opened = true;
     gw_pool_report(pool_of(s), (size_t)s->server, true, true);
     const double ms = (double)(gw_app_now_ms(s->app) - s->t_start_ms);
     gw_app_observe_latency(s->app, ms);
     if (s->client_gone) {
         close_upstream(s, 1001);
-        maybe_free(s); /* a link session gets no on_close after this */
+        maybe_free(s);
         return;
     }
     s->answered = true;
     gw_app_count_handshake(s->app, 101);
     /* Relay only what the upstream chose: hr_client already checked it
      * against the client's offer (forwarded as is), per RFC 6455 §4.1. */
-    const hr_upgrade_reply reply = {.protocol = s->up != NULL ? hr_client_protocol(s->up) : NULL};
+    const hr_upgrade_reply reply = {.protocol = gw_upstream_protocol(&s->up)};
     if (hr_conn_upgrade_accept(s->client, &reply) != 0)
         close_upstream(s, 1001);
-}
-
-static void up_open(hr_conn *up)
-{
-    upstream_opened(hr_conn_app_data(up));
-}
-
-static void apply_backpressure(gw_ws *s, hr_conn *target, hr_conn *source, bool *paused)
-{
-    if (!*paused && hr_conn_queued_bytes(target) >= s->rt->cfg->limits.send_queue_bytes) {
-        *paused = true;
-        hr_conn_pause(source, true);
-    }
 }
 
 /* Counts one message toward the client; false when the client is gone. */
@@ -374,43 +299,84 @@ static bool count_down(gw_ws *s, size_t len)
     return true;
 }
 
-/* After a message was queued toward the client: backpressure on the
- * upstream connection, or CREDIT for a herald-link session. */
-static void relayed_down(gw_ws *s, hr_conn *up, size_t len)
+/* Gives the upstream back what the client took (a no-op for transports
+ * without a window). The transport owns it from here: a CREDIT it cannot
+ * write yet stays owed there. */
+static void return_credit(gw_ws *s)
 {
-    if (up != NULL) {
-        apply_backpressure(s, s->client, up, &s->up_paused);
+    gw_upstream_credit(&s->up, s->owed_credit);
+    s->owed_credit = 0;
+}
+
+/* After a message of len payload bytes (as received) left for the client:
+ * credit while the client keeps up, pause the upstream while its queue is
+ * full; both resume in gw_ws_client_drain. */
+static void relayed_down(gw_ws *s, size_t len)
+{
+    if (!gw_upstream_is_set(&s->up))
         return;
-    }
-    /* herald-link: return the window now while the client keeps up, else
-     * once its queue drained (gw_ws_client_drain). */
     s->owed_credit += len;
-    if (hr_conn_queued_bytes(s->client) < s->rt->cfg->limits.send_queue_bytes / 2) {
-        gw_usess_credit(s->link, s->owed_credit);
-        s->owed_credit = 0;
+    const size_t queued = hr_conn_queued_bytes(s->client);
+    const size_t bound = s->rt->cfg->limits.send_queue_bytes;
+    if (queued >= bound) {
+        if (!s->up_paused) {
+            s->up_paused = true;
+            gw_upstream_pause(&s->up, true);
+        }
+    } else if (queued < bound / 2) {
+        return_credit(s);
     }
 }
 
-static void upstream_message(gw_ws *s, hr_conn *up, int opcode, const uint8_t *data, size_t len)
+/* Queues m to the client: a message for this session alone as the
+ * connection's own frame (compressed with its own context), a shared one
+ * as the frames built once per message (a reference each, no copy).
+ * Returns 0, or non-zero when the client is being closed (1013 on
+ * overflow, 1011 out of memory; its on_close follows). */
+static int send_down(gw_ws *s, gw_upmsg *m)
 {
-    if (!count_down(s, len))
+    if (!m->shared)
+        return hr_conn_send(s->client, m->opcode, m->data, m->len);
+    hr_msg *plain = gw_upmsg_plain(m);
+    if (plain == NULL) {
+        hr_conn_close(s->client, 1011, "out of memory");
+        return HR_ENOMEM;
+    }
+    hr_msg *deflated =
+        hr_conn_has_deflate(s->client) ? gw_upmsg_deflated(m, &s->app->deflater) : NULL;
+    return hr_conn_send_event(s->client, plain, deflated);
+}
+
+/* The one path down, for every transport. The transformation layer's seam
+ * is here, between count_down and relayed_down: it may pick another frame
+ * for this connection's view (send that instead of send_down) or drop the
+ * message (send nothing), but relayed_down always gets m->len, the length
+ * the upstream sent, so the herald-link window never leaks (upstream.h). */
+static void up_message(void *arg, gw_upmsg *m)
+{
+    gw_ws *s = arg;
+    if (!count_down(s, m->len))
         return;
-    if (hr_conn_send(s->client, opcode, data, len) != 0)
-        return; /* the client is being closed (1013 on overflow); its on_close follows */
-    relayed_down(s, up, len);
+    if (send_down(s, m) != 0)
+        return;
+    relayed_down(s, m->len);
 }
 
-static void up_message(hr_conn *up, int opcode, const uint8_t *data, size_t len)
+static void up_drain(void *arg)
 {
-    upstream_message(hr_conn_app_data(up), up, opcode, data, len);
-}
-
-static void up_drain(hr_conn *up)
-{
-    gw_ws *s = hr_conn_app_data(up);
+    gw_ws *s = arg;
     if (s->client_paused && !s->client_gone) {
         s->client_paused = false;
         hr_conn_pause(s->client, false);
+    }
+}
+
+static void up_pause(void *arg, bool pause)
+{
+    gw_ws *s = arg;
+    if (!s->client_gone && s->client_paused != pause) {
+        s->client_paused = pause;
+        hr_conn_pause(s->client, pause);
     }
 }
 
@@ -423,22 +389,21 @@ static void answer_failed_handshake(gw_ws *s, int status)
     hr_conn_respond(s->client, st, "text/plain; charset=utf-8", body, strlen(body), NULL);
 }
 
-static void up_close(hr_conn *up, int code)
+/* The upstream side ended. Before it opened: status 0 is retried on another
+ * server, anything else answers the client with that status. */
+static void up_close(void *arg, int code, bool opened, int status)
 {
-    gw_ws *s = hr_conn_app_data(up);
-    s->up_gone = true;
+    gw_ws *s = arg;
+    s->up = (gw_upstream){NULL, NULL};
     gw_pool_conn_add(pool_of(s), (size_t)s->server, -1);
     if (s->client_gone) {
         maybe_free(s);
         return;
     }
-    if (!s->opened) {
-        const int status = hr_client_status(up);
+    if (!opened) {
         if (status == 0) {
             s->app->m->upstream_connect_failures++;
             gw_pool_report(pool_of(s), (size_t)s->server, false, true);
-            hr_log(HR_LOG_WARN, "gateway", "upstream connect failed server=%s",
-                   pool_of(s)->servers[s->server].addr.text);
             if (!s->app->draining && connect_next(s) == 0)
                 return;
         }
@@ -449,89 +414,11 @@ static void up_close(hr_conn *up, int code)
     hr_conn_close(s->client, mapped, mapped == 1012 ? "upstream lost" : NULL);
 }
 
-/* ---- herald-link upstream events ------------------------------------------ */
-
-static void link_open(void *arg)
-{
-    upstream_opened(arg);
-}
-
-static void link_message(void *arg, int opcode, const uint8_t *data, size_t len)
-{
-    upstream_message(arg, NULL, opcode, data, len);
-}
-
-/* A broadcast (BCAST) message: the same frame, and deflated twin, for every
- * client it lists; this client's queue takes a reference, no copy. */
-static void link_shared(void *arg, gw_ushared *sh, size_t len)
-{
-    gw_ws *s = arg;
-    if (!count_down(s, len))
-        return;
-    hr_msg *plain = gw_ushared_plain(sh);
-    if (plain == NULL) {
-        hr_conn_close(s->client, 1011, "out of memory");
-        return;
-    }
-    hr_msg *deflated = hr_conn_has_deflate(s->client) ? gw_ushared_deflated(sh) : NULL;
-    if (hr_conn_send_event(s->client, plain, deflated) != 0)
-        return; /* being closed (1013 on overflow); its on_close follows */
-    relayed_down(s, NULL, len);
-}
-
-static void link_pause(void *arg, bool pause)
-{
-    gw_ws *s = arg;
-    if (!s->client_gone && s->client_paused != pause) {
-        s->client_paused = pause;
-        hr_conn_pause(s->client, pause);
-    }
-}
-
-/* Before the first message: 4000 + status is a refusal with that HTTP
- * status; 1006 (link lost or connect failed) is retried on another server. */
-static void link_refused(gw_ws *s, int code)
-{
-    if (code == 1006) {
-        s->app->m->upstream_connect_failures++;
-        gw_pool_report(pool_of(s), (size_t)s->server, false, true);
-        if (!s->app->draining && connect_next(s) == 0)
-            return;
-        answer_failed_handshake(s, 0);
-        return;
-    }
-    answer_failed_handshake(s, code >= 4400 && code <= 4599 ? code - 4000 : 502);
-}
-
-static void link_close(void *arg, int code, bool opened)
-{
-    gw_ws *s = arg;
-    s->up_gone = true;
-    gw_pool_conn_add(pool_of(s), (size_t)s->server, -1);
-    if (s->client_gone) {
-        maybe_free(s);
-        return;
-    }
-    if (!opened) {
-        link_refused(s, code);
-        return;
-    }
-    const int mapped = gw_ws_map_upstream_close(code, s->app->draining);
-    hr_conn_close(s->client, mapped, mapped == 1012 ? "upstream lost" : NULL);
-}
-
-static const gw_usess_callbacks link_callbacks = {
-    .on_open = link_open,
-    .on_message = link_message,
-    .on_shared = link_shared,
-    .on_pause = link_pause,
-    .on_close = link_close,
-};
-
-static const hr_conn_callbacks up_callbacks = {
+static const gw_upstream_events up_events = {
     .on_open = up_open,
     .on_message = up_message,
     .on_drain = up_drain,
+    .on_pause = up_pause,
     .on_close = up_close,
 };
 
@@ -559,7 +446,7 @@ static bool over_rate(gw_ws *s)
 void gw_ws_client_message(hr_conn *c, int opcode, const uint8_t *data, size_t len)
 {
     gw_ws *s = hr_conn_app_data(c);
-    if ((s->up == NULL && s->link == NULL) || s->up_gone)
+    if (!gw_upstream_is_set(&s->up))
         return;
     if (len > s->route->max_message_bytes) {
         hr_conn_close(c, 1009, "message too big");
@@ -573,25 +460,25 @@ void gw_ws_client_message(hr_conn *c, int opcode, const uint8_t *data, size_t le
     s->bytes_up += len;
     s->app->m->frames_up++;
     s->app->m->bytes_up += len;
-    if (s->link != NULL) {
-        if (gw_usess_send(s->link, opcode, data, len) != 0)
-            hr_conn_close(c, 1013, "upstream link overloaded");
-        return;
+    const int rc = gw_upstream_send(&s->up, opcode, data, len);
+    if (rc == HR_ETOOBIG) {
+        hr_conn_close(c, 1013, "upstream link overloaded");
+    } else if (rc == GW_UPSTREAM_FULL && !s->client_paused) {
+        s->client_paused = true; /* until up_drain */
+        hr_conn_pause(c, true);
     }
-    if (hr_conn_send(s->up, opcode, data, len) != 0)
-        return; /* upstream overflowing or closing: its on_close closes the client */
-    apply_backpressure(s, s->up, c, &s->client_paused);
+    /* another error: the upstream is closing, its on_close closes the client */
 }
 
 void gw_ws_client_drain(hr_conn *c)
 {
     gw_ws *s = hr_conn_app_data(c);
-    if (s->link != NULL && !s->up_gone) {
-        gw_usess_credit(s->link, s->owed_credit);
-        s->owed_credit = 0;
-    } else if (s->up_paused && s->up != NULL && !s->up_gone) {
+    if (!gw_upstream_is_set(&s->up))
+        return;
+    return_credit(s);
+    if (s->up_paused) {
         s->up_paused = false;
-        hr_conn_pause(s->up, false);
+        gw_upstream_pause(&s->up, false);
     }
 }
 
@@ -635,20 +522,8 @@ void gw_ws_client_close(hr_conn *c, int code)
     }
     if (s->opened || s->answered)
         log_close(s, code);
-    if (s->link != NULL) {
-        close_upstream(s, s->app->draining || code == 1001 ? 1001 : 1000);
-        maybe_free(s);
-        return;
-    }
-    hr_conn *up = s->up;
-    if (up == NULL || s->up_gone) {
-        maybe_free(s);
-        return;
-    }
-    if (s->opened)
-        hr_conn_close(up, s->app->draining || code == 1001 ? 1001 : 1000, NULL);
-    else
-        hr_conn_abort(up);
+    close_upstream(s, s->app->draining || code == 1001 ? 1001 : 1000);
+    maybe_free(s);
 }
 
 int gw_ws_map_upstream_close(int code, bool draining)
