@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 what=${1:-build}
 
 build_pkgs=(build-essential cmake pkg-config clang libuv1-dev node-llhttp libjansson-dev
-  libjwt-dev zlib1g-dev libssl-dev libyaml-dev libhiredis-dev libnats-dev libcmocka-dev)
+  libjwt-dev zlib1g-dev libssl-dev libyaml-dev libhiredis-dev libnats-dev libcmocka-dev
+  liblua5.4-dev)
 test_pkgs=(nodejs npm redis-server nats-server openssl curl chromium)
 run_pkgs=(nodejs)
 

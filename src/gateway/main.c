@@ -23,6 +23,7 @@
 #include "config.h"
 #include "labels.h"
 #include "public.h"
+#include "script_test.h"
 #include "shmetrics.h"
 #include "supervisor.h"
 #include "core/err.h"
@@ -41,6 +42,9 @@ static const hr_flag_spec flag_spec[] = {
     {"workers", HR_FLAG_INT, "0", "N", "worker processes sharing the listeners (0: one per core)",
      0, GW_SUPERVISOR_MAX_WORKERS},
     {"log-level", HR_FLAG_STRING, "info", "LEVEL", "debug, info, warn, error or off", 0, 0},
+    {"script-test", HR_FLAG_STRING, NULL, "FILE.lua",
+     "run a script's hooks over JSON lines on stdin, one result per line (docs/transform.md)", 0,
+     0},
 };
 
 /* ---- shutdown and reload --------------------------------------------------- */
@@ -512,6 +516,8 @@ int main(int argc, char **argv)
     } else if (rc != 0) {
         fprintf(stderr, "%s\n", rc == HR_ENOMEM ? "herald-gateway: out of memory" : err);
         status = 2;
+    } else if (hr_flags_str(&f, "script-test") != NULL) {
+        status = gw_script_test_main(hr_flags_str(&f, "script-test"), stdin, stdout, stderr);
     } else {
         status = run(&f);
     }
