@@ -157,10 +157,10 @@ static const hr_metric_desc plain[] = {
     M(reloads, C, "reloads_total", "Successful config reloads"),
     M(reload_failures, C, "reload_failures_total", "Refused config reloads"),
     M(links_open, G, "links_open", "herald-link connections"),
-    M(link_writes, C, "link_writes_total", "herald-link batches written"),
+    M(link_io.writes, C, "link_writes_total", "herald-link batches written"),
     M(link_frames_out, C, "link_frames_out_total", "herald-link frames sent (in those batches)"),
-    M(link_bytes_out, C, "link_bytes_out_total", "herald-link bytes sent"),
-    M(link_bytes_in, C, "link_bytes_in_total", "herald-link bytes received"),
+    M(link_io.bytes_out, C, "link_bytes_out_total", "herald-link bytes sent"),
+    M(link_io.bytes_in, C, "link_bytes_in_total", "herald-link bytes received"),
     M(link_bcasts_in, C, "link_bcasts_in_total",
       "herald-link BCAST frames received (one message for many sessions)"),
 };

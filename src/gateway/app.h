@@ -21,6 +21,7 @@
 #include "config.h"
 #include "iptable.h"
 #include "net/conn.h"
+#include "net/link_conn.h"
 #include "net/server.h"
 #include "pool.h"
 #include "proto/token.h"
@@ -74,9 +75,9 @@ typedef struct gw_metrics {
     double lat_sum_ms;
     uint64_t lat_count;
     uint64_t reloads, reload_failures;
-    uint64_t links_open;                   /* herald-link connections (uplink.c) */
-    uint64_t link_writes, link_frames_out; /* batches written, frames in them */
-    uint64_t link_bytes_out, link_bytes_in;
+    uint64_t links_open;          /* herald-link connections (uplink.c) */
+    hr_link_conn_stats link_io;   /* batches written, bytes out and in (every link) */
+    uint64_t link_frames_out;     /* frames in the batches written */
     uint64_t link_bcasts_in; /* BCAST frames received (one message, many sessions) */
     uint64_t ws_claimed;     /* this worker's gw_app.ws_open, for the gateway-wide cap */
     /* Labelled series by position in the worker's configuration (labels.h):

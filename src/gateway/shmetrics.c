@@ -59,10 +59,10 @@ static void add_one(gw_metrics *o, const volatile gw_metrics *s)
     o->reload_failures =
         s->reload_failures > o->reload_failures ? s->reload_failures : o->reload_failures;
     o->links_open += s->links_open;
-    o->link_writes += s->link_writes;
+    o->link_io.writes += s->link_io.writes;
     o->link_frames_out += s->link_frames_out;
-    o->link_bytes_out += s->link_bytes_out;
-    o->link_bytes_in += s->link_bytes_in;
+    o->link_io.bytes_out += s->link_io.bytes_out;
+    o->link_io.bytes_in += s->link_io.bytes_in;
     o->link_bcasts_in += s->link_bcasts_in;
     o->ws_claimed += s->ws_claimed;
 }

@@ -1,19 +1,24 @@
-/* herald-link, gateway side: a few TCP links per notifier, each carrying
- * many client sessions. Writing: frames are appended to the link's `out`
- * buffer during the loop turn; a uv_prepare handle hands the whole buffer to
- * one uv_write just before the loop polls, so a burst of messages becomes one
- * syscall. While a write is in flight new frames collect in `out` and go out
- * together when it completes. Reading: bytes land in `in`, hr_link_parse()
- * takes whole frames, each is routed by session id.
+/* herald-link, gateway side: a few links per notifier, each carrying many
+ * client sessions as frames tagged by session id. The transport (socket,
+ * HELLO, read loop, PING/keepalive, one batched write per loop turn) is
+ * lib/net's hr_link_conn, shared with the notifier; this file is what the
+ * frames mean here: the session table, OPEN/DATA/CLOSE up, DATA/BCAST/
+ * CLOSE/PAUSE down, and the window returned as CREDIT.
+ *
+ * Credit: what the proxy hands back (gw_usess_credit) collects per link in
+ * a gw_credits table (credits.h) and leaves once per loop turn from the
+ * transport's on_flush: one CREDITS frame for every (session, bytes) pair
+ * owed when the notifier speaks link v3, else one CREDIT per session. A
+ * write the batch refuses keeps the window owed for the next turn.
  *
  * Session ids: (generation << 20) | (slot + 1). A slot is reused with a new
  * generation, so a late frame for a closed session never reaches the new
  * session in its slot.
  *
- * Link life: connect -> HELLO both ways -> frames (PING after ping_ms of
- * silence) -> EOF/error/protocol error/idle_ms of silence
- * -> every session gets on_close(1006) -> handles closed -> freed. A link is
- * never reconnected: the next session for that server opens a fresh one. */
+ * Link life: hr_link_conn_connect -> HELLO both ways -> frames -> EOF,
+ * error, protocol error or idle (the transport's on_close) -> every session
+ * gets on_close(1006) -> on_free frees the link. A link is never
+ * reconnected: the next session for that server opens a fresh one. */
 #include "uplink.h"
 
 #include <stdio.h>
@@ -23,6 +28,8 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "credits.h"
+#include "net/link_conn.h"
 
 #define SLOT_BITS 20
 #define SLOT_MASK ((1u << SLOT_BITS) - 1)
@@ -35,6 +42,7 @@ struct gw_usess {
     const gw_upstream_events *ev;
     void *arg;
     uint64_t last_bcast; /* sequence of the last BCAST delivered here (duplicate ids) */
+    gw_credit_ref owed;  /* its pair in l->credits this turn */
     bool opened;
 };
 
@@ -42,23 +50,16 @@ struct gw_uplink {
     gw_uplinks *t;
     gw_uplink *next;
     gw_addr addr;
-    uv_tcp_t tcp;
-    uv_connect_t connect_req;
-    uv_prepare_t flush;
-    uv_timer_t keepalive;
-    uint64_t last_rx_ms; /* loop time of the last bytes from the notifier */
-    hr_buf in, out;
-    size_t inflight;
-    bool connected, writing, got_hello, dead;
-    int open_handles;
+    hr_link_conn *conn; /* ours until on_free */
+    bool dead;
+    bool counted; /* in links_open (from its first written batch) */
     gw_usess **slots;
     size_t n_slots;
     uint32_t *free_slots;
     size_t n_free;
     size_t n_sessions;
-    size_t frames_pending; /* frames in out, for link_frames_out */
     uint32_t gen;
-    bool counted; /* in links_open */
+    gw_credits credits; /* window owed to the notifier, sent at the end of the turn */
 };
 
 struct gw_uplinks {
@@ -68,18 +69,8 @@ struct gw_uplinks {
     gw_metrics *m;
     gw_metrics none; /* counts land here without set_metrics */
     gw_uplink *links;
-    bool freeing;
-    uint64_t bcast_seq;      /* BCAST frames delivered so far (gw_usess.last_bcast) */
+    uint64_t bcast_seq; /* BCAST frames delivered so far (gw_usess.last_bcast) */
 };
-
-typedef struct wreq {
-    uv_write_t req;
-    gw_uplink *l;
-    hr_buf buf;
-} wreq;
-
-static void link_fail(gw_uplink *l, const char *why);
-static void flush_now(gw_uplink *l);
 
 /* Before on_open, a CLOSE is a refusal: 4000 + the HTTP status by
  * convention; 1006 (or anything else) means the notifier could not take it. */
@@ -142,6 +133,7 @@ static void detach(gw_usess *u)
 {
     gw_uplink *l = u->l;
     const uint32_t slot = (u->id & SLOT_MASK) - 1;
+    gw_credits_forget(&l->credits, &u->owed);
     l->slots[slot] = NULL;
     l->free_slots[l->n_free++] = slot;
     l->n_sessions--;
@@ -150,78 +142,46 @@ static void detach(gw_usess *u)
 
 /* ---- writing ------------------------------------------------------------------ */
 
-static void on_written(uv_write_t *req, int status)
+/* The link's batch, for the lib/proto/link.h writers. */
+static hr_buf *out_of(gw_uplink *l)
 {
-    wreq *w = (wreq *)req;
-    gw_uplink *l = w->l;
-    l->inflight -= w->buf.len;
-    l->writing = false;
-    hr_buf_deinit(&w->buf);
-    free(w);
-    if (status != 0) {
-        link_fail(l, uv_strerror(status));
-        return;
-    }
-    if (l->out.len > 0 && !l->dead)
-        flush_now(l); /* what collected while the write was in flight: one more batch */
+    return hr_link_conn_out(l->conn);
 }
 
-static void flush_now(gw_uplink *l)
+/* After one frame was appended: count it, send it this turn. */
+static void queued_one(gw_uplink *l)
 {
-    if (l->writing || !l->connected || l->dead || l->out.len == 0)
-        return;
-    wreq *w = malloc(sizeof *w);
-    if (w == NULL) {
-        link_fail(l, "out of memory");
-        return;
-    }
-    w->l = l;
-    w->buf = l->out; /* the batch moves into the request */
-    l->t->m->link_writes++;
-    l->t->m->link_frames_out += l->frames_pending;
-    l->t->m->link_bytes_out += l->out.len;
-    l->frames_pending = 0;
-    hr_buf_init(&l->out, l->t->out_limit);
-    const uv_buf_t b = uv_buf_init((char *)(w->buf.base + w->buf.off), (unsigned)w->buf.len);
-    l->inflight += w->buf.len;
-    l->writing = true;
-    const int rc = uv_write(&w->req, (uv_stream_t *)&l->tcp, &b, 1, on_written);
-    if (rc != 0) {
-        l->inflight -= w->buf.len;
-        l->writing = false;
-        hr_buf_deinit(&w->buf);
-        free(w);
-        link_fail(l, uv_strerror(rc));
-    }
+    l->t->m->link_frames_out++;
+    hr_link_conn_kick(l->conn);
 }
 
-static void on_flush(uv_prepare_t *p)
+static bool peer_takes_credits(const gw_uplink *l)
 {
-    gw_uplink *l = p->data;
-    uv_prepare_stop(p);
-    flush_now(l);
+#ifdef HR_LINK_VERSION_CREDITS
+    return hr_link_conn_peer_version(l->conn) >= HR_LINK_VERSION_CREDITS;
+#else
+    (void)l;
+    return false;
+#endif
 }
 
-static void start_flush(gw_uplink *l)
+/* Appends the owed window; what does not fit stays owed (on_written kicks
+ * another turn for it). */
+static void write_credits(gw_uplink *l)
 {
-    l->frames_pending++; /* every caller has just queued one frame */
-    if (!l->dead)
-        uv_prepare_start(&l->flush, on_flush);
+    if (gw_credits_pending(&l->credits) == 0)
+        return;
+#ifdef HR_LINK_VERSION_CREDITS
+    const size_t max_pairs = HR_LINK_MAX_CREDITS;
+#else
+    const size_t max_pairs = 1;
+#endif
+    size_t frames = 0;
+    gw_credits_write(&l->credits, out_of(l), peer_takes_credits(l), max_pairs, &frames);
+    l->t->m->link_frames_out += frames;
 }
 
 /* ---- link life ------------------------------------------------------------------ */
-
-static void on_handle_closed(uv_handle_t *h)
-{
-    gw_uplink *l = h->data;
-    if (--l->open_handles > 0)
-        return;
-    hr_buf_deinit(&l->in);
-    hr_buf_deinit(&l->out);
-    free(l->slots);
-    free(l->free_slots);
-    free(l);
-}
 
 static void unlink_from_table(gw_uplink *l)
 {
@@ -233,8 +193,8 @@ static void unlink_from_table(gw_uplink *l)
     }
 }
 
-/* Ends every session (on_close(code)), then closes the handles. */
-static void link_end(gw_uplink *l, int code)
+/* Ends every session (on_close(code)) and the transport. */
+static void link_end(gw_uplink *l, int code, const char *why)
 {
     if (l->dead)
         return;
@@ -252,17 +212,7 @@ static void link_end(gw_uplink *l, int code)
         detach(u);
         ev->on_close(arg, code, opened, opened ? 0 : refusal_status(code));
     }
-    uv_close((uv_handle_t *)&l->tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&l->flush, on_handle_closed);
-    uv_close((uv_handle_t *)&l->keepalive, on_handle_closed);
-}
-
-static void link_fail(gw_uplink *l, const char *why)
-{
-    if (!l->dead)
-        hr_log(HR_LOG_WARN, "gateway", "herald-link lost server=%s sessions=%zu why=\"%s\"",
-               l->addr.text, l->n_sessions, why);
-    link_end(l, 1006);
+    hr_link_conn_close(l->conn, why);
 }
 
 /* ---- reading ---------------------------------------------------------------------- */
@@ -327,106 +277,66 @@ static void deliver(gw_uplink *l, const hr_link_frame *f)
     }
 }
 
-static void handle_frame(gw_uplink *l, const hr_link_frame *f)
-{
-    if (!l->got_hello) {
-        if (f->type != HR_LINK_HELLO) {
-            link_fail(l, "first frame is not HELLO");
-            return;
-        }
-        l->got_hello = true;
-        return;
-    }
-    if (f->type == HR_LINK_PING) {
-        if (hr_link_write_ping(&l->out, HR_LINK_PONG, f->ping) == 0)
-            start_flush(l);
-    } else if (f->type == HR_LINK_BCAST) {
-        deliver_bcast(l, f);
-    } else if (f->type != HR_LINK_PONG && f->type != HR_LINK_HELLO && f->type != HR_LINK_OPEN) {
-        deliver(l, f);
-    }
-}
+/* ---- transport callbacks ----------------------------------------------------------- */
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void on_frame(hr_link_conn *k, const hr_link_frame *f)
 {
-    gw_uplink *l = h->data;
-    size_t avail = 0;
-    uint8_t *p = hr_buf_reserve(&l->in, 65536, &avail);
-    *buf = uv_buf_init((char *)p, (unsigned)(avail > 65536 ? 65536 : avail));
-}
-
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
-{
-    gw_uplink *l = st->data;
-    if (n < 0) {
-        link_fail(l, n == UV_EOF ? "closed by the server" : uv_strerror((int)n));
-        return;
-    }
-    if (n == 0 && buf->base == NULL) {
-        link_fail(l, "frame over the size limit or out of memory");
-        return;
-    }
-    hr_buf_commit(&l->in, (size_t)n);
-    l->t->m->link_bytes_in += (uint64_t)n;
-    l->last_rx_ms = uv_now(l->t->loop);
-    while (!l->dead) {
-        hr_link_frame f;
-        const int rc = hr_link_parse(hr_buf_data(&l->in), l->in.len, l->t->max_payload, &f);
-        if (rc == 0)
-            break;
-        if (rc < 0) {
-            link_fail(l, rc == HR_ETOOBIG ? "frame too big" : "protocol error");
-            return;
-        }
-        handle_frame(l, &f);
-        if (l->dead)
-            return;
-        hr_buf_consume(&l->in, (size_t)rc);
-    }
-}
-
-static void on_connect(uv_connect_t *req, int status)
-{
-    gw_uplink *l = req->data;
+    gw_uplink *l = hr_link_conn_data(k);
     if (l->dead)
         return;
-    if (status != 0) {
-        link_fail(l, uv_strerror(status));
-        return;
-    }
-    l->connected = true;
-    l->counted = true;
-    l->t->m->links_open++;
-    uv_tcp_nodelay(&l->tcp, 1);
-    const int rc = uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
-    if (rc != 0) {
-        link_fail(l, uv_strerror(rc));
-        return;
-    }
-    start_flush(l);
+    if (f->type == HR_LINK_BCAST)
+        deliver_bcast(l, f);
+    else if (f->type != HR_LINK_OPEN && f->type != HR_LINK_CREDIT)
+        deliver(l, f);
 }
 
-static void on_keepalive(uv_timer_t *timer)
+static void on_flush(hr_link_conn *k)
 {
-    gw_uplink *l = timer->data;
-    const uint64_t quiet = uv_now(l->t->loop) - l->last_rx_ms;
-    if (l->t->idle_ms > 0 && quiet >= l->t->idle_ms) {
-        link_fail(l, "no answer within the idle timeout");
-        return;
-    }
-    static const uint8_t token[HR_LINK_PING_LEN] = {'k', 'e', 'e', 'p', 'a', 'l', 'i', 'v'};
-    if (l->connected && l->t->ping_ms > 0 && quiet >= l->t->ping_ms &&
-        hr_link_write_ping(&l->out, HR_LINK_PING, token) == 0)
-        start_flush(l);
+    gw_uplink *l = hr_link_conn_data(k);
+    if (!l->dead)
+        write_credits(l);
 }
 
-static void start_keepalive(gw_uplink *l)
+static void on_written(hr_link_conn *k)
 {
-    const uint32_t ping = l->t->ping_ms, idle = l->t->idle_ms;
-    const uint32_t every = ping > 0 && (idle == 0 || ping < idle / 2) ? ping : idle / 2;
-    if (every > 0)
-        uv_timer_start(&l->keepalive, on_keepalive, every, every);
+    gw_uplink *l = hr_link_conn_data(k);
+    if (l->dead)
+        return;
+    if (!l->counted) {
+        l->counted = true; /* connected and took our first batch */
+        l->t->m->links_open++;
+    }
+    if (gw_credits_pending(&l->credits) > 0)
+        hr_link_conn_kick(k); /* what the last batch had no room for */
 }
+
+/* The transport ended the link (EOF, error, protocol error, idle). */
+static void on_close(hr_link_conn *k, const char *why)
+{
+    gw_uplink *l = hr_link_conn_data(k);
+    if (l->dead)
+        return; /* we ended it */
+    hr_log(HR_LOG_WARN, "gateway", "herald-link lost server=%s sessions=%zu why=\"%s\"",
+           l->addr.text, l->n_sessions, why);
+    link_end(l, 1006, why);
+}
+
+static void on_free(void *data)
+{
+    gw_uplink *l = data;
+    gw_credits_deinit(&l->credits);
+    free(l->slots);
+    free(l->free_slots);
+    free(l);
+}
+
+static const hr_link_conn_callbacks link_callbacks = {
+    .on_frame = on_frame,
+    .on_flush = on_flush,
+    .on_written = on_written,
+    .on_close = on_close,
+    .on_free = on_free,
+};
 
 static int sockaddr_of(const gw_addr *a, struct sockaddr_storage *ss)
 {
@@ -443,28 +353,29 @@ static gw_uplink *link_new(gw_uplinks *t, const gw_addr *addr, int *rc)
     if ((*rc = sockaddr_of(addr, &ss)) != 0)
         return NULL;
     gw_uplink *l = calloc(1, sizeof *l);
-    if (l == NULL) {
+    const hr_link_conn_config cfg = {
+        .max_payload = t->max_payload,
+        .out_limit = t->out_limit,
+        .ping_ms = t->ping_ms,
+        .idle_ms = t->idle_ms,
+        .stats = &t->m->link_io,
+    };
+    hr_link_conn *k = l != NULL ? hr_link_conn_new(t->loop, &cfg, &link_callbacks, l) : NULL;
+    if (k == NULL) {
+        free(l);
         *rc = HR_ENOMEM;
         return NULL;
     }
     l->t = t;
     l->addr = *addr;
-    hr_buf_init(&l->in, t->max_payload + HR_LINK_HEADER);
-    hr_buf_init(&l->out, t->out_limit);
-    uv_tcp_init(t->loop, &l->tcp);
-    uv_prepare_init(t->loop, &l->flush);
-    uv_timer_init(t->loop, &l->keepalive);
-    l->tcp.data = l->flush.data = l->connect_req.data = l->keepalive.data = l;
-    l->open_handles = 3;
-    l->last_rx_ms = uv_now(t->loop);
-    start_keepalive(l);
-    *rc = hr_link_write_hello(&l->out);
-    if (*rc == 0)
-        *rc = uv_tcp_connect(&l->connect_req, &l->tcp, (const struct sockaddr *)&ss, on_connect);
+    l->conn = k;
+    gw_credits_init(&l->credits);
     l->next = t->links;
     t->links = l;
+    t->m->link_frames_out++; /* the transport's HELLO */
+    *rc = hr_link_conn_connect(k, (const struct sockaddr *)&ss);
     if (*rc != 0) {
-        link_end(l, 1006);
+        link_end(l, 1006, "connect failed");
         return NULL;
     }
     return l;
@@ -517,12 +428,8 @@ void gw_uplinks_free(gw_uplinks *t)
         return;
     while (t->links != NULL) {
         gw_uplink *l = t->links;
-        if (l->connected && !l->writing && l->out.len > 0) {
-            /* last CLOSE frames (drain): one best-effort write before closing */
-            const uv_buf_t b = uv_buf_init((char *)hr_buf_data(&l->out), (unsigned)l->out.len);
-            uv_try_write((uv_stream_t *)&l->tcp, &b, 1);
-        }
-        link_end(l, 1001);
+        hr_link_conn_try_flush(l->conn); /* last CLOSE frames (drain), best effort */
+        link_end(l, 1001, "shutting down");
     }
     free(t);
 }
@@ -543,38 +450,40 @@ int gw_usess_open(gw_uplinks *t, const gw_addr *addr, const hr_link_open *o,
         free(u);
         return rc;
     }
-    if ((rc = hr_link_write_open(&l->out, u->id, o)) != 0) {
+    if ((rc = hr_link_write_open(out_of(l), u->id, o)) != 0) {
         detach(u);
         return rc;
     }
-    start_flush(l);
+    queued_one(l);
     *out = u;
     return 0;
 }
 
 int gw_usess_send(gw_usess *u, int opcode, const uint8_t *data, size_t len)
 {
-    const int rc = hr_link_write_data(&u->l->out, u->id, (uint8_t)opcode, data, len);
+    const int rc = hr_link_write_data(out_of(u->l), u->id, (uint8_t)opcode, data, len);
     if (rc == 0)
-        start_flush(u->l);
+        queued_one(u->l);
     return rc;
 }
 
 void gw_usess_flow(gw_usess *u, bool pause)
 {
-    if (hr_link_write_flow(&u->l->out, pause ? HR_LINK_PAUSE : HR_LINK_RESUME, u->id) == 0)
-        start_flush(u->l);
+    if (hr_link_write_flow(out_of(u->l), pause ? HR_LINK_PAUSE : HR_LINK_RESUME, u->id) == 0)
+        queued_one(u->l);
 }
 
 void gw_usess_credit(gw_usess *u, size_t n)
 {
+    gw_uplink *l = u->l;
     while (n > 0) {
         const uint32_t part = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-        if (hr_link_write_credit(&u->l->out, u->id, part) != 0)
-            return;
+        if (gw_credits_add(&l->credits, &u->owed, u->id, part) != 0 &&
+            hr_link_write_credit(out_of(l), u->id, part) != 0)
+            return; /* no memory for the table nor room in the batch */
         n -= part;
     }
-    start_flush(u->l);
+    hr_link_conn_kick(l->conn); /* on_flush writes it at the end of the turn */
 }
 
 void gw_usess_close(gw_usess *u, int code)
@@ -582,14 +491,14 @@ void gw_usess_close(gw_usess *u, int code)
     gw_uplink *l = u->l;
     if (code < 1000 || code > 4999)
         code = 1000;
-    if (hr_link_write_close(&l->out, u->id, (uint16_t)code, NULL, 0) == 0)
-        start_flush(l);
+    if (hr_link_write_close(out_of(l), u->id, (uint16_t)code, NULL, 0) == 0)
+        queued_one(l);
     detach(u);
 }
 
 size_t gw_usess_queued(const gw_usess *u)
 {
-    return u->l->out.len + u->l->inflight;
+    return hr_link_conn_queued(u->l->conn);
 }
 
 /* ---- as a gw_upstream ------------------------------------------------------------ */

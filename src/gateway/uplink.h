@@ -39,7 +39,7 @@ typedef struct gw_usess gw_usess;
 gw_uplinks *gw_uplinks_new(uv_loop_t *loop, size_t max_payload, size_t out_limit, uint32_t ping_ms,
                            uint32_t idle_ms);
 
-/* Counters (links_open, link_writes, link_frames_out, link_bytes_*) go to m
+/* Counters (links_open, link_io, link_frames_out, link_bcasts_in) go to m
  * from now on (borrowed; NULL: none). */
 void gw_uplinks_set_metrics(gw_uplinks *t, gw_metrics *m);
 
