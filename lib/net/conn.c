@@ -55,6 +55,7 @@ static bool may_read(const hr_conn *c)
         return !(c->flags & HR_CF_PAUSED);
     case HR_PH_WS_CLOSING:
     case HR_PH_LINGER:
+    case HR_PH_STREAM: /* to notice the peer leaving */
         return true;
     default:
         return false;
@@ -169,6 +170,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     case HR_PH_WS_CLOSING:
         hr_conn_ws_feed(c, (uint8_t *)buf->base, (size_t)nread);
         break;
+    case HR_PH_STREAM: /* a pipelined request waits for the stream's end */
+        if (hr_buf_append(&c->in, buf->base, (size_t)nread) != 0 || c->in.len >= HR_NET_READ_BUF)
+            hr_conn_stop_reading(c);
+        break;
     default:
         break; /* LINGER: discard until EOF */
     }
@@ -200,7 +205,8 @@ static void after_flush(hr_conn *c)
         hr_conn_terminate(c); /* RFC 6455 §7.1.1: the server closes TCP first */
         return;
     }
-    if (c->phase == HR_PH_WS && (c->flags & HR_CF_SEEN) && c->cb->on_drain != NULL)
+    if ((c->phase == HR_PH_WS || c->phase == HR_PH_STREAM) && (c->flags & HR_CF_SEEN) &&
+        c->cb->on_drain != NULL)
         c->cb->on_drain(c);
 }
 
@@ -393,6 +399,7 @@ int hr_conn_close(hr_conn *c, int code, const char *reason)
         return 0;
     case HR_PH_HTTP:
     case HR_PH_DEFER:
+    case HR_PH_STREAM: /* the answer ends here, after what is queued */
         hr_conn_linger(c);
         return 0;
     case HR_PH_CONNECTING:

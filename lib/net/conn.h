@@ -173,6 +173,48 @@ void hr_conn_abort(hr_conn *c);
 int hr_conn_respond(hr_conn *c, int status, const char *content_type, const void *body, size_t len,
                     const char *extra_headers);
 
+/* Length argument of hr_conn_stream_start for a body of unknown length:
+ * chunked for HTTP/1.1 clients, close-delimited for HTTP/1.0 ones. */
+#define HR_CONN_STREAM_CHUNKED (-1)
+/* Length argument for a close-delimited body (Connection: close; the body
+ * ends when the connection does). For endless streams such as SSE, whose
+ * body messages then go out as they are, shared by every client. */
+#define HR_CONN_STREAM_CLOSE (-2)
+
+/* Starts a streamed answer to the pending HTTP request, instead of
+ * hr_conn_respond: writes the status line, Content-Type (NULL: none),
+ * extra_headers ("Name: value\r\n" lines or NULL) and the framing that
+ * length says: Content-Length (length >= 0; the caller then writes exactly
+ * that many bytes), HR_CONN_STREAM_CHUNKED or HR_CONN_STREAM_CLOSE. Body
+ * bytes follow with hr_conn_stream_write / hr_conn_stream_send_msg and the
+ * answer ends with hr_conn_stream_end. For HEAD requests and 1xx/204/304
+ * the body is left out (writes are dropped). While streaming, the
+ * connection reads only to notice the peer leaving (pipelined requests
+ * wait), calls on_drain when its queue empties, and hr_conn_close ends it
+ * after a flush. Returns 0, HR_EINVAL (no request pending, status outside
+ * 100..599, bad length), HR_ECLOSED or HR_ENOMEM. */
+int hr_conn_stream_start(hr_conn *c, int status, const char *content_type,
+                         const char *extra_headers, int64_t length);
+
+/* Queues p[0..len) (copied) as body bytes, chunk-framed when chunked.
+ * Counted against the send-queue limit like WebSocket frames: past it the
+ * connection is closed as a slow reader (HR_ELIMIT). len == 0 does nothing.
+ * Returns 0, HR_ELIMIT, HR_ECLOSED (not streaming) or HR_ENOMEM. */
+int hr_conn_stream_write(hr_conn *c, const void *p, size_t len);
+
+/* Like hr_conn_stream_write with a prebuilt, shared body message (a
+ * reference is taken; nothing is copied unless the body is chunked, which
+ * adds a per-connection chunk header and CRLF around it). */
+int hr_conn_stream_send_msg(hr_conn *c, hr_msg *m);
+
+/* Ends the streamed answer: the last chunk for chunked bodies, then the next
+ * request (keep-alive) or a close after the flush (close-delimited bodies,
+ * Connection: close). Returns 0, HR_EINVAL (not streaming) or HR_ECLOSED. */
+int hr_conn_stream_end(hr_conn *c);
+
+/* True while a streamed answer is under way on c. */
+bool hr_conn_is_streaming(const hr_conn *c);
+
 /* Accepts a deferred upgrade (on_upgrade returned HR_CONN_UPGRADE_DEFER):
  * writes the 101 with the negotiated extensions and reply's protocol /
  * extra_headers (reply may be NULL), then calls on_open. Returns 0,

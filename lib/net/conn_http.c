@@ -227,8 +227,7 @@ void hr_conn_http_feed(hr_conn *c)
     hr_conn_start_reading(c); /* no-op unless back in HTTP and not paused */
 }
 
-/* After a response: back to reading the next request, or linger and close. */
-static void request_done(hr_conn *c)
+void hr_conn_http_done(hr_conn *c)
 {
     if (!(c->flags & HR_CF_KEEPALIVE) || c->srv->shutting_down) {
         hr_conn_linger(c);
@@ -271,7 +270,7 @@ int hr_conn_http_respond(hr_conn *c, int status, const char *content_type, const
     hr_msg_unref(m);
     free(c->aux);
     c->aux = NULL;
-    request_done(c);
+    hr_conn_http_done(c);
     return 0;
 }
 

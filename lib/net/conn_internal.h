@@ -4,6 +4,7 @@
  * Connection phases:
  *
  *   HTTP ──request──▶ APP ──hr_conn_respond──▶ HTTP (keep-alive) or LINGER
+ *                      └──stream_start──▶ STREAM ──stream_end──▶ (the same)
  *    │                                                     │
  *    ├──upgrade──▶ (DEFER ──accept──▶) WS ──close──▶ WS_CLOSING ──▶ CLOSED
  *    │                                                     │
@@ -37,6 +38,7 @@
 enum hr_conn_phase {
     HR_PH_HTTP,       /* reading a request head/body */
     HR_PH_APP,        /* request handed to the app, waiting for hr_conn_respond */
+    HR_PH_STREAM,     /* a streamed answer is under way (hr_conn_stream_*) */
     HR_PH_DEFER,      /* upgrade deferred by the app */
     HR_PH_CONNECTING, /* client: TCP connect in progress */
     HR_PH_CLIENT_HS,  /* client: request sent, waiting for the 101 */
@@ -65,6 +67,9 @@ enum hr_conn_flag {
     HR_CF_IN_FEED = 1u << 15,   /* inside hr_conn_http_feed (no nested feeding) */
     HR_CF_REFEED = 1u << 16,    /* buffered input waits for the next flush pass */
     HR_CF_HTTP10 = 1u << 17,    /* the pending request is HTTP/1.0 */
+    HR_CF_CHUNKED = 1u << 18,   /* STREAM: the body is chunk-framed */
+    HR_CF_NO_BODY = 1u << 19,   /* STREAM: body writes are dropped (HEAD, 204, 304) */
+    HR_CF_CLOSE_END = 1u << 20, /* STREAM: the body ends with the connection */
 };
 
 /* Per-connection deflate state, allocated only when negotiated. */
@@ -178,6 +183,9 @@ void hr_conn_http_error(hr_conn *c, int status, const char *why);
 int hr_conn_http_respond(hr_conn *c, int status, const char *content_type, const void *body,
                          size_t len, const char *extra_headers);
 int hr_conn_http_accept(hr_conn *c, const hr_upgrade_reply *reply);
+/* After an answer (hr_conn_respond or a finished stream): back to reading
+ * the next request (keep-alive) or linger and close. */
+void hr_conn_http_done(hr_conn *c);
 /* Connection header choice for hr_conn_http_response. */
 enum { HR_HTTP_DEFAULT = 0, HR_HTTP_CLOSE = 1, HR_HTTP_KEEP_ALIVE = 2 };
 /* A complete response in a new hr_msg (one reference, the caller's); the

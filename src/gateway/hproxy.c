@@ -1,10 +1,13 @@
 /* HTTP proxying. The client's request arrives whole from lib/net (body
  * buffered up to its cap); we write one upstream request (HTTP/1.1,
- * keep-alive, Content-Length body) and relay the buffered response with
- * hr_conn_respond, which sets Content-Length and Connection for the client
- * side. A connect failure marks the server down (passive health) and tries
- * the next one; a failure after the request went out is 502 (not retried:
- * the request may not be idempotent); a timeout is 504. */
+ * keep-alive, Content-Length body) and stream the response back as it
+ * arrives (SSE, long or chunked responses are never buffered whole): the
+ * head as soon as it is read, with the upstream's Content-Length or else
+ * chunked framing, then each body piece. While the client's queue holds
+ * more than GW_HPROXY_PAUSE_BYTES the upstream is not read (resumed from
+ * on_drain), so a slow client costs a bounded buffer. A connect failure marks the server down
+ * (passive health) and tries the next one; a failure after the request went out is 502 (not
+ * retried: the request may not be idempotent); a timeout is 504. */
 #include "hproxy.h"
 
 #include <stdio.h>
@@ -42,7 +45,12 @@ typedef struct gw_hreq {
     char user[HR_IDENTITY_USER_MAX + 1];
     char peer[64];
     bool tls;
+    int status;         /* the upstream's, once its head arrived */
+    uint64_t bytes_out; /* body bytes relayed */
+    bool paused;        /* upstream reads paused for backpressure */
 } gw_hreq;
+
+#define GW_HPROXY_PAUSE_BYTES ((size_t)256 << 10)
 
 static void log_line(gw_app *app, hr_conn *c, const char *method, const char *path, size_t path_len,
                      const gw_route_cfg *r, const char *upstream, const char *server, int status,
@@ -114,41 +122,127 @@ int gw_hproxy_response_headers(const hr_http_head *resp, hr_buf *out)
     return 0;
 }
 
-static void respond(gw_hreq *q, int status, const hr_http_head *resp, const uint8_t *body,
-                    size_t len)
+/* The relayed response headers plus X-Request-Id, NUL-terminated in *extra
+ * (caller deinits), and the Content-Type into ctype (NULL when none).
+ * Returns 0, HR_ETOOBIG or HR_ENOMEM. */
+static int relay_headers(const gw_hreq *q, const hr_http_head *resp, hr_buf *extra, char ctype[256],
+                         const char **ct_out)
+{
+    hr_buf_init(extra, 65536);
+    const hr_http_header *ct = resp != NULL ? hr_http_head_find(resp, "Content-Type") : NULL;
+    snprintf(ctype, 256, "%.*s", ct ? (int)(ct->value_len < 255 ? ct->value_len : 255) : 0,
+             ct ? ct->value : "");
+    *ct_out = resp == NULL ? "text/plain; charset=utf-8" : (ct ? ctype : NULL);
+    int rc = resp != NULL ? gw_hproxy_response_headers(resp, extra) : 0;
+    if (rc == 0 && (resp == NULL || hr_http_head_find(resp, "X-Request-Id") == NULL)) {
+        char rid[160];
+        const int n = snprintf(rid, sizeof rid, "X-Request-Id: %s\r\n", q->request_id);
+        rc = hr_buf_append(extra, rid, (size_t)n);
+    }
+    return rc == 0 ? hr_buf_append(extra, "", 1) : rc;
+}
+
+static void log_done(gw_hreq *q, int status, uint64_t bytes_out)
+{
+    const gw_pool *pool = &q->rt->pools[q->route->upstream];
+    log_line(q->app, q->client, q->method, q->path, strlen(q->path), q->route, pool->cfg->name,
+             q->server >= 0 ? pool->servers[q->server].addr.text : NULL, status, q->t_start_ms,
+             q->bytes_in, bytes_out, q->request_id, q->user[0] ? q->user : NULL);
+}
+
+/* Answers with an error of our own (no upstream response to relay). */
+static void respond(gw_hreq *q, int status)
 {
     hr_conn *c = q->client;
     hr_conn_set_app_data(c, NULL);
     gw_app_count_status(q->app, status);
-    const gw_pool *pool = &q->rt->pools[q->route->upstream];
-    if (resp == NULL) {
-        const char *text = status == 503   ? "no healthy upstream\n"
-                           : status == 504 ? "upstream timed out\n"
-                                           : "bad gateway\n";
-        body = (const uint8_t *)text;
-        len = strlen(text);
-    }
+    const char *text = status == 503   ? "no healthy upstream\n"
+                       : status == 504 ? "upstream timed out\n"
+                                       : "bad gateway\n";
     hr_buf extra;
-    hr_buf_init(&extra, 65536);
-    const hr_http_header *ct = resp != NULL ? hr_http_head_find(resp, "Content-Type") : NULL;
     char ctype[256];
-    snprintf(ctype, sizeof ctype, "%.*s", ct ? (int)(ct->value_len < 255 ? ct->value_len : 255) : 0,
-             ct ? ct->value : "");
-    int rc = resp != NULL ? gw_hproxy_response_headers(resp, &extra) : 0;
-    if (rc == 0 && (resp == NULL || hr_http_head_find(resp, "X-Request-Id") == NULL)) {
-        char rid[160];
-        const int n = snprintf(rid, sizeof rid, "X-Request-Id: %s\r\n", q->request_id);
-        rc = hr_buf_append(&extra, rid, (size_t)n);
-    }
-    if (rc == 0)
-        rc = hr_buf_append(&extra, "", 1);
-    hr_conn_respond(c, status, resp == NULL ? "text/plain; charset=utf-8" : (ct ? ctype : NULL),
-                    body, len, rc == 0 ? (const char *)hr_buf_data(&extra) : NULL);
+    const char *ct;
+    const int rc = relay_headers(q, NULL, &extra, ctype, &ct);
+    hr_conn_respond(c, status, ct, text, strlen(text),
+                    rc == 0 ? (const char *)hr_buf_data(&extra) : NULL);
     hr_buf_deinit(&extra);
-    log_line(q->app, c, q->method, q->path, strlen(q->path), q->route, pool->cfg->name,
-             q->server >= 0 ? pool->servers[q->server].addr.text : NULL, status, q->t_start_ms,
-             q->bytes_in, len, q->request_id, q->user[0] ? q->user : NULL);
+    log_done(q, status, strlen(text));
     free_hreq(q);
+}
+
+/* ---- the streamed response ---- */
+
+static void on_body(void *arg, const uint8_t *p, size_t len)
+{
+    gw_hreq *q = arg;
+    q->bytes_out += len;
+    if (hr_conn_stream_write(q->client, p, len) != 0) {
+        /* The client is gone, closed as too slow, or out of memory: stop
+         * reading for it and drop it (its on_close finds nothing to do). */
+        hr_conn *c = q->client;
+        gw_upreq_cancel(q->up);
+        q->up = NULL;
+        hr_conn_set_app_data(c, NULL);
+        log_done(q, q->status, q->bytes_out);
+        free_hreq(q);
+        hr_conn_abort(c);
+        return;
+    }
+    if (!q->paused && hr_conn_queued_bytes(q->client) > GW_HPROXY_PAUSE_BYTES) {
+        q->paused = true;
+        gw_upreq_pause(q->up, true);
+    }
+}
+
+static void on_end(void *arg, int err)
+{
+    gw_hreq *q = arg;
+    hr_conn *c = q->client;
+    q->up = NULL;
+    hr_conn_set_app_data(c, NULL);
+    log_done(q, q->status, q->bytes_out);
+    free_hreq(q);
+    if (err == 0) {
+        hr_conn_stream_end(c);
+        return;
+    }
+    /* A cut body must look cut to the client too. */
+    hr_log(HR_LOG_WARN, "gateway", "upstream response cut err=%s", hr_err_str(err));
+    hr_conn_abort(c);
+}
+
+static const gw_upstream_body_cb body_cbs = {.on_body = on_body, .on_end = on_end};
+
+/* The upstream's head arrived: relay it and let the body stream. */
+static void start_stream(gw_hreq *q, const hr_http_head *head)
+{
+    hr_buf extra;
+    char ctype[256];
+    const char *ct;
+    int rc = relay_headers(q, head, &extra, ctype, &ct);
+    const int64_t length =
+        head->chunked || head->content_length < 0 ? HR_CONN_STREAM_CHUNKED : head->content_length;
+    if (rc == 0)
+        rc = hr_conn_stream_start(q->client, head->status, ct, (const char *)hr_buf_data(&extra),
+                                  length);
+    hr_buf_deinit(&extra);
+    if (rc != 0) {
+        gw_upreq_cancel(q->up);
+        q->up = NULL;
+        respond(q, 502);
+        return;
+    }
+    q->status = head->status;
+    gw_app_count_status(q->app, head->status);
+}
+
+void gw_hproxy_client_drain(hr_conn *c)
+{
+    gw_hreq *q = hr_conn_app_data(c);
+    if (q == NULL || q->kind != GW_KIND_HTTP || !q->paused)
+        return;
+    q->paused = false;
+    gw_upreq_pause(q->up, false);
 }
 
 static int send_next(gw_hreq *q);
@@ -157,16 +251,21 @@ static void on_upstream(void *arg, int err, bool connected, const hr_http_head *
                         const uint8_t *body, size_t len)
 {
     gw_hreq *q = arg;
-    q->up = NULL;
     gw_pool *pool = &q->rt->pools[q->route->upstream];
+    (void)body;
+    (void)len;
     if (err == 0) {
         gw_pool_report(pool, (size_t)q->server, true, true);
-        if (head->status < 200)
-            respond(q, 502, NULL, NULL, 0); /* 1xx without asking: nothing to relay */
-        else
-            respond(q, head->status, head, body, len);
+        if (head->status >= 200) {
+            start_stream(q, head);
+            return;
+        }
+        gw_upreq_cancel(q->up); /* 1xx without asking: nothing to relay */
+        q->up = NULL;
+        respond(q, 502);
         return;
     }
+    q->up = NULL;
     if (!connected) {
         q->app->m->upstream_connect_failures++;
         gw_pool_report(pool, (size_t)q->server, false, true);
@@ -174,10 +273,10 @@ static void on_upstream(void *arg, int err, bool connected, const hr_http_head *
                pool->servers[q->server].addr.text, hr_err_str(err));
         if (send_next(q) == 0)
             return;
-        respond(q, 503, NULL, NULL, 0);
+        respond(q, 503);
         return;
     }
-    respond(q, err == UV_ETIMEDOUT ? 504 : 502, NULL, NULL, 0);
+    respond(q, err == UV_ETIMEDOUT ? 504 : 502);
 }
 
 static int send_next(gw_hreq *q)
@@ -189,9 +288,9 @@ static int send_next(gw_hreq *q)
             return HR_ELIMIT;
         q->tried[i] = true;
         q->server = i;
-        const int rc =
-            gw_uphttp_request(q->app->http, &pool->servers[i].addr, q->req, q->req_len, q->head_req,
-                              GW_HPROXY_MAX_RESPONSE, GW_HPROXY_TIMEOUT_MS, on_upstream, q, &q->up);
+        const int rc = gw_uphttp_stream(q->app->http, &pool->servers[i].addr, q->req, q->req_len,
+                                        q->head_req, GW_HPROXY_MAX_RESPONSE, GW_HPROXY_TIMEOUT_MS,
+                                        on_upstream, &body_cbs, q, &q->up);
         if (rc == 0)
             return 0;
         if (rc == HR_ENOMEM || rc == HR_ECLOSED)

@@ -2,8 +2,8 @@
  * edge auth, upstream choice with retry on connect failure, the request
  * rewritten (target, hop-by-hop headers removed, X-Forwarded-For/Proto,
  * X-Request-Id, identity headers) and sent over the keep-alive pool
- * (gw_uphttp); the response is buffered and answered with its hop-by-hop
- * headers removed. */
+ * (gw_uphttp); the response streams back as it arrives (head first, then
+ * the body, with backpressure), its hop-by-hop headers removed. */
 #ifndef GW_HPROXY_H
 #define GW_HPROXY_H
 
@@ -12,10 +12,11 @@
 #include "net/conn.h"
 #include "proto/http_head.h"
 
-/* Largest upstream response (head + body) the gateway buffers; larger ones
- * are answered with 502. */
+/* Largest upstream response head; larger ones are answered with 502. The
+ * body streams and has no cap. */
 #define GW_HPROXY_MAX_RESPONSE ((size_t)8 << 20)
-/* Time for a whole upstream exchange. */
+/* Time from the request to the upstream's response head, then the longest
+ * silence between two body reads. */
 #define GW_HPROXY_TIMEOUT_MS 30000
 
 /* Proxies the request h (body[0..len)) on route r. Answers the client itself
@@ -27,6 +28,9 @@ void gw_hproxy_start(gw_app *app, hr_conn *c, const hr_http_head *h, const uint8
  * (r may be NULL). */
 void gw_hproxy_answer(gw_app *app, hr_conn *c, const hr_http_head *h, const gw_route_cfg *r,
                       int status, const char *text);
+
+/* The client's send queue drained: resumes a paused upstream read. */
+void gw_hproxy_client_drain(hr_conn *c);
 
 /* The client went away: cancels its pending upstream exchange. */
 void gw_hproxy_client_close(hr_conn *c);

@@ -78,6 +78,8 @@ static void on_drain(hr_conn *c)
 {
     if (kind_of(c) == GW_KIND_WS)
         gw_ws_client_drain(c);
+    else if (kind_of(c) == GW_KIND_HTTP)
+        gw_hproxy_client_drain(c);
 }
 
 static void on_close(hr_conn *c, int code)

@@ -33,7 +33,17 @@ struct gw_upreq {
     void *arg;
     bool got_bytes;
     bool connected;
+    /* Streamed requests (gw_uphttp_stream) only: */
+    const gw_upstream_body_cb *body;
+    bool streaming; /* the head went out; the body is under way */
+    bool paused;
+    bool keep_alive;
+    int mode; /* BODY_* */
+    uint64_t remaining;
+    hr_http_chunked ch;
 };
+
+enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_CLOSE };
 
 struct upconn {
     uv_tcp_t tcp;
@@ -60,6 +70,7 @@ struct gw_uphttp {
 static void conn_close(upconn *c);
 static void start_on(gw_upreq *r, upconn *c);
 static void finish(gw_upreq *r, int err, const hr_http_head *head, const uint8_t *body, size_t len);
+static void end_stream(upconn *c, int err, bool reuse);
 
 /* ---- connections ---------------------------------------------------------- */
 
@@ -125,6 +136,10 @@ static void on_timeout(uv_timer_t *t)
 {
     upconn *c = t->data;
     gw_upreq *r = c->req;
+    if (r != NULL && r->streaming) {
+        end_stream(c, UV_ETIMEDOUT, false);
+        return;
+    }
     conn_close(c);
     if (r != NULL)
         finish(r, UV_ETIMEDOUT, NULL, NULL, 0);
@@ -173,6 +188,10 @@ static bool retry(gw_upreq *r)
 static void fail(upconn *c, int err)
 {
     gw_upreq *r = c->req;
+    if (r != NULL && r->streaming) {
+        end_stream(c, err, false);
+        return;
+    }
     if (r != NULL && retry(r)) {
         conn_close(c);
         return;
@@ -216,10 +235,130 @@ static int decode_chunked(const uint8_t *in, size_t len, uint8_t *out, size_t *o
     }
 }
 
+/* ---- streamed bodies ------------------------------------------------------------ */
+
+/* The body ended (err 0: complete): the request goes, then on_end runs, last;
+ * the connection is pooled again or closed. */
+static void end_stream(upconn *c, int err, bool reuse)
+{
+    gw_upreq *r = c->req;
+    const gw_upstream_body_cb *b = r->body;
+    void *arg = r->arg;
+    c->req = NULL;
+    r->c = NULL;
+    free(r->data);
+    free(r);
+    reuse ? make_idle(c) : conn_close(c);
+    b->on_end(arg, err);
+}
+
+static bool gone(bool *cut)
+{
+    *cut = true;
+    return false;
+}
+
+/* Hands p[0..n) to on_body. False when the callback cancelled the request
+ * (r is then gone; c stays valid until its handles close). */
+static bool deliver(upconn *c, gw_upreq *r, const uint8_t *p, size_t n)
+{
+    r->body->on_body(r->arg, p, n);
+    return c->req == r;
+}
+
+/* Delivers what c->in holds of the body; true once the body is complete.
+ * *cut is set when the request went away (cancelled or failed). */
+static bool stream_some(upconn *c, gw_upreq *r, bool *cut)
+{
+    for (;;) {
+        const uint8_t *p = hr_buf_data(&c->in);
+        const size_t len = c->in.len;
+        if (r->mode == BODY_NONE)
+            return true;
+        if (r->mode == BODY_LENGTH || r->mode == BODY_CLOSE) {
+            size_t take = len;
+            if (r->mode == BODY_LENGTH && take > r->remaining)
+                take = (size_t)r->remaining;
+            if (take > 0 && !deliver(c, r, p, take))
+                return gone(cut);
+            hr_buf_consume(&c->in, take);
+            if (r->mode == BODY_LENGTH)
+                r->remaining -= take;
+            return r->mode == BODY_LENGTH && r->remaining == 0;
+        }
+        size_t used = 0, dl = 0;
+        const uint8_t *d = NULL;
+        const int rc = hr_http_chunked_decode(&r->ch, p, len, &used, &d, &dl);
+        if (rc < 0) {
+            fail(c, HR_EPROTO);
+            return gone(cut);
+        }
+        if (dl > 0 && !deliver(c, r, d, dl))
+            return gone(cut);
+        hr_buf_consume(&c->in, used);
+        if (rc == 1)
+            return true;
+        if (used == 0)
+            return false;
+    }
+}
+
+static void stream_body(upconn *c, bool eof)
+{
+    gw_upreq *r = c->req;
+    bool cut = false;
+    const bool done = stream_some(c, r, &cut);
+    if (cut)
+        return;
+    if (done) {
+        const bool reuse = r->keep_alive && c->in.len == 0 && !eof && r->mode != BODY_CLOSE;
+        end_stream(c, 0, reuse);
+    } else if (eof) {
+        r->mode == BODY_CLOSE ? end_stream(c, 0, false) : fail(c, UV_EOF);
+    }
+}
+
+static void stream_head(upconn *c, bool eof)
+{
+    gw_upreq *r = c->req;
+    hr_http_head hd;
+    const hr_http_limits lim = {.max_head = r->max_resp < 65536 ? r->max_resp : 65536};
+    const int n = hr_http_head_parse(hr_buf_data(&c->in), c->in.len, true, &lim, &hd);
+    if (n < 0 || (n == 0 && eof)) {
+        fail(c, n < 0 ? n : HR_EPROTO);
+        return;
+    }
+    if (n == 0)
+        return;
+    if (no_body(r, &hd)) {
+        r->mode = BODY_NONE;
+    } else if (hd.chunked) {
+        r->mode = BODY_CHUNKED;
+        hr_http_chunked_init(&r->ch);
+    } else if (hd.content_length >= 0) {
+        r->mode = BODY_LENGTH;
+        r->remaining = (uint64_t)hd.content_length;
+    } else {
+        r->mode = BODY_CLOSE;
+    }
+    r->keep_alive = hd.keep_alive;
+    r->streaming = true;
+    uv_timer_start(&c->timer, on_timeout, r->timeout_ms, 0);
+    r->cb(r->arg, 0, r->connected, &hd, NULL, 0);
+    if (c->req != r)
+        return; /* cancelled from the head callback */
+    hr_buf_consume(&c->in, (size_t)n);
+    stream_body(c, eof);
+}
+
 /* Checks whether c->in holds a complete response; completes the request. */
 static void try_complete(upconn *c, bool eof)
 {
     gw_upreq *r = c->req;
+    if (r->body != NULL) {
+        r->streaming ? stream_body(c, eof) : stream_head(c, eof);
+        return;
+    }
     const uint8_t *p = hr_buf_data(&c->in);
     hr_http_head hd;
     const hr_http_limits lim = {.max_head = r->max_resp < 65536 ? r->max_resp : 65536};
@@ -306,6 +445,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     c->req->got_bytes = true;
     hr_buf_commit(&c->in, (size_t)nread);
+    if (c->req->streaming) /* the timeout is per silence once the body streams */
+        uv_timer_start(&c->timer, on_timeout, c->req->timeout_ms, 0);
     try_complete(c, false);
 }
 
@@ -402,9 +543,9 @@ gw_uphttp *gw_uphttp_new(uv_loop_t *loop, size_t max_idle, uint32_t idle_ms)
 
 static void on_deferred_start(uv_timer_t *t);
 
-int gw_uphttp_request(gw_uphttp *h, const gw_addr *addr, const void *req, size_t len, bool head_req,
-                      size_t max_resp, uint32_t timeout_ms, gw_upreq_cb cb, void *arg,
-                      gw_upreq **out)
+static int request(gw_uphttp *h, const gw_addr *addr, const void *req, size_t len, bool head_req,
+                   size_t max_resp, uint32_t timeout_ms, gw_upreq_cb cb,
+                   const gw_upstream_body_cb *body, void *arg, gw_upreq **out)
 {
     if (h->freeing)
         return HR_ECLOSED;
@@ -424,6 +565,7 @@ int gw_uphttp_request(gw_uphttp *h, const gw_addr *addr, const void *req, size_t
                     .max_resp = max_resp,
                     .timeout_ms = timeout_ms,
                     .cb = cb,
+                    .body = body,
                     .arg = arg};
     upconn *c = take_idle(h, addr);
     if (c == NULL)
@@ -442,6 +584,38 @@ int gw_uphttp_request(gw_uphttp *h, const gw_addr *addr, const void *req, size_t
     if (out != NULL)
         *out = r;
     return 0;
+}
+
+int gw_uphttp_request(gw_uphttp *h, const gw_addr *addr, const void *req, size_t len, bool head_req,
+                      size_t max_resp, uint32_t timeout_ms, gw_upreq_cb cb, void *arg,
+                      gw_upreq **out)
+{
+    return request(h, addr, req, len, head_req, max_resp, timeout_ms, cb, NULL, arg, out);
+}
+
+int gw_uphttp_stream(gw_uphttp *h, const gw_addr *addr, const void *req, size_t len, bool head_req,
+                     size_t max_resp, uint32_t timeout_ms, gw_upreq_cb cb,
+                     const gw_upstream_body_cb *body, void *arg, gw_upreq **out)
+{
+    if (body == NULL || body->on_body == NULL || body->on_end == NULL)
+        return HR_EINVAL;
+    return request(h, addr, req, len, head_req, max_resp, timeout_ms, cb, body, arg, out);
+}
+
+void gw_upreq_pause(gw_upreq *r, bool pause)
+{
+    upconn *c = r != NULL ? r->c : NULL;
+    if (c == NULL || c->closing || !r->streaming || r->paused == pause)
+        return;
+    r->paused = pause;
+    if (pause) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    uv_timer_start(&c->timer, on_timeout, r->timeout_ms, 0);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+        fail(c, HR_EPROTO);
 }
 
 static void on_deferred_start(uv_timer_t *t)

@@ -92,10 +92,35 @@ static inline void h_on_message(hr_conn *c, int opcode, const uint8_t *data, siz
     hr_conn_send(c, opcode, data, len);
 }
 
+/* Streamed answers (test_net_stream): /stream/chunked, /stream/close and
+ * /stream/len give "abc" then "defg" (one copied piece, one shared message)
+ * with each framing; /stream/open starts a chunked answer and leaves it
+ * open (the test closes the server or the client). */
+static inline void h_stream(hr_conn *c, const char *what, size_t n)
+{
+    const int64_t length = n == 7 && memcmp(what, "chunked", 7) == 0 ? HR_CONN_STREAM_CHUNKED
+                           : n == 5 && memcmp(what, "close", 5) == 0 ? HR_CONN_STREAM_CLOSE
+                           : n == 4 && memcmp(what, "open", 4) == 0  ? HR_CONN_STREAM_CHUNKED
+                                                                     : 7;
+    if (hr_conn_stream_start(c, 200, "text/plain", "X-Stream: 1\r\n", length) != 0)
+        return;
+    hr_conn_stream_write(c, "abc", 3);
+    if (n == 4 && memcmp(what, "open", 4) == 0)
+        return;
+    hr_msg *m = hr_msg_new_copy("defg", 4);
+    hr_conn_stream_send_msg(c, m);
+    hr_msg_unref(m);
+    hr_conn_stream_end(c);
+}
+
 static inline void h_on_request(hr_conn *c, const hr_http_head *hd, const uint8_t *body, size_t len)
 {
     harness *h = hr_conn_app(c);
     atomic_fetch_add(&h->requests, 1);
+    if (hd->target_len > 8 && memcmp(hd->target, "/stream/", 8) == 0) {
+        h_stream(c, hd->target + 8, hd->target_len - 8);
+        return;
+    }
     char out[256];
     const int n = snprintf(out, sizeof out, "%.*s %.*s %zu", (int)hd->method_len, hd->method_str,
                            (int)hd->target_len, hd->target, len);
