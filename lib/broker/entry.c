@@ -63,6 +63,17 @@ int hr_entry_set(hr_entry *e, hr_event_id id, const char *channels, size_t clen,
     return 0;
 }
 
+int hr_entry_set_event(hr_entry *e, const char *ev, size_t len)
+{
+    if (!hr_publish_event_is_valid(ev, len))
+        return HR_EINVAL;
+    memcpy(e->event, ev, len);
+    e->event[len] = '\0';
+    e->ev.event = e->event;
+    e->ev.event_len = len;
+    return 0;
+}
+
 void hr_entry_deinit(hr_entry *e)
 {
     free(e->data);

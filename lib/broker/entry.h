@@ -25,6 +25,7 @@ typedef struct hr_entry {
     const char *names[HR_ENTRY_MAX_CHANNELS];
     char names_buf[HR_ENTRY_MAX_CHANNELS * (HR_CHANNEL_MAX + 1)];
     char *data; /* compact JSON, malloc'd, NUL-terminated */
+    char event[HR_PUBLISH_EVENT_MAX + 1];
 } hr_entry;
 
 /* Fills e (caller storage, contents ignored) from a record with the given
@@ -35,6 +36,11 @@ typedef struct hr_entry {
  * On error e holds nothing to free. */
 int hr_entry_set(hr_entry *e, hr_event_id id, const char *channels, size_t clen, const char *data,
                  size_t dlen);
+
+/* Sets the event name of an entry that hr_entry_set filled, from a record's
+ * optional name field ev[0..len) (copied). Returns 0 or HR_EINVAL when the
+ * name is not valid (hr_publish_event_is_valid); the entry is unchanged. */
+int hr_entry_set_event(hr_entry *e, const char *ev, size_t len);
 
 /* Frees the data; safe on an entry whose set failed. */
 void hr_entry_deinit(hr_entry *e);

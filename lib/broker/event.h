@@ -25,13 +25,18 @@ typedef struct hr_event_id {
 
 /* One event, borrowed by the receiver for the duration of a callback: its id,
  * the channels it was published to (1 or more valid names, NUL-terminated),
- * and its data as compact JSON text (data[0..data_len), NUL-terminated). */
+ * its data as compact JSON text (data[0..data_len), NUL-terminated), and its
+ * optional event name (hr_publish_event_is_valid, NUL-terminated; NULL and
+ * 0 when the publisher gave none: Pusher clients then see
+ * HR_PUBLISH_EVENT_DEFAULT). */
 typedef struct hr_event {
     hr_event_id id;
     const char *const *channels;
     size_t n_channels;
     const char *data;
     size_t data_len;
+    const char *event;
+    size_t event_len;
 } hr_event;
 
 /* Parses s[0..len) ("ms-seq" or "seq", decimal digits only, no sign, no

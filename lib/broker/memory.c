@@ -52,6 +52,8 @@ static int memory_publish(hr_broker *b, const hr_pub_item *items, size_t n, hr_b
             .n_channels = items[i].n_channels,
             .data = items[i].data,
             .data_len = items[i].data_len,
+            .event = items[i].event,
+            .event_len = items[i].event_len,
         };
         m->ids[i] = ev.id;
         if (b->cb.on_event != NULL)

@@ -33,6 +33,7 @@
 #define CONNECT_TIMEOUT_MS 2000
 #define JS_WAIT_MS 2000
 #define HDR_CHANNELS "Herald-Channels"
+#define HDR_EVENT "Herald-Event" /* optional event name (Pusher clients) */
 
 typedef enum note_kind { N_EVENT, N_UP, N_DOWN, N_PUBLISHED, N_LAG } note_kind;
 
@@ -44,7 +45,7 @@ typedef struct note {
     uint64_t seq; /* N_EVENT: stream sequence; N_UP: origin; N_LAG: stream last */
     pub_job *job; /* N_PUBLISHED */
     bool dense;   /* N_UP: the stream holds only our subjects: no sequence is skipped */
-    char *subject, *hdr, *data;
+    char *subject, *hdr, *ev, *data;
     size_t data_len;
     char detail[160];
     char buf[]; /* subject, header and data of an event */
@@ -163,12 +164,15 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     const uint64_t seq = meta->Sequence.Stream;
     jsMsgMetaData_Destroy(meta);
     const char *subject = natsMsg_GetSubject(msg);
-    const char *hdr = NULL;
+    const char *hdr = NULL, *ev = NULL;
     if (natsMsgHeader_Get(msg, HDR_CHANNELS, &hdr) != NATS_OK)
         hdr = NULL;
+    if (natsMsgHeader_Get(msg, HDR_EVENT, &ev) != NATS_OK)
+        ev = NULL;
     const int dlen = natsMsg_GetDataLength(msg);
     const size_t slen = strlen(subject), hlen = hdr != NULL ? strlen(hdr) : 0;
-    note *n = new_note(N_EVENT, slen + 1 + hlen + 1 + (size_t)(dlen > 0 ? dlen : 0) + 1);
+    const size_t elen = ev != NULL ? strlen(ev) : 0;
+    note *n = new_note(N_EVENT, slen + 1 + hlen + 1 + elen + 1 + (size_t)(dlen > 0 ? dlen : 0) + 1);
     if (n != NULL) {
         n->seq = seq;
         n->subject = n->buf;
@@ -176,7 +180,10 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
         n->hdr = hdr != NULL ? n->subject + slen + 1 : NULL;
         if (hdr != NULL)
             memcpy(n->hdr, hdr, hlen + 1);
-        n->data = n->subject + slen + 1 + hlen + 1;
+        n->ev = ev != NULL ? n->subject + slen + 1 + hlen + 1 : NULL;
+        if (ev != NULL)
+            memcpy(n->ev, ev, elen + 1);
+        n->data = n->subject + slen + 1 + hlen + 1 + elen + 1;
         n->data_len = (size_t)(dlen > 0 ? dlen : 0);
         memcpy(n->data, natsMsg_GetData(msg), n->data_len);
     }
@@ -519,8 +526,10 @@ static void deliver(nats_broker *b, const note *n)
         return; /* a re-delivery after a consumer reset */
     note_gap(b, n->seq);
     b->last = id;
-    const int rc = hr_nats_map_msg(b->cfg.prefix, n->subject, n->hdr, n->data, n->data_len, n->seq,
-                                   b->scratch);
+    int rc = hr_nats_map_msg(b->cfg.prefix, n->subject, n->hdr, n->data, n->data_len, n->seq,
+                             b->scratch);
+    if (rc == 0 && n->ev != NULL)
+        rc = hr_entry_set_event(b->scratch, n->ev, strlen(n->ev));
     if (rc != 0) {
         hr_entry_deinit(b->scratch);
         note_malformed(b, n->seq, rc);
@@ -617,7 +626,11 @@ static pub_job *make_job(nats_broker *b, const hr_pub_item *items, size_t n)
         if (it->data_len > INT32_MAX ||
             hr_nats_subject_for(b->cfg.prefix, (const char *const *)it->channels, it->n_channels,
                                 subject, sizeof subject, &hdr) != 0 ||
-            natsMsg_Create(&job->msgs[i], subject, NULL, it->data, (int)it->data_len) != NATS_OK) {
+            natsMsg_Create(&job->msgs[i], subject, NULL, it->data, (int)it->data_len) != NATS_OK ||
+            (it->event != NULL &&
+             natsMsgHeader_Set(job->msgs[i], HDR_EVENT, it->event) != NATS_OK)) {
+            if (job->msgs[i] != NULL)
+                job->n++; /* free_job destroys the first n messages */
             free_job(job);
             return NULL;
         }

@@ -230,6 +230,17 @@ static char *data_text(const raw *r, json_t *data, size_t *out_len)
     return d;
 }
 
+bool hr_publish_event_is_valid(const char *e, size_t len)
+{
+    if (e == NULL || len == 0 || len > HR_PUBLISH_EVENT_MAX ||
+        !hr_utf8_valid((const uint8_t *)e, len))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)e[i] < 0x20 || e[i] == 0x7f)
+            return false;
+    return true;
+}
+
 static void item_deinit(hr_pub_item *it)
 {
     if (it->channels != NULL)
@@ -237,6 +248,7 @@ static void item_deinit(hr_pub_item *it)
             hr_free(it->channels[i]);
     hr_free(it->channels);
     hr_free(it->data);
+    hr_free(it->event);
     memset(it, 0, sizeof *it);
 }
 
@@ -351,10 +363,23 @@ static int parse_item(json_t *obj, const raw *r, perr *e, hr_pub_item *it)
     if (rc < 0)
         return rc;
     json_t *data = json_object_get(obj, "data");
+    json_t *event = json_object_get(obj, "event");
     if (data == NULL)
         rc = fail(e, HR_EINVAL, "missing \"data\"");
+    else if (event != NULL &&
+             (!json_is_string(event) ||
+              !hr_publish_event_is_valid(json_string_value(event), json_string_length(event))))
+        rc = fail(e, HR_EINVAL,
+                  "\"event\" must be a string of 1 to %d bytes without control "
+                  "characters",
+                  HR_PUBLISH_EVENT_MAX);
     else
         rc = fill_item(names, data, r, it);
+    if (rc == 0 && event != NULL) {
+        it->event_len = json_string_length(event);
+        it->event = hr_strndup(json_string_value(event), it->event_len);
+        rc = it->event == NULL ? HR_ENOMEM : 0;
+    }
     json_decref(names);
     if (rc < 0)
         item_deinit(it);

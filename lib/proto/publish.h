@@ -14,16 +14,25 @@
 
 /* Most channels named by one item ("channels" array); more is HR_EINVAL. */
 #define HR_PUBLISH_MAX_CHANNELS 1024
+/* Longest event name (bytes), as the Pusher server library allows. */
+#define HR_PUBLISH_EVENT_MAX 200
+/* The event name Pusher clients see for an event published without one. */
+#define HR_PUBLISH_EVENT_DEFAULT "message"
 
 /* One event to publish: to n_channels (>= 1) distinct valid channel names
  * (duplicates dropped, order kept), with data the compact JSON text of the
  * item's "data" value (any JSON value, null included), NUL-terminated,
- * data_len bytes without the NUL. Everything owned by the enclosing batch. */
+ * data_len bytes without the NUL, and the optional event name of the item's
+ * "event" (hr_publish_event_is_valid; NULL when absent), which Pusher
+ * clients see as the event's name (SPEC §8). Everything owned by the
+ * enclosing batch. */
 typedef struct hr_pub_item {
     char **channels;
     size_t n_channels;
     char *data;
     size_t data_len;
+    char *event;
+    size_t event_len;
 } hr_pub_item;
 
 /* A parsed body: n_items >= 1 items in body order. is_batch is true when the
@@ -39,8 +48,8 @@ typedef struct hr_pub_batch {
 /* Parses body[0..len) (need not be NUL-terminated; the body size cap is the
  * caller's). An item must be an object with "data" present (null allowed)
  * and exactly one of "channel" (a valid name) or "channels" (a non-empty
- * array of valid names, at most HR_PUBLISH_MAX_CHANNELS); other fields are
- * ignored. A batch must be a non-empty array of at most max_items items.
+ * array of valid names, at most HR_PUBLISH_MAX_CHANNELS), and may have
+ * "event" (a valid event name); other fields are ignored. A batch must be a non-empty array of at most max_items items.
  * Returns 0 with *out filled; HR_EINVAL (invalid JSON or any invalid item;
  * the message names the item index for batches) or HR_ETOOBIG (more than
  * max_items items) with a NUL-terminated human message in errbuf (truncated
@@ -48,6 +57,10 @@ typedef struct hr_pub_batch {
  * holds nothing. */
 int hr_publish_parse(const uint8_t *body, size_t len, size_t max_items, hr_pub_batch *out,
                      char *errbuf, size_t errcap);
+
+/* True when e[0..len) is a usable event name: 1..HR_PUBLISH_EVENT_MAX bytes
+ * of UTF-8 without control characters. */
+bool hr_publish_event_is_valid(const char *e, size_t len);
 
 /* Frees everything the batch owns; safe twice and on a zeroed batch. */
 void hr_publish_batch_deinit(hr_pub_batch *b);

@@ -16,6 +16,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "json_mem.h"
+#include "publish.h"
 #include "pusher_sign.h"
 #include "utf8.h"
 
@@ -130,7 +131,7 @@ static bool is_plain_text(const char *s, size_t len, size_t max)
 
 bool hr_pusher_event_is_valid(const char *e, size_t len)
 {
-    return is_plain_text(e, len, HR_PUSHER_EVENT_MAX);
+    return hr_publish_event_is_valid(e, len); /* one rule for both */
 }
 
 /* ---- client messages ---- */

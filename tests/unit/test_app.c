@@ -33,7 +33,7 @@ static void test_app_metrics_and_stop(void **state)
     assert_true(hr_broker_is_ready(l.broker));
 
     char *chs[] = {"orders"};
-    hr_pub_item item = {chs, 1, "{\"a\":1}", 7};
+    hr_pub_item item = {.channels = chs, .n_channels = 1, .data = "{\"a\":1}", .data_len = 7};
     int n = 0;
     assert_int_equal(hr_broker_publish(l.broker, &item, 1, done, &n), 0);
     assert_int_equal(n, 1);

@@ -30,6 +30,10 @@ static void on_event(void *app, const hr_event *ev)
         strncat(r->channels, ev->channels[i], sizeof r->channels - strlen(r->channels) - 1);
         strncat(r->channels, "=", sizeof r->channels - strlen(r->channels) - 1);
         strncat(r->channels, ev->data, sizeof r->channels - strlen(r->channels) - 1);
+        if (ev->event != NULL) { /* the event name travels with the event */
+            strncat(r->channels, "@", sizeof r->channels - strlen(r->channels) - 1);
+            strncat(r->channels, ev->event, sizeof r->channels - strlen(r->channels) - 1);
+        }
         strncat(r->channels, ";", sizeof r->channels - strlen(r->channels) - 1);
     }
 }
@@ -58,7 +62,13 @@ static void test_broker_memory_publish_order(void **state)
     assert_non_null(b);
     assert_false(hr_broker_is_ready(b));
     char *ch_a[] = {"a"}, *ch_bc[] = {"b", "c"};
-    hr_pub_item items[] = {{ch_a, 1, "1", 1}, {ch_bc, 2, "{\"x\":2}", 7}};
+    hr_pub_item items[] = {{.channels = ch_a, .n_channels = 1, .data = "1", .data_len = 1},
+                           {.channels = ch_bc,
+                            .n_channels = 2,
+                            .data = "{\"x\":2}",
+                            .data_len = 7,
+                            .event = "shipped",
+                            .event_len = 7}};
     assert_int_equal(hr_broker_publish(b, items, 2, on_done, &r), HR_EBROKER);
     assert_int_equal(hr_broker_start(b), 0);
     assert_int_equal(r.up, 1);
@@ -66,7 +76,7 @@ static void test_broker_memory_publish_order(void **state)
     assert_int_equal(hr_broker_publish(b, items, 0, on_done, &r), HR_EINVAL);
     assert_int_equal(hr_broker_publish(b, items, 2, on_done, &r), 0);
     assert_int_equal(r.n_events, 2);
-    assert_string_equal(r.channels, "a=1;b={\"x\":2};c={\"x\":2};");
+    assert_string_equal(r.channels, "a=1;b={\"x\":2}@shipped;c={\"x\":2}@shipped;");
     assert_int_equal(r.status, 0);
     assert_int_equal(r.n_ids, 2);
     assert_true(r.ids[0].ms == 1000 && r.ids[0].seq == 1);
@@ -86,7 +96,7 @@ static void test_broker_new_by_url(void **state)
     assert_non_null(b);
     assert_int_equal(hr_broker_start(b), 0);
     char *ch[] = {"a"};
-    hr_pub_item item = {ch, 1, "null", 4};
+    hr_pub_item item = {.channels = ch, .n_channels = 1, .data = "null", .data_len = 4};
     assert_int_equal(hr_broker_publish(b, &item, 1, on_done, &r), 0);
     assert_true(r.ids[0].ms > UINT64_C(1600000000000)); /* wall-clock start */
     hr_broker_free(b);

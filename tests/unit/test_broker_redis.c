@@ -77,6 +77,12 @@ static void test_broker_redis_entry_valid(void **state)
     assert_string_equal(e->ev.channels[1], "user:7");
     assert_string_equal(e->ev.data, "{\"a\":[1,2]}");
     assert_int_equal(e->ev.data_len, strlen(e->ev.data));
+    assert_null(e->ev.event); /* no event field: no name */
+    hr_entry_deinit(e);
+    const char *named[] = {"channel", "a", "event", "order-shipped", "data", "1"};
+    assert_int_equal(hr_redis_map_entry(entry("1-1", 6, named), e, &id), 0);
+    assert_string_equal(e->ev.event, "order-shipped");
+    assert_int_equal(e->ev.event_len, 13);
     hr_entry_deinit(e);
     free(e);
 }
@@ -93,9 +99,11 @@ static void test_broker_redis_entry_malformed(void **state)
     const char *no_data[] = {"channel", "a"};
     const char *bad_data[] = {"channel", "a", "data", "{x"};
     const char *two_values[] = {"channel", "a", "data", "1 2"};
-    const char **cases[] = {no_chan, bad_chan, empty_chan, no_data, bad_data, two_values};
-    const size_t lens[] = {2, 4, 4, 2, 4, 4};
-    for (size_t i = 0; i < 6; i++) {
+    const char *bad_event[] = {"channel", "a", "data", "1", "event", ""};
+    const char **cases[] = {no_chan,  bad_chan,   empty_chan, no_data,
+                            bad_data, two_values, bad_event};
+    const size_t lens[] = {2, 4, 4, 2, 4, 4, 6};
+    for (size_t i = 0; i < 7; i++) {
         id = (hr_event_id){0, 0};
         assert_int_equal(hr_redis_map_entry(entry("5-1", lens[i], cases[i]), e, &id), HR_EINVAL);
         assert_int_equal(id.ms, 5); /* the reader can still advance past it */

@@ -97,7 +97,11 @@ static nf_hub *hub_new(uint32_t history, uint64_t ttl_ms)
 static void publish(nf_hub *h, uint64_t seq, const char *const *channels, size_t n,
                     const char *data, uint64_t now_ms)
 {
-    const hr_event ev = {{1000, seq}, channels, n, data, strlen(data)};
+    const hr_event ev = {.id = {1000, seq},
+                         .channels = channels,
+                         .n_channels = n,
+                         .data = data,
+                         .data_len = strlen(data)};
     assert_int_equal(nf_hub_publish(h, &ev, now_ms), 0);
 }
 
@@ -438,7 +442,8 @@ static void test_hub_many_channels_and_out_of_order(void **state)
     assert_true(nf_hub_is_subscribed(h, &s.cl, "ch.999"));
     const char *a[] = {"ch.5"};
     publish(h, 5, a, 1, "0", 1);
-    const hr_event old = {{1000, 4}, a, 1, "0", 1};
+    const hr_event old = {
+        .id = {1000, 4}, .channels = a, .n_channels = 1, .data = "0", .data_len = 1};
     assert_int_equal(nf_hub_publish(h, &old, 1), HR_EINVAL);
     assert_int_equal(nf_hub_stats_view(h)->events_dropped, 1);
     assert_int_equal(s.n, 1);
@@ -479,7 +484,8 @@ static void test_hub_tap_deliver_shares_frames(void **state)
     subscribe(t.other, &b, "orders");
     const char *const chs[] = {"orders", "bad name", "audit"};
     publish(h, 1, chs, 1, "{\"n\":1}", 5);
-    const hr_event ev = {{1000, 2}, chs, 3, "2", 1};
+    const hr_event ev = {
+        .id = {1000, 2}, .channels = chs, .n_channels = 3, .data = "2", .data_len = 1};
     assert_int_equal(nf_hub_publish(h, &ev, 6), 0);
     assert_int_equal(t.n, 3); /* orders twice, audit once; the invalid name never */
     assert_int_equal(a.n, 2);

@@ -173,6 +173,38 @@ static void test_publish_errors(void **state)
     expect_fail("[1]", HR_EINVAL, "item 0: must be a JSON object");
     expect_fail("{\"channel\":\"a\",\"channel\":\"b\",\"data\":1}", HR_EINVAL,
                 "invalid JSON at byte 24: duplicate object key near '\"channel\"'");
+    const char *ev_msg = "\"event\" must be a string of 1 to 200 bytes without control characters";
+    expect_fail("{\"channel\":\"a\",\"data\":1,\"event\":7}", HR_EINVAL, ev_msg);
+    expect_fail("{\"channel\":\"a\",\"data\":1,\"event\":\"\"}", HR_EINVAL, ev_msg);
+    expect_fail("{\"channel\":\"a\",\"data\":1,\"event\":\"a\\nb\"}", HR_EINVAL, ev_msg);
+    expect_fail("[{\"channel\":\"a\",\"data\":1,\"event\":\"ok\"},{\"channel\":\"a\",\"data\":1,"
+                "\"event\":null}]",
+                HR_EINVAL,
+                "item 1: \"event\" must be a string of 1 to 200 bytes without control characters");
+}
+
+/* The optional event name (for Pusher clients) is kept as given; absent is
+ * NULL, so records without one stay as they were. */
+static void test_publish_event_name(void **state)
+{
+    (void)state;
+    hr_pub_batch b;
+    assert_int_equal(parse("[{\"channel\":\"a\",\"data\":1,\"event\":\"App\\\\Events\\\\Shipped\"},"
+                           "{\"channel\":\"a\",\"data\":2}]",
+                           16, &b),
+                     0);
+    assert_string_equal(b.items[0].event, "App\\Events\\Shipped");
+    assert_int_equal(b.items[0].event_len, 18);
+    assert_null(b.items[1].event);
+    assert_int_equal(b.items[1].event_len, 0);
+    hr_publish_batch_deinit(&b);
+    char name[HR_PUBLISH_EVENT_MAX + 2];
+    memset(name, 'e', sizeof name);
+    assert_true(hr_publish_event_is_valid(name, HR_PUBLISH_EVENT_MAX));
+    assert_false(hr_publish_event_is_valid(name, HR_PUBLISH_EVENT_MAX + 1));
+    assert_false(hr_publish_event_is_valid("\xff", 1));
+    assert_false(hr_publish_event_is_valid("a\x7f", 2));
+    assert_true(hr_publish_event_is_valid("caf\xc3\xa9", 5));
 }
 
 /* jansson accepts a raw NUL right after a number; we do not. */
@@ -327,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_publish_batch),
         cmocka_unit_test(test_publish_data_verbatim),
         cmocka_unit_test(test_publish_errors),
+        cmocka_unit_test(test_publish_event_name),
         cmocka_unit_test(test_publish_nul_byte),
         cmocka_unit_test(test_publish_escaped_nul),
         cmocka_unit_test(test_publish_all_or_nothing),
