@@ -36,6 +36,18 @@ static int rewrite_bcast(const hr_link_frame *f, hr_buf *b)
     return rc;
 }
 
+static int rewrite_credits(const hr_link_frame *f, hr_buf *b)
+{
+    hr_link_credit *pairs = malloc(f->n_credits * sizeof *pairs);
+    if (pairs == NULL)
+        abort();
+    for (size_t i = 0; i < f->n_credits; i++)
+        pairs[i] = hr_link_credits_at(f, i);
+    const int rc = hr_link_write_credits(b, pairs, f->n_credits);
+    free(pairs);
+    return rc;
+}
+
 static int rewrite(const hr_link_frame *f, hr_buf *b)
 {
     switch (f->type) {
@@ -55,6 +67,8 @@ static int rewrite(const hr_link_frame *f, hr_buf *b)
         return hr_link_write_credit(b, f->session, f->credit);
     case HR_LINK_BCAST:
         return rewrite_bcast(f, b);
+    case HR_LINK_CREDITS:
+        return rewrite_credits(f, b);
     default:
         return hr_link_write_ping(b, f->type, f->ping);
     }
@@ -83,6 +97,9 @@ static void check(const hr_link_frame *f, int rc, size_t max)
     if (f->type == HR_LINK_BCAST &&
         (f->n_ids == 0 || f->n_ids > HR_LINK_MAX_BCAST ||
          f->message.p + f->message.len != f->payload.p + f->payload.len))
+        abort();
+    if (f->type == HR_LINK_CREDITS && (f->n_credits == 0 || f->n_credits > HR_LINK_MAX_CREDITS ||
+                                       f->n_credits * 8 != f->payload.len))
         abort();
 }
 

@@ -49,7 +49,7 @@ hr_link_str hr_link_str_of(const char *s)
 static bool is_link_frame(uint8_t type)
 {
     return type == HR_LINK_HELLO || type == HR_LINK_PING || type == HR_LINK_PONG ||
-           type == HR_LINK_BCAST;
+           type == HR_LINK_BCAST || type == HR_LINK_CREDITS;
 }
 
 static bool flags_ok(uint8_t type, uint8_t flags)
@@ -65,7 +65,7 @@ static bool flags_ok(uint8_t type, uint8_t flags)
 static int check_header(const uint8_t *p, size_t max_payload)
 {
     const uint8_t type = p[0];
-    if (type < HR_LINK_HELLO || type > HR_LINK_BCAST)
+    if (type < HR_LINK_HELLO || type > HR_LINK_CREDITS)
         return HR_EPROTO;
     if (is_link_frame(type) != (rd32(p + 2) == 0))
         return HR_EPROTO;
@@ -138,6 +138,21 @@ static int parse_bcast(hr_link_frame *f)
     return 0;
 }
 
+/*   payload: | session_1 (u32) bytes_1 (u32) | ... | session_n bytes_n |  */
+static int parse_credits(hr_link_frame *f)
+{
+    const uint8_t *p = f->payload.p;
+    const size_t len = f->payload.len;
+    if (len == 0 || len % 8 != 0 || len / 8 > HR_LINK_MAX_CREDITS)
+        return HR_EPROTO;
+    for (size_t i = 0; i < len; i += 8)
+        if (rd32(p + i) == 0 || rd32(p + i + 4) == 0)
+            return HR_EPROTO;
+    f->n_credits = len / 8;
+    f->credits = p;
+    return 0;
+}
+
 static int parse_payload(hr_link_frame *f)
 {
     const uint8_t *p = f->payload.p;
@@ -156,6 +171,8 @@ static int parse_payload(hr_link_frame *f)
         return 0;
     case HR_LINK_BCAST:
         return parse_bcast(f);
+    case HR_LINK_CREDITS:
+        return parse_credits(f);
     case HR_LINK_CLOSE:
         if (n < 2 || n - 2 > HR_LINK_MAX_CLOSE_REASON)
             return HR_EPROTO;
@@ -404,6 +421,30 @@ int hr_link_write_credit(hr_buf *out, uint32_t session, uint32_t n)
     wr32(w, n);
     commit_frame(out, 4);
     return 0;
+}
+
+int hr_link_write_credits(hr_buf *out, const hr_link_credit *pairs, size_t n)
+{
+    if (n == 0 || n > HR_LINK_MAX_CREDITS)
+        return HR_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (pairs[i].session == 0 || pairs[i].bytes == 0)
+            return HR_EINVAL;
+    int rc = 0;
+    uint8_t *w = begin_frame(out, HR_LINK_CREDITS, 0, 0, 8 * n, &rc);
+    if (w == NULL)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        w = wr32(w, pairs[i].session);
+        w = wr32(w, pairs[i].bytes);
+    }
+    commit_frame(out, 8 * n);
+    return 0;
+}
+
+hr_link_credit hr_link_credits_at(const hr_link_frame *f, size_t i)
+{
+    return (hr_link_credit){rd32(f->credits + 8 * i), rd32(f->credits + 8 * i + 4)};
 }
 
 int hr_link_write_ping(hr_buf *out, uint8_t type, const uint8_t data[HR_LINK_PING_LEN])

@@ -24,25 +24,28 @@
 #include "core/buf.h"
 
 #define HR_LINK_HEADER 10
-#define HR_LINK_VERSION 2     /* what we send: 2 adds BCAST */
+#define HR_LINK_VERSION 3     /* what we send: 2 adds BCAST, 3 adds CREDITS */
 #define HR_LINK_VERSION_MIN 1 /* oldest HELLO we accept (no BCAST toward it) */
 #define HR_LINK_VERSION_BCAST 2
-#define HR_LINK_MAX_BCAST 4096 /* session ids in one BCAST */
-#define HR_LINK_MAX_HEADERS 32 /* headers in one OPEN */
+#define HR_LINK_VERSION_CREDITS 3
+#define HR_LINK_MAX_BCAST 4096   /* session ids in one BCAST */
+#define HR_LINK_MAX_CREDITS 8192 /* (session, bytes) pairs in one CREDITS: 64 KiB */
+#define HR_LINK_MAX_HEADERS 32   /* headers in one OPEN */
 #define HR_LINK_MAX_CLOSE_REASON 123
 #define HR_LINK_PING_LEN 8
 
 typedef enum hr_link_type {
-    HR_LINK_HELLO = 1,  /* session 0: "HRLK" u16 version; first frame each way */
-    HR_LINK_OPEN = 2,   /* new client session: identity, target, peer, headers */
-    HR_LINK_DATA = 3,   /* one whole message; flags = opcode (1 text, 2 binary) */
-    HR_LINK_CLOSE = 4,  /* u16 code + reason: the session ends (either side) */
-    HR_LINK_PAUSE = 5,  /* stop sending DATA for this session (receiver is full) */
-    HR_LINK_RESUME = 6, /* sending may go on */
-    HR_LINK_PING = 7,   /* session 0, 8 opaque bytes */
-    HR_LINK_PONG = 8,   /* session 0, the PING's 8 bytes */
-    HR_LINK_CREDIT = 9, /* u32 bytes (> 0): the receiver consumed that much DATA payload */
-    HR_LINK_BCAST = 10, /* session 0, flags = opcode: u16 n, n u32 ids, one message for all */
+    HR_LINK_HELLO = 1,    /* session 0: "HRLK" u16 version; first frame each way */
+    HR_LINK_OPEN = 2,     /* new client session: identity, target, peer, headers */
+    HR_LINK_DATA = 3,     /* one whole message; flags = opcode (1 text, 2 binary) */
+    HR_LINK_CLOSE = 4,    /* u16 code + reason: the session ends (either side) */
+    HR_LINK_PAUSE = 5,    /* stop sending DATA for this session (receiver is full) */
+    HR_LINK_RESUME = 6,   /* sending may go on */
+    HR_LINK_PING = 7,     /* session 0, 8 opaque bytes */
+    HR_LINK_PONG = 8,     /* session 0, the PING's 8 bytes */
+    HR_LINK_CREDIT = 9,   /* u32 bytes (> 0): the receiver consumed that much DATA payload */
+    HR_LINK_BCAST = 10,   /* session 0, flags = opcode: u16 n, n u32 ids, one message for all */
+    HR_LINK_CREDITS = 11, /* session 0: n (u32 session, u32 bytes) pairs, CREDIT for each */
 } hr_link_type;
 
 /* Initial per-session window: DATA payload bytes the notifier may have sent
@@ -91,6 +94,8 @@ typedef struct hr_link_frame {
     const uint8_t *ids;             /* BCAST: n_ids big-endian u32, read with hr_link_bcast_id */
     hr_link_str message;            /* BCAST: the message (payload after the ids) */
     uint32_t credit;                /* CREDIT */
+    size_t n_credits;               /* CREDITS: 1..HR_LINK_MAX_CREDITS */
+    const uint8_t *credits;         /* CREDITS: the pairs, read with hr_link_credits_at */
     uint8_t ping[HR_LINK_PING_LEN]; /* PING, PONG */
     hr_link_open open;              /* OPEN */
 } hr_link_frame;
@@ -109,7 +114,9 @@ typedef struct hr_link_frame {
  *               ids, an id list running past the payload or an id 0,
  *               CLOSE shorter than 2 bytes, a code outside 1000..4999 or a
  *               reason over 123 bytes, PAUSE/RESUME not empty,
- *               CREDIT not 4 bytes or 0,
+ *               CREDIT not 4 bytes or 0, CREDITS not a whole number of
+ *               8-byte pairs, 0 or over HR_LINK_MAX_CREDITS pairs, a session
+ *               0 or a byte count 0 in a pair,
  *               PING/PONG not 8 bytes, OPEN with a string running past the
  *               payload, more than HR_LINK_MAX_HEADERS headers, trailing bytes,
  *               user without HAS_USER.
@@ -135,6 +142,23 @@ int hr_link_write_close(hr_buf *out, uint32_t session, uint16_t code, const char
 int hr_link_write_flow(hr_buf *out, uint8_t type, uint32_t session);
 /* CREDIT of n bytes (n > 0) for session. */
 int hr_link_write_credit(hr_buf *out, uint32_t session, uint32_t n);
+/* One (session, bytes) pair of a CREDITS frame. */
+typedef struct hr_link_credit {
+    uint32_t session;
+    uint32_t bytes;
+} hr_link_credit;
+
+/* CREDITS: one frame returning window to n sessions (1..HR_LINK_MAX_CREDITS
+ * pairs, each with session != 0 and bytes > 0; a session listed twice gets
+ * both). Same returns as the writers above; HR_EINVAL also for n out of
+ * range or a pair the parser would refuse. Send it only to a peer whose
+ * HELLO said version >= HR_LINK_VERSION_CREDITS (CREDIT per session
+ * otherwise). */
+int hr_link_write_credits(hr_buf *out, const hr_link_credit *pairs, size_t n);
+
+/* The i-th pair of a parsed CREDITS (i < f->n_credits). */
+hr_link_credit hr_link_credits_at(const hr_link_frame *f, size_t i);
+
 /* PING or PONG (type) carrying 8 bytes. */
 int hr_link_write_ping(hr_buf *out, uint8_t type, const uint8_t data[HR_LINK_PING_LEN]);
 

@@ -478,6 +478,24 @@ static void on_open_frame(nf_link *k, const hr_link_frame *f)
     nf_session_open(ls->s);
 }
 
+/* The window grew or PAUSE ended: held frames go, and a replay waiting
+ * for an empty buffer goes on. */
+static void window_opened(nf_lsess *ls)
+{
+    if (release_held(ls) != 0) {
+        nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
+        return;
+    }
+    if (ls->held.len == 0)
+        nf_session_drain(ls->s);
+}
+
+static void credit(nf_lsess *ls, uint32_t n)
+{
+    ls->window = HR_LINK_WINDOW - ls->window < n ? HR_LINK_WINDOW : ls->window + n;
+    window_opened(ls);
+}
+
 static void on_session_frame(nf_link *k, const hr_link_frame *f)
 {
     nf_lsess *ls = map_get(k, f->session);
@@ -495,18 +513,22 @@ static void on_session_frame(nf_link *k, const hr_link_frame *f)
         start_flush(k);
     } else if (f->type == HR_LINK_PAUSE) {
         ls->paused = true;
-    } else if (f->type == HR_LINK_RESUME || f->type == HR_LINK_CREDIT) {
-        if (f->type == HR_LINK_RESUME)
-            ls->paused = false;
-        else
-            ls->window =
-                HR_LINK_WINDOW - ls->window < f->credit ? HR_LINK_WINDOW : ls->window + f->credit;
-        if (release_held(ls) != 0) {
-            nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
-            return;
-        }
-        if (ls->held.len == 0)
-            nf_session_drain(ls->s);
+    } else if (f->type == HR_LINK_RESUME) {
+        ls->paused = false;
+        window_opened(ls);
+    } else if (f->type == HR_LINK_CREDIT) {
+        credit(ls, f->credit);
+    }
+}
+
+/* CREDITS (version 3): CREDIT for every listed session, in list order. */
+static void on_credits(nf_link *k, const hr_link_frame *f)
+{
+    for (size_t i = 0; i < f->n_credits && !k->dead; i++) {
+        const hr_link_credit c = hr_link_credits_at(f, i);
+        nf_lsess *ls = map_get(k, c.session);
+        if (ls != NULL && !ls->closing) /* else closed here already */
+            credit(ls, c.bytes);
     }
 }
 
@@ -516,6 +538,8 @@ static void on_frame(hr_link_conn *c, const hr_link_frame *f)
     nf_link *k = hr_link_conn_data(c);
     if (f->type == HR_LINK_OPEN)
         on_open_frame(k, f);
+    else if (f->type == HR_LINK_CREDITS)
+        on_credits(k, f);
     else if (f->type != HR_LINK_BCAST)
         on_session_frame(k, f);
 }

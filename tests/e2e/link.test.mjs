@@ -556,6 +556,40 @@ describe('herald-link broadcast (BCAST)', () => {
     });
 });
 
+/* ---- CREDITS (version 3): one frame returns window to many sessions ------------ */
+
+describe('herald-link CREDITS (version 3)', () => {
+    test('one CREDITS frame reopens the window of every session it lists', async () => {
+        const nf = await linkNotifier();
+        const ch = uniq();
+        const link = await rawLink(nf.linkPort, 3);
+        link.open(1, `/ws?channels=${ch}`);
+        link.open(2, `/ws?channels=${ch}`);
+        await waitFor(() => [...messagesBySession(link.frames).values()]
+            .filter((ms) => ms.some((x) => x.type === 'subscribed')).length === 2, 'two subscribed');
+        const hello = link.frames.find((f) => f.type === T.HELLO);
+        assert.equal(hello.payload.readUInt16BE(4), 3, 'the notifier speaks version 3');
+        // 3 x 100 KB: two fit the 256 KiB window of each session, the third waits.
+        const pad = 'w'.repeat(100000);
+        const ids = [];
+        for (let i = 0; i < 3; i++) ids.push(await publishOk(nf, { channel: ch, data: { i, pad } }));
+        const got = (s) => (messagesBySession(link.frames).get(s) || []).filter((m) => m.type === 'event')
+            .map((m) => m.id);
+        await waitFor(() => got(1).length === 2 && got(2).length === 2, 'two events per session');
+        await new Promise((r) => setTimeout(r, 200));
+        assert.deepEqual([got(1), got(2)], [ids.slice(0, 2), ids.slice(0, 2)], 'the third is held');
+        const pairs = Buffer.alloc(16);
+        pairs.writeUInt32BE(1, 0);
+        pairs.writeUInt32BE(200000, 4);
+        pairs.writeUInt32BE(2, 8);
+        pairs.writeUInt32BE(200000, 12);
+        link.sock.write(frame(11, 0, 0, pairs));
+        await waitFor(() => got(1).length === 3 && got(2).length === 3, 'the held event after CREDITS');
+        assert.deepEqual([got(1), got(2)], [ids, ids]);
+        link.sock.destroy();
+    });
+});
+
 /* ---- several event loops (--loops 2): links spread over loops ------------------ */
 
 const loopOf = (w) => Number(/-l(\d+)-/.exec(w.connection)?.[1]);

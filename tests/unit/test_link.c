@@ -32,6 +32,8 @@ static int parse_exact(const uint8_t *p, size_t len, size_t max, hr_link_frame *
                             &f->open.user, &f->open.channels, &f->message};
         if (f->ids != NULL)
             f->ids += d;
+        if (f->credits != NULL)
+            f->credits += d;
         for (size_t i = 0; i < 7; i++)
             if (s[i]->p != NULL)
                 s[i]->p += d;
@@ -248,7 +250,8 @@ static void test_link_payload_errors(void **state)
 {
     const uint8_t z[8] = {0};
     const uint8_t hello_bad_magic[6] = {'H', 'R', 'L', 'X', 0, 1};
-    const uint8_t hello_bad_version[6] = {'H', 'R', 'L', 'K', 0, 3};
+    /* one above HR_LINK_VERSION (3 since CREDITS; this said 3 while 2 was the top) */
+    const uint8_t hello_bad_version[6] = {'H', 'R', 'L', 'K', 0, HR_LINK_VERSION + 1};
     const uint8_t hello_version_0[6] = {'H', 'R', 'L', 'K', 0, 0};
     const uint8_t close_999[2] = {0x03, 0xe7};
     const uint8_t close_5000[2] = {0x13, 0x88};
@@ -474,6 +477,78 @@ static void test_link_bcast_writer(void **state)
     free(many);
 }
 
+/* CREDITS: many (session, bytes) pairs in one frame, split at every offset. */
+static void test_link_credits_round_trip(void **state)
+{
+    (void)state;
+    hr_buf b;
+    hr_buf_init(&b, MAXP);
+    hr_link_credit pairs[HR_LINK_MAX_CREDITS + 1];
+    for (size_t i = 0; i <= HR_LINK_MAX_CREDITS; i++)
+        pairs[i] = (hr_link_credit){(uint32_t)i + 1, (uint32_t)(i * 1000 + 1)};
+    assert_int_equal(hr_link_write_credits(&b, pairs, 3), 0);
+    assert_int_equal(b.len, HR_LINK_HEADER + 24);
+    for (size_t cut = 0; cut < b.len; cut++) {
+        hr_link_frame f;
+        assert_int_equal(parse_exact(hr_buf_data(&b), cut, MAXP, &f), 0);
+    }
+    hr_link_frame f;
+    assert_int_equal(parse_exact(hr_buf_data(&b), b.len, MAXP, &f), (int)b.len);
+    assert_int_equal(f.type, HR_LINK_CREDITS);
+    assert_int_equal(f.session, 0);
+    assert_int_equal(f.n_credits, 3);
+    for (size_t i = 0; i < 3; i++) {
+        const hr_link_credit c = hr_link_credits_at(&f, i);
+        assert_int_equal(c.session, pairs[i].session);
+        assert_int_equal(c.bytes, pairs[i].bytes);
+    }
+    hr_buf_consume(&b, b.len);
+    /* the maximum, and every refusal leaves out unchanged */
+    assert_int_equal(hr_link_write_credits(&b, pairs, HR_LINK_MAX_CREDITS), 0);
+    assert_int_equal(parse_exact(hr_buf_data(&b), b.len, MAXP, &f), (int)b.len);
+    assert_int_equal(f.n_credits, HR_LINK_MAX_CREDITS);
+    const size_t len = b.len;
+    assert_int_equal(hr_link_write_credits(&b, pairs, 0), HR_EINVAL);
+    assert_int_equal(hr_link_write_credits(&b, pairs, HR_LINK_MAX_CREDITS + 1), HR_EINVAL);
+    const hr_link_credit zero_s[1] = {{0, 5}}, zero_b[1] = {{5, 0}};
+    assert_int_equal(hr_link_write_credits(&b, zero_s, 1), HR_EINVAL);
+    assert_int_equal(hr_link_write_credits(&b, zero_b, 1), HR_EINVAL);
+    assert_int_equal(b.len, len);
+    hr_buf_deinit(&b);
+    hr_buf_init(&b, 20);
+    assert_int_equal(hr_link_write_credits(&b, pairs, 2), HR_ETOOBIG);
+    assert_int_equal(b.len, 0);
+    hr_buf_deinit(&b);
+}
+
+static void test_link_credits_errors(void **state)
+{
+    (void)state;
+    uint8_t p[24] = {0, 0, 0, 7, 0, 0, 0, 9, 0, 0, 0, 8, 0, 0, 0, 1};
+    assert_int_equal(parse_hdr(HR_LINK_CREDITS, 0, 0, p, 16, MAXP), HR_LINK_HEADER + 16);
+    assert_int_equal(parse_hdr(HR_LINK_CREDITS, 0, 0, p, 0, MAXP), HR_EPROTO);  /* no pair */
+    assert_int_equal(parse_hdr(HR_LINK_CREDITS, 0, 0, p, 12, MAXP), HR_EPROTO); /* half */
+    assert_int_equal(parse_hdr(HR_LINK_CREDITS, 0, 7, p, 16, MAXP), HR_EPROTO); /* session */
+    assert_int_equal(parse_hdr(HR_LINK_CREDITS, 1, 0, p, 16, MAXP), HR_EPROTO); /* flags */
+    p[3] = 0; /* session 0 in a pair */
+    assert_int_equal(parse_hdr(HR_LINK_CREDITS, 0, 0, p, 16, MAXP), HR_EPROTO);
+    p[3] = 7;
+    p[15] = 0; /* bytes 0 in a pair */
+    assert_int_equal(parse_hdr(HR_LINK_CREDITS, 0, 0, p, 16, MAXP), HR_EPROTO);
+    const size_t plen = 8 * (HR_LINK_MAX_CREDITS + 1); /* one pair too many */
+    uint8_t *big = calloc(1, HR_LINK_HEADER + plen);
+    assert_non_null(big);
+    hr_link_write_header(big, HR_LINK_CREDITS, 0, 0, (uint32_t)plen);
+    for (size_t i = 0; i <= HR_LINK_MAX_CREDITS; i++)
+        big[HR_LINK_HEADER + 8 * i + 3] = big[HR_LINK_HEADER + 8 * i + 7] = 1;
+    hr_link_frame f;
+    assert_int_equal(parse_exact(big, HR_LINK_HEADER + plen, MAXP, &f), HR_EPROTO);
+    hr_link_write_header(big, HR_LINK_CREDITS, 0, 0, (uint32_t)(plen - 8)); /* the maximum */
+    assert_int_equal(parse_exact(big, HR_LINK_HEADER + plen - 8, MAXP, &f),
+                     (int)(HR_LINK_HEADER + plen - 8));
+    free(big);
+}
+
 /* Leading bytes + the message give exactly what the copying writers give. */
 static void test_link_heads_match_writers(void **state)
 {
@@ -530,6 +605,8 @@ int main(void)
         cmocka_unit_test(test_link_bcast_errors),
         cmocka_unit_test(test_link_bcast_writer),
         cmocka_unit_test(test_link_heads_match_writers),
+        cmocka_unit_test(test_link_credits_round_trip),
+        cmocka_unit_test(test_link_credits_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
