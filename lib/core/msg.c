@@ -16,6 +16,7 @@ hr_msg *hr_msg_new(size_t len)
         return NULL;
     atomic_init(&m->refs, 1);
     m->len = (uint32_t)len;
+    m->head_len = 0;
     return m;
 }
 

@@ -19,6 +19,12 @@
 typedef struct hr_msg {
     atomic_uint refs;
     uint32_t len;
+    /* Where the payload starts when data is one frame (a WebSocket frame:
+     * its header's size, 2..14), set by the frame builders; 0 otherwise.
+     * Senders that need the payload alone (a herald-link DATA or BCAST, a
+     * compressed twin) read data[head_len..len) instead of parsing the
+     * header again. Frozen with the bytes. */
+    uint16_t head_len;
     uint8_t data[];
 } hr_msg;
 

@@ -374,6 +374,7 @@ hr_msg *hr_ws_deflate_frame_new(hr_ws_deflater *d, uint8_t opcode, const void *p
     if (m == NULL)
         goto out;
     memcpy(m->data, hdr, hlen);
+    m->head_len = (uint16_t)hlen;
     if (tmp.len > 0)
         memcpy(m->data + hlen, hr_buf_data(&tmp), tmp.len);
 out:

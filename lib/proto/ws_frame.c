@@ -147,6 +147,7 @@ hr_msg *hr_ws_frame_msg_new(uint8_t opcode, bool rsv1, const void *payload, size
     if (m == NULL)
         return NULL;
     memcpy(m->data, head, hlen);
+    m->head_len = (uint16_t)hlen;
     if (len > 0)
         memcpy(m->data + hlen, payload, len);
     return m;

@@ -87,7 +87,8 @@ size_t hr_ws_frame_write_header(uint8_t *out, uint8_t opcode, bool fin, bool rsv
 void hr_ws_frame_mask(uint8_t *p, size_t n, const uint8_t mask[4], size_t offset);
 
 /* Builds one complete, unmasked, FIN server frame (header + a copy of
- * payload[0..len)) in a new hr_msg with one reference owned by the caller.
+ * payload[0..len)) in a new hr_msg with one reference owned by the caller;
+ * its head_len says where the payload starts.
  * rsv1 marks a permessage-deflate compressed payload (data opcodes only).
  * payload may be NULL when len == 0. Returns NULL when out of memory or when
  * the frame would exceed HR_MSG_MAX. */

@@ -138,12 +138,10 @@ static void grow_table(nf_hub *h)
     h->n_buckets = n;
 }
 
-/* Finds or creates the channel; NULL when out of memory or invalid name. */
-static nf_channel *get_channel(nf_hub *h, const char *name)
+/* Finds or creates the channel named name[0..len), a valid name (checked
+ * by the caller); NULL when out of memory. */
+static nf_channel *get_valid_channel(nf_hub *h, const char *name, size_t len)
 {
-    const size_t len = strlen(name);
-    if (!hr_channel_is_valid(name, len))
-        return NULL;
     const uint64_t hash = hash_name(h->seed, name, len);
     nf_channel *c = find(h, name, len, hash);
     if (c != NULL)
@@ -162,6 +160,13 @@ static nf_channel *get_channel(nf_hub *h, const char *name)
     *slot = c;
     h->stats.channels++;
     return c;
+}
+
+/* Finds or creates the channel; NULL when out of memory or invalid name. */
+static nf_channel *get_channel(nf_hub *h, const char *name)
+{
+    const size_t len = strlen(name);
+    return hr_channel_is_valid(name, len) ? get_valid_channel(h, name, len) : NULL;
 }
 
 static nf_channel *lookup(const nf_hub *h, const char *name)
@@ -326,20 +331,21 @@ hr_msg *nf_hub_encode(const char *name, const hr_event *ev)
     if (m == NULL)
         return NULL;
     memcpy(m->data, hdr, hlen);
+    m->head_len = (uint16_t)hlen;
     const int w = hr_cproto_write_event((char *)m->data + hlen, (size_t)n, name, nlen, id, idlen,
                                         ev->data, ev->data_len);
     HR_ASSERT(w == n);
     return m;
 }
 
-/* The compressed twin of a plain text frame, made from its payload. */
+/* The compressed twin of a plain text frame (nf_hub_encode's: head_len
+ * says where its payload starts), made from its payload. */
 static hr_msg *make_deflated(nf_hub *h, const hr_msg *plain)
 {
-    hr_ws_header hd;
-    if (hr_ws_frame_parse_header(plain->data, plain->len, &hd) <= 0)
+    if (plain->head_len == 0)
         return NULL;
-    hr_msg *d = hr_ws_deflate_frame_new(&h->deflater, HR_WS_OP_TEXT, plain->data + hd.header_len,
-                                        (size_t)hd.len);
+    hr_msg *d = hr_ws_deflate_frame_new(&h->deflater, HR_WS_OP_TEXT, plain->data + plain->head_len,
+                                        plain->len - plain->head_len);
     if (d != NULL)
         h->stats.deflated_frames++;
     return d;
@@ -384,9 +390,9 @@ static int publish_channel(nf_hub *h, nf_channel *c, hr_event_id id, hr_msg *pla
     return 0;
 }
 
-int nf_hub_deliver(nf_hub *h, const char *name, hr_event_id id, hr_msg *plain, uint64_t now_ms)
+/* nf_hub_deliver for a channel already found (or NULL: out of memory). */
+static int deliver_to(nf_hub *h, nf_channel *c, hr_event_id id, hr_msg *plain, uint64_t now_ms)
 {
-    nf_channel *c = get_channel(h, name);
     if (c == NULL) {
         h->stats.events_dropped++;
         return HR_ENOMEM;
@@ -397,6 +403,11 @@ int nf_hub_deliver(nf_hub *h, const char *name, hr_event_id id, hr_msg *plain, u
         h->stats.events_dropped++;
     free_if_empty(h, c);
     return rc;
+}
+
+int nf_hub_deliver(nf_hub *h, const char *name, hr_event_id id, hr_msg *plain, uint64_t now_ms)
+{
+    return deliver_to(h, get_channel(h, name), id, plain, now_ms);
 }
 
 void nf_hub_set_tap(nf_hub *h, nf_hub_tap_cb tap, void *arg)
@@ -417,7 +428,9 @@ int nf_hub_publish(nf_hub *h, const hr_event *ev, uint64_t now_ms)
                 result = HR_ENOMEM;
             continue;
         }
-        const int rc = nf_hub_deliver(h, name, ev->id, plain, now_ms);
+        /* nf_hub_encode checked the name: not again per channel lookup */
+        const int rc =
+            deliver_to(h, get_valid_channel(h, name, strlen(name)), ev->id, plain, now_ms);
         if (rc != 0)
             result = rc;
         if (rc != HR_EINVAL && h->tap != NULL)

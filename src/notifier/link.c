@@ -30,6 +30,7 @@
 #include "net/link_conn.h"
 #include "proto/http_head.h"
 #include "proto/link.h"
+#include "proto/link_flow.h"
 #include "proto/ws_frame.h"
 #include "session.h"
 
@@ -41,9 +42,8 @@ struct nf_lsess {
     nf_link *link;
     uint32_t id;
     nf_session *s;
-    hr_buf held;     /* frames waiting for window or RESUME (max = --send-queue-limit) */
-    uint32_t window; /* DATA payload bytes we may still send before CREDIT returns */
-    bool paused, closing, wrote;
+    hr_link_flow flow; /* window, PAUSE, held messages (max = --send-queue-limit) */
+    bool closing, wrote;
     nf_lsess *next_dead;
 };
 
@@ -180,7 +180,7 @@ static void lsess_free(nf_lsess *ls)
 {
     if (ls->s != NULL)
         ls->link->t->st.sessions--;
-    hr_buf_deinit(&ls->held);
+    hr_link_flow_deinit(&ls->flow);
     free(ls);
 }
 
@@ -195,11 +195,6 @@ static void reap_dead(nf_link *k)
             nf_session_close(ls->s);
         lsess_free(ls);
     }
-}
-
-static int put_frame(nf_lsess *ls, hr_buf *b, uint8_t opcode, const uint8_t *p, size_t len)
-{
-    return hr_link_write_data(b, ls->id, opcode, p, len);
 }
 
 /* Remembers that ls wrote, so the end of the link's next write resumes its
@@ -221,60 +216,58 @@ static void note_wrote(nf_lsess *ls)
     ls->wrote = true;
 }
 
-static bool fits(const nf_lsess *ls, size_t len)
+/* DATA for session id: its header into the batch (after any pending
+ * broadcast, which keeps each session's order), msg [off, off + len) by
+ * reference. */
+static int put_data(nf_link *k, uint32_t id, hr_msg *msg, size_t off, size_t len, uint8_t opcode)
 {
-    /* A message larger than the whole window goes when nothing is in flight. */
-    return !ls->paused && (len <= ls->window || ls->window == HR_LINK_WINDOW);
+    out_of(k);
+    const int hl = hr_link_head_data(k->head, HR_LINK_MAX_HEAD, id, opcode, len);
+    return hl < 0 ? hl : hr_link_conn_send_msg(k->conn, k->head, (size_t)hl, msg, off, len);
 }
 
-static void spend(nf_lsess *ls, size_t len)
+/* After a write or hold of rc: a failure closes the session with 1013 (over
+ * the link's or the session's bound), as for a direct client. */
+static int sent(nf_lsess *ls, int rc)
 {
-    ls->window -= len < ls->window ? (uint32_t)len : ls->window;
-}
-
-static int lsess_write(nf_lsess *ls, uint8_t opcode, const uint8_t *p, size_t len)
-{
-    if (ls->closing)
-        return HR_ECLOSED;
-    const bool direct = ls->held.len == 0 && fits(ls, len);
-    const int rc = put_frame(ls, direct ? out_of(ls->link) : &ls->held, opcode, p, len);
     if (rc != 0) {
         ls->link->t->st.slow_closes++;
         nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
         return rc == HR_ENOMEM ? rc : HR_ELIMIT;
     }
     note_wrote(ls);
-    if (direct) {
-        spend(ls, len);
+    start_flush(ls->link);
+    return 0;
+}
+
+/* Moves held messages into the batch while the window (and PAUSE) allow. */
+static int release_held(nf_lsess *ls)
+{
+    for (const hr_link_held *e; (e = hr_link_flow_next(&ls->flow)) != NULL;) {
+        const int rc = put_data(ls->link, ls->id, e->msg, e->off, e->len, e->opcode);
+        if (rc != 0)
+            return rc;
+        hr_link_flow_pop(&ls->flow);
         start_flush(ls->link);
     }
     return 0;
 }
 
-/* Moves held frames into the batch while the window (and PAUSE) allow. */
-static int release_held(nf_lsess *ls)
-{
-    nf_link *k = ls->link;
-    bool moved = false;
-    while (ls->held.len > 0) {
-        hr_link_frame f;
-        const int n = hr_link_parse(hr_buf_data(&ls->held), ls->held.len, SIZE_MAX, &f);
-        if (n <= 0 || !fits(ls, f.payload.len))
-            break;
-        if (hr_buf_append(out_of(k), hr_buf_data(&ls->held), (size_t)n) != 0)
-            return HR_ETOOBIG;
-        spend(ls, f.payload.len);
-        hr_buf_consume(&ls->held, (size_t)n);
-        moved = true;
-    }
-    if (moved)
-        start_flush(k);
-    return 0;
-}
-
 int nf_lsess_send_text(nf_lsess *ls, const void *p, size_t len)
 {
-    return lsess_write(ls, HR_WS_OP_TEXT, p, len);
+    if (ls->closing)
+        return HR_ECLOSED;
+    int rc = 0;
+    if (hr_link_flow_can_send(&ls->flow, len)) {
+        rc = hr_link_write_data(out_of(ls->link), ls->id, HR_WS_OP_TEXT, p, len);
+        if (rc == 0)
+            hr_link_flow_spend(&ls->flow, len);
+    } else { /* the session's own reply: held as a message of its own */
+        hr_msg *m = hr_msg_new_copy(p, len);
+        rc = m != NULL ? hr_link_flow_hold(&ls->flow, m, 0, len, HR_WS_OP_TEXT) : HR_ENOMEM;
+        hr_msg_unref(m);
+    }
+    return sent(ls, rc);
 }
 
 /* ---- broadcast --------------------------------------------------------------------- */
@@ -348,33 +341,22 @@ static bool bc_add(nf_lsess *ls, hr_msg *plain, uint8_t opcode, size_t off, size
 
 int nf_lsess_send_event(nf_lsess *ls, hr_msg *plain)
 {
-    hr_ws_header h;
-    if (hr_ws_frame_parse_header(plain->data, plain->len, &h) <= 0 ||
-        h.header_len + h.len != plain->len)
+    if (plain->head_len == 0) /* not a frame from a builder (msg.h) */
         return HR_EINTERNAL;
     if (ls->closing)
         return HR_ECLOSED;
-    const size_t len = (size_t)h.len;
+    const size_t off = plain->head_len, len = plain->len - off;
+    const uint8_t opcode = plain->data[0] & 0x0f; /* an unmasked FIN frame we built */
     nf_link *k = ls->link;
-    if (ls->held.len > 0 || !fits(ls, len))
-        return lsess_write(ls, h.opcode, plain->data + h.header_len, len); /* held: a copy */
+    if (!hr_link_flow_can_send(&ls->flow, len)) /* held: a reference, no copy */
+        return sent(ls, hr_link_flow_hold(&ls->flow, plain, off, len, opcode));
+    int rc = 0;
     if (hr_link_conn_peer_version(k->conn) < HR_LINK_VERSION_BCAST ||
-        !bc_add(ls, plain, (uint8_t)h.opcode, h.header_len, len)) {
-        out_of(k); /* after the pending broadcast: keeps the session's order */
-        const int hl = hr_link_head_data(k->head, HR_LINK_MAX_HEAD, ls->id, (uint8_t)h.opcode, len);
-        const int rc =
-            hl < 0 ? hl
-                   : hr_link_conn_send_msg(k->conn, k->head, (size_t)hl, plain, h.header_len, len);
-        if (rc != 0) {
-            k->t->st.slow_closes++;
-            nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
-            return rc == HR_ENOMEM ? rc : HR_ELIMIT;
-        }
-    }
-    note_wrote(ls);
-    spend(ls, len);
-    start_flush(k);
-    return 0;
+        !bc_add(ls, plain, opcode, off, len))
+        rc = put_data(k, ls->id, plain, off, len, opcode);
+    if (rc == 0)
+        hr_link_flow_spend(&ls->flow, len);
+    return sent(ls, rc);
 }
 
 void nf_lsess_close(nf_lsess *ls, int code, const char *reason)
@@ -395,7 +377,7 @@ void nf_lsess_close(nf_lsess *ls, int code, const char *reason)
 
 size_t nf_lsess_queued(const nf_lsess *ls)
 {
-    return ls->held.len + (HR_LINK_WINDOW - ls->window);
+    return hr_link_flow_queued(&ls->flow);
 }
 
 uint64_t nf_lsess_id(const nf_lsess *ls)
@@ -462,8 +444,7 @@ static void on_open_frame(nf_link *k, const hr_link_frame *f)
         refuse_open(k, f->session, 503);
         return;
     }
-    hr_buf_init(&ls->held, k->t->l->cfg->send_queue_limit);
-    ls->window = HR_LINK_WINDOW;
+    hr_link_flow_init(&ls->flow, k->t->l->cfg->send_queue_limit);
     hr_http_head head;
     head_of(&f->open, &head);
     int status = 0;
@@ -486,13 +467,13 @@ static void window_opened(nf_lsess *ls)
         nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
         return;
     }
-    if (ls->held.len == 0)
+    if (!hr_link_flow_has_held(&ls->flow))
         nf_session_drain(ls->s);
 }
 
 static void credit(nf_lsess *ls, uint32_t n)
 {
-    ls->window = HR_LINK_WINDOW - ls->window < n ? HR_LINK_WINDOW : ls->window + n;
+    hr_link_flow_credit(&ls->flow, n);
     window_opened(ls);
 }
 
@@ -512,9 +493,9 @@ static void on_session_frame(nf_link *k, const hr_link_frame *f)
         k->dead_list = ls;
         start_flush(k);
     } else if (f->type == HR_LINK_PAUSE) {
-        ls->paused = true;
+        hr_link_flow_pause(&ls->flow, true);
     } else if (f->type == HR_LINK_RESUME) {
-        ls->paused = false;
+        hr_link_flow_pause(&ls->flow, false);
         window_opened(ls);
     } else if (f->type == HR_LINK_CREDIT) {
         credit(ls, f->credit);
@@ -603,7 +584,7 @@ static void on_written(hr_link_conn *c)
         if (ls == NULL || !ls->wrote)
             continue;
         ls->wrote = false;
-        if (!ls->closing && ls->held.len == 0) /* like on_drain: nothing waits */
+        if (!ls->closing && !hr_link_flow_has_held(&ls->flow)) /* like on_drain */
             nf_session_drain(ls->s);
     }
     free(ids);
