@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# Tries the README's two commands the way a new user meets them: on a
+# minimal Debian 12 root (debootstrap --variant=minbase bookworm) with only
+# git and make added, Herald cloned into it, `make run` (from stock: it must
+# install what it runs by itself), then `make test`, then `make run` again.
+# Not part of `make test`: it downloads a few hundred MB and takes long.
+#
+# Usage (as root): scripts/fresh-debian.sh [--dir DIR] [--ref REF] [--keep]
+#   --dir DIR  build the root there (default: a new /var/tmp/herald-fresh.XXXXXX)
+#   --ref REF  the commit to clone (default: HEAD of this checkout; commit first,
+#              uncommitted changes are not in the clone)
+#   --keep     keep the root afterwards (default: removed when everything passed)
+# Logs go to DIR.logs/ (debootstrap, make run, make test) and are kept.
+# Environment: HERALD_MIRROR (default: the host's Debian mirror, else
+# http://deb.debian.org/debian).
+#
+# The root gets the host's extra CA certificates (/usr/local/share/ca-certificates)
+# and NODE_EXTRA_CA_CERTS, the host's resolv.conf, and the host's apt proxy /
+# validity settings and proxy variables if it has any, so its apt and npm reach
+# the registries as the host does. Servers bind loopback only (the root shares
+# the host's network; the demo's fixed ports 7070, 7071, 8080 and 9090 must be
+# free). Every process started in the root is stopped by PID and every mount is
+# undone on any exit.
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+dir=
+ref=HEAD
+keep=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --dir) dir=${2:?--dir needs a folder}; shift 2 ;;
+    --ref) ref=${2:?--ref needs a commit}; shift 2 ;;
+    --keep) keep=1; shift ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "fresh-debian: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[ "$(id -u)" -eq 0 ] || { echo "fresh-debian: run as root (debootstrap, chroot, mount)" >&2; exit 1; }
+
+say() { printf '\n=== fresh-debian %s: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+
+commit=$(git -C "$src" rev-parse --verify "$ref^{commit}")
+if [ -n "$(git -C "$src" status --porcelain --untracked-files=no)" ] && [ "$ref" = HEAD ]; then
+  echo "fresh-debian: note: uncommitted changes in $src are not tested (clone of $commit)" >&2
+fi
+
+if ! command -v debootstrap >/dev/null; then
+  say "installing debootstrap on the host"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+fi
+
+# The host's Debian mirror (deb822 or one-line sources), so the root uses the
+# same route to it.
+host_mirror() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk '/^URIs:/ && $2 ~ /\/debian\/?$/ {print $2; exit}' "$f"
+  done | head -n 1
+  grep -hsE '^deb +(\[[^]]*\] +)?[a-z]+://[^ ]*/debian/? +bookworm ' /etc/apt/sources.list |
+    awk '{for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) {print $i; exit}}' | head -n 1
+}
+mirror=${HERALD_MIRROR:-$(host_mirror | head -n 1)}
+mirror=${mirror:-http://deb.debian.org/debian}
+mirror=${mirror%/}
+
+if [ -z "$dir" ]; then
+  dir=$(mktemp -d /var/tmp/herald-fresh.XXXXXX)
+fi
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+[ "$dir" != / ] || { echo "fresh-debian: refusing to use / as the root" >&2; exit 2; }
+logs=$dir.logs      # beside the root: kept when the root is removed
+mkdir -p "$logs"
+
+mounts=()       # mounted points inside the root, in mount order
+ok=0
+
+# Processes whose root is the chroot: everything started in it.
+root_pids() {
+  local p r
+  for p in /proc/[0-9]*; do
+    r=$(readlink "$p/root" 2>/dev/null) || continue
+    [ "$r" = "$dir" ] && echo "${p#/proc/}"
+  done
+}
+
+cleanup() {
+  local rc=$? pids i
+  trap - EXIT INT TERM
+  mapfile -t pids < <(root_pids)
+  if [ ${#pids[@]} -gt 0 ]; then
+    echo "fresh-debian: stopping processes left in the root: ${pids[*]}" >&2
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    sleep 2
+    mapfile -t pids < <(root_pids)
+    [ ${#pids[@]} -eq 0 ] || kill -KILL "${pids[@]}" 2>/dev/null || true
+  fi
+  for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
+    umount "${mounts[i]}" 2>/dev/null || umount -l "${mounts[i]}" || true
+  done
+  if [ $ok -eq 1 ] && [ $keep -eq 0 ]; then
+    rm -rf --one-file-system "$dir"
+    echo "fresh-debian: root $dir removed"
+  else
+    echo "fresh-debian: root kept in $dir"
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ ! -x "$dir/usr/bin/apt-get" ]; then
+  say "debootstrap --variant=minbase bookworm $dir ($mirror)"
+  debootstrap --variant=minbase bookworm "$dir" "$mirror" >"$logs/debootstrap.log" 2>&1 || {
+    tail -n 30 "$logs/debootstrap.log" >&2
+    exit 1
+  }
+fi
+
+# What a stock Debian 12 lists: bookworm, its updates and the security archive.
+security=${mirror%/debian}/debian-security
+grep -qs debian-security /etc/apt/sources.list /etc/apt/sources.list.d/*.sources ||
+  security=http://security.debian.org/debian-security
+rm -f "$dir/etc/apt/sources.list"
+cat >"$dir/etc/apt/sources.list.d/debian.sources" <<EOF
+Types: deb
+URIs: $mirror
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: $security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+# The host's apt settings for reaching its mirror (proxies, validity checks).
+for f in /etc/apt/apt.conf /etc/apt/apt.conf.d/*; do
+  [ -f "$f" ] || continue
+  if grep -qiE 'Acquire::[a-z]+::Proxy|Check-Valid-Until|Check-Date' "$f"; then
+    cp "$f" "$dir/etc/apt/apt.conf.d/90host-$(basename "$f")"
+  fi
+done
+cp /etc/resolv.conf "$dir/etc/resolv.conf"
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$dir/etc/hosts"
+
+bind() { # bind SRC DEST-in-root [mount options...]
+  local src_=$1 dest=$dir$2
+  shift 2
+  mkdir -p "$dest"
+  if [ $# -gt 0 ]; then mount "$@" "$dest"; else mount --bind "$src_" "$dest"; fi
+  mounts+=("$dest")
+}
+bind proc /proc -t proc proc
+bind sys /sys -t sysfs sys
+bind /dev /dev
+bind /dev/pts /dev/pts
+bind shm /dev/shm -t tmpfs -o mode=1777,size=1g shm
+
+# Environment inside the root: the host's proxy variables if set, the CA
+# bundle for node, a plain PATH and locale.
+envs=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
+  TERM=dumb DEBIAN_FRONTEND=noninteractive NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt)
+for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
+  [ -n "${!v:-}" ] && envs+=("$v=${!v}")
+done
+in_root() { chroot "$dir" /usr/bin/env -i "${envs[@]}" /bin/bash -c "$1"; }
+
+say "apt-get install git make (the user's only additions)"
+in_root 'apt-get update -qq && apt-get install -y -qq git make >/dev/null'
+
+say "host CA certificates into the root"
+mkdir -p "$dir/usr/local/share/ca-certificates"
+if compgen -G '/usr/local/share/ca-certificates/*' >/dev/null; then
+  cp -r /usr/local/share/ca-certificates/. "$dir/usr/local/share/ca-certificates/"
+fi
+in_root 'update-ca-certificates >/dev/null'
+
+say "git clone $commit"
+rm -rf "$dir/root/herald"
+git clone -q --no-hardlinks "$src" "$dir/root/herald"
+git -C "$dir/root/herald" checkout -q "$commit"
+
+# Starts `make run` in the root, waits for its URL line, checks the page, a
+# WebSocket upgrade and the gateway's health, then stops it with SIGINT (as
+# Ctrl-C does) and expects exit status 0 and no process left behind.
+try_make_run() {
+  local log=$logs/make-run-$1.log pid status
+  : >"$log"
+  setsid chroot "$dir" /usr/bin/env -i "${envs[@]}" /bin/bash -c 'cd /root/herald && exec make run' \
+    >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1800); do
+    grep -q 'Herald demo:' "$log" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 1
+  done
+  if ! grep -q 'Herald demo:' "$log"; then
+    echo "fresh-debian: make run did not print its URL:" >&2
+    tail -n 40 "$log" >&2
+    kill -INT -- "-$pid" 2>/dev/null || true
+    return 1
+  fi
+  cat "$log"
+  curl -fsS --max-time 10 http://127.0.0.1:8080/ | grep -q '<title>Herald' ||
+    { echo "fresh-debian: no demo page at http://127.0.0.1:8080/" >&2; return 1; }
+  echo "fresh-debian: GET http://127.0.0.1:8080/ -> the demo page"
+  local head
+  head=$(curl -sS --max-time 3 -o /dev/null -w '%{http_code}' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
+    http://127.0.0.1:8080/ws || true)
+  [ "$head" = 101 ] || { echo "fresh-debian: /ws upgrade answered '$head', not 101" >&2; return 1; }
+  echo "fresh-debian: GET /ws with Upgrade: websocket -> 101"
+  curl -fsS --max-time 10 http://127.0.0.1:9090/healthz >/dev/null ||
+    { echo "fresh-debian: gateway /healthz failed" >&2; return 1; }
+  echo "fresh-debian: gateway http://127.0.0.1:9090/healthz -> 200"
+  kill -INT -- "-$pid"
+  status=0
+  wait "$pid" || status=$?
+  tail -n 3 "$log"
+  [ $status -eq 0 ] || { echo "fresh-debian: make run exited with $status after SIGINT, not 0" >&2; return 1; }
+  echo "fresh-debian: make run stopped on SIGINT with status 0"
+  local left
+  left=$(root_pids | tr '\n' ' ')
+  [ -z "$left" ] || { echo "fresh-debian: processes left after make run: $left" >&2; return 1; }
+}
+
+say "make run (first command on the stock root; log: $logs/make-run-first.log)"
+try_make_run first
+in_root 'command -v npm >/dev/null && { echo "fresh-debian: make run installed npm" >&2; exit 1; }
+  [ ! -e /root/herald/tests/e2e/node_modules ] || { echo "fresh-debian: make run installed npm packages" >&2; exit 1; }
+  echo "fresh-debian: make run installed no npm and no npm packages ($(node --version))"'
+
+say "make test (log: $logs/make-test.log)"
+rc=0
+in_root 'cd /root/herald && make test' >"$logs/make-test.log" 2>&1 || rc=$?
+grep -E 'tests passed|tests failed|^# (tests|pass|fail|skipped|cancelled) |^=== e2e' "$logs/make-test.log" || true
+tail -n 5 "$logs/make-test.log"
+[ "$rc" -eq 0 ] || { echo "fresh-debian: make test failed ($rc); log: $logs/make-test.log" >&2; exit 1; }
+
+say "make run (after make test; log: $logs/make-run-again.log)"
+try_make_run again
+
+ok=1
+say "green: make run, make test, make run on a minimal bookworm root ($commit, node $(in_root 'node --version'))"
