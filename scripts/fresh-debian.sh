@@ -56,13 +56,14 @@ fi
 host_mirror() {
   local f
   for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    awk '/^URIs:/ && $2 ~ /\/debian\/?$/ {print $2; exit}' "$f"
-  done | head -n 1
-  grep -hsE '^deb +(\[[^]]*\] +)?[a-z]+://[^ ]*/debian/? +bookworm ' /etc/apt/sources.list |
-    awk '{for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) {print $i; exit}}' | head -n 1
+    [ -f "$f" ] && awk '/^URIs:/ && $2 ~ /\/debian\/?$/ {print $2; exit}' "$f"
+  done
+  [ -f /etc/apt/sources.list ] &&
+    awk '$1 == "deb" && $0 ~ / bookworm / {for (i = 2; i <= NF; i++) if ($i ~ /:\/\/.*\/debian\/?$/) {print $i; exit}}' \
+      /etc/apt/sources.list
+  true
 }
-mirror=${HERALD_MIRROR:-$(host_mirror | head -n 1)}
+mirror=${HERALD_MIRROR:-$(host_mirror | head -n 1 || true)}
 mirror=${mirror:-http://deb.debian.org/debian}
 mirror=${mirror%/}
 
