@@ -5,7 +5,7 @@ BUILD      ?= build
 TEST_BUILD ?= build/sanitize
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps test unit e2e tsan run fuzz clean format
+.PHONY: all deps test unit e2e tsan run fuzz clean format format-all
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -37,17 +37,38 @@ tsan:
 	@scripts/deps.sh test
 	JOBS=$(JOBS) scripts/tsan.sh
 
-run: all
+# Quiet: the build's output goes to $(BUILD)/build.log, shown when it fails.
+run:
 	@scripts/deps.sh run
-	scripts/run.sh $(abspath $(BUILD))/bin
+	@mkdir -p $(BUILD)
+	@echo "herald: building into $(BUILD)/bin (log: $(BUILD)/build.log)"
+	@{ cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo && \
+	  cmake --build $(BUILD) -j $(JOBS); } >$(BUILD)/build.log 2>&1 || \
+	  { tail -n 40 $(BUILD)/build.log >&2; echo "herald: the build failed; whole log: $(BUILD)/build.log" >&2; exit 1; }
+	@scripts/run.sh $(abspath $(BUILD))/bin
 
 # Long fuzzing runs with libFuzzer: make fuzz TARGET=fuzz_ws_reader SECONDS=600
+SECONDS ?= 600
+FUZZ_TARGETS = $(sort $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c)))
 fuzz:
+	@if [ -z "$(TARGET)" ]; then \
+	  echo "usage: make fuzz TARGET=<target> [SECONDS=600]; targets: $(FUZZ_TARGETS)" >&2; exit 2; fi
 	CC=clang cmake -S . -B build/fuzz -DHERALD_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build build/fuzz -j $(JOBS) --target $(TARGET)
 	build/fuzz/fuzz/$(TARGET) -max_total_time=$(SECONDS) fuzz/corpus/$(patsubst fuzz_%,%,$(TARGET))
 
+# Formats the lines that differ from FORMAT_BASE (your uncommitted changes by
+# default; FORMAT_BASE=main: the whole branch). Only changed lines: other
+# clang-format versions than the one the tree was written with (Debian 12
+# ships 14) would otherwise re-align comments all over the tree.
+# format-all reformats every file.
+FORMAT_BASE ?= HEAD
 format:
+	@command -v git-clang-format >/dev/null || \
+	  { echo "herald: make format needs clang-format (apt-get install clang-format)" >&2; exit 1; }
+	git clang-format --force --extensions c,h $(FORMAT_BASE)
+
+format-all:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:

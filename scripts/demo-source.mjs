@@ -10,8 +10,15 @@
 // Every event carries `ts` (epoch ms) so the page can show delivery latency.
 // No dependencies (node >= 18: global fetch).
 //
+// With --form-listen ADDR:PORT it also answers the demo page's publish form
+// the way an application's backend would: config/gateway.yaml routes
+// /api/publish here with `auth: required`, so only signed-in users arrive,
+// with the identity the gateway verified in X-Herald-User. It publishes
+// for them to any channel but another user's user:<id>. The notifier's own
+// /publish is never reachable from the public listener.
+//
 // Usage: node scripts/demo-source.mjs [--url http://127.0.0.1:7070] [--api-key KEY]
-//          [--rate 1.0] [--users demo] [--count N] [--quiet]
+//          [--rate 1.0] [--users demo] [--count N] [--quiet] [--form-listen 127.0.0.1:7072]
 // Environment: HERALD_DEMO_URL, HERALD_API_KEY, HERALD_DEMO_RATE, HERALD_DEMO_USERS.
 
 const args = parseArgs(process.argv.slice(2));
@@ -27,7 +34,7 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--help' || a === '-h') {
-      console.log('usage: demo-source.mjs [--url URL] [--api-key KEY] [--rate X] [--users a,b] [--count N] [--quiet]');
+      console.log('usage: demo-source.mjs [--url URL] [--api-key KEY] [--rate X] [--users a,b] [--count N] [--quiet] [--form-listen ADDR:PORT]');
       process.exit(0);
     }
     if (!a.startsWith('--')) continue;
@@ -150,6 +157,68 @@ every(250, 550, () => publish('orders', nextOrderEvent()));
 every(700, 1400, () => publish('inventory', nextInventoryEvent()));
 every(2500, 6000, () => publish('alerts', nextAlert()));
 every(4000, 8000, () => Promise.all(USERS.map((u) => publish(`user:${u}`, nextNote()))));
+
+// ---- the page's publish form ---------------------------------------------------
+
+const FORM_MAX_BYTES = 65536;
+
+function reply(res, status, body) {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+async function onFormRequest(req, res) {
+  if (req.method === 'GET' && req.url === '/healthz') return reply(res, 200, { ok: true });
+  if (req.method !== 'POST' || !/^\/(api\/)?publish(\?|$)/.test(req.url)) return reply(res, 404, { error: 'not found' });
+  const user = req.headers['x-herald-user'];
+  if (!user) return reply(res, 401, { error: 'sign in to publish' });
+  const chunks = [];
+  let size = 0;
+  for await (const c of req) {
+    size += c.length;
+    if (size > FORM_MAX_BYTES) return reply(res, 413, { error: 'body too large' });
+    chunks.push(c);
+  }
+  let body;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    return reply(res, 400, { error: 'body is not JSON' });
+  }
+  const channel = body && typeof body.channel === 'string' ? body.channel : '';
+  if (channel.startsWith('user:') && channel !== `user:${user}`) {
+    return reply(res, 403, { error: `${user} may not publish to ${channel}` });
+  }
+  const headers = { 'content-type': 'application/json' };
+  if (API_KEY) headers.authorization = `Bearer ${API_KEY}`;
+  try {
+    const up = await fetch(`${BASE}/publish`, {
+      method: 'POST', headers, body: JSON.stringify({ channel, data: body.data ?? null }),
+      signal: AbortSignal.timeout(5000),
+    });
+    res.writeHead(up.status, { 'content-type': 'application/json' });
+    res.end(Buffer.from(await up.arrayBuffer()));
+  } catch (err) {
+    reply(res, 503, { error: `notifier unreachable (${err.message})` });
+  }
+}
+
+if (args['form-listen']) {
+  const { createServer } = await import('node:http');
+  const m = /^(.*):(\d+)$/.exec(args['form-listen']);
+  if (!m) {
+    console.error('demo-source: --form-listen takes ADDR:PORT');
+    process.exit(2);
+  }
+  const server = createServer((req, res) => {
+    onFormRequest(req, res).catch(() => reply(res, 500, { error: 'internal error' }));
+  });
+  server.on('error', (err) => {
+    console.error(`demo-source: --form-listen ${args['form-listen']}: ${err.message}`);
+    process.exit(1);
+  });
+  server.listen(Number(m[2]), m[1].replace(/^\[|\]$/g, ''));
+}
 
 if (!QUIET) console.error(`demo-source: publishing to ${BASE}/publish (rate x${RATE}, users ${USERS.join(',')})`);
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(0));

@@ -211,7 +211,7 @@ try_make_run() {
     { echo "fresh-debian: no demo page at http://127.0.0.1:8080/" >&2; return 1; }
   echo "fresh-debian: GET http://127.0.0.1:8080/ -> the demo page"
   local head
-  head=$(curl -sS --max-time 3 -o /dev/null -w '%{http_code}' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+  head=$(curl -s --max-time 3 -o /dev/null -w '%{http_code}' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
     -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
     http://127.0.0.1:8080/ws || true)
   [ "$head" = 101 ] || { echo "fresh-debian: /ws upgrade answered '$head', not 101" >&2; return 1; }

@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
 # `make run`: starts the demo. Usage: scripts/run.sh BIN_DIR
 #
-#   herald-notifier  127.0.0.1:7070   memory broker, verifies demo tokens
-#   herald-gateway   127.0.0.1:8080   config/gateway.yaml (admin 127.0.0.1:9090):
-#                                     serves web/, proxies /ws and /api/publish
-#   demo source      publishes orders, inventory, alerts and user:demo notes
+#   herald-notifier  127.0.0.1:7070  HTTP: /publish, /healthz, /readyz, /metrics
+#                    127.0.0.1:7071  herald-link, the gateway's WebSocket sessions
+#   herald-gateway   127.0.0.1:8080  config/gateway.yaml (admin 127.0.0.1:9090):
+#                                    serves web/, carries /ws to the notifier over
+#                                    herald-link, /api/publish to the demo source
+#   demo source      publishes orders, inventory, alerts and user:demo notes to
+#                    the notifier's /publish; on 127.0.0.1:7072 it publishes
+#                    for the page's form (signed-in users, demo channels)
+#   redis-server     only when HERALD_BROKER asks for a local Redis that is not
+#                    running (started here on that port, stopped with the rest)
 #
-# Prints the URL of the demo page; Ctrl-C stops everything started here.
-# Environment: HERALD_DEMO_SECRET (the demo JWT secret; must match
-# config/gateway.yaml and web/demo.js), HERALD_RUN_NO_SOURCE=1 (no demo source).
+# Prints the URL of the demo page; Ctrl-C stops everything started here (exit
+# status 0). A notifier that dies is restarted after 3 s unless its port was
+# taken meanwhile. Logs go to a temporary folder, removed when the demo stops
+# normally and kept (and named) when something failed.
+# Environment: HERALD_BROKER (memory, redis://127.0.0.1:6379, nats://..., any
+# --broker URL the notifier takes), HERALD_DEMO_SECRET (the demo JWT secret;
+# must match config/gateway.yaml and web/demo.js), HERALD_RUN_NO_SOURCE=1 (no
+# demo source).
 set -euo pipefail
 
 bin=${1:?usage: scripts/run.sh BIN_DIR}
@@ -16,17 +27,70 @@ bin=$(cd "$bin" && pwd)
 cd "$(dirname "$0")/.."
 
 secret=${HERALD_DEMO_SECRET:-herald-demo-secret}
-notifier_addr=127.0.0.1:7070
-gateway_url=http://127.0.0.1:8080/
+broker=${HERALD_BROKER:-memory}
+host=127.0.0.1
+notifier_port=7070
+link_port=7071
+form_port=7072
+gateway_port=8080
+admin_port=9090
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_busy() { (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null; }
+
+# True when GET http://$1:$2$3 answers 200.
+http_ok() {
+  (
+    exec 3<>"/dev/tcp/$1/$2" || exit 1
+    printf 'GET %s HTTP/1.1\r\nHost: %s:%s\r\nConnection: close\r\n\r\n' "$3" "$1" "$2" >&3
+    IFS= read -r -t 2 line <&3 || exit 1
+    [[ $line == "HTTP/1.1 200"* ]]
+  ) 2>/dev/null
+}
+
+for port in $notifier_port $link_port $form_port $gateway_port $admin_port; do
+  if port_busy "$port"; then
+    echo "herald: port $port on $host is already in use (another 'make run'?); nothing started" >&2
+    exit 1
+  fi
+done
+
+# The broker: a local Redis that is not running is started here (installed
+# first if needed); anything else must be running already.
+start_redis=
+if [[ $broker =~ ^redis://([^@/]*@)?(127\.[0-9.]+|localhost|\[::1\])(:([0-9]+))?(/.*)?$ ]]; then
+  redis_port=${BASH_REMATCH[4]:-6379}
+  if ! port_busy "$redis_port"; then
+    if ! command -v redis-server >/dev/null; then
+      if [ "$(id -u)" -ne 0 ]; then
+        echo "herald: HERALD_BROKER=$broker but nothing listens on $host:$redis_port; start Redis there (as root: apt-get install redis-server)" >&2
+        exit 1
+      fi
+      echo "herald: installing redis-server for HERALD_BROKER=$broker"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+    fi
+    # Debian's package may have started its own service on 6379.
+    port_busy "$redis_port" || start_redis=$redis_port
+  fi
+elif [[ $broker =~ ^(redis|rediss|nats|amqp|amqps)://([^@/]*@)?(\[[^]]*\]|[^:/?]+)(:([0-9]+))? ]]; then
+  scheme=${BASH_REMATCH[1]} bhost=${BASH_REMATCH[3]} bport=${BASH_REMATCH[5]}
+  case $scheme in redis*) bport=${bport:-6379} ;; nats) bport=${bport:-4222} ;; amqp*) bport=${bport:-5672} ;; esac
+  if ! (exec 3<>"/dev/tcp/${bhost//[][]/}/$bport") 2>/dev/null; then
+    echo "herald: HERALD_BROKER=$broker but nothing answers on $bhost:$bport; start that broker first" >&2
+    exit 1
+  fi
+fi
+
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/herald-run.XXXXXX")
 pids=()
 notifier_pid=
+failed=0
 
 stop_all() {
   trap - INT TERM EXIT
   if [ ${#pids[@]} -gt 0 ]; then
     echo
-    echo "herald: stopping (${pids[*]})"
+    echo "herald: stopping (pids ${pids[*]})"
     kill -TERM "${pids[@]}" 2>/dev/null || true
     for _ in $(seq 50); do
       alive=0
@@ -37,92 +101,108 @@ stop_all() {
     kill -KILL "${pids[@]}" 2>/dev/null || true
     wait 2>/dev/null || true
   fi
-  echo "herald: logs kept in $logdir"
+  if [ $failed -eq 0 ]; then
+    rm -rf "$logdir"
+  else
+    echo "herald: logs kept in $logdir" >&2
+  fi
 }
-trap stop_all EXIT
-trap 'exit 130' INT TERM
+# Ctrl-C (SIGINT) and SIGTERM are the normal way to stop: status 0.
+trap 'exit 0' INT TERM
+trap 'rc=$?; [ $rc -eq 0 ] || failed=1; stop_all; exit $rc' EXIT
 
-# Waits until GET $1 answers 200 (up to 20 s), or fails naming the log file.
+fail() { failed=1; echo "herald: $*" >&2; exit 1; }
+
+# Waits until GET http://127.0.0.1:$1$2 answers 200 while pid $3 lives (up to
+# 20 s), or fails showing the end of its log $5.
 wait_http() {
-  local url=$1 what=$2 log=$3
+  local port=$1 path=$2 pid=$3 what=$4 log=$5
   for _ in $(seq 200); do
-    if node -e "fetch(process.argv[1]).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))" "$url"; then
-      return 0
-    fi
+    http_ok "$host" "$port" "$path" && return 0
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  echo "herald: $what did not become ready at $url; its log ($log):" >&2
+  echo "herald: $what did not become ready at http://$host:$port$path; the end of its log ($log):" >&2
   tail -n 20 "$log" >&2
-  exit 1
+  fail "stopping"
 }
 
-for port in 7070 8080 9090; do
-  if node -e "const s=require('net').connect($port,'127.0.0.1');s.on('connect',()=>process.exit(0));s.on('error',()=>process.exit(1))"; then
-    echo "herald: port $port on 127.0.0.1 is already in use (another 'make run'?)" >&2
-    exit 1
-  fi
-done
+if [ -n "$start_redis" ]; then
+  redis-server --bind 127.0.0.1 --port "$start_redis" --dir "$logdir" --save '' --appendonly no \
+    >"$logdir/redis.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do port_busy "$start_redis" && break; sleep 0.1; done
+  port_busy "$start_redis" || { tail -n 20 "$logdir/redis.log" >&2; fail "redis-server did not start"; }
+  echo "herald: redis-server started on $host:$start_redis (pid $!, data not saved)"
+fi
 
 start_notifier() {
-  "$bin/herald-notifier" --listen "$notifier_addr" --broker memory \
-    --jwt-secret "$secret" --trusted-proxy 127.0.0.1/32 2>>"$logdir/notifier.log" &
+  "$bin/herald-notifier" --listen "$host:$notifier_port" --link-listen "$host:$link_port" \
+    --broker "$broker" --jwt-secret "$secret" --trusted-proxy 127.0.0.1/32 \
+    2>>"$logdir/notifier.log" &
   notifier_pid=$!
+  pids+=("$notifier_pid")
 }
 start_notifier
-pids+=("$notifier_pid")
-wait_http "http://$notifier_addr/readyz" notifier "$logdir/notifier.log"
-echo "herald: notifier ready on ws://$notifier_addr/ws (pid $notifier_pid, log: $logdir/notifier.log)"
+wait_http $notifier_port /readyz "$notifier_pid" notifier "$logdir/notifier.log"
+echo "herald: notifier ready on $host:$notifier_port, link $host:$link_port, broker $broker (pid $notifier_pid)"
 
-have_gateway=0
-if [ -x "$bin/herald-gateway" ]; then
-  "$bin/herald-gateway" --config config/gateway.yaml >"$logdir/gateway-access.log" \
-    2>"$logdir/gateway.log" &
-  pids+=($!)
-  wait_http "http://127.0.0.1:9090/healthz" gateway "$logdir/gateway.log"
-  have_gateway=1
-  echo "herald: gateway ready on $gateway_url (pid $!, admin http://127.0.0.1:9090, log: $logdir/gateway.log)"
-else
-  echo "herald: $bin/herald-gateway not built; running without the gateway" >&2
-fi
+[ -x "$bin/herald-gateway" ] || fail "$bin/herald-gateway is not built"
+"$bin/herald-gateway" --config config/gateway.yaml >"$logdir/gateway-access.log" 2>"$logdir/gateway.log" &
+pids+=($!)
+wait_http $admin_port /readyz $! gateway "$logdir/gateway.log"
+echo "herald: gateway ready on http://$host:$gateway_port/ (pid $!, admin http://$host:$admin_port)"
 
 if [ "${HERALD_RUN_NO_SOURCE:-0}" != 1 ]; then
-  node scripts/demo-source.mjs --url "http://$notifier_addr" 2>"$logdir/demo-source.log" &
+  node scripts/demo-source.mjs --url "http://$host:$notifier_port" --form-listen "$host:$form_port" \
+    2>"$logdir/demo-source.log" &
   pids+=($!)
-  echo "herald: demo source publishing (pid $!, log: $logdir/demo-source.log)"
+  wait_http $form_port /healthz $! "demo source" "$logdir/demo-source.log"
+  echo "herald: demo source publishing (pid $!)"
 fi
 
-echo
-if [ $have_gateway -eq 1 ]; then
-  echo "  Herald demo:  $gateway_url"
-else
-  echo "  No gateway: the page needs it to be served. Connect a client to ws://$notifier_addr/ws"
-fi
-echo "  Publish yourself:"
-echo "    curl -s -XPOST http://$notifier_addr/publish -d '{\"channel\":\"alerts\",\"data\":{\"severity\":\"info\",\"service\":\"you\",\"message\":\"hello\"}}'"
-echo "  Ctrl-C stops everything."
-echo
+cat <<EOF
 
-# Stay in the foreground until Ctrl-C. A notifier that dies (try
-# `kill <pid>` to watch the page reconnect) is restarted after 3 s; any other
+  Herald demo:  http://$host:$gateway_port/
+
+  Publish from a shell, as a service would:
+    curl -s -XPOST http://$host:$notifier_port/publish -d '{"channel":"alerts","data":{"severity":"info","service":"you","message":"hello"}}'
+  Kill the notifier (kill $notifier_pid) to watch the page reconnect; it is restarted after 3 s.
+  Logs: $logdir (removed on exit).  Ctrl-C stops everything.
+
+EOF
+
+# Stay in the foreground until Ctrl-C. A notifier that dies is restarted
+# after 3 s, unless another process took its ports meanwhile; any other
 # process exiting ends the demo.
+ports_taken() {
+  local p
+  for p in $notifier_port $link_port; do
+    port_busy "$p" && { echo "$p"; return 0; }
+  done
+  return 1
+}
 while true; do
   done_pid=
   rc=0
   wait -n -p done_pid "${pids[@]}" || rc=$?
-  if [ -z "$done_pid" ]; then
-    continue
-  fi
+  [ -n "$done_pid" ] || continue
   remaining=()
   for p in "${pids[@]}"; do [ "$p" != "$done_pid" ] && remaining+=("$p"); done
   pids=("${remaining[@]+"${remaining[@]}"}")
-  if [ "$done_pid" = "$notifier_pid" ]; then
-    echo "herald: notifier exited (status $rc); restarting it in 3 s"
-    sleep 3
-    start_notifier
-    pids+=("$notifier_pid")
-    echo "herald: notifier restarted (pid $notifier_pid)"
-  else
-    echo "herald: process $done_pid exited (status $rc); stopping. Logs: $logdir" >&2
-    exit 1
+  [ "$done_pid" = "$notifier_pid" ] || {
+    tail -n 5 "$logdir"/*.log >&2
+    fail "process $done_pid exited (status $rc); stopping"
+  }
+  if taken=$(ports_taken); then
+    fail "the notifier exited (status $rc) and $host:$taken is now in use by another process; not restarting it. Stop that process and run 'make run' again"
   fi
+  echo "herald: notifier exited (status $rc); restarting it in 3 s"
+  sleep 3
+  if taken=$(ports_taken); then
+    fail "$host:$taken was taken by another process while the notifier was down; not restarting it. Stop that process and run 'make run' again"
+  fi
+  start_notifier
+  wait_http $notifier_port /readyz "$notifier_pid" notifier "$logdir/notifier.log"
+  echo "herald: notifier restarted (pid $notifier_pid)"
 done

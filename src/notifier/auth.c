@@ -4,10 +4,12 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
+#include "core/log.h"
 #include "proto/http_query.h"
 
 int nf_cidr_parse(const char *text, nf_cidr *out)
@@ -158,15 +160,45 @@ static int find_token(const hr_http_head *head, char *buf, size_t cap, size_t *l
     return 1;
 }
 
+/* Identity headers from a peer outside --trusted-proxy are ignored. That is
+ * usually a gateway the notifier was not told to trust, whose users then all
+ * turn anonymous: say so once, with the flag to set. */
+static void warn_untrusted_once(const struct sockaddr *peer)
+{
+    static atomic_flag warned = ATOMIC_FLAG_INIT;
+    if (peer == NULL || atomic_flag_test_and_set(&warned))
+        return;
+    char addr[INET6_ADDRSTRLEN] = "?";
+    int bits = 32;
+    if (peer->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, addr, sizeof addr);
+    } else if (peer->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)peer)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6)) {
+            inet_ntop(AF_INET, a6->s6_addr + 12, addr, sizeof addr);
+        } else {
+            inet_ntop(AF_INET6, a6, addr, sizeof addr);
+            bits = 128;
+        }
+    }
+    hr_log(HR_LOG_WARN, "notifier",
+           "ignored X-Herald-User/X-Herald-Channels from %s, which is not a trusted proxy: "
+           "its clients are anonymous. If it is your gateway, add --trusted-proxy %s/%d "
+           "(logged once)",
+           addr, addr, bits);
+}
+
 int nf_auth_identify(const nf_auth *a, const struct sockaddr *peer, const hr_http_head *head,
                      int64_t now_unix, hr_identity *out, const char **why)
 {
     hr_identity_init(out);
     *why = "ok";
     const hr_http_header *user = hr_http_head_find(head, "X-Herald-User");
-    if ((user != NULL || hr_http_head_find(head, "X-Herald-Channels") != NULL) &&
-        is_trusted(a, peer))
-        return from_proxy(head, user, out, why);
+    if (user != NULL || hr_http_head_find(head, "X-Herald-Channels") != NULL) {
+        if (is_trusted(a, peer))
+            return from_proxy(head, user, out, why);
+        warn_untrusted_once(peer);
+    }
     char *buf = malloc(HR_TOKEN_MAX + 1);
     if (buf == NULL) {
         *why = "out of memory";

@@ -6,7 +6,8 @@
  *   2. Otherwise a token from ?token= or "Authorization: Bearer": verified
  *      with --jwt-secret / --jwt-public-key. Invalid -> 401. A token given
  *      when no key is configured -> 401 too (never silently anonymous).
- *   3. Otherwise anonymous. Identity headers from untrusted peers are ignored.
+ *   3. Otherwise anonymous. Identity headers from untrusted peers are ignored
+ *      (and logged once, naming the --trusted-proxy flag to set).
  *
  * Also the CIDR matcher used for trusted proxies (IPv4, IPv6, and IPv4
  * peers seen as IPv4-mapped IPv6 addresses). */

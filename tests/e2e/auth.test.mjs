@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import { after, before, describe } from 'node:test';
 import {
     connect, connectWelcome, expectRefused, keyPair, nowS, publishOk, signJwt,
-    startNotifier, stopAll, test, VIA_GATEWAY,
+    startNotifier, stopAll, test, VIA_GATEWAY, directOnly,
 } from './lib/harness.mjs';
 
 const SECRET = 'e2e-jwt-secret-0123456789';
@@ -352,4 +352,16 @@ describe('--trusted-proxy', () => {
         assert.equal(w.user, null);
         await assertForbidden(srv, c, `user:${u}`);
     });
+
+    test('identity headers from an untrusted address are logged once, with the flag to set',
+        directOnly('through the gateway the client\'s headers are stripped'), async () => {
+            const srv = await startNotifier();
+            for (let i = 0; i < 3; i++) {
+                const [, w] = await connectWelcome(srv.wsUrl(), { headers: { 'X-Herald-User': uniq() } });
+                assert.equal(w.user, null);
+            }
+            const warnings = srv.stderr().split('\n').filter((l) => /X-Herald-User/.test(l));
+            assert.equal(warnings.length, 1, srv.stderr());
+            assert.match(warnings[0], / warn .*from 127\.0\.0\.1.*--trusted-proxy 127\.0\.0\.1\/32/);
+        });
 });

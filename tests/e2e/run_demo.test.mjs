@@ -1,20 +1,36 @@
-// `make run` smoke test: scripts/run.sh with the binaries under test starts
-// the notifier, the gateway (config/gateway.yaml) and the demo source on the
-// fixed demo ports, the page and a live event stream are reachable through
-// the gateway, a killed notifier comes back, and SIGINT to the script's
-// process group (Ctrl-C) stops everything it started.
-// Skipped when one of the demo ports (7070, 8080, 9090) is already taken.
+// `make run` (scripts/run.sh with the binaries under test) and the shipped
+// config/gateway.yaml:
+//  - the demo comes up on the fixed demo ports: the page, a live event stream
+//    through the gateway over herald-link, the page's publish form for a
+//    signed-in user (refused anonymously); a killed notifier comes back;
+//    SIGINT (Ctrl-C) stops everything with status 0 and leaves no temp folder;
+//    the output fits one screen;
+//  - HERALD_BROKER picks the broker: a local Redis that is not running is
+//    started by run.sh, one that runs is used; events XADDed into it arrive;
+//  - a notifier port taken while the notifier is down stops the restart loop
+//    with a message; a demo port taken at start stops before any temp folder;
+//  - the real config/gateway.yaml (ports substituted) never lets an anonymous
+//    client publish: the notifier's /publish is not routed publicly.
+// The run.sh tests are skipped when a demo port (7070-7072, 8080, 9090) is taken.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import WebSocket from 'ws';
-import { BIN, waitFor, DEADLINE_MS } from './lib/harness.mjs';
+import {
+    BIN, waitFor, DEADLINE_MS, freePort, startNotifier, spawnServer, tmpFile, signJwt, publishOk, connect,
+    test as serverTest,
+} from './lib/harness.mjs';
+import { HAVE_REDIS, RespClient, startRedis } from './lib/servers.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const WAIT = DEADLINE_MS * 3;
+const DEMO_PORTS = [7070, 7071, 7072, 8080, 9090];
+const SECRET = 'herald-demo-secret';
 
 function portBusy(port) {
     return new Promise((resolve) => {
@@ -51,45 +67,288 @@ function firstEvent(url, channel) {
     });
 }
 
-const busy = (await Promise.all([7070, 8080, 9090].map(portBusy))).some(Boolean);
-
-test('make run: demo up through the gateway, notifier restarted, Ctrl-C stops all',
-    { skip: busy && 'a demo port (7070/8080/9090) is in use', timeout: 120000 }, async () => {
-        const run = spawn('bash', [path.join(ROOT, 'scripts', 'run.sh'), BIN], {
-            cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+/** Subscribes to channel on url; resolves with {next(): the next event, close()} once subscribed. */
+function subscriber(url, channel) {
+    return new Promise((resolve, reject) => {
+        const ws = new WebSocket(url);
+        const events = [];
+        const waiters = [];
+        ws.on('error', reject);
+        ws.on('message', (m) => {
+            const msg = JSON.parse(m.toString());
+            if (msg.type === 'welcome') ws.send(JSON.stringify({ type: 'subscribe', channels: [channel] }));
+            if (msg.type === 'subscribed') {
+                resolve({
+                    next: () => (events.length ? Promise.resolve(events.shift())
+                        : new Promise((r) => waiters.push(r))),
+                    close: () => ws.close(),
+                });
+            }
+            if (msg.type === 'event') {
+                if (waiters.length) waiters.shift()(msg); else events.push(msg);
+            }
         });
-        let out = '';
-        run.stdout.on('data', (d) => { out += d; });
-        run.stderr.on('data', (d) => { out += d; });
-        const exited = new Promise((resolve) => run.on('exit', (code, signal) => resolve({ code, signal })));
+    });
+}
+
+function demoToken(sub = 'demo') {
+    return signJwt({ sub, exp: Math.floor(Date.now() / 1000) + 600 }, { key: SECRET });
+}
+
+/**
+ * Starts scripts/run.sh in its own process group with a private TMPDIR.
+ * Returns {out(), exited, tmp, stop(signal)}; stop() resolves with the exit.
+ */
+function startRun(env = {}) {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-e2e-run-'));
+    const run = spawn('bash', [path.join(ROOT, 'scripts', 'run.sh'), BIN], {
+        cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp, ...env },
+    });
+    let out = '';
+    run.stdout.on('data', (d) => { out += d; });
+    run.stderr.on('data', (d) => { out += d; });
+    const exited = new Promise((resolve) => run.on('exit', (code, signal) => resolve({ code, signal })));
+    const pids = () => [...out.matchAll(/\(pids? ([\d ]+)/g)].flatMap((m) => m[1].split(' ').map(Number));
+    return {
+        run, tmp, exited, out: () => out,
+        /** Signals the whole group (as Ctrl-C does); waits for run.sh and its children. */
+        async stop(signal = 'SIGINT') {
+            const children = pids();
+            try { process.kill(-run.pid, signal); } catch { /* already gone */ }
+            let timer;
+            const end = await Promise.race([exited, new Promise((r) => { timer = setTimeout(() => r(null), WAIT); })]);
+            clearTimeout(timer);
+            if (!end) {
+                try { process.kill(-run.pid, 'SIGKILL'); } catch { /* gone */ }
+            }
+            assert.ok(end, `run.sh did not stop on ${signal}:\n${out}`);
+            await waitFor(() => !children.some(alive), `children ${children} gone`, WAIT);
+            await waitFor(async () => !(await Promise.all(DEMO_PORTS.map(portBusy))).some(Boolean), 'ports free', WAIT);
+            return end;
+        },
+    };
+}
+
+async function waitReady(r) {
+    await waitFor(() => r.out().includes('Herald demo:')
+        || /did not become ready|already in use|stopping|failed|not built|nothing answers/.test(r.out()),
+        'the demo URL', WAIT);
+    assert.match(r.out(), /Herald demo: {2}http:\/\/127\.0\.0\.1:8080\//, r.out());
+}
+
+const busy = (await Promise.all(DEMO_PORTS.map(portBusy))).some(Boolean);
+const skip = busy && 'a demo port (7070-7072, 8080, 9090) is in use';
+
+test('make run: demo up through the gateway over herald-link, form for signed-in users, notifier restarted, Ctrl-C stops all with 0',
+    { skip, timeout: 120000 }, async () => {
+        const r = startRun();
+        let stopped = false;
         try {
-            await waitFor(() => out.includes('Herald demo:') || /exited|did not become ready/.test(out),
-                'the demo URL', WAIT);
-            assert.match(out, /Herald demo: {2}http:\/\/127\.0\.0\.1:8080\//, out);
+            await waitReady(r);
+            assert.match(r.out(), /broker memory/);
+            // One screen: a handful of status lines, no build or make noise.
+            assert.ok(r.out().trim().split('\n').length <= 20, r.out());
             const page = await fetch('http://127.0.0.1:8080/');
             assert.equal(page.status, 200);
             assert.match(await page.text(), /<title>Herald/);
             const ev = await firstEvent('ws://127.0.0.1:8080/ws', 'orders');
             assert.equal(ev.channel, 'orders');
             assert.equal(typeof ev.data.ts, 'number');
+            const m = await (await fetch('http://127.0.0.1:7070/metrics')).text();
+            assert.match(m, /^herald_notifier_links [1-9]/m, 'the gateway reaches the notifier over herald-link');
 
-            const pid = Number(/notifier ready .*\(pid (\d+)/.exec(out)[1]);
+            // The page's publish form: signed-in users through the demo source.
+            const anon = await fetch('http://127.0.0.1:8080/api/publish', {
+                method: 'POST', body: JSON.stringify({ channel: 'alerts', data: { text: 'anon' } }),
+            });
+            assert.equal(anon.status, 401);
+            const sub = await subscriber('ws://127.0.0.1:8080/ws', 'e2e-form');
+            const ok = await fetch('http://127.0.0.1:8080/api/publish', {
+                method: 'POST', headers: { authorization: `Bearer ${demoToken()}` },
+                body: JSON.stringify({ channel: 'e2e-form', data: { text: 'from the form' } }),
+            });
+            assert.equal(ok.status, 200, await ok.text());
+            assert.deepEqual((await sub.next()).data, { text: 'from the form' });
+            sub.close();
+            const other = await fetch('http://127.0.0.1:8080/api/publish', {
+                method: 'POST', headers: { authorization: `Bearer ${demoToken()}` },
+                body: JSON.stringify({ channel: 'user:someone-else', data: {} }),
+            });
+            assert.equal(other.status, 403);
+
+            const pid = Number(/notifier ready .*\(pid (\d+)/.exec(r.out())[1]);
             process.kill(pid, 'SIGKILL');
-            await waitFor(() => /notifier restarted \(pid \d+\)/.test(out), 'notifier restarted', WAIT);
-            await waitFor(async () => (await fetch('http://127.0.0.1:7070/readyz').catch(() => ({}))).status === 200,
-                'restarted notifier ready', WAIT);
-            // The gateway's health check brings the upstream back (503 meanwhile).
+            await waitFor(() => /notifier restarted \(pid \d+\)/.test(r.out()), 'notifier restarted', WAIT);
             await waitFor(() => firstEvent('ws://127.0.0.1:8080/ws', 'orders'),
                 'an event through the gateway after the restart', WAIT, 500);
+
+            const end = await r.stop('SIGINT');
+            stopped = true;
+            assert.deepEqual(end, { code: 0, signal: null }, r.out());
+            assert.doesNotMatch(r.out(), /Error|logs kept/, r.out());
+            assert.deepEqual(fs.readdirSync(r.tmp), [], 'the temp folder is removed after a normal stop');
         } finally {
-            const children = [...out.matchAll(/\(pid (\d+)/g)].map((m) => Number(m[1]));
-            try { process.kill(-run.pid, 'SIGINT'); } catch { /* already gone */ }
-            let timer;
-            const end = await Promise.race([exited, new Promise((r) => { timer = setTimeout(() => r(null), WAIT); })]);
-            clearTimeout(timer);
-            if (!end) process.kill(-run.pid, 'SIGKILL');
-            assert.ok(end, `run.sh did not stop on SIGINT:\n${out}`);
-            await waitFor(() => !children.some(alive), `children ${children} gone`, WAIT);
-            await waitFor(async () => !(await portBusy(8080)) && !(await portBusy(7070)), 'ports free', WAIT);
+            if (!stopped) await r.stop('SIGKILL').catch(() => {});
+            fs.rmSync(r.tmp, { recursive: true, force: true });
         }
     });
+
+test('make run: HERALD_BROKER=redis://127.0.0.1:PORT starts redis-server when none runs; XADDed events arrive',
+    { skip: skip || (!HAVE_REDIS && 'no redis-server'), timeout: 120000 }, async () => {
+        const port = await freePort();
+        const r = startRun({ HERALD_BROKER: `redis://127.0.0.1:${port}` });
+        try {
+            await waitReady(r);
+            assert.match(r.out(), new RegExp(`redis-server started on 127\\.0\\.0\\.1:${port}`));
+            assert.match(r.out(), new RegExp(`broker redis://127\\.0\\.0\\.1:${port}`));
+            const sub = await subscriber('ws://127.0.0.1:8080/ws', 'e2e-redis');
+            const service = await RespClient.connect(port);
+            await service.xadd('e2e-redis', { via: 'XADD' });
+            service.close();
+            assert.deepEqual((await sub.next()).data, { via: 'XADD' });
+            sub.close();
+            assert.deepEqual(await r.stop('SIGINT'), { code: 0, signal: null }, r.out());
+            assert.equal(await portBusy(port), false, 'the redis-server run.sh started is stopped');
+        } finally {
+            await r.stop('SIGKILL').catch(() => {});
+            fs.rmSync(r.tmp, { recursive: true, force: true });
+        }
+    });
+
+test('make run: HERALD_BROKER names a running Redis: used, not started again',
+    { skip: skip || (!HAVE_REDIS && 'no redis-server'), timeout: 120000 }, async () => {
+        const redis = await startRedis();
+        const r = startRun({ HERALD_BROKER: redis.url() });
+        try {
+            await waitReady(r);
+            assert.doesNotMatch(r.out(), /redis-server started/);
+            const sub = await subscriber('ws://127.0.0.1:8080/ws', 'e2e-redis');
+            const service = await redis.client();
+            await service.xadd('e2e-redis', { n: 1 });
+            service.close();
+            assert.deepEqual((await sub.next()).data, { n: 1 });
+            sub.close();
+            assert.deepEqual(await r.stop('SIGINT'), { code: 0, signal: null }, r.out());
+        } finally {
+            await r.stop('SIGKILL').catch(() => {});
+            await redis.stop();
+            fs.rmSync(r.tmp, { recursive: true, force: true });
+        }
+    });
+
+test('make run: a notifier port taken while the notifier is down stops the restart loop with a message',
+    { skip, timeout: 120000 }, async () => {
+        const r = startRun({ HERALD_RUN_NO_SOURCE: '1' });
+        let squatter;
+        try {
+            await waitReady(r);
+            const pid = Number(/notifier ready .*\(pid (\d+)/.exec(r.out())[1]);
+            process.kill(pid, 'SIGKILL');
+            await waitFor(() => /notifier exited/.test(r.out()), 'run.sh saw the notifier exit', WAIT);
+            squatter = net.createServer();
+            await new Promise((resolve, reject) => {
+                squatter.once('error', reject);
+                squatter.listen(7070, '127.0.0.1', resolve);
+            });
+            let timer;
+            const end = await Promise.race([r.exited, new Promise((resolve) => { timer = setTimeout(resolve, WAIT, 'still running'); })]);
+            clearTimeout(timer);
+            assert.deepEqual(end, { code: 1, signal: null }, r.out());
+            assert.match(r.out(), /127\.0\.0\.1:7070 (was taken|is now in use)/);
+            assert.doesNotMatch(r.out(), /notifier restarted/);
+        } finally {
+            if (squatter) await new Promise((resolve) => squatter.close(resolve));
+            await r.stop('SIGKILL').catch(() => {});
+            fs.rmSync(r.tmp, { recursive: true, force: true });
+        }
+    });
+
+test('make run: a demo port in use at start stops at once, leaving no temp folder',
+    { skip, timeout: 60000 }, async () => {
+        const squatter = net.createServer();
+        await new Promise((resolve) => squatter.listen(8080, '127.0.0.1', resolve));
+        const r = startRun();
+        try {
+            const end = await r.exited;
+            assert.deepEqual(end, { code: 1, signal: null }, r.out());
+            assert.match(r.out(), /port 8080 on 127\.0\.0\.1 is already in use/);
+            assert.deepEqual(fs.readdirSync(r.tmp), []);
+        } finally {
+            await new Promise((resolve) => squatter.close(resolve));
+            fs.rmSync(r.tmp, { recursive: true, force: true });
+        }
+    });
+
+// The shipped config/gateway.yaml itself, on free ports: the notifier's
+// publish API is not reachable from the public listener, whatever the path
+// or token; the WebSocket route reaches the notifier over herald-link.
+/**
+ * Starts a notifier with nfArgs (plus --link-listen) and herald-gateway on the
+ * real config/gateway.yaml with its ports moved to free ones. Returns {nf, gw,
+ * base, wsBase}.
+ */
+async function startShipped(nfArgs) {
+    const linkPort = await freePort();
+    const nf = await startNotifier(['--link-listen', `127.0.0.1:${linkPort}`, ...nfArgs], { direct: true });
+    const listen = await freePort();
+    let admin = await freePort();
+    while (admin === listen) admin = await freePort();
+    const formPort = await freePort(); // nothing listens: the demo source is not running
+    let cfg = fs.readFileSync(path.join(ROOT, 'config', 'gateway.yaml'), 'utf8');
+    for (const [from, to] of [['127.0.0.1:8080', `127.0.0.1:${listen}`], ['127.0.0.1:9090', `127.0.0.1:${admin}`],
+        ['127.0.0.1:7071', `127.0.0.1:${linkPort}`], ['127.0.0.1:7070', `127.0.0.1:${nf.port}`],
+        ['127.0.0.1:7072', `127.0.0.1:${formPort}`], ['../web/', `${path.join(ROOT, 'web')}/`]]) {
+        assert.ok(cfg.includes(from), `config/gateway.yaml mentions ${from}`);
+        cfg = cfg.split(from).join(to);
+    }
+    const gw = spawnServer('herald-gateway', ['--config', tmpFile('shipped-gateway.yaml', cfg)], {}, listen);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/healthz`).catch(() => ({}))).status === 200,
+        'the gateway admin /healthz', WAIT);
+    return { nf, gw, base: `http://127.0.0.1:${listen}`, wsBase: `ws://127.0.0.1:${listen}` };
+}
+
+serverTest('config/gateway.yaml: no anonymous publish through the public listener; /ws over herald-link', async () => {
+    const { nf, gw, base, wsBase } = await startShipped(['--trusted-proxy', '127.0.0.1/32', '--jwt-secret', SECRET]);
+    const c = await connect(`${wsBase}/ws?token=${demoToken('alice')}`);
+    const welcome = await c.next();
+    assert.equal(welcome.type, 'welcome');
+    assert.equal(welcome.user, 'alice');
+    c.send({ type: 'subscribe', channels: ['e2e-anon', 'user:alice'] });
+    assert.equal((await c.next()).type, 'subscribed');
+    assert.match(await (await fetch(`http://127.0.0.1:${nf.port}/metrics`)).text(), /^herald_notifier_link_sessions [1-9]/m);
+
+    const body = (channel) => JSON.stringify({ channel, data: { text: 'should not arrive' } });
+    for (const p of ['/publish', '/api/publish', '/api/publish/', '/ws/publish', '/ws/../publish', '//publish',
+        '/%70ublish', '/publish?channel=e2e-anon', '/api/../publish']) {
+        for (const channel of ['e2e-anon', 'user:alice']) {
+            const res = await fetch(base + p, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(channel) });
+            await res.arrayBuffer();
+            assert.ok(res.status >= 400, `anonymous POST ${p} answered ${res.status}`);
+        }
+    }
+    const anonForm = await fetch(`${base}/api/publish`, { method: 'POST', body: body('e2e-anon') });
+    assert.equal(anonForm.status, 401, 'the form route needs a token');
+    // Nothing of the above reached a channel: the next event is the sentinel.
+    await publishOk(nf, { channel: 'e2e-anon', data: { text: 'sentinel' } });
+    const ev = await c.next();
+    assert.equal(ev.type, 'event');
+    assert.deepEqual(ev.data, { text: 'sentinel' });
+    c.close();
+    await gw.stop('SIGTERM');
+});
+
+// docs/scaling.md's case: a notifier started without --trusted-proxy behind
+// the gateway. Its users turn anonymous, and it says why, once.
+serverTest('config/gateway.yaml before a notifier without --trusted-proxy: users anonymous, one warning naming the flag', async () => {
+    const { nf, wsBase } = await startShipped([]);
+    for (let i = 0; i < 2; i++) {
+        const c = await connect(`${wsBase}/ws?token=${demoToken('alice')}`);
+        const w = await c.next();
+        assert.equal(w.type, 'welcome');
+        assert.equal(w.user, null);
+        c.close();
+    }
+    const warnings = nf.stderr().split('\n').filter((l) => /X-Herald-User/.test(l));
+    assert.equal(warnings.length, 1, nf.stderr());
+    assert.match(warnings[0], /--trusted-proxy 127\.0\.0\.1\/32/);
+});
