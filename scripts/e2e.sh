@@ -6,7 +6,7 @@
 #
 # Upstream modes (tests/e2e/lib/harness.mjs, HERALD_E2E_UPSTREAM): every
 # suite runs with clients straight on herald-notifier (`direct`); the suites
-# about SPEC §2/§3 client behaviour (GATEWAY_SUITES) run again with clients
+# about client behaviour (docs/protocol.md; GATEWAY_SUITES) run again with clients
 # behind herald-gateway, over herald-link (`link`) and with plain WebSocket
 # proxying (`proxy`). HERALD_E2E_MODES picks the modes ("direct link proxy"
 # by default); HERALD_E2E_UPSTREAM=MODE runs that one mode only.

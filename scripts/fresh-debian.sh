@@ -17,10 +17,11 @@
 # The root gets the host's extra CA certificates (/usr/local/share/ca-certificates)
 # and NODE_EXTRA_CA_CERTS, the host's resolv.conf, and the host's apt proxy /
 # validity settings and proxy variables if it has any, so its apt and npm reach
-# the registries as the host does. Servers bind loopback only (the root shares
-# the host's network; the demo's fixed ports 7070, 7071, 8080 and 9090 must be
-# free). Every process started in the root is stopped by PID and every mount is
-# undone on any exit.
+# the registries as the host does. Each command's install step
+# (scripts/deps.sh) runs with the host's network; the commands themselves run
+# in a network namespace with loopback only, so the demo's fixed ports never
+# meet the host's. Every process started in the root is stopped by PID and
+# every mount is undone on any exit.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -170,6 +171,12 @@ for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
   [ -n "${!v:-}" ] && envs+=("$v=${!v}")
 done
 in_root() { chroot "$dir" /usr/bin/env -i "${envs[@]}" /bin/bash -c "$1"; }
+# The same in a network namespace of its own with only loopback up: the
+# demo's fixed ports never meet the host's, and nothing reaches out.
+in_root_lo() {
+  unshare --net -- /bin/sh -c 'ip link set lo up && exec "$@"' _ \
+    chroot "$dir" /usr/bin/env -i "${envs[@]}" /bin/bash -c "$1"
+}
 
 say "apt-get install git make (the user's only additions)"
 in_root 'apt-get update -qq && apt-get install -y -qq git make >/dev/null'
@@ -186,13 +193,17 @@ rm -rf "$dir/root/herald"
 git clone -q --no-hardlinks "$src" "$dir/root/herald"
 git -C "$dir/root/herald" checkout -q "$commit"
 
-# Starts `make run` in the root, waits for its URL line, checks the page, a
-# WebSocket upgrade and the gateway's health, then stops it with SIGINT (as
-# Ctrl-C does) and expects exit status 0 and no process left behind.
+# Starts `make run` in the root (loopback-only namespace), waits for its URL
+# line, checks the page, a WebSocket upgrade and the gateway's health from
+# inside that namespace, then stops it with SIGINT (as Ctrl-C does) and
+# expects exit status 0 and no process left behind.
 try_make_run() {
   local log=$logs/make-run-$1.log pid status
   : >"$log"
-  setsid chroot "$dir" /usr/bin/env -i "${envs[@]}" /bin/bash -c 'cd /root/herald && exec make run' \
+  # env --default-signal: a background job of a script starts with SIGINT
+  # ignored, and make run must see the SIGINT a terminal's Ctrl-C sends.
+  setsid env --default-signal=INT unshare --net -- /bin/sh -c 'ip link set lo up && exec "$@"' _ \
+    chroot "$dir" /usr/bin/env -i "${envs[@]}" /bin/bash -c 'cd /root/herald && exec make run' \
     >"$log" 2>&1 &
   pid=$!
   for _ in $(seq 1800); do
@@ -207,16 +218,17 @@ try_make_run() {
     return 1
   fi
   cat "$log"
-  curl -fsS --max-time 10 http://127.0.0.1:8080/ | grep -q '<title>Herald' ||
+  local net=(nsenter "--net=/proc/$pid/ns/net")
+  "${net[@]}" curl -fsS --max-time 10 http://127.0.0.1:8080/ | grep -q '<title>Herald' ||
     { echo "fresh-debian: no demo page at http://127.0.0.1:8080/" >&2; return 1; }
   echo "fresh-debian: GET http://127.0.0.1:8080/ -> the demo page"
   local head
-  head=$(curl -s --max-time 3 -o /dev/null -w '%{http_code}' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
-    -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
+  head=$("${net[@]}" curl -s --max-time 3 -o /dev/null -w '%{http_code}' -H 'Connection: Upgrade' \
+    -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
     http://127.0.0.1:8080/ws || true)
   [ "$head" = 101 ] || { echo "fresh-debian: /ws upgrade answered '$head', not 101" >&2; return 1; }
   echo "fresh-debian: GET /ws with Upgrade: websocket -> 101"
-  curl -fsS --max-time 10 http://127.0.0.1:9090/healthz >/dev/null ||
+  "${net[@]}" curl -fsS --max-time 10 http://127.0.0.1:9090/healthz >/dev/null ||
     { echo "fresh-debian: gateway /healthz failed" >&2; return 1; }
   echo "fresh-debian: gateway http://127.0.0.1:9090/healthz -> 200"
   kill -INT -- "-$pid"
@@ -228,17 +240,26 @@ try_make_run() {
   local left
   left=$(root_pids | tr '\n' ' ')
   [ -z "$left" ] || { echo "fresh-debian: processes left after make run: $left" >&2; return 1; }
+  ls -d "$dir"/tmp/herald-run.* 2>/dev/null && { echo "fresh-debian: make run left a temp folder" >&2; return 1; }
+  return 0
 }
 
-say "make run (first command on the stock root; log: $logs/make-run-first.log)"
+# Installs need the network, the servers only loopback: each command's own
+# install step (scripts/deps.sh, which make run and make test call first)
+# runs with the host's network, then the command itself in a loopback-only
+# namespace, where that step finds nothing left to install.
+say "scripts/deps.sh run (make run's install step, on the stock root)"
+in_root 'cd /root/herald && scripts/deps.sh run'
+say "make run (log: $logs/make-run-first.log)"
 try_make_run first
 in_root 'command -v npm >/dev/null && { echo "fresh-debian: make run installed npm" >&2; exit 1; }
   [ ! -e /root/herald/tests/e2e/node_modules ] || { echo "fresh-debian: make run installed npm packages" >&2; exit 1; }
   echo "fresh-debian: make run installed no npm and no npm packages ($(node --version))"'
 
-say "make test (log: $logs/make-test.log)"
+say "scripts/deps.sh test, then make test (log: $logs/make-test.log)"
 rc=0
-in_root 'cd /root/herald && make test' >"$logs/make-test.log" 2>&1 || rc=$?
+in_root 'cd /root/herald && scripts/deps.sh test' 2>&1 | tail -n 5
+in_root_lo 'cd /root/herald && make test' >"$logs/make-test.log" 2>&1 || rc=$?
 grep -E 'tests passed|tests failed|^# (tests|pass|fail|skipped|cancelled) |^=== e2e' "$logs/make-test.log" || true
 tail -n 5 "$logs/make-test.log"
 [ "$rc" -eq 0 ] || { echo "fresh-debian: make test failed ($rc); log: $logs/make-test.log" >&2; exit 1; }

@@ -74,9 +74,13 @@ if [[ $broker =~ ^redis://([^@/]*@)?(127\.[0-9.]+|localhost|\[::1\])(:([0-9]+))?
   fi
 elif [[ $broker =~ ^(redis|rediss|nats|amqp|amqps)://([^@/]*@)?(\[[^]]*\]|[^:/?]+)(:([0-9]+))? ]]; then
   scheme=${BASH_REMATCH[1]} bhost=${BASH_REMATCH[3]} bport=${BASH_REMATCH[5]}
-  case $scheme in redis*) bport=${bport:-6379} ;; nats) bport=${bport:-4222} ;; amqp*) bport=${bport:-5672} ;; esac
-  if ! (exec 3<>"/dev/tcp/${bhost//[][]/}/$bport") 2>/dev/null; then
-    echo "herald: HERALD_BROKER=$broker but nothing answers on $bhost:$bport; start that broker first" >&2
+  case $scheme in
+    redis*) bport=${bport:-6379} what="redis-server" ;;
+    nats) bport=${bport:-4222} what="nats-server -js -a ${bhost//[][]/} -p $bport" ;;
+    amqp*) bport=${bport:-5672} what="rabbitmq-server" ;;
+  esac
+  if ! timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "${bhost//[][]/}" "$bport" 2>/dev/null; then
+    echo "herald: HERALD_BROKER=$broker but nothing answers on $bhost:$bport; start the broker there first ($what)" >&2
     exit 1
   fi
 fi

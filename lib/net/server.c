@@ -156,6 +156,8 @@ int hr_server_parse_addr(const char *addr, struct sockaddr_storage *out)
         return HR_EINVAL;
     memcpy(host, h, hlen);
     host[hlen] = '\0';
+    if (strcmp(host, "localhost") == 0) /* the one name taken, as the gateway's config does */
+        memcpy(host, "127.0.0.1", sizeof "127.0.0.1");
     memset(out, 0, sizeof *out);
     if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0)
         return 0;

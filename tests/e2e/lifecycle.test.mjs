@@ -191,6 +191,15 @@ describe('flags and environment', directOnly('process flags, no client path to v
         assert.ok(refused, 'nothing listens on the HERALD_LISTEN port');
     });
 
+    test('--listen localhost:PORT listens on 127.0.0.1; another host name is refused, naming the forms', async () => {
+        const port = await freePort();
+        const srv = await startNotifier(['--listen', `localhost:${port}`], { noListen: true, port });
+        assert.equal((await httpGet(srv, '/healthz')).status, 200);
+        const r = await runProgram('herald-notifier', ['--listen', `example.invalid:${port}`]);
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /--listen example\.invalid:\d+: expected ADDR:PORT with a numeric address or localhost/);
+    });
+
     test('HERALD_API_KEY is honoured', async () => {
         const srv = await startNotifier([], { env: { HERALD_API_KEY: 'envkey' } });
         assert.equal((await publish(srv, { channel: 'e', data: 1 })).status, 401);
