@@ -46,6 +46,7 @@ if [ -n "$(git -C "$src" status --porcelain --untracked-files=no)" ] && [ "$ref"
   echo "fresh-debian: note: uncommitted changes in $src are not tested (clone of $commit)" >&2
 fi
 
+command -v python3 >/dev/null || { echo "fresh-debian: needs python3 on the host (a terminal for make run)" >&2; exit 1; }
 if ! command -v debootstrap >/dev/null; then
   say "installing debootstrap on the host"
   apt-get update -qq
@@ -193,28 +194,54 @@ rm -rf "$dir/root/herald"
 git clone -q --no-hardlinks "$src" "$dir/root/herald"
 git -C "$dir/root/herald" checkout -q "$commit"
 
-# Starts `make run` in the root (loopback-only namespace), waits for its URL
-# line, checks the page, a WebSocket upgrade and the gateway's health from
-# inside that namespace, then stops it with SIGINT (as Ctrl-C does) and
-# expects exit status 0 and no process left behind.
+# Runs a command on a new pseudo-terminal, as a user's shell would: output
+# to the log file; SIGUSR1 types Ctrl-C; exits with the command's status.
+# Usage: python3 -c "$pty_py" LOG PIDFILE CMD...
+pty_py='
+import os, pty, select, signal, sys
+log, pidfile, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+open(pidfile, "w").write(str(pid))
+signal.signal(signal.SIGUSR1, lambda *_: os.write(fd, b"\x03"))
+with open(log, "ab", buffering=0) as out:
+    while True:
+        try:
+            ready = select.select([fd], [], [], 1)[0]
+            data = os.read(fd, 65536) if ready else b"-"
+        except InterruptedError:
+            continue
+        except OSError:
+            break
+        if not data:
+            break
+        if data != b"-":
+            out.write(data.replace(b"\r\n", b"\n"))
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+'
+
+# Starts `make run` in the root (loopback-only namespace) on a terminal,
+# waits for its URL line, checks the page, a WebSocket upgrade and the
+# gateway's health from inside that namespace, then types Ctrl-C and expects
+# exit status 0, no process left behind and no temp folder.
 try_make_run() {
-  local log=$logs/make-run-$1.log pid status
+  local log=$logs/make-run-$1.log pidfile=$logs/make-run-$1.pid pid='' py status
   : >"$log"
-  # env --default-signal: a background job of a script starts with SIGINT
-  # ignored, and make run must see the SIGINT a terminal's Ctrl-C sends.
-  setsid env --default-signal=INT unshare --net -- /bin/sh -c 'ip link set lo up && exec "$@"' _ \
-    chroot "$dir" /usr/bin/env -i "${envs[@]}" /bin/bash -c 'cd /root/herald && exec make run' \
-    >"$log" 2>&1 &
-  pid=$!
+  rm -f "$pidfile"
+  python3 -c "$pty_py" "$log" "$pidfile" unshare --net -- /bin/sh -c 'ip link set lo up && exec "$@"' _ \
+    chroot "$dir" /usr/bin/env -i "${envs[@]}" /bin/bash -c 'cd /root/herald && exec make run' &
+  py=$!
   for _ in $(seq 1800); do
     grep -q 'Herald demo:' "$log" && break
-    kill -0 "$pid" 2>/dev/null || break
+    kill -0 "$py" 2>/dev/null || break
     sleep 1
   done
-  if ! grep -q 'Herald demo:' "$log"; then
+  [ -s "$pidfile" ] && pid=$(cat "$pidfile")
+  if ! grep -q 'Herald demo:' "$log" || [ -z "$pid" ]; then
     echo "fresh-debian: make run did not print its URL:" >&2
     tail -n 40 "$log" >&2
-    kill -INT -- "-$pid" 2>/dev/null || true
+    kill -USR1 "$py" 2>/dev/null || true
     return 1
   fi
   cat "$log"
@@ -231,12 +258,12 @@ try_make_run() {
   "${net[@]}" curl -fsS --max-time 10 http://127.0.0.1:9090/healthz >/dev/null ||
     { echo "fresh-debian: gateway /healthz failed" >&2; return 1; }
   echo "fresh-debian: gateway http://127.0.0.1:9090/healthz -> 200"
-  kill -INT -- "-$pid"
+  kill -USR1 "$py"
   status=0
-  wait "$pid" || status=$?
+  wait "$py" || status=$?
   tail -n 3 "$log"
-  [ $status -eq 0 ] || { echo "fresh-debian: make run exited with $status after SIGINT, not 0" >&2; return 1; }
-  echo "fresh-debian: make run stopped on SIGINT with status 0"
+  [ $status -eq 0 ] || { echo "fresh-debian: make run exited with $status after Ctrl-C, not 0" >&2; return 1; }
+  echo "fresh-debian: make run stopped on Ctrl-C with status 0"
   local left
   left=$(root_pids | tr '\n' ' ')
   [ -z "$left" ] || { echo "fresh-debian: processes left after make run: $left" >&2; return 1; }
@@ -260,7 +287,7 @@ say "scripts/deps.sh test, then make test (log: $logs/make-test.log)"
 rc=0
 in_root 'cd /root/herald && scripts/deps.sh test' 2>&1 | tail -n 5
 in_root_lo 'cd /root/herald && make test' >"$logs/make-test.log" 2>&1 || rc=$?
-grep -E 'tests passed|tests failed|^# (tests|pass|fail|skipped|cancelled) |^=== e2e' "$logs/make-test.log" || true
+grep -E 'tests passed|tests failed|^ℹ (tests|pass|fail|skipped|cancelled) |^=== e2e' "$logs/make-test.log" || true
 tail -n 5 "$logs/make-test.log"
 [ "$rc" -eq 0 ] || { echo "fresh-debian: make test failed ($rc); log: $logs/make-test.log" >&2; exit 1; }
 

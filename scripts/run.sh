@@ -24,6 +24,14 @@ set -euo pipefail
 
 bin=${1:?usage: scripts/run.sh BIN_DIR}
 bin=$(cd "$bin" && pwd)
+
+# Ctrl-C should stop the demo, not make (make dies of the SIGINT and reports
+# "Interrupt", status 130): at a terminal, run as a job of a shell with job
+# control, in a process group of its own that holds the terminal, so only
+# the demo gets the SIGINT and `make run` ends with this script's status.
+if [ -t 0 ] && [ -z "${HERALD_RUN_JOB:-}" ]; then
+  HERALD_RUN_JOB=1 exec bash -mc '"$@"; exit $?' run.sh bash "$0" "$bin"
+fi
 cd "$(dirname "$0")/.."
 
 secret=${HERALD_DEMO_SECRET:-herald-demo-secret}
