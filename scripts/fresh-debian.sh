@@ -202,6 +202,10 @@ import os, pty, select, signal, sys
 log, pidfile, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
 pid, fd = pty.fork()
 if pid == 0:
+    # This runs as a background job, started with SIGINT ignored: a terminal
+    # user has it at its default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     os.execvp(argv[0], argv)
 open(pidfile, "w").write(str(pid))
 signal.signal(signal.SIGUSR1, lambda *_: os.write(fd, b"\x03"))
