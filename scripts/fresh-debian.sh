@@ -88,6 +88,7 @@ root_pids() {
     r=$(readlink "$p/root" 2>/dev/null) || continue
     [ "$r" = "$dir" ] && echo "${p#/proc/}"
   done
+  return 0
 }
 
 cleanup() {
