@@ -304,12 +304,12 @@ int nf_api_write_metrics(const nf_loop *l, hr_buf *out)
 {
     snapshot s;
     take_snapshot(l, &s);
-    const unsigned n = nf_shards_loops(l->shards);
+    const unsigned n = l->peers != NULL ? l->peers->count(l->peers_arg) : 1;
     uint64_t sessions[NF_LOOPS_MAX] = {s.link.sessions};
     s.loops = n;
     for (unsigned i = 1; i < n; i++) {
         nf_loop_counters c;
-        nf_shards_counters(l->shards, i, &c);
+        l->peers->counters(l->peers_arg, i, &c);
         add_loop(&s, &c);
         sessions[i] = c.link.sessions;
     }

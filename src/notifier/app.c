@@ -16,10 +16,10 @@
 
 #include "api.h"
 #include "core/err.h"
+#include "direct.h"
 #include "core/log.h"
 #include "proto/http_query.h"
 #include "link.h"
-#include "loops.h"
 #include "session.h"
 
 #define SWEEP_MS 1000
@@ -46,14 +46,14 @@ static int on_upgrade(hr_conn *c, const hr_http_head *head, hr_upgrade_reply *re
         reply->body_len = 10;
         return 404;
     }
-    return nf_session_upgrade(loop_of(c), c, head, reply);
+    return nf_direct_upgrade(loop_of(c), c, head, reply);
 }
 
 static void on_open(hr_conn *c)
 {
     nf_session *s = hr_conn_app_data(c);
     if (s != NULL)
-        nf_session_open(s);
+        nf_direct_open(c, s);
 }
 
 static void on_message(hr_conn *c, int opcode, const uint8_t *data, size_t len)
@@ -95,14 +95,6 @@ static const hr_conn_callbacks callbacks = {
 
 /* ---- broker ----------------------------------------------------------- */
 
-/* The hub's tap: every frame the primary's hub delivered goes to the shards. */
-static void on_frame(void *arg, const char *name, hr_event_id id, hr_msg *plain, uint64_t now_ms)
-{
-    nf_loop *l = arg;
-    if (l->shards != NULL)
-        nf_shards_post_event(l->shards, name, id, plain, now_ms);
-}
-
 static void on_event(void *app, const hr_event *ev)
 {
     nf_loop *l = app;
@@ -122,8 +114,8 @@ static void on_state(void *app, bool up, const char *detail)
            up ? "up" : "down", hr_broker_name(l->broker), detail != NULL ? detail : "");
     if (up) {
         nf_hub_raise_floor(l->hub, l->broker->origin);
-        if (l->shards != NULL)
-            nf_shards_post_floor(l->shards, l->broker->origin);
+        if (l->peers != NULL)
+            l->peers->floor(l->peers_arg, l->broker->origin);
     }
 }
 
@@ -168,7 +160,6 @@ int nf_loop_init(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, char *err, siz
     const int rc = init_common(l, uv, cfg, err, errcap);
     if (rc != 0)
         return rc;
-    nf_hub_set_tap(l->hub, on_frame, l);
     const hr_broker_callbacks bc = {on_event, on_state};
     char berr[256];
     l->broker = hr_broker_new(uv, cfg->broker, &bc, l, berr, sizeof berr);
@@ -233,9 +224,6 @@ int nf_loop_start(nf_loop *l, char *err, size_t errcap)
     if (l->cfg->link_listen != NULL &&
         (l->links = nf_links_start(l, l->cfg->link_listen, err, errcap)) == NULL)
         return HR_EINVAL;
-    if (l->links != NULL && l->cfg->loops > 1 &&
-        (l->shards = nf_shards_start(l, l->cfg->loops, err, errcap)) == NULL)
-        return HR_ENOMEM;
     uv_timer_init(l->uv, &l->sweep);
     uv_signal_init(l->uv, &l->sig_term);
     uv_signal_init(l->uv, &l->sig_int);
@@ -286,7 +274,8 @@ void nf_loop_stop(nf_loop *l)
     if (l->stopping)
         return;
     l->stopping = true;
-    nf_shards_stop(l->shards);
+    if (l->peers != NULL)
+        l->peers->stop(l->peers_arg);
     nf_links_stop(l->links);
     if (l->server == NULL || hr_server_shutdown(l->server, 1001, on_server_done, l) != 0)
         close_handles(l);
@@ -294,8 +283,6 @@ void nf_loop_stop(nf_loop *l)
 
 void nf_loop_deinit(nf_loop *l)
 {
-    nf_shards_free(l->shards); /* joins the threads: every shard has stopped */
-    l->shards = NULL;
     if (l->index > 0) {
         nf_links_free(l->links); /* a shard's table: its links closed before uv_run returned */
         l->links = NULL;

@@ -7,7 +7,9 @@
  * loops 1..N-1 ("shards", loops.h) each run on their own thread with an
  * nf_loop of their own holding only a hub, the auth settings, the links the
  * primary handed them, the sweep timer and the counters: no server, no
- * broker, no signals (nf_loop_init_shard).
+ * broker, no signals (nf_loop_init_shard). The shard code wires loop 0 to
+ * them (nf_loop_peers, the hub's tap, the link hand-off); this file never
+ * calls it.
  *
  * Every hr_conn the app has seen carries an app-data pointer to a struct
  * whose first member is an nf_conn_kind, so on_close knows what it holds. */
@@ -40,6 +42,23 @@ typedef struct nf_app_stats {
 } nf_app_stats;
 
 typedef struct nf_pub_req nf_pub_req;
+struct nf_loop_counters;
+
+/* The loop's view of the other loops of the process, installed on the
+ * primary by the code that runs them (loops.h: nf_shards_start). The
+ * primary's own code reaches them only through this table, so the wiring
+ * lives with the shards: a future kind of loop (direct clients on several
+ * loops, issue 18) installs a table of its own. */
+typedef struct nf_loop_peers {
+    /* The broker is up: every other loop raises its history floor too. */
+    void (*floor)(void *arg, hr_event_id floor);
+    /* The primary stops: every other loop stops (sessions get 1001). */
+    void (*stop)(void *arg);
+    /* Loops in the process, this one included. */
+    unsigned (*count)(void *arg);
+    /* The latest counters of loop index (1..count-1), thread-safe. */
+    void (*counters)(void *arg, unsigned index, struct nf_loop_counters *out);
+} nf_loop_peers;
 
 typedef struct nf_loop {
     const nf_config *cfg;
@@ -51,12 +70,13 @@ typedef struct nf_loop {
     uv_timer_t sweep;
     uv_signal_t sig_term, sig_int;
     nf_app_stats stats;
-    nf_pub_req *pending;      /* publishes waiting for the broker */
-    struct nf_links *links;   /* herald-link listener or table (link.h), or NULL */
-    struct nf_shards *shards; /* primary with --loops > 1: the other loops (loops.h) */
-    uint64_t start_ms;        /* wall clock at start: prefixes connection ids */
-    uint64_t next_serial;     /* numbers this loop's link sessions */
-    unsigned index;           /* 0: the primary; 1..N-1: shards */
+    nf_pub_req *pending;        /* publishes waiting for the broker */
+    struct nf_links *links;     /* herald-link listener or table (link.h), or NULL */
+    const nf_loop_peers *peers; /* primary with --loops > 1: the other loops, or NULL */
+    void *peers_arg;
+    uint64_t start_ms;    /* wall clock at start: prefixes connection ids */
+    uint64_t next_serial; /* numbers this loop's link sessions */
+    unsigned index;       /* 0: the primary; 1..N-1: shards */
     bool stopping;
     bool handles_open;
 } nf_loop;
@@ -74,8 +94,10 @@ int nf_loop_init(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, char *err, siz
 int nf_loop_init_shard(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, unsigned index,
                        uint64_t start_ms, char *err, size_t errcap);
 
-/* Listens, starts the broker, the sweep timer and the signal handlers.
- * Returns 0 or an error with one line in err (e.g. address in use). */
+/* Listens (clients, and links with --link-listen), starts the broker, the
+ * sweep timer and the signal handlers. Returns 0 or an error with one line
+ * in err (e.g. address in use). The caller starts the other loops
+ * (nf_shards_start) afterwards, before running the loop. */
 int nf_loop_start(nf_loop *l, char *err, size_t errcap);
 
 /* Begins the graceful stop: every client gets 1001, then the handles close

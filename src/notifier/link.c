@@ -16,6 +16,7 @@
  * HELLO gets one DATA frame per session (header + the same reference). */
 #include "link.h"
 
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,7 @@ static nf_lsess tomb;
 #define TOMB (&tomb)
 
 static hr_buf *out_of(nf_link *k);
+static void lsess_close(nf_lsess *ls, int code, const char *reason);
 
 static void link_fail(nf_link *k, const char *why)
 {
@@ -232,7 +234,7 @@ static int sent(nf_lsess *ls, int rc)
 {
     if (rc != 0) {
         ls->link->t->st.slow_closes++;
-        nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
+        lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
         return rc == HR_ENOMEM ? rc : HR_ELIMIT;
     }
     note_wrote(ls);
@@ -253,7 +255,7 @@ static int release_held(nf_lsess *ls)
     return 0;
 }
 
-int nf_lsess_send_text(nf_lsess *ls, const void *p, size_t len)
+static int lsess_send_text(nf_lsess *ls, const void *p, size_t len)
 {
     if (ls->closing)
         return HR_ECLOSED;
@@ -296,12 +298,12 @@ static void bc_emit(nf_link *k)
         hl < 0 ? hl
                : hr_link_conn_send_msg(k->conn, k->head, (size_t)hl, bc->msg, bc->off, bc->len);
     const size_t n = bc->n;
-    bc_reset(bc); /* before closing: nf_lsess_close writes through out_of() */
+    bc_reset(bc); /* before closing: lsess_close writes through out_of() */
     for (size_t i = 0; rc != 0 && i < n; i++) {
         nf_lsess *ls = map_get(k, bc->ids[i]);
         if (ls != NULL && !ls->closing) {
             k->t->st.slow_closes++;
-            nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
+            lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
         }
     }
 }
@@ -339,7 +341,7 @@ static bool bc_add(nf_lsess *ls, hr_msg *plain, uint8_t opcode, size_t off, size
     return true;
 }
 
-int nf_lsess_send_event(nf_lsess *ls, hr_msg *plain)
+static int lsess_send_event(nf_lsess *ls, hr_msg *plain)
 {
     if (plain->head_len == 0) /* not a frame from a builder (msg.h) */
         return HR_EINTERNAL;
@@ -359,7 +361,7 @@ int nf_lsess_send_event(nf_lsess *ls, hr_msg *plain)
     return sent(ls, rc);
 }
 
-void nf_lsess_close(nf_lsess *ls, int code, const char *reason)
+static void lsess_close(nf_lsess *ls, int code, const char *reason)
 {
     if (ls->closing)
         return;
@@ -375,15 +377,38 @@ void nf_lsess_close(nf_lsess *ls, int code, const char *reason)
     start_flush(k);
 }
 
-size_t nf_lsess_queued(const nf_lsess *ls)
+static size_t lsess_queued(const nf_lsess *ls)
 {
     return hr_link_flow_queued(&ls->flow);
 }
 
-uint64_t nf_lsess_id(const nf_lsess *ls)
+/* The session transport (transport.h) of a link session. */
+static int tx_send_text(void *self, const void *p, size_t len)
 {
-    return (uint64_t)ls->link->serial << 32 | ls->id;
+    return lsess_send_text(self, p, len);
 }
+
+static int tx_send_event(void *self, const nf_frames *ev)
+{
+    return lsess_send_event(self, ev->plain);
+}
+
+static void tx_close(void *self, int code, const char *reason)
+{
+    lsess_close(self, code, reason);
+}
+
+static size_t tx_queued(const void *self)
+{
+    return lsess_queued(self);
+}
+
+static const nf_transport_ops lsess_ops = {
+    .send_text = tx_send_text,
+    .send_event = tx_send_event,
+    .close = tx_close,
+    .queued = tx_queued,
+};
 
 /* ---- frames from the gateway ---------------------------------------------------- */
 
@@ -447,8 +472,16 @@ static void on_open_frame(nf_link *k, const hr_link_frame *f)
     hr_link_flow_init(&ls->flow, k->t->l->cfg->send_queue_limit);
     hr_http_head head;
     head_of(&f->open, &head);
+    /* Link session ids are the gateway's, unique per link only: number them
+     * per loop instead, with the loop's index (unique per process). */
+    nf_loop *l = k->t->l;
+    char conn_id[64];
+    snprintf(conn_id, sizeof conn_id, "%" PRIx64 "-l%u-%" PRIu64, l->start_ms, l->index,
+             ++l->next_serial);
     int status = 0;
-    ls->s = nf_session_new_link(k->t->l, ls, hr_link_conn_peer(k->conn), &head, &status);
+    const char *why = NULL;
+    ls->s = nf_session_new(l, (nf_transport){&lsess_ops, ls}, conn_id, hr_link_conn_peer(k->conn),
+                           &head, &status, &why);
     if (ls->s == NULL) {
         map_del(k, ls);
         lsess_free(ls);
@@ -456,7 +489,7 @@ static void on_open_frame(nf_link *k, const hr_link_frame *f)
         return;
     }
     k->t->st.sessions++;
-    nf_session_open(ls->s);
+    nf_session_open(ls->s, false); /* compression toward the client is the gateway's */
 }
 
 /* The window grew or PAUSE ended: held frames go, and a replay waiting
@@ -464,7 +497,7 @@ static void on_open_frame(nf_link *k, const hr_link_frame *f)
 static void window_opened(nf_lsess *ls)
 {
     if (release_held(ls) != 0) {
-        nf_lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
+        lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
         return;
     }
     if (!hr_link_flow_has_held(&ls->flow))
@@ -484,7 +517,7 @@ static void on_session_frame(nf_link *k, const hr_link_frame *f)
         return; /* closed here already; our CLOSE is on its way */
     if (f->type == HR_LINK_DATA) {
         if (f->payload.len > k->t->l->cfg->max_message) /* as for a direct client */
-            nf_lsess_close(ls, HR_WS_CLOSE_TOO_BIG, "message too big");
+            lsess_close(ls, HR_WS_CLOSE_TOO_BIG, "message too big");
         else
             nf_session_message(ls->s, f->opcode, f->payload.p, f->payload.len);
     } else if (f->type == HR_LINK_CLOSE) {
@@ -612,7 +645,7 @@ static bool on_too_big(hr_link_conn *c, const uint8_t p[HR_LINK_HEADER])
         return false;
     nf_lsess *ls = map_get(k, id);
     if (ls != NULL)
-        nf_lsess_close(ls, HR_WS_CLOSE_TOO_BIG, "message too big");
+        lsess_close(ls, HR_WS_CLOSE_TOO_BIG, "message too big");
     return true;
 }
 
@@ -756,7 +789,7 @@ static void close_link_sessions(nf_link *k, int code, const char *reason)
     for (size_t i = 0; i < k->map_cap; i++) {
         nf_lsess *ls = k->map[i];
         if (ls != NULL && ls != TOMB)
-            nf_lsess_close(ls, code, reason);
+            lsess_close(ls, code, reason);
     }
 }
 

@@ -2,16 +2,17 @@
  * (--link-listen) accepts gateway links; every OPEN on a link becomes an
  * nf_session run by the same session and hub code as a direct WebSocket
  * client (identity through the same --trusted-proxy rule, applied to the
- * link's peer). Per session, nf_lsess stands in for the hr_conn:
+ * link's peer). Per session, an nf_lsess is the session's transport
+ * (transport.h), as an hr_conn is for a direct client:
  *
- *   hub ─▶ nf_session ─▶ nf_lsess ─▶ frames in the link's batch ─▶ one write
+ *   hub ─▶ nf_session ─▶ tx ops ─▶ nf_lsess ─▶ frames in the link's batch ─▶ one write
  *
  * Flow control: a session may have HR_LINK_WINDOW bytes of DATA in flight
  * toward the gateway until CREDIT returns them (the gateway credits what it
  * handed to the client); beyond that, and while the gateway has PAUSEd the
  * session, its messages wait in the session's own buffer, bounded by
  * --send-queue-limit; past it the session (only) is closed with 1013. Closing is deferred:
- * nf_lsess_close() queues CLOSE and the session is freed at the end of the loop turn, so the
+ * closing a session queues CLOSE and the session is freed at the end of the loop turn, so the
  * session code never sees itself freed under its feet. */
 #ifndef NF_LINK_H
 #define NF_LINK_H
@@ -71,16 +72,5 @@ nf_link_stats nf_links_stats(const nf_links *t);
 
 /* Frees the table after uv_run returned (links free themselves). */
 void nf_links_free(nf_links *t);
-
-/* Session transport, used by session.c for link sessions. Sends return 0 or
- * a negative code once the session is closing (1013 when over its bound). */
-int nf_lsess_send_text(nf_lsess *ls, const void *p, size_t len);
-int nf_lsess_send_event(nf_lsess *ls, hr_msg *plain);
-void nf_lsess_close(nf_lsess *ls, int code, const char *reason);
-size_t nf_lsess_queued(const nf_lsess *ls);
-/* The session's id for the welcome's connection id and logs: the link's
- * process-wide number in the high 32 bits, the gateway's session id in the
- * low ones (session ids alone repeat across links). */
-uint64_t nf_lsess_id(const nf_lsess *ls);
 
 #endif

@@ -184,6 +184,19 @@ static shard *shard_new(const nf_loop *p, unsigned index, char *err, size_t errc
 }
 
 static bool hand_off(void *arg, uv_stream_t *server);
+static void on_frame(void *arg, const char *name, hr_event_id id, hr_msg *plain, uint64_t now_ms);
+static void peer_floor(void *arg, hr_event_id floor);
+static void peer_stop(void *arg);
+static unsigned peer_count(void *arg);
+static void peer_counters(void *arg, unsigned index, nf_loop_counters *out);
+
+/* What the primary's code sees of the shards (app.h). */
+static const nf_loop_peers peers = {
+    .floor = peer_floor,
+    .stop = peer_stop,
+    .count = peer_count,
+    .counters = peer_counters,
+};
 
 nf_shards *nf_shards_start(nf_loop *p, unsigned n, char *err, size_t errcap)
 {
@@ -207,6 +220,9 @@ nf_shards *nf_shards_start(nf_loop *p, unsigned n, char *err, size_t errcap)
         sh->shards[sh->n++] = s;
     }
     nf_links_set_handoff(p->links, hand_off, sh);
+    nf_hub_set_tap(p->hub, on_frame, sh);
+    p->peers = &peers;
+    p->peers_arg = sh;
     hr_log(HR_LOG_INFO, "notifier", "event loops loops=%u", sh->n);
     return sh;
 }
@@ -303,4 +319,32 @@ void nf_shards_counters(nf_shards *sh, unsigned index, nf_loop_counters *out)
     uv_mutex_lock(&s->snap_lock);
     *out = s->snapshot;
     uv_mutex_unlock(&s->snap_lock);
+}
+
+/* ---- the primary's wiring (installed by nf_shards_start) ------------------------ */
+
+/* The primary hub's tap: every frame it delivered goes to the shards. */
+static void on_frame(void *arg, const char *name, hr_event_id id, hr_msg *plain, uint64_t now_ms)
+{
+    nf_shards_post_event(arg, name, id, plain, now_ms);
+}
+
+static void peer_floor(void *arg, hr_event_id floor)
+{
+    nf_shards_post_floor(arg, floor);
+}
+
+static void peer_stop(void *arg)
+{
+    nf_shards_stop(arg);
+}
+
+static unsigned peer_count(void *arg)
+{
+    return nf_shards_loops(arg);
+}
+
+static void peer_counters(void *arg, unsigned index, nf_loop_counters *out)
+{
+    nf_shards_counters(arg, index, out);
 }

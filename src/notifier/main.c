@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "config.h"
+#include "loops.h"
 #include "core/err.h"
 #include "core/log.h"
 
@@ -25,9 +26,13 @@ static int run(const nf_config *cfg)
     nf_loop l;
     char err[512];
     int status = 0;
+    nf_shards *shards = NULL; /* the other loops (--loops N with --link-listen) */
     int rc = nf_loop_init(&l, &uv, cfg, err, sizeof err);
     if (rc == 0)
         rc = nf_loop_start(&l, err, sizeof err);
+    if (rc == 0 && l.links != NULL && cfg->loops > 1 &&
+        (shards = nf_shards_start(&l, cfg->loops, err, sizeof err)) == NULL)
+        rc = HR_ENOMEM;
     if (rc != 0) {
         /* A bad --broker URL or --listen address is a configuration error. */
         fprintf(stderr, "%s\n", err);
@@ -35,6 +40,7 @@ static int run(const nf_config *cfg)
         nf_loop_stop(&l);
     }
     uv_run(&uv, UV_RUN_DEFAULT);
+    nf_shards_free(shards); /* joins the threads: every shard has stopped */
     nf_loop_deinit(&l);
     if (uv_loop_close(&uv) != 0)
         hr_log(HR_LOG_WARN, "notifier", "event loop closed with handles left");

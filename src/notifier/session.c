@@ -21,22 +21,12 @@
 #include "proto/cproto.h"
 #include "proto/http_query.h"
 #include "proto/ws_frame.h"
-#include "link.h"
 
 #define ERROR_WINDOW_MS 60000
 
-/* The transport: the session's hr_conn, or its herald-link stand-in. */
 static void tx_close(nf_session *s, int code, const char *reason)
 {
-    if (s->link != NULL)
-        nf_lsess_close(s->link, code, reason);
-    else
-        hr_conn_close(s->conn, code, reason);
-}
-
-static uint64_t tx_id(const nf_session *s)
-{
-    return s->link != NULL ? nf_lsess_id(s->link) : hr_conn_id(s->conn);
+    s->tx.ops->close(s->tx.self, code, reason);
 }
 
 /* Sends a reply built by an hr_cproto_write_* call that returned rc (call
@@ -47,10 +37,8 @@ static void send_json(nf_session *s, int rc, char *json, size_t len)
         tx_close(s, HR_WS_CLOSE_INTERNAL, "out of memory");
         return;
     }
-    if (rc == 0 && s->link != NULL)
-        nf_lsess_send_text(s->link, json, len);
-    else if (rc == 0)
-        hr_conn_send_text(s->conn, json, len);
+    if (rc == 0)
+        s->tx.ops->send_text(s->tx.self, json, len);
     free(json);
 }
 
@@ -211,8 +199,7 @@ void nf_session_drain(nf_session *s)
     /* Fill half the send queue per round, so a replay never trips the
      * slow-reader limit by itself; the next round starts when it drained. */
     const size_t half = s->loop->cfg->send_queue_limit / 2;
-    const size_t queued =
-        s->link != NULL ? nf_lsess_queued(s->link) : hr_conn_queued_bytes(s->conn);
+    const size_t queued = s->tx.ops->queued(s->tx.self);
     const int rc = nf_hub_replay_pump(s->loop->hub, &s->client, half > queued ? half - queued : 1);
     if (rc < 0)
         tx_close(s, HR_WS_CLOSE_TRY_AGAIN, "resume fell behind the history");
@@ -262,32 +249,16 @@ static void subscribe_initial(nf_session *s)
 
 static void send_welcome(nf_session *s)
 {
-    /* Link session ids are the gateway's, unique per link only: number
-     * them per loop instead, with the loop's index (unique per process). */
-    char conn_id[64];
-    if (s->link != NULL)
-        snprintf(conn_id, sizeof conn_id, "%" PRIx64 "-l%u-%" PRIu64, s->loop->start_ms,
-                 s->loop->index, ++s->loop->next_serial);
-    else
-        snprintf(conn_id, sizeof conn_id, "%" PRIx64 "-%" PRIu64, s->loop->start_ms, tx_id(s));
     char *json = NULL;
     size_t len = 0;
-    const int rc = hr_cproto_write_welcome(conn_id, s->id.user, &json, &len);
+    const int rc = hr_cproto_write_welcome(s->conn_id, s->id.user, &json, &len);
     send_json(s, rc, json, len);
 }
 
-void nf_session_open(nf_session *s)
+void nf_session_open(nf_session *s, bool deflate)
 {
     s->loop->stats.sessions_total++;
-    s->client.deflate = s->link == NULL && hr_conn_has_deflate(s->conn); /* known after 101 */
-    if (hr_log_threshold <= HR_LOG_DEBUG && s->link == NULL) {
-        char peer[64], user[96];
-        const char *u = s->id.user;
-        hr_log(HR_LOG_DEBUG, "notifier",
-               "client open conn=%" PRIu64 " peer=%s user=\"%s\" deflate=%d", hr_conn_id(s->conn),
-               hr_conn_peer(s->conn, peer, sizeof peer),
-               u != NULL ? hr_log_escape(user, sizeof user, u, strlen(u)) : "", s->client.deflate);
-    }
+    s->client.deflate = deflate;
     send_welcome(s);
     if (s->initial != NULL)
         subscribe_initial(s);
@@ -314,14 +285,6 @@ static int query_copy(const hr_http_head *head, const char *key, char **out)
     return rc == 0 ? 0 : 400;
 }
 
-static int refuse(hr_upgrade_reply *reply, int status, const char *why)
-{
-    reply->content_type = "text/plain";
-    reply->body = why;
-    reply->body_len = strlen(why);
-    return status;
-}
-
 static void session_free(nf_session *s)
 {
     hr_identity_deinit(&s->id);
@@ -330,10 +293,9 @@ static void session_free(nf_session *s)
     free(s);
 }
 
-/* Creates a session for head from peer: identity and query checked. Returns
- * it, or NULL with *status (and *why) set. */
-static nf_session *session_new(nf_loop *l, const struct sockaddr *peer, const hr_http_head *head,
-                               int *status, const char **why)
+nf_session *nf_session_new(nf_loop *l, nf_transport tx, const char *conn_id,
+                           const struct sockaddr *peer, const hr_http_head *head, int *status,
+                           const char **why)
 {
     nf_session *s = calloc(1, sizeof *s);
     if (s == NULL) {
@@ -343,6 +305,8 @@ static nf_session *session_new(nf_loop *l, const struct sockaddr *peer, const hr
     }
     s->kind = NF_KIND_SESSION;
     s->loop = l;
+    s->tx = tx;
+    snprintf(s->conn_id, sizeof s->conn_id, "%s", conn_id);
     nf_client_init(&s->client, s, false);
     uv_timeval64_t tv;
     const int64_t now = uv_gettimeofday(&tv) == 0 ? tv.tv_sec : 0;
@@ -365,42 +329,15 @@ static nf_session *session_new(nf_loop *l, const struct sockaddr *peer, const hr
     return s;
 }
 
-int nf_session_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgrade_reply *reply)
-{
-    if (l->stopping)
-        return refuse(reply, 503, "shutting down\n");
-    int status = 0;
-    const char *why = NULL;
-    nf_session *s = session_new(l, hr_conn_peer_addr(c), head, &status, &why);
-    if (s == NULL)
-        return refuse(reply, status, why);
-    s->conn = c;
-    hr_conn_set_app_data(c, s);
-    return 0;
-}
-
-nf_session *nf_session_new_link(nf_loop *l, struct nf_lsess *ls, const struct sockaddr *peer,
-                                const hr_http_head *head, int *status)
-{
-    const char *why = NULL;
-    nf_session *s = session_new(l, peer, head, status, &why);
-    if (s != NULL)
-        s->link = ls;
-    return s;
-}
-
 int nf_session_send(void *sink, hr_msg *plain, hr_msg *deflated)
 {
     nf_session *s = sink;
-    if (s->link != NULL)
-        return nf_lsess_send_event(s->link, plain);
-    return hr_conn_send_event(s->conn, plain, deflated);
+    const nf_frames ev = {plain, deflated};
+    return s->tx.ops->send_event(s->tx.self, &ev);
 }
 
 void nf_session_close(nf_session *s)
 {
     nf_hub_client_leave(s->loop->hub, &s->client);
-    if (s->conn != NULL)
-        hr_conn_set_app_data(s->conn, NULL);
     session_free(s);
 }

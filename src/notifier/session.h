@@ -1,8 +1,11 @@
-/* nf_session: the client protocol of SPEC §2 on one WebSocket connection:
- * identity and ?channels= / ?since= checked on the upgrade, the welcome,
- * subscribe / unsubscribe commands with their replies and errors, resume
- * through the hub, and the 1008 close for clients that keep sending bad
- * commands. The session is the hub's sink for this connection. */
+/* nf_session: the client protocol of SPEC §2 on one client: identity and
+ * ?channels= / ?since= checked when it connects, the welcome, subscribe /
+ * unsubscribe commands with their replies and errors, resume through the
+ * hub, and the 1008 close for clients that keep sending bad commands. The
+ * session is the hub's sink for this client; it reaches the client only
+ * through its transport (transport.h: a direct WebSocket, direct.c, or a
+ * herald-link session, link.c), which calls the nf_session_* entries
+ * below. */
 #ifndef NF_SESSION_H
 #define NF_SESSION_H
 
@@ -11,17 +14,17 @@
 
 #include "app.h"
 #include "core/msg.h"
-#include "net/conn.h"
 #include "proto/channel.h"
 #include "proto/http_head.h"
+#include "transport.h"
 
 typedef struct nf_session {
     nf_conn_kind kind; /* NF_KIND_SESSION; first member */
     nf_client client;  /* hub registration; sink = this session */
     nf_loop *loop;
-    hr_conn *conn;         /* NULL for a herald-link session */
-    struct nf_lsess *link; /* the herald-link transport, or NULL (link.h) */
+    nf_transport tx; /* how the client is reached */
     hr_identity id;
+    char conn_id[64];     /* the welcome's connection id */
     char *initial;        /* ?channels= until on_open, then NULL */
     char *initial_since;  /* ?since= until on_open, then NULL */
     uint64_t errors_from; /* start of the current one-minute error window */
@@ -30,20 +33,22 @@ typedef struct nf_session {
     uint32_t cmds;        /* commands in that window */
 } nf_session;
 
-/* on_upgrade for GET /ws: authenticates, creates the session and attaches it
- * to c. Returns 0 (accept) or an HTTP status (reply filled). */
-int nf_session_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgrade_reply *reply);
+/* A session for a client connecting from peer with the upgrade head (for
+ * a herald-link session, head is synthesized from the OPEN frame and peer
+ * is the link's, so identity headers are trusted exactly as from a
+ * --trusted-proxy connection): identity and query checked. tx is copied;
+ * conn_id is the welcome's connection id (copied, cut at 63 bytes).
+ * Returns the session (call nf_session_open once the client may be
+ * written to) or NULL with *status an HTTP status (401, 400, 503) and *why
+ * a short text for the refusal's body. */
+nf_session *nf_session_new(nf_loop *l, nf_transport tx, const char *conn_id,
+                           const struct sockaddr *peer, const hr_http_head *head, int *status,
+                           const char **why);
 
-/* A session arriving over herald-link (link.c): head is synthesized from
- * the OPEN frame, peer is the link's (gateway's) address, so identity
- * headers are trusted exactly as from a --trusted-proxy connection. Returns
- * the session (call nf_session_open next) or NULL with *status an HTTP
- * status (401, 400, 503). */
-nf_session *nf_session_new_link(nf_loop *l, struct nf_lsess *ls, const struct sockaddr *peer,
-                                const hr_http_head *head, int *status);
-
-/* on_open: sends the welcome, then handles ?channels= like a subscribe. */
-void nf_session_open(nf_session *s);
+/* The client may be written to: sends the welcome, then handles ?channels=
+ * like a subscribe. deflate: the client negotiated permessage-deflate (so
+ * events go compressed when the hub made a twin). */
+void nf_session_open(nf_session *s, bool deflate);
 
 /* on_message: one client command. */
 void nf_session_message(nf_session *s, int opcode, const uint8_t *data, size_t len);
@@ -52,7 +57,8 @@ void nf_session_message(nf_session *s, int opcode, const uint8_t *data, size_t l
  * sends the next part of a replay in progress, if any. */
 void nf_session_drain(nf_session *s);
 
-/* on_close: leaves the hub and frees the session. */
+/* The client is gone (its transport says so): leaves the hub and frees the
+ * session. */
 void nf_session_close(nf_session *s);
 
 /* The hub's send callback (sink = nf_session). */
