@@ -14,6 +14,8 @@
 #include "loops.h"
 #include "proto/http_query.h"
 #include "proto/publish.h"
+#include "proto/pusher_api.h"
+#include "pusher_api.h"
 #include "proto/token.h"
 
 #define JSON "application/json"
@@ -81,6 +83,9 @@ static void publish_done(void *arg, int status, const hr_event_id *ids, size_t n
     if (c != NULL && status != 0) {
         req->loop->stats.publish_rejected++;
         respond_error(c, 503, "unavailable", "the broker did not accept the events", NULL);
+    } else if (c != NULL && req->pusher) {
+        req->loop->stats.publish_requests++;
+        hr_conn_respond(c, 200, JSON, "{}", 2, NULL);
     } else if (c != NULL) {
         char(*text)[HR_EVENT_ID_CAP] = malloc((n > 0 ? n : 1) * sizeof *text);
         const char **ptrs = malloc((n > 0 ? n : 1) * sizeof *ptrs);
@@ -133,16 +138,32 @@ static void handle_publish(nf_loop *l, hr_conn *c, const hr_http_head *head, con
                           rc == HR_ETOOBIG ? "payload_too_large" : "bad_request", why, NULL);
         return;
     }
+    nf_api_publish(l, c, &batch, false);
+    hr_publish_batch_deinit(&batch);
+}
+
+void nf_api_publish(nf_loop *l, hr_conn *c, const hr_pub_batch *batch, bool pusher)
+{
+    if (!hr_broker_is_ready(l->broker)) {
+        l->stats.publish_rejected++;
+        respond_error(c, 503, "unavailable", "the broker is not connected", "Retry-After: 1\r\n");
+        return;
+    }
     nf_pub_req *req = calloc(1, sizeof *req);
     int prc = HR_ENOMEM;
     if (req != NULL) {
-        *req = (nf_pub_req){NF_KIND_PUBLISH, l, c, batch.is_batch, NULL, l->pending};
+        *req = (nf_pub_req){.kind = NF_KIND_PUBLISH,
+                            .loop = l,
+                            .conn = c,
+                            .is_batch = batch->is_batch,
+                            .pusher = pusher,
+                            .next = l->pending};
         if (l->pending != NULL)
             l->pending->prev = req;
         l->pending = req;
         hr_conn_set_app_data(c, req);
         /* The memory broker completes (and frees req) before this returns. */
-        prc = hr_broker_publish(l->broker, batch.items, batch.n_items, publish_done, req);
+        prc = hr_broker_publish(l->broker, batch->items, batch->n_items, publish_done, req);
     }
     if (prc != 0) {
         if (req != NULL) {
@@ -153,7 +174,6 @@ static void handle_publish(nf_loop *l, hr_conn *c, const hr_http_head *head, con
         l->stats.publish_rejected++;
         respond_error(c, 503, "unavailable", "the broker did not accept the events", NULL);
     }
-    hr_publish_batch_deinit(&batch);
 }
 
 void nf_api_close(nf_pub_req *req)
@@ -349,6 +369,8 @@ void nf_api_request(nf_loop *l, hr_conn *c, const hr_http_head *head, const uint
     hr_http_query_split(head->target, head->target_len, &plen, &query, &qlen);
     const char *path = head->target;
 #define PATH_IS(p) (plen == strlen(p) && memcmp(path, (p), plen) == 0)
+    if (hr_pusher_api_is_api_path(path, plen) && nf_pusher_api_request(l, c, head, body, len))
+        return;
     const bool get = method_is(head, "GET") || method_is(head, "HEAD");
     if (PATH_IS("/publish")) {
         if (method_is(head, "POST"))

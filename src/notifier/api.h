@@ -12,6 +12,7 @@
 #include "core/buf.h"
 #include "net/conn.h"
 #include "proto/http_head.h"
+#include "proto/publish.h"
 
 /* A /publish waiting for the broker; attached to its connection. */
 struct nf_pub_req {
@@ -19,6 +20,7 @@ struct nf_pub_req {
     nf_loop *loop;
     hr_conn *conn; /* NULL once the connection closed: answer nobody */
     bool is_batch;
+    bool pusher;             /* a Pusher HTTP API request: reply {} */
     nf_pub_req *prev, *next; /* in loop->pending */
 };
 
@@ -26,6 +28,11 @@ struct nf_pub_req {
  * completes a publish). */
 void nf_api_request(nf_loop *l, hr_conn *c, const hr_http_head *head, const uint8_t *body,
                     size_t len);
+
+/* Publishes a parsed batch (borrowed) for c and answers when the broker
+ * completes: Herald's {"id"}/{"ids"} reply, or {} with pusher (the Pusher
+ * HTTP API's). Broker down or out of memory: 503. */
+void nf_api_publish(nf_loop *l, hr_conn *c, const hr_pub_batch *batch, bool pusher);
 
 /* on_close for a connection whose /publish is still pending. */
 void nf_api_close(nf_pub_req *req);

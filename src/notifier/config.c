@@ -54,6 +54,17 @@ static const hr_flag_spec spec[] = {
      "Client commands per second; more get a rate_limited error.", 1, 1000000},
     {"max-publish-items", HR_FLAG_INT, "1000", "N", "Items in one /publish batch.", 1, 1000000},
     {"deflate", HR_FLAG_BOOL, "true", NULL, "Offer permessage-deflate to clients.", 0, 0},
+    {"pusher-app-id", HR_FLAG_STRING, NULL, "ID",
+     "Serve Pusher Channels clients (/app/<key>) and the Pusher HTTP API (/apps/<id>/...) "
+     "for this app (needs --pusher-key and --pusher-secret).",
+     0, 0},
+    {"pusher-key", HR_FLAG_STRING, NULL, "KEY", "The Pusher app key.", 0, 0},
+    {"pusher-secret", HR_FLAG_STRING, NULL, "SECRET",
+     "The Pusher app secret: signs channel auth and HTTP API requests.", 0, 0},
+    {"pusher-activity-timeout", HR_FLAG_INT, "120", "SECONDS",
+     "Idle time after which a Pusher client pings.", 1, 3600},
+    {"pusher-client-events", HR_FLAG_BOOL, "false", NULL,
+     "Relay client-* events between Pusher clients on private and presence channels.", 0, 0},
     {"log-level", HR_FLAG_STRING, "info", "LEVEL", "debug, info, warn, error or off.", 0, 0},
 };
 
@@ -117,6 +128,39 @@ static int parse_proxies(nf_config *cfg, char *err, size_t errcap)
     return 0;
 }
 
+/* Pusher's three settings come together; an id travels in URLs and a key
+ * before ':' in auth strings, so both keep to a plain alphabet. */
+static int check_pusher(nf_config *cfg, char *err, size_t errcap)
+{
+    const hr_flags *f = &cfg->flags;
+    cfg->pusher_app_id = hr_flags_str(f, "pusher-app-id");
+    cfg->pusher_key = hr_flags_str(f, "pusher-key");
+    cfg->pusher_secret = hr_flags_str(f, "pusher-secret");
+    cfg->pusher_activity_timeout_s = (uint32_t)hr_flags_num(f, "pusher-activity-timeout");
+    cfg->pusher_client_events = hr_flags_bool(f, "pusher-client-events");
+    const char *v[] = {cfg->pusher_app_id, cfg->pusher_key, cfg->pusher_secret};
+    const char *name[] = {"--pusher-app-id", "--pusher-key", "--pusher-secret"};
+    size_t set = 0;
+    for (size_t i = 0; i < 3; i++)
+        set += v[i] != NULL && v[i][0] != '\0';
+    if (set == 0) {
+        cfg->pusher_app_id = cfg->pusher_key = cfg->pusher_secret = NULL;
+        return 0;
+    }
+    for (size_t i = 0; i < 3; i++) {
+        if (v[i] == NULL || v[i][0] == '\0') {
+            snprintf(err, errcap, PROG ": %s: needed with the other Pusher settings", name[i]);
+            return HR_EINVAL;
+        }
+        if (i < 2 && strspn(v[i], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                  "0123456789_-.") != strlen(v[i])) {
+            snprintf(err, errcap, PROG ": %s: use letters, digits, '_', '-' and '.' only", name[i]);
+            return HR_EINVAL;
+        }
+    }
+    return 0;
+}
+
 static void copy_numbers(nf_config *cfg)
 {
     const hr_flags *f = &cfg->flags;
@@ -170,6 +214,8 @@ int nf_config_load(nf_config *cfg, int argc, char *const *argv, char *const *env
         return HR_EINVAL;
     }
     if (cfg->jwt_key_path != NULL && (rc = read_key(cfg, err, errcap)) != 0)
+        return rc;
+    if ((rc = check_pusher(cfg, err, errcap)) != 0)
         return rc;
     return parse_proxies(cfg, err, errcap);
 }

@@ -37,6 +37,12 @@ typedef struct nf_config {
     unsigned loops;           /* event loops with --link-listen (1..64; flag 0 = CPUs) */
     size_t loop_queue;        /* items queued toward one shard loop (inbox.h) */
     bool deflate;             /* offer permessage-deflate */
+    /* Pusher Channels compatibility (SPEC §8): all three set, or none. */
+    const char *pusher_app_id; /* NULL: the Pusher endpoints are off */
+    const char *pusher_key;
+    const char *pusher_secret;
+    uint32_t pusher_activity_timeout_s; /* announced in connection_established */
+    bool pusher_client_events;          /* relay client-* events */
     hr_log_level log_level;
     hr_flags flags; /* owns the strings above */
 } nf_config;

@@ -80,6 +80,34 @@ static void test_config_errors(void **state)
                  "--jwt-public-key: cannot read '/nonexistent/key.pem'");
     expect_error((char *[]){"n", "--max-channels", "0", NULL}, "--max-channels: must be between");
     expect_error((char *[]){"n", "--jwt-secret=", NULL}, "--jwt-secret: must not be empty");
+    expect_error((char *[]){"n", "--pusher-app-id", "1", "--pusher-key", "k", NULL},
+                 "--pusher-secret: needed with the other Pusher settings");
+    expect_error((char *[]){"n", "--pusher-app-id", "1", "--pusher-key", "k:x", "--pusher-secret",
+                            "s", NULL},
+                 "--pusher-key: use letters, digits");
+}
+
+/* The Pusher settings come from flags or HERALD_PUSHER_* like every flag. */
+static void test_config_pusher(void **state)
+{
+    (void)state;
+    nf_config cfg;
+    char err[300];
+    char *envp[] = {"HERALD_PUSHER_SECRET=s3", "HERALD_PUSHER_CLIENT_EVENTS=true", NULL};
+    assert_int_equal(load(&cfg,
+                          (char *[]){"n", "--pusher-app-id", "42", "--pusher-key", "key", NULL},
+                          envp, err),
+                     HR_FLAGS_RUN);
+    assert_string_equal(cfg.pusher_app_id, "42");
+    assert_string_equal(cfg.pusher_key, "key");
+    assert_string_equal(cfg.pusher_secret, "s3");
+    assert_true(cfg.pusher_client_events);
+    assert_int_equal(cfg.pusher_activity_timeout_s, 120);
+    nf_config_deinit(&cfg);
+    assert_int_equal(load(&cfg, (char *[]){"n", NULL}, NULL, err), HR_FLAGS_RUN);
+    assert_null(cfg.pusher_app_id);
+    assert_false(cfg.pusher_client_events);
+    nf_config_deinit(&cfg);
 }
 
 static void test_config_key_file(void **state)
@@ -110,9 +138,8 @@ static void test_config_key_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_defaults),
-        cmocka_unit_test(test_config_env_and_flags),
-        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_defaults), cmocka_unit_test(test_config_env_and_flags),
+        cmocka_unit_test(test_config_errors),   cmocka_unit_test(test_config_pusher),
         cmocka_unit_test(test_config_key_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
