@@ -243,6 +243,7 @@ static void test_pusher_channel_mapping(void **state)
     assert_false(hr_pusher_channel_is_valid(longp, HR_PUSHER_CHANNEL_MAX + 1));
     assert_true(hr_pusher_channel_is_valid(longp, HR_PUSHER_CHANNEL_MAX));
     assert_true(hr_pusher_channel_is_valid("-_=@,.;aZ9", 10));
+    assert_false(hr_pusher_channel_is_valid("a\0b", 3)); /* a NUL is no name character */
     assert_int_equal(hr_pusher_channel_from_herald("a b", 3, p), HR_EINVAL);
     assert_int_equal(hr_pusher_channel_kind("presence-x", 10), HR_PUSHER_PRESENCE);
     assert_int_equal(hr_pusher_channel_kind("private-x", 9), HR_PUSHER_PRIVATE);
