@@ -28,6 +28,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "idmap.h"
 #include "net/link_conn.h"
 #include "proto/http_head.h"
 #include "proto/link.h"
@@ -65,8 +66,7 @@ struct nf_link {
     uint8_t *head; /* HR_LINK_MAX_HEAD bytes: the leading bytes of a BCAST or DATA */
     nf_link *next;
     bool dead, stopping;
-    nf_lsess **map; /* open addressing on id; NULL empty, TOMB removed */
-    size_t map_cap, map_used;
+    nf_idmap map; /* session id -> nf_lsess */
     nf_lsess *dead_list;
     uint32_t *wrote_ids; /* sessions that wrote since the last batch went out */
     size_t n_wrote, cap_wrote;
@@ -88,9 +88,6 @@ struct nf_links {
     bool stopping, listener_open;
 };
 
-static nf_lsess tomb;
-#define TOMB (&tomb)
-
 static hr_buf *out_of(nf_link *k);
 static void lsess_close(nf_lsess *ls, int code, const char *reason);
 
@@ -104,76 +101,9 @@ static void start_flush(nf_link *k)
     hr_link_conn_kick(k->conn);
 }
 
-/* ---- id map ------------------------------------------------------------------ */
-
-static size_t slot_of(uint32_t id, size_t cap)
-{
-    return (size_t)(id * 2654435761u) & (cap - 1);
-}
-
 static nf_lsess *map_get(const nf_link *k, uint32_t id)
 {
-    if (k->map_cap == 0)
-        return NULL;
-    for (size_t i = slot_of(id, k->map_cap), n = 0; n < k->map_cap; n++) {
-        nf_lsess *e = k->map[i];
-        if (e == NULL)
-            return NULL;
-        if (e != TOMB && e->id == id)
-            return e;
-        i = (i + 1) & (k->map_cap - 1);
-    }
-    return NULL;
-}
-
-static int map_put(nf_link *k, nf_lsess *ls);
-
-static int map_grow(nf_link *k)
-{
-    const size_t cap = k->map_cap == 0 ? 64 : k->map_cap * 2;
-    nf_lsess **old = k->map;
-    const size_t old_cap = k->map_cap;
-    k->map = calloc(cap, sizeof *k->map);
-    if (k->map == NULL) {
-        k->map = old;
-        return HR_ENOMEM;
-    }
-    k->map_cap = cap;
-    k->map_used = 0;
-    for (size_t i = 0; i < old_cap; i++)
-        if (old[i] != NULL && old[i] != TOMB)
-            map_put(k, old[i]);
-    free(old);
-    return 0;
-}
-
-static int map_put(nf_link *k, nf_lsess *ls)
-{
-    if ((k->map_used + 1) * 4 > k->map_cap * 3) {
-        const int rc = map_grow(k);
-        if (rc != 0)
-            return rc;
-    }
-    size_t i = slot_of(ls->id, k->map_cap);
-    while (k->map[i] != NULL && k->map[i] != TOMB)
-        i = (i + 1) & (k->map_cap - 1);
-    if (k->map[i] == NULL)
-        k->map_used++;
-    k->map[i] = ls;
-    return 0;
-}
-
-static void map_del(nf_link *k, nf_lsess *ls)
-{
-    for (size_t i = slot_of(ls->id, k->map_cap), n = 0; n < k->map_cap; n++) {
-        if (k->map[i] == NULL)
-            return;
-        if (k->map[i] == ls) {
-            k->map[i] = TOMB;
-            return;
-        }
-        i = (i + 1) & (k->map_cap - 1);
-    }
+    return nf_idmap_get(&k->map, id);
 }
 
 /* ---- sessions --------------------------------------------------------------------- */
@@ -192,7 +122,7 @@ static void reap_dead(nf_link *k)
     while (k->dead_list != NULL) {
         nf_lsess *ls = k->dead_list;
         k->dead_list = ls->next_dead;
-        map_del(k, ls);
+        nf_idmap_del(&k->map, ls->id, ls);
         if (ls->s != NULL)
             nf_session_close(ls->s);
         lsess_free(ls);
@@ -450,7 +380,8 @@ static void on_open_frame(nf_link *k, const hr_link_frame *f)
         return;
     }
     if (old != NULL)
-        map_del(k, old); /* closed this turn, freed at its end: the id is free again */
+        nf_idmap_del(&k->map, old->id,
+                     old); /* closed this turn, freed at its end: the id is free again */
     if (k->stopping || k->t->stopping) {
         refuse_open(k, f->session, 503);
         return;
@@ -464,7 +395,7 @@ static void on_open_frame(nf_link *k, const hr_link_frame *f)
         ls->id = f->session;
         ls->link = k;
     }
-    if (ls == NULL || map_put(k, ls) != 0) {
+    if (ls == NULL || nf_idmap_put(&k->map, ls->id, ls) != 0) {
         free(ls);
         refuse_open(k, f->session, 503);
         return;
@@ -483,7 +414,7 @@ static void on_open_frame(nf_link *k, const hr_link_frame *f)
     ls->s = nf_session_new(l, (nf_transport){&lsess_ops, ls}, conn_id, hr_link_conn_peer(k->conn),
                            &head, &status, &why);
     if (ls->s == NULL) {
-        map_del(k, ls);
+        nf_idmap_del(&k->map, ls->id, ls);
         lsess_free(ls);
         refuse_open(k, f->session, status);
         return;
@@ -564,7 +495,7 @@ static void on_free(void *data)
 {
     nf_link *k = data;
     free(k->bc.ids);
-    free(k->map);
+    nf_idmap_deinit(&k->map);
     free(k->wrote_ids);
     free(k->head);
     free(k);
@@ -585,18 +516,18 @@ static void on_close(hr_link_conn *c, const char *why)
 {
     nf_link *k = hr_link_conn_data(c);
     if (!k->stopping)
-        hr_log(HR_LOG_INFO, "notifier", "herald-link closed sessions=%zu why=\"%s\"", k->map_used,
+        hr_log(HR_LOG_INFO, "notifier", "herald-link closed sessions=%zu why=\"%s\"", k->map.live,
                why);
     k->dead = true;
     bc_reset(&k->bc);
     k->t->st.links--;
     unlink_from(k);
     reap_dead(k);
-    for (size_t i = 0; i < k->map_cap; i++) {
-        nf_lsess *ls = k->map[i];
-        if (ls == NULL || ls == TOMB)
+    for (size_t i = 0; i < k->map.cap; i++) {
+        nf_lsess *ls = nf_idmap_slot(&k->map, i);
+        if (ls == NULL)
             continue;
-        k->map[i] = TOMB;
+        nf_idmap_clear_slot(&k->map, i);
         nf_session_close(ls->s);
         lsess_free(ls);
     }
@@ -786,9 +717,9 @@ nf_links *nf_links_start(nf_loop *l, const char *addr, char *err, size_t errcap)
 
 static void close_link_sessions(nf_link *k, int code, const char *reason)
 {
-    for (size_t i = 0; i < k->map_cap; i++) {
-        nf_lsess *ls = k->map[i];
-        if (ls != NULL && ls != TOMB)
+    for (size_t i = 0; i < k->map.cap; i++) {
+        nf_lsess *ls = nf_idmap_slot(&k->map, i);
+        if (ls != NULL)
             lsess_close(ls, code, reason);
     }
 }

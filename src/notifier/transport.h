@@ -2,10 +2,10 @@
  * session speaks the client protocol and never knows what carries it; each
  * carrier implements these ops:
  *
- *   hub ─▶ nf_session_send ─▶ tx.ops->send_event ─┬▶ hr_conn (direct.c): the frame, queued by
- * reference └▶ nf_lsess (link.c): DATA/BCAST over a herald-link session ─▶ tx.ops->send_text /
- * close / queued (replies, 1008, replay pacing) carrier ─▶ nf_session_open / _message / _drain /
- * _close (session.h)
+ *   hub ─▶ nf_session_send ─▶ tx.ops->send_event ─┬▶ hr_conn (direct.c)
+ *                                                 └▶ nf_lsess (link.c)
+ *   session ─▶ tx.ops->send_text / close / queued
+ *   carrier ─▶ nf_session_open / _message / _drain / _close (session.h)
  *
  * Further carriers (issue 15) are further implementations: a Pusher
  * session picks its own encoding of the event, an SSE stream its text
@@ -22,8 +22,13 @@
 #include "core/msg.h"
 
 /* One event in the encodings its subscribers may want, all borrowed (take a
- * reference to keep one). A new protocol adds its slot here and the hub
- * builds it on first use for the event, so no encoding is made twice. */
+ * reference to keep one). A new protocol adds its slot here, and the hub
+ * builds it on first use for the event, the way it builds the deflated twin
+ * (hub.c:publish_channel, entry_deflated for replays): from plain's payload
+ * (plain->data + plain->head_len, read with hr_cproto_parse_event: channel,
+ * id, data) so a shard loop, which receives only plain, can build it too;
+ * kept with the history entry so a replay reuses it. So each encoding is
+ * made at most once per event per loop, and only when a session needs it. */
 typedef struct nf_frames {
     hr_msg *plain;    /* Herald client protocol: one WebSocket text frame
                          (head_len: where the JSON payload starts) */
