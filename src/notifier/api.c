@@ -14,8 +14,6 @@
 #include "loops.h"
 #include "proto/http_query.h"
 #include "proto/publish.h"
-#include "proto/pusher_api.h"
-#include "pusher_api.h"
 #include "proto/token.h"
 
 #define JSON "application/json"
@@ -369,8 +367,6 @@ void nf_api_request(nf_loop *l, hr_conn *c, const hr_http_head *head, const uint
     hr_http_query_split(head->target, head->target_len, &plen, &query, &qlen);
     const char *path = head->target;
 #define PATH_IS(p) (plen == strlen(p) && memcmp(path, (p), plen) == 0)
-    if (hr_pusher_api_is_api_path(path, plen) && nf_pusher_api_request(l, c, head, body, len))
-        return;
     const bool get = method_is(head, "GET") || method_is(head, "HEAD");
     if (PATH_IS("/publish")) {
         if (method_is(head, "POST"))

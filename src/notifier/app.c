@@ -20,6 +20,8 @@
 #include "core/log.h"
 #include "proto/http_query.h"
 #include "link.h"
+#include "proto/pusher_api.h"
+#include "pusher_api.h"
 #include "session.h"
 
 #define SWEEP_MS 1000
@@ -31,6 +33,16 @@ static nf_loop *loop_of(hr_conn *c)
 
 static void on_request(hr_conn *c, const hr_http_head *head, const uint8_t *body, size_t len)
 {
+    size_t plen;
+    const char *q;
+    size_t qlen;
+    hr_http_query_split(head->target, head->target_len, &plen, &q, &qlen);
+    /* Pusher's HTTP API answers its own paths (pusher_api.c, which publishes
+     * through api.c); everything else is Herald's API. Dispatched here so
+     * api.c and pusher_api.c do not call each other. */
+    if (hr_pusher_api_is_api_path(head->target, plen) &&
+        nf_pusher_api_request(loop_of(c), c, head, body, len))
+        return;
     nf_api_request(loop_of(c), c, head, body, len);
 }
 
