@@ -70,8 +70,8 @@ static inline size_t gw_credits_pending(const gw_credits *c)
 }
 
 /* Appends frames for every owed pair to out, in order: CREDITS frames of
- * at most max_pairs pairs when multi (the peer speaks link v3), else one
- * CREDIT frame per pair. Stops at the first frame out refuses (HR_ETOOBIG:
+ * at most max_pairs pairs (and no more than fit in out's free room) when
+ * multi (the peer speaks link v3), else one CREDIT frame per pair. Stops at the first frame out refuses (HR_ETOOBIG:
  * over its bound, or HR_ENOMEM) and keeps that pair and the rest owed.
  * Stores the number of frames written in *frames (may be NULL). Returns 0
  * when nothing is owed any more, else the error. */
