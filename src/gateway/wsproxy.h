@@ -1,16 +1,20 @@
 /* gw_ws: one proxied WebSocket: the client's connection (public server),
- * the upstream connection (hr_client on the app's upstream context), and the
+ * its upstream session (a gw_upstream, upstream.h: a plain hr_client
+ * connection or a herald-link session; the proxy never asks which), and the
  * relay between them. The gateway never forwards bytes blindly: lib/net
- * parses every frame on both sides, so messages cross whole, with their
- * opcode, masked toward the upstream and compressed toward the client when
- * that client negotiated permessage-deflate (independently of the upstream).
+ * parses every client frame, so messages cross whole, with their opcode,
+ * and go to the client compressed when it negotiated permessage-deflate
+ * (independently of the upstream).
  *
- *   on_upgrade ─▶ edge checks ─▶ connect upstream (retry others on failure)
- *                                   ├─ 101 ─▶ accept client (101) ─▶ relay
- *                                   └─ error status ─▶ same status to client
+ *   on_upgrade ─▶ edge checks ─▶ open upstream (retry others on failure)
+ *                                   ├─ on_open ─▶ accept client (101) ─▶ relay
+ *                                   └─ refused ─▶ same status to client
  *
- * Lifetime: a gw_ws is created by gw_ws_start and freed once both its
- * connections have reported on_close. */
+ *   relay down: upstream on_message(gw_upmsg) ─▶ up_message ─▶ client
+ *   relay up:   client message ─▶ gw_upstream_send
+ *
+ * Lifetime: a gw_ws is created by gw_ws_start and freed once the client
+ * reported on_close and its upstream session is closed or ended. */
 #ifndef GW_WSPROXY_H
 #define GW_WSPROXY_H
 
