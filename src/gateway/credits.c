@@ -75,7 +75,6 @@ static void shift(gw_credits *c, size_t k)
     c->n -= k;
 }
 
-#ifdef HR_LINK_VERSION_CREDITS
 /* At most want pairs, as many as one CREDITS frame in out's free room holds
  * (a frame larger than the whole batch would never go). */
 static size_t pairs_that_fit(const hr_buf *out, size_t want)
@@ -84,26 +83,19 @@ static size_t pairs_that_fit(const hr_buf *out, size_t want)
     const size_t fit = room > HR_LINK_HEADER ? (room - HR_LINK_HEADER) / sizeof(gw_credit) : 0;
     return want < fit ? want : fit;
 }
-#endif
 
 int gw_credits_write(gw_credits *c, hr_buf *out, bool multi, size_t max_pairs, size_t *frames)
 {
-#ifndef HR_LINK_VERSION_CREDITS
-    (void)multi; /* before link v3: one CREDIT per pair */
-    (void)max_pairs;
-#endif
     size_t written = 0;
     int rc = 0;
     squeeze(c);
     size_t done = 0;
     while (done < c->n) {
         size_t k = 1;
-#ifdef HR_LINK_VERSION_CREDITS
         if (multi) {
             k = pairs_that_fit(out, c->n - done < max_pairs ? c->n - done : max_pairs);
             rc = k > 0 ? hr_link_write_credits(out, c->v + done, k) : HR_ETOOBIG;
         } else
-#endif
         {
             rc = hr_link_write_credit(out, c->v[done].session, c->v[done].bytes);
         }

@@ -30,14 +30,7 @@
 
 /* One (session, bytes) pair; bytes 0: forgotten, skipped. The CREDITS
  * writer's own pair type (link v3), so a run of pairs is written as is. */
-#ifdef HR_LINK_VERSION_CREDITS
 typedef hr_link_credit gw_credit;
-#else
-typedef struct gw_credit {
-    uint32_t session;
-    uint32_t bytes;
-} gw_credit;
-#endif
 
 typedef struct gw_credits {
     gw_credit *v;

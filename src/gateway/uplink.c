@@ -157,12 +157,7 @@ static void queued_one(gw_uplink *l)
 
 static bool peer_takes_credits(const gw_uplink *l)
 {
-#ifdef HR_LINK_VERSION_CREDITS
     return hr_link_conn_peer_version(l->conn) >= HR_LINK_VERSION_CREDITS;
-#else
-    (void)l;
-    return false;
-#endif
 }
 
 /* Appends the owed window; what does not fit stays owed (on_written kicks
@@ -171,11 +166,7 @@ static void write_credits(gw_uplink *l)
 {
     if (gw_credits_pending(&l->credits) == 0)
         return;
-#ifdef HR_LINK_VERSION_CREDITS
     const size_t max_pairs = HR_LINK_MAX_CREDITS;
-#else
-    const size_t max_pairs = 1;
-#endif
     size_t frames = 0;
     gw_credits_write(&l->credits, out_of(l), peer_takes_credits(l), max_pairs, &frames);
     l->t->m->link_frames_out += frames;

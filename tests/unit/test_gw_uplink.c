@@ -88,13 +88,11 @@ static void fake_frame(fake_conn *c, const hr_link_frame *f)
         c->credit_frames++;
         c->credited += f->credit;
     }
-#ifdef HR_LINK_VERSION_CREDITS
     else if (f->type == HR_LINK_CREDITS) {
         c->credit_frames++;
         for (size_t i = 0; i < f->n_credits; i++)
             c->credited += hr_link_credits_at(f, i).bytes;
     }
-#endif
     if (!c->sent && c->n_ids == c->f->per_link) {
         c->sent = true;
         static uint8_t payload[PAYLOAD];
@@ -300,11 +298,7 @@ static void test_uplink_one_bcast_4096_sessions(void **state)
     (void)state;
     size_t frames[2] = {0};
     exchange(MAX_PER_LINK, 4 << 20, MAX_PER_LINK * 2, frames);
-#ifdef HR_LINK_VERSION_CREDITS
     const size_t want = 1;
-#else
-    const size_t want = MAX_PER_LINK;
-#endif
     print_message("one %d-session BCAST per link: the window came back in %zu and %zu frames\n",
                   MAX_PER_LINK, frames[0], frames[1]);
     assert_int_equal(frames[0], want);
