@@ -30,8 +30,8 @@ static const char EC_PUB[] = "-----BEGIN PUBLIC KEY-----\n"
                              "-----END PUBLIC KEY-----\n";
 
 static const char *const REASONS[] = {
-    "malformed",     "alg not allowed", "bad signature",  "expired",
-    "not yet valid", "wrong issuer",    "wrong audience", "bad channels claim",
+    "malformed",     "algorithm not allowed", "bad signature",  "expired",
+    "not yet valid", "wrong issuer",          "wrong audience", "bad channels claim",
 };
 
 static void verify_with(const hr_token_cfg *cfg, const uint8_t *data, size_t size)

@@ -7,8 +7,11 @@
  * itself (who the connection is) lives in identity.c. */
 #include "channel.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "utf8.h"
 
 static const char USER_PREFIX[] = "user:";
 #define USER_PREFIX_LEN (sizeof(USER_PREFIX) - 1)
@@ -51,6 +54,46 @@ bool hr_channel_is_valid_pattern(const char *p, size_t len)
     if (p[len - 1] == '*')
         return len - 1 <= HR_CHANNEL_MAX && all_name_chars(p, len - 1);
     return hr_channel_is_valid(p, len);
+}
+
+/* Length of the valid UTF-8 character at p[0..left), or 0 when the byte
+ * there does not start one. */
+static size_t utf8_char_len(const unsigned char *p, size_t left)
+{
+    const size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 0;
+    return n != 0 && n <= left && hr_utf8_valid(p, n) ? n : 0;
+}
+
+char *hr_channel_explain(const char *name, size_t len, char *out, size_t cap)
+{
+    char shown[HR_CHANNEL_SHOWN + 1];
+    size_t n = 0, i = 0;
+    const unsigned char *p = (const unsigned char *)name;
+    while (p != NULL && i < len) {
+        size_t step = p[i] < 0x80 ? 1 : utf8_char_len(p + i, len - i);
+        const bool ascii = step == 1 && p[i] >= 0x20 && p[i] != 0x7f;
+        if (step == 0)
+            step = 1; /* an invalid byte, shown as '?' */
+        const size_t w = ascii || step == 1 ? 1 : step;
+        if (n + w > HR_CHANNEL_SHOWN)
+            break;
+        if (ascii || w > 1)
+            memcpy(shown + n, p + i, w);
+        else
+            shown[n] = '?';
+        n += w;
+        i += step;
+    }
+    shown[n] = '\0';
+    if (cap == 0)
+        return out;
+    if (i < len && len > HR_CHANNEL_MAX)
+        snprintf(out, cap, "\"%s\xe2\x80\xa6\" (%zu bytes; names match %s)", shown, len,
+                 HR_CHANNEL_RULE);
+    else
+        snprintf(out, cap, "\"%s%s\" (names match %s)", shown, i < len ? "\xe2\x80\xa6" : "",
+                 HR_CHANNEL_RULE);
+    return out;
 }
 
 static bool pattern_matches(const char *pat, const char *name, size_t len)

@@ -20,6 +20,24 @@
  * when len == 0 (false). Does not need a NUL terminator. */
 bool hr_channel_is_valid(const char *name, size_t len);
 
+/* The naming rule, as error messages quote it. */
+#define HR_CHANNEL_RULE "[A-Za-z0-9_.:@-]{1,128}"
+/* Bytes of an invalid name that error messages show before cutting it. */
+#define HR_CHANNEL_SHOWN 40
+/* Capacity that always holds hr_channel_explain's text, NUL included. */
+#define HR_CHANNEL_EXPLAIN_CAP 112
+
+/* Explains why name[0..len) is refused, for an error message: the name in
+ * double quotes, cut after HR_CHANNEL_SHOWN bytes (at a character boundary)
+ * with "…" when longer, then the rule, e.g.
+ *   "a b" (names match [A-Za-z0-9_.:@-]{1,128})
+ *   "xxxxxxxx…" (300 bytes; names match [A-Za-z0-9_.:@-]{1,128})
+ * Control characters and bytes that are not valid UTF-8 are shown as '?', so
+ * the text is valid UTF-8 (JSON encoders escape the rest: quotes, '\').
+ * Writes at most cap bytes (truncated, NUL-terminated when cap > 0);
+ * HR_CHANNEL_EXPLAIN_CAP always suffices. Returns out. */
+char *hr_channel_explain(const char *name, size_t len, char *out, size_t cap);
+
 /* True when the (valid) name contains ':' or starts with Pusher's
  * "private-" or "presence-" (SPEC §2). Does not validate. */
 bool hr_channel_is_protected(const char *name, size_t len);

@@ -100,8 +100,14 @@ static int read_channels(json_t *root, size_t max_channels, hr_cmd *cmd, hr_cpro
     const size_t n = json_array_size(arr);
     for (size_t i = 0; i < n; i++) {
         json_t *c = json_array_get(arr, i);
-        if (!json_is_string(c) || !hr_channel_is_valid(json_string_value(c), json_string_length(c)))
-            return fail(err, BAD_REQUEST, "channels[%zu] is not a valid channel name", i);
+        if (!json_is_string(c))
+            return fail(err, BAD_REQUEST, "channels[%zu] is not a string (names match %s)", i,
+                        HR_CHANNEL_RULE);
+        if (!hr_channel_is_valid(json_string_value(c), json_string_length(c))) {
+            char why[HR_CHANNEL_EXPLAIN_CAP];
+            hr_channel_explain(json_string_value(c), json_string_length(c), why, sizeof why);
+            return fail(err, BAD_REQUEST, "channels[%zu] is not a valid channel name: %s", i, why);
+        }
     }
     if (max_channels == 0)
         return fail(err, TOO_MANY, "at most 0 channels per command");

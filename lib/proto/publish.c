@@ -310,9 +310,17 @@ static int add_channels(hr_pub_item *it, json_t *names)
     return rc;
 }
 
-static bool is_channel(json_t *v)
+/* Checks one channel value; on failure writes why into e, naming it what
+ * ("\"channel\"", "channels[2]"). */
+static int check_channel(json_t *v, const char *what, perr *e)
 {
-    return json_is_string(v) && hr_channel_is_valid(json_string_value(v), json_string_length(v));
+    if (!json_is_string(v))
+        return fail(e, HR_EINVAL, "%s is not a string (names match %s)", what, HR_CHANNEL_RULE);
+    if (hr_channel_is_valid(json_string_value(v), json_string_length(v)))
+        return 0;
+    char why[HR_CHANNEL_EXPLAIN_CAP];
+    hr_channel_explain(json_string_value(v), json_string_length(v), why, sizeof why);
+    return fail(e, HR_EINVAL, "%s is not a valid channel name: %s", what, why);
 }
 
 /* Validates the channel fields of obj; on success returns the names as an
@@ -326,8 +334,8 @@ static int check_channels(json_t *obj, perr *e, json_t **names)
     if (one == NULL && many == NULL)
         return fail(e, HR_EINVAL, "missing \"channel\" or \"channels\"");
     if (one != NULL) {
-        if (!is_channel(one))
-            return fail(e, HR_EINVAL, "\"channel\" is not a valid channel name");
+        if (check_channel(one, "\"channel\"", e) != 0)
+            return HR_EINVAL;
         *names = json_pack("[O]", one);
         return *names == NULL ? HR_ENOMEM : 0;
     }
@@ -336,9 +344,12 @@ static int check_channels(json_t *obj, perr *e, json_t **names)
         return fail(e, HR_EINVAL, "\"channels\" must be a non-empty array of channel names");
     if (n > HR_PUBLISH_MAX_CHANNELS)
         return fail(e, HR_EINVAL, "more than %d channels", HR_PUBLISH_MAX_CHANNELS);
-    for (size_t i = 0; i < n; i++)
-        if (!is_channel(json_array_get(many, i)))
-            return fail(e, HR_EINVAL, "channels[%zu] is not a valid channel name", i);
+    for (size_t i = 0; i < n; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "channels[%zu]", i);
+        if (check_channel(json_array_get(many, i), what, e) != 0)
+            return HR_EINVAL;
+    }
     *names = json_incref(many);
     return 0;
 }

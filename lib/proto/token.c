@@ -18,6 +18,7 @@
 #include <jwt.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -126,7 +127,7 @@ static const char *check_signature(const hr_token_cfg *cfg, alg a, const char *j
     const uint8_t *key = a == ALG_HS256 ? cfg->secret : cfg->public_key_pem;
     const size_t key_len = a == ALG_HS256 ? cfg->secret_len : cfg->public_key_len;
     if (key_len > INT_MAX)
-        return "alg not allowed";
+        return "algorithm not allowed";
     char *copy = hr_malloc(len + 1);
     if (copy == NULL)
         return "out of memory";
@@ -271,7 +272,7 @@ static const char *verify(const hr_token_cfg *cfg, const char *jwt, size_t len, 
     if (header == NULL || claims == NULL)
         why = "malformed";
     else if (!choose_alg(cfg, header, &a))
-        why = "alg not allowed";
+        why = "algorithm not allowed";
     if (why == NULL)
         why = check_signature(cfg, a, jwt, len);
     if (why == NULL)
@@ -297,6 +298,13 @@ int hr_token_verify(const hr_token_cfg *cfg, const char *jwt, size_t len, int64_
         return 0;
     hr_identity_deinit(out);
     return strcmp(reason, "out of memory") == 0 ? HR_ENOMEM : HR_EDENIED;
+}
+
+char *hr_token_refusal(const char *why, char *out, size_t cap)
+{
+    if (cap > 0)
+        snprintf(out, cap, "token refused: %s\n", why != NULL ? why : "invalid");
+    return out;
 }
 
 static bool is_blank(char c)

@@ -43,7 +43,7 @@ typedef struct hr_token_cfg {
  *                         bad JSON, a claim of the wrong type, longer than
  *                         HR_TOKEN_MAX, sub empty, longer than
  *                         HR_IDENTITY_USER_MAX or holding control characters
- *   "alg not allowed"     none, unknown, not in the allow-list, or its key
+ *   "algorithm not allowed" none, unknown, not in the allow-list, or its key
  *                         is not configured
  *   "bad signature"
  *   "expired"             exp <= now - leeway (RFC 7519: valid only before exp)
@@ -55,6 +55,16 @@ typedef struct hr_token_cfg {
  * *out is anonymous and holds nothing. */
 int hr_token_verify(const hr_token_cfg *cfg, const char *jwt, size_t len, int64_t now_unix,
                     hr_identity *out, const char **why);
+
+/* Longest text hr_token_refusal writes, NUL included. */
+#define HR_TOKEN_REFUSAL_CAP 96
+
+/* Writes the body of an HTTP 401 that refuses a token for reason why (one of
+ * hr_token_verify's reasons, or the caller's own short text such as
+ * "missing"): "token refused: <why>\n", truncated to cap (at most
+ * HR_TOKEN_REFUSAL_CAP is ever needed for the reasons above). The token
+ * itself is never part of it. Returns out. */
+char *hr_token_refusal(const char *why, char *out, size_t cap);
 
 /* Finds the token in an Authorization header value: "Bearer <token>"
  * (scheme case-insensitive, blanks trimmed). Returns true with a view

@@ -63,6 +63,12 @@ size_t gw_alog_format(const gw_alog_rec *r, char *out, size_t cap)
     json_object_set_new(o, "bytes_out", json_integer((json_int_t)r->bytes_out));
     set_str(o, "request_id", r->request_id);
     set_str(o, "user", r->user);
+    if (r->error != NULL) {
+        size_t n = r->error_len;
+        while (n > 0 && (r->error[n - 1] == '\n' || r->error[n - 1] == '\r'))
+            n--;
+        json_object_set_new(o, "error", ascii(r->error, n));
+    }
     const size_t n = json_dumpb(o, out, cap - 2, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (n == 0 || n > cap - 2)

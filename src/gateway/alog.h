@@ -21,7 +21,9 @@ typedef struct gw_alog_rec {
     uint64_t bytes_in;  /* from the client */
     uint64_t bytes_out; /* to the client */
     const char *request_id;
-    const char *user; /* authenticated user or NULL */
+    const char *user;  /* authenticated user or NULL */
+    const char *error; /* why the gateway refused the request (its answer's text), or NULL */
+    size_t error_len;
 } gw_alog_rec;
 
 /* Formats r as one JSON object into out[0..cap) followed by '\n' and NUL.

@@ -104,7 +104,7 @@ int gw_edge_authenticate(const hr_token_cfg *tok, gw_auth_mode auth, const char 
     }
     if (found == 0) {
         if (auth == GW_AUTH_REQUIRED) {
-            *why = "missing token";
+            *why = "missing";
             return HR_EDENIED;
         }
         return 0;

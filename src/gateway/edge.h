@@ -31,7 +31,7 @@ int gw_edge_find_token(const hr_http_head *h, const char *cookie_name, char *out
  * jwt is configured (then only GW_AUTH_NONE routes exist). On 0, *id holds
  * the verified identity (anonymous when no token was given and the route
  * allows it); the caller owns it (hr_identity_deinit). Returns HR_EDENIED
- * with *why a static reason ("missing token", or hr_token_verify's) when the
+ * with *why a static reason ("missing", "malformed", or hr_token_verify's) when the
  * token is missing on a required route or invalid on any route with auth;
  * HR_ENOMEM. On GW_AUTH_NONE routes tokens are ignored (anonymous). */
 int gw_edge_authenticate(const hr_token_cfg *tok, gw_auth_mode auth, const char *cookie_name,

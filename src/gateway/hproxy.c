@@ -54,7 +54,8 @@ typedef struct gw_hreq {
 
 static void log_line(gw_app *app, hr_conn *c, const char *method, const char *path, size_t path_len,
                      const gw_route_cfg *r, const char *upstream, const char *server, int status,
-                     uint64_t t0, uint64_t in, uint64_t out, const char *rid, const char *user)
+                     uint64_t t0, uint64_t in, uint64_t out, const char *rid, const char *user,
+                     const char *error)
 {
     if (!app->rt->cfg->access_log)
         return;
@@ -72,7 +73,9 @@ static void log_line(gw_app *app, hr_conn *c, const char *method, const char *pa
                        .bytes_in = in,
                        .bytes_out = out,
                        .request_id = rid,
-                       .user = user};
+                       .user = user,
+                       .error = error,
+                       .error_len = error != NULL ? strlen(error) : 0};
     gw_alog_write(&rec);
 }
 
@@ -86,7 +89,7 @@ void gw_hproxy_answer(gw_app *app, hr_conn *c, const hr_http_head *h, const gw_r
     snprintf(method, sizeof method, "%.*s", (int)(h->method_len < 15 ? h->method_len : 15),
              h->method_str ? h->method_str : "");
     log_line(app, c, method, h->target, gw_route_path_len(h->target, h->target_len), r, NULL, NULL,
-             status, gw_app_now_ms(app), 0, n, NULL, NULL);
+             status, gw_app_now_ms(app), 0, n, NULL, NULL, status >= 400 ? text : NULL);
 }
 
 static void free_hreq(gw_hreq *q)
@@ -142,12 +145,13 @@ static int relay_headers(const gw_hreq *q, const hr_http_head *resp, hr_buf *ext
     return rc == 0 ? hr_buf_append(extra, "", 1) : rc;
 }
 
-static void log_done(gw_hreq *q, int status, uint64_t bytes_out)
+/* error: the text of an answer of our own (logged as "error"), or NULL. */
+static void log_done(gw_hreq *q, int status, uint64_t bytes_out, const char *error)
 {
     const gw_pool *pool = &q->rt->pools[q->route->upstream];
     log_line(q->app, q->client, q->method, q->path, strlen(q->path), q->route, pool->cfg->name,
              q->server >= 0 ? pool->servers[q->server].addr.text : NULL, status, q->t_start_ms,
-             q->bytes_in, bytes_out, q->request_id, q->user[0] ? q->user : NULL);
+             q->bytes_in, bytes_out, q->request_id, q->user[0] ? q->user : NULL, error);
 }
 
 /* Answers with an error of our own (no upstream response to relay). */
@@ -166,7 +170,7 @@ static void respond(gw_hreq *q, int status)
     hr_conn_respond(c, status, ct, text, strlen(text),
                     rc == 0 ? (const char *)hr_buf_data(&extra) : NULL);
     hr_buf_deinit(&extra);
-    log_done(q, status, strlen(text));
+    log_done(q, status, strlen(text), text);
     free_hreq(q);
 }
 
@@ -183,7 +187,7 @@ static void on_body(void *arg, const uint8_t *p, size_t len)
         gw_upreq_cancel(q->up);
         q->up = NULL;
         hr_conn_set_app_data(c, NULL);
-        log_done(q, q->status, q->bytes_out);
+        log_done(q, q->status, q->bytes_out, NULL);
         free_hreq(q);
         hr_conn_abort(c);
         return;
@@ -200,7 +204,7 @@ static void on_end(void *arg, int err)
     hr_conn *c = q->client;
     q->up = NULL;
     hr_conn_set_app_data(c, NULL);
-    log_done(q, q->status, q->bytes_out);
+    log_done(q, q->status, q->bytes_out, NULL);
     free_hreq(q);
     if (err == 0) {
         hr_conn_stream_end(c);
@@ -393,8 +397,10 @@ void gw_hproxy_start(gw_app *app, hr_conn *c, const hr_http_head *h, const uint8
     const int auth = gw_edge_authenticate(rt->cfg->jwt.enabled ? &rt->tok : NULL, r->auth,
                                           rt->cfg->jwt.cookie, h, (int64_t)time(NULL), &id, &why);
     if (auth != 0) {
+        char text[HR_TOKEN_REFUSAL_CAP];
         gw_hproxy_answer(app, c, h, r, auth == HR_ENOMEM ? 503 : 401,
-                         auth == HR_ENOMEM ? "out of memory\n" : "invalid or missing token\n");
+                         auth == HR_ENOMEM ? "out of memory\n"
+                                           : hr_token_refusal(why, text, sizeof text));
         return;
     }
     gw_hreq *q = new_hreq(app, c, h, len, r);

@@ -205,14 +205,14 @@ static int authenticate(gw_app *app, const gw_route_cfg *r, const hr_http_head *
     if (rc == HR_ENOMEM)
         return refuse(app, reply, 503, "out of memory\n");
     if (rc != 0) {
-        hr_log(HR_LOG_DEBUG, "gateway", "auth refused why=\"%s\"", why ? why : "?");
-        return refuse(app, reply, 401, "invalid or missing token\n");
+        static char body[HR_TOKEN_REFUSAL_CAP]; /* read by lib/net before the next upgrade */
+        return refuse(app, reply, 401, hr_token_refusal(why, body, sizeof body));
     }
     return 0;
 }
 
-int gw_ws_start(gw_app *app, hr_conn *client, const hr_http_head *head, const gw_route_cfg *r,
-                hr_upgrade_reply *reply)
+static int start(gw_app *app, hr_conn *client, const hr_http_head *head, const gw_route_cfg *r,
+                 hr_upgrade_reply *reply)
 {
     if (app->draining)
         return refuse(app, reply, 503, "shutting down\n");
@@ -253,6 +253,40 @@ int gw_ws_start(gw_app *app, hr_conn *client, const hr_http_head *head, const gw
     app->m->ws_claimed = app->ws_open;
     hr_conn_set_app_data(client, s);
     return HR_CONN_UPGRADE_DEFER;
+}
+
+/* An upgrade refused at the edge gets its access-log line here, with the
+ * refusal's text as "error" (the token's reason for a 401). */
+static void log_refusal(gw_app *app, hr_conn *client, const hr_http_head *head,
+                        const gw_route_cfg *r, int status, const hr_upgrade_reply *reply)
+{
+    if (!app->rt->cfg->access_log)
+        return;
+    char peer[64];
+    char rid[132] = "";
+    if (!gw_edge_client_request_id(head, rid, sizeof rid))
+        gw_app_request_id(app, rid, sizeof rid);
+    gw_alog_rec rec = {
+        .kind = "ws",
+        .client = gw_app_peer_text(app, client, peer, sizeof peer),
+        .path = head->target,
+        .path_len = gw_route_path_len(head->target, head->target_len),
+        .route = r->path,
+        .status = status,
+        .request_id = rid,
+        .error = reply->body,
+        .error_len = reply->body != NULL ? reply->body_len : 0,
+    };
+    gw_alog_write(&rec);
+}
+
+int gw_ws_start(gw_app *app, hr_conn *client, const hr_http_head *head, const gw_route_cfg *r,
+                hr_upgrade_reply *reply)
+{
+    const int st = start(app, client, head, r, reply);
+    if (st >= 400)
+        log_refusal(app, client, head, r, st, reply);
+    return st;
 }
 
 /* ---- upstream events (upstream.h) ------------------------------------------ */

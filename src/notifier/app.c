@@ -150,6 +150,8 @@ static int init_common(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, char *er
     l->uv = uv;
     nf_auth_init(&l->auth, cfg->jwt_secret, cfg->jwt_key_pem, cfg->jwt_key_len, cfg->trusted,
                  cfg->n_trusted);
+    l->auth.token.issuer = cfg->jwt_issuer;
+    l->auth.token.audience = cfg->jwt_audience;
     const nf_hub_config hc = {
         .history = cfg->history,
         .history_ttl_ms = cfg->history_ttl_s * 1000,

@@ -142,7 +142,7 @@ static int find_token(const hr_http_head *head, char *buf, size_t cap, size_t *l
     if (q == 1)
         return 1;
     if (q < 0) {
-        *why = q == HR_ETOOBIG ? "token too long" : "malformed token parameter";
+        *why = "malformed"; /* too long, or bad percent-encoding */
         return 401;
     }
     const hr_http_header *h = hr_http_head_find(head, "Authorization");
@@ -151,7 +151,7 @@ static int find_token(const hr_http_head *head, char *buf, size_t cap, size_t *l
     const char *tok;
     size_t tlen;
     if (!hr_token_from_bearer(h->value, h->value_len, &tok, &tlen) || tlen >= cap) {
-        *why = "unusable Authorization header";
+        *why = "malformed"; /* not "Bearer <token>", or too long */
         return 401;
     }
     memcpy(buf, tok, tlen);
@@ -209,7 +209,7 @@ int nf_auth_identify(const nf_auth *a, const struct sockaddr *peer, const hr_htt
     if (status == 1) {
         status = 401;
         if (!a->has_keys)
-            *why = "a token was given but no JWT key is configured";
+            *why = "no JWT key configured";
         else if (hr_token_verify(&a->token, buf, len, now_unix, out, why) == 0)
             status = 0;
     }

@@ -52,7 +52,9 @@ void nf_auth_init(nf_auth *a, const char *secret, const uint8_t *pem, size_t pem
  * Returns 0 with *out set (caller owns it: hr_identity_deinit), or the HTTP
  * status to refuse with (401 bad or unexpected token, 400 malformed identity
  * headers from a trusted proxy), with *why a short static reason (never the
- * token). On refusal *out is anonymous. */
+ * token): for 401 one of hr_token_verify's reasons ("expired", "malformed",
+ * ...; an unusable ?token= or Authorization header is "malformed") or "no JWT
+ * key configured". On refusal *out is anonymous. */
 int nf_auth_identify(const nf_auth *a, const struct sockaddr *peer, const hr_http_head *head,
                      int64_t now_unix, hr_identity *out, const char **why);
 

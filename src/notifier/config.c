@@ -36,6 +36,9 @@ static const hr_flag_spec spec[] = {
     {"jwt-secret", HR_FLAG_STRING, NULL, "SECRET", "Verify ?token= JWTs signed with HS256.", 0, 0},
     {"jwt-public-key", HR_FLAG_STRING, NULL, "FILE",
      "Verify ?token= JWTs signed with RS256 or ES256 (PEM public key).", 0, 0},
+    {"jwt-issuer", HR_FLAG_STRING, NULL, "ISS", "Require this 'iss' claim in tokens.", 0, 0},
+    {"jwt-audience", HR_FLAG_STRING, NULL, "AUD",
+     "Require this 'aud' claim (a string, or an array holding it) in tokens.", 0, 0},
     {"history", HR_FLAG_INT, "1000", "N", "Events kept per channel for resume.", 0, 10000000},
     {"history-ttl", HR_FLAG_INT, "3600", "SECONDS", "Oldest event kept, in seconds (0: no limit).",
      0, 100000000},
@@ -200,6 +203,8 @@ int nf_config_load(nf_config *cfg, int argc, char *const *argv, char *const *env
         cfg->link_listen = NULL;
     cfg->jwt_secret = hr_flags_str(f, "jwt-secret");
     cfg->jwt_key_path = hr_flags_str(f, "jwt-public-key");
+    cfg->jwt_issuer = hr_flags_str(f, "jwt-issuer");
+    cfg->jwt_audience = hr_flags_str(f, "jwt-audience");
     copy_numbers(cfg);
     if (hr_log_parse_level(hr_flags_str(f, "log-level"), &cfg->log_level) != 0) {
         snprintf(err, errcap,
@@ -209,6 +214,10 @@ int nf_config_load(nf_config *cfg, int argc, char *const *argv, char *const *env
     }
     if (cfg->api_key != NULL && cfg->api_key[0] == '\0')
         cfg->api_key = NULL;
+    if (cfg->jwt_issuer != NULL && cfg->jwt_issuer[0] == '\0')
+        cfg->jwt_issuer = NULL;
+    if (cfg->jwt_audience != NULL && cfg->jwt_audience[0] == '\0')
+        cfg->jwt_audience = NULL;
     if (cfg->jwt_secret != NULL && cfg->jwt_secret[0] == '\0') {
         snprintf(err, errcap, PROG ": --jwt-secret: must not be empty");
         return HR_EINVAL;

@@ -22,7 +22,9 @@ typedef struct nf_config {
     const char *jwt_key_path; /* NULL: no RS256/ES256 */
     uint8_t *jwt_key_pem;     /* contents of jwt_key_path (owned), NUL-terminated */
     size_t jwt_key_len;
-    nf_cidr *trusted; /* trusted proxies (owned) */
+    const char *jwt_issuer;   /* NULL: "iss" not checked */
+    const char *jwt_audience; /* NULL: "aud" not checked */
+    nf_cidr *trusted;         /* trusted proxies (owned) */
     size_t n_trusted;
     uint32_t history;         /* events kept per channel */
     uint64_t history_ttl_s;   /* age bound, seconds; 0 = none */

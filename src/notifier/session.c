@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "proto/cproto.h"
 #include "proto/http_query.h"
+#include "proto/token.h"
 #include "proto/ws_frame.h"
 
 #define ERROR_WINDOW_MS 60000
@@ -209,14 +210,17 @@ void nf_session_drain(nf_session *s)
 
 /* Splits the ?channels= list in place into names (duplicates and empty
  * entries dropped). Returns the count, or -1 when one is not a valid name
- * and -2 when there are more than max; names has room for max + 1. */
+ * (then names[0] is that one) and -2 when there are more than max; names
+ * has room for max + 1. */
 static long split_channels(char *list, char **names, size_t max)
 {
     long n = 0;
     for (char *save = NULL, *p = strtok_r(list, ",", &save); p != NULL;
          p = strtok_r(NULL, ",", &save)) {
-        if (!hr_channel_is_valid(p, strlen(p)))
+        if (!hr_channel_is_valid(p, strlen(p))) {
+            names[0] = p;
             return -1;
+        }
         bool dup = false;
         for (long i = 0; i < n && !dup; i++)
             dup = strcmp(names[i], p) == 0;
@@ -238,9 +242,12 @@ static void subscribe_initial(nf_session *s)
         return;
     }
     const long n = split_channels(s->initial, names, max);
-    if (n == -1)
-        reply_error(s, "bad_request", "?channels= holds an invalid channel name", NULL);
-    else if (n == -2)
+    if (n == -1) {
+        char why[HR_CHANNEL_EXPLAIN_CAP], msg[HR_CPROTO_MESSAGE_CAP];
+        hr_channel_explain(names[0], strlen(names[0]), why, sizeof why);
+        snprintf(msg, sizeof msg, "?channels= holds an invalid channel name: %s", why);
+        reply_error(s, "bad_request", msg, NULL);
+    } else if (n == -2)
         reply_error(s, "too_many_channels", "?channels= names too many channels", NULL);
     else if (n > 0)
         subscribe(s, names, (size_t)n, s->initial_since, NULL);
@@ -285,6 +292,44 @@ static int query_copy(const hr_http_head *head, const char *key, char **out)
     return rc == 0 ? 0 : 400;
 }
 
+/* The 401 body naming the reason (never the token). The connection layer
+ * copies the body before the next upgrade on this loop's thread. */
+static const char *refusal_body(const char *reason)
+{
+    static _Thread_local char body[HR_TOKEN_REFUSAL_CAP];
+    return hr_token_refusal(reason, body, sizeof body);
+}
+
+/* Refused upgrades are logged at info so operators see why a client was
+ * turned away; a flood is cut to REFUSAL_LOGS_PER_S lines a second per loop
+ * thread, the rest only counted (herald_notifier_auth_failures_total). */
+#define REFUSAL_LOGS_PER_S 10
+
+static void log_refusal(const struct sockaddr *peer, int status, const char *reason, int64_t now)
+{
+    static _Thread_local int64_t second;
+    static _Thread_local unsigned logged, skipped;
+    if (now != second) {
+        second = now;
+        logged = 0;
+    }
+    if (logged >= REFUSAL_LOGS_PER_S) {
+        skipped++;
+        return;
+    }
+    logged++;
+    char ip[64] = "?";
+    if (peer != NULL && peer->sa_family == AF_INET)
+        uv_ip4_name((const struct sockaddr_in *)peer, ip, sizeof ip);
+    else if (peer != NULL && peer->sa_family == AF_INET6)
+        uv_ip6_name((const struct sockaddr_in6 *)peer, ip, sizeof ip);
+    if (skipped > 0)
+        hr_log(HR_LOG_INFO, "notifier", "upgrade refusals not logged count=%u", skipped);
+    skipped = 0;
+    hr_log(HR_LOG_INFO, "notifier", "upgrade refused status=%d reason=\"%s\" peer=%s", status,
+           reason, ip);
+}
+
 static void session_free(nf_session *s)
 {
     hr_identity_deinit(&s->id);
@@ -314,9 +359,8 @@ nf_session *nf_session_new(nf_loop *l, nf_transport tx, const char *conn_id,
     *status = nf_auth_identify(&l->auth, peer, head, now, &s->id, &reason);
     if (*status != 0) {
         l->stats.auth_failures++;
-        hr_log(HR_LOG_DEBUG, "notifier", "upgrade refused status=%d reason=\"%s\"", *status,
-               reason);
-        *why = *status == 401 ? "invalid or unexpected token\n" : "bad identity headers\n";
+        log_refusal(peer, *status, reason, now);
+        *why = *status == 401 ? refusal_body(reason) : "bad identity headers\n";
         session_free(s);
         return NULL;
     }

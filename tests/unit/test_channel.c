@@ -6,11 +6,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "proto/channel.h"
+#include "proto/utf8.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 
@@ -188,6 +190,44 @@ static void test_channel_copy_and_format(void **state)
     free(s);
 }
 
+static void test_channel_explain(void **state)
+{
+    (void)state;
+    char out[HR_CHANNEL_EXPLAIN_CAP];
+    const char *rule = " (names match [A-Za-z0-9_.:@-]{1,128})";
+    char want[256];
+    snprintf(want, sizeof want, "\"a b\"%s", rule);
+    assert_string_equal(hr_channel_explain("a b", 3, out, sizeof out), want);
+    snprintf(want, sizeof want, "\"\"%s", rule);
+    assert_string_equal(hr_channel_explain("", 0, out, sizeof out), want);
+    /* Control characters and invalid UTF-8 become '?'; valid UTF-8 stays. */
+    snprintf(want, sizeof want, "\"a?b?\xc3\xa9??\"%s", rule);
+    assert_string_equal(hr_channel_explain("a\nb\xff\xc3\xa9\xe2\x82", 8, out, sizeof out), want);
+    /* Longer than shown: cut at 40 bytes with an ellipsis; too long: the size. */
+    char name[300];
+    memset(name, 'x', sizeof name);
+    snprintf(want, sizeof want, "\"%.40s\xe2\x80\xa6\" (300 bytes; names match %s)", name,
+             HR_CHANNEL_RULE);
+    assert_string_equal(hr_channel_explain(name, sizeof name, out, sizeof out), want);
+    name[0] = ' ';
+    snprintf(want, sizeof want, "\" %.39s\xe2\x80\xa6\"%s", name + 1, rule);
+    assert_string_equal(hr_channel_explain(name, 60, out, sizeof out), want);
+    /* A multi-byte character is never cut: 39 'x' then "é" (2 bytes) stops at 39. */
+    char mixed[50];
+    memset(mixed, 'x', 39);
+    memcpy(mixed + 39, "\xc3\xa9zz", 4);
+    hr_channel_explain(mixed, 43, out, sizeof out);
+    assert_int_equal(strncmp(out + 1 + 39, "\xe2\x80\xa6", 3), 0);
+    /* The longest explanation fits, and small buffers are cut safely. */
+    char worst[200];
+    memset(worst, '\x01', sizeof worst);
+    hr_channel_explain(worst, sizeof worst, out, sizeof out);
+    assert_true(strlen(out) < sizeof out);
+    assert_true(hr_utf8_valid((const uint8_t *)out, strlen(out)));
+    char tiny[4];
+    assert_string_equal(hr_channel_explain("a b", 3, tiny, sizeof tiny), "\"a ");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -199,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_channel_claims),
         cmocka_unit_test(test_channel_from_headers_errors),
         cmocka_unit_test(test_channel_copy_and_format),
+        cmocka_unit_test(test_channel_explain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

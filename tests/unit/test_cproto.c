@@ -123,10 +123,11 @@ static void test_cproto_bad_request_shapes(void **state)
                  "\"channels must be a non-empty array of channel names\"}");
     expect_error("{\"type\":\"subscribe\",\"channels\":[\"a\",\"b c\"],\"ref\":\"2\"}", 8,
                  "{\"type\":\"error\",\"code\":\"bad_request\",\"message\":"
-                 "\"channels[1] is not a valid channel name\",\"ref\":\"2\"}");
+                 "\"channels[1] is not a valid channel name: \\\"b c\\\" (names match "
+                 "[A-Za-z0-9_.:@-]{1,128})\",\"ref\":\"2\"}");
     expect_error("{\"type\":\"subscribe\",\"channels\":[1]}", 8,
                  "{\"type\":\"error\",\"code\":\"bad_request\",\"message\":"
-                 "\"channels[0] is not a valid channel name\"}");
+                 "\"channels[0] is not a string (names match [A-Za-z0-9_.:@-]{1,128})\"}");
     expect_error("{\"type\":\"subscribe\",\"channels\":[\"a\"],\"since\":5,\"ref\":\"s\"}", 8,
                  "{\"type\":\"error\",\"code\":\"bad_request\",\"message\":"
                  "\"since must be an event id\",\"ref\":\"s\"}");

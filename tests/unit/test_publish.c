@@ -160,15 +160,18 @@ static void test_publish_errors(void **state)
     expect_fail("{\"data\":1}", HR_EINVAL, "missing \"channel\" or \"channels\"");
     expect_fail("{\"channel\":\"a\",\"channels\":[\"b\"],\"data\":1}", HR_EINVAL,
                 "give either \"channel\" or \"channels\", not both");
-    expect_fail("{\"channel\":\"a b\",\"data\":1}", HR_EINVAL,
-                "\"channel\" is not a valid channel name");
-    expect_fail("{\"channel\":7,\"data\":1}", HR_EINVAL, "\"channel\" is not a valid channel name");
+    expect_fail(
+        "{\"channel\":\"a b\",\"data\":1}", HR_EINVAL,
+        "\"channel\" is not a valid channel name: \"a b\" (names match [A-Za-z0-9_.:@-]{1,128})");
+    expect_fail("{\"channel\":7,\"data\":1}", HR_EINVAL,
+                "\"channel\" is not a string (names match [A-Za-z0-9_.:@-]{1,128})");
     expect_fail("{\"channels\":[],\"data\":1}", HR_EINVAL,
                 "\"channels\" must be a non-empty array of channel names");
     expect_fail("{\"channels\":\"a\",\"data\":1}", HR_EINVAL,
                 "\"channels\" must be a non-empty array of channel names");
-    expect_fail("{\"channels\":[\"a\",\"\"],\"data\":1}", HR_EINVAL,
-                "channels[1] is not a valid channel name");
+    expect_fail(
+        "{\"channels\":[\"a\",\"\"],\"data\":1}", HR_EINVAL,
+        "channels[1] is not a valid channel name: \"\" (names match [A-Za-z0-9_.:@-]{1,128})");
     expect_fail("[]", HR_EINVAL, "empty batch");
     expect_fail("[1]", HR_EINVAL, "item 0: must be a JSON object");
     expect_fail("{\"channel\":\"a\",\"channel\":\"b\",\"data\":1}", HR_EINVAL,
@@ -243,7 +246,8 @@ static void test_publish_all_or_nothing(void **state)
                 "{\"channel\":\"c\"}]",
                 HR_EINVAL, "item 2: missing \"data\"");
     expect_fail("[{\"channel\":\"a\",\"data\":1},{\"channel\":\"b c\",\"data\":2}]", HR_EINVAL,
-                "item 1: \"channel\" is not a valid channel name");
+                "item 1: \"channel\" is not a valid channel name: \"b c\" (names match "
+                "[A-Za-z0-9_.:@-]{1,128})");
 }
 
 static void test_publish_limits(void **state)

@@ -225,20 +225,20 @@ static void test_token_alg_none(void **state)
     const hr_token_cfg rs = pem_cfg(K.rsa_pub, true, true);
     const char *none = "{\"alg\":\"none\"}";
     assert_string_equal(check(&hs, hand_token(none, "{\"sub\":\"a\"}", NULL, 0, ""), NULL),
-                        "alg not allowed");
+                        "algorithm not allowed");
     assert_string_equal(check(&rs, hand_token(none, "{\"sub\":\"a\"}", NULL, 0, ""), NULL),
-                        "alg not allowed");
+                        "algorithm not allowed");
     assert_string_equal(check(&hs, hand_token(none, "{\"sub\":\"a\"}", NULL, 0, "AAAA"), NULL),
-                        "alg not allowed");
+                        "algorithm not allowed");
     assert_string_equal(check(&hs, hand_token("{\"alg\":\"None\"}", "{}", NULL, 0, ""), NULL),
-                        "alg not allowed");
+                        "algorithm not allowed");
     /* libjwt's own alg none token (it writes no signature). */
     jwt_t *j = NULL;
     assert_int_equal(jwt_new(&j), 0);
     assert_int_equal(jwt_add_grant(j, "sub", "admin"), 0);
     char *t = jwt_encode_str(j);
     jwt_free(j);
-    assert_string_equal(check(&hs, t, NULL), "alg not allowed");
+    assert_string_equal(check(&hs, t, NULL), "algorithm not allowed");
 }
 
 static void test_token_alg_allow_list(void **state)
@@ -247,30 +247,30 @@ static void test_token_alg_allow_list(void **state)
     const hr_token_cfg hs = hs_cfg();
     assert_string_equal(
         check(&hs, hand_token("{\"alg\":\"HS512\"}", "{}", SECRET, strlen(SECRET), NULL), NULL),
-        "alg not allowed");
+        "algorithm not allowed");
     assert_string_equal(
         check(&hs, hand_token("{\"alg\":\"hs256\"}", "{}", SECRET, strlen(SECRET), NULL), NULL),
-        "alg not allowed");
+        "algorithm not allowed");
     assert_string_equal(
         check(&hs, hand_token("{\"typ\":\"JWT\"}", "{}", SECRET, strlen(SECRET), NULL), NULL),
-        "alg not allowed");
+        "algorithm not allowed");
     assert_string_equal(
         check(&hs, hand_token("{\"alg\":256}", "{}", SECRET, strlen(SECRET), NULL), NULL),
-        "alg not allowed");
+        "algorithm not allowed");
     /* Allowed kind but flag off. */
     hr_token_cfg off = hs;
     off.allow_hs256 = false;
-    assert_string_equal(check(&off, hs_tok("{}"), NULL), "alg not allowed");
+    assert_string_equal(check(&off, hs_tok("{}"), NULL), "algorithm not allowed");
     /* RS256 token where only ES256 is allowed, and vice versa. */
     hr_token_cfg es_only = pem_cfg(K.rsa_pub, false, true);
     assert_string_equal(
         check(&es_only, lib_token(JWT_ALG_RS256, K.rsa_priv, strlen(K.rsa_priv), "{}"), NULL),
-        "alg not allowed");
+        "algorithm not allowed");
     /* RS256 allowed but no key configured at all. */
     hr_token_cfg no_key = {.allow_rs256 = true};
     assert_string_equal(
         check(&no_key, lib_token(JWT_ALG_RS256, K.rsa_priv, strlen(K.rsa_priv), "{}"), NULL),
-        "alg not allowed");
+        "algorithm not allowed");
 }
 
 static void test_token_key_confusion(void **state)
@@ -284,7 +284,7 @@ static void test_token_key_confusion(void **state)
     /* Public key configured, even with the HS256 flag on: no secret, refused. */
     hr_token_cfg cfg = pem_cfg(K.rsa_pub, true, true);
     cfg.allow_hs256 = true;
-    assert_string_equal(check(&cfg, forged, NULL), "alg not allowed");
+    assert_string_equal(check(&cfg, forged, NULL), "algorithm not allowed");
     /* With a real secret too, HS256 is checked against the secret only. */
     cfg.secret = (const uint8_t *)SECRET;
     cfg.secret_len = strlen(SECRET);
@@ -453,6 +453,25 @@ static void test_token_bearer(void **state)
         assert_false(hr_token_from_bearer(no[i], strlen(no[i]), &tok, &n));
 }
 
+static void test_token_refusal_text(void **state)
+{
+    (void)state;
+    char body[HR_TOKEN_REFUSAL_CAP];
+    assert_string_equal(hr_token_refusal("expired", body, sizeof body), "token refused: expired\n");
+    assert_string_equal(hr_token_refusal(NULL, body, sizeof body), "token refused: invalid\n");
+    /* Every reason of hr_token_verify fits. */
+    const char *const reasons[] = {"malformed",      "algorithm not allowed", "bad signature",
+                                   "expired",        "not yet valid",         "wrong issuer",
+                                   "wrong audience", "bad channels claim"};
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        hr_token_refusal(reasons[i], body, sizeof body);
+        assert_non_null(strstr(body, reasons[i]));
+        assert_int_equal(body[strlen(body) - 1], '\n');
+    }
+    char tiny[8];
+    assert_string_equal(hr_token_refusal("expired", tiny, sizeof tiny), "token r");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -461,7 +480,7 @@ int main(void)
         cmocka_unit_test(test_token_key_confusion), cmocka_unit_test(test_token_bad_signature),
         cmocka_unit_test(test_token_exp_nbf),       cmocka_unit_test(test_token_iss_aud),
         cmocka_unit_test(test_token_claim_types),   cmocka_unit_test(test_token_malformed),
-        cmocka_unit_test(test_token_bearer),
+        cmocka_unit_test(test_token_bearer),        cmocka_unit_test(test_token_refusal_text),
     };
     return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
 }
