@@ -19,7 +19,10 @@
 
 static const hr_flag_spec echo_flags[] = {
     {"listen", HR_FLAG_STRING, "127.0.0.1:9001", "ADDR:PORT", "address to listen on", 0, 0},
-    {"deflate", HR_FLAG_STRING, "on", "on|off", "permessage-deflate (RFC 7692)", 0, 0},
+    /* A boolean like the notifier's: --deflate, --deflate=off, --deflate off,
+     * --deflate=false all work in both programs. */
+    {"deflate", HR_FLAG_BOOL, "on", NULL,
+     "accept permessage-deflate (RFC 7692): on|off or true|false", 0, 0},
     {"max-message-bytes", HR_FLAG_SIZE, "16777216", "BYTES",
      "largest message accepted (larger: close 1009)", 1, (int64_t)1 << 31},
     {"log-level", HR_FLAG_STRING, "info", "LEVEL", "debug, info, warn, error or off", 0, 0},
@@ -84,12 +87,7 @@ static int configure(const hr_flags *f, hr_server_config *cfg)
     }
     hr_log_threshold = lvl;
     hr_server_config_default(cfg);
-    const char *d = hr_flags_str(f, "deflate");
-    if (strcmp(d, "on") != 0 && strcmp(d, "off") != 0) {
-        fprintf(stderr, "herald-echo: --deflate: expected on or off, got '%s'\n", d);
-        return 2;
-    }
-    cfg->deflate = strcmp(d, "on") == 0;
+    cfg->deflate = hr_flags_bool(f, "deflate");
     cfg->max_message = (size_t)hr_flags_num(f, "max-message-bytes");
     cfg->max_body = 64 * 1024;
     /* An echo queues what it reads: room for a few maximal messages, so a

@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { after, before, describe } from 'node:test';
 import {
-    connect, frame, freePort, OP, rawConnect, runProgram, startEcho, stopAll, test,
+    connect, frame, freePort, OP, rawConnect, runProgram, startEcho, startNotifier, stopAll, test,
 } from './lib/harness.mjs';
 
 /** Sends one message and returns the echo as {binary, data(Buffer)}. */
@@ -373,6 +373,22 @@ describe('herald-echo process', () => {
         assert.equal(bad.stderr.trim().split('\n').length, 1, JSON.stringify(bad.stderr));
         const badDeflate = await runProgram('herald-echo', ['--deflate', 'maybe']);
         assert.equal(badDeflate.code, 2);
+    });
+
+    // The same boolean forms in herald-echo and herald-notifier.
+    test('--deflate on|off and --deflate[=true|false] mean the same in echo and notifier', async () => {
+        const forms = [[[], true], [['--deflate'], true], [['--deflate', 'on'], true],
+            [['--deflate=true'], true], [['--deflate', 'off'], false], [['--deflate=off'], false],
+            [['--deflate=false'], false], [['--deflate', 'false'], false]];
+        for (const [args, on] of forms) {
+            for (const start of [startEcho, (a) => startNotifier(a, { direct: true })]) {
+                const srv = await start(args);
+                const c = await connect(srv.wsUrl('/ws'), { perMessageDeflate: true, rawText: true });
+                assert.equal(/permessage-deflate/.test(c.ws.extensions), on, `${srv.name} ${args.join(' ')}`);
+                c.terminate();
+                await srv.stop();
+            }
+        }
     });
 
     test('HERALD_LISTEN is honoured', async () => {
