@@ -85,8 +85,16 @@ herald.on('state', renderState);
 herald.on('gap', (g) => {
   banner(`History no longer reaches back for ${g.channels.join(', ')}: some events were missed.`);
 });
+// A channel the server refuses for good (forbidden, bad name, too many) is
+// dropped by herald.js: switch it off here too and say why, in the server's
+// words (they name the channel and the rule).
 herald.on('error', (e) => {
-  if (e.code === 'forbidden') banner(`Not allowed: ${e.channels.join(', ')} (${e.message || e.code})`);
+  for (const ch of e.dropped ?? []) {
+    state.offs.delete(ch);
+    const box = document.querySelector(`[data-channel-row="${CSS.escape(ch)}"] input`);
+    if (box) box.checked = false;
+  }
+  if (e.dropped?.length) banner(`Subscribe refused · ${e.dropped.join(', ')}: ${e.message || e.code}`);
 });
 
 function banner(text) {

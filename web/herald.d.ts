@@ -1,4 +1,6 @@
-// Type declarations for herald.js, the Herald WebSocket client (SPEC.md §2).
+// Type declarations for herald.js, the Herald WebSocket client (the wire
+// protocol is docs/protocol.md in the Herald repository). herald.js is an ES
+// module; from CommonJS load it with `await import()` (see web/README.md).
 
 /** Connection states; see the diagram at the top of herald.js. */
 export type HeraldState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'offline' | 'closed';
@@ -36,7 +38,8 @@ export interface HeraldOptions {
   since?: string | null;
   /** First backoff cap in ms [500]; doubles per failed attempt. */
   backoffInitialMs?: number;
-  /** Largest backoff cap in ms [30000]. Delays are uniformly random below the cap. */
+  /** Largest backoff cap in ms [3000]: no reconnect delay reaches it, however many attempts
+   *  failed (a restart storm). Delays are uniformly random below the cap (full jitter). */
   backoffMaxMs?: number;
   /** A connection open this long resets the backoff [5000]. */
   stableAfterMs?: number;
@@ -58,8 +61,13 @@ export interface StateChange {
   delay?: number;
   retryAt?: number;
   attempt?: number;
-  /** The close code that caused the change, when there was one. */
+  /** The close code that caused the change, when there was one. While reconnecting it stays
+   *  the code of the close that lost the open connection (1012, 1001, 1013...), also after
+   *  failed attempts; those attempts' own codes (1006 for a refused handshake) are
+   *  `failedCode`. */
   code?: number;
+  /** reconnecting after a failed attempt: that attempt's close code. */
+  failedCode?: number;
   /** closed: 'client' (close() called), 'server' (1000/1008), 'auth' (401/403). */
   reason?: string;
   /** closed by auth: the HTTP status seen, when known. */
@@ -80,8 +88,17 @@ export interface HeraldEvents {
   /** Every event delivered to handlers, once. */
   event: HeraldEvent;
   disconnect: { code: number; reason: string; wasOpen: boolean };
-  /** Server errors (bad_request, forbidden, rate_limited, too_many_channels) and local ones. */
-  error: { code: string; message: string; channels?: string[]; command?: string | null };
+  /** Server errors (bad_request, forbidden, rate_limited, too_many_channels) and local ones.
+   *  `message` is the server's text (it names the refused channel and the rule).
+   *  `dropped`: channels whose subscribe was refused for good (forbidden, bad_request,
+   *  too_many_channels); their handlers are removed and they are not asked for again. */
+  error: {
+    code: string;
+    message: string;
+    channels?: string[];
+    command?: string | null;
+    dropped?: string[];
+  };
 }
 
 export type Handler<T = unknown> = (data: T, event: HeraldEvent<T>) => void;

@@ -12,23 +12,27 @@
 // - subscriptions live in the client: after every (re)connect it subscribes
 //   again to every channel with `since` = the last event id it saw, so the
 //   server replays what was missed; `recovered:false` is reported to the app;
-// - reconnect delays grow exponentially with full jitter, capped; a server
-//   shutdown (1001) or a lost upstream (1012) reconnects at once;
+// - reconnect delays grow exponentially with full jitter, capped at 3 s by
+//   default, so during a restart storm the clients spread out but none waits
+//   long once the server is back; a server shutdown (1001) or a lost upstream
+//   (1012) reconnects at once;
 // - an authentication failure (HTTP 401/403 before the upgrade, or an expired
 //   JWT) stops the client after one attempt with a refreshed token; `token`
 //   may be a function that is called before every attempt (token refresh);
 // - a handler never sees the same event twice (ids seen recently are kept);
 // - in browsers, `offline`/`online` window events pause and resume it.
 //
-// The wire protocol is SPEC.md §2. No dependencies; works with the browser's
-// WebSocket or any object with the same interface (e.g. the `ws` package).
+// The wire protocol is docs/protocol.md in the Herald repository. No
+// dependencies; works with the browser's WebSocket or any object with the
+// same interface (e.g. the `ws` package in Node). An ES module: from CommonJS
+// load it with `await import()` (web/README.md says how).
 
 const CHANNEL_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
 const RECONNECT_NOW = new Set([1001, 1012]);
 const NO_RECONNECT = new Set([1000, 1008]);
 const DEFAULTS = {
   backoffInitialMs: 500,
-  backoffMaxMs: 30000,
+  backoffMaxMs: 3000,
   stableAfterMs: 5000,
   dedupWindow: 2048,
   connectTimeoutMs: 15000,
@@ -111,6 +115,24 @@ function reportListenerError(err) {
   }, 0);
 }
 
+const IGNORE = () => {};
+
+// Closes a socket in any state without throwing, now or later. Handlers are
+// replaced by no-ops rather than removed: the `ws` package emits "WebSocket
+// was closed before the connection was established" as an 'error' event when
+// a CONNECTING socket is closed, and an 'error' without a listener is thrown
+// (it would crash a Node process). Browsers only log a warning there.
+function closeQuietly(ws, code, reason) {
+  ws.onmessage = IGNORE;
+  ws.onerror = IGNORE;
+  ws.onclose = IGNORE;
+  try {
+    ws.close(code === 1000 || (code >= 3000 && code < 5000) ? code : 1000, reason);
+  } catch {
+    // already closing or closed, or an implementation that refuses: nothing to release
+  }
+}
+
 function httpStatusOf(errorEvent) {
   // `ws` (node) reports "Unexpected server response: 401"; browsers say nothing.
   const m = /Unexpected server response: (\d{3})/.exec(String(errorEvent?.message ?? ''));
@@ -176,6 +198,7 @@ export class Herald extends Emitter {
     this.flushQueued = false;
     this.stopped = false;
     this.retryAt = 0;
+    this.lostCode = null; // close code that ended the last open connection
     this.watchNetwork();
     if (this.opts.autoConnect) this.connect();
   }
@@ -289,6 +312,7 @@ export class Herald extends Emitter {
     this.openedAt = Date.now();
     this.connectionId = msg.connection ?? null;
     this.user = msg.user ?? null;
+    this.lostCode = null;
     this.requested.clear();
     this.pendingRefs.clear();
     this.setState('open', { connection: this.connectionId, user: this.user });
@@ -312,6 +336,10 @@ export class Herald extends Emitter {
     this.clearTimer();
     if (this.stopped) return;
     this.emit('disconnect', { code, reason, wasOpen });
+    // While reconnecting, `code` stays the close that lost the connection
+    // (1012, say); the failed attempts after it (1006) are `failedCode`.
+    if (wasOpen) this.lostCode = code;
+    const cause = wasOpen ? { code } : { code: this.lostCode ?? code, failedCode: code };
     const authFailed = !wasOpen && (await this.isAuthFailure());
     if (this.stopped || gen !== this.gen) return; // close() or connect() ran meanwhile
     if (authFailed) {
@@ -330,8 +358,8 @@ export class Herald extends Emitter {
       return;
     }
     if (lived >= this.opts.stableAfterMs) this.attempt = 0;
-    const delay = RECONNECT_NOW.has(code) && this.attempt === 0 ? 0 : this.nextDelay();
-    this.scheduleReconnect(delay, { code });
+    const delay = RECONNECT_NOW.has(code) && wasOpen && this.attempt === 0 ? 0 : this.nextDelay();
+    this.scheduleReconnect(delay, cause);
   }
 
   // Browsers hide the handshake's HTTP status (the `ws` package reports it).
@@ -379,17 +407,12 @@ export class Herald extends Emitter {
   dropSocket(code, reason, thenReconnect = false) {
     const ws = this.ws;
     this.ws = null;
-    if (ws) {
-      ws.onmessage = ws.onerror = ws.onclose = null;
-      try {
-        ws.close(code === 1000 || (code >= 3000 && code < 5000) ? code : 1000, reason);
-      } catch {
-        // already closing; nothing else to release
-      }
-    }
+    if (ws) closeQuietly(ws, code, reason);
     this.requested.clear();
     this.pendingRefs.clear();
-    if (thenReconnect) this.scheduleReconnect(this.nextDelay(), { code, reason });
+    if (thenReconnect) {
+      this.scheduleReconnect(this.nextDelay(), { code: this.lostCode ?? code, failedCode: code, reason });
+    }
   }
 
   clearTimer() {
@@ -493,18 +516,24 @@ export class Herald extends Emitter {
   onServerError(msg) {
     const pending = this.takeRef(msg.ref);
     const code = msg.code ?? 'unknown';
-    if (pending?.kind === 'subscribe' && this.refuseSubscribe(pending, code)) return;
+    let dropped = [];
+    if (pending?.kind === 'subscribe') {
+      dropped = this.refuseSubscribe(pending, code);
+      if (dropped === null) return;
+    }
     this.emit('error', {
       code,
       message: msg.message ?? '',
       channels: pending?.channels ?? [],
       command: pending?.kind ?? null,
+      dropped,
     });
   }
 
   // A refused subscribe refuses all its channels. Several channels: ask again
-  // one by one to find the culprits (returns true: nothing to report yet).
-  // One channel: drop it for good, so reconnects do not ask again.
+  // one by one to find the culprits (returns null: nothing to report yet).
+  // One channel: drop it for good, so reconnects do not ask again; returns
+  // the channels dropped (their handlers are gone).
   refuseSubscribe(pending, code) {
     const final = code === 'forbidden' || code === 'too_many_channels' || code === 'bad_request';
     for (const ch of pending.channels) this.requested.delete(ch);
@@ -512,11 +541,16 @@ export class Herald extends Emitter {
       for (const ch of pending.channels) {
         if (this.handlers.has(ch)) this.sendCommand('subscribe', [ch], pending.since);
       }
-      return true;
+      return null;
     }
-    if (final) for (const ch of pending.channels) this.handlers.delete(ch);
-    else if (code === 'rate_limited') this.retryFlushLater();
-    return false;
+    if (code === 'rate_limited') this.retryFlushLater();
+    if (!final) return [];
+    const dropped = pending.channels.filter((ch) => this.handlers.has(ch));
+    for (const ch of dropped) {
+      this.handlers.delete(ch);
+      this.seen.clear([ch]);
+    }
+    return dropped;
   }
 
   retryFlushLater() {

@@ -4,10 +4,12 @@
 //            ──GET /────▶   (static web/)        ▲
 //            ──POST /api/publish──────────────────┘
 //
-// The page must connect through the gateway, show published events, survive
-// the notifier being killed and restarted (status shows reconnecting; the
-// events published meanwhile, straight into the Redis stream, then appear
-// exactly once and in order), and a screenshot lands in build/.
+// The page must connect through the gateway, show published events, switch
+// off a channel the server refuses (and say why), survive the notifier being
+// killed and restarted (status shows reconnecting with the close code the
+// gateway gave, 1012, not the failed retries' 1006; the events published
+// meanwhile, straight into the Redis stream, then appear exactly once and in
+// order), and a screenshot lands in build/.
 // The redis broker is used because it is what makes "published meanwhile"
 // possible: with the notifier down, services still write to the stream, and
 // the restarted notifier warms its history from it.
@@ -127,6 +129,23 @@ test('demo page: live events through the gateway, survives a notifier restart', 
         await waitFor(() => page.evaluate(() => window.heraldDemo.herald.pendingRefs.size === 0),
             'subscribe acknowledged', WAIT);
 
+        // Another user's channel: refused by the notifier; the page switches it
+        // off and shows the server's reason.
+        await page.fill('#add-channel-name', 'user:mallory');
+        await page.click('#add-channel button');
+        const mallory = '[data-channel-row="user:mallory"] input';
+        await page.waitForSelector(`${mallory}:not(:checked)`, { timeout: WAIT });
+        await page.waitForSelector('#banner:not([hidden])', { timeout: WAIT });
+        assert.match(await page.textContent('#banner'), /Subscribe refused · user:mallory: .*user:mallory/);
+        assert.equal(await page.evaluate(() => window.heraldDemo.herald.channels().includes('user:mallory')),
+            false);
+        assert.equal(await page.evaluate(() => window.heraldDemo.state.offs.has('user:mallory')), false);
+        // Switched on again by hand: asked again, refused again, off again.
+        await page.evaluate(() => { document.getElementById('banner').hidden = true; });
+        await page.check(mallory);
+        await page.waitForSelector(`${mallory}:not(:checked)`, { timeout: WAIT });
+        await page.waitForSelector('#banner:not([hidden])', { timeout: WAIT });
+
         // 1-2 published by a service, 3 through the page's form (gateway /api/publish).
         await publishOk(notifier, { channel: 'e2e', data: { text: 'e2e 1' } });
         await publishOk(notifier, { channel: 'e2e', data: { text: 'e2e 2' } });
@@ -139,7 +158,15 @@ test('demo page: live events through the gateway, survives a notifier restart', 
             'demo source orders on the page', WAIT);
         await waitFor(async () => (await page.$$('#inbox li')).length > 0, 'a user:demo note', WAIT);
 
-        // Kill the notifier: the page must say it is reconnecting.
+        // Kill the notifier: the page must say it is reconnecting, with the
+        // close code the gateway gave (1012) through every failed retry.
+        await page.evaluate(() => {
+            window.seenStates = [];
+            window.heraldDemo.herald.on('state', (s) => window.seenStates.push({
+                state: s.state, code: s.code, failedCode: s.failedCode,
+                text: document.getElementById('status-text').textContent,
+            }));
+        });
         await notifier.stop('SIGKILL');
         // Killed on purpose: not the "ignored SIGTERM" the harness reports.
         notifier.exitInfo = { ...notifier.exitInfo, signal: 'SIGKILL (by the test)' };
@@ -147,9 +174,19 @@ test('demo page: live events through the gateway, survives a notifier restart', 
             'status: reconnecting', WAIT);
         for (let n = 4; n <= 8; n++) await service.xadd('e2e', { text: `e2e ${n}` });
 
+        // At least one retry failed while the notifier was down.
+        await waitFor(() => page.evaluate(() => window.seenStates.some((s) => s.failedCode !== undefined)),
+            'a failed retry', WAIT);
+
         // Restart it on the same port: the page resumes from its last id.
         const again = await startNotifier(notifierArgs, { port: notifier.port });
         await page.waitForSelector('#status.status-open', { timeout: WAIT });
+        const waits = (await page.evaluate(() => window.seenStates)).filter((s) => s.state === 'reconnecting');
+        assert.ok(waits.length >= 2, JSON.stringify(waits));
+        for (const w of waits) {
+            assert.equal(w.code, 1012, JSON.stringify(w));
+            assert.match(w.text, /close 1012/);
+        }
         await publishOk(again, { channel: 'e2e', data: { text: 'e2e 9' } });
         await waitFor(async () => (await feedNumbers(page, 'e2e')).length >= 9, 'events 1..9', WAIT);
         await page.waitForTimeout(500); // a duplicate would show up now

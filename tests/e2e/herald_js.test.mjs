@@ -259,17 +259,21 @@ describe('herald.js against herald-notifier', () => {
 /**
  * A scripted stand-in for the gateway: answers the handshake, sends welcome,
  * records every client command and lets the test send or close. status: when
- * set, refuses handshakes with that HTTP status.
+ * set, refuses handshakes with that HTTP status; refuse: refuses that many
+ * more handshakes with 503 (a restarting upstream), then accepts again;
+ * welcome: false to accept without sending welcome.
  */
 async function scripted() {
     const port = await freePort();
     const wss = new WebSocketServer({ host: '127.0.0.1', port });
-    const state = { conns: [], commands: [], urls: [], status: 0 };
+    const state = { conns: [], commands: [], urls: [], status: 0, refuse: 0, welcome: true };
     const origHandle = wss.handleUpgrade.bind(wss);
     wss.handleUpgrade = (req, sock, head, cb) => {
         state.urls.push(req.url);
-        if (state.status) {
-            sock.end(`HTTP/1.1 ${state.status} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+        const status = state.status || (state.refuse > 0 ? 503 : 0);
+        if (status) {
+            if (state.refuse > 0) state.refuse -= 1;
+            sock.end(`HTTP/1.1 ${status} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
             return;
         }
         origHandle(req, sock, head, cb);
@@ -277,7 +281,9 @@ async function scripted() {
     wss.on('connection', (ws) => {
         state.conns.push(ws);
         ws.on('message', (m) => state.commands.push(JSON.parse(m.toString())));
-        ws.send(JSON.stringify({ type: 'welcome', connection: `c${state.conns.length}`, user: null }));
+        if (state.welcome) {
+            ws.send(JSON.stringify({ type: 'welcome', connection: `c${state.conns.length}`, user: null }));
+        }
     });
     await new Promise((r) => wss.on('listening', r));
     return {
@@ -459,6 +465,8 @@ describe('herald.js reconnect policy (scripted server)', directOnly('a scripted 
             s.send({ type: 'error', code: 'forbidden', message: 'no', ref: s.state.commands[2].ref });
             await waitFor(() => errors.length === 2, 'forbidden error');
             assert.deepEqual(errors[1].channels, ['team:secret']);
+            assert.deepEqual(errors[1].dropped, ['team:secret']);
+            assert.deepEqual(errors[0].dropped, [], 'rate_limited drops nothing');
             assert.deepEqual(h.channels(), ['busy']);
             await sleep(300);
             assert.equal(s.state.commands.length, 3, 'not asked again');
@@ -491,6 +499,197 @@ describe('herald.js reconnect policy (scripted server)', directOnly('a scripted 
         }
     });
 });
+
+describe('herald.js reconnect delays during a restart storm (scripted server)',
+    directOnly('a scripted server, no notifier or gateway'), () => {
+        test('1012, then N refused attempts: every delay stays under the cap, the code stays 1012', async () => {
+            const s = await scripted();
+            try {
+                const cap = 120;
+                const h = herald(s.url, { backoffInitialMs: 10, backoffMaxMs: cap });
+                const states = recordStates(h);
+                await waitState(h, 'open');
+                const refusals = 12; // enough for 10 * 2^n to pass the cap several times
+                s.state.refuse = refusals;
+                const opened = nextEvent(h, 'welcome');
+                s.last().close(1012, 'upstream lost');
+                await opened;
+                const waits = states.filter((st) => st.state === 'reconnecting');
+                assert.equal(waits.length, refusals + 1, 'one wait after the close, one per refusal');
+                assert.equal(waits[0].delay, 0, '1012: the first attempt at once');
+                const delays = waits.slice(1).map((w) => w.delay);
+                assert.ok(delays.every((d) => d >= 0 && d < cap), `delays ${delays} under ${cap}`);
+                assert.ok(new Set(delays).size > 1, `jittered: ${delays}`);
+                // The page shows the close it was given, not the failed retries'.
+                assert.ok(waits.every((w) => w.code === 1012), JSON.stringify(waits.map((w) => w.code)));
+                assert.ok(waits.slice(1).every((w) => w.failedCode === 1006),
+                    JSON.stringify(waits.map((w) => w.failedCode)));
+                assert.equal(s.state.urls.length, 1 + refusals + 1);
+            } finally {
+                closeClients();
+                await s.close();
+            }
+        });
+
+        test('the default policy: delays never reach 3 s, however many attempts failed', () => {
+            const h = new Herald('ws://127.0.0.1:1/ws', { WebSocket, autoConnect: false });
+            const { backoffInitialMs, backoffMaxMs } = h.opts;
+            assert.equal(backoffMaxMs, 3000);
+            for (let attempt = 0; attempt < 64; attempt++) {
+                const d = backoffDelay(attempt, backoffInitialMs, backoffMaxMs, () => 0.9999999);
+                assert.ok(d < 3000, `attempt ${attempt}: ${d}`);
+            }
+            // The cap is reached after a few attempts, not after minutes.
+            assert.equal(backoffDelay(3, backoffInitialMs, backoffMaxMs, () => 0.9999999), 2999);
+        });
+    });
+
+/* ------------------------------------------------------------------ */
+/* close() and reconnects in every socket state (Node `ws`)            */
+/* ------------------------------------------------------------------ */
+
+describe('herald.js never throws from close() or a reconnect, in any socket state',
+    directOnly('scripted servers, no notifier or gateway'), () => {
+        // An 'error' without a listener on a `ws` socket is thrown from an
+        // event: it surfaces here, not at the call.
+        const thrown = [];
+        const onUncaught = (e) => thrown.push(e);
+        let sockets = [];
+        /** ws sockets that herald.js opens, kept for the test to inspect and poke. */
+        class ProbeSocket extends WebSocket {
+            constructor(...args) {
+                super(...args);
+                sockets.push(this);
+                this.whenClosed = null; // a function to run from the socket's own 'close'
+                this.on('close', () => this.whenClosed?.());
+            }
+        }
+        const last = () => sockets[sockets.length - 1];
+
+        /** A TCP server that accepts and never answers: handshakes stay CONNECTING. */
+        async function silent() {
+            const port = await freePort();
+            const socks = new Set();
+            const server = net.createServer((c) => {
+                socks.add(c);
+                c.on('error', () => {}).on('close', () => socks.delete(c));
+            });
+            await new Promise((r) => server.listen(port, '127.0.0.1', r));
+            return {
+                url: `ws://127.0.0.1:${port}/ws`,
+                accepted: () => socks.size,
+                close() {
+                    for (const c of socks) c.destroy();
+                    return new Promise((r) => server.close(r));
+                },
+            };
+        }
+
+        async function settle() {
+            for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+            await sleep(50);
+        }
+
+        async function closedQuietly(h, what) {
+            await settle();
+            assert.equal(h.state, 'closed', what);
+            assert.deepEqual(thrown.map((e) => e.message), [], what);
+        }
+
+        test('CONNECTING, OPEN before and after welcome, CLOSING, CLOSED', async () => {
+            process.on('uncaughtException', onUncaught);
+            const quiet = await silent();
+            const s = await scripted();
+            try {
+                const opts = { WebSocket: ProbeSocket, connectTimeoutMs: 60000 };
+                // CONNECTING: the TCP connection is up, the handshake unanswered.
+                sockets = [];
+                let h = herald(quiet.url, opts);
+                await waitFor(() => quiet.accepted() === 1 && last()?.readyState === WebSocket.CONNECTING,
+                    'a connecting socket');
+                h.close();
+                await closedQuietly(h, 'close() while CONNECTING');
+
+                // OPEN, no welcome yet.
+                s.state.welcome = false;
+                sockets = [];
+                h = herald(s.url, opts);
+                await waitFor(() => last()?.readyState === WebSocket.OPEN, 'an open socket');
+                assert.equal(h.state, 'connecting');
+                h.close();
+                await closedQuietly(h, 'close() while OPEN before welcome');
+                s.state.welcome = true;
+
+                // OPEN after welcome.
+                sockets = [];
+                h = herald(s.url, opts);
+                await waitState(h, 'open');
+                h.close();
+                await closedQuietly(h, 'close() while OPEN');
+
+                // CLOSING: the socket's own close handshake under way.
+                sockets = [];
+                h = herald(s.url, opts);
+                await waitState(h, 'open');
+                last().close(1000);
+                assert.equal(last().readyState, WebSocket.CLOSING);
+                h.close();
+                await closedQuietly(h, 'close() while CLOSING');
+
+                // CLOSED: from the socket's 'close' event, before herald.js has seen it.
+                sockets = [];
+                h = herald(s.url, opts);
+                await waitState(h, 'open');
+                const sock = last();
+                let stateThen = -1;
+                sock.whenClosed = () => {
+                    stateThen = sock.readyState;
+                    h.close();
+                };
+                s.last().close(1012, 'upstream lost');
+                await waitFor(() => stateThen !== -1, 'the close event');
+                assert.equal(stateThen, WebSocket.CLOSED);
+                await closedQuietly(h, 'close() while CLOSED');
+                assert.equal(sockets.length, 1, 'no reconnect after close()');
+
+                // close() then connect() (a new identity) in each state, twice over.
+                sockets = [];
+                h = herald(quiet.url, opts);
+                await waitFor(() => last()?.readyState === WebSocket.CONNECTING, 'connecting again');
+                h.close();
+                h.connect();
+                h.close();
+                await closedQuietly(h, 'close, connect, close while CONNECTING');
+            } finally {
+                process.off('uncaughtException', onUncaught);
+                closeClients();
+                await quiet.close();
+                await s.close();
+            }
+        });
+
+        test('a reconnect that drops a CONNECTING socket (connect timeout) does not throw', async () => {
+            process.on('uncaughtException', onUncaught);
+            const quiet = await silent();
+            try {
+                sockets = [];
+                const h = herald(quiet.url, {
+                    WebSocket: ProbeSocket, connectTimeoutMs: 30, backoffInitialMs: 5, backoffMaxMs: 20,
+                });
+                const states = recordStates(h);
+                await waitFor(() => states.filter((st) => st.state === 'reconnecting').length >= 3,
+                    'three reconnects after connect timeouts');
+                assert.ok(states.filter((st) => st.state === 'reconnecting')
+                    .every((st) => st.failedCode === 4000), JSON.stringify(states));
+                h.close();
+                await closedQuietly(h, 'reconnects from CONNECTING');
+            } finally {
+                process.off('uncaughtException', onUncaught);
+                closeClients();
+                await quiet.close();
+            }
+        });
+    });
 
 test('backoffDelay and isValidChannel', () => {
     assert.equal(backoffDelay(0, 500, 30000, () => 0.999999), 499);
