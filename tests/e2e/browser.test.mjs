@@ -131,6 +131,10 @@ test('demo page: live events through the gateway, survives a notifier restart', 
 
         // Another user's channel: refused by the notifier; the page switches it
         // off and shows the server's reason.
+        await page.evaluate(() => {
+            window.refusals = 0;
+            window.heraldDemo.herald.on('error', (e) => { window.refusals += e.dropped?.length ?? 0; });
+        });
         await page.fill('#add-channel-name', 'user:mallory');
         await page.click('#add-channel button');
         const mallory = '[data-channel-row="user:mallory"] input';
@@ -140,9 +144,12 @@ test('demo page: live events through the gateway, survives a notifier restart', 
         assert.equal(await page.evaluate(() => window.heraldDemo.herald.channels().includes('user:mallory')),
             false);
         assert.equal(await page.evaluate(() => window.heraldDemo.state.offs.has('user:mallory')), false);
-        // Switched on again by hand: asked again, refused again, off again.
+        // Switched on again by hand: asked again, refused again, off again
+        // (the refusal may come back before the click returns: count it).
+        assert.equal(await page.evaluate(() => window.refusals), 1);
         await page.evaluate(() => { document.getElementById('banner').hidden = true; });
-        await page.check(mallory);
+        await page.click(mallory);
+        await page.waitForFunction(() => window.refusals === 2, null, { timeout: WAIT });
         await page.waitForSelector(`${mallory}:not(:checked)`, { timeout: WAIT });
         await page.waitForSelector('#banner:not([hidden])', { timeout: WAIT });
 
