@@ -13,6 +13,8 @@ build_pkgs=(build-essential cmake pkg-config clang libuv1-dev node-llhttp libjan
   libjwt-dev zlib1g-dev libssl-dev libyaml-dev libhiredis-dev libnats-dev libcmocka-dev
   liblua5.4-dev)
 test_pkgs=(nodejs npm redis-server nats-server openssl curl chromium)
+build_pkgs+=(librabbitmq-dev) # the amqp:// broker (issue 14)
+test_pkgs+=(rabbitmq-server)  # the amqp:// broker suite starts its own node
 run_pkgs=(nodejs)
 
 pkgs=("${build_pkgs[@]}")

@@ -7,6 +7,7 @@
 
 #include "broker/memory.h"
 #include "broker/nats.h"
+#include "broker/rabbitmq.h"
 #include "broker/redis.h"
 #include "core/err.h"
 
@@ -51,6 +52,18 @@ static hr_broker *new_nats(uv_loop_t *loop, const char *url, const hr_broker_cal
     return b;
 }
 
+static hr_broker *new_rabbitmq(uv_loop_t *loop, const char *url, const hr_broker_callbacks *cb,
+                               void *app, char *err, size_t errcap)
+{
+    hr_rabbitmq_config cfg;
+    if (hr_rabbitmq_config_parse(url, &cfg, err, errcap) != 0)
+        return NULL;
+    hr_broker *b = hr_rabbitmq_new(loop, &cfg, cb, app);
+    if (b == NULL)
+        snprintf(err, errcap, "--broker: out of memory");
+    return b;
+}
+
 typedef hr_broker *(*broker_ctor)(uv_loop_t *loop, const char *url, const hr_broker_callbacks *cb,
                                   void *app, char *err, size_t errcap);
 
@@ -61,6 +74,7 @@ static const struct {
     {"memory", new_memory},
     {"redis", new_redis}, /* redis:// and rediss:// */
     {"nats", new_nats},
+    {"amqp", new_rabbitmq}, /* amqp:// and amqps:// */
 };
 
 hr_broker *hr_broker_new(uv_loop_t *loop, const char *url, const hr_broker_callbacks *cb, void *app,
@@ -72,7 +86,8 @@ hr_broker *hr_broker_new(uv_loop_t *loop, const char *url, const hr_broker_callb
         if (strncmp(url, schemes[i].prefix, strlen(schemes[i].prefix)) == 0)
             return schemes[i].ctor(loop, url, cb, app, err, errcap);
     }
-    snprintf(err, errcap, "--broker: unsupported broker '%s' (expected memory, redis://, nats://)",
+    snprintf(err, errcap,
+             "--broker: unsupported broker '%s' (expected memory, redis://, nats://, amqp://)",
              url);
     return NULL;
 }

@@ -1,6 +1,7 @@
-// Scale-out brokers end to end (SPEC §3, issue 4): herald-notifier on a real
-// redis-server (Redis Streams) and a real nats-server -js (JetStream), each
-// started on a free port in a temp dir. The same suite runs against both:
+// Scale-out brokers end to end (SPEC §3, issues 4 and 14): herald-notifier on
+// a real redis-server (Redis Streams), a real nats-server -js (JetStream) and
+// a real rabbitmq-server (a RabbitMQ stream queue), each started once per
+// suite on free ports in a temp dir. The same suite runs against all three:
 // services publishing straight into the broker, POST /publish through it,
 // two notifier instances (directly and behind herald-gateway) giving the same
 // ids, resume on the other instance and after a notifier restart (warm
@@ -14,7 +15,11 @@ import {
     connect, directOnly, freePort, httpGet, metrics, metricSum, publish, publishOk, runProgram, spawnServer,
     startNotifier, stopAll, test, tmpFile, waitFor,
 } from './lib/harness.mjs';
-import { HAVE_NATS, HAVE_REDIS, startNats, startRedis } from './lib/servers.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+    HAVE_NATS, HAVE_RABBITMQ, HAVE_REDIS, startNats, startRabbit, startRedis,
+} from './lib/servers.mjs';
 
 let n = 0;
 const uniq = (p = 'bk') => `${p}${process.pid}_${++n}`;
@@ -34,8 +39,11 @@ const KINDS = {
             ['channel', 'ok'],
             ['data', '{"no":"channel"}'],
         ],
-        /** Keeps only the newest keep records in the broker. */
-        async trim(cl, keep) { await cl.cmd('XTRIM', 'herald:events', 'MAXLEN', String(keep)); },
+        /** Keeps only the newest keep of ids in the broker; resolves to the ids it still holds. */
+        async trim(cl, keep, { ids }) {
+            await cl.cmd('XTRIM', 'herald:events', 'MAXLEN', String(keep));
+            return ids.slice(ids.length - keep);
+        },
     },
     nats: {
         have: HAVE_NATS,
@@ -50,9 +58,67 @@ const KINDS = {
             { subject: 'herald.events.ok', data: '{not json' },
             { subject: 'herald.events.ok', data: '' },
         ],
-        async trim(cl, keep) {
+        async trim(cl, keep, { ids }) {
             const r = await cl.request('$JS.API.STREAM.PURGE.HERALD', { keep });
             assert.equal(r.success, true, JSON.stringify(r));
+            return ids.slice(ids.length - keep);
+        },
+    },
+    rabbitmq: {
+        have: HAVE_RABBITMQ,
+        start: () => startRabbit(),
+        /** Connects once the node serves streams (after a restart its stream coordinator needs a moment). */
+        async client(b) {
+            return waitFor(async () => {
+                const c = await b.client();
+                try {
+                    await c.declareStream(b.stream, { 'x-max-age': '86400s' });
+                    await c.reader(b.stream);
+                    return c;
+                } catch (e) {
+                    c.close();
+                    throw e;
+                }
+            }, 'RabbitMQ serving streams', 60000, 200);
+        },
+        async publish(cl, channel, data, stream) { return cl.publish(channel, data, stream); },
+        async publishRaw(cl, rec) { return cl.publishRaw(rec.headers, rec.body); },
+        malformed: [
+            { headers: { channel: 'bad name!' }, body: '1' },
+            { headers: { channel: 'ok' }, body: '{not json' },
+            { headers: { channel: 'ok' }, body: '' },
+            { headers: { channel: 12 }, body: '1' },
+            { headers: {}, body: '{"no":"channel"}' },
+        ],
+        /**
+         * RabbitMQ drops whole segments only, and has no purge for streams:
+         * the stream was declared with tiny segments; a policy with
+         * max-length-bytes=1 makes retention drop every segment but the
+         * active one (watched in the stream's directory: segment files are
+         * named by their first offset), then the policy goes and two new
+         * events are published: those are what the stream holds of ch.
+         */
+        async scratchStream(cl, name) {
+            await cl.declareStream(name, { 'x-stream-max-segment-size-bytes': 300 });
+            return name;
+        },
+        async trim(cl, keep, { broker: b, ch, ids, stream }) {
+            const last = Number(ids[ids.length - 1]) - 1;
+            const dir = path.join(b.dir, 'mnesia', b.env.RABBITMQ_NODENAME, 'stream');
+            const firstHeld = () => {
+                const d = fs.readdirSync(dir).find((f) => f.startsWith(`__${stream}_`));
+                const segs = fs.readdirSync(path.join(dir, d)).filter((f) => f.endsWith('.segment')).sort();
+                return Number(segs[0].slice(0, -'.segment'.length));
+            };
+            b.ctl('set_policy', '--apply-to', 'queues', `trim-${stream}`, `^${stream}$`, '{"max-length-bytes":1}');
+            // Each publish may roll a segment and so re-run retention.
+            await waitFor(async () => {
+                if (firstHeld() > last) return true;
+                await cl.publishRaw({ channel: 'filler' }, '0', stream);
+                return firstHeld() > last;
+            }, 'retention to drop the published events', 30000, 100);
+            b.ctl('clear_policy', `trim-${stream}`);
+            return [await cl.publish(ch, 'after', stream), await cl.publish(ch, 'after', stream)];
         },
     },
 };
@@ -184,16 +250,17 @@ for (const [kind, K] of Object.entries(KINDS)) {
 
         test('records the broker no longer holds: resume reports recovered:false', async () => {
             const ch = uniq();
+            const stream = K.scratchStream ? await K.scratchStream(cl, uniq('gap')) : undefined;
             const ids = [];
-            for (let i = 0; i < 5; i++) ids.push(await K.publish(cl, ch, i));
-            await K.trim(cl, 2);
-            const srv = await nf();
+            for (let i = 0; i < 5; i++) ids.push(await K.publish(cl, ch, i, stream));
+            const held = await K.trim(cl, 2, { broker, ch, ids, stream });
+            const srv = await (stream ? startNotifier(['--broker', broker.url(`?stream=${stream}`)]) : nf());
             const [c, s] = await subscriber(srv, [ch], ids[0]);
             assert.equal(s.recovered, false);
-            assert.deepEqual((await c.events(2)).map((e) => e.id), ids.slice(3));
-            const [c2, s2] = await subscriber(srv, [ch], ids[3]);
+            assert.deepEqual((await c.events(held.length)).map((e) => e.id), held);
+            const [c2, s2] = await subscriber(srv, [ch], held[0]);
             assert.equal(s2.recovered, true);
-            assert.deepEqual((await c2.events(1)).map((e) => e.id), [ids[4]]);
+            assert.deepEqual((await c2.events(held.length - 1)).map((e) => e.id), held.slice(1));
         });
 
         test('malformed records are counted and skipped; the consumer goes on', async () => {
@@ -292,7 +359,9 @@ describe('broker authentication', directOnly('the notifier\'s broker connection,
 
     test('bad broker URLs exit 2 with one line', async () => {
         for (const u of ['redis://', 'redis://h:99999', 'redis://h/x', 'redis://h?bogus=1', 'redis://h?tls_ca=x',
-            'rediss://h?tls_ca=/nonexistent.pem', 'nats://h?bogus=1', 'kafka://h']) {
+            'rediss://h?tls_ca=/nonexistent.pem', 'nats://h?bogus=1', 'kafka://h', 'amqp://h?bogus=1',
+            'amqp://h?stream=amq.x', 'amqp://h?tls_ca=x', 'amqps://h?tls_ca=/nonexistent.pem', 'amqp://h?warm=x',
+            'amqp://h:0', 'amqp://u:p@/v']) {
             const r = await runProgram('herald-notifier', ['--broker', u]);
             assert.equal(r.code, 2, `${u}: ${r.stderr}`);
             assert.match(r.stderr, /--broker/);

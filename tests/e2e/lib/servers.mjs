@@ -8,16 +8,25 @@
 // A broker can be killed (SIGKILL) and restarted on the same port and
 // directory: Redis runs with appendfsync always and NATS with a file store,
 // so everything the broker acknowledged survives the kill.
+//
+// RabbitMQ (Debian's rabbitmq-server) runs as its own node: node name, ports,
+// Erlang cookie, epmd, data and log directories all private to a temp dir, so
+// it never meets a system node; the AMQP client is in amqp.mjs.
 
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { AmqpClient } from './amqp.mjs';
 import { freePort, sleep, waitFor } from './harness.mjs';
 
 const children = new Set();
+const rabbitPidFiles = new Set(); // RabbitMQ's VM is a grandchild: killed by its PID file
 process.on('exit', () => {
+    for (const f of rabbitPidFiles) {
+        try { process.kill(Number(fs.readFileSync(f, 'utf8').trim()), 'SIGKILL'); } catch { /* gone */ }
+    }
     for (const c of children) {
         try { c.kill('SIGKILL'); } catch { /* gone */ }
     }
@@ -31,11 +40,14 @@ function which(cmd) {
 /** True when both broker servers are installed (the suite skips otherwise). */
 export const HAVE_REDIS = Boolean(which('redis-server'));
 export const HAVE_NATS = Boolean(which('nats-server'));
+const RABBIT_BIN = '/usr/lib/rabbitmq/bin';
+export const HAVE_RABBITMQ = fs.existsSync(`${RABBIT_BIN}/rabbitmq-server`) && Boolean(which('epmd'));
 
 /** A broker process that can be killed and started again on the same port and dir. */
 class BrokerProcess {
-    constructor(name, cmd, argsFor, port, dir) {
+    constructor(name, cmd, argsFor, port, dir, env = null) {
         this.name = name;
+        this.env = env;
         this.cmd = cmd;
         this.argsFor = argsFor;
         this.port = port;
@@ -46,7 +58,9 @@ class BrokerProcess {
 
     spawnOnce() {
         const fd = fs.openSync(this.log, 'a');
-        const proc = spawn(this.cmd, this.argsFor(this.port, this.dir), { stdio: ['ignore', fd, fd], cwd: this.dir });
+        const proc = spawn(this.cmd, this.argsFor(this.port, this.dir), {
+            stdio: ['ignore', fd, fd], cwd: this.dir, env: this.env ? { ...process.env, ...this.env } : process.env,
+        });
         fs.closeSync(fd);
         // Do not keep node alive for a broker a test forgot to stop; the
         // exit hook still kills it.
@@ -57,9 +71,9 @@ class BrokerProcess {
         return proc;
     }
 
-    async start() {
+    async start(ms = 20000) {
         this.spawnOnce();
-        await waitFor(() => tcpOpen(this.port), `${this.name} on port ${this.port}`, 20000);
+        await waitFor(() => tcpOpen(this.port), `${this.name} on port ${this.port}`, ms);
         return this;
     }
 
@@ -162,6 +176,112 @@ export async function startNats(opts = {}) {
     if (opts.token) auth = `${encodeURIComponent(opts.token)}@`;
     b.url = (query = '') => `nats://${auth}127.0.0.1:${port}${query}`;
     b.client = () => NatsClient.connect(port, opts);
+    return b;
+}
+
+/**
+ * RabbitMQ: rabbitmq-server's start script stays the parent of the Erlang VM
+ * (beam.smp), so signals go to the VM's PID, read from RABBITMQ_PID_FILE;
+ * the script then exits by itself. epmd is ours too (its own port), started
+ * first and stopped last, by PID.
+ */
+class RabbitProcess extends BrokerProcess {
+    beamPid() {
+        try { return Number(fs.readFileSync(path.join(this.dir, 'rabbit.pid'), 'utf8').trim()) || 0; } catch { return 0; }
+    }
+
+    async signal(sig) {
+        if (!this.proc) return;
+        const pid = this.beamPid();
+        try { process.kill(pid || this.proc.pid, sig); } catch { /* gone */ }
+        const t = setTimeout(() => { try { this.proc?.kill('SIGKILL'); process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }, 15000);
+        await this.exited;
+        clearTimeout(t);
+        fs.rmSync(path.join(this.dir, 'rabbit.pid'), { force: true });
+        this.proc = null;
+    }
+
+    /**
+     * Makes what RabbitMQ acknowledged survive a SIGKILL. RabbitMQ 3.10
+     * registers the stream coordinator's Ra server in a dets table
+     * (ra_coordination_directory_reverse) that is written back lazily: a
+     * node killed before that forgets the coordinator, and every stream
+     * then says "home node ... is down or inaccessible". Syncing the dets
+     * tables and mnesia's log is exactly that write, done now.
+     */
+    ctl(...args) {
+        const r = spawnSync(`${RABBIT_BIN}/rabbitmqctl`, ['-n', this.env.RABBITMQ_NODENAME, ...args], {
+            env: { ...process.env, ...this.env }, encoding: 'utf8', timeout: 60000,
+        });
+        if (r.status !== 0) throw new Error(`rabbitmqctl ${args.join(' ')}: ${r.stdout}${r.stderr}`);
+        return r.stdout;
+    }
+
+    async kill() {
+        if (!this.proc) return;
+        this.ctl('eval', 'mnesia:sync_log(), [dets:sync(T) || T <- dets:all()], ok.');
+        await this.signal('SIGKILL');
+    }
+
+    async stop() {
+        await this.signal('SIGTERM');
+        if (this.epmd) {
+            try { this.epmd.kill('SIGKILL'); } catch { /* gone */ }
+            this.epmd = null;
+        }
+    }
+
+    async restart() {
+        await this.kill();
+        return this.start(60000);
+    }
+}
+
+/**
+ * Starts a private RabbitMQ node (Debian's rabbitmq-server) on free ports in
+ * a temp dir, once per suite: it takes seconds. .url(query) gives amqp://,
+ * .client() an AmqpClient; .stream is the stream the suite uses.
+ */
+export async function startRabbit() {
+    const [port, dist, epmdPort] = [await freePort(), await freePort(), await freePort()];
+    const dir = tempDir('herald-rabbit-');
+    fs.writeFileSync(path.join(dir, '.erlang.cookie'), `herald${process.pid}${Date.now()}`, { mode: 0o400 });
+    fs.writeFileSync(path.join(dir, 'rabbitmq.conf'), [
+        `listeners.tcp.default = 127.0.0.1:${port}`,
+        'loopback_users = none',
+        'log.console = false',
+        'log.file.level = warning',
+        '',
+    ].join('\n'));
+    fs.writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n');
+    const node = `herald${process.pid}_${port}@localhost`;
+    const env = {
+        HOME: dir,
+        ERL_EPMD_PORT: String(epmdPort),
+        RABBITMQ_NODENAME: node,
+        RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+        RABBITMQ_NODE_PORT: String(port),
+        RABBITMQ_DIST_PORT: String(dist),
+        RABBITMQ_CONFIG_FILE: path.join(dir, 'rabbitmq.conf'),
+        RABBITMQ_ADVANCED_CONFIG_FILE: path.join(dir, 'advanced.config'),
+        RABBITMQ_CONF_ENV_FILE: path.join(dir, 'rabbitmq-env.conf'),
+        RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'),
+        RABBITMQ_PLUGINS_EXPAND_DIR: path.join(dir, 'plugins'),
+        RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
+        RABBITMQ_LOG_BASE: path.join(dir, 'log'),
+        RABBITMQ_PID_FILE: path.join(dir, 'rabbit.pid'),
+    };
+    const epmd = spawn('epmd', ['-port', String(epmdPort), '-address', '127.0.0.1'], { stdio: 'ignore', env: { ...process.env, ...env } });
+    epmd.unref();
+    children.add(epmd);
+    epmd.on('exit', () => children.delete(epmd));
+    const b = new RabbitProcess('rabbitmq', `${RABBIT_BIN}/rabbitmq-server`, () => [], port, dir, env);
+    b.epmd = epmd;
+    rabbitPidFiles.add(env.RABBITMQ_PID_FILE);
+    await b.start(60000);
+    b.stream = 'herald.events';
+    b.url = (query = '') => `amqp://127.0.0.1:${port}${query}`;
+    b.client = () => AmqpClient.connect(port);
     return b;
 }
 

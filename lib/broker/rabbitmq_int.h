@@ -1,0 +1,107 @@
+/* Internal to the RabbitMQ adapter: the state shared by its loop side
+ * (rabbitmq.c) and its worker thread (rabbitmq_conn.c).
+ *
+ * Why a worker thread: librabbitmq is blocking (connect, TLS handshake,
+ * login, declares are synchronous calls with timeouts). On the loop thread a
+ * broker that accepts TCP but stalls would freeze every client for the
+ * timeout. Latency does not suffer: the worker sleeps in poll() on the
+ * socket and an eventfd, so a delivery or a publish is handled as soon as
+ * it arrives, and the hand-over to the loop is one uv_async wake-up (tens
+ * of microseconds against milliseconds of broker round trip).
+ *
+ *   worker (socket) --notes: events, up/down, published--> [queue] --uv_async--> loop
+ *   loop --publish jobs--> [queue] + eventfd --> worker
+ *
+ * Both queues live under one mutex. The notes queue is bounded: when the
+ * loop falls behind the worker waits, and the prefetch window then holds
+ * RabbitMQ back, so memory stays bounded and nothing is dropped. */
+#ifndef HR_RABBITMQ_INT_H
+#define HR_RABBITMQ_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "broker/rabbitmq.h"
+
+typedef enum rb_note_kind { RB_EVENT, RB_UP, RB_DOWN, RB_PUBLISHED } rb_note_kind;
+
+typedef struct rb_job rb_job;
+
+typedef struct rb_note {
+    struct rb_note *next;
+    rb_note_kind kind;
+    uint64_t offset; /* RB_EVENT: stream offset; RB_UP: origin seq (0 = unchanged) */
+    bool has_offset; /* RB_EVENT */
+    bool marker;     /* RB_EVENT: a start marker: advances, never delivered */
+    rb_job *job;     /* RB_PUBLISHED */
+    char *channel;   /* RB_EVENT: the channel header, NULL when absent */
+    size_t channel_len;
+    char *data;
+    size_t data_len;
+    char detail[200];
+    char buf[];
+} rb_note;
+
+/* One POST /publish batch: built on the loop, published and tracked by the
+ * worker, completed on the loop. */
+struct rb_job {
+    struct rb_job *next;
+    hr_broker_publish_cb cb;
+    void *arg;
+    int status;
+    uint64_t seq; /* job number: message ids are "<instance>.<seq>.<i>" */
+    size_t n;
+    char **channels; /* per item: "a" or "a,b" */
+    char **data;     /* per item: JSON text */
+    size_t *data_len;
+    uint64_t first_tag; /* publisher-confirm tag of item 0 (worker) */
+    bool *confirmed;    /* worker */
+    size_t n_confirmed;
+    bool *seen; /* read back by the consumer (worker) */
+    size_t n_seen;
+    hr_event_id *ids;
+};
+
+typedef struct rb_broker {
+    hr_broker base;
+    hr_rabbitmq_config cfg;
+    char instance[40]; /* hex, unique per adapter: prefixes our message ids */
+    uv_async_t async;
+    uv_thread_t thread;
+    bool thread_started;
+    int wake_fd; /* eventfd: jobs queued or stopping */
+    uv_mutex_t mu;
+    uv_cond_t space; /* worker: room in the notes queue */
+    uv_cond_t wake;  /* worker's backoff sleep */
+    /* --- under mu --- */
+    rb_note *head, *tail;
+    size_t n_notes;
+    rb_job *jobs, *jobs_tail;
+    uint64_t job_seq;
+    bool stopping;
+    /* --- worker only (rabbitmq_conn.c) --- */
+    void *conn; /* amqp_connection_state_t of the live session */
+    bool ever_up;
+    uint64_t resume; /* next offset the main consumer wants */
+    uint32_t attempt;
+    uint64_t rnd;
+    /* --- loop only --- */
+    hr_event_id last;
+    bool up_once;
+    bool check_gap; /* the next event is the first since "up" */
+    bool malformed_noted;
+    hr_entry *scratch;
+} rb_broker;
+
+/* Queues a note for the loop (takes ownership). */
+void rb_post(rb_broker *b, rb_note *n);
+/* A zeroed note of kind with extra bytes of buf; NULL when out of memory. */
+rb_note *rb_note_new(rb_note_kind kind, size_t extra);
+/* Frees a job and everything it holds. */
+void rb_job_free(rb_job *job);
+
+/* The worker thread's body (rabbitmq_conn.c). */
+void rb_worker(void *arg);
+
+#endif
