@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Publish-to-receive latency through a real broker (issue 4): starts
-// redis-server or nats-server -js on a free port, one herald-notifier on it,
+// Publish-to-receive latency through a real broker (issues 4 and 14): starts
+// redis-server, nats-server -js or rabbitmq-server on free ports, one
+// herald-notifier on it,
 // S WebSocket subscribers on one channel, and a "service" that publishes R
-// events per second straight into the broker (XADD / JetStream PUB) for T
+// events per second straight into the broker (XADD / JetStream PUB / AMQP
+// basic.publish into the stream, with confirms) for T
 // seconds. Each event carries its send time; latency = receive time - send
 // time, on the same clock (one process). Every subscriber receives every
 // event; to keep the load generator from being the bottleneck, only
@@ -13,7 +15,10 @@
 //   node bench/broker_latency.mjs --broker redis --subscribers 1000 --rate 1000 --seconds 20 \
 //        --bin build/bin
 //
-// Flags: --broker redis|nats, --subscribers N [1000], --rate R [1000],
+// --broker all runs redis, nats and rabbitmq one after the other in the same
+// run, so the three rows share the host's conditions.
+//
+// Flags: --broker redis|nats|rabbitmq|all, --subscribers N [1000], --rate R [1000],
 // --seconds T [20], --probes P [50], --bin DIR [build/bin], --warmup S [3].
 
 import { fork, spawn } from 'node:child_process';
@@ -21,7 +26,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { freePort, sleep, waitFor } from '../tests/e2e/lib/harness.mjs';
-import { startNats, startRedis } from '../tests/e2e/lib/servers.mjs';
+import { startNats, startRabbit, startRedis } from '../tests/e2e/lib/servers.mjs';
 
 function flags(argv) {
     const o = { broker: 'redis', subscribers: 1000, rate: 1000, seconds: 20, probes: 50, bin: 'build/bin', warmup: 3 };
@@ -112,14 +117,24 @@ function startSink(port, channel, n) {
     return { ready, stop };
 }
 
+const STARTERS = { redis: startRedis, nats: startNats, rabbitmq: startRabbit };
+
 async function main() {
     if (process.argv[2] === '--sink') {
         await sink(process.argv[3], process.argv[4], Number(process.argv[5]));
         return new Promise(() => {}); // runs until the parent asks for the count
     }
     const o = flags(process.argv.slice(2));
-    const broker = o.broker === 'nats' ? await startNats() : await startRedis();
+    for (const kind of o.broker === 'all' ? Object.keys(STARTERS) : [o.broker]) {
+        if (!STARTERS[kind]) throw new Error(`unknown broker ${kind}`);
+        await measure({ ...o, broker: kind });
+    }
+}
+
+async function measure(o) {
+    const broker = await STARTERS[o.broker]();
     const pub = await broker.client();
+    if (o.broker === 'rabbitmq') await pub.declareStream(broker.stream, { 'x-max-age': '86400s' });
     const port = await freePort();
     const nf = spawn(path.resolve(o.bin, 'herald-notifier'), ['--listen', `127.0.0.1:${port}`,
         '--broker', broker.url(), '--send-queue-limit', String(64 << 20), '--log-level', 'warn',
@@ -150,9 +165,10 @@ async function main() {
             while (sent < due) {
                 const data = `{"t":${now().toFixed(3)},"n":${sent},"p":"${pad}"}`;
                 inflight++;
-                const p = o.broker === 'nats'
-                    ? pub.publish(`herald.events.${channel}`, data, null, true)
-                    : pub.cmd('XADD', 'herald:events', 'MAXLEN', '~', '100000', '*', 'channel', channel, 'data', data);
+                let p;
+                if (o.broker === 'nats') p = pub.publish(`herald.events.${channel}`, data, null, true);
+                else if (o.broker === 'rabbitmq') p = pub.publishRaw({ channel }, data, broker.stream, false);
+                else p = pub.cmd('XADD', 'herald:events', 'MAXLEN', '~', '100000', '*', 'channel', channel, 'data', data);
                 p.then(() => { inflight--; }, (e) => { inflight--; console.error(e.message); });
                 sent++;
                 if (sent === Math.round(o.rate * o.warmup)) lat = []; // drop the warm-up

@@ -154,6 +154,11 @@ static void handle(rb_broker *b, rb_note *n)
     case RB_DOWN:
         set_state(b, n);
         break;
+    case RB_LAG: { /* offsets past the last one read (ids are offset + 1) */
+        const uint64_t read = b->last.seq > 0 ? b->last.seq - 1 : 0;
+        b->base.stats.lag_events = n->offset > read ? n->offset - read : 0;
+        break;
+    }
     case RB_PUBLISHED: {
         rb_job *job = n->job;
         job->cb(job->arg, job->status, job->status == 0 ? job->ids : NULL,

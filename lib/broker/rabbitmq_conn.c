@@ -37,41 +37,14 @@
 #define FRAME_MAX 131072
 #define PREFETCH 2000 /* streams need a prefetch; a wide one keeps them streaming */
 #define ACK_EVERY 500 /* ack (multiple) at least this often, well inside the window */
-#define CH_CONSUME 1
-#define CH_PUBLISH 2
+#define CH_CONSUME RB_CH_CONSUME
+#define CH_PUBLISH RB_CH_PUBLISH
+#define CH_LAG 3 /* a short-lived consumer from "last" tells where the stream ends */
+#define LAG_EVERY_MS 5000
+#define TAG_LAG "herald-lag"
 #define TAG_PROBE "herald-probe"
 #define TAG_MAIN "herald"
 #define BODY_MAX (64u << 20)
-
-/* PH_PROBE: reading from "last" for our marker; PH_WARM: the main consumer
- * reads history up to the marker (not ready yet, so a client that connects
- * meanwhile cannot miss it); PH_MAIN: live. */
-typedef enum phase { PH_PROBE, PH_WARM, PH_MAIN } phase;
-
-/* One session's state, on the worker's stack. */
-typedef struct session {
-    rb_broker *b;
-    amqp_connection_state_t conn;
-    phase phase;
-    char marker_id[96];
-    uint64_t marker;   /* PH_WARM: the marker's offset, where history ends */
-    uint64_t origin;   /* PH_WARM: posted with "up" */
-    uint64_t next_tag; /* publisher-confirm tag of the next message on CH_PUBLISH */
-    rb_job *inflight;  /* published, not yet confirmed and read back */
-    uint64_t ack_tag;  /* newest delivery tag not yet acked */
-    size_t unacked;
-    /* the message being assembled from its frames */
-    bool in_msg, msg_main, have_header;
-    uint64_t msg_tag;
-    uint64_t body_size;
-    hr_rabbitmq_meta meta;
-    char *chan;
-    size_t chan_cap;
-    char msg_id[96];
-    char *body;
-    size_t body_len, body_cap;
-    char why[200];
-} session;
 
 /* ---- notes ------------------------------------------------------------ */
 
@@ -82,17 +55,6 @@ static void post_state(rb_broker *b, rb_note_kind kind, uint64_t offset, const c
         return; /* out of memory: the state change is lost, the next one repairs it */
     n->offset = offset;
     snprintf(n->detail, sizeof n->detail, "%s", detail);
-    rb_post(b, n);
-}
-
-static void post_published(rb_broker *b, rb_job *job)
-{
-    rb_note *n = rb_note_new(RB_PUBLISHED, 0);
-    if (n == NULL) {
-        rb_job_free(job); /* memory exhausted: the reply is lost (the client times out) */
-        return;
-    }
-    n->job = job;
     rb_post(b, n);
 }
 
@@ -125,7 +87,7 @@ static void describe(amqp_rpc_reply_t r, const char *what, char *why, size_t cap
     }
 }
 
-static bool rpc_ok(session *s, const char *what)
+static bool rpc_ok(rb_session *s, const char *what)
 {
     const amqp_rpc_reply_t r = amqp_get_rpc_reply(s->conn);
     if (r.reply_type == AMQP_RESPONSE_NORMAL)
@@ -136,7 +98,7 @@ static bool rpc_ok(session *s, const char *what)
 
 /* After a server channel.close in an RPC: confirm it so the channel can be
  * opened again. */
-static void close_ok(session *s, amqp_channel_t ch)
+static void close_ok(rb_session *s, amqp_channel_t ch)
 {
     amqp_channel_close_ok_t ok = {0};
     (void)amqp_send_method(s->conn, ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
@@ -144,7 +106,7 @@ static void close_ok(session *s, amqp_channel_t ch)
 
 /* ---- session set-up --------------------------------------------------- */
 
-static int open_socket(session *s)
+static int open_socket(rb_session *s)
 {
     const hr_rabbitmq_config *c = &s->b->cfg;
     amqp_socket_t *sock = c->tls ? amqp_ssl_socket_new(s->conn) : amqp_tcp_socket_new(s->conn);
@@ -179,7 +141,7 @@ static int open_socket(session *s)
 }
 
 /* Finds the stream or declares it with our retention arguments. */
-static int ensure_stream(session *s)
+static int ensure_stream(rb_session *s)
 {
     const hr_rabbitmq_config *c = &s->b->cfg;
     const amqp_bytes_t q = amqp_cstring_bytes(c->stream);
@@ -223,7 +185,7 @@ static int ensure_stream(session *s)
     return 0;
 }
 
-static int consume(session *s, const char *tag, amqp_field_value_t from)
+static int consume(rb_session *s, amqp_channel_t ch, const char *tag, amqp_field_value_t from)
 {
     amqp_table_entry_t arg = {.key = amqp_cstring_bytes("x-stream-offset"), .value = from};
     amqp_basic_consume_t m = {
@@ -232,7 +194,7 @@ static int consume(session *s, const char *tag, amqp_field_value_t from)
         .arguments = {1, &arg},
     };
     /* Not an RPC: consume-ok arrives among the frames pump() reads. */
-    const int rc = amqp_send_method(s->conn, CH_CONSUME, AMQP_BASIC_CONSUME_METHOD, &m);
+    const int rc = amqp_send_method(s->conn, ch, AMQP_BASIC_CONSUME_METHOD, &m);
     if (rc != AMQP_STATUS_OK)
         snprintf(s->why, sizeof s->why, "basic.consume: %s", amqp_error_string2(rc));
     return rc == AMQP_STATUS_OK ? 0 : -1;
@@ -240,12 +202,12 @@ static int consume(session *s, const char *tag, amqp_field_value_t from)
 
 /* Consumes from offset from; live at once (a reconnect), or after the
  * history up to the marker (the first session). */
-static int consume_main(session *s, uint64_t from, bool warm, uint64_t origin)
+static int consume_main(rb_session *s, uint64_t from, bool warm, uint64_t origin)
 {
     rb_broker *b = s->b;
     amqp_field_value_t v = {.kind = AMQP_FIELD_KIND_I64};
     v.value.i64 = (int64_t)from;
-    if (consume(s, TAG_MAIN, v) != 0)
+    if (consume(s, CH_CONSUME, TAG_MAIN, v) != 0)
         return -1;
     b->resume = from;
     b->ever_up = true;
@@ -258,7 +220,7 @@ static int consume_main(session *s, uint64_t from, bool warm, uint64_t origin)
 
 /* First session: publish our marker, then read from "last" until it
  * returns (see rabbitmq.h). */
-static int start_probe(session *s)
+static int start_probe(rb_session *s)
 {
     rb_broker *b = s->b;
     snprintf(s->marker_id, sizeof s->marker_id, "%s.start", b->instance);
@@ -280,10 +242,10 @@ static int start_probe(session *s)
     s->phase = PH_PROBE;
     amqp_field_value_t v = {.kind = AMQP_FIELD_KIND_UTF8};
     v.value.bytes = amqp_cstring_bytes("last");
-    return consume(s, TAG_PROBE, v);
+    return consume(s, CH_CONSUME, TAG_PROBE, v);
 }
 
-static int session_open(session *s)
+static int session_open(rb_session *s)
 {
     rb_broker *b = s->b;
     const hr_rabbitmq_config *c = &b->cfg;
@@ -318,109 +280,22 @@ static int session_open(session *s)
     amqp_basic_qos(s->conn, CH_CONSUME, 0, PREFETCH, 0);
     if (!rpc_ok(s, "basic.qos"))
         return -1;
+    amqp_channel_open(s->conn, CH_LAG);
+    if (!rpc_ok(s, "channel.open"))
+        return -1;
+    amqp_basic_qos(s->conn, CH_LAG, 0, 1, 0);
+    if (!rpc_ok(s, "basic.qos"))
+        return -1;
+    s->lag_active = false;
+    s->next_lag = uv_hrtime() / 1000000 + LAG_EVERY_MS;
     if (!b->ever_up)
         return start_probe(s);
     return consume_main(s, b->resume, false, 0);
 }
 
-/* ---- publishing -------------------------------------------------------- */
-
-static void complete_if_done(session *s, rb_job *job)
-{
-    if (job->status == 0 && (job->n_confirmed < job->n || job->n_seen < job->n))
-        return;
-    for (rb_job **p = &s->inflight; *p != NULL; p = &(*p)->next) {
-        if (*p == job) {
-            *p = job->next;
-            break;
-        }
-    }
-    post_published(s->b, job);
-}
-
-static int run_job(session *s, rb_job *job)
-{
-    const amqp_bytes_t stream = amqp_cstring_bytes(s->b->cfg.stream);
-    job->first_tag = s->next_tag;
-    job->next = s->inflight;
-    s->inflight = job;
-    for (size_t i = 0; i < job->n; i++) {
-        char id[96];
-        snprintf(id, sizeof id, "%s.%" PRIu64 ".%zu", s->b->instance, job->seq, i);
-        amqp_table_entry_t h = {.key = amqp_cstring_bytes("channel")};
-        h.value.kind = AMQP_FIELD_KIND_UTF8;
-        h.value.value.bytes = amqp_cstring_bytes(job->channels[i]);
-        amqp_basic_properties_t p = {
-            ._flags = AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
-                      AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG,
-            .headers = {1, &h},
-            .message_id = amqp_cstring_bytes(id),
-            .content_type = amqp_cstring_bytes("application/json"),
-            .delivery_mode = 2,
-        };
-        const amqp_bytes_t body = {job->data_len[i], job->data[i]};
-        const int rc =
-            amqp_basic_publish(s->conn, CH_PUBLISH, amqp_empty_bytes, stream, 0, 0, &p, body);
-        s->next_tag++;
-        if (rc != AMQP_STATUS_OK) {
-            snprintf(s->why, sizeof s->why, "basic.publish: %s", amqp_error_string2(rc));
-            return -1; /* the session ends; the job fails with the other in-flight ones */
-        }
-    }
-    return 0;
-}
-
-static void on_confirm(session *s, uint64_t tag, bool multiple, bool ack)
-{
-    for (rb_job *job = s->inflight, *next; job != NULL; job = next) {
-        next = job->next;
-        for (size_t i = 0; i < job->n; i++) {
-            const uint64_t t = job->first_tag + i;
-            if (job->confirmed[i] || !(t == tag || (multiple && t < tag)))
-                continue;
-            job->confirmed[i] = true;
-            job->n_confirmed++;
-            if (!ack)
-                job->status = HR_EBROKER;
-        }
-        complete_if_done(s, job);
-    }
-}
-
-/* A message we published came back through the consumer: its id. */
-static void on_own_message(session *s, const char *msg_id, uint64_t offset)
-{
-    const size_t il = strlen(s->b->instance);
-    if (strncmp(msg_id, s->b->instance, il) != 0 || msg_id[il] != '.')
-        return;
-    char *end = NULL;
-    const uint64_t seq = strtoull(msg_id + il + 1, &end, 10);
-    if (end == NULL || *end != '.')
-        return;
-    const unsigned long long i = strtoull(end + 1, NULL, 10);
-    for (rb_job *job = s->inflight; job != NULL; job = job->next) {
-        if (job->seq != seq || i >= job->n || job->seen[i])
-            continue;
-        job->seen[i] = true;
-        job->n_seen++;
-        job->ids[i] = hr_rabbitmq_id(offset);
-        complete_if_done(s, job);
-        return;
-    }
-}
-
-static void fail_inflight(session *s)
-{
-    while (s->inflight != NULL) {
-        rb_job *job = s->inflight;
-        job->status = HR_EBROKER;
-        complete_if_done(s, job);
-    }
-}
-
 /* ---- consuming --------------------------------------------------------- */
 
-static int flush_acks(session *s)
+static int flush_acks(rb_session *s)
 {
     if (s->unacked == 0)
         return 0;
@@ -431,7 +306,7 @@ static int flush_acks(session *s)
     return rc == AMQP_STATUS_OK ? 0 : -1;
 }
 
-static void post_event(session *s)
+static void post_event(rb_session *s)
 {
     rb_broker *b = s->b;
     const hr_rabbitmq_meta *m = &s->meta;
@@ -457,7 +332,7 @@ static void post_event(session *s)
         free(n);
 }
 
-static int on_message(session *s)
+static int on_message(rb_session *s)
 {
     rb_broker *b = s->b;
     s->in_msg = false;
@@ -489,11 +364,11 @@ static int on_message(session *s)
         post_state(b, RB_UP, s->origin, "connected");
     }
     if (s->meta.has_offset && s->msg_id[0] != '\0')
-        on_own_message(s, s->msg_id, s->meta.offset);
+        rb_on_own_message(s, s->msg_id, s->meta.offset);
     return 0;
 }
 
-static int on_header(session *s, const amqp_frame_t *f)
+static int on_header(rb_session *s, const amqp_frame_t *f)
 {
     const amqp_basic_properties_t *p = f->payload.properties.decoded;
     s->body_size = f->payload.properties.body_size;
@@ -537,7 +412,7 @@ static int on_header(session *s, const amqp_frame_t *f)
     return s->body_size == 0 ? on_message(s) : 0;
 }
 
-static int on_body(session *s, const amqp_frame_t *f)
+static int on_body(rb_session *s, const amqp_frame_t *f)
 {
     const amqp_bytes_t frag = f->payload.body_fragment;
     if (!s->have_header || s->body_len + frag.len > s->body_size) {
@@ -549,12 +424,16 @@ static int on_body(session *s, const amqp_frame_t *f)
     return s->body_len == s->body_size ? on_message(s) : 0;
 }
 
-static int on_method(session *s, const amqp_frame_t *f)
+static int on_method(rb_session *s, const amqp_frame_t *f)
 {
     const amqp_method_t *m = &f->payload.method;
     switch (m->id) {
     case AMQP_BASIC_DELIVER_METHOD: {
         const amqp_basic_deliver_t *d = m->decoded;
+        if (f->channel == CH_LAG) {
+            s->lag_tag = d->delivery_tag;
+            return 0;
+        }
         s->in_msg = true;
         s->have_header = false;
         s->msg_tag = d->delivery_tag;
@@ -564,12 +443,12 @@ static int on_method(session *s, const amqp_frame_t *f)
     }
     case AMQP_BASIC_ACK_METHOD: {
         const amqp_basic_ack_t *a = m->decoded;
-        on_confirm(s, a->delivery_tag, a->multiple, true);
+        rb_on_confirm(s, a->delivery_tag, a->multiple, true);
         return 0;
     }
     case AMQP_BASIC_NACK_METHOD: {
         const amqp_basic_nack_t *a = m->decoded;
-        on_confirm(s, a->delivery_tag, a->multiple, false);
+        rb_on_confirm(s, a->delivery_tag, a->multiple, false);
         return 0;
     }
     case AMQP_CHANNEL_CLOSE_METHOD:
@@ -590,17 +469,56 @@ static int on_method(session *s, const amqp_frame_t *f)
             }
         }
         return 0;
-    default: /* consume-ok, cancel-ok, connection.blocked, ...: nothing to do */
+    case AMQP_BASIC_CANCEL_OK_METHOD:
+        if (f->channel == CH_LAG)
+            s->lag_active = false;
+        return 0;
+    default: /* consume-ok, connection.blocked, ...: nothing to do */
         return 0;
     }
 }
 
-static int on_frame(session *s, const amqp_frame_t *f)
+/* Every LAG_EVERY_MS: a consumer from "last" on CH_LAG (prefetch 1) gets the
+ * first message of the stream's newest chunk; its offset, a lower bound of
+ * the stream's end within one chunk, goes to the loop, then the consumer
+ * goes. On an empty stream it waits, and the next probe waits for it. */
+static int lag_probe(rb_session *s)
+{
+    const uint64_t now = uv_hrtime() / 1000000;
+    if (s->phase != PH_MAIN || s->lag_active || now < s->next_lag)
+        return 0;
+    s->next_lag = now + LAG_EVERY_MS;
+    s->lag_active = true;
+    amqp_field_value_t v = {.kind = AMQP_FIELD_KIND_UTF8};
+    v.value.bytes = amqp_cstring_bytes("last");
+    return consume(s, CH_LAG, TAG_LAG, v);
+}
+
+static int on_lag_header(rb_session *s, const amqp_frame_t *f)
+{
+    const amqp_basic_properties_t *p = f->payload.properties.decoded;
+    hr_rabbitmq_meta m;
+    hr_rabbitmq_read_headers(
+        p != NULL && (p->_flags & AMQP_BASIC_HEADERS_FLAG) ? &p->headers : NULL, &m);
+    if (m.has_offset)
+        post_state(s->b, RB_LAG, m.offset, "");
+    amqp_basic_cancel_t cancel = {.consumer_tag = amqp_cstring_bytes(TAG_LAG)};
+    if (amqp_send_method(s->conn, CH_LAG, AMQP_BASIC_CANCEL_METHOD, &cancel) != AMQP_STATUS_OK ||
+        amqp_basic_ack(s->conn, CH_LAG, s->lag_tag, 0) != AMQP_STATUS_OK) {
+        snprintf(s->why, sizeof s->why, "lag probe: connection lost");
+        return -1;
+    }
+    return 0;
+}
+
+static int on_frame(rb_session *s, const amqp_frame_t *f)
 {
     switch (f->frame_type) {
     case AMQP_FRAME_METHOD:
         return on_method(s, f);
     case AMQP_FRAME_HEADER:
+        if (f->channel == CH_LAG)
+            return on_lag_header(s, f);
         return f->channel == CH_CONSUME && s->in_msg ? on_header(s, f) : 0;
     case AMQP_FRAME_BODY:
         return f->channel == CH_CONSUME && s->in_msg ? on_body(s, f) : 0;
@@ -611,7 +529,7 @@ static int on_frame(session *s, const amqp_frame_t *f)
 
 /* Reads and handles every frame available now; also sends heartbeats when
  * due. Returns 0, or -1 with s->why when the connection failed. */
-static int pump(session *s)
+static int pump(rb_session *s)
 {
     for (;;) {
         struct timeval now = {0, 0};
@@ -640,7 +558,7 @@ static void drain_wake(rb_broker *b)
 }
 
 /* Serves jobs and frames until the connection fails or the adapter stops. */
-static void serve(session *s)
+static void serve(rb_session *s)
 {
     rb_broker *b = s->b;
     const int fd = amqp_get_sockfd(s->conn);
@@ -662,13 +580,13 @@ static void serve(session *s)
         for (rb_job *j = jobs, *next; j != NULL; j = next) {
             next = j->next;
             if (rc == 0)
-                rc = run_job(s, j);
+                rc = rb_run_job(s, j);
             else {
                 j->next = s->inflight;
                 s->inflight = j;
             }
         }
-        if (rc != 0 || pump(s) != 0)
+        if (rc != 0 || pump(s) != 0 || lag_probe(s) != 0)
             return;
         struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = b->wake_fd, .events = POLLIN}};
         if (poll(p, 2, POLL_MS) < 0 && errno != EINTR) {
@@ -680,9 +598,9 @@ static void serve(session *s)
     }
 }
 
-static void session_close(session *s, bool graceful)
+static void session_close(rb_session *s, bool graceful)
 {
-    fail_inflight(s);
+    rb_fail_inflight(s);
     if (s->conn != NULL) {
         if (graceful)
             (void)amqp_connection_close(s->conn, AMQP_REPLY_SUCCESS);
@@ -730,7 +648,7 @@ static void fail_queued(rb_broker *b)
     while (j != NULL) {
         rb_job *next = j->next;
         j->status = HR_EBROKER;
-        post_published(b, j);
+        rb_post_published(b, j);
         j = next;
     }
 }
@@ -738,7 +656,7 @@ static void fail_queued(rb_broker *b)
 void rb_worker(void *arg)
 {
     rb_broker *b = arg;
-    session s = {.b = b};
+    rb_session s = {.b = b};
     for (;;) {
         s.why[0] = '\0';
         s.phase = PH_PROBE;

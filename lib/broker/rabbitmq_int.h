@@ -22,16 +22,19 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include <amqp.h>
+
 #include "broker/rabbitmq.h"
 
-typedef enum rb_note_kind { RB_EVENT, RB_UP, RB_DOWN, RB_PUBLISHED } rb_note_kind;
+typedef enum rb_note_kind { RB_EVENT, RB_UP, RB_DOWN, RB_PUBLISHED, RB_LAG } rb_note_kind;
 
 typedef struct rb_job rb_job;
 
 typedef struct rb_note {
     struct rb_note *next;
     rb_note_kind kind;
-    uint64_t offset; /* RB_EVENT: stream offset; RB_UP: origin seq (0 = unchanged) */
+    uint64_t offset; /* RB_EVENT: stream offset; RB_UP: origin seq (0 = unchanged);
+                        RB_LAG: first offset of the stream's newest chunk */
     bool has_offset; /* RB_EVENT */
     bool marker;     /* RB_EVENT: a start marker: advances, never delivered */
     rb_job *job;     /* RB_PUBLISHED */
@@ -100,6 +103,54 @@ void rb_post(rb_broker *b, rb_note *n);
 rb_note *rb_note_new(rb_note_kind kind, size_t extra);
 /* Frees a job and everything it holds. */
 void rb_job_free(rb_job *job);
+
+/* Channel numbers of a session's connection. */
+#define RB_CH_CONSUME 1
+#define RB_CH_PUBLISH 2
+
+/* PH_PROBE: reading from "last" for our marker; PH_WARM: the main consumer
+ * reads history up to the marker (not ready yet, so a client that connects
+ * meanwhile cannot miss it); PH_MAIN: live. */
+typedef enum phase { PH_PROBE, PH_WARM, PH_MAIN } phase;
+
+/* One session's state, on the worker's stack. */
+typedef struct rb_session {
+    rb_broker *b;
+    amqp_connection_state_t conn;
+    phase phase;
+    char marker_id[96];
+    uint64_t marker;   /* PH_WARM: the marker's offset, where history ends */
+    uint64_t origin;   /* PH_WARM: posted with "up" */
+    uint64_t next_tag; /* publisher-confirm tag of the next message on CH_PUBLISH */
+    rb_job *inflight;  /* published, not yet confirmed and read back */
+    uint64_t next_lag; /* ms (uv_hrtime) of the next lag probe */
+    bool lag_active;   /* a lag consumer is attached */
+    uint64_t lag_tag;  /* its delivery */
+    uint64_t ack_tag;  /* newest delivery tag not yet acked */
+    size_t unacked;
+    /* the message being assembled from its frames */
+    bool in_msg, msg_main, have_header;
+    uint64_t msg_tag;
+    uint64_t body_size;
+    hr_rabbitmq_meta meta;
+    char *chan;
+    size_t chan_cap;
+    char msg_id[96];
+    char *body;
+    size_t body_len, body_cap;
+    char why[200];
+} rb_session;
+
+/* Publishing (rabbitmq_pub.c), on the worker: sends a job's messages (0, or
+ * -1 with s->why when the connection failed), applies a publisher confirm,
+ * takes the id of a message of ours read back by the consumer, and fails
+ * every unfinished job when the session ends. */
+int rb_run_job(rb_session *s, rb_job *job);
+void rb_on_confirm(rb_session *s, uint64_t tag, bool multiple, bool ack);
+void rb_on_own_message(rb_session *s, const char *msg_id, uint64_t offset);
+void rb_fail_inflight(rb_session *s);
+/* Hands a finished job to the loop (frees it when out of memory). */
+void rb_post_published(rb_broker *b, rb_job *job);
 
 /* The worker thread's body (rabbitmq_conn.c). */
 void rb_worker(void *arg);

@@ -248,7 +248,7 @@ static const hr_metric_desc metrics[] = {
     B(malformed, HR_METRIC_COUNTER, "malformed_total",
       "Broker records skipped (invalid channel or JSON data)."),
     B(lag_events, HR_METRIC_GAUGE, "lag_events",
-      "Records the broker holds beyond the last one read (NATS)."),
+      "Records the broker holds beyond the last one read (NATS, RabbitMQ)."),
     B(lag_ms, HR_METRIC_GAUGE, "lag_ms", "Broker's newest id time minus ours, in ms (Redis)."),
 #undef B
 };

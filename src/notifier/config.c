@@ -17,7 +17,8 @@ static const hr_flag_spec spec[] = {
      "Address for WebSocket clients and the HTTP API.", 0, 0},
     {"broker", HR_FLAG_STRING, "memory", "URL",
      "Event source: memory (in-process), redis://[user:pass@]host:port[/db][?stream=herald:events]"
-     " or nats://[user:pass@|token@]host:port[?stream=HERALD] (docs/scaling.md).",
+     ", nats://[user:pass@|token@]host:port[?stream=HERALD]"
+     " or amqp[s]://[user:pass@]host:port[/vhost][?stream=herald.events] (docs/scaling.md).",
      0, 0},
     {"link-listen", HR_FLAG_STRING, NULL, "ADDR:PORT",
      "Also accept herald-link connections from gateways here (docs/link.md).", 0, 0},

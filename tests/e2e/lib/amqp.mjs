@@ -302,13 +302,14 @@ export class AmqpClient {
     /**
      * Publishes body (a string or Buffer) with the given headers to stream
      * through the default exchange; resolves to the stream offset once
-     * RabbitMQ confirmed it and the reader saw it.
+     * RabbitMQ confirmed it and the reader saw it (or, with readBack false,
+     * to null once confirmed).
      */
-    async publishRaw(headers, body, stream = 'herald.events') {
+    async publishRaw(headers, body, stream = 'herald.events', readBack = true) {
         if (this.closed) throw this.closed;
-        await this.reader(stream);
+        if (readBack) await this.reader(stream);
         const messageId = `e2e-${process.pid}-${++this.msgSeq}`;
-        const seen = new Promise((resolve) => this.byMsgId.set(messageId, resolve));
+        const seen = readBack ? new Promise((resolve) => this.byMsgId.set(messageId, resolve)) : null;
         const tag = this.nextTag++;
         const confirmed = new Promise((resolve, reject) => this.confirms.set(tag, { resolve, reject }));
         const data = Buffer.isBuffer(body) ? body : Buffer.from(body);
@@ -321,6 +322,7 @@ export class AmqpClient {
         }
         this.sock.write(Buffer.concat(frames));
         await confirmed;
+        if (!readBack) return null;
         let timer;
         try {
             return await Promise.race([seen, new Promise((_, rej) => {
