@@ -41,9 +41,11 @@ void rb_job_free(rb_job *job)
     for (size_t i = 0; i < job->n; i++) {
         free(job->channels[i]);
         free(job->data[i]);
+        free(job->event[i]);
     }
     free(job->channels);
     free(job->data);
+    free(job->event);
     free(job->data_len);
     free(job->confirmed);
     free(job->seen);
@@ -105,7 +107,9 @@ static void deliver(rb_broker *b, const rb_note *n)
     const hr_rabbitmq_meta m = {.has_offset = true,
                                 .offset = n->offset,
                                 .channel = n->channel,
-                                .channel_len = n->channel_len};
+                                .channel_len = n->channel_len,
+                                .event = n->event,
+                                .event_len = n->event_len};
     const int rc = hr_rabbitmq_map_msg(&m, n->data, n->data_len, b->scratch);
     if (rc != 0) {
         hr_entry_deinit(b->scratch);
@@ -200,12 +204,13 @@ static rb_job *make_job(const hr_pub_item *items, size_t n)
         return NULL;
     job->channels = calloc(n, sizeof *job->channels);
     job->data = calloc(n, sizeof *job->data);
+    job->event = calloc(n, sizeof *job->event);
     job->data_len = calloc(n, sizeof *job->data_len);
     job->confirmed = calloc(n, sizeof *job->confirmed);
     job->seen = calloc(n, sizeof *job->seen);
     job->ids = calloc(n, sizeof *job->ids);
     job->n = n;
-    if (job->channels == NULL || job->data == NULL || job->data_len == NULL ||
+    if (job->channels == NULL || job->data == NULL || job->event == NULL || job->data_len == NULL ||
         job->confirmed == NULL || job->seen == NULL || job->ids == NULL) {
         rb_job_free(job);
         return NULL;
@@ -217,7 +222,9 @@ static rb_job *make_job(const hr_pub_item *items, size_t n)
             len += strlen(it->channels[k]) + 1;
         job->channels[i] = malloc(len > 0 ? len : 1);
         job->data[i] = malloc(it->data_len + 1);
-        if (job->channels[i] == NULL || job->data[i] == NULL) {
+        job->event[i] = it->event != NULL ? strndup(it->event, it->event_len) : NULL;
+        if (job->channels[i] == NULL || job->data[i] == NULL ||
+            (it->event != NULL && job->event[i] == NULL)) {
             rb_job_free(job);
             return NULL;
         }

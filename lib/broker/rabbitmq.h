@@ -8,7 +8,8 @@
  * x-max-length-bytes (0 = no limit). Services publish to it through the
  * default exchange (routing key = the stream's name) a message whose body is
  * the event's JSON data and whose header "channel" names the channel ("a,b"
- * for several). Every notifier consumes the whole stream with
+ * for several); an optional header "event" names the event for Pusher
+ * clients, as the Redis field "event" does. Every notifier consumes the whole stream with
  * x-stream-offset from its last offset (manual acks, a prefetch window).
  *
  * Event id: the stream offset plus one, in decimal. RabbitMQ offsets start at
@@ -73,6 +74,9 @@ typedef struct hr_rabbitmq_meta {
     uint64_t offset;
     const char *channel; /* the "channel" header's text, NULL when absent or not text */
     size_t channel_len;
+    const char
+        *event; /* the optional "event" header's text (Pusher event name), NULL when absent */
+    size_t event_len;
     bool marker; /* x-herald-marker present: a notifier's start marker, not an event */
 } hr_rabbitmq_meta;
 
@@ -84,7 +88,8 @@ hr_event_id hr_rabbitmq_id(uint64_t off);
 
 /* Maps a message (meta from its headers, body[0..blen)) to an event in *e.
  * Returns 0 (then hr_entry_deinit e), HR_EINVAL for a malformed message (no
- * or invalid channel, body not one JSON value: skip it), HR_EPROTO without
+ * or invalid channel, body not one JSON value, an invalid event name: skip
+ * it), HR_EPROTO without
  * an offset, or HR_ENOMEM. Pure. */
 int hr_rabbitmq_map_msg(const hr_rabbitmq_meta *m, const char *body, size_t blen, hr_entry *e);
 

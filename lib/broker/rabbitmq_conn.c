@@ -132,7 +132,7 @@ static int open_socket(rb_session *s)
     if (rc != AMQP_STATUS_OK) {
         snprintf(s->why, sizeof s->why, "connect %.100s:%u: %s%s", c->host, c->port,
                  amqp_error_string2(rc),
-                 rc == AMQP_STATUS_SSL_CONNECTION_FAILED || rc == AMQP_STATUS_SSL_ERROR
+                 rc <= AMQP_STATUS_SSL_ERROR && rc > _AMQP_STATUS_SSL_NEXT_VALUE
                      ? " (TLS handshake failed)"
                      : "");
         return -1;
@@ -311,7 +311,8 @@ static void post_event(rb_session *s)
     rb_broker *b = s->b;
     const hr_rabbitmq_meta *m = &s->meta;
     const size_t cl = m->channel != NULL ? m->channel_len : 0;
-    rb_note *n = rb_note_new(RB_EVENT, cl + 1 + s->body_len + 1);
+    const size_t el = m->event != NULL ? m->event_len : 0;
+    rb_note *n = rb_note_new(RB_EVENT, cl + 1 + el + 1 + s->body_len + 1);
     if (n == NULL)
         return; /* out of memory: the loop sees an offset gap it cannot fill */
     n->has_offset = m->has_offset;
@@ -322,7 +323,12 @@ static void post_event(rb_session *s)
         memcpy(n->channel, s->chan, cl);
         n->channel_len = cl;
     }
-    n->data = n->buf + cl + 1;
+    if (m->event != NULL) {
+        n->event = n->buf + cl + 1;
+        memcpy(n->event, m->event, el);
+        n->event_len = el;
+    }
+    n->data = n->buf + cl + 1 + el + 1;
     if (s->body_len > 0)
         memcpy(n->data, s->body, s->body_len);
     n->data_len = s->body_len;
@@ -397,6 +403,12 @@ static int on_header(rb_session *s, const amqp_frame_t *f)
         }
         memcpy(s->chan, s->meta.channel, s->meta.channel_len);
         s->meta.channel = s->chan;
+    }
+    if (s->meta.event != NULL) {
+        if (s->meta.event_len > sizeof s->ev)
+            s->meta.event_len = sizeof s->ev;
+        memcpy(s->ev, s->meta.event, s->meta.event_len);
+        s->meta.event = s->ev;
     }
     if (s->body_size + 1 > s->body_cap) {
         char *nb = realloc(s->body, (size_t)s->body_size + 1);

@@ -39,6 +39,8 @@ typedef struct rb_note {
     bool marker;     /* RB_EVENT: a start marker: advances, never delivered */
     rb_job *job;     /* RB_PUBLISHED */
     char *channel;   /* RB_EVENT: the channel header, NULL when absent */
+    char *event;     /* RB_EVENT: the event header, NULL when absent */
+    size_t event_len;
     size_t channel_len;
     char *data;
     size_t data_len;
@@ -57,6 +59,7 @@ struct rb_job {
     size_t n;
     char **channels; /* per item: "a" or "a,b" */
     char **data;     /* per item: JSON text */
+    char **event;    /* per item: event name or NULL */
     size_t *data_len;
     uint64_t first_tag; /* publisher-confirm tag of item 0 (worker) */
     bool *confirmed;    /* worker */
@@ -135,6 +138,7 @@ typedef struct rb_session {
     hr_rabbitmq_meta meta;
     char *chan;
     size_t chan_cap;
+    char ev[HR_PUBLISH_EVENT_MAX + 1]; /* a longer name is cut to MAX + 1: still refused */
     char msg_id[96];
     char *body;
     size_t body_len, body_cap;

@@ -12,6 +12,7 @@
 #define HDR_CHANNEL "channel"
 #define HDR_OFFSET "x-stream-offset"
 #define HDR_MARKER "x-herald-marker"
+#define HDR_EVENT "event"
 
 static const char *const rabbitmq_params[] = {"stream", "max_age", "max_bytes", "warm", "tls_ca"};
 
@@ -166,6 +167,13 @@ void hr_rabbitmq_read_headers(const amqp_table_t *headers, hr_rabbitmq_meta *out
              * refused as an invalid name, not as a missing header. */
             out->channel = !text ? NULL : b->bytes != NULL ? (const char *)b->bytes : "";
             out->channel_len = text && b->bytes != NULL ? b->len : 0;
+        } else if (key_is(e, HDR_EVENT)) {
+            const bool text =
+                e->value.kind == AMQP_FIELD_KIND_UTF8 || e->value.kind == AMQP_FIELD_KIND_BYTES;
+            const amqp_bytes_t *b = &e->value.value.bytes;
+            /* Not text, or empty: kept as "" so it is refused, not ignored. */
+            out->event = !text || b->bytes == NULL ? "" : (const char *)b->bytes;
+            out->event_len = text && b->bytes != NULL ? b->len : 0;
         } else if (key_is(e, HDR_MARKER)) {
             out->marker = true;
         }
@@ -184,8 +192,11 @@ int hr_rabbitmq_map_msg(const hr_rabbitmq_meta *m, const char *body, size_t blen
         return HR_EPROTO;
     if (m->channel == NULL)
         return HR_EINVAL;
-    return hr_entry_set(e, hr_rabbitmq_id(m->offset), m->channel, m->channel_len,
-                        body != NULL ? body : "", blen);
+    int rc = hr_entry_set(e, hr_rabbitmq_id(m->offset), m->channel, m->channel_len,
+                          body != NULL ? body : "", blen);
+    if (rc == 0 && m->event != NULL && (rc = hr_entry_set_event(e, m->event, m->event_len)) != 0)
+        hr_entry_deinit(e);
+    return rc;
 }
 
 uint64_t hr_rabbitmq_warm_start(uint64_t marker, uint64_t warm)

@@ -15,11 +15,14 @@ import {
     connect, directOnly, freePort, httpGet, metrics, metricSum, publish, publishOk, runProgram, spawnServer,
     startNotifier, stopAll, test, tmpFile, waitFor,
 } from './lib/harness.mjs';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
     HAVE_NATS, HAVE_RABBITMQ, HAVE_REDIS, startNats, startRabbit, startRedis,
 } from './lib/servers.mjs';
+
+const HAVE_AMQP_PUBLISH = spawnSync('sh', ['-c', 'command -v amqp-publish']).status === 0;
 
 let n = 0;
 const uniq = (p = 'bk') => `${p}${process.pid}_${++n}`;
@@ -215,6 +218,8 @@ for (const [kind, K] of Object.entries(KINDS)) {
             const [n1, n2] = [await nf(), await nf()];
             const ch = uniq();
             const [c1] = await subscriber(n1, [ch]);
+            const consumed = async (srv) => metricSum(await metrics(srv), /^herald_broker_events_consumed_total$/);
+            const base = await consumed(n2);
             const first = [];
             for (let i = 0; i < 3; i++) first.push(await K.publish(cl, ch, i));
             const got = await c1.events(3);
@@ -222,8 +227,9 @@ for (const [kind, K] of Object.entries(KINDS)) {
             await c1.close();
             const later = [];
             for (let i = 3; i < 6; i++) later.push(await publishOk(n1, { channel: ch, data: i }));
-            // n2 has read them too (same stream); resume there from the last id seen on n1.
-            await waitFor(async () => metricSum(await metrics(n2), /^herald_broker_events_consumed_total$/) > 0, 'n2 consuming');
+            // n2 has read them too (same stream, the same events as n1 once it
+            // caught up); resume there from the last id seen on n1.
+            await waitFor(async () => (await consumed(n2)) >= base + 6, 'n2 to read the six events');
             const [c2, s] = await subscriber(n2, [ch], got[2].id);
             assert.equal(s.recovered, true);
             const replay = await c2.events(3);
@@ -300,6 +306,64 @@ for (const [kind, K] of Object.entries(KINDS)) {
                 assert.equal(c.closeInfo, null, 'still connected');
             }
             assert.ok(metricSum(await metrics(srv), /^herald_broker_reconnects_total$/) >= 1);
+        });
+
+        if (kind !== 'rabbitmq') return;
+        // Authentication and TLS on the suite's own node (starting another takes seconds).
+        const noClientPath = directOnly('the notifier\'s broker connection, no client path to vary');
+
+        test('rabbitmq: user, password and vhost in the URL; a wrong password keeps the notifier not ready', noClientPath, async () => {
+            const pw = 'p@ss word/1';
+            broker.ctl('add_vhost', 'hv');
+            broker.ctl('add_user', 'herald', pw);
+            broker.ctl('set_permissions', '-p', 'hv', 'herald', '.*', '.*', '.*');
+            const url = broker.url().replace('amqp://', `amqp://herald:${encodeURIComponent(pw)}@`);
+            const srv = await startNotifier(['--broker', `${url}/hv`]);
+            const ch = uniq('auth');
+            const [c] = await subscriber(srv, [ch]);
+            const id = await publishOk(srv, { channel: ch, data: 1 });
+            assert.match(id, /^\d+$/);
+            assert.deepEqual(await c.next(), { type: 'event', channel: ch, id, data: 1 });
+            const port = await freePort();
+            const bad = spawnServer('herald-notifier', ['--listen', `127.0.0.1:${port}`, '--broker',
+                `${url.replace(encodeURIComponent(pw), 'wrong')}/hv`], {}, port);
+            await waitFor(() => /ACCESS_REFUSED/.test(bad.stderr()), 'the login failure in the log');
+            assert.equal(await ready(bad), 503);
+            await bad.stop();
+        });
+
+        test('rabbitmq: amqps:// verifies the certificate and host; an untrusted one keeps it not ready', noClientPath, async () => {
+            const srv = await startNotifier(['--broker', broker.tlsUrl(`?tls_ca=${encodeURIComponent(broker.caFile)}`)]);
+            const ch = uniq('tls');
+            const [c] = await subscriber(srv, [ch]);
+            const id = await publishOk(srv, { channel: ch, data: { over: 'tls' } });
+            assert.deepEqual(await c.next(), { type: 'event', channel: ch, id, data: { over: 'tls' } });
+            const port = await freePort();
+            const bad = spawnServer('herald-notifier', ['--listen', `127.0.0.1:${port}`, '--broker', broker.tlsUrl()], {}, port);
+            await waitFor(() => /TLS handshake failed/.test(bad.stderr()), 'the verification failure in the log');
+            assert.equal(await ready(bad), 503);
+            await bad.stop();
+            // Trusted, but issued for localhost, not 127.0.0.1: the host check refuses it.
+            const port2 = await freePort();
+            const wrongHost = spawnServer('herald-notifier', ['--listen', `127.0.0.1:${port2}`, '--broker',
+                broker.tlsUrl(`?tls_ca=${encodeURIComponent(broker.caFile)}`).replace('localhost', '127.0.0.1')], {}, port2);
+            await waitFor(() => /TLS handshake failed/.test(wrongHost.stderr()), 'the host check failure in the log');
+            assert.equal(await ready(wrongHost), 503);
+            await wrongHost.stop();
+        });
+
+        test('rabbitmq: a service publishing with amqp-publish (Debian amqp-tools)', { skip: !HAVE_AMQP_PUBLISH }, async () => {
+            const srv = await nf();
+            const ch = uniq();
+            const [c] = await subscriber(srv, [ch]);
+            const before = await K.publish(cl, ch, 'first');
+            assert.equal((await c.next()).id, before);
+            const r = spawnSync('amqp-publish', ['-u', broker.url(), '-r', broker.stream, '-p',
+                '-C', 'application/json', '-H', `channel: ${ch}`, '-b', '{"id":7,"state":"paid"}'], { encoding: 'utf8' });
+            assert.equal(r.status, 0, r.stderr);
+            const e = await c.next();
+            assert.deepEqual(e.data, { id: 7, state: 'paid' });
+            assert.ok(Number(e.id) > Number(before), `${e.id} after ${before}`);
         });
     });
 }

@@ -116,6 +116,18 @@ static void test_broker_rabbitmq_headers(void **state)
     assert_false(m.has_offset);
     assert_null(m.channel);
     assert_true(m.marker);
+    /* The optional event name. */
+    amqp_table_entry_t ev[] = {text("event", "order-paid"), i64("x-stream-offset", 2),
+                               text("channel", "a")};
+    t = (amqp_table_t){3, ev};
+    hr_rabbitmq_read_headers(&t, &m);
+    assert_int_equal(m.event_len, 10);
+    assert_memory_equal(m.event, "order-paid", 10);
+    amqp_table_entry_t evn[] = {i64("event", 1)};
+    t = (amqp_table_t){1, evn};
+    hr_rabbitmq_read_headers(&t, &m);
+    assert_non_null(m.event); /* present but not text: kept so it is refused */
+    assert_int_equal(m.event_len, 0);
     /* An empty channel text is present (and then refused as a name). */
     amqp_table_entry_t g[] = {{.key = amqp_cstring_bytes("channel")}};
     g[0].value.kind = AMQP_FIELD_KIND_BYTES;
@@ -144,6 +156,17 @@ static void test_broker_rabbitmq_map(void **state)
     assert_int_equal(hr_rabbitmq_map_msg(&m, "7", 1, e), 0);
     assert_int_equal(e->ev.id.seq, 100);
     hr_entry_deinit(e);
+    /* An event name rides along; an invalid one makes the message malformed. */
+    hr_rabbitmq_meta named = m;
+    named.event = "order-paid";
+    named.event_len = 10;
+    assert_int_equal(hr_rabbitmq_map_msg(&named, "1", 1, e), 0);
+    assert_string_equal(e->ev.event, "order-paid");
+    assert_int_equal(e->ev.event_len, 10);
+    hr_entry_deinit(e);
+    named.event = "";
+    named.event_len = 0;
+    assert_int_equal(hr_rabbitmq_map_msg(&named, "1", 1, e), HR_EINVAL);
     /* Malformed: no channel, a bad name, an empty body, bad JSON. */
     hr_rabbitmq_meta none = {.has_offset = true, .offset = 3};
     assert_int_equal(hr_rabbitmq_map_msg(&none, "1", 1, e), HR_EINVAL);

@@ -243,12 +243,24 @@ class RabbitProcess extends BrokerProcess {
  * .client() an AmqpClient; .stream is the stream the suite uses.
  */
 export async function startRabbit() {
-    const [port, dist, epmdPort] = [await freePort(), await freePort(), await freePort()];
+    const [port, dist, epmdPort, tlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const dir = tempDir('herald-rabbit-');
+    // A TLS listener too, with a self-signed certificate for localhost
+    // (clients trust it with ?tls_ca=): amqps:// is tested on the same node.
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+        '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
+        '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
     fs.writeFileSync(path.join(dir, '.erlang.cookie'), `herald${process.pid}${Date.now()}`, { mode: 0o400 });
     fs.writeFileSync(path.join(dir, 'rabbitmq.conf'), [
         `listeners.tcp.default = 127.0.0.1:${port}`,
         'loopback_users = none',
+        `listeners.ssl.default = 127.0.0.1:${tlsPort}`,
+        `ssl_options.cacertfile = ${path.join(dir, 'cert.pem')}`,
+        `ssl_options.certfile = ${path.join(dir, 'cert.pem')}`,
+        `ssl_options.keyfile = ${path.join(dir, 'key.pem')}`,
+        'ssl_options.verify = verify_none',
+        'ssl_options.fail_if_no_peer_cert = false',
         'log.console = false',
         'log.file.level = warning',
         '',
@@ -281,6 +293,8 @@ export async function startRabbit() {
     await b.start(60000);
     b.stream = 'herald.events';
     b.url = (query = '') => `amqp://127.0.0.1:${port}${query}`;
+    b.tlsUrl = (query = '') => `amqps://localhost:${tlsPort}${query}`;
+    b.caFile = path.join(dir, 'cert.pem');
     b.client = () => AmqpClient.connect(port);
     return b;
 }
