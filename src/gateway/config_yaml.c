@@ -12,6 +12,9 @@
 #include "core/err.h"
 
 static int vfail(gw_yaml *y, gw_yaml_mark at, const char *path, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static int vfail(gw_yaml *y, gw_yaml_mark at, const char *path, const char *fmt, va_list ap)
 {
     char what[320];
     vsnprintf(what, sizeof what, fmt, ap);
