@@ -403,6 +403,29 @@ static void test_net_link_conn_end_flushes_first(void **state)
     close(fds[1]);
 }
 
+/* The last frames before a process exits: written now, without the loop. */
+static void test_net_link_conn_try_flush(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int fds[2];
+    tcp_pair(fds);
+    set_timeout(fds[1]);
+    side a;
+    side_open(&loop, &a, fds[0], NULL);
+    assert_int_equal(hr_link_write_close(hr_link_conn_out(a.c), 5, 1001, NULL, 0), 0);
+    hr_link_conn_try_flush(a.c);
+    assert_int_equal(hr_link_conn_queued(a.c), 0);
+    hr_link_conn_close(a.c, "exit");
+    uint8_t got[16 + 12];
+    read_exact(fds[1], got, sizeof got); /* HELLO, CLOSE 1001: no uv_run needed */
+    assert_int_equal(got[16], HR_LINK_CLOSE);
+    assert_int_equal(got[26] << 8 | got[27], 1001);
+    finish(&loop, NULL, NULL);
+    close(fds[1]);
+}
+
 static void test_net_link_conn_keepalive(void **state)
 {
     (void)state;
@@ -497,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_net_link_conn_hello_other_version),
         cmocka_unit_test(test_net_link_conn_too_big_skipped),
         cmocka_unit_test(test_net_link_conn_end_flushes_first),
+        cmocka_unit_test(test_net_link_conn_try_flush),
         cmocka_unit_test(test_net_link_conn_keepalive),
         cmocka_unit_test(test_net_link_conn_close_with_write_in_flight),
         cmocka_unit_test(test_net_link_conn_connect),
