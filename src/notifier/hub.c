@@ -316,9 +316,10 @@ void nf_hub_client_leave(nf_hub *h, nf_client *cl)
 
 hr_msg *nf_hub_encode(const char *name, const hr_event *ev)
 {
+    /* The writer's sizing pass refuses a name that is not valid (then NULL):
+     * the hub checks no further (nf_hub_publish looks the channel up as
+     * valid). */
     const size_t nlen = strlen(name);
-    if (!hr_channel_is_valid(name, nlen))
-        return NULL;
     char id[HR_EVENT_ID_CAP];
     const size_t idlen = hr_event_id_format(ev->id, id, sizeof id);
     const int n = hr_cproto_write_event(NULL, 0, name, nlen, id, idlen, ev->data, ev->data_len);
@@ -428,7 +429,7 @@ int nf_hub_publish(nf_hub *h, const hr_event *ev, uint64_t now_ms)
                 result = HR_ENOMEM;
             continue;
         }
-        /* nf_hub_encode checked the name: not again per channel lookup */
+        /* nf_hub_encode's writer checked the name: not again for the lookup */
         const int rc =
             deliver_to(h, get_valid_channel(h, name, strlen(name)), ev->id, plain, now_ms);
         if (rc != 0)
