@@ -41,6 +41,7 @@
 #define CH_PUBLISH RB_CH_PUBLISH
 #define CH_LAG 3 /* a short-lived consumer from "last" tells where the stream ends */
 #define LAG_EVERY_MS 5000
+#define PROBE_TIMEOUT_MS 30000 /* a marker refused or lost: start the session again */
 #define TAG_LAG "herald-lag"
 #define TAG_PROBE "herald-probe"
 #define TAG_MAIN "herald"
@@ -209,8 +210,10 @@ static int consume_main(rb_session *s, uint64_t from, bool warm, uint64_t origin
     v.value.i64 = (int64_t)from;
     if (consume(s, CH_CONSUME, TAG_MAIN, v) != 0)
         return -1;
-    b->resume = from;
-    b->ever_up = true;
+    if (from > b->resume)
+        b->resume = from; /* a second warm-up (the first broke off) skips what was read */
+    /* Until history is read up to the marker, a new session warms up again. */
+    b->ever_up = !warm;
     s->phase = warm ? PH_WARM : PH_MAIN;
     s->origin = origin;
     if (!warm)
@@ -240,6 +243,7 @@ static int start_probe(rb_session *s)
     }
     s->next_tag++;
     s->phase = PH_PROBE;
+    s->probe_deadline = uv_hrtime() / 1000000 + PROBE_TIMEOUT_MS;
     amqp_field_value_t v = {.kind = AMQP_FIELD_KIND_UTF8};
     v.value.bytes = amqp_cstring_bytes("last");
     return consume(s, CH_CONSUME, TAG_PROBE, v);
@@ -367,6 +371,7 @@ static int on_message(rb_session *s)
     post_event(s);
     if (s->phase == PH_WARM && s->meta.has_offset && s->meta.offset >= s->marker) {
         s->phase = PH_MAIN; /* history is with the loop: ready */
+        b->ever_up = true;
         post_state(b, RB_UP, s->origin, "connected");
     }
     if (s->meta.has_offset && s->msg_id[0] != '\0')
@@ -600,6 +605,11 @@ static void serve(rb_session *s)
         }
         if (rc != 0 || pump(s) != 0 || lag_probe(s) != 0)
             return;
+        if (s->phase == PH_PROBE && uv_hrtime() / 1000000 > s->probe_deadline) {
+            snprintf(s->why, sizeof s->why, "the start marker did not come back from stream %.100s",
+                     b->cfg.stream);
+            return;
+        }
         struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = b->wake_fd, .events = POLLIN}};
         if (poll(p, 2, POLL_MS) < 0 && errno != EINTR) {
             snprintf(s->why, sizeof s->why, "poll: %s", strerror(errno));

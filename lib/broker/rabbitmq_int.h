@@ -122,14 +122,15 @@ typedef struct rb_session {
     amqp_connection_state_t conn;
     phase phase;
     char marker_id[96];
-    uint64_t marker;   /* PH_WARM: the marker's offset, where history ends */
-    uint64_t origin;   /* PH_WARM: posted with "up" */
-    uint64_t next_tag; /* publisher-confirm tag of the next message on CH_PUBLISH */
-    rb_job *inflight;  /* published, not yet confirmed and read back */
-    uint64_t next_lag; /* ms (uv_hrtime) of the next lag probe */
-    bool lag_active;   /* a lag consumer is attached */
-    uint64_t lag_tag;  /* its delivery */
-    uint64_t ack_tag;  /* newest delivery tag not yet acked */
+    uint64_t marker;         /* PH_WARM: the marker's offset, where history ends */
+    uint64_t origin;         /* PH_WARM: posted with "up" */
+    uint64_t probe_deadline; /* PH_PROBE: ms (uv_hrtime) by which the marker must be back */
+    uint64_t next_tag;       /* publisher-confirm tag of the next message on CH_PUBLISH */
+    rb_job *inflight;        /* published, not yet confirmed and read back */
+    uint64_t next_lag;       /* ms (uv_hrtime) of the next lag probe */
+    bool lag_active;         /* a lag consumer is attached */
+    uint64_t lag_tag;        /* its delivery */
+    uint64_t ack_tag;        /* newest delivery tag not yet acked */
     size_t unacked;
     /* the message being assembled from its frames */
     bool in_msg, msg_main, have_header;
