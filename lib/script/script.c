@@ -36,7 +36,8 @@
 struct hr_script_vm {
     lua_State *L;
     size_t used, max;
-    uint64_t timeout_ns;
+    uint64_t timeout_ns, load_timeout_ns;
+    uint64_t limit_ns; /* of the running (or last) call */
     uint64_t deadline; /* 0 = no call running */
     hr_script_clock_cb clock;
     void *clock_ctx;
@@ -102,7 +103,7 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     if (nsize > old) {
-        if (nsize - old > vm->max - vm->used)
+        if (vm->used > vm->max || nsize - old > vm->max - vm->used)
             return NULL;
         if (vm->deadline != 0 && ++vm->alloc_ticks >= ALLOC_TICK) {
             vm->alloc_ticks = 0;
@@ -179,7 +180,7 @@ static void keep_error(hr_script_vm *vm, lua_State *L, hr_script_status st)
         msg = lua_tolstring(L, -1, &n);
     if (st == HR_SCRIPT_TIMEOUT)
         snprintf(vm->error, sizeof vm->error, "script ran past its time limit (%llu ms)",
-                 (unsigned long long)(vm->timeout_ns / 1000000u));
+                 (unsigned long long)(vm->limit_ns / 1000000u));
     else if (st == HR_SCRIPT_MEMORY)
         snprintf(vm->error, sizeof vm->error, "script ran out of memory (limit %zu MiB)",
                  vm->max >> 20);
@@ -189,8 +190,8 @@ static void keep_error(hr_script_vm *vm, lua_State *L, hr_script_status st)
         snprintf(vm->error, sizeof vm->error, "(error object is a %s value)", luaL_typename(L, -1));
 }
 
-static hr_script_status run(hr_script_vm *vm, const hr_script *s, int env_ref,
-                            hr_script_body_fn body, void *ctx)
+static hr_script_status run_for(hr_script_vm *vm, const hr_script *s, int env_ref,
+                                hr_script_body_fn body, void *ctx, uint64_t limit_ns)
 {
     lua_State *L = vm->L;
     const int top = lua_gettop(L);
@@ -199,7 +200,8 @@ static hr_script_status run(hr_script_vm *vm, const hr_script *s, int env_ref,
     vm->alloc_ticks = 0;
     vm->current = s;
     const uint64_t now = vm->clock(vm->clock_ctx);
-    vm->deadline = now + vm->timeout_ns > now ? now + vm->timeout_ns : UINT64_MAX;
+    vm->deadline = now + limit_ns > now ? now + limit_ns : UINT64_MAX;
+    vm->limit_ns = limit_ns;
     lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_COUNT);
     lua_pushcfunction(L, trampoline); /* light C function, no allocation */
     lua_pushlightuserdata(L, &c);
@@ -219,6 +221,12 @@ static hr_script_status run(hr_script_vm *vm, const hr_script *s, int env_ref,
     vm->timed_out = false;
     lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_COUNT);
     return st;
+}
+
+static hr_script_status run(hr_script_vm *vm, const hr_script *s, int env_ref,
+                            hr_script_body_fn body, void *ctx)
+{
+    return run_for(vm, s, env_ref, body, ctx, vm->timeout_ns);
 }
 
 hr_script_status hr_script_run(hr_script *s, hr_script_body_fn body, void *ctx)
@@ -345,6 +353,9 @@ hr_script_vm *hr_script_vm_new(const hr_script_config *cfg)
     vm->max = cfg != NULL && cfg->memory_max != 0 ? cfg->memory_max : HR_SCRIPT_MEMORY_DEFAULT;
     vm->timeout_ns =
         cfg != NULL && cfg->timeout_ns != 0 ? cfg->timeout_ns : HR_SCRIPT_TIMEOUT_DEFAULT_NS;
+    vm->load_timeout_ns = cfg != NULL && cfg->load_timeout_ns != 0
+                              ? cfg->load_timeout_ns
+                              : HR_SCRIPT_LOAD_TIMEOUT_DEFAULT_NS;
     vm->clock = cfg != NULL && cfg->clock != NULL ? cfg->clock : monotonic_ns;
     vm->clock_ctx = cfg != NULL ? cfg->clock_ctx : NULL;
     vm->log = cfg != NULL ? cfg->log : NULL;
@@ -375,6 +386,14 @@ void hr_script_vm_free(hr_script_vm *vm)
     lua_close(vm->L);
     vm->L = NULL;
     hr_free(vm);
+}
+
+void hr_script_vm_set_limits(hr_script_vm *vm, size_t memory_max, uint64_t timeout_ns)
+{
+    if (memory_max != 0)
+        vm->max = memory_max;
+    if (timeout_ns != 0)
+        vm->timeout_ns = timeout_ns;
 }
 
 size_t hr_script_vm_memory(const hr_script_vm *vm)
@@ -465,7 +484,9 @@ int hr_script_load(hr_script_vm *vm, const char *name, const char *text, size_t 
     s->vm = vm;
     s->name = copy;
     load_ctx lc = {name, text, len, vm, LUA_NOREF, false};
-    const hr_script_status st = run(vm, s, LUA_NOREF, load_body, &lc);
+    const uint64_t limit =
+        vm->load_timeout_ns > vm->timeout_ns ? vm->load_timeout_ns : vm->timeout_ns;
+    const hr_script_status st = run_for(vm, s, LUA_NOREF, load_body, &lc, limit);
     if (st != HR_SCRIPT_OK) {
         if (lc.env_ref != LUA_NOREF)
             unref(vm, lc.env_ref);

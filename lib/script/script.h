@@ -36,6 +36,9 @@ typedef struct hr_script hr_script;
 /* Defaults: script_memory_mb [64] and script_timeout_ms [5]. */
 #define HR_SCRIPT_MEMORY_DEFAULT ((size_t)64 << 20)
 #define HR_SCRIPT_TIMEOUT_DEFAULT_NS ((uint64_t)5 * 1000 * 1000)
+/* Default limit of a load (compiling plus the top level): compiling is not
+ * the script's per-call work, and a loaded machine must not fail it. */
+#define HR_SCRIPT_LOAD_TIMEOUT_DEFAULT_NS ((uint64_t)1000 * 1000 * 1000)
 /* Longest error message kept (NUL included); longer ones are cut. */
 #define HR_SCRIPT_ERROR_CAP 512
 /* Longest text a script may log in one call; longer text is cut. */
@@ -64,6 +67,7 @@ typedef void (*hr_script_log_cb)(void *ctx, const char *script, const char *leve
 typedef struct hr_script_config {
     size_t memory_max;        /* bytes; 0 = HR_SCRIPT_MEMORY_DEFAULT */
     uint64_t timeout_ns;      /* per call; 0 = HR_SCRIPT_TIMEOUT_DEFAULT_NS */
+    uint64_t load_timeout_ns; /* per load; 0 = HR_SCRIPT_LOAD_TIMEOUT_DEFAULT_NS */
     hr_script_clock_cb clock; /* NULL = CLOCK_MONOTONIC */
     void *clock_ctx;
     hr_script_log_cb log; /* NULL = discard */
@@ -78,6 +82,11 @@ hr_script_vm *hr_script_vm_new(const hr_script_config *cfg);
  * freed first. NULL is a no-op. */
 void hr_script_vm_free(hr_script_vm *vm);
 
+/* Changes the limits for the calls from now on (0 keeps a value). A cap
+ * below what the state holds now refuses every allocation until enough is
+ * collected. */
+void hr_script_vm_set_limits(hr_script_vm *vm, size_t memory_max, uint64_t timeout_ns);
+
 /* Bytes the state holds now. */
 size_t hr_script_vm_memory(const hr_script_vm *vm);
 
@@ -86,11 +95,11 @@ size_t hr_script_vm_memory(const hr_script_vm *vm);
 const char *hr_script_vm_error(const hr_script_vm *vm);
 
 /* Compiles text[0..len) as the script called name (a file path, used in
- * messages: "name:line: problem") and runs its top level under the limits,
- * in a fresh environment. Returns 0 with *out set (caller frees with
- * hr_script_free); HR_EINVAL when it does not compile or its top level
- * fails, with "name:line: problem" in err[0..errcap) (NUL-terminated, cut to
- * fit; err may be NULL when errcap is 0); HR_ENOMEM. */
+ * messages: "name:line: problem") and runs its top level in a fresh
+ * environment, under the memory cap and the load time limit. Returns 0 with *out set (caller frees
+ * with hr_script_free); HR_EINVAL when it does not compile or its top level fails, with "name:line:
+ * problem" in err[0..errcap) (NUL-terminated, cut to fit; err may be NULL when errcap is 0);
+ * HR_ENOMEM. */
 int hr_script_load(hr_script_vm *vm, const char *name, const char *text, size_t len,
                    hr_script **out, char *err, size_t errcap);
 

@@ -186,10 +186,15 @@ static int unlabelled(hr_buf *o, const gw_app *app, const gw_metrics *m)
     return hr_metrics_write_table(o, plain, HR_ARRAY_LEN(plain), blocks, 1);
 }
 
+static int scripts(hr_buf *o, const gw_app *app, const gw_metrics *m)
+{
+    return gw_transform_write_metrics(o, app->rt->cfg, &m->script);
+}
+
 /* The page, in order: each section writes its families or fails. */
 typedef int (*section_fn)(hr_buf *o, const gw_app *app, const gw_metrics *m);
-static const section_fn sections[] = {handshakes, responses, unlabelled, closes,
-                                      flow,       latency,   upstreams,  routes};
+static const section_fn sections[] = {handshakes, responses, unlabelled, closes, flow,
+                                      latency,    upstreams, routes,     scripts};
 
 int gw_admin_write_metrics(const gw_app *app, hr_buf *out)
 {

@@ -26,6 +26,7 @@
 #include "pool.h"
 #include "proto/token.h"
 #include "proto/ws_deflate.h"
+#include "transform.h"
 
 typedef struct gw_app gw_app;
 typedef struct gw_uphttp gw_uphttp;
@@ -86,6 +87,7 @@ typedef struct gw_metrics {
     uint64_t route_ws[GW_LBL_ROUTES], route_req[GW_LBL_ROUTES];
     uint64_t server_conns[GW_LBL_SERVERS];
     uint64_t server_up[GW_LBL_SERVERS]; /* this worker's health view: 1 up, 0 down */
+    gw_script_metrics script;           /* scripted routes by position (transform.h) */
 } gw_metrics;
 
 struct gw_app {
@@ -98,6 +100,7 @@ struct gw_app {
     gw_uphttp *http;          /* keep-alive HTTP client to upstreams */
     struct gw_uplinks *links; /* herald-link connections to upstreams (uplink.h) */
     hr_ws_deflater deflater;  /* compresses frames shared by many clients (upmsg.h) */
+    gw_transform *transform;  /* this worker's scripts (transform.h) */
     gw_iptable ips;
     gw_metrics *m;           /* this worker's slot of the shared metrics (shmetrics.h) */
     const gw_metrics *m_all; /* every worker's slot, summed by the admin page */

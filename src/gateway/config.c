@@ -326,6 +326,8 @@ static const limit_field limit_fields[] = {
     LF(max_header_bytes, 1024, 1048576, 16384),
     LF(send_queue_bytes, 1024, (uint64_t)1 << 32, 1048576),
     LF(upstream_connect_timeout_ms, 1, 600000, 3000),
+    LF(script_timeout_ms, 1, 60000, 5),
+    LF(script_memory_mb, 1, 4096, 64),
     LF(max_body_bytes, 1, (uint64_t)1 << 30, 1048576),
 };
 #undef LF
@@ -474,9 +476,13 @@ static int parse_upstreams(pctx *p, yaml_node_t *n, const char *path)
 
 /* ---- routes ------------------------------------------------------------- */
 
-static const char *const route_keys[] = {"path",      "host", "upstream",     "static",
-                                         "websocket", "auth", "strip_prefix", "strip_token",
-                                         "limits",    NULL};
+static const char *const route_keys[] = {"path",      "host",   "upstream",        "static",
+                                         "websocket", "auth",   "strip_prefix",    "strip_token",
+                                         "limits",    "script", "script_on_error", NULL};
+static const char *const on_error_modes[] = {"drop", "pass", "close"};
+_Static_assert(GW_SCRIPT_ON_ERROR_DROP == 0 && GW_SCRIPT_ON_ERROR_PASS == 1 &&
+                   GW_SCRIPT_ON_ERROR_CLOSE == 2,
+               "on_error_modes[] follows gw_script_on_error");
 static const char *const route_limit_keys[] = {"max_message_bytes", "messages_per_s", NULL};
 static const char *const auth_modes[] = {"none", "optional", "required"};
 _Static_assert(GW_AUTH_NONE == 0 && GW_AUTH_OPTIONAL == 1 && GW_AUTH_REQUIRED == 2,
@@ -522,6 +528,17 @@ static int visit_route(gw_yaml *y, const char *key, yaml_node_t *v, const char *
         return gw_yaml_bool(y, v, path, &r->strip_prefix);
     if (strcmp(key, "strip_token") == 0)
         return gw_yaml_bool(y, v, path, &r->strip_token);
+    if (strcmp(key, "script") == 0) {
+        r->script_at = at_of(v);
+        return gw_yaml_str(y, v, path, &r->script);
+    }
+    if (strcmp(key, "script_on_error") == 0) {
+        size_t m = 0;
+        int rc = gw_yaml_enum(y, v, path, on_error_modes, HR_ARRAY_LEN(on_error_modes),
+                              "drop, pass or close", &m);
+        r->script_on_error = (gw_script_on_error)m;
+        return rc;
+    }
     if (strcmp(key, "auth") == 0) {
         size_t m = 0;
         r->auth_at = at_of(v);
@@ -558,6 +575,9 @@ static int check_route(pctx *p, yaml_node_t *n, const char *path, gw_route_cfg *
         gw_yaml_join(sub, path, "static");
         return fail_at(p, r->static_at, sub, "needs exactly one of 'upstream' or 'static'");
     }
+    gw_yaml_join(sub, path, "script");
+    if (r->script != NULL && !r->websocket)
+        return fail_at(p, r->script_at, sub, "scripts run on websocket routes only");
     gw_yaml_join(sub, path, "websocket");
     if (r->static_dir != NULL && r->websocket)
         return fail_at(p, r->websocket_at, sub, "a static route cannot be a websocket route");
@@ -752,6 +772,7 @@ void gw_config_free(gw_config *cfg)
     free(cfg->upstreams);
     for (size_t i = 0; cfg->routes != NULL && i < cfg->n_routes; i++) {
         gw_route_cfg *r = &cfg->routes[i];
+        free(r->script);
         free(r->path);
         free(r->host);
         free(r->upstream_name);

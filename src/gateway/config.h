@@ -26,6 +26,13 @@ typedef enum gw_balance {
     GW_BALANCE_HASH_USER,
 } gw_balance;
 
+/* What a route does with a message whose script failed (SPEC §7). */
+typedef enum gw_script_on_error {
+    GW_SCRIPT_ON_ERROR_DROP = 0, /* [drop] the message */
+    GW_SCRIPT_ON_ERROR_PASS,     /* deliver it untransformed */
+    GW_SCRIPT_ON_ERROR_CLOSE,    /* close the client with 4003 */
+} gw_script_on_error;
+
 typedef enum gw_auth_mode {
     GW_AUTH_NONE = 0,
     GW_AUTH_OPTIONAL,
@@ -86,6 +93,8 @@ typedef struct gw_limits {
     uint64_t send_queue_bytes;            /* [1048576]: backpressure bound per side */
     uint64_t upstream_connect_timeout_ms; /* [3000] */
     uint64_t max_body_bytes;              /* [1048576]: larger HTTP request bodies: 413 */
+    uint64_t script_timeout_ms;           /* [5]: per script call */
+    uint64_t script_memory_mb;            /* [64]: all scripts of one worker */
 } gw_limits;
 
 typedef struct gw_health_cfg {
@@ -120,8 +129,10 @@ typedef struct gw_route_cfg {
     bool strip_token;
     uint64_t max_message_bytes; /* route override, else limits' value */
     uint64_t messages_per_s;
+    char *script; /* transformation script (Lua, docs/transform.md); NULL: none */
+    gw_script_on_error script_on_error;
     int line; /* of the route's mapping */
-    gw_cfg_at path_at, host_at, upstream_at, static_at, websocket_at, auth_at;
+    gw_cfg_at path_at, host_at, upstream_at, static_at, websocket_at, auth_at, script_at;
 } gw_route_cfg;
 
 typedef struct gw_config {
@@ -161,7 +172,8 @@ int gw_config_parse(const char *text, size_t len, const char *filename, gw_confi
 int gw_config_load(const char *path, gw_config **out, gw_diag *diag);
 
 /* Checks what the pure parser cannot: TLS cert/key and the JWT public key are
- * readable files, static directories exist. Returns 0 or HR_EINVAL + diag. */
+ * readable files, static directories exist, scripts compile (their error is
+ * "script:line: problem"). Returns 0 or HR_EINVAL + diag. */
 int gw_config_check_files(const gw_config *cfg, gw_diag *diag);
 
 /* Writes "file:line: path: problem (column N)" for a value at `at` into

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "transform.h"
 #include "core/err.h"
 
 int gw_config_fail(gw_diag *diag, const char *file, gw_cfg_at at, const char *path,
@@ -71,8 +72,11 @@ static int rebase_all(gw_config *c, const char *path)
         if (rc == 0)
             rc = rebase(&c->listen[i].tls_key, dir);
     }
-    for (size_t i = 0; rc == 0 && i < c->n_routes; i++)
+    for (size_t i = 0; rc == 0 && i < c->n_routes; i++) {
         rc = rebase(&c->routes[i].static_dir, dir);
+        if (rc == 0)
+            rc = rebase(&c->routes[i].script, dir);
+    }
     return rc;
 }
 
@@ -142,13 +146,18 @@ int gw_config_check_files(const gw_config *cfg, gw_diag *diag)
     }
     for (size_t i = 0; i < cfg->n_routes; i++) {
         const gw_route_cfg *r = &cfg->routes[i];
-        if (r->static_dir == NULL)
-            continue;
         char what[48];
-        snprintf(what, sizeof what, "routes[%zu].static", i);
-        int rc = check_readable(cfg, r->static_at, what, r->static_dir, true, diag);
+        int rc = 0;
+        if (r->static_dir != NULL) {
+            snprintf(what, sizeof what, "routes[%zu].static", i);
+            rc = check_readable(cfg, r->static_at, what, r->static_dir, true, diag);
+        }
+        if (rc == 0 && r->script != NULL) {
+            snprintf(what, sizeof what, "routes[%zu].script", i);
+            rc = check_readable(cfg, r->script_at, what, r->script, false, diag);
+        }
         if (rc != 0)
             return rc;
     }
-    return 0;
+    return gw_transform_check(cfg, diag);
 }

@@ -70,6 +70,8 @@ static void stop_loop_handles(gw_app *app)
     app->http = NULL;
     gw_uplinks_free(app->links);
     app->links = NULL;
+    gw_transform_close(app->transform);
+    app->transform = NULL;
 }
 
 static void on_server_done(hr_server *s, void *arg)
@@ -125,6 +127,12 @@ static void reload(gw_app *app)
     if (rt == NULL) {
         app->m->reload_failures++;
         hr_log(HR_LOG_ERROR, "gateway", "reload refused: %s", diag);
+        return;
+    }
+    if (gw_transform_load(app->transform, rt->cfg, diag, sizeof diag) != 0) {
+        gw_runtime_unref(rt); /* the old scripts stay */
+        app->m->reload_failures++;
+        hr_log(HR_LOG_ERROR, "gateway", "reload refused, keeping the old scripts: %s", diag);
         return;
     }
     gw_runtime *old = app->rt;
@@ -358,6 +366,11 @@ static int run_worker(gw_config *cfg, const char *path, unsigned worker, unsigne
     if (app.rt == NULL || gw_iptable_init(&app.ips, 1000000) != 0) {
         fprintf(stderr, "herald-gateway: %s\n", app.rt == NULL ? diag : "out of memory");
         exit(1);
+    }
+    app.transform = gw_transform_new(&loop, &app.m->script, &app.deflater);
+    if (app.transform == NULL || gw_transform_load(app.transform, app.rt->cfg, diag, sizeof diag)) {
+        fprintf(stderr, "herald-gateway: %s\n", app.transform == NULL ? "out of memory" : diag);
+        exit(2);
     }
     start_handles(&app);
     if (create_servers(&app, workers) != 0 || open_listeners(&app, workers) != 0) {

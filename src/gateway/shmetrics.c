@@ -29,7 +29,8 @@ void gw_shmetrics_free(gw_metrics *slots, size_t n)
 /* A new gw_metrics field must be added to add_one() too (the labelled
  * arrays are summed by position in labels.c instead). */
 _Static_assert(sizeof(gw_metrics) ==
-                   (1247 + 2 + 2 * GW_LBL_ROUTES + 2 * GW_LBL_SERVERS) * sizeof(uint64_t),
+                   (1247 + 2 + 2 * GW_LBL_ROUTES + 2 * GW_LBL_SERVERS) * sizeof(uint64_t) +
+                       sizeof(gw_script_metrics),
                "update add_one() for new fields");
 
 static void add_array(uint64_t *dst, const volatile uint64_t *src, size_t n)
@@ -65,6 +66,7 @@ static void add_one(gw_metrics *o, const volatile gw_metrics *s)
     o->link_io.bytes_in += s->link_io.bytes_in;
     o->link_bcasts_in += s->link_bcasts_in;
     o->ws_claimed += s->ws_claimed;
+    gw_transform_metrics_add(&o->script, &s->script);
 }
 
 void gw_shmetrics_sum(const gw_metrics *slots, size_t n, gw_metrics *out)

@@ -13,20 +13,18 @@
 typedef struct entry {
     gw_view_frames frames;
     uint64_t hash;
+    uint64_t born_ms;
     int32_t next; /* next slot in the same bucket, -1 = end */
     uint32_t route;
-    unsigned turn;
     uint16_t clen, idlen, vlen;
-    char channel[GW_VIEWS_CHANNEL_MAX];
-    char id[GW_VIEWS_ID_MAX];
-    char view[GW_VIEWS_VIEW_MAX];
+    char *key; /* channel, id and view, back to back (heap) */
 } entry;
 
 struct gw_views {
     entry *slots;
     int32_t *buckets;
     size_t capacity, head, count, mask;
-    unsigned turn, max_turns;
+    uint64_t now_ms, max_age_ms;
 };
 
 static uint64_t mix(uint64_t h, const void *p, size_t n)
@@ -45,7 +43,7 @@ static uint64_t hash_key(const gw_view_key *k)
     return mix(h, k->view, k->vlen);
 }
 
-gw_views *gw_views_new(size_t capacity, unsigned max_turns)
+gw_views *gw_views_new(size_t capacity, uint64_t max_age_ms)
 {
     if (capacity == 0 || capacity > INT32_MAX / 4)
         return NULL;
@@ -64,15 +62,17 @@ gw_views *gw_views_new(size_t capacity, unsigned max_turns)
     memset(v->buckets, 0xff, nb * sizeof *v->buckets); /* all -1 */
     v->capacity = capacity;
     v->mask = nb - 1;
-    v->max_turns = max_turns;
+    v->max_age_ms = max_age_ms;
     return v;
 }
 
 static void release(entry *e)
 {
+    hr_free(e->key);
+    e->key = NULL;
     hr_msg_unref(e->frames.plain);
     hr_msg_unref(e->frames.deflated);
-    e->frames = (gw_view_frames){NULL, NULL, false};
+    e->frames = (gw_view_frames){NULL, NULL, false, false};
 }
 
 void gw_views_free(gw_views *v)
@@ -96,8 +96,9 @@ bool gw_views_key_fits(const gw_view_key *k)
 static bool same_key(const entry *e, uint64_t h, const gw_view_key *k)
 {
     return e->hash == h && e->route == k->route && e->clen == k->clen && e->idlen == k->idlen &&
-           e->vlen == k->vlen && memcmp(e->channel, k->channel, k->clen) == 0 &&
-           memcmp(e->id, k->id, k->idlen) == 0 && memcmp(e->view, k->view, k->vlen) == 0;
+           e->vlen == k->vlen && memcmp(e->key, k->channel, k->clen) == 0 &&
+           memcmp(e->key + k->clen, k->id, k->idlen) == 0 &&
+           memcmp(e->key + k->clen + k->idlen, k->view, k->vlen) == 0;
 }
 
 gw_view_frames *gw_views_find(gw_views *v, const gw_view_key *k)
@@ -134,19 +135,23 @@ gw_view_frames *gw_views_put(gw_views *v, const gw_view_key *k, hr_msg *plain, b
     if (f == NULL && !gw_views_key_fits(k))
         return NULL;
     if (f == NULL) {
+        char *key = hr_malloc(k->clen + k->idlen + k->vlen + 1);
+        if (key == NULL)
+            return NULL;
         if (v->count == v->capacity)
             evict_oldest(v);
         const int32_t s = (int32_t)((v->head + v->count) % v->capacity);
         entry *e = &v->slots[s];
         e->hash = hash_key(k);
         e->route = k->route;
-        e->turn = v->turn;
+        e->born_ms = v->now_ms;
         e->clen = (uint16_t)k->clen;
         e->idlen = (uint16_t)k->idlen;
         e->vlen = (uint16_t)k->vlen;
-        memcpy(e->channel, k->channel, k->clen);
-        memcpy(e->id, k->id, k->idlen);
-        memcpy(e->view, k->view, k->vlen);
+        memcpy(key, k->channel, k->clen);
+        memcpy(key + k->clen, k->id, k->idlen);
+        memcpy(key + k->clen + k->idlen, k->view, k->vlen);
+        e->key = key;
         e->next = v->buckets[e->hash & v->mask];
         v->buckets[e->hash & v->mask] = s;
         v->count++;
@@ -155,7 +160,7 @@ gw_view_frames *gw_views_put(gw_views *v, const gw_view_key *k, hr_msg *plain, b
     hr_msg *keep = plain != NULL ? hr_msg_ref(plain) : NULL; /* plain may be f's own */
     hr_msg_unref(f->plain);
     hr_msg_unref(f->deflated);
-    *f = (gw_view_frames){keep, NULL, drop};
+    *f = (gw_view_frames){keep, NULL, drop, false};
     return f;
 }
 
@@ -166,10 +171,10 @@ void gw_views_set_deflated(gw_view_frames *f, hr_msg *deflated)
     f->deflated = keep;
 }
 
-void gw_views_end_turn(gw_views *v)
+void gw_views_end_turn(gw_views *v, uint64_t now_ms)
 {
-    v->turn++;
-    while (v->count > 0 && v->turn - v->slots[v->head].turn > v->max_turns)
+    v->now_ms = now_ms;
+    while (v->count > 0 && now_ms - v->slots[v->head].born_ms >= v->max_age_ms)
         evict_oldest(v);
 }
 

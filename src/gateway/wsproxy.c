@@ -28,6 +28,7 @@
 #include "edge.h"
 #include "route.h"
 #include "public.h"
+#include "transform.h"
 #include "upstream.h"
 
 typedef struct gw_ws {
@@ -37,6 +38,7 @@ typedef struct gw_ws {
     const gw_route_cfg *route;
     hr_conn *client;
     gw_upstream up; /* empty before a connect and once closed or ended */
+    gw_tconn *tc;   /* the route's script state (transform.h), NULL: no script */
     int server;
     bool *tried;
     char *target;
@@ -66,6 +68,7 @@ static void maybe_free(gw_ws *s)
 {
     if (!s->client_gone || gw_upstream_is_set(&s->up))
         return;
+    gw_tconn_free(s->tc);
     gw_runtime_unref(s->rt);
     free(s->tried);
     free(s->target);
@@ -211,6 +214,51 @@ static int authenticate(gw_app *app, const gw_route_cfg *r, const hr_http_head *
     return 0;
 }
 
+/* The route's script sees the upgrade (on_connect): refuse with its status,
+ * or accept, maybe adding upstream headers. Returns 0 to go on, or the
+ * status answered. */
+static int transform_connect(gw_ws *s, const hr_http_head *head, const hr_identity *id,
+                             hr_upgrade_reply *reply)
+{
+    const char *q = memchr(head->target, '?', head->target_len);
+    const size_t plen = q != NULL ? (size_t)(q - head->target) : head->target_len;
+    char ip[64];
+    snprintf(ip, sizeof ip, "%s", s->peer_text);
+    char *colon = strrchr(ip, ':');
+    if (colon != NULL && ip[0] != '[')
+        *colon = '\0';
+    const gw_treq req = {
+        .path = head->target,
+        .path_len = plen,
+        .query = q != NULL ? q + 1 : NULL,
+        .query_len = q != NULL ? head->target_len - plen - 1 : 0,
+        .headers = head->headers,
+        .n_headers = head->n_headers,
+        .ip = ip,
+        .user = id->user,
+        .id = s->request_id,
+        .channels = (const char *const *)id->channels,
+        .n_channels = id->n_channels,
+    };
+    gw_tconnect v;
+    if (gw_transform_connect(s->app->transform, s->route, &req, &s->tc, &v) != 0)
+        return refuse(s->app, reply, 503, "out of memory\n");
+    if (v.refuse) {
+        static _Thread_local char text[sizeof v.text];
+        memcpy(text, v.text, sizeof text);
+        return refuse(s->app, reply, v.status, text);
+    }
+    if (v.headers != NULL) {
+        char *merged = gw_transform_merge_headers(s->headers, v.headers);
+        free(v.headers);
+        if (merged == NULL)
+            return refuse(s->app, reply, 503, "out of memory\n");
+        free(s->headers);
+        s->headers = merged;
+    }
+    return 0;
+}
+
 static int start(gw_app *app, hr_conn *client, const hr_http_head *head, const gw_route_cfg *r,
                  hr_upgrade_reply *reply)
 {
@@ -236,6 +284,16 @@ static int start(gw_app *app, hr_conn *client, const hr_http_head *head, const g
             snprintf(s->user, sizeof s->user, "%s", id.user);
         gw_edge_client_request_id(head, s->request_id, sizeof s->request_id);
         rc = prepare(s, head, &id);
+    }
+    if (rc == 0 && r->script != NULL) {
+        st = transform_connect(s, head, &id, reply);
+        if (st != 0) {
+            hr_identity_deinit(&id);
+            s->client_gone = true;
+            maybe_free(s);
+            gw_iptable_conn_close(&app->ips, gw_app_peer(app, client, NULL));
+            return st;
+        }
     }
     hr_identity_deinit(&id);
     if (rc == 0)
@@ -391,8 +449,14 @@ static void up_message(void *arg, gw_upmsg *m)
     gw_ws *s = arg;
     if (!count_down(s, m->len))
         return;
-    if (send_down(s, m) != 0)
+    gw_tout out = {0};
+    const gw_tdo what = s->tc != NULL ? gw_transform_down(s->tc, s->client, m, &out) : GW_T_PASS;
+    if (what == GW_T_CLOSED || (what == GW_T_PASS && send_down(s, m) != 0))
         return;
+    if (what == GW_T_SEND) { /* on_server_message answered the upstream */
+        (void)gw_upstream_send(&s->up, out.opcode, (const uint8_t *)out.p, out.len);
+        free(out.p);
+    }
     relayed_down(s, m->len);
 }
 
@@ -490,11 +554,22 @@ void gw_ws_client_message(hr_conn *c, int opcode, const uint8_t *data, size_t le
         hr_conn_close(c, 1008, "message rate exceeded");
         return;
     }
+    gw_tout out = {0};
+    const gw_tdo what =
+        s->tc != NULL ? gw_transform_up(s->tc, c, opcode, data, len, &out) : GW_T_PASS;
+    if (what == GW_T_DONE || what == GW_T_CLOSED)
+        return;
+    if (what == GW_T_SEND) {
+        opcode = out.opcode;
+        data = (const uint8_t *)out.p;
+        len = out.len;
+    }
     s->frames_up++;
     s->bytes_up += len;
     s->app->m->frames_up++;
     s->app->m->bytes_up += len;
     const int rc = gw_upstream_send(&s->up, opcode, data, len);
+    free(out.p);
     if (rc == HR_ETOOBIG) {
         hr_conn_close(c, 1013, "upstream link overloaded");
     } else if (rc == GW_UPSTREAM_FULL && !s->client_paused) {

@@ -71,7 +71,7 @@ static void test_gw_views_put_find(void **state)
 static void test_gw_views_evicts_oldest_when_full(void **state)
 {
     (void)state;
-    gw_views *v = gw_views_new(3, 100);
+    gw_views *v = gw_views_new(3, 1000000);
     hr_msg *m[5];
     char id[5][8];
     for (int i = 0; i < 5; i++) {
@@ -105,23 +105,24 @@ static void test_gw_views_end_turn(void **state)
     gw_view_key k1 = key(1, "c", "1", "v");
     hr_msg *m = hr_msg_new_copy("x", 1);
     gw_views_put(v, &k1, m, false);
-    gw_views_end_turn(v);
+    gw_views_end_turn(v, 0);
     assert_int_equal(gw_views_count(v), 0);
     assert_int_equal(refs(m), 1);
     gw_views_free(v);
 
-    /* with max_turns 2 an entry survives two turn ends, not three */
-    v = gw_views_new(16, 2);
+    /* with max_age_ms 100 an entry lives until a turn ends 100 ms after its birth */
+    v = gw_views_new(16, 100);
+    gw_views_end_turn(v, 1000);
     gw_views_put(v, &k1, m, false);
-    gw_views_end_turn(v);
+    gw_views_end_turn(v, 1050);
     gw_view_key k2 = key(1, "c", "2", "v");
     gw_views_put(v, &k2, m, false);
-    gw_views_end_turn(v);
+    gw_views_end_turn(v, 1099);
     assert_non_null(gw_views_find(v, &k1));
-    gw_views_end_turn(v);
+    gw_views_end_turn(v, 1100);
     assert_null(gw_views_find(v, &k1));
     assert_non_null(gw_views_find(v, &k2));
-    gw_views_end_turn(v);
+    gw_views_end_turn(v, 1150);
     assert_int_equal(gw_views_count(v), 0);
     assert_int_equal(refs(m), 1);
     gw_views_free(v);
@@ -153,7 +154,7 @@ static void test_gw_views_key_limits(void **state)
 static void test_gw_views_churn(void **state)
 {
     (void)state;
-    gw_views *v = gw_views_new(5, 1000);
+    gw_views *v = gw_views_new(5, 1000000);
     hr_msg *m = hr_msg_new_copy("x", 1);
     for (int i = 0; i < 2000; i++) {
         char id[16];
@@ -170,7 +171,7 @@ static void test_gw_views_churn(void **state)
                 assert_null(gw_views_find(v, &k2));
         }
         if (i % 97 == 0)
-            gw_views_end_turn(v);
+            gw_views_end_turn(v, 0);
     }
     assert_int_equal(refs(m), 1 + gw_views_count(v));
     gw_views_free(v);

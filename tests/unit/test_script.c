@@ -62,6 +62,7 @@ static fixture *fixture_new(size_t memory)
     f->clock.step = 10000;
     hr_script_config cfg = {.memory_max = memory,
                             .timeout_ns = 5000000,
+                            .load_timeout_ns = 5000000,
                             .clock = tick_clock,
                             .clock_ctx = &f->clock,
                             .log = capture_log,
