@@ -49,6 +49,11 @@ typedef struct gw_script_metrics {
     double lat_sum_ms[GW_SCRIPT_ROUTES][GW_SCRIPT_HOOKS];
 } gw_script_metrics;
 
+/* The hook names by index (the `hook` label) and the duration histogram's
+ * bucket bounds in milliseconds. */
+extern const char *const gw_transform_hooks[GW_SCRIPT_HOOKS];
+extern const double gw_transform_lat_bounds_ms[GW_SCRIPT_LAT_BUCKETS];
+
 /* o += s (a worker's slot). */
 void gw_transform_metrics_add(gw_script_metrics *o, const volatile gw_script_metrics *s);
 
