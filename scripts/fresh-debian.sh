@@ -19,8 +19,8 @@
 # validity settings and proxy variables if it has any, so its apt and npm reach
 # the registries as the host does. Each command's install step
 # (scripts/deps.sh) runs with the host's network; the commands themselves run
-# in a network namespace with loopback only, so the demo's fixed ports never
-# meet the host's. Every process started in the root is stopped by PID and
+# in a network namespace of their own (loopback and a veth pair that leads
+# nowhere), so the demo's fixed ports never meet the host's. Every process started in the root is stopped by PID and
 # every mount is undone on any exit.
 set -euo pipefail
 
@@ -173,11 +173,14 @@ for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
   [ -n "${!v:-}" ] && envs+=("$v=${!v}")
 done
 in_root() { chroot "$dir" /usr/bin/env -i "${envs[@]}" /bin/bash -c "$1"; }
-# The same in a network namespace of its own with only loopback up: the
-# demo's fixed ports never meet the host's, and nothing reaches out.
+# The same in a network namespace of its own: the demo's fixed ports never
+# meet the host's, and nothing reaches out. Loopback, plus a veth pair that
+# leads nowhere: with loopback alone Chromium thinks it is offline, and the
+# demo page (herald.js) waits for the network before reconnecting.
+netns_up='ip link set lo up && ip link add herald0 type veth peer name herald1 &&
+  ip link set herald0 up && ip link set herald1 up && ip addr add 10.255.255.1/30 dev herald0 && exec "$@"'
 in_root_lo() {
-  unshare --net -- /bin/sh -c 'ip link set lo up && exec "$@"' _ \
-    chroot "$dir" /usr/bin/env -i "${envs[@]}" /bin/bash -c "$1"
+  unshare --net -- /bin/sh -c "$netns_up" _ chroot "$dir" /usr/bin/env -i "${envs[@]}" /bin/bash -c "$1"
 }
 
 say "apt-get install git make (the user's only additions)"
@@ -226,7 +229,7 @@ with open(log, "ab", buffering=0) as out:
 sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 '
 
-# Starts `make run` in the root (loopback-only namespace) on a terminal,
+# Starts `make run` in the root (its own network namespace) on a terminal,
 # waits for its URL line, checks the page, a WebSocket upgrade and the
 # gateway's health from inside that namespace, then types Ctrl-C and expects
 # exit status 0, no process left behind and no temp folder.
@@ -234,7 +237,7 @@ try_make_run() {
   local log=$logs/make-run-$1.log pidfile=$logs/make-run-$1.pid pid='' py status
   : >"$log"
   rm -f "$pidfile"
-  python3 -c "$pty_py" "$log" "$pidfile" unshare --net -- /bin/sh -c 'ip link set lo up && exec "$@"' _ \
+  python3 -c "$pty_py" "$log" "$pidfile" unshare --net -- /bin/sh -c "$netns_up" _ \
     chroot "$dir" /usr/bin/env -i "${envs[@]}" /bin/bash -c 'cd /root/herald && exec make run' &
   py=$!
   for _ in $(seq 1800); do
@@ -278,7 +281,7 @@ try_make_run() {
 
 # Installs need the network, the servers only loopback: each command's own
 # install step (scripts/deps.sh, which make run and make test call first)
-# runs with the host's network, then the command itself in a loopback-only
+# runs with the host's network, then the command itself in its own network
 # namespace, where that step finds nothing left to install.
 say "scripts/deps.sh run (make run's install step, on the stock root)"
 in_root 'cd /root/herald && scripts/deps.sh run'
