@@ -8,12 +8,14 @@
  *   hub ─▶ nf_session ─▶ tx ops ─▶ nf_lsess ─▶ frames in the link's batch ─▶ one write
  *
  * Flow control: a session may have HR_LINK_WINDOW bytes of DATA in flight
- * toward the gateway until CREDIT returns them (the gateway credits what it
- * handed to the client); beyond that, and while the gateway has PAUSEd the
- * session, its messages wait in the session's own buffer, bounded by
- * --send-queue-limit; past it the session (only) is closed with 1013. Closing is deferred:
- * closing a session queues CLOSE and the session is freed at the end of the loop turn, so the
- * session code never sees itself freed under its feet. */
+ * toward the gateway until CREDIT or CREDITS returns them (the gateway
+ * credits what it handed to the client); beyond that, and while the gateway
+ * has PAUSEd the session, its messages wait in the session's own queue
+ * (references to the shared frames: lib/proto/link_flow.h), bounded by
+ * --send-queue-limit; past it the session (only) is closed with 1013.
+ * Closing is deferred: closing a session queues CLOSE and the session is
+ * freed at the end of the loop turn, so the session code never sees itself
+ * freed under its feet. */
 #ifndef NF_LINK_H
 #define NF_LINK_H
 
