@@ -23,6 +23,7 @@
 #include "proto/pusher_api.h"
 #include "pusher_api.h"
 #include "session.h"
+#include "sse.h"
 
 #define SWEEP_MS 1000
 
@@ -43,6 +44,11 @@ static void on_request(hr_conn *c, const hr_http_head *head, const uint8_t *body
     if (hr_pusher_api_is_api_path(head->target, plen) &&
         nf_pusher_api_request(loop_of(c), c, head, body, len))
         return;
+    if (plen == 4 && memcmp(head->target, "/sse", 4) == 0 && head->method_len == 3 &&
+        memcmp(head->method_str, "GET", 3) == 0) {
+        nf_sse_request(loop_of(c), c, head); /* sse.c starts a session, as direct.c does */
+        return;
+    }
     nf_api_request(loop_of(c), c, head, body, len);
 }
 
@@ -80,6 +86,8 @@ static void on_drain(hr_conn *c)
     const nf_conn_kind *kind = hr_conn_app_data(c);
     if (kind != NULL && *kind == NF_KIND_SESSION)
         nf_session_drain((nf_session *)kind);
+    else if (kind != NULL && *kind == NF_KIND_SSE)
+        nf_sse_drain((nf_sse *)kind);
 }
 
 static void on_close(hr_conn *c, int code)
@@ -91,8 +99,11 @@ static void on_close(hr_conn *c, int code)
         hr_log(HR_LOG_DEBUG, "notifier", "client closed conn=%" PRIu64 " code=%d", hr_conn_id(c),
                code);
         nf_session_close((nf_session *)kind);
-    } else if (*kind == NF_KIND_PUBLISH)
+    } else if (*kind == NF_KIND_PUBLISH) {
         nf_api_close((nf_pub_req *)kind);
+    } else if (*kind == NF_KIND_SSE) {
+        nf_sse_close((nf_sse *)kind);
+    }
     hr_conn_set_app_data(c, NULL);
 }
 

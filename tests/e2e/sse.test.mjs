@@ -1,16 +1,33 @@
-// Streaming through herald-gateway (SPEC §8: "the gateway streams such
-// responses, it does not buffer them"): a real gateway in front of small
-// node upstreams that write their bodies piece by piece. Each test makes the
-// upstream wait for the client before writing the rest, so a gateway that
-// buffered the response would never deliver anything: the tests assert on
-// what arrives, never on timing.
+// Server-Sent Events (SPEC §8): GET /sse on the notifier, read with fetch,
+// raw sockets and the `eventsource` package; and streaming through
+// herald-gateway ("the gateway streams such responses, it does not buffer
+// them"): a real gateway in front of small node upstreams that write their
+// bodies piece by piece. Each streaming test makes the upstream wait for the
+// client before writing the rest, so a gateway that buffered the response
+// would never deliver anything: the tests assert on what arrives, never on
+// timing.
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import path from 'node:path';
 import { describe } from 'node:test';
-import { freePort, spawnServer, test, tmpFile, waitFor, withDeadline, DEADLINE_MS } from './lib/harness.mjs';
+import { EventSource } from 'eventsource';
+import { chromium } from 'playwright-core';
+import {
+    freePort, metrics, metricSum, nowS, publishOk, signJwt, spawnServer, startNotifier, test,
+    tmpFile, waitFor, withDeadline, DEADLINE_MS,
+} from './lib/harness.mjs';
+
+import { HAVE_REDIS, startRedis } from './lib/servers.mjs';
+
+const SECRET = 'sse-e2e-secret';
+const CHROMIUM = process.env.HERALD_CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+    '--no-first-run', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync'];
+const WAIT = DEADLINE_MS * 3; // reconnects wait for the retry delay and health checks
 
 /** Starts herald-gateway with one upstream and a stripped /up/ route. */
 async function startGateway(upPort) {
@@ -204,4 +221,187 @@ describe('gateway: streamed HTTP responses', () => {
             up.srv.close();
         }
     });
+});
+
+/* ---- GET /sse on the notifier (and through the gateway) ---- */
+
+/** Opens GET path on base with headers; returns {status, headers, reader, text()} */
+async function openSse(base, p, headers = {}) {
+    const ac = new AbortController();
+    const r = await fetch(`${base}${p}`, { headers, signal: ac.signal });
+    return { r, reader: r.body ? r.body.getReader() : null, abort: () => ac.abort() };
+}
+
+/** Reads SSE blocks until n events arrived; returns [{id, event, data}]. */
+async function readEvents(reader, n, state = { buf: '' }) {
+    const dec = new TextDecoder();
+    const out = [];
+    while (out.length < n) {
+        let end;
+        while ((end = state.buf.indexOf('\n\n')) < 0) {
+            const { value, done } = await withDeadline(reader.read(), DEADLINE_MS, `event ${out.length + 1} of ${n}`);
+            if (done) throw new Error(`stream ended after ${out.length} events`);
+            state.buf += dec.decode(value, { stream: true });
+        }
+        const block = state.buf.slice(0, end);
+        state.buf = state.buf.slice(end + 2);
+        const ev = {};
+        for (const line of block.split('\n')) {
+            if (line.startsWith(':')) continue;
+            const i = line.indexOf(': ');
+            const k = line.slice(0, i), v = line.slice(i + 2);
+            if (k === 'data') ev.data = ev.data === undefined ? v : `${ev.data}\n${v}`;
+            else ev[k] = v;
+        }
+        if (ev.data !== undefined) out.push({ ...ev, data: JSON.parse(ev.data) });
+    }
+    return out;
+}
+
+describe('SSE on the notifier', () => {
+    test('events as id/event/data, Last-Event-ID wins over since, CORS', async () => {
+        const nf = await startNotifier(['--jwt-secret', SECRET], { direct: true });
+        const first = await publishOk(nf, { channel: 'orders', data: { n: 1 } });
+        const second = await publishOk(nf, { channel: 'orders', data: { n: 2 } });
+        // ?since= the first id, but the header says the second: only the third and later come.
+        const s = await openSse(nf.base, `/sse?channels=orders&since=${first}`,
+            { 'Last-Event-ID': second, Origin: 'http://app.example' });
+        assert.equal(s.r.status, 200);
+        assert.match(s.r.headers.get('content-type'), /^text\/event-stream/);
+        assert.equal(s.r.headers.get('access-control-allow-origin'), 'http://app.example');
+        const third = await publishOk(nf, { channel: 'orders', data: 'a\nb' });
+        const [e] = await readEvents(s.reader, 1);
+        assert.deepEqual(e, { id: third, event: 'orders', data: 'a\nb' });
+        s.abort();
+        // Without the header, since= applies.
+        const t = await openSse(nf.base, `/sse?channels=orders&since=${first}`);
+        const got = await readEvents(t.reader, 2);
+        assert.deepEqual(got.map((x) => x.id), [second, third]);
+        t.abort();
+    });
+
+    test('protected channels: 401 without a token, 403 for another user, 200 for the owner; 400 without channels', async () => {
+        const nf = await startNotifier(['--jwt-secret', SECRET], { direct: true });
+        const tok = (sub) => signJwt({ sub, exp: nowS() + 3600 }, { key: SECRET });
+        assert.equal((await fetch(`${nf.base}/sse?channels=user:7`)).status, 401);
+        assert.equal((await fetch(`${nf.base}/sse?channels=user:7&token=${tok('8')}`)).status, 403);
+        assert.equal((await fetch(`${nf.base}/sse?channels=private-x`)).status, 401);
+        assert.equal((await fetch(`${nf.base}/sse`)).status, 400);
+        assert.equal((await fetch(`${nf.base}/sse?channels=user:7&token=bad`)).status, 401);
+        const ok = await openSse(nf.base, '/sse?channels=user:7', { Authorization: `Bearer ${tok('7')}` });
+        assert.equal(ok.r.status, 200);
+        const id = await publishOk(nf, { channel: 'user:7', data: 1 });
+        assert.equal((await readEvents(ok.reader, 1))[0].id, id);
+        ok.abort();
+    });
+
+    test('a reader that does not read is closed at the send-queue bound and counted', async () => {
+        const nf = await startNotifier(['--send-queue-limit', '65536'], { direct: true });
+        const sock = net.connect(nf.port, '127.0.0.1');
+        await new Promise((r) => sock.once('connect', r));
+        sock.pause();
+        sock.write('GET /sse?channels=flood HTTP/1.1\r\nHost: x\r\n\r\n');
+        const closed = new Promise((r) => sock.once('close', r));
+        const big = 'x'.repeat(8192);
+        await waitFor(async () => {
+            await publishOk(nf, Array.from({ length: 20 }, () => ({ channel: 'flood', data: big })));
+            const m = await metrics(nf);
+            return metricSum(m, /herald_notifier_slow_reader_closes_total/) >= 1;
+        }, 'a slow-reader close');
+        sock.resume();
+        await withDeadline(closed, DEADLINE_MS, 'the stream to end');
+    });
+});
+
+describe('SSE clients', () => {
+    test('the eventsource package reads /sse with a token header', async () => {
+        const nf = await startNotifier(['--jwt-secret', SECRET], { direct: true });
+        const token = signJwt({ sub: '9', exp: nowS() + 3600 }, { key: SECRET });
+        const es = new EventSource(`${nf.base}/sse?channels=user:9,news`, {
+            fetch: (url, init) => fetch(url, { ...init, headers: { ...init.headers, Authorization: `Bearer ${token}` } }),
+        });
+        try {
+            const got = [];
+            const seen = new Promise((resolve, reject) => {
+                for (const ch of ['user:9', 'news']) {
+                    es.addEventListener(ch, (e) => {
+                        got.push({ id: e.lastEventId, channel: e.type, data: JSON.parse(e.data) });
+                        if (got.length === 2) resolve();
+                    });
+                }
+                es.onerror = (e) => { if (es.readyState === EventSource.CLOSED) reject(new Error(`closed: ${e.message}`)); };
+            });
+            await withDeadline(new Promise((r) => { es.onopen = r; }), DEADLINE_MS, 'open');
+            const a = await publishOk(nf, { channel: 'user:9', data: { to: 9 } });
+            const b = await publishOk(nf, { channel: 'news', data: 'hi' });
+            await withDeadline(seen, DEADLINE_MS, 'two events');
+            assert.deepEqual(got, [{ id: a, channel: 'user:9', data: { to: 9 } },
+                { id: b, channel: 'news', data: 'hi' }]);
+        } finally {
+            es.close();
+        }
+    });
+
+    test('EventSource in chromium through the gateway survives notifier restarts (Last-Event-ID)',
+        { timeout: 180000, skip: HAVE_REDIS ? false : 'no redis-server' }, async () => {
+            const redis = await startRedis();
+            const service = await redis.client();
+            let browser;
+            try {
+                const args = ['--broker', redis.url(), '--trusted-proxy', '127.0.0.1/32'];
+                let nfs = [await startNotifier(args, { direct: true }), await startNotifier(args, { direct: true })];
+                const page = tmpFile('index.html', '<!doctype html><title>sse</title>');
+                const port = await freePort();
+                const admin = await freePort();
+                const cfg = {
+                    listen: `127.0.0.1:${port}`,
+                    admin_listen: `127.0.0.1:${admin}`,
+                    upstreams: {
+                        nf: {
+                            servers: nfs.map((n) => `127.0.0.1:${n.port}`),
+                            health_check: { path: '/healthz', interval_ms: 200, rise: 1, fall: 1 },
+                        },
+                    },
+                    routes: [{ path: '/sse', upstream: 'nf' }, { path: '/', static: path.dirname(page) }],
+                };
+                const gw = spawnServer('herald-gateway', ['--config', tmpFile('gateway.yaml', JSON.stringify(cfg))], {}, port);
+                await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/healthz`)).status === 200,
+                    'gateway ready', 20000);
+                browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+                const tab = await (await browser.newContext()).newPage();
+                await tab.goto(`http://127.0.0.1:${port}/${path.basename(page)}`);
+                await tab.evaluate(() => {
+                    window.got = [];
+                    const es = new EventSource('/sse?channels=e2e');
+                    es.addEventListener('e2e', (e) => window.got.push(`${JSON.parse(e.data).n}@${e.lastEventId}`));
+                });
+                const got = () => tab.evaluate(() => window.got.map((g) => Number(g.split('@')[0])));
+                let n = 0;
+                const publish = async () => { n += 1; await service.xadd('e2e', { n }); };
+                await publish();
+                await waitFor(async () => (await got()).length === 1, 'the first event', WAIT);
+                // Kill each notifier in turn (the other one serves), publish while the
+                // stream is down, restart the killed one on its port: whichever held
+                // the stream, the page reconnects at least once and resumes with
+                // Last-Event-ID from a notifier that warmed its history from Redis.
+                for (let round = 0; round < 2; round++) {
+                    const victim = nfs[round];
+                    await victim.stop('SIGKILL');
+                    victim.exitInfo = { ...victim.exitInfo, signal: 'SIGKILL (by the test)' };
+                    for (let k = 0; k < 3; k++) await publish();
+                    await waitFor(async () => (await got()).length === n, `events up to ${n}`, WAIT);
+                    nfs[round] = await startNotifier(args, { direct: true, port: victim.port });
+                }
+                await publish();
+                await waitFor(async () => (await got()).length === n, `the last event ${n}`, WAIT);
+                assert.deepEqual(await got(), Array.from({ length: n }, (_, i) => i + 1),
+                    'every event once, in order');
+                const ids = await tab.evaluate(() => window.got.map((g) => g.split('@')[1]));
+                assert.equal(new Set(ids).size, ids.length);
+            } finally {
+                if (browser) await browser.close().catch(() => {});
+                service.close();
+                await redis.stop();
+            }
+        });
 });
