@@ -316,7 +316,7 @@ static void close_slow(hr_conn *c)
     if (keep == 0 && c->q.count > 0 && c->q.ring[c->q.head].off > 0)
         keep = 1;
     hr_sendq_truncate(&c->q, keep);
-    hr_conn_close(c, HR_WS_CLOSE_TRY_AGAIN, "send queue full");
+    hr_conn_close(c, c->slow_code != 0 ? c->slow_code : HR_WS_CLOSE_TRY_AGAIN, "send queue full");
     hr_log(HR_LOG_DEBUG, "net", "slow reader closed conn=%llu", (unsigned long long)c->id);
 }
 
@@ -411,6 +411,13 @@ int hr_conn_close(hr_conn *c, int code, const char *reason)
     }
 }
 
+void hr_conn_set_close_codes(hr_conn *c, int slow_code, int shutdown_code)
+{
+    c->slow_code = (uint16_t)(slow_code >= 1000 && slow_code <= 4999 ? slow_code : 0);
+    c->shutdown_code =
+        (uint16_t)(shutdown_code >= 1000 && shutdown_code <= 4999 ? shutdown_code : 0);
+}
+
 void hr_conn_abort(hr_conn *c)
 {
     hr_conn_terminate(c);
@@ -421,7 +428,7 @@ void hr_conn_server_shutdown(hr_conn *c, int code)
     if (c->phase == HR_PH_HTTP && c->in.len == 0 && c->q.count == 0)
         hr_conn_terminate(c);
     else
-        hr_conn_close(c, code, "server shutting down");
+        hr_conn_close(c, c->shutdown_code != 0 ? c->shutdown_code : code, "server shutting down");
 }
 
 void hr_conn_sweep(hr_conn *c, uint64_t now)

@@ -221,6 +221,12 @@ bool hr_conn_is_streaming(const hr_conn *c);
  * HR_EINVAL (no deferred upgrade pending), HR_ECLOSED or HR_ENOMEM. */
 int hr_conn_upgrade_accept(hr_conn *c, const hr_upgrade_reply *reply);
 
+/* The close codes lib/net itself uses on c: slow_code for a reader past the
+ * send-queue limit (default 1013), shutdown_code when the server shuts down
+ * (default: the server's code, 1001). 0 keeps the default. For protocols
+ * with their own ranges (Pusher: 4100 and 4200). */
+void hr_conn_set_close_codes(hr_conn *c, int slow_code, int shutdown_code);
+
 /* Stops (true) or resumes (false) reading from the socket: backpressure for
  * proxies. Timers keep running; a paused peer can still be closed. */
 void hr_conn_pause(hr_conn *c, bool pause);

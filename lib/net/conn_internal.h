@@ -103,7 +103,8 @@ struct hr_conn {
     uint32_t flags;
     uint16_t inflight; /* entries handed to the in-flight uv_write */
     uint16_t close_code;
-    uint16_t status; /* client: the handshake's HTTP status */
+    uint16_t slow_code, shutdown_code; /* hr_conn_set_close_codes; 0: defaults */
+    uint16_t status;                   /* client: the handshake's HTTP status */
     uint8_t phase;
 };
 

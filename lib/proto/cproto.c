@@ -22,6 +22,7 @@
 #include "channel.h"
 #include "core/alloc.h"
 #include "core/err.h"
+#include "publish.h"
 #include "json_mem.h"
 #include "json_scan.h"
 #include "utf8.h"
@@ -337,6 +338,48 @@ static char *put(char *dst, const char *src, size_t n)
 {
     memcpy(dst, src, n);
     return dst + n;
+}
+
+/* The JSON-escaped length of a valid event name (only '"' and '\\' need
+ * escaping: the name holds no control characters). */
+static size_t escaped_len(const char *s, size_t n)
+{
+    size_t k = n;
+    for (size_t i = 0; i < n; i++)
+        k += s[i] == '"' || s[i] == '\\';
+    return k;
+}
+
+int hr_cproto_write_named_event(char *out, size_t cap, const char *channel, size_t clen,
+                                const char *id, size_t idlen, const char *event, size_t elen,
+                                const char *data_json, size_t dlen)
+{
+    static const char EV_NAME[] = "\",\"event\":\"";
+    if (!hr_channel_is_valid(channel, clen) || !hr_cproto_id_is_valid(id, idlen) ||
+        !hr_publish_event_is_valid(event, elen) || data_json == NULL || dlen == 0)
+        return HR_EINVAL;
+    const size_t elen_esc = escaped_len(event, elen);
+    const size_t fixed =
+        LIT_LEN(EV_HEAD) + LIT_LEN(EV_ID) + LIT_LEN(EV_NAME) + LIT_LEN(EV_DATA) + 1;
+    if (dlen > (size_t)INT_MAX - fixed - clen - idlen - elen_esc)
+        return HR_ETOOBIG;
+    const size_t total = fixed + clen + idlen + elen_esc + dlen;
+    if (total > cap)
+        return (int)total;
+    char *w = put(out, EV_HEAD, LIT_LEN(EV_HEAD));
+    w = put(w, channel, clen);
+    w = put(w, EV_ID, LIT_LEN(EV_ID));
+    w = put(w, id, idlen);
+    w = put(w, EV_NAME, LIT_LEN(EV_NAME));
+    for (size_t i = 0; i < elen; i++) {
+        if (event[i] == '"' || event[i] == '\\')
+            *w++ = '\\';
+        *w++ = event[i];
+    }
+    w = put(w, EV_DATA, LIT_LEN(EV_DATA));
+    w = put(w, data_json, dlen);
+    *w = '}';
+    return (int)total;
 }
 
 int hr_cproto_write_event(char *out, size_t cap, const char *channel, size_t clen, const char *id,

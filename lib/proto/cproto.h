@@ -111,6 +111,15 @@ int hr_cproto_write_parse_error(const hr_cproto_error *err, char **out, size_t *
 int hr_cproto_write_event(char *out, size_t cap, const char *channel, size_t clen, const char *id,
                           size_t idlen, const char *data_json, size_t dlen);
 
+/* Like hr_cproto_write_event with the publisher's event name (an extension
+ * of SPEC §2 for events published with one, docs/compat.md):
+ * {"type":"event","channel":"<channel>","id":"<id>","event":"<event>","data":<data_json>}
+ * event must pass hr_publish_event_is_valid (it is JSON-escaped here);
+ * same returns, HR_EINVAL for a bad name too. */
+int hr_cproto_write_named_event(char *out, size_t cap, const char *channel, size_t clen,
+                                const char *id, size_t idlen, const char *event, size_t elen,
+                                const char *data_json, size_t dlen);
+
 /* True when id[0..len) is usable as an event id (see hr_cproto_write_event). */
 bool hr_cproto_id_is_valid(const char *id, size_t len);
 

@@ -23,6 +23,7 @@
 #include "proto/pusher_api.h"
 #include "pusher_api.h"
 #include "session.h"
+#include "pusher.h"
 #include "sse.h"
 
 #define SWEEP_MS 1000
@@ -58,6 +59,8 @@ static int on_upgrade(hr_conn *c, const hr_http_head *head, hr_upgrade_reply *re
     const char *q;
     size_t qlen;
     hr_http_query_split(head->target, head->target_len, &plen, &q, &qlen);
+    if (nf_pusher_is_path(head->target, plen))
+        return nf_pusher_upgrade(loop_of(c), c, head, reply);
     if (plen != 3 || memcmp(head->target, "/ws", 3) != 0) {
         reply->content_type = "text/plain";
         reply->body = "not found\n";
@@ -69,16 +72,20 @@ static int on_upgrade(hr_conn *c, const hr_http_head *head, hr_upgrade_reply *re
 
 static void on_open(hr_conn *c)
 {
-    nf_session *s = hr_conn_app_data(c);
-    if (s != NULL)
-        nf_direct_open(c, s);
+    const nf_conn_kind *kind = hr_conn_app_data(c);
+    if (kind != NULL && *kind == NF_KIND_PUSHER)
+        nf_pusher_open((nf_pusher *)kind);
+    else if (kind != NULL)
+        nf_direct_open(c, (nf_session *)kind);
 }
 
 static void on_message(hr_conn *c, int opcode, const uint8_t *data, size_t len)
 {
-    nf_session *s = hr_conn_app_data(c);
-    if (s != NULL)
-        nf_session_message(s, opcode, data, len);
+    const nf_conn_kind *kind = hr_conn_app_data(c);
+    if (kind != NULL && *kind == NF_KIND_PUSHER)
+        nf_pusher_message((nf_pusher *)kind, data, len);
+    else if (kind != NULL)
+        nf_session_message((nf_session *)kind, opcode, data, len);
 }
 
 static void on_drain(hr_conn *c)
@@ -88,6 +95,8 @@ static void on_drain(hr_conn *c)
         nf_session_drain((nf_session *)kind);
     else if (kind != NULL && *kind == NF_KIND_SSE)
         nf_sse_drain((nf_sse *)kind);
+    else if (kind != NULL && *kind == NF_KIND_PUSHER)
+        nf_pusher_drain((nf_pusher *)kind);
 }
 
 static void on_close(hr_conn *c, int code)
@@ -103,6 +112,8 @@ static void on_close(hr_conn *c, int code)
         nf_api_close((nf_pub_req *)kind);
     } else if (*kind == NF_KIND_SSE) {
         nf_sse_close((nf_sse *)kind);
+    } else if (*kind == NF_KIND_PUSHER) {
+        nf_pusher_close((nf_pusher *)kind);
     }
     hr_conn_set_app_data(c, NULL);
 }

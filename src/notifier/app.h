@@ -30,6 +30,7 @@ typedef enum nf_conn_kind {
     NF_KIND_SESSION = 1, /* nf_session: an upgraded client */
     NF_KIND_PUBLISH = 2, /* nf_pub_req: a /publish waiting for the broker */
     NF_KIND_SSE = 3,     /* nf_sse: a GET /sse stream (sse.h) */
+    NF_KIND_PUSHER = 4,  /* nf_pusher: a Pusher client at /app/<key> (pusher.h) */
 } nf_conn_kind;
 
 /* Counters of the application layer (the hub and the server keep theirs). */

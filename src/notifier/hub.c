@@ -322,7 +322,11 @@ hr_msg *nf_hub_encode(const char *name, const hr_event *ev)
     const size_t nlen = strlen(name);
     char id[HR_EVENT_ID_CAP];
     const size_t idlen = hr_event_id_format(ev->id, id, sizeof id);
-    const int n = hr_cproto_write_event(NULL, 0, name, nlen, id, idlen, ev->data, ev->data_len);
+    const int n =
+        ev->event != NULL
+            ? hr_cproto_write_named_event(NULL, 0, name, nlen, id, idlen, ev->event, ev->event_len,
+                                          ev->data, ev->data_len)
+            : hr_cproto_write_event(NULL, 0, name, nlen, id, idlen, ev->data, ev->data_len);
     if (n <= 0)
         return NULL;
     uint8_t hdr[HR_WS_MAX_HEADER];
@@ -333,8 +337,12 @@ hr_msg *nf_hub_encode(const char *name, const hr_event *ev)
         return NULL;
     memcpy(m->data, hdr, hlen);
     m->head_len = (uint16_t)hlen;
-    const int w = hr_cproto_write_event((char *)m->data + hlen, (size_t)n, name, nlen, id, idlen,
-                                        ev->data, ev->data_len);
+    const int w =
+        ev->event != NULL
+            ? hr_cproto_write_named_event((char *)m->data + hlen, (size_t)n, name, nlen, id, idlen,
+                                          ev->event, ev->event_len, ev->data, ev->data_len)
+            : hr_cproto_write_event((char *)m->data + hlen, (size_t)n, name, nlen, id, idlen,
+                                    ev->data, ev->data_len);
     HR_ASSERT(w == n);
     return m;
 }

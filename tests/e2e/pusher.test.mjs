@@ -6,9 +6,12 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { describe } from 'node:test';
+import http from 'node:http';
 import Pusher from 'pusher';
+import PusherClient from 'pusher-js';
 import {
-    connectWelcome, directOnly, nowS, publishOk, signJwt, startNotifier, test,
+    connectWelcome, directOnly, DEADLINE_MS, freePort, nowS, publishOk, signJwt, spawnServer,
+    startNotifier, test, tmpFile, waitFor, withDeadline, WebSocket,
 } from './lib/harness.mjs';
 
 const APP = { appId: '42', key: 'herald-key', secret: 'herald-secret' };
@@ -43,6 +46,7 @@ describe('Pusher HTTP API with the official pusher package', () => {
         const got = [await c.nextOfType('event'), await c.nextOfType('event')];
         assert.deepEqual(got.map((e) => e.channel).sort(), ['orders', 'user:7']);
         for (const e of got) assert.deepEqual(e.data, { id: 7 });
+        for (const e of got) assert.equal(e.event, 'created', 'native clients see the name too');
         assert.equal(got[0].id, got[1].id, 'one event, one broker id, on both channels');
         const b = await p.triggerBatch([
             { channel: 'orders', name: 'a', data: 'plain text' },
@@ -97,5 +101,158 @@ describe('Pusher HTTP API with the official pusher package', () => {
         const nf = await startNotifier([]);
         const r = await fetch(signedUrl(nf, 'POST', `/apps/${APP.appId}/events`, '{}'), { method: 'POST', body: '{}' });
         assert.equal(r.status, 404);
+    });
+});
+
+/* ---- pusher-js at /app/<key> ---- */
+
+/**
+ * A real channel auth endpoint, as an app would write it with the pusher
+ * package: form-encoded socket_id and channel_name in, a signed auth out.
+ * Channels named *-denied get a signature made with the wrong secret.
+ */
+function authEndpoint(presence = { user_id: 'u1', user_info: { name: 'Ann' } }) {
+    const good = new Pusher({ ...APP, host: '127.0.0.1' });
+    const bad = new Pusher({ ...APP, secret: 'not-the-secret', host: '127.0.0.1' });
+    return new Promise((resolve) => {
+        const srv = http.createServer((req, res) => {
+            let body = '';
+            req.on('data', (d) => { body += d; });
+            req.on('end', () => {
+                const q = new URLSearchParams(body);
+                const ch = q.get('channel_name');
+                const signer = ch.endsWith('-denied') ? bad : good;
+                const auth = ch.startsWith('presence-')
+                    ? signer.authorizeChannel(q.get('socket_id'), ch, presence)
+                    : signer.authorizeChannel(q.get('socket_id'), ch);
+                res.writeHead(200, { 'content-type': 'application/json' });
+                res.end(JSON.stringify(auth));
+            });
+        });
+        srv.listen(0, '127.0.0.1', () => resolve({ srv, url: `http://127.0.0.1:${srv.address().port}/pusher/auth` }));
+    });
+}
+
+function client(port, authUrl) {
+    return new PusherClient(APP.key, {
+        cluster: 'herald', wsHost: '127.0.0.1', wsPort: port, forceTLS: false,
+        enabledTransports: ['ws'], disableStats: true,
+        channelAuthorization: { endpoint: authUrl, transport: 'ajax' },
+    });
+}
+
+/** Resolves with the first `event` on channel ch (data as pusher-js gives it). */
+function once(ch, event) {
+    return withDeadline(new Promise((resolve) => ch.bind(event, (data) => resolve(data))),
+        DEADLINE_MS, `${event} on ${ch.name}`);
+}
+
+async function connected(pc) {
+    await withDeadline(new Promise((resolve, reject) => {
+        pc.connection.bind('connected', resolve);
+        pc.connection.bind('failed', () => reject(new Error('pusher-js: connection failed')));
+    }), DEADLINE_MS, 'pusher-js connected');
+}
+
+async function pusherJsScenario(nf, port) {
+    const auth = await authEndpoint();
+    const pc = client(port, auth.url);
+    try {
+        await connected(pc);
+        assert.match(pc.connection.socket_id, /^\d+\.\d+$/);
+        const pub = pc.subscribe('orders');
+        await once(pub, 'pusher:subscription_succeeded');
+        const priv = pc.subscribe('private-user-7');
+        await once(priv, 'pusher:subscription_succeeded');
+        const pres = pc.subscribe('presence-room');
+        const members = await once(pres, 'pusher:subscription_succeeded');
+        assert.equal(members.count, 1);
+        assert.equal(members.me.id, 'u1');
+        assert.deepEqual(members.me.info, { name: 'Ann' });
+        const denied = pc.subscribe('private-denied');
+        const err = await once(denied, 'pusher:subscription_error');
+        assert.equal(err.status, 401);
+
+        // The official server package publishes; pusher-js gets the event by name.
+        const server = new Pusher({ ...APP, host: '127.0.0.1', port: String(nf.port), useTLS: false });
+        const created = once(pub, 'created');
+        await server.trigger('orders', 'created', { id: 7 });
+        assert.deepEqual(await created, { id: 7 });
+        const note = once(priv, 'note');
+        await server.trigger('private-user-7', 'note', 'hello');
+        assert.equal(await note, 'hello');
+        // Herald's own publishers: an event name, or the default one.
+        const shipped = once(pub, 'shipped');
+        await publishOk(nf, { channel: 'orders', event: 'shipped', data: { n: 1 } });
+        assert.deepEqual(await shipped, { n: 1 });
+        const plain = once(pub, 'message');
+        await publishOk(nf, { channel: 'orders', data: [1, 2] });
+        assert.deepEqual(await plain, [1, 2]);
+        // Unsubscribed channels stop delivering: the next event comes on another channel.
+        pc.unsubscribe('orders');
+        const after = once(priv, 'after');
+        await server.trigger(['orders', 'private-user-7'], 'after', 1);
+        assert.equal(await after, 1);
+    } finally {
+        pc.disconnect();
+        auth.srv.close();
+    }
+}
+
+describe('pusher-js (protocol 7) at /app/<key>', () => {
+    test('public, private (real auth endpoint) and presence channels; events by name; bad signatures refused',
+        opts, async () => {
+            const nf = await notifier();
+            await pusherJsScenario(nf, nf.port);
+        });
+
+    test('through herald-gateway (plain WebSocket route /app/)', opts, async () => {
+        const nf = await notifier();
+        const port = await freePort();
+        const admin = await freePort();
+        const cfg = {
+            listen: `127.0.0.1:${port}`,
+            admin_listen: `127.0.0.1:${admin}`,
+            upstreams: { nf: { servers: [`127.0.0.1:${nf.port}`] } },
+            routes: [{ path: '/app/', upstream: 'nf', websocket: true }],
+        };
+        spawnServer('herald-gateway', ['--config', tmpFile('gateway.yaml', JSON.stringify(cfg))], {}, port);
+        await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/healthz`)).status === 200,
+            'gateway ready', 20000);
+        await pusherJsScenario(nf, port);
+    });
+
+    test('shutdown closes Pusher connections with 4200 (reconnect at once)', opts, async () => {
+        const nf = await notifier();
+        const ws = new WebSocket(`ws://127.0.0.1:${nf.port}/app/${APP.key}?protocol=7&client=js&version=8.4.0`);
+        const first = await withDeadline(new Promise((resolve, reject) => {
+            ws.once('message', (d) => resolve(JSON.parse(d.toString())));
+            ws.once('error', reject);
+        }), DEADLINE_MS, 'connection_established');
+        assert.equal(first.event, 'pusher:connection_established');
+        assert.match(JSON.parse(first.data).socket_id, /^\d+\.\d+$/);
+        const closed = new Promise((resolve) => ws.once('close', (code) => resolve(code)));
+        await nf.stop('SIGTERM');
+        assert.equal(await withDeadline(closed, DEADLINE_MS, 'the close'), 4200);
+    });
+
+    test('a wrong app key is refused with 4001', opts, async () => {
+        const nf = await notifier();
+        const pc = new PusherClient('wrong-key', {
+            cluster: 'herald', wsHost: '127.0.0.1', wsPort: nf.port, forceTLS: false,
+            enabledTransports: ['ws'], disableStats: true,
+        });
+        try {
+            // pusher-js reports the pusher:error as a WebSocketError wrapping it.
+            const code = await withDeadline(new Promise((resolve) => {
+                pc.connection.bind('error', (err) => {
+                    const c = err?.error?.data?.code ?? err?.data?.code;
+                    if (c !== undefined) resolve(c);
+                });
+            }), DEADLINE_MS, 'an error with a code');
+            assert.equal(code, 4001);
+        } finally {
+            pc.disconnect();
+        }
     });
 });

@@ -223,6 +223,37 @@ static void test_cproto_ref_escapes(void **state)
     free(reply);
 }
 
+/* The event name extension: escaped, between id and data; the reader of
+ * event messages still finds channel, id and data. */
+static void test_cproto_write_named_event(void **state)
+{
+    (void)state;
+    const char *ev = "App\\Events\\\"Shipped\"";
+    const int n =
+        hr_cproto_write_named_event(NULL, 0, "orders", 6, "1-2", 3, ev, strlen(ev), "{}", 2);
+    const char *want = "{\"type\":\"event\",\"channel\":\"orders\",\"id\":\"1-2\","
+                       "\"event\":\"App\\\\Events\\\\\\\"Shipped\\\"\",\"data\":{}}";
+    assert_int_equal(n, strlen(want));
+    char buf[128];
+    assert_int_equal(hr_cproto_write_named_event(buf, (size_t)n - 1, "orders", 6, "1-2", 3, ev,
+                                                 strlen(ev), "{}", 2),
+                     n);
+    assert_int_equal(hr_cproto_write_named_event(buf, sizeof buf, "orders", 6, "1-2", 3, ev,
+                                                 strlen(ev), "{}", 2),
+                     n);
+    assert_memory_equal(buf, want, (size_t)n);
+    hr_cproto_event e;
+    assert_int_equal(hr_cproto_parse_event((const uint8_t *)buf, (size_t)n, &e), 1);
+    assert_int_equal(e.channel_len, 6);
+    assert_int_equal(e.data_len, 2);
+    assert_int_equal(
+        hr_cproto_write_named_event(buf, sizeof buf, "orders", 6, "1-2", 3, "", 0, "1", 1),
+        HR_EINVAL);
+    assert_int_equal(
+        hr_cproto_write_named_event(buf, sizeof buf, "orders", 6, "1-2", 3, "a\nb", 3, "1", 1),
+        HR_EINVAL);
+}
+
 static void test_cproto_write_welcome(void **state)
 {
     (void)state;
@@ -508,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_cproto_bad_ref),
         cmocka_unit_test(test_cproto_too_many_channels),
         cmocka_unit_test(test_cproto_ref_escapes),
+        cmocka_unit_test(test_cproto_write_named_event),
         cmocka_unit_test(test_cproto_write_welcome),
         cmocka_unit_test(test_cproto_write_subscribed),
         cmocka_unit_test(test_cproto_write_unsubscribed_and_error),

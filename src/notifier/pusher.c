@@ -1,0 +1,436 @@
+/* Pusher Channels protocol 7 over a notifier session (pusher.h). The
+ * session speaks Herald's protocol; this carrier translates both ways:
+ *
+ *   pusher-js ─pusher:subscribe─▶ auth check ─{"type":"subscribe","ref":H}─▶ session
+ *   pusher-js ◀─subscription_succeeded / subscription_error── session reply (ref H)
+ *   pusher-js ◀─{"event","channel","data"}── hub event frame (built once per event)
+ *
+ * A signed private or presence subscription grants the session its Herald
+ * channel (a claim entry, or the user id for user:<id>), so the session's
+ * own access rule then lets it through. Presence member lists are this
+ * connection's own member (no cross-connection tracking yet). */
+#include "pusher.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "proto/channel.h"
+#include "proto/cproto.h"
+#include "proto/http_query.h"
+#include "proto/publish.h"
+#include "proto/pusher.h"
+#include "proto/pusher_sign.h"
+#include "proto/ws_frame.h"
+#include "session.h"
+
+struct nf_pusher {
+    nf_conn_kind kind; /* NF_KIND_PUSHER; first member */
+    nf_loop *loop;
+    hr_conn *conn;
+    nf_session *session;
+    int refuse_code; /* 4001 / 4007: close after the error at open */
+    char socket_id[HR_PUSHER_SOCKET_ID_MAX + 1];
+    char *member_id, *member_info; /* presence data of the last presence subscribe */
+};
+
+static const char APP[] = "/app/";
+#define APP_LEN (sizeof APP - 1)
+
+bool nf_pusher_is_path(const char *path, size_t len)
+{
+    return len > APP_LEN && memcmp(path, APP, APP_LEN) == 0;
+}
+
+/* ---- what the client gets ---- */
+
+/* Sends what a writer made (rc, *json, *len), then frees it. Takes
+ * pointers: the writer fills them during the same call expression. */
+static void send_own(nf_pusher *p, int rc, char **json, const size_t *len)
+{
+    if (rc == 0)
+        hr_conn_send_text(p->conn, *json, *len);
+    free(*json);
+    *json = NULL;
+}
+
+static void send_error(nf_pusher *p, int code, const char *msg)
+{
+    char *json = NULL;
+    size_t len = 0;
+    send_own(p, hr_pusher_write_error(code, msg, &json, &len), &json, &len);
+}
+
+static void send_sub_error(nf_pusher *p, const char *channel, int status, const char *msg)
+{
+    char *json = NULL;
+    size_t len = 0;
+    send_own(p, hr_pusher_write_subscription_error(channel, status, msg, &json, &len), &json, &len);
+}
+
+/* The Pusher frame of a Herald event frame's payload: parsed by layout
+ * (nf_hub_encode writes {"type":"event","channel":..,"id":..,["event":..,]
+ * "data":..}), the name unescaped, the channel mapped back. */
+static hr_msg *pusher_frame(const uint8_t *p, size_t len)
+{
+    hr_cproto_event ev;
+    if (hr_cproto_parse_event(p, len, &ev) != 1)
+        return NULL;
+    char name[HR_PUBLISH_EVENT_MAX + 1] = HR_PUBLISH_EVENT_DEFAULT;
+    size_t nlen = strlen(name);
+    static const char key[] = "\",\"event\":\"";
+    const char *at = ev.id + ev.id_len;
+    if ((size_t)((const char *)p + len - at) > sizeof key && memcmp(at, key, sizeof key - 1) == 0) {
+        const char *s = at + sizeof key - 1;
+        nlen = 0;
+        while (s < ev.data && *s != '"' && nlen < HR_PUBLISH_EVENT_MAX) {
+            if (*s == '\\')
+                s++; /* the writer escapes only '"' and '\\' */
+            name[nlen++] = *s++;
+        }
+    }
+    char ch[HR_PUSHER_CHANNEL_MAX + 1];
+    const int clen = hr_pusher_channel_from_herald(ev.channel, ev.channel_len, ch);
+    if (clen < 0)
+        return NULL;
+    const int n =
+        hr_pusher_write_event(NULL, 0, name, nlen, ch, (size_t)clen, ev.data, ev.data_len, NULL);
+    char *buf = n > 0 ? malloc((size_t)n) : NULL;
+    if (buf == NULL)
+        return NULL;
+    hr_pusher_write_event(buf, (size_t)n, name, nlen, ch, (size_t)clen, ev.data, ev.data_len, NULL);
+    hr_msg *m = hr_ws_frame_msg_new(HR_WS_OP_TEXT, false, buf, (size_t)n);
+    free(buf);
+    return m;
+}
+
+/* One Pusher frame per event on each loop thread: the hub hands every
+ * subscriber the same plain frame in a row (as for SSE, sse.c). */
+static _Thread_local struct {
+    hr_msg *plain, *frame;
+    size_t conns;
+} cache;
+
+static void cache_drop(void)
+{
+    hr_msg_unref(cache.plain);
+    hr_msg_unref(cache.frame);
+    cache.plain = cache.frame = NULL;
+}
+
+static hr_msg *frame_for(hr_msg *plain)
+{
+    if (plain == cache.plain)
+        return cache.frame;
+    cache_drop();
+    hr_msg *m = pusher_frame(plain->data + plain->head_len, plain->len - plain->head_len);
+    if (m == NULL)
+        return NULL;
+    cache.plain = hr_msg_ref(plain);
+    cache.frame = m;
+    return m;
+}
+
+/* ---- the session's replies, in Pusher's words ---- */
+
+static void on_subscribed(nf_pusher *p, json_t *channels)
+{
+    for (size_t i = 0; i < json_array_size(channels); i++) {
+        const char *h = json_string_value(json_array_get(channels, i));
+        char ch[HR_PUSHER_CHANNEL_MAX + 1];
+        if (h == NULL || hr_pusher_channel_from_herald(h, strlen(h), ch) < 0)
+            continue;
+        const bool presence = hr_pusher_channel_kind(ch, strlen(ch)) == HR_PUSHER_PRESENCE;
+        const hr_pusher_member me = {p->member_id, p->member_info};
+        char *json = NULL;
+        size_t len = 0;
+        send_own(p,
+                 hr_pusher_write_subscribed(ch, presence && p->member_id != NULL ? &me : NULL,
+                                            presence && p->member_id != NULL ? 1 : 0, &json, &len),
+                 &json, &len);
+    }
+}
+
+static void on_reply(nf_pusher *p, json_t *r)
+{
+    const char *type = json_string_value(json_object_get(r, "type"));
+    const char *ref = json_string_value(json_object_get(r, "ref"));
+    if (type == NULL)
+        return;
+    if (strcmp(type, "welcome") == 0) {
+        char *json = NULL;
+        size_t len = 0;
+        send_own(p,
+                 hr_pusher_write_established(p->socket_id, p->loop->cfg->pusher_activity_timeout_s,
+                                             &json, &len),
+                 &json, &len);
+    } else if (strcmp(type, "subscribed") == 0) {
+        on_subscribed(p, json_object_get(r, "channels"));
+    } else if (strcmp(type, "error") == 0) {
+        const char *code = json_string_value(json_object_get(r, "code"));
+        const char *msg = json_string_value(json_object_get(r, "message"));
+        char ch[HR_PUSHER_CHANNEL_MAX + 1];
+        if (ref != NULL && hr_pusher_channel_from_herald(ref, strlen(ref), ch) > 0)
+            send_sub_error(p, ch, code != NULL && strcmp(code, "forbidden") == 0 ? 403 : 400,
+                           msg != NULL ? msg : "refused");
+        else
+            send_error(p, 0, msg != NULL ? msg : "error");
+    }
+}
+
+/* ---- the transport ---- */
+
+static int send_text(void *self, const void *text, size_t len)
+{
+    nf_pusher *p = self;
+    json_t *r = json_loadb(text, len, 0, NULL);
+    if (r != NULL)
+        on_reply(p, r);
+    json_decref(r);
+    return hr_conn_is_open(p->conn) ? 0 : HR_ECLOSED;
+}
+
+static int send_event(void *self, const nf_frames *ev)
+{
+    nf_pusher *p = self;
+    hr_msg *m = frame_for(ev->plain);
+    return m != NULL ? hr_conn_send_msg(p->conn, m) : HR_ENOMEM;
+}
+
+/* Herald close codes in Pusher's ranges: 4000-4099 do not reconnect,
+ * 4100-4199 reconnect after a pause, 4200-4299 at once. */
+static int pusher_code(int code)
+{
+    switch (code) {
+    case 1013:
+    case 1008:
+        return HR_PUSHER_E_OVER_CAPACITY;
+    case 4001:
+        return HR_PUSHER_E_UNAUTHORIZED;
+    default:
+        return code >= 4000 && code <= 4299 ? code : HR_PUSHER_E_RECONNECT;
+    }
+}
+
+static void tx_close(void *self, int code, const char *reason)
+{
+    nf_pusher *p = self;
+    hr_conn_close(p->conn, pusher_code(code), reason);
+}
+
+static size_t queued(const void *self)
+{
+    const nf_pusher *p = self;
+    return hr_conn_queued_bytes(p->conn);
+}
+
+static const nf_transport_ops pusher_ops = {
+    .send_text = send_text,
+    .send_event = send_event,
+    .close = tx_close,
+    .queued = queued,
+};
+
+/* ---- the connection ---- */
+
+static int refuse(hr_upgrade_reply *reply, int status, const char *why)
+{
+    reply->content_type = "text/plain";
+    reply->body = why;
+    reply->body_len = strlen(why);
+    return status;
+}
+
+int nf_pusher_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgrade_reply *reply)
+{
+    const nf_config *cfg = l->cfg;
+    if (cfg->pusher_app_id == NULL)
+        return refuse(reply, 404, "not found\n");
+    if (l->stopping)
+        return refuse(reply, 503, "shutting down\n");
+    size_t plen, qlen;
+    const char *q;
+    hr_http_query_split(head->target, head->target_len, &plen, &q, &qlen);
+    nf_pusher *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return refuse(reply, 503, "out of memory\n");
+    *p = (nf_pusher){.kind = NF_KIND_PUSHER, .loop = l, .conn = c};
+    const size_t klen = strlen(cfg->pusher_key);
+    char proto[8] = "";
+    const int has =
+        hr_http_query_get(head->target, head->target_len, "protocol", proto, sizeof proto, NULL);
+    if (plen != APP_LEN + klen || memcmp(head->target + APP_LEN, cfg->pusher_key, klen) != 0)
+        p->refuse_code = HR_PUSHER_E_APP_UNKNOWN;
+    else if (has != 1)
+        p->refuse_code = HR_PUSHER_E_NO_PROTOCOL;
+    else if (strcmp(proto, "7") != 0)
+        p->refuse_code = HR_PUSHER_E_PROTOCOL;
+    /* Digits only, as the pusher package requires: the process start and
+     * the connection's number keep it unique on this notifier. */
+    snprintf(p->socket_id, sizeof p->socket_id, "%" PRIu64 ".%" PRIu64, l->start_ms % 1000000000,
+             hr_conn_id(c));
+    int status = 0;
+    const char *why = NULL;
+    p->session = nf_session_new(l, (nf_transport){&pusher_ops, p}, p->socket_id,
+                                hr_conn_peer_addr(c), head, &status, &why);
+    if (p->session == NULL) {
+        free(p);
+        return refuse(reply, status, why);
+    }
+    hr_conn_set_app_data(c, p);
+    hr_conn_set_close_codes(c, HR_PUSHER_E_OVER_CAPACITY, HR_PUSHER_E_RECONNECT);
+    cache.conns++;
+    return 0;
+}
+
+void nf_pusher_open(nf_pusher *p)
+{
+    if (p->refuse_code != 0) {
+        send_error(p, p->refuse_code,
+                   p->refuse_code == HR_PUSHER_E_APP_UNKNOWN ? "Application does not exist"
+                   : p->refuse_code == HR_PUSHER_E_PROTOCOL  ? "Unsupported protocol version"
+                                                             : "No protocol version supplied");
+        hr_conn_close(p->conn, p->refuse_code, NULL);
+        return;
+    }
+    nf_session_open(p->session, false);
+}
+
+/* Lets the session subscribe to Herald channel h, which a signature for
+ * this connection authorized. Returns 0, or 403 when the connection is
+ * already another user's. */
+static int grant(nf_pusher *p, const char *h)
+{
+    hr_identity *id = &p->session->id;
+    if (strncmp(h, "user:", 5) == 0) {
+        if (id->user != NULL)
+            return strcmp(id->user, h + 5) == 0 ? 0 : 403;
+        id->user = strdup(h + 5);
+        return id->user != NULL ? 0 : 503;
+    }
+    for (size_t i = 0; i < id->n_channels; i++)
+        if (strcmp(id->channels[i], h) == 0)
+            return 0;
+    char **more = realloc(id->channels, (id->n_channels + 1) * sizeof *more);
+    if (more == NULL)
+        return 503;
+    id->channels = more;
+    id->channels[id->n_channels] = strdup(h);
+    if (id->channels[id->n_channels] == NULL)
+        return 503;
+    id->n_channels++;
+    return 0;
+}
+
+/* Checks a private or presence subscription's signature and keeps the
+ * presence member. Returns 0 or the status of the refusal (sent). */
+static int authorize(nf_pusher *p, const hr_pusher_msg *m, bool presence)
+{
+    const nf_config *cfg = p->loop->cfg;
+    if (m->auth == NULL || (presence && m->channel_data == NULL) ||
+        !hr_pusher_auth_check(cfg->pusher_key, cfg->pusher_secret, p->socket_id, m->channel,
+                              presence ? m->channel_data : NULL, m->auth)) {
+        send_sub_error(p, m->channel, 401, "Invalid signature");
+        return 401;
+    }
+    if (!presence)
+        return 0;
+    char *uid = NULL, *info = NULL;
+    if (hr_pusher_parse_channel_data(m->channel_data, strlen(m->channel_data), &uid, &info) != 0) {
+        send_sub_error(p, m->channel, 400, "Invalid channel_data");
+        return 400;
+    }
+    free(p->member_id);
+    free(p->member_info);
+    p->member_id = uid;
+    p->member_info = info;
+    return 0;
+}
+
+static void subscribe(nf_pusher *p, const hr_pusher_msg *m)
+{
+    char h[HR_CHANNEL_MAX + 1];
+    if (hr_pusher_channel_to_herald(m->channel, strlen(m->channel), h) < 0) {
+        send_sub_error(p, m->channel, 400, "Herald cannot carry this channel name");
+        return;
+    }
+    const hr_pusher_kind kind = hr_pusher_channel_kind(m->channel, strlen(m->channel));
+    if (kind != HR_PUSHER_PUBLIC) {
+        if (authorize(p, m, kind == HR_PUSHER_PRESENCE) != 0)
+            return;
+        const int st = grant(p, h);
+        if (st != 0) {
+            send_sub_error(p, m->channel, st, "This connection belongs to another user");
+            return;
+        }
+    }
+    char cmd[2 * HR_CHANNEL_MAX + 64]; /* names need no escaping */
+    const int n = snprintf(cmd, sizeof cmd,
+                           "{\"type\":\"subscribe\",\"channels\":[\"%s\"],\"ref\":\"%s\"}", h, h);
+    nf_session_message(p->session, HR_WS_OP_TEXT, (const uint8_t *)cmd, (size_t)n);
+}
+
+static void unsubscribe(nf_pusher *p, const hr_pusher_msg *m)
+{
+    char h[HR_CHANNEL_MAX + 1];
+    if (hr_pusher_channel_to_herald(m->channel, strlen(m->channel), h) < 0)
+        return;
+    char cmd[HR_CHANNEL_MAX + 64];
+    const int n = snprintf(cmd, sizeof cmd, "{\"type\":\"unsubscribe\",\"channels\":[\"%s\"]}", h);
+    nf_session_message(p->session, HR_WS_OP_TEXT, (const uint8_t *)cmd, (size_t)n);
+}
+
+void nf_pusher_message(nf_pusher *p, const uint8_t *data, size_t len)
+{
+    if (p->refuse_code != 0)
+        return;
+    hr_pusher_msg m;
+    hr_pusher_error err;
+    const int rc = hr_pusher_parse(data, len, &m, &err);
+    if (rc == HR_ENOMEM) {
+        hr_conn_close(p->conn, HR_PUSHER_E_RECONNECT, "out of memory");
+        return;
+    }
+    if (rc != 0) {
+        send_error(p, 0, err.message);
+        return;
+    }
+    char *json = NULL;
+    size_t jlen = 0;
+    switch (m.type) {
+    case HR_PUSHER_MSG_PING:
+        send_own(p, hr_pusher_write_pong(&json, &jlen), &json, &jlen);
+        break;
+    case HR_PUSHER_MSG_SUBSCRIBE:
+        subscribe(p, &m);
+        break;
+    case HR_PUSHER_MSG_UNSUBSCRIBE:
+        unsubscribe(p, &m);
+        break;
+    case HR_PUSHER_MSG_CLIENT_EVENT:
+        send_error(p, 0, "Client events are not supported");
+        break;
+    default:
+        break; /* pusher:pong, pusher:signin and the like */
+    }
+    hr_pusher_msg_deinit(&m);
+}
+
+void nf_pusher_drain(nf_pusher *p)
+{
+    nf_session_drain(p->session);
+}
+
+void nf_pusher_close(nf_pusher *p)
+{
+    nf_session_close(p->session);
+    free(p->member_id);
+    free(p->member_info);
+    free(p);
+    if (--cache.conns == 0)
+        cache_drop();
+}

@@ -1,0 +1,40 @@
+/* nf_pusher: Pusher Channels protocol 7 at /app/<key> (SPEC §8), for
+ * unchanged pusher-js clients. A Pusher connection is one more carrier of
+ * a client session (transport.h): Pusher messages become the session's own
+ * commands (pusher:subscribe -> subscribe, after the channel auth
+ * signature is checked), and what the session sends becomes Pusher
+ * messages (welcome -> pusher:connection_established, subscribed ->
+ * pusher_internal:subscription_succeeded, forbidden ->
+ * pusher:subscription_error, events -> {"event","channel","data"} with the
+ * publisher's event name). So rate limits, channel limits, history and the
+ * slow-reader bound are the session's. Close codes follow Pusher's ranges:
+ * slow reader 4100, shutdown 4200. */
+#ifndef NF_PUSHER_H
+#define NF_PUSHER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "app.h"
+#include "net/conn.h"
+#include "proto/http_head.h"
+
+typedef struct nf_pusher nf_pusher;
+
+/* True when target path[0..len) is a Pusher endpoint ("/app/..."). */
+bool nf_pusher_is_path(const char *path, size_t len);
+
+/* on_upgrade for /app/<key>: 0 (accept; the app data is set), or an HTTP
+ * status with reply filled (Pusher off: 404; identity refused: 401). A
+ * wrong key or protocol version is accepted and then closed with Pusher's
+ * 4001 / 4007 after a pusher:error, as Pusher does. */
+int nf_pusher_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgrade_reply *reply);
+
+/* on_open, on_message, on_drain and on_close of a Pusher connection. */
+void nf_pusher_open(nf_pusher *p);
+void nf_pusher_message(nf_pusher *p, const uint8_t *data, size_t len);
+void nf_pusher_drain(nf_pusher *p);
+void nf_pusher_close(nf_pusher *p);
+
+#endif
