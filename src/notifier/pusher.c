@@ -7,8 +7,11 @@
  *
  * A signed private or presence subscription grants the session its Herald
  * channel (a claim entry, or the user id for user:<id>), so the session's
- * own access rule then lets it through. Presence member lists are this
- * connection's own member (no cross-connection tracking yet). */
+ * own access rule then lets it through. Presence members are tracked among
+ * the Pusher connections of this loop (not yet across loops or notifier
+ * instances): subscription_succeeded lists them, and the others hear
+ * member_added / member_removed when a user's first connection joins or
+ * its last one leaves. */
 #include "pusher.h"
 
 #include <inttypes.h>
@@ -28,6 +31,16 @@
 #include "proto/ws_frame.h"
 #include "session.h"
 
+/* One presence channel this connection is a member of. */
+typedef struct membership {
+    struct membership *next;
+    char channel[HR_PUSHER_CHANNEL_MAX + 1]; /* the Pusher name */
+    char *user_id, *user_info;
+} membership;
+
+/* Most members listed in subscription_succeeded (Pusher's limit). */
+#define MAX_MEMBERS 100
+
 struct nf_pusher {
     nf_conn_kind kind; /* NF_KIND_PUSHER; first member */
     nf_loop *loop;
@@ -35,7 +48,9 @@ struct nf_pusher {
     nf_session *session;
     int refuse_code; /* 4001 / 4007: close after the error at open */
     char socket_id[HR_PUSHER_SOCKET_ID_MAX + 1];
-    char *member_id, *member_info; /* presence data of the last presence subscribe */
+    char *member_id, *member_info; /* presence data of the subscribe under way */
+    membership *members;
+    nf_pusher *prev, *next; /* this loop's Pusher connections (local.all) */
 };
 
 static const char APP[] = "/app/";
@@ -113,6 +128,7 @@ static hr_msg *pusher_frame(const uint8_t *p, size_t len)
 static _Thread_local struct {
     hr_msg *plain, *frame;
     size_t conns;
+    nf_pusher *all; /* every Pusher connection of this loop (presence) */
 } cache;
 
 static void cache_drop(void)
@@ -137,6 +153,111 @@ static hr_msg *frame_for(hr_msg *plain)
 
 /* ---- the session's replies, in Pusher's words ---- */
 
+/* ---- presence among this loop's connections ---- */
+
+static membership *member_of(const nf_pusher *p, const char *ch)
+{
+    for (membership *m = p->members; m != NULL; m = m->next)
+        if (strcmp(m->channel, ch) == 0)
+            return m;
+    return NULL;
+}
+
+/* True when a connection other than except is user's member of ch. */
+static bool user_present(const nf_pusher *except, const char *ch, const char *user)
+{
+    for (const nf_pusher *q = cache.all; q != NULL; q = q->next) {
+        const membership *m = q != except ? member_of(q, ch) : NULL;
+        if (m != NULL && strcmp(m->user_id, user) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Sends a member event about m to the other members of its channel, when
+ * m's user has no other connection there. */
+static void announce(const nf_pusher *p, const membership *m, bool added)
+{
+    if (user_present(p, m->channel, m->user_id))
+        return;
+    const hr_pusher_member who = {m->user_id, m->user_info};
+    char *json = NULL;
+    size_t len = 0;
+    if (hr_pusher_write_member(m->channel, added, &who, &json, &len) != 0)
+        return;
+    for (nf_pusher *q = cache.all; q != NULL; q = q->next)
+        if (q != p && member_of(q, m->channel) != NULL)
+            hr_conn_send_text(q->conn, json, len);
+    free(json);
+}
+
+/* Distinct members of ch on this loop, p's own first, at most max. */
+static size_t list_members(const nf_pusher *p, const char *ch, hr_pusher_member *out, size_t max)
+{
+    size_t n = 0;
+    const membership *mine = member_of(p, ch);
+    out[n++] = (hr_pusher_member){mine->user_id, mine->user_info};
+    for (const nf_pusher *q = cache.all; q != NULL && n < max; q = q->next) {
+        const membership *m = q != p ? member_of(q, ch) : NULL;
+        bool seen = m == NULL;
+        for (size_t i = 0; !seen && i < n; i++)
+            seen = strcmp(out[i].user_id, m->user_id) == 0;
+        if (!seen)
+            out[n++] = (hr_pusher_member){m->user_id, m->user_info};
+    }
+    return n;
+}
+
+/* Records p as the member of ch it signed for (authorize kept it). */
+static membership *join(nf_pusher *p, const char *ch)
+{
+    membership *m = member_of(p, ch);
+    if (m == NULL) {
+        m = calloc(1, sizeof *m);
+        if (m == NULL)
+            return NULL;
+        snprintf(m->channel, sizeof m->channel, "%s", ch);
+        m->next = p->members;
+        p->members = m;
+    }
+    free(m->user_id);
+    free(m->user_info);
+    m->user_id = p->member_id;
+    m->user_info = p->member_info;
+    p->member_id = p->member_info = NULL;
+    return m->user_id != NULL ? m : NULL;
+}
+
+static void leave(nf_pusher *p, const char *ch)
+{
+    for (membership **at = &p->members; *at != NULL; at = &(*at)->next) {
+        membership *m = *at;
+        if (strcmp(m->channel, ch) != 0)
+            continue;
+        *at = m->next;
+        announce(p, m, false); /* p is no longer a member: it hears nothing */
+        free(m->user_id);
+        free(m->user_info);
+        free(m);
+        return;
+    }
+}
+
+static void on_presence_subscribed(nf_pusher *p, const char *ch)
+{
+    const membership *m = join(p, ch);
+    if (m == NULL) {
+        send_sub_error(p, ch, 400, "Presence data missing");
+        return;
+    }
+    hr_pusher_member list[MAX_MEMBERS];
+    const size_t n = list_members(p, ch, list, MAX_MEMBERS);
+    char *json = NULL;
+    size_t len = 0;
+    send_own(p, hr_pusher_write_subscribed(ch, list, n, &json, &len), &json, &len);
+    announce(p, m, true);
+}
+
 static void on_subscribed(nf_pusher *p, json_t *channels)
 {
     for (size_t i = 0; i < json_array_size(channels); i++) {
@@ -144,14 +265,13 @@ static void on_subscribed(nf_pusher *p, json_t *channels)
         char ch[HR_PUSHER_CHANNEL_MAX + 1];
         if (h == NULL || hr_pusher_channel_from_herald(h, strlen(h), ch) < 0)
             continue;
-        const bool presence = hr_pusher_channel_kind(ch, strlen(ch)) == HR_PUSHER_PRESENCE;
-        const hr_pusher_member me = {p->member_id, p->member_info};
+        if (hr_pusher_channel_kind(ch, strlen(ch)) == HR_PUSHER_PRESENCE) {
+            on_presence_subscribed(p, ch);
+            continue;
+        }
         char *json = NULL;
         size_t len = 0;
-        send_own(p,
-                 hr_pusher_write_subscribed(ch, presence && p->member_id != NULL ? &me : NULL,
-                                            presence && p->member_id != NULL ? 1 : 0, &json, &len),
-                 &json, &len);
+        send_own(p, hr_pusher_write_subscribed(ch, NULL, 0, &json, &len), &json, &len);
     }
 }
 
@@ -284,6 +404,10 @@ int nf_pusher_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgra
     hr_conn_set_app_data(c, p);
     hr_conn_set_close_codes(c, HR_PUSHER_E_OVER_CAPACITY, HR_PUSHER_E_RECONNECT);
     cache.conns++;
+    p->next = cache.all;
+    if (cache.all != NULL)
+        cache.all->prev = p;
+    cache.all = p;
     return 0;
 }
 
@@ -379,6 +503,7 @@ static void unsubscribe(nf_pusher *p, const hr_pusher_msg *m)
     char h[HR_CHANNEL_MAX + 1];
     if (hr_pusher_channel_to_herald(m->channel, strlen(m->channel), h) < 0)
         return;
+    leave(p, m->channel);
     char cmd[HR_CHANNEL_MAX + 64];
     const int n = snprintf(cmd, sizeof cmd, "{\"type\":\"unsubscribe\",\"channels\":[\"%s\"]}", h);
     nf_session_message(p->session, HR_WS_OP_TEXT, (const uint8_t *)cmd, (size_t)n);
@@ -427,6 +552,14 @@ void nf_pusher_drain(nf_pusher *p)
 
 void nf_pusher_close(nf_pusher *p)
 {
+    while (p->members != NULL)
+        leave(p, p->members->channel);
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        cache.all = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
     nf_session_close(p->session);
     free(p->member_id);
     free(p->member_info);

@@ -148,6 +148,7 @@ function once(ch, event) {
 }
 
 async function connected(pc) {
+    if (pc.connection.state === 'connected') return;
     await withDeadline(new Promise((resolve, reject) => {
         pc.connection.bind('connected', resolve);
         pc.connection.bind('failed', () => reject(new Error('pusher-js: connection failed')));
@@ -220,6 +221,40 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
         await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/healthz`)).status === 200,
             'gateway ready', 20000);
         await pusherJsScenario(nf, port);
+    });
+
+    test('presence: members listed, member_added and member_removed between clients', opts, async () => {
+        const nf = await notifier();
+        const a = await authEndpoint({ user_id: 'ann', user_info: { name: 'Ann' } });
+        const b = await authEndpoint({ user_id: 'bob', user_info: { name: 'Bob' } });
+        const pa = client(nf.port, a.url);
+        let pb = null;
+        try {
+            await connected(pa);
+            const ra = pa.subscribe('presence-room');
+            const first = await once(ra, 'pusher:subscription_succeeded');
+            assert.equal(first.count, 1);
+            const added = once(ra, 'pusher:member_added');
+            pb = client(nf.port, b.url);
+            await connected(pb);
+            const rb = pb.subscribe('presence-room');
+            const second = await once(rb, 'pusher:subscription_succeeded');
+            assert.equal(second.count, 2);
+            assert.deepEqual(second.get('ann').info, { name: 'Ann' });
+            assert.equal(second.me.id, 'bob');
+            const m = await added;
+            assert.equal(m.id, 'bob');
+            assert.deepEqual(m.info, { name: 'Bob' });
+            const removed = once(ra, 'pusher:member_removed');
+            pb.unsubscribe('presence-room');
+            assert.equal((await removed).id, 'bob');
+            assert.equal(ra.members.count, 1);
+        } finally {
+            pa.disconnect();
+            pb?.disconnect();
+            a.srv.close();
+            b.srv.close();
+        }
     });
 
     test('shutdown closes Pusher connections with 4200 (reconnect at once)', opts, async () => {
