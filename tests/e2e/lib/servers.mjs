@@ -229,6 +229,9 @@ class RabbitProcess extends BrokerProcess {
             try { this.epmd.kill('SIGKILL'); } catch { /* gone */ }
             this.epmd = null;
         }
+        rabbitPidFiles.delete(path.join(this.dir, 'rabbit.pid'));
+        // A node's directory is a few MB (mnesia, stream segments): not left in /tmp.
+        fs.rmSync(this.dir, { recursive: true, force: true });
     }
 
     async restart() {
