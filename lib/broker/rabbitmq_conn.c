@@ -605,6 +605,7 @@ static void serve(rb_session *s)
         }
         if (rc != 0 || pump(s) != 0 || lag_probe(s) != 0)
             return;
+        rb_expire_inflight(s, uv_hrtime() / 1000000);
         if (s->phase == PH_PROBE && uv_hrtime() / 1000000 > s->probe_deadline) {
             snprintf(s->why, sizeof s->why, "the start marker did not come back from stream %.100s",
                      b->cfg.stream);

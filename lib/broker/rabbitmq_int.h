@@ -62,6 +62,7 @@ struct rb_job {
     char **event;    /* per item: event name or NULL */
     size_t *data_len;
     uint64_t first_tag; /* publisher-confirm tag of item 0 (worker) */
+    uint64_t deadline;  /* ms (uv_hrtime): fail with 503 if not done by then (worker) */
     bool *confirmed;    /* worker */
     size_t n_confirmed;
     bool *seen; /* read back by the consumer (worker) */
@@ -154,6 +155,11 @@ int rb_run_job(rb_session *s, rb_job *job);
 void rb_on_confirm(rb_session *s, uint64_t tag, bool multiple, bool ack);
 void rb_on_own_message(rb_session *s, const char *msg_id, uint64_t offset);
 void rb_fail_inflight(rb_session *s);
+/* Fails the jobs past their deadline (not confirmed or not read back in
+ * RB_JOB_TIMEOUT_MS, e.g. retention removed them before the consumer got
+ * there), so a POST /publish never waits for ever. */
+void rb_expire_inflight(rb_session *s, uint64_t now_ms);
+#define RB_JOB_TIMEOUT_MS 30000
 /* Hands a finished job to the loop (frees it when out of memory). */
 void rb_post_published(rb_broker *b, rb_job *job);
 

@@ -39,6 +39,7 @@ int rb_run_job(rb_session *s, rb_job *job)
 {
     const amqp_bytes_t stream = amqp_cstring_bytes(s->b->cfg.stream);
     job->first_tag = s->next_tag;
+    job->deadline = uv_hrtime() / 1000000 + RB_JOB_TIMEOUT_MS;
     job->next = s->inflight;
     s->inflight = job;
     for (size_t i = 0; i < job->n; i++) {
@@ -117,5 +118,16 @@ void rb_fail_inflight(rb_session *s)
         rb_job *job = s->inflight;
         job->status = HR_EBROKER;
         complete_if_done(s, job);
+    }
+}
+
+void rb_expire_inflight(rb_session *s, uint64_t now_ms)
+{
+    for (rb_job *job = s->inflight, *next; job != NULL; job = next) {
+        next = job->next;
+        if (now_ms > job->deadline) {
+            job->status = HR_EBROKER;
+            complete_if_done(s, job);
+        }
     }
 }
