@@ -11,8 +11,14 @@
 #             (redis-server :17075); published with XADD. Plain proxying past
 #             one notifier's open-file cap (scale.sh)
 #   nchan     client -> nginx + nchan :17100 (bench/nchan/nginx.conf)
+#   floor     client -> herald-floor :17070, published on :17072 (issue 18):
+#             writes the same event frame to every socket and nothing else,
+#             from one thread; the kernel's cost of a broadcast
+#   floor-mt  the same, one writer thread per core
+#             (both run RUN_WORKERS processes, as scale.sh sizes them by N:
+#             each its own SO_REUSEPORT listener, 20,000 files each)
 # Publishing goes to the notifier's POST /publish (Herald) or nchan's
-# POST /pub/<channel>. Each run gets fresh servers, so memory figures start
+# (and herald-floor's) POST /pub/<channel>. Each run gets fresh servers, so memory figures start
 # from the same state. Environment:
 #   HERALD_BIN   directory with herald-notifier, herald-gateway, herald-bench
 #                [build-bench/bin: a Release tree]
@@ -25,7 +31,7 @@
 #                With more than one nginx worker, nginx listens with
 #                reuseport so the kernel spreads clients evenly over workers
 #   PORT_BASE    notifier port; gateway +10, its admin +20, nginx +30,
-#                redis +5, the notifiers of plain-redis +40..+63 [17070]
+#                redis +5, herald-floor's publish port +2, the notifiers of plain-redis +40..+63 [17070]
 #   REPEAT       rounds of (every target) per N; ratios use the median [2]
 #   OUT          JSON lines file [bench/results/<scenario>.jsonl], rewritten
 #                by each scenario script (APPEND=1 keeps older lines)
@@ -145,6 +151,17 @@ start_target() {
         URL="ws://127.0.0.1:$NF_PORT/ws?channels={ch}"; PIDSPEC="notifier=$nf"
       fi ;;
     plain-redis) start_plain_redis "$workers" "${RUN_NOTIFIERS:-2}" ;;
+    floor|floor-mt)
+      [ -x "$BIN/herald-floor" ] || { echo "missing $BIN/herald-floor: cmake --build build-bench --target herald-floor" >&2; exit 1; }
+      local threads=1 fp=$((PB + 2)) f k=1 p
+      [ "$1" = floor-mt ] && threads=0
+      port_free "$NF_PORT"; port_free "$fp"
+      "$BIN/herald-floor" --listen "127.0.0.1:$NF_PORT" --publish "127.0.0.1:$fp" \
+        --procs "$workers" --threads "$threads" 2>>"$RUN_DIR/floor.log" & PIDS+=($!); f=$!
+      wait_port 127.0.0.1 "$fp"; alive "$f" herald-floor
+      URL="ws://127.0.0.1:$NF_PORT/ws?channels={ch}"; PROTO=herald
+      PUBLISH="http://127.0.0.1:$fp/pub/{ch}"; PUBRAW=true; PIDSPEC="floor=$f"
+      for p in $(pgrep -P "$f"); do PIDSPEC+=",floor$k=$p"; k=$((k + 1)); done ;;
     nchan)
       mkdir -p "$RUN_DIR/nginx/tmp"
       nginx_conf "$workers"

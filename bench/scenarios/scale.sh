@@ -15,6 +15,9 @@
 #   nchan  nginx worker_processes, the same count (listen ... reuseport)
 #   plain  --workers ceil(N / (PER_WORKER / 2)) (two fds per client); skipped
 #          above PLAIN_MAX clients: its single notifier holds one fd per client
+#   floor, floor-mt  herald-floor --procs ceil(N / PER_WORKER) (one fd per
+#          client), one writer thread per process or one per core: the floor
+#          every latency is compared with (TARGETS="floor floor-mt link nchan")
 #   plain-redis  the same gateway in front of ceil(N / PER_NOTIFIER) notifiers
 #          reading one Redis stream (published with XADD): plain proxying at
 #          any N; not in the default TARGETS (it takes long at 100,000)

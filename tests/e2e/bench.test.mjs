@@ -9,7 +9,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe } from 'node:test';
-import { BIN, runProgram, startNotifier, test, tmpFile } from './lib/harness.mjs';
+import net from 'node:net';
+import { BIN, freePort, runProgram, spawnServer, startNotifier, test, tmpFile, waitFor } from './lib/harness.mjs';
 import { HAVE_NATS, HAVE_REDIS, startNats, startRedis } from './lib/servers.mjs';
 
 const N = 50;
@@ -134,6 +135,57 @@ describe('herald-bench', () => {
             for (const p of Object.values(j.procs)) assert.ok(p.rss_before > 0, JSON.stringify(j));
         }
         assert.match(r.stdout, /== scale-latency ==/);
+    });
+
+    test('herald-floor: two processes, a writer per core, every client gets every event', async () => {
+        // The floor of issue 18: herald-bench drives it as it drives the
+        // notifier (Herald's "subscribed", then events with t and s), its
+        // publisher POSTs raw bodies to /pub/<channel> on the second port.
+        const port = await freePort();
+        let pub = await freePort();
+        while (pub === port) pub = await freePort();
+        const floor = spawnServer('herald-floor', ['--listen', `127.0.0.1:${port}`,
+            '--publish', `127.0.0.1:${pub}`, '--procs', '2', '--threads', '0'], {}, port);
+        await waitFor(() => new Promise((resolve) => {
+            const s = net.connect(pub, '127.0.0.1', () => { s.destroy(); resolve(true); });
+            s.on('error', () => resolve(false));
+        }), 'herald-floor publish port');
+        const clients = 300;
+        const j = await bench(['--url', `ws://127.0.0.1:${port}/ws?channels={ch}`,
+            '--publish', `http://127.0.0.1:${pub}/pub/{ch}`, '--publish-raw',
+            '--clients', String(clients), '--events', '10', '--pids', `floor=${floor.proc.pid}`]);
+        assertAllDelivered(j, clients, 10);
+        const exit = await floor.stop();
+        assert.equal(exit.code, 0, floor.stderr());
+        // Each broadcaster reports its clients: SO_REUSEPORT spread them.
+        const peaks = [...floor.stderr().matchAll(/: (\d+) clients at most, 10 events/g)].map((m) => Number(m[1]));
+        assert.equal(peaks.length, 2, floor.stderr());
+        assert.equal(peaks[0] + peaks[1], clients);
+        assert.ok(peaks.every((n) => n > 0), floor.stderr());
+    });
+
+    test('bench/scenarios/scale.sh: floor and floor-mt targets in the same harness', async () => {
+        const script = path.resolve(path.dirname(new URL(import.meta.url).pathname),
+            '../../bench/scenarios/scale.sh');
+        const out = tmpFile('scale-floor.jsonl');
+        let r;
+        for (let attempt = 0; attempt < 4; attempt++) {
+            const base = 20000 + 64 * Math.floor(Math.random() * 180);
+            r = await runScript(script, { HERALD_BIN: BIN, NS: '200', TARGETS: 'floor floor-mt',
+                EVENTS: '2', IDLE: '0.2', PER_WORKER: '100', PORT_BASE: String(base),
+                OUT: out, BENCH_NICE: '0' });
+            if (r.code === 0 || !/already in use/.test(r.stderr)) break;
+        }
+        assert.equal(r.code, 0, r.stderr);
+        const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+        assert.deepEqual(lines.map((j) => j.label), ['scale-latency:floor:200:w2',
+            'scale-fanout:floor:200:w2', 'scale-latency:floor-mt:200:w2', 'scale-fanout:floor-mt:200:w2']);
+        for (const j of lines) {
+            assert.equal(j.ready, 200, JSON.stringify(j));
+            assert.equal(j.delivered, 400);
+            assert.equal(j.lossy_conns, 0);
+            assert.equal(Object.keys(j.procs).length, 3, JSON.stringify(j)); // front + 2 broadcasters
+        }
     });
 
     test('bad flags exit 2 with one line', async () => {
