@@ -1,6 +1,7 @@
 /* Fuzz target for the client command parser (lib/proto/cproto). Besides not
- * crashing, it checks invariants: a parsed command has 1..MAX distinct valid
- * channels; re-encoding it (as an unsubscribed reply whose type is swapped
+ * crashing, it checks invariants: a parsed subscribe/unsubscribe has 1..MAX
+ * distinct valid channels (refresh: a token or the proxy identity; publish:
+ * one valid channel and data that is JSON); re-encoding it (as an unsubscribed reply whose type is swapped
  * back) parses to the same command; every failure yields an error reply that
  * is itself valid JSON with the right code; the event encoder agrees with
  * itself on sizes. */
@@ -36,8 +37,29 @@ static void check_error_reply(const hr_cproto_error *err)
     free(out);
 }
 
+/* refresh and publish: the fields their handlers rely on. */
+static void check_token_commands(const hr_cmd *cmd)
+{
+    if (cmd->type == HR_CMD_REFRESH) {
+        HR_ASSERT(cmd->has_identity ? cmd->id_user != NULL && cmd->id_expires >= 0
+                                    : cmd->token != NULL && cmd->token[0] != '\0');
+        HR_ASSERT(cmd->n_channels == 0);
+        return;
+    }
+    HR_ASSERT(cmd->n_channels == 1 &&
+              hr_channel_is_valid(cmd->channels[0], strlen(cmd->channels[0])));
+    HR_ASSERT(cmd->data != NULL && strlen(cmd->data) == cmd->data_len);
+    json_t *j = json_loads(cmd->data, JSON_DECODE_ANY, NULL);
+    HR_ASSERT(j != NULL);
+    json_decref(j);
+}
+
 static void check_round_trip(const hr_cmd *cmd)
 {
+    if (cmd->type == HR_CMD_REFRESH || cmd->type == HR_CMD_PUBLISH) {
+        check_token_commands(cmd);
+        return;
+    }
     HR_ASSERT(cmd->n_channels >= 1 && cmd->n_channels <= MAX_CHANNELS);
     for (size_t i = 0; i < cmd->n_channels; i++) {
         HR_ASSERT(hr_channel_is_valid(cmd->channels[i], strlen(cmd->channels[i])));
@@ -107,7 +129,8 @@ static void check_alloc_failure(const uint8_t *data, size_t size, int want)
     const int rc = hr_cproto_parse(data, size, MAX_CHANNELS, &cmd, NULL);
     hr_alloc_fail_nth(0);
     HR_ASSERT(rc == want || rc == HR_ENOMEM);
-    HR_ASSERT(rc == 0 || (cmd.channels == NULL && cmd.ref == NULL && cmd.since == NULL));
+    HR_ASSERT(rc == 0 || (cmd.channels == NULL && cmd.ref == NULL && cmd.since == NULL &&
+                          cmd.token == NULL && cmd.data == NULL && cmd.id_user == NULL));
     hr_cmd_deinit(&cmd);
 }
 

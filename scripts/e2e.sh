@@ -25,7 +25,7 @@ export HERALD_BIN
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 shopt -s nullglob
 
-GATEWAY_SUITES=(subscribe resume auth publish limits rate_limit lifecycle robustness brokers herald_js)
+GATEWAY_SUITES=(subscribe resume auth tokens publish limits rate_limit lifecycle robustness brokers herald_js)
 
 if [ $# -gt 0 ]; then
   files=()

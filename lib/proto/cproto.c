@@ -74,13 +74,95 @@ static int read_ref(json_t *root, hr_cmd *cmd, hr_cproto_error *err)
 
 static int read_type(json_t *root, hr_cmd *cmd, hr_cproto_error *err)
 {
+    static const struct {
+        const char *name;
+        hr_cmd_type type;
+    } types[] = {{"subscribe", HR_CMD_SUBSCRIBE},
+                 {"unsubscribe", HR_CMD_UNSUBSCRIBE},
+                 {"refresh", HR_CMD_REFRESH},
+                 {"publish", HR_CMD_PUBLISH}};
     const char *type = json_string_value(json_object_get(root, "type"));
-    if (type != NULL && strcmp(type, "subscribe") == 0)
-        cmd->type = HR_CMD_SUBSCRIBE;
-    else if (type != NULL && strcmp(type, "unsubscribe") == 0)
-        cmd->type = HR_CMD_UNSUBSCRIBE;
-    else
-        return fail(err, BAD_REQUEST, "type must be \"subscribe\" or \"unsubscribe\"");
+    for (size_t i = 0; type != NULL && i < sizeof types / sizeof types[0]; i++) {
+        if (strcmp(type, types[i].name) == 0) {
+            cmd->type = types[i].type;
+            return 0;
+        }
+    }
+    return fail(err, BAD_REQUEST,
+                "type must be \"subscribe\", \"unsubscribe\", \"refresh\" or \"publish\"");
+}
+
+/* Copies the optional string member key of obj into *out (NULL when absent);
+ * false when it is there but not a string of at most max bytes. */
+static bool opt_string(json_t *obj, const char *key, size_t max, char **out, bool *oom)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL)
+        return true;
+    if (!json_is_string(v) || json_string_length(v) > max)
+        return false;
+    *out = hr_strndup(json_string_value(v), json_string_length(v));
+    *oom = *out == NULL;
+    return !*oom;
+}
+
+/* The proxy's form: "identity":{"user","channels","publish","expires"}. */
+static int read_identity(json_t *o, hr_cmd *cmd, hr_cproto_error *err)
+{
+    bool oom = false;
+    json_t *exp = json_object_get(o, "expires");
+    cmd->has_identity = true;
+    if (!json_is_object(o) || !json_is_string(json_object_get(o, "user")) ||
+        (exp != NULL && !json_is_null(exp) &&
+         (!json_is_integer(exp) || json_integer_value(exp) < 0)))
+        return fail(err, BAD_REQUEST, "identity must be {user, channels, publish, expires}");
+    cmd->id_expires = exp != NULL && json_is_integer(exp) ? (int64_t)json_integer_value(exp) : 0;
+    const bool ok = opt_string(o, "user", HR_CPROTO_TOKEN_MAX, &cmd->id_user, &oom) &&
+                    opt_string(o, "channels", HR_CPROTO_TOKEN_MAX, &cmd->id_channels, &oom) &&
+                    opt_string(o, "publish", HR_CPROTO_TOKEN_MAX, &cmd->id_publish, &oom);
+    if (oom)
+        return HR_ENOMEM;
+    return ok ? 0 : fail(err, BAD_REQUEST, "identity must be {user, channels, publish, expires}");
+}
+
+static int read_refresh(json_t *root, hr_cmd *cmd, hr_cproto_error *err)
+{
+    json_t *ident = json_object_get(root, "identity");
+    if (ident != NULL)
+        return read_identity(ident, cmd, err);
+    json_t *tok = json_object_get(root, "token");
+    if (!json_is_string(tok) || json_string_length(tok) == 0 ||
+        json_string_length(tok) > HR_CPROTO_TOKEN_MAX)
+        return fail(err, BAD_REQUEST, "token must be a JWT string of at most %d bytes",
+                    HR_CPROTO_TOKEN_MAX);
+    cmd->token = hr_strndup(json_string_value(tok), json_string_length(tok));
+    return cmd->token == NULL ? HR_ENOMEM : 0;
+}
+
+static int read_publish(json_t *root, hr_cmd *cmd, hr_cproto_error *err)
+{
+    json_t *ch = json_object_get(root, "channel");
+    json_t *data = json_object_get(root, "data");
+    if (!json_is_string(ch))
+        return fail(err, BAD_REQUEST, "channel must be a channel name (%s)", HR_CHANNEL_RULE);
+    if (!hr_channel_is_valid(json_string_value(ch), json_string_length(ch))) {
+        char why[HR_CHANNEL_EXPLAIN_CAP];
+        hr_channel_explain(json_string_value(ch), json_string_length(ch), why, sizeof why);
+        return fail(err, BAD_REQUEST, "channel is not a valid channel name: %s", why);
+    }
+    if (data == NULL)
+        return fail(err, BAD_REQUEST, "publish needs data (any JSON value)");
+    cmd->channels = hr_calloc(1, sizeof *cmd->channels);
+    if (cmd->channels == NULL)
+        return HR_ENOMEM;
+    cmd->channels[0] = hr_strndup(json_string_value(ch), json_string_length(ch));
+    if (cmd->channels[0] == NULL)
+        return HR_ENOMEM;
+    cmd->n_channels = 1;
+    cmd->data = hr_json_mem_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (cmd->data == NULL)
+        return HR_ENOMEM;
+    cmd->data_len = strlen(cmd->data);
     return 0;
 }
 
@@ -148,6 +230,10 @@ static int parse_object(json_t *root, size_t max_channels, hr_cmd *out, hr_cprot
     int rc = read_ref(root, out, err);
     if (rc == 0)
         rc = read_type(root, out, err);
+    if (rc == 0 && out->type == HR_CMD_REFRESH)
+        return read_refresh(root, out, err);
+    if (rc == 0 && out->type == HR_CMD_PUBLISH)
+        return read_publish(root, out, err);
     if (rc == 0)
         rc = read_channels(root, max_channels, out, err);
     if (rc == 0)
@@ -187,6 +273,11 @@ void hr_cmd_deinit(hr_cmd *cmd)
     hr_free(cmd->channels);
     hr_free(cmd->since);
     hr_free(cmd->ref);
+    hr_free(cmd->token);
+    hr_free(cmd->id_user);
+    hr_free(cmd->id_channels);
+    hr_free(cmd->id_publish);
+    hr_free(cmd->data);
     memset(cmd, 0, sizeof *cmd);
 }
 
@@ -305,6 +396,74 @@ int hr_cproto_write_error(const char *code, const char *message, const char *ref
     ok = ok && set_str(o, "type", "error", false);
     ok = ok && set_str(o, "code", code, false);
     ok = ok && set_str(o, "message", message, false);
+    ok = ok && set_str(o, "ref", ref, false);
+    return finish(o, ok, out, out_len);
+}
+
+int hr_cproto_write_unsubscribed_reason(const char *const *channels, size_t n, const char *reason,
+                                        char **out, size_t *out_len)
+{
+    if (!channels_are_valid(channels, n) || reason == NULL || !utf8_or_null(reason))
+        return refuse(out, out_len);
+    json_t *o = json_object();
+    bool ok = o != NULL;
+    ok = ok && set_str(o, "type", "unsubscribed", false);
+    ok = ok && set_channels(o, channels, n);
+    ok = ok && set_str(o, "reason", reason, false);
+    return finish(o, ok, out, out_len);
+}
+
+int hr_cproto_write_expiring(int64_t in_s, char **out, size_t *out_len)
+{
+    json_t *o = json_object();
+    bool ok = o != NULL;
+    ok = ok && set_str(o, "type", "expiring", false);
+    ok = ok && json_object_set_new(o, "in", json_integer(in_s > 0 ? in_s : 0)) == 0;
+    return finish(o, ok, out, out_len);
+}
+
+int hr_cproto_write_refreshed(int64_t expires, const char *ref, char **out, size_t *out_len)
+{
+    if (!utf8_or_null(ref))
+        return refuse(out, out_len);
+    json_t *o = json_object();
+    bool ok = o != NULL;
+    ok = ok && set_str(o, "type", "refreshed", false);
+    ok = ok && json_object_set_new(o, "expires",
+                                   expires > 0 ? json_integer(expires) : json_null()) == 0;
+    ok = ok && set_str(o, "ref", ref, false);
+    return finish(o, ok, out, out_len);
+}
+
+int hr_cproto_write_published(const char *id, const char *ref, char **out, size_t *out_len)
+{
+    if (id == NULL || !hr_cproto_id_is_valid(id, strlen(id)) || !utf8_or_null(ref))
+        return refuse(out, out_len);
+    json_t *o = json_object();
+    bool ok = o != NULL;
+    ok = ok && set_str(o, "type", "published", false);
+    ok = ok && set_str(o, "id", id, false);
+    ok = ok && set_str(o, "ref", ref, false);
+    return finish(o, ok, out, out_len);
+}
+
+int hr_cproto_write_refresh_identity(const char *user, const char *channels, const char *publish,
+                                     int64_t expires, const char *ref, char **out,
+                                     size_t *out_len)
+{
+    if (user == NULL || !utf8_or_null(user) || !utf8_or_null(channels) ||
+        !utf8_or_null(publish) || !utf8_or_null(ref))
+        return refuse(out, out_len);
+    json_t *o = json_object(), *id = json_object();
+    bool ok = o != NULL && id != NULL;
+    ok = ok && set_str(o, "type", "refresh", false);
+    ok = ok && set_str(id, "user", user, false);
+    ok = ok && set_str(id, "channels", channels, false);
+    ok = ok && set_str(id, "publish", publish, false);
+    ok = ok && json_object_set_new(id, "expires",
+                                   expires > 0 ? json_integer(expires) : json_null()) == 0;
+    ok = ok && json_object_set(o, "identity", id) == 0;
+    json_decref(id);
     ok = ok && set_str(o, "ref", ref, false);
     return finish(o, ok, out, out_len);
 }

@@ -24,7 +24,15 @@
 /* Capacity of hr_cproto_error.message, NUL included. */
 #define HR_CPROTO_MESSAGE_CAP 160
 
-typedef enum hr_cmd_type { HR_CMD_SUBSCRIBE, HR_CMD_UNSUBSCRIBE } hr_cmd_type;
+/* Longest token in a refresh command (bytes): HR_TOKEN_MAX. */
+#define HR_CPROTO_TOKEN_MAX 8192
+
+typedef enum hr_cmd_type {
+    HR_CMD_SUBSCRIBE,
+    HR_CMD_UNSUBSCRIBE,
+    HR_CMD_REFRESH,
+    HR_CMD_PUBLISH
+} hr_cmd_type;
 
 /* One parsed client command. channels: 1..max_channels valid, distinct
  * names (duplicates are dropped silently, first occurrence kept, order
@@ -33,10 +41,18 @@ typedef enum hr_cmd_type { HR_CMD_SUBSCRIBE, HR_CMD_UNSUBSCRIBE } hr_cmd_type;
  * by the command; release with hr_cmd_deinit. */
 typedef struct hr_cmd {
     hr_cmd_type type;
-    char **channels;
+    char **channels; /* PUBLISH: the one channel */
     size_t n_channels;
     char *since;
     char *ref;
+    char *token;       /* REFRESH: the new JWT, or NULL with has_identity */
+    bool has_identity; /* REFRESH from a trusted proxy (docs/protocol.md) */
+    char *id_user;     /* identity.user */
+    char *id_channels; /* identity.channels (X-Herald-Channels form) or NULL */
+    char *id_publish;  /* identity.publish (X-Herald-Publish form) or NULL */
+    int64_t id_expires; /* identity.expires, 0 for null or absent */
+    char *data;         /* PUBLISH: "data" as compact JSON */
+    size_t data_len;
 } hr_cmd;
 
 /* Why a command was refused. code is a static string: "bad_request" or
@@ -56,7 +72,11 @@ typedef struct hr_cproto_error {
  * "subscribe" or "unsubscribe", "channels" a non-empty array of valid channel
  * names (hr_channel_is_valid), optional "since" (string, 1..HR_CPROTO_ID_MAX
  * bytes) and "ref" (string, at most HR_CPROTO_REF_MAX bytes); unknown fields
- * are ignored. Authorisation is not checked here (see
+ * are ignored. "refresh": "token" a string of 1..HR_CPROTO_TOKEN_MAX bytes,
+ * or (from a trusted proxy only; the session checks) "identity":
+ * {"user":string, "channels":string, "publish":string, "expires":int|null}.
+ * "publish": "channel" a valid name and "data" any JSON value (kept compact
+ * in cmd->data). Authorisation is not checked here (see
  * hr_channel_can_subscribe).
  * Returns 0 with *out filled (caller owns it; hr_cmd_deinit); HR_EINVAL with
  * *err filled (code "bad_request", or "too_many_channels" when more than
@@ -86,6 +106,30 @@ int hr_cproto_write_subscribed(const char *const *channels, size_t n, bool recov
  * ref != NULL). Same contract as hr_cproto_write_subscribed. */
 int hr_cproto_write_unsubscribed(const char *const *channels, size_t n, const char *ref, char **out,
                                  size_t *out_len);
+
+/* {"type":"unsubscribed","channels":[...],"reason":"<reason>"}: the server
+ * ended these subscriptions (a refresh narrowed the channels claim). Same
+ * contract as hr_cproto_write_subscribed. */
+int hr_cproto_write_unsubscribed_reason(const char *const *channels, size_t n, const char *reason,
+                                        char **out, size_t *out_len);
+
+/* {"type":"expiring","in":<in_s>} (negative written as 0). */
+int hr_cproto_write_expiring(int64_t in_s, char **out, size_t *out_len);
+
+/* {"type":"refreshed","expires":<expires>|null,"ref":"<ref>"} (null when
+ * expires <= 0; "ref" only when ref != NULL). */
+int hr_cproto_write_refreshed(int64_t expires, const char *ref, char **out, size_t *out_len);
+
+/* {"type":"published","id":"<id>","ref":"<ref>"} (id a valid event id). */
+int hr_cproto_write_published(const char *id, const char *ref, char **out, size_t *out_len);
+
+/* The refresh a gateway forwards after verifying the client's token itself:
+ * {"type":"refresh","identity":{"user":..,"channels":..,"publish":..,
+ * "expires":<n>|null},"ref":..} (channels/publish in header form, omitted
+ * when NULL). Same return contract as hr_cproto_write_welcome. */
+int hr_cproto_write_refresh_identity(const char *user, const char *channels, const char *publish,
+                                     int64_t expires, const char *ref, char **out,
+                                     size_t *out_len);
 
 /* {"type":"error","code":"<code>","message":"<message>","ref":"<ref>"}
  * ("ref" only when ref != NULL). code is one of SPEC's codes (bad_request,

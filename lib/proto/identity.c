@@ -17,6 +17,9 @@ void hr_identity_init(hr_identity *id)
     id->user = NULL;
     id->channels = NULL;
     id->n_channels = 0;
+    id->publish = NULL;
+    id->n_publish = 0;
+    id->expires = 0;
 }
 
 void hr_identity_deinit(hr_identity *id)
@@ -27,6 +30,9 @@ void hr_identity_deinit(hr_identity *id)
     for (size_t i = 0; i < id->n_channels; i++)
         hr_free(id->channels[i]);
     hr_free(id->channels);
+    for (size_t i = 0; i < id->n_publish; i++)
+        hr_free(id->publish[i]);
+    hr_free(id->publish);
     hr_identity_init(id);
 }
 
@@ -49,22 +55,22 @@ static bool is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
-/* Appends a copy of p[0..len) to id->channels. */
-static int push_channel(hr_identity *id, const char *p, size_t len)
+/* Appends a copy of p[0..len) to the list (*arr, *n): channels or publish. */
+static int push_pattern(char ***arr, size_t *n, const char *p, size_t len)
 {
-    char **grown = hr_realloc(id->channels, (id->n_channels + 1) * sizeof *grown);
+    char **grown = hr_realloc(*arr, (*n + 1) * sizeof *grown);
     if (grown == NULL)
         return HR_ENOMEM;
-    id->channels = grown;
+    *arr = grown;
     char *s = hr_strndup(p, len);
     if (s == NULL)
         return HR_ENOMEM;
-    id->channels[id->n_channels++] = s;
+    grown[(*n)++] = s;
     return 0;
 }
 
-/* Splits the comma-separated list into id->channels. */
-static int parse_channel_list(const char *p, size_t len, hr_identity *id)
+/* Splits the comma-separated list of patterns into (*arr, *n). */
+static int parse_list(const char *p, size_t len, char ***arr, size_t *n)
 {
     size_t i = 0;
     while (i < len) {
@@ -80,9 +86,9 @@ static int parse_channel_list(const char *p, size_t len, hr_identity *id)
             continue;
         if (!hr_channel_is_valid_pattern(p + start, end - start))
             return HR_EINVAL;
-        if (id->n_channels >= HR_IDENTITY_CHANNELS_MAX)
+        if (*n >= HR_IDENTITY_CHANNELS_MAX)
             return HR_EINVAL;
-        const int rc = push_channel(id, p + start, end - start);
+        const int rc = push_pattern(arr, n, p + start, end - start);
         if (rc < 0)
             return rc;
     }
@@ -104,7 +110,7 @@ int hr_identity_from_headers(const char *user, size_t user_len, const char *chan
         }
     }
     if (channels != NULL) {
-        rc = parse_channel_list(channels, channels_len, out);
+        rc = parse_list(channels, channels_len, &out->channels, &out->n_channels);
         if (rc < 0)
             goto fail;
     }
@@ -123,32 +129,99 @@ int hr_identity_copy(const hr_identity *src, hr_identity *dst)
             goto fail;
     }
     for (size_t i = 0; i < src->n_channels; i++)
-        if (push_channel(dst, src->channels[i], strlen(src->channels[i])) < 0)
+        if (push_pattern(&dst->channels, &dst->n_channels, src->channels[i],
+                         strlen(src->channels[i])) < 0)
             goto fail;
+    for (size_t i = 0; i < src->n_publish; i++)
+        if (push_pattern(&dst->publish, &dst->n_publish, src->publish[i],
+                         strlen(src->publish[i])) < 0)
+            goto fail;
+    dst->expires = src->expires;
     return 0;
 fail:
     hr_identity_deinit(dst);
     return HR_ENOMEM;
 }
 
-int hr_identity_format_channels(const hr_identity *id, char **out, size_t *out_len)
+static int format_list(char *const *arr, size_t n, char **out, size_t *out_len)
 {
     size_t total = 0;
-    for (size_t i = 0; i < id->n_channels; i++)
-        total += strlen(id->channels[i]) + 1;
+    for (size_t i = 0; i < n; i++)
+        total += strlen(arr[i]) + 1;
     char *s = hr_malloc(total + 1);
     if (s == NULL)
         return HR_ENOMEM;
     size_t pos = 0;
-    for (size_t i = 0; i < id->n_channels; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (i > 0)
             s[pos++] = ',';
-        const size_t n = strlen(id->channels[i]);
-        memcpy(s + pos, id->channels[i], n);
-        pos += n;
+        const size_t len = strlen(arr[i]);
+        memcpy(s + pos, arr[i], len);
+        pos += len;
     }
     s[pos] = '\0';
     *out = s;
     *out_len = pos;
     return 0;
+}
+
+int hr_identity_format_channels(const hr_identity *id, char **out, size_t *out_len)
+{
+    return format_list(id->channels, id->n_channels, out, out_len);
+}
+
+int hr_identity_format_publish(const hr_identity *id, char **out, size_t *out_len)
+{
+    return format_list(id->publish, id->n_publish, out, out_len);
+}
+
+int hr_identity_set_publish(hr_identity *id, const char *list, size_t len)
+{
+    char **arr = NULL;
+    size_t n = 0;
+    const int rc = list != NULL ? parse_list(list, len, &arr, &n) : 0;
+    if (rc == 0) {
+        for (size_t i = 0; i < id->n_publish; i++)
+            hr_free(id->publish[i]);
+        hr_free(id->publish);
+        id->publish = arr;
+        id->n_publish = n;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        hr_free(arr[i]);
+    hr_free(arr);
+    return rc;
+}
+
+int hr_identity_parse_expires(const char *v, size_t len, int64_t *out)
+{
+    /* Unix seconds: 1..15 digits (up to year 30 million), no sign or blanks. */
+    if (len == 0 || len > 15 || v[0] == '0')
+        return HR_EINVAL;
+    int64_t x = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return HR_EINVAL;
+        x = x * 10 + (v[i] - '0');
+    }
+    *out = x;
+    return 0;
+}
+
+bool hr_identity_may_publish(const hr_identity *id, const char *name, size_t len)
+{
+    if (id == NULL || id->user == NULL || !hr_channel_is_valid(name, len))
+        return false;
+    for (size_t i = 0; i < id->n_publish; i++) {
+        const char *p = id->publish[i];
+        const size_t pl = strlen(p);
+        if (pl > 0 && p[pl - 1] == '*') {
+            if (len >= pl - 1 && memcmp(name, p, pl - 1) == 0)
+                return true;
+        } else if (pl == len && memcmp(name, p, len) == 0) {
+            return true;
+        }
+    }
+    return false;
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Longest user id accepted in an identity (sub claim, X-Herald-User). */
 #define HR_IDENTITY_USER_MAX 256
@@ -24,6 +25,9 @@ typedef struct hr_identity {
     char *user;
     char **channels;
     size_t n_channels;
+    char **publish; /* the token's `publish` claim: names or prefixes ending in '*' */
+    size_t n_publish;
+    int64_t expires; /* unix seconds when the identity ends (token exp + leeway); 0: never */
 } hr_identity;
 
 /* Sets *id to the anonymous identity (no allocation). */
@@ -45,9 +49,27 @@ void hr_identity_deinit(hr_identity *id);
 int hr_identity_from_headers(const char *user, size_t user_len, const char *channels,
                              size_t channels_len, hr_identity *out);
 
-/* Deep copy of src into *dst (owned by the caller). Returns 0 or HR_ENOMEM
+/* Deep copy of src (all fields) into *dst (owned by the caller). Returns 0 or HR_ENOMEM
  * (then *dst is anonymous). */
 int hr_identity_copy(const hr_identity *src, hr_identity *dst);
+
+/* Replaces id->publish with the comma-separated list[0..len) (the
+ * X-Herald-Publish header; blanks and empty entries skipped, NULL = none).
+ * Returns 0, HR_EINVAL (an entry is not a valid pattern, or more than
+ * HR_IDENTITY_CHANNELS_MAX) or HR_ENOMEM; on error id is unchanged. */
+int hr_identity_set_publish(hr_identity *id, const char *list, size_t len);
+
+/* Reads the X-Herald-Expires value: unix seconds, 1..15 decimal digits
+ * without sign, blanks or leading zero. Returns 0 or HR_EINVAL. */
+int hr_identity_parse_expires(const char *v, size_t len, int64_t *out);
+
+/* True when id may publish to the valid channel name[0..len) (SPEC §2
+ * "Client publish"): id has a user and a publish entry equals the name or
+ * is a prefix ending in '*' that the name starts with. Anonymous: never. */
+bool hr_identity_may_publish(const hr_identity *id, const char *name, size_t len);
+
+/* Formats id->publish like hr_identity_format_channels (X-Herald-Publish). */
+int hr_identity_format_publish(const hr_identity *id, char **out, size_t *out_len);
 
 /* Formats id->channels as the X-Herald-Channels header value ("a,b:*"), a
  * malloc'd NUL-terminated string in *out (caller frees) and its length in

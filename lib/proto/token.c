@@ -155,7 +155,7 @@ static bool numeric_date(json_t *claims, const char *name, bool *present, double
     return isfinite(*v);
 }
 
-static const char *check_times(json_t *claims, int64_t now, long leeway)
+static const char *check_times(json_t *claims, int64_t now, long leeway, hr_identity *out)
 {
     if (leeway < 0)
         leeway = 0;
@@ -170,6 +170,9 @@ static const char *check_times(json_t *claims, int64_t now, long leeway)
         return "expired";
     if (has_nbf && nbf > (double)now + (double)leeway)
         return "not yet valid";
+    /* The connection ends at exp + leeway (whole seconds, rounded up). */
+    if (has_exp)
+        out->expires = (exp >= 1e15 ? (int64_t)1e15 : (int64_t)ceil(exp)) + leeway;
     return NULL;
 }
 
@@ -217,39 +220,51 @@ static const char *read_user(json_t *claims, hr_identity *out)
     return NULL;
 }
 
-static const char *read_channels(json_t *claims, hr_identity *out)
+/* Reads the array claim `name` (channel patterns) into (*arr, *n). */
+static const char *read_patterns(json_t *claims, const char *name, const char *bad, char ***arr_out,
+                                 size_t *n_out)
 {
-    json_t *arr = json_object_get(claims, "channels");
+    json_t *arr = json_object_get(claims, name);
     if (arr == NULL)
         return NULL;
     if (!json_is_array(arr) || json_array_size(arr) > HR_IDENTITY_CHANNELS_MAX)
-        return "bad channels claim";
+        return bad;
     const size_t n = json_array_size(arr);
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_array_get(arr, i);
         if (!json_is_string(v) ||
             !hr_channel_is_valid_pattern(json_string_value(v), json_string_length(v)))
-            return "bad channels claim";
+            return bad;
     }
     if (n == 0)
         return NULL;
-    out->channels = hr_calloc(n, sizeof *out->channels);
-    if (out->channels == NULL)
+    *arr_out = hr_calloc(n, sizeof **arr_out);
+    if (*arr_out == NULL)
         return "out of memory";
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_array_get(arr, i);
-        out->channels[i] = hr_strndup(json_string_value(v), json_string_length(v));
-        if (out->channels[i] == NULL)
+        (*arr_out)[i] = hr_strndup(json_string_value(v), json_string_length(v));
+        if ((*arr_out)[i] == NULL)
             return "out of memory";
-        out->n_channels++;
+        (*n_out)++;
     }
     return NULL;
+}
+
+static const char *read_channels(json_t *claims, hr_identity *out)
+{
+    const char *why =
+        read_patterns(claims, "channels", "bad channels claim", &out->channels, &out->n_channels);
+    if (why == NULL)
+        why = read_patterns(claims, "publish", "bad publish claim", &out->publish,
+                            &out->n_publish);
+    return why;
 }
 
 static const char *check_claims(const hr_token_cfg *cfg, json_t *claims, int64_t now,
                                 hr_identity *out)
 {
-    const char *why = check_times(claims, now, cfg->leeway_s);
+    const char *why = check_times(claims, now, cfg->leeway_s, out);
     if (why == NULL)
         why = check_iss_aud(cfg, claims);
     if (why == NULL)

@@ -37,7 +37,9 @@ typedef struct hr_token_cfg {
 /* Verifies jwt[0..len) (compact JWS, need not be NUL-terminated) at time
  * now_unix (seconds). Returns 0 with *out set to the identity (caller owns
  * it; hr_identity_deinit): user = "sub" (NULL when absent: anonymous with
- * claims), channels = the "channels" claim (absent: none).
+ * claims), channels = the "channels" claim (absent: none), publish = the
+ * "publish" claim (absent: none), expires = exp + leeway rounded up to a
+ * whole second (0 without exp: the connection never expires).
  * Returns HR_EDENIED with *why (may be NULL) a short static reason:
  *   "malformed"           not three base64url parts (the third may be empty),
  *                         bad JSON, a claim of the wrong type, longer than
@@ -51,6 +53,7 @@ typedef struct hr_token_cfg {
  *   "wrong issuer", "wrong audience"
  *   "bad channels claim"  channels not an array of valid patterns
  *                         (hr_channel_is_valid_pattern), or too many
+ *   "bad publish claim"   the same for the "publish" claim
  * Returns HR_ENOMEM when out of memory (*why "out of memory"). On any error
  * *out is anonymous and holds nothing. */
 int hr_token_verify(const hr_token_cfg *cfg, const char *jwt, size_t len, int64_t now_unix,

@@ -5,6 +5,7 @@
  * head cannot split it. */
 #include "edge.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,14 +186,25 @@ static int add_identity(const hr_identity *id, hr_buf *out)
     if (id == NULL)
         return 0;
     int rc = id->user != NULL ? add(out, "X-Herald-User", id->user, strlen(id->user)) : 0;
-    if (rc != 0 || id->n_channels == 0)
-        return rc;
+    if (rc == 0 && id->expires > 0) {
+        char exp[24];
+        const int n = snprintf(exp, sizeof exp, "%" PRId64, id->expires);
+        rc = add(out, "X-Herald-Expires", exp, (size_t)n);
+    }
     char *ch = NULL;
     size_t chl = 0;
-    if (hr_identity_format_channels(id, &ch, &chl) != 0)
-        return HR_ENOMEM;
-    rc = add(out, "X-Herald-Channels", ch, chl);
-    free(ch);
+    if (rc == 0 && id->n_channels > 0) {
+        if (hr_identity_format_channels(id, &ch, &chl) != 0)
+            return HR_ENOMEM;
+        rc = add(out, "X-Herald-Channels", ch, chl);
+        free(ch);
+    }
+    if (rc == 0 && id->n_publish > 0) {
+        if (hr_identity_format_publish(id, &ch, &chl) != 0)
+            return HR_ENOMEM;
+        rc = add(out, "X-Herald-Publish", ch, chl);
+        free(ch);
+    }
     return rc;
 }
 

@@ -52,7 +52,7 @@ typedef struct gw_edge_fwd {
  * hop-by-hop headers (Connection and those it names, Keep-Alive, TE,
  * Trailer, Transfer-Encoding, Upgrade, Proxy-*), X-Herald-*,
  * X-Forwarded-For/-Proto and, for websockets, Sec-WebSocket-Key/-Version/
- * -Extensions; then X-Herald-User / X-Herald-Channels from fwd->id,
+ * -Extensions; then X-Herald-User / -Expires / -Channels / -Publish from fwd->id,
  * X-Forwarded-For (the client's chain plus client_ip), X-Forwarded-Proto and
  * X-Request-Id (the client's when it is 1..128 safe characters, else
  * fwd->request_id). Returns 0, HR_ETOOBIG (out's max) or HR_ENOMEM. */

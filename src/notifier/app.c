@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "cpub.h"
 #include "core/err.h"
 #include "direct.h"
 #include "core/log.h"
@@ -174,6 +175,7 @@ static int init_common(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, char *er
                  cfg->n_trusted);
     l->auth.token.issuer = cfg->jwt_issuer;
     l->auth.token.audience = cfg->jwt_audience;
+    l->auth.token.leeway_s = (long)cfg->jwt_leeway_s;
     const nf_hub_config hc = {
         .history = cfg->history,
         .history_ttl_ms = cfg->history_ttl_s * 1000,
@@ -217,6 +219,9 @@ static void on_sweep(uv_timer_t *t)
 {
     nf_loop *l = t->data;
     nf_hub_expire(l->hub, uv_now(l->uv));
+    uv_timeval64_t tv;
+    if (l->expiry.n > 0 && uv_gettimeofday(&tv) == 0)
+        nf_session_expire_due(l, tv.tv_sec);
 }
 
 int nf_loop_init_shard(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, unsigned index,
@@ -301,6 +306,7 @@ static void on_server_done(hr_server *s, void *arg)
     nf_links_free(l->links);
     l->links = NULL;
     nf_api_free_pending(l);
+    nf_cpub_free_pending(l);
     if (was_running)
         hr_log(HR_LOG_INFO, "notifier", "stopped");
 }
@@ -326,6 +332,8 @@ void nf_loop_deinit(nf_loop *l)
     hr_broker_free(l->broker);
     l->broker = NULL;
     nf_api_free_pending(l);
+    nf_cpub_free_pending(l);
+    nf_expiry_free(&l->expiry);
     hr_server_free(l->server);
     l->server = NULL;
     nf_hub_free(l->hub);

@@ -23,6 +23,7 @@
 #include "auth.h"
 #include "broker/broker.h"
 #include "config.h"
+#include "expiry.h"
 #include "hub.h"
 #include "net/server.h"
 
@@ -44,6 +45,7 @@ typedef struct nf_app_stats {
 } nf_app_stats;
 
 typedef struct nf_pub_req nf_pub_req;
+typedef struct nf_cpub nf_cpub;
 struct nf_loop_counters;
 
 /* The loop's view of the other loops of the process, installed on the
@@ -73,6 +75,14 @@ typedef struct nf_loop {
     uv_signal_t sig_term, sig_int;
     nf_app_stats stats;
     nf_pub_req *pending;        /* publishes waiting for the broker */
+    nf_cpub *cpubs;             /* client publishes waiting for the broker (cpub.h) */
+    nf_expiry expiry;           /* token deadlines of this loop's sessions (expiry.h) */
+    /* A shard has no broker: client publishes go to the primary through
+     * this (installed by loops.c), the answer comes back through
+     * nf_cpub_complete. Returns 0 or an HR_E* code (the queue is full). */
+    int (*forward_publish)(void *arg, const char *channel, const char *data, size_t len,
+                           void *tag);
+    void *forward_arg;
     struct nf_links *links;     /* herald-link listener or table (link.h), or NULL */
     const nf_loop_peers *peers; /* primary with --loops > 1: the other loops, or NULL */
     void *peers_arg;

@@ -109,18 +109,46 @@ static bool is_trusted(const nf_auth *a, const struct sockaddr *peer)
     return false;
 }
 
+/* The identity headers (docs/gateway.md): user, channels, publish claim and
+ * expiry (the token's exp plus the gateway's leeway_s). */
+static const char *const identity_headers[] = {"X-Herald-User", "X-Herald-Channels",
+                                               "X-Herald-Publish", "X-Herald-Expires"};
+
+static bool has_identity_headers(const hr_http_head *head)
+{
+    for (size_t i = 0; i < sizeof identity_headers / sizeof identity_headers[0]; i++)
+        if (hr_http_head_find(head, identity_headers[i]) != NULL)
+            return true;
+    return false;
+}
+
+static int proxy_extras(const hr_http_head *head, hr_identity *out)
+{
+    const hr_http_header *pub = hr_http_head_find(head, "X-Herald-Publish");
+    const hr_http_header *exp = hr_http_head_find(head, "X-Herald-Expires");
+    int rc = pub != NULL ? hr_identity_set_publish(out, pub->value, pub->value_len) : 0;
+    if (rc == 0 && exp != NULL)
+        rc = hr_identity_parse_expires(exp->value, exp->value_len, &out->expires);
+    return rc;
+}
+
 static int from_proxy(const hr_http_head *head, const hr_http_header *user, hr_identity *out,
                       const char **why)
 {
     const hr_http_header *chans = hr_http_head_find(head, "X-Herald-Channels");
-    if (hr_http_head_count(head, "X-Herald-User") > 1 ||
-        hr_http_head_count(head, "X-Herald-Channels") > 1) {
-        *why = "repeated identity header";
-        return 400;
+    for (size_t i = 0; i < sizeof identity_headers / sizeof identity_headers[0]; i++) {
+        if (hr_http_head_count(head, identity_headers[i]) > 1) {
+            *why = "repeated identity header";
+            return 400;
+        }
     }
-    const int rc =
+    int rc =
         hr_identity_from_headers(user ? user->value : NULL, user ? user->value_len : 0,
                                  chans ? chans->value : NULL, chans ? chans->value_len : 0, out);
+    if (rc == 0)
+        rc = proxy_extras(head, out);
+    if (rc != 0)
+        hr_identity_deinit(out);
     if (rc == HR_ENOMEM) {
         *why = "out of memory";
         return 503;
@@ -182,10 +210,15 @@ static void warn_untrusted_once(const struct sockaddr *peer)
         }
     }
     hr_log(HR_LOG_WARN, "notifier",
-           "ignored X-Herald-User/X-Herald-Channels from %s, which is not a trusted proxy: "
+           "ignored X-Herald-* identity headers from %s, which is not a trusted proxy: "
            "its clients are anonymous. If it is your gateway, add --trusted-proxy %s/%d "
            "(logged once)",
            addr, addr, bits);
+}
+
+bool nf_auth_via_proxy(const nf_auth *a, const struct sockaddr *peer, const hr_http_head *head)
+{
+    return has_identity_headers(head) && is_trusted(a, peer);
 }
 
 int nf_auth_identify(const nf_auth *a, const struct sockaddr *peer, const hr_http_head *head,
@@ -194,7 +227,7 @@ int nf_auth_identify(const nf_auth *a, const struct sockaddr *peer, const hr_htt
     hr_identity_init(out);
     *why = "ok";
     const hr_http_header *user = hr_http_head_find(head, "X-Herald-User");
-    if (user != NULL || hr_http_head_find(head, "X-Herald-Channels") != NULL) {
+    if (has_identity_headers(head)) {
         if (is_trusted(a, peer))
             return from_proxy(head, user, out, why);
         warn_untrusted_once(peer);

@@ -1,8 +1,9 @@
 /* nf_auth: who a WebSocket client is, decided once on the upgrade request.
  *
- *   1. A peer inside a --trusted-proxy CIDR that sends X-Herald-User or
- *      X-Herald-Channels: those headers are the identity (the proxy, e.g.
- *      herald-gateway, verified the token already; any ?token= is ignored).
+ *   1. A peer inside a --trusted-proxy CIDR that sends X-Herald-User,
+ *      -Channels, -Publish or -Expires: those headers are the identity (the
+ *      proxy, e.g. herald-gateway, verified the token already; any ?token=
+ *      is ignored).
  *   2. Otherwise a token from ?token= or "Authorization: Bearer": verified
  *      with --jwt-secret / --jwt-public-key. Invalid -> 401. A token given
  *      when no key is configured -> 401 too (never silently anonymous).
@@ -55,6 +56,11 @@ void nf_auth_init(nf_auth *a, const char *secret, const uint8_t *pem, size_t pem
  * token): for 401 one of hr_token_verify's reasons ("expired", "malformed",
  * ...; an unusable ?token= or Authorization header is "malformed") or "no JWT
  * key configured". On refusal *out is anonymous. */
+/* True when nf_auth_identify takes this request's identity from a trusted
+ * proxy's headers (rule 1): such a session also accepts the proxy's
+ * identity refresh (docs/protocol.md "Token lifetime"). */
+bool nf_auth_via_proxy(const nf_auth *a, const struct sockaddr *peer, const hr_http_head *head);
+
 int nf_auth_identify(const nf_auth *a, const struct sockaddr *peer, const hr_http_head *head,
                      int64_t now_unix, hr_identity *out, const char **why);
 

@@ -33,13 +33,16 @@ static const hr_flag_spec spec[] = {
     {"api-key", HR_FLAG_STRING, NULL, "KEY",
      "Require 'Authorization: Bearer KEY' on POST /publish (default: open).", 0, 0},
     {"trusted-proxy", HR_FLAG_REPEATABLE, NULL, "CIDR",
-     "Trust X-Herald-User/X-Herald-Channels from these addresses (IPv4 or IPv6).", 0, 0},
+     "Trust X-Herald-User/-Channels/-Publish/-Expires from these addresses (IPv4 or IPv6).", 0, 0},
     {"jwt-secret", HR_FLAG_STRING, NULL, "SECRET", "Verify ?token= JWTs signed with HS256.", 0, 0},
     {"jwt-public-key", HR_FLAG_STRING, NULL, "FILE",
      "Verify ?token= JWTs signed with RS256 or ES256 (PEM public key).", 0, 0},
     {"jwt-issuer", HR_FLAG_STRING, NULL, "ISS", "Require this 'iss' claim in tokens.", 0, 0},
     {"jwt-audience", HR_FLAG_STRING, NULL, "AUD",
      "Require this 'aud' claim (a string, or an array holding it) in tokens.", 0, 0},
+    {"jwt-leeway", HR_FLAG_INT, "0", "SECONDS",
+     "Clock skew allowed on exp and nbf; a connection ends at exp plus this (closed 4001).", 0,
+     86400},
     {"history", HR_FLAG_INT, "1000", "N", "Events kept per channel for resume.", 0, 10000000},
     {"history-ttl", HR_FLAG_INT, "3600", "SECONDS", "Oldest event kept, in seconds (0: no limit).",
      0, 100000000},
@@ -177,6 +180,7 @@ static void copy_numbers(nf_config *cfg)
     cfg->idle_timeout_s = (uint32_t)hr_flags_num(f, "idle-timeout");
     cfg->bad_commands = (uint32_t)hr_flags_num(f, "bad-command-limit");
     cfg->commands_per_s = (uint32_t)hr_flags_num(f, "commands-per-s");
+    cfg->jwt_leeway_s = (uint32_t)hr_flags_num(f, "jwt-leeway");
     cfg->max_publish_items = (size_t)hr_flags_num(f, "max-publish-items");
     cfg->deflate = hr_flags_bool(f, "deflate");
     cfg->loop_queue = (size_t)hr_flags_num(f, "loop-queue");

@@ -24,6 +24,7 @@ typedef struct nf_config {
     size_t jwt_key_len;
     const char *jwt_issuer;   /* NULL: "iss" not checked */
     const char *jwt_audience; /* NULL: "aud" not checked */
+    uint32_t jwt_leeway_s;    /* skew on exp/nbf; connections end at exp + this */
     nf_cidr *trusted;         /* trusted proxies (owned) */
     size_t n_trusted;
     uint32_t history;         /* events kept per channel */

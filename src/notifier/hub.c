@@ -297,6 +297,14 @@ bool nf_hub_unsubscribe(nf_hub *h, nf_client *cl, const char *name)
     return false;
 }
 
+size_t nf_hub_client_channels(const nf_client *cl, const char **out, size_t cap)
+{
+    size_t n = 0;
+    for (const nf_sub *s = cl->subs; s != NULL && n < cap; s = s->cl_next)
+        out[n++] = s->ch->name;
+    return n;
+}
+
 bool nf_hub_is_subscribed(const nf_hub *h, const nf_client *cl, const char *name)
 {
     const nf_channel *c = lookup(h, name);

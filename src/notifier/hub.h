@@ -130,6 +130,11 @@ int nf_hub_subscribe(nf_hub *h, nf_client *cl, const char *name, bool *added);
  * removed. Frees the channel if it is left empty. */
 bool nf_hub_unsubscribe(nf_hub *h, nf_client *cl, const char *name);
 
+/* Names of cl's subscriptions, newest first: up to cap pointers into the
+ * hub (valid until the next unsubscribe of that name). Returns the count
+ * written (cl->n_subs when cap is enough). */
+size_t nf_hub_client_channels(const nf_client *cl, const char **out, size_t cap);
+
 /* True when cl is subscribed to name. */
 bool nf_hub_is_subscribed(const nf_hub *h, const nf_client *cl, const char *name);
 

@@ -17,7 +17,7 @@
 
 void nf_inbox_item_release(nf_inbox_item *it)
 {
-    if (it->kind == NF_INBOX_EVENT)
+    if (it->kind == NF_INBOX_EVENT || it->kind == NF_INBOX_PUBLISH)
         hr_msg_unref(it->msg);
     else if (it->kind == NF_INBOX_LINK)
         close(it->fd);

@@ -1,5 +1,6 @@
 /* nf_inbox: the queue through which the primary loop talks to one shard
- * loop (loops.h): events (a reference to the frame the primary encoded, the
+ * loop (loops.h), and the one through which the shards send client
+ * publishes to the primary (several producers: the mutex serialises them): events (a reference to the frame the primary encoded, the
  * channel name, the id and the primary's timestamp), history floors, link
  * sockets handed over, and the stop order. One producer thread (the
  * primary), one consumer (the shard), a mutex around a ring of items, and an
@@ -32,6 +33,12 @@ typedef enum nf_inbox_kind {
     NF_INBOX_FLOOR = 2, /* raise the hub's floor to id */
     NF_INBOX_LINK = 3,  /* run a herald-link on socket fd */
     NF_INBOX_STOP = 4,  /* SIGTERM: close every session with 1001 and end */
+    /* Client publish from a shard's session (cpub.h), shard -> primary: msg
+     * holds the data, channel the name, from the shard, tag its request. */
+    NF_INBOX_PUBLISH = 5,
+    /* The primary's answer, primary -> shard: status, the id's text in
+     * channel, tag the shard's request. */
+    NF_INBOX_PUBLISHED = 6,
 } nf_inbox_kind;
 
 typedef struct nf_inbox_item {
@@ -40,7 +47,10 @@ typedef struct nf_inbox_item {
     hr_msg *msg;     /* EVENT: one reference, owned by the item */
     hr_event_id id;
     uint64_t now_ms;
-    char channel[HR_CHANNEL_MAX + 1]; /* EVENT */
+    void *tag;                        /* PUBLISH, PUBLISHED: only compared, never read across */
+    int status;                       /* PUBLISHED */
+    unsigned from;                    /* PUBLISH */
+    char channel[HR_CHANNEL_MAX + 1]; /* EVENT, PUBLISH; PUBLISHED: the id */
 } nf_inbox_item;
 
 /* A FIFO of items: a ring that grows by doubling (no locking). */

@@ -23,11 +23,13 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "cpub.h"
 #include "inbox.h"
 #include "proto/ws_frame.h"
 
 typedef struct shard {
     nf_loop l; /* its loop state (hub, links, counters) */
+    nf_shards *sh;
     uv_loop_t uv;
     uv_async_t wake;
     uv_check_t snap;
@@ -46,6 +48,9 @@ struct nf_shards {
     unsigned next; /* round robin */
     bool stopping;
     shard **shards; /* [1..n-1]; [0] unused */
+    nf_inbox up;    /* client publishes from the shards to the primary's broker */
+    nf_ring up_batch;
+    uv_async_t *up_wake; /* on the primary's loop; NULL once closed */
 };
 
 unsigned nf_loops_pick(unsigned *next, unsigned n)
@@ -100,8 +105,30 @@ static void handle_item(shard *s, nf_inbox_item *it)
     case NF_INBOX_STOP:
         shard_stop(s);
         break;
+    case NF_INBOX_PUBLISHED:
+        nf_cpub_complete(&s->l, it->tag, it->status, it->channel);
+        break;
+    case NF_INBOX_PUBLISH: /* the primary's kind, never posted to a shard */
+        break;
     }
     nf_inbox_item_release(it);
+}
+
+/* The shard's forward_publish (app.h): the data goes to the primary. */
+static int forward_publish(void *arg, const char *channel, const char *data, size_t len, void *tag)
+{
+    shard *s = arg;
+    const size_t clen = strlen(channel);
+    if (clen > HR_CHANNEL_MAX)
+        return HR_EINVAL;
+    nf_inbox_item it = {.kind = NF_INBOX_PUBLISH, .tag = tag, .from = s->l.index};
+    memcpy(it.channel, channel, clen + 1);
+    if ((it.msg = hr_msg_new_copy(data, len)) == NULL)
+        return HR_ENOMEM;
+    const int rc = nf_inbox_push(&s->sh->up, &it);
+    if (rc != 0)
+        hr_msg_unref(it.msg);
+    return rc == HR_ECLOSED ? HR_EBROKER : rc;
 }
 
 /* The inbox overflowed: the events refused are missing from this loop's
@@ -158,7 +185,8 @@ static void shard_free(shard *s)
     free(s);
 }
 
-static shard *shard_new(const nf_loop *p, unsigned index, char *err, size_t errcap)
+static shard *shard_new(nf_shards *sh, const nf_loop *p, unsigned index, char *err,
+                        size_t errcap)
 {
     shard *s = calloc(1, sizeof *s);
     if (s == NULL || uv_loop_init(&s->uv) != 0) {
@@ -173,6 +201,9 @@ static shard *shard_new(const nf_loop *p, unsigned index, char *err, size_t errc
     s->wake.data = s->snap.data = s;
     uv_check_start(&s->snap, on_snap);
     const int rc = nf_loop_init_shard(&s->l, &s->uv, p->cfg, index, p->start_ms, err, errcap);
+    s->sh = sh;
+    s->l.forward_publish = forward_publish;
+    s->l.forward_arg = s;
     if (rc == 0 && uv_thread_create(&s->thread, run_shard, s) == 0) {
         s->running = true;
         return s;
@@ -184,6 +215,7 @@ static shard *shard_new(const nf_loop *p, unsigned index, char *err, size_t errc
 }
 
 static bool hand_off(void *arg, uv_stream_t *server);
+static void on_up(uv_async_t *h);
 static void on_frame(void *arg, const char *name, hr_event_id id, hr_msg *plain, uint64_t now_ms);
 static void peer_floor(void *arg, hr_event_id floor);
 static void peer_stop(void *arg);
@@ -210,9 +242,19 @@ nf_shards *nf_shards_start(nf_loop *p, unsigned n, char *err, size_t errcap)
     }
     sh->primary = p;
     sh->n = 1;
+    sh->up_wake = malloc(sizeof *sh->up_wake);
+    if (sh->up_wake == NULL || nf_inbox_init(&sh->up, p->cfg->loop_queue, sh->up_wake) != 0) {
+        free(sh->up_wake);
+        free(sh->shards);
+        free(sh);
+        snprintf(err, errcap, "herald-notifier: out of memory");
+        return NULL;
+    }
+    uv_async_init(p->uv, sh->up_wake, on_up);
+    sh->up_wake->data = sh;
     for (unsigned i = 1; i < n; i++) {
         char why[256];
-        shard *s = shard_new(p, sh->n, why, sizeof why);
+        shard *s = shard_new(sh, p, sh->n, why, sizeof why);
         if (s == NULL) {
             hr_log(HR_LOG_WARN, "notifier", "loop not started loop=%u why=\"%s\"", sh->n, why);
             continue;
@@ -292,6 +334,9 @@ void nf_shards_stop(nf_shards *sh)
     if (sh == NULL || sh->stopping)
         return;
     sh->stopping = true;
+    nf_inbox_close(&sh->up); /* shards' publishes now fail at once */
+    uv_close((uv_handle_t *)sh->up_wake, free_handle);
+    sh->up_wake = NULL;
     const nf_inbox_item it = {.kind = NF_INBOX_STOP};
     for (unsigned i = 1; i < sh->n; i++)
         post(sh->shards[i], &it);
@@ -304,6 +349,8 @@ void nf_shards_free(nf_shards *sh)
     nf_shards_stop(sh);
     for (unsigned i = 1; i < sh->n; i++)
         shard_free(sh->shards[i]);
+    nf_ring_deinit(&sh->up_batch);
+    nf_inbox_deinit(&sh->up);
     free(sh->shards);
     free(sh);
 }
@@ -347,4 +394,36 @@ static unsigned peer_count(void *arg)
 static void peer_counters(void *arg, unsigned index, nf_loop_counters *out)
 {
     nf_shards_counters(arg, index, out);
+}
+
+/* ---- client publishes from the shards (the primary's thread) ---------------- */
+
+/* The primary's broker answered a shard's publish: tell the shard. */
+static void remote_done(void *owner, void *tag, int status, const char *id, const char *ref)
+{
+    (void)ref;
+    shard *s = owner;
+    nf_inbox_item it = {.kind = NF_INBOX_PUBLISHED, .tag = tag, .status = status};
+    if (id != NULL)
+        snprintf(it.channel, sizeof it.channel, "%s", id);
+    post(s, &it);
+}
+
+static void on_up(uv_async_t *h)
+{
+    nf_shards *sh = h->data;
+    uint64_t lost = 0;
+    hr_event_id lost_id;
+    nf_inbox_take(&sh->up, &sh->up_batch, &lost, &lost_id);
+    nf_inbox_item it;
+    while (nf_ring_pop(&sh->up_batch, &it)) {
+        if (it.kind == NF_INBOX_PUBLISH && it.from > 0 && it.from < sh->n) {
+            shard *s = sh->shards[it.from];
+            const int rc = nf_cpub_start(sh->primary, s, remote_done, it.tag, it.channel,
+                                         (const char *)it.msg->data, it.msg->len, NULL);
+            if (rc != 0)
+                remote_done(s, it.tag, rc, NULL, NULL);
+        }
+        nf_inbox_item_release(&it);
+    }
 }

@@ -18,12 +18,15 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "cpub.h"
 #include "proto/cproto.h"
+#include "proto/lifetime.h"
 #include "proto/http_query.h"
 #include "proto/token.h"
 #include "proto/ws_frame.h"
 
 #define ERROR_WINDOW_MS 60000
+#define CLOSE_TOKEN_EXPIRED 4001
 
 static void tx_close(nf_session *s, int code, const char *reason)
 {
@@ -149,6 +152,187 @@ static void unsubscribe(nf_session *s, char *const *names, size_t n, const char 
     send_json(s, rc, json, len);
 }
 
+/* ---- token lifetime ------------------------------------------------------ */
+
+static int64_t unix_now(void)
+{
+    uv_timeval64_t tv;
+    return uv_gettimeofday(&tv) == 0 ? tv.tv_sec : 0;
+}
+
+/* (Re)arms the session's one deadline: the notice first, then the end. */
+static void schedule_expiry(nf_session *s, int64_t now)
+{
+    s->noticed = false;
+    if (s->id.expires <= 0) {
+        nf_expiry_remove(&s->loop->expiry, &s->exp);
+        return;
+    }
+    int64_t at = hr_lifetime_notice_at(now, s->id.expires);
+    if (s->id.expires <= now) {
+        s->noticed = true;
+        at = now;
+    }
+    if (nf_expiry_set(&s->loop->expiry, &s->exp, at < now ? now : at) != 0)
+        tx_close(s, HR_WS_CLOSE_INTERNAL, "out of memory");
+}
+
+static void expire_one(nf_session *s, int64_t now)
+{
+    if (s->noticed || now >= s->id.expires) {
+        tx_close(s, CLOSE_TOKEN_EXPIRED, "token expired");
+        return;
+    }
+    s->noticed = true;
+    char *json = NULL;
+    size_t len = 0;
+    const int rc = hr_cproto_write_expiring(s->id.expires - now, &json, &len);
+    send_json(s, rc, json, len);
+    if (nf_expiry_set(&s->loop->expiry, &s->exp, s->id.expires) != 0)
+        tx_close(s, HR_WS_CLOSE_INTERNAL, "out of memory");
+}
+
+void nf_session_expire_due(nf_loop *l, int64_t now)
+{
+    nf_expiry_item *it;
+    while ((it = nf_expiry_pop_due(&l->expiry, now)) != NULL)
+        expire_one((nf_session *)(void *)((char *)it - offsetof(nf_session, exp)), now);
+}
+
+/* The identity a refresh command proposes, or a refusal (returns false
+ * after replying). */
+static bool refresh_identity(nf_session *s, const hr_cmd *cmd, int64_t now, hr_identity *next)
+{
+    char msg[HR_CPROTO_MESSAGE_CAP];
+    if (cmd->has_identity) {
+        /* Only a trusted proxy sends this form (it verified the token); a
+         * client never reaches the notifier with it through a verifying
+         * gateway, which answers every refresh itself. */
+        int rc = HR_EINVAL;
+        if (s->via_proxy) {
+            rc = hr_identity_from_headers(cmd->id_user, cmd->id_user ? strlen(cmd->id_user) : 0,
+                                          cmd->id_channels,
+                                          cmd->id_channels ? strlen(cmd->id_channels) : 0, next);
+            if (rc == 0 && cmd->id_publish != NULL)
+                rc = hr_identity_set_publish(next, cmd->id_publish, strlen(cmd->id_publish));
+            next->expires = cmd->id_expires;
+        }
+        if (rc == HR_ENOMEM) {
+            tx_close(s, HR_WS_CLOSE_INTERNAL, "out of memory");
+            return false;
+        }
+        if (rc != 0) {
+            hr_identity_deinit(next);
+            reply_error(s, s->via_proxy ? "bad_request" : "forbidden",
+                        s->via_proxy ? "invalid identity" : "refresh with a token", cmd->ref);
+            return false;
+        }
+        return true;
+    }
+    const char *why = "no JWT key configured";
+    if (!s->loop->auth.has_keys ||
+        hr_token_verify(&s->loop->auth.token, cmd->token, strlen(cmd->token), now, next, &why) !=
+            0) {
+        snprintf(msg, sizeof msg, "token refused: %s", why);
+        reply_error(s, "forbidden", msg, cmd->ref);
+        return false;
+    }
+    return true;
+}
+
+/* Ends the subscriptions next no longer allows and tells the client. */
+static void drop_lost(nf_session *s, const hr_identity *next)
+{
+    const size_t n = s->client.n_subs;
+    if (n == 0)
+        return;
+    const char **subs = malloc(2 * n * sizeof *subs);
+    if (subs == NULL) {
+        tx_close(s, HR_WS_CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    const size_t have = nf_hub_client_channels(&s->client, subs, n);
+    const char **lost = subs + n;
+    const size_t k = hr_lifetime_lost(next, subs, have, lost);
+    char *json = NULL;
+    size_t len = 0;
+    const int rc = k > 0 ? hr_cproto_write_unsubscribed_reason(lost, k, "forbidden", &json, &len)
+                         : HR_EINVAL;
+    /* The names point into the hub: unsubscribe only after writing. */
+    for (size_t i = 0; i < k; i++) {
+        char name[HR_CHANNEL_MAX + 1];
+        snprintf(name, sizeof name, "%s", lost[i]);
+        nf_hub_unsubscribe(s->loop->hub, &s->client, name);
+    }
+    if (k > 0)
+        send_json(s, rc, json, len);
+    free(subs);
+}
+
+static void refresh(nf_session *s, const hr_cmd *cmd)
+{
+    const int64_t now = unix_now();
+    hr_identity next;
+    hr_identity_init(&next);
+    if (!refresh_identity(s, cmd, now, &next))
+        return;
+    const char *refusal = hr_lifetime_refresh_refusal(&s->id, &next);
+    if (refusal != NULL) {
+        hr_identity_deinit(&next);
+        reply_error(s, "forbidden", refusal, cmd->ref);
+        return;
+    }
+    char *json = NULL;
+    size_t len = 0;
+    const int rc = hr_cproto_write_refreshed(next.expires, cmd->ref, &json, &len);
+    send_json(s, rc, json, len);
+    drop_lost(s, &next);
+    hr_identity_deinit(&s->id);
+    s->id = next;
+    schedule_expiry(s, now);
+}
+
+/* ---- client publish -------------------------------------------------------- */
+
+static void published(void *owner, void *tag, int status, const char *id, const char *ref)
+{
+    (void)tag;
+    nf_session *s = owner;
+    s->pubs--;
+    if (status != 0) {
+        reply_error(s, "rate_limited", "the broker did not accept the event; retry later", ref);
+        return;
+    }
+    char *json = NULL;
+    size_t len = 0;
+    const int rc = hr_cproto_write_published(id, ref, &json, &len);
+    send_json(s, rc, json, len);
+}
+
+static void publish(nf_session *s, const hr_cmd *cmd)
+{
+    const char *ch = cmd->channels[0];
+    if (!hr_identity_may_publish(&s->id, ch, strlen(ch))) {
+        char msg[HR_CPROTO_MESSAGE_CAP];
+        if (s->id.user == NULL)
+            snprintf(msg, sizeof msg, "anonymous connections cannot publish");
+        else
+            snprintf(msg, sizeof msg, "not allowed to publish to %s", ch);
+        reply_error(s, "forbidden", msg, cmd->ref);
+        return;
+    }
+    s->pubs++;
+    const int rc =
+        nf_cpub_start(s->loop, s, published, NULL, ch, cmd->data, cmd->data_len, cmd->ref);
+    if (rc == 0)
+        return;
+    s->pubs--;
+    if (rc == HR_ENOMEM)
+        tx_close(s, HR_WS_CLOSE_INTERNAL, "out of memory");
+    else
+        reply_error(s, "rate_limited", "the broker is not available; retry later", cmd->ref);
+}
+
 /* True when this command is over --commands-per-s in the current
  * one-second window (a fixed window, like the gateway's messages_per_s). */
 static bool over_rate(nf_session *s)
@@ -188,8 +372,12 @@ void nf_session_message(nf_session *s, int opcode, const uint8_t *data, size_t l
         reply_error(s, "rate_limited", "too many commands per second; retry later", cmd.ref);
     else if (cmd.type == HR_CMD_SUBSCRIBE)
         subscribe(s, cmd.channels, cmd.n_channels, cmd.since, cmd.ref);
-    else
+    else if (cmd.type == HR_CMD_UNSUBSCRIBE)
         unsubscribe(s, cmd.channels, cmd.n_channels, cmd.ref);
+    else if (cmd.type == HR_CMD_REFRESH)
+        refresh(s, &cmd);
+    else
+        publish(s, &cmd);
     hr_cmd_deinit(&cmd);
 }
 
@@ -267,6 +455,7 @@ void nf_session_open(nf_session *s, bool deflate)
     s->loop->stats.sessions_total++;
     s->client.deflate = deflate;
     send_welcome(s);
+    schedule_expiry(s, unix_now());
     if (s->initial != NULL)
         subscribe_initial(s);
     free(s->initial);
@@ -357,6 +546,7 @@ nf_session *nf_session_new(nf_loop *l, nf_transport tx, const char *conn_id,
     const int64_t now = uv_gettimeofday(&tv) == 0 ? tv.tv_sec : 0;
     const char *reason = "ok";
     *status = nf_auth_identify(&l->auth, peer, head, now, &s->id, &reason);
+    s->via_proxy = *status == 0 && nf_auth_via_proxy(&l->auth, peer, head);
     if (*status != 0) {
         l->stats.auth_failures++;
         log_refusal(peer, *status, reason, now);
@@ -382,6 +572,9 @@ int nf_session_send(void *sink, hr_msg *plain, hr_msg *deflated)
 
 void nf_session_close(nf_session *s)
 {
+    nf_expiry_remove(&s->loop->expiry, &s->exp);
+    if (s->pubs > 0)
+        nf_cpub_forget(s->loop, s);
     nf_hub_client_leave(s->loop->hub, &s->client);
     session_free(s);
 }

@@ -1,7 +1,9 @@
 /* nf_session: the client protocol of SPEC §2 on one client: identity and
  * ?channels= / ?since= checked when it connects, the welcome, subscribe /
  * unsubscribe commands with their replies and errors, resume through the
- * hub, and the 1008 close for clients that keep sending bad commands. The
+ * hub, the 1008 close for clients that keep sending bad commands, token
+ * lifetime (expiring notice, 4001, refresh: lifetime.h) and client
+ * publish (cpub.h). The
  * session is the hub's sink for this client; it reaches the client only
  * through its transport (transport.h: a direct WebSocket, direct.c, or a
  * herald-link session, link.c), which calls the nf_session_* entries
@@ -14,6 +16,7 @@
 
 #include "app.h"
 #include "core/msg.h"
+#include "expiry.h"
 #include "proto/channel.h"
 #include "proto/http_head.h"
 #include "transport.h"
@@ -31,6 +34,10 @@ typedef struct nf_session {
     uint32_t errors;      /* bad commands in that window */
     uint64_t cmds_from;   /* start of the current one-second command window */
     uint32_t cmds;        /* commands in that window */
+    nf_expiry_item exp;   /* in loop->expiry while id.expires is set: notice, then 4001 */
+    uint32_t pubs;        /* client publishes waiting for the broker (cpub.h) */
+    bool noticed;         /* the expiring notice went out for id.expires */
+    bool via_proxy;       /* identity from a trusted proxy: its identity refresh is taken */
 } nf_session;
 
 /* A session for a client connecting from peer with the upgrade head (for
@@ -60,6 +67,10 @@ void nf_session_drain(nf_session *s);
 /* The client is gone (its transport says so): leaves the hub and frees the
  * session. */
 void nf_session_close(nf_session *s);
+
+/* The loop's sweep: sessions whose token deadline came by now (unix
+ * seconds) get the expiring notice, or are closed with 4001. */
+void nf_session_expire_due(nf_loop *l, int64_t now);
 
 /* The hub's send callback (sink = nf_session). */
 int nf_session_send(void *sink, hr_msg *plain, hr_msg *deflated);

@@ -108,10 +108,11 @@ static void test_cproto_bad_request_shapes(void **state)
                  "\"message\":\"a command must be a JSON object\"}");
     expect_error("{\"type\":\"publish\",\"channels\":[\"a\"],\"ref\":\"7\"}", 8,
                  "{\"type\":\"error\",\"code\":\"bad_request\",\"message\":"
-                 "\"type must be \\\"subscribe\\\" or \\\"unsubscribe\\\"\",\"ref\":\"7\"}");
+                 "\"channel must be a channel name ([A-Za-z0-9_.:@-]{1,128})\",\"ref\":\"7\"}");
     expect_error("{\"channels\":[\"a\"],\"ref\":\"7\"}", 8,
                  "{\"type\":\"error\",\"code\":\"bad_request\",\"message\":"
-                 "\"type must be \\\"subscribe\\\" or \\\"unsubscribe\\\"\",\"ref\":\"7\"}");
+                 "\"type must be \\\"subscribe\\\", \\\"unsubscribe\\\", \\\"refresh\\\" or "
+                 "\\\"publish\\\"\",\"ref\":\"7\"}");
     expect_error("{\"type\":\"subscribe\",\"ref\":\"r\"}", 8,
                  "{\"type\":\"error\",\"code\":\"bad_request\",\"message\":"
                  "\"channels must be a non-empty array of channel names\",\"ref\":\"r\"}");
@@ -218,7 +219,8 @@ static void test_cproto_ref_escapes(void **state)
     /* The error path echoes the same decoded ref. */
     char *reply = error_reply("{\"type\":\"x\",\"ref\":\"\\u0001\\t\"}", 8);
     assert_string_equal(reply, "{\"type\":\"error\",\"code\":\"bad_request\",\"message\":"
-                               "\"type must be \\\"subscribe\\\" or \\\"unsubscribe\\\"\","
+                               "\"type must be \\\"subscribe\\\", \\\"unsubscribe\\\", \\\"refresh\\\" or "
+                 "\\\"publish\\\"\","
                                "\"ref\":\"\\u0001\\t\"}");
     free(reply);
 }
