@@ -4,7 +4,6 @@
 //
 // Query parameters (all optional):
 //   ws=<url>        WebSocket endpoint            [same origin /ws]
-//   publish=<url>   POST endpoint for the form    [same origin /api/publish]
 //   channels=a,b    channels shown at start       [orders,alerts,inventory]
 //   user=<name>     sign in at start
 //   secret=<s>      demo JWT secret               [herald-demo-secret]
@@ -13,7 +12,6 @@ import { Herald, isValidChannel } from './herald.js';
 
 const params = new URLSearchParams(location.search);
 const WS_URL = params.get('ws') || '/ws';
-const PUBLISH_URL = params.get('publish') || '/api/publish';
 const DEMO_SECRET = params.get('secret') || 'herald-demo-secret';
 const START_CHANNELS = (params.get('channels') || 'orders,alerts,inventory')
   .split(',').filter(isValidChannel);
@@ -34,7 +32,13 @@ const state = {
   offs: new Map(), // channel -> unsubscribe function
 };
 
-const herald = new Herald(WS_URL, { token: () => state.token, autoConnect: false });
+// A fresh token for every (re)connect and before the old one expires, as a
+// login service would hand out (herald.js refreshes in-band with it).
+const herald = new Herald(WS_URL, {
+  token: async ({ reason }) => (state.user && reason !== 'connect'
+    ? (state.token = await mintDemoToken(state.user)) : state.token),
+  autoConnect: false,
+});
 window.heraldDemo = { herald, state };
 
 // ---- connection status -------------------------------------------------------
@@ -308,7 +312,11 @@ async function mintDemoToken(user) {
   const enc = new TextEncoder();
   const now = Math.floor(Date.now() / 1000);
   const head = b64url(enc.encode(JSON.stringify({ alg: 'HS256', typ: 'JWT' })));
-  const body = b64url(enc.encode(JSON.stringify({ sub: user, iat: now, exp: now + 3600 })));
+  // publish: the form publishes over the WebSocket (client publish). A real
+  // login service grants exact channels; the demo, whose secret is public
+  // anyway, lets a signed-in user publish anywhere.
+  const claims = { sub: user, iat: now, exp: now + 3600, publish: ['*'] };
+  const body = b64url(enc.encode(JSON.stringify(claims)));
   const sig = b64url(await hmacSha256(DEMO_SECRET, `${head}.${body}`));
   return `${head}.${body}.${sig}`;
 }
@@ -369,14 +377,13 @@ $('publish').addEventListener('submit', async (ev) => {
     return;
   }
   const data = { text: $('publish-text').value, from: state.user ?? 'anonymous', ts: Date.now() };
-  const headers = { 'content-type': 'application/json' };
-  if (state.token) headers.authorization = `Bearer ${state.token}`;
   try {
-    const res = await fetch(PUBLISH_URL, { method: 'POST', headers, body: JSON.stringify({ channel, data }) });
-    const body = await res.json().catch(() => ({}));
-    result.textContent = res.ok ? `Published as #${body.id}` : `Refused: HTTP ${res.status} ${body.error ?? ''}`;
+    // Client publish over the page's own connection: the token's `publish`
+    // claim decides; anonymous connections never may.
+    result.textContent = `Published as #${await herald.publish(channel, data)}`;
   } catch (e) {
-    result.textContent = `Publish failed: ${e.message}`;
+    result.textContent = e.code === 'forbidden' && !state.user
+      ? 'Refused: sign in to publish' : `Refused: ${e.code ?? ''} ${e.message}`;
   }
 });
 

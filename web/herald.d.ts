@@ -12,8 +12,12 @@ export interface HeraldEvent<T = unknown> {
   data: T;
 }
 
-export type TokenReason = 'connect' | 'reconnect';
-/** A token, or a function called before every connection attempt (token refresh). */
+/** Why the token function is called: before a first connect, before a reconnect (also
+ *  after close 4001, token expired), or to refresh the open connection in-band when the
+ *  server sent `expiring` (about a minute before `exp`). */
+export type TokenReason = 'connect' | 'reconnect' | 'refresh';
+/** A token, or a function called before every connection attempt and before the token
+ *  expires (refresh: the open connection keeps going past the old `exp`). */
 export type TokenSource =
   | string
   | null
@@ -30,7 +34,9 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 export interface HeraldOptions {
-  /** JWT sent as `?token=`; a function is called before each (re)connect. */
+  /** JWT sent as `?token=`; a function is called before each (re)connect and, when the
+   *  server announces `expiring`, for a fresh token sent in-band (`refresh`). With a plain
+   *  string the connection ends at `exp` (close 4001) and the reconnect is refused. */
   token?: TokenSource;
   /** WebSocket implementation; defaults to globalThis.WebSocket. */
   WebSocket?: WebSocketConstructor;
@@ -82,7 +88,13 @@ export interface HeraldEvents {
   welcome: { connection: string | null; user: string | null };
   /** The server confirmed a subscription; `recovered:false` means events were lost. */
   subscribed: { channels: string[]; recovered: boolean; resumed: boolean };
-  unsubscribed: { channels: string[] };
+  /** With `reason` ('forbidden'): the server ended these subscriptions because a refreshed
+   *  token no longer allows them; their handlers are removed. */
+  unsubscribed: { channels: string[]; reason?: string };
+  /** The server will close the connection (4001) in `in` seconds unless refreshed. */
+  expiring: { in: number | null };
+  /** A refresh was accepted; `expires`: the new end (unix seconds), or null for none. */
+  refreshed: { expires: number | null };
   /** History did not reach back to `since`: reload the state of these channels. */
   gap: { channels: string[]; since: string | null };
   /** Every event delivered to handlers, once. */
@@ -122,6 +134,10 @@ export declare class Herald {
   /** Removes one handler, or every handler of the channel. */
   unsubscribe(channel: string, handler?: Handler<any>): void;
   channels(): string[];
+  /** Client publish: resolves to the event id once the broker accepted it; rejects with an
+   *  Error whose `code` is the server's (`forbidden` without a `publish` claim covering the
+   *  channel, `rate_limited`, ...) or `closed`. */
+  publish(channel: string, data: unknown): Promise<string>;
 
   on<K extends keyof HeraldEvents>(type: K, listener: (detail: HeraldEvents[K]) => void): () => void;
   off<K extends keyof HeraldEvents>(type: K, listener: (detail: HeraldEvents[K]) => void): void;

@@ -19,6 +19,12 @@
 // - an authentication failure (HTTP 401/403 before the upgrade, or an expired
 //   JWT) stops the client after one attempt with a refreshed token; `token`
 //   may be a function that is called before every attempt (token refresh);
+// - token lifetime: when the server says `expiring`, a `token` function is
+//   called ({reason: 'refresh'}) and the new token sent in-band (`refresh`),
+//   so the connection outlives the old `exp`; a close with 4001 (token
+//   expired) reconnects at once with a fresh token and resumes;
+// - publish(channel, data) sends a client publish (the token's `publish`
+//   claim must allow it) and resolves to the event id;
 // - a handler never sees the same event twice (ids seen recently are kept);
 // - in browsers, `offline`/`online` window events pause and resume it.
 //
@@ -28,7 +34,7 @@
 // load it with `await import()` (web/README.md says how).
 
 const CHANNEL_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
-const RECONNECT_NOW = new Set([1001, 1012]);
+const RECONNECT_NOW = new Set([1001, 1012, 4001]);
 const NO_RECONNECT = new Set([1000, 1008]);
 const DEFAULTS = {
   backoffInitialMs: 500,
@@ -185,6 +191,7 @@ export class Herald extends Emitter {
     this.handlers = new Map(); // channel -> Set(handler)
     this.requested = new Set(); // channels asked for on this socket (and not dropped)
     this.pendingRefs = new Map(); // ref -> {kind, channels, since}
+    this.publishes = new Map(); // ref -> {resolve, reject}: publish() waiting for `published`
     this.seen = new SeenIds(this.opts.dedupWindow);
     this.ws = null;
     this.timer = null;
@@ -248,6 +255,25 @@ export class Herald extends Emitter {
     this.handlers.delete(channel);
     this.seen.clear([channel]);
     this.queueFlush();
+  }
+
+  /**
+   * Publishes `data` (any JSON value) on `channel` from this connection (the
+   * token's `publish` claim must cover it). Resolves to the event id once the
+   * server's broker accepted it; rejects with an Error whose `code` is the
+   * server's (`forbidden`, `rate_limited`, ...) or `closed` when the
+   * connection is not open or ends before the answer.
+   */
+  publish(channel, data) {
+    if (!isValidChannel(channel)) return Promise.reject(new TypeError(`Herald: invalid channel name ${channel}`));
+    if (this.state !== 'open' || !this.ws) {
+      return Promise.reject(Object.assign(new Error('Herald: not connected'), { code: 'closed' }));
+    }
+    const ref = String(this.nextRef++);
+    return new Promise((resolve, reject) => {
+      this.publishes.set(ref, { resolve, reject });
+      this.sendRaw({ type: 'publish', channel, data, ref });
+    });
   }
 
   /** Channels with at least one handler. */
@@ -326,6 +352,12 @@ export class Herald extends Emitter {
     this.sendCommand('subscribe', channels, this.lastId);
   }
 
+  failPublishes() {
+    const waiting = [...this.publishes.values()];
+    this.publishes.clear();
+    for (const p of waiting) p.reject(Object.assign(new Error('Herald: connection closed'), { code: 'closed' }));
+  }
+
   async onClose(code, reason) {
     const gen = this.gen;
     const wasOpen = this.sawWelcome;
@@ -333,6 +365,7 @@ export class Herald extends Emitter {
     this.ws = null;
     this.requested.clear();
     this.pendingRefs.clear();
+    this.failPublishes();
     this.clearTimer();
     if (this.stopped) return;
     this.emit('disconnect', { code, reason, wasOpen });
@@ -410,6 +443,7 @@ export class Herald extends Emitter {
     if (ws) closeQuietly(ws, code, reason);
     this.requested.clear();
     this.pendingRefs.clear();
+    this.failPublishes();
     if (thenReconnect) {
       this.scheduleReconnect(this.nextDelay(), { code: this.lostCode ?? code, failedCode: code, reason });
     }
@@ -475,6 +509,13 @@ export class Herald extends Emitter {
         return this.onUnsubscribed(msg);
       case 'error':
         return this.onServerError(msg);
+      case 'expiring':
+        return this.onExpiring(msg);
+      case 'refreshed':
+        this.takeRef(msg.ref);
+        return this.emit('refreshed', { expires: msg.expires ?? null });
+      case 'published':
+        return this.onPublished(msg);
       default:
         return undefined; // unknown types are ignored: the protocol may grow
     }
@@ -510,10 +551,51 @@ export class Herald extends Emitter {
   onUnsubscribed(msg) {
     const pending = this.takeRef(msg.ref);
     const channels = Array.isArray(msg.channels) ? msg.channels : pending?.channels ?? [];
-    this.emit('unsubscribed', { channels });
+    if (msg.reason) {
+      // The server ended them (a refreshed token no longer allows them):
+      // their handlers go, so a reconnect does not ask again.
+      for (const ch of channels) {
+        this.requested.delete(ch);
+        this.handlers.delete(ch);
+        this.seen.clear([ch]);
+      }
+    }
+    this.emit('unsubscribed', msg.reason ? { channels, reason: msg.reason } : { channels });
+  }
+
+  // The token ends soon: fetch a new one through `token()` and send it.
+  async onExpiring(msg) {
+    this.emit('expiring', { in: msg.in ?? null });
+    if (typeof this.opts.token !== 'function') return;
+    const ws = this.ws;
+    let token;
+    try {
+      token = await this.currentToken('refresh');
+    } catch (err) {
+      this.emit('error', { code: 'token', message: String(err?.message ?? err), command: 'refresh' });
+      return;
+    }
+    if (!token || ws !== this.ws || this.state !== 'open') return;
+    this.lastToken = token;
+    const ref = String(this.nextRef++);
+    this.pendingRefs.set(ref, { kind: 'refresh', channels: [], since: null });
+    this.sendRaw({ type: 'refresh', token, ref });
+  }
+
+  onPublished(msg) {
+    const p = this.publishes.get(msg.ref);
+    if (!p) return;
+    this.publishes.delete(msg.ref);
+    p.resolve(String(msg.id));
   }
 
   onServerError(msg) {
+    const waiting = this.publishes.get(msg.ref);
+    if (waiting) {
+      this.publishes.delete(msg.ref);
+      waiting.reject(Object.assign(new Error(msg.message ?? msg.code), { code: msg.code ?? 'unknown' }));
+      return;
+    }
     const pending = this.takeRef(msg.ref);
     const code = msg.code ?? 'unknown';
     let dropped = [];
@@ -596,6 +678,10 @@ export class Herald extends Emitter {
       if (kind === 'subscribe') this.requested.add(ch);
       else this.requested.delete(ch);
     }
+    this.sendRaw(cmd);
+  }
+
+  sendRaw(cmd) {
     try {
       this.ws.send(JSON.stringify(cmd));
     } catch (err) {

@@ -14,8 +14,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe } from 'node:test';
+import { Herald } from '../../web/herald.js';
 import {
-    connect, connectWelcome, directOnly, expectRefused, freePort, gatewayOnly, nowS, publishOk,
+    WebSocket, connect, connectWelcome, directOnly, expectRefused, freePort, gatewayOnly, nowS, publishOk,
     signJwt, spawnServer, startNotifier, stopAll, test, tmpFile, UPSTREAM, VIA_GATEWAY, waitFor,
 } from './lib/harness.mjs';
 
@@ -151,6 +152,91 @@ function lifetimeCases(get) {
     });
 }
 
+/** Resolves with the next `type` event of a Herald client. */
+function once(h, type) {
+    return new Promise((resolve) => { const off = h.on(type, (d) => { off(); resolve(d); }); });
+}
+
+function heraldCases(get) {
+    test('herald.js refreshes through token() before exp and stays connected', async () => {
+        const { srv } = get();
+        const u = uniq();
+        const ch = `user:${u}`;
+        const exp = nowS() + LIFE_S;
+        const first = signJwt({ sub: u, exp }, { alg: 'HS256', key: SECRET });
+        const reasons = [];
+        const h = new Herald(srv.wsUrl('/ws'), {
+            WebSocket,
+            token: ({ reason }) => {
+                reasons.push(reason);
+                return reason === 'connect' ? first : tok({ sub: u });
+            },
+        });
+        let disconnects = 0;
+        h.on('disconnect', () => { disconnects++; });
+        const got = [];
+        h.subscribe(ch, (data) => got.push(data));
+        try {
+            await once(h, 'subscribed');
+            const refreshed = await once(h, 'refreshed');
+            assert.ok(refreshed.expires > exp, JSON.stringify(refreshed));
+            // A witness with the first token's exp: once closed, that exp passed.
+            const [witness] = await connectWelcome(srv.wsUrl('/ws', { token: first }));
+            assert.equal((await witness.waitClose()).code, 4001);
+            await publishOk(srv, { channel: ch, data: 'after exp' });
+            await waitFor(() => got.includes('after exp'), 'the event after the old exp');
+            assert.equal(disconnects, 0);
+            assert.deepEqual(reasons, ['connect', 'refresh']);
+        } finally {
+            h.close();
+        }
+    });
+
+    test('herald.js reconnects after 4001 with a fresh token and loses nothing', async () => {
+        const { srv } = get();
+        const u = uniq();
+        const ch = `user:${u}`;
+        // No refresh: the server closes with 4001 at exp.
+        const h = new Herald(srv.wsUrl('/ws'), {
+            WebSocket,
+            token: ({ reason }) => (reason === 'refresh' ? null : tok({ sub: u }, LIFE_S)),
+        });
+        const got = [];
+        h.subscribe(ch, (data) => got.push(data));
+        try {
+            await once(h, 'subscribed');
+            await publishOk(srv, { channel: ch, data: 1 });
+            await waitFor(() => got.length === 1, 'the first event');
+            const d = await once(h, 'disconnect');
+            assert.equal(d.code, 4001);
+            await publishOk(srv, { channel: ch, data: 2 });
+            await once(h, 'welcome');
+            await publishOk(srv, { channel: ch, data: 3 });
+            await waitFor(() => got.length === 3, 'events 2 and 3');
+            assert.deepEqual(got, [1, 2, 3]);
+        } finally {
+            h.close();
+        }
+    });
+
+    test('herald.js publish() resolves to the id, rejects with the server code', async () => {
+        const { srv } = get();
+        const u = uniq();
+        const room = `${uniq('chat')}:r`;
+        const h = new Herald(srv.wsUrl('/ws'), { WebSocket, token: () => tok({ sub: u, channels: [room], publish: [room] }) });
+        const got = [];
+        h.subscribe(room, (data, ev) => got.push(ev.id));
+        try {
+            await once(h, 'subscribed');
+            const id = await h.publish(room, { n: 1 });
+            await waitFor(() => got.includes(id), 'the published event');
+            await assert.rejects(h.publish('news', 1), (e) => e.code === 'forbidden');
+        } finally {
+            h.close();
+        }
+    });
+}
+
 describe('token lifetime and client publish, notifier verifies', () => {
     const ctx = {};
     before(async () => {
@@ -158,6 +244,7 @@ describe('token lifetime and client publish, notifier verifies', () => {
     });
     after(stopAll);
     lifetimeCases(() => ctx);
+    heraldCases(() => ctx);
 
     test('client publishes count toward the command rate', async () => {
         const srv = await startNotifier(['--jwt-secret', SECRET, '--commands-per-s', '5']);
@@ -215,6 +302,7 @@ describe('token lifetime and client publish, the gateway verifies', { skip: !VIA
     });
     after(stopAll);
     lifetimeCases(() => ctx);
+    heraldCases(() => ctx);
 
     test('an invalid token is still refused with 401 at the gateway', gatewayOnly('gateway auth'), async () => {
         const r = await expectRefused(ctx.srv.wsUrl('/ws', { token: 'x.y.z' }));
