@@ -6,6 +6,9 @@
 #   notifier  client -> herald-notifier :17070
 #   link      client -> herald-gateway :17080 == herald-link ==> notifier
 #             (link listener :17071; docs/link.md)
+#   link-id, link-4v  link with a gateway script on the route
+#             (bench/transforms/): an identity on_event, and a JSON-field
+#             rewrite in four views (docs/transform.md)
 #   plain-redis  client -> herald-gateway :17080 -> RUN_NOTIFIERS notifiers
 #             (:17110 and up, round robin), all reading one Redis stream
 #             (redis-server :17075); published with XADD. Plain proxying past
@@ -57,6 +60,10 @@ sed -e "s/127.0.0.1:17070/127.0.0.1:$NF_PORT/; s/127.0.0.1:17080/127.0.0.1:$GW_P
 # The link set-up: same gateway, its notifier upstream on the link listener.
 sed -e "s/servers: \[127.0.0.1:$NF_PORT\]}/servers: [127.0.0.1:$((PB + 1))], protocol: herald-link}/" \
   "$RUN_DIR/gateway.yaml" >"$RUN_DIR/gateway-link.yaml"
+for s in id:identity 4v:rewrite4; do # the scripted link set-ups
+  sed -e "s|websocket: true}|websocket: true, script: $ROOT/bench/transforms/${s#*:}.lua}|" \
+    "$RUN_DIR/gateway-link.yaml" >"$RUN_DIR/gateway-link-${s%%:*}.yaml"
+done
 WORKERS=${WORKERS:-1}
 
 nginx_conf() { # workers: writes $RUN_DIR/nginx.conf for that many worker processes
@@ -128,13 +135,13 @@ start_plain_redis() {
 start_target() {
   local workers=${RUN_WORKERS:-$WORKERS}
   case $1 in
-    notifier|gateway|plain|link)
+    notifier|gateway|plain|link|link-id|link-4v)
       port_free "$NF_PORT"
       local link=() gwconf=$RUN_DIR/gateway.yaml
-      if [ "$1" = link ]; then
+      if [ "${1%%-*}" = link ]; then
         port_free $((PB + 1))
         link=(--link-listen "127.0.0.1:$((PB + 1))" --trusted-proxy 127.0.0.1/32)
-        gwconf=$RUN_DIR/gateway-link.yaml
+        gwconf=$RUN_DIR/gateway-link${1#link}.yaml
       fi
       "$BIN/herald-notifier" --listen "127.0.0.1:$NF_PORT" --log-level warn \
         --ping-interval 0 --idle-timeout 0 "${link[@]+"${link[@]}"}" 2>>"$RUN_DIR/notifier.log" & PIDS+=($!); local nf=$!
