@@ -215,6 +215,41 @@ end`);
             assert.equal(slow.closeInfo, null);
         });
 
+        test(`[${mode}] script_on_error: pass delivers untransformed, close sends 4003; memory is counted`, async () => {
+            const nf = await notifierFor(mode);
+            const failing = writeScript('failing.lua', `
+function on_event(e, k)
+  if e.data.boom then error("boom") end
+  e.data.seen = true
+  return e
+end
+function on_client_message(msg, conn)
+  local t = {}
+  while true do t[#t + 1] = string.rep("x", 1024) .. #t end
+end`);
+            const gw = await gatewayFor(nf, mode, [
+                { path: '/pass', strip_prefix: true, script: failing, script_on_error: 'pass' },
+                { path: '/close', strip_prefix: true, script: failing, script_on_error: 'close' },
+            ], { limits: { script_memory_mb: 8, script_timeout_ms: 2000 } });
+            const [p] = await connectWelcome(url(gw, '/pass/ws'));
+            const [c] = await connectWelcome(url(gw, '/close/ws'));
+            // the subscribe goes through on_client_message, which runs out of memory:
+            // pass forwards it untransformed, close closes the client
+            assert.equal((await p.request({ type: 'subscribe', channels: ['e'] })).type, 'subscribed');
+            c.send({ type: 'subscribe', channels: ['e'] });
+            assert.deepEqual(await c.waitClose(), { code: 4003, reason: 'script error' });
+            await publishOk(nf, { channel: 'e', data: { boom: true } });
+            await publishOk(nf, { channel: 'e', data: { n: 1 } });
+            assert.deepEqual((await p.events(2)).map((e) => e.data), [{ boom: true }, { n: 1, seen: true }]);
+            const m = await scrape(gw);
+            assert.equal(value(m, 'herald_gateway_script_errors_total',
+                { route: '/pass', hook: 'on_client_message', kind: 'memory' }), 1);
+            assert.equal(value(m, 'herald_gateway_script_errors_total',
+                { route: '/close', hook: 'on_client_message', kind: 'memory' }), 1);
+            assert.equal(value(m, 'herald_gateway_script_errors_total',
+                { route: '/pass', hook: 'on_event', kind: 'runtime' }), 1);
+        });
+
         test(`[${mode}] SIGHUP reload switches live connections; a broken script keeps the old one`, async () => {
             const nf = await notifierFor(mode);
             const script = writeScript(`reload-${mode}.lua`, 'function on_event(e, k) e.data.v = 1 return e end');
