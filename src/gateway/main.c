@@ -373,6 +373,7 @@ static int run_worker(gw_config *cfg, const char *path, unsigned worker, unsigne
         exit(2);
     }
     start_handles(&app);
+    gw_supervisor_worker_ready(); /* a SIGTERM held since the fork drains now */
     if (create_servers(&app, workers) != 0 || open_listeners(&app, workers) != 0) {
         status = 1;
         if (app.pub == NULL || app.ups == NULL || (cfg->has_admin && worker == 0 && !app.admin)) {

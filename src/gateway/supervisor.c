@@ -56,10 +56,8 @@ static uint64_t now_ms(void)
 static void spawn(sup *p, unsigned i)
 {
     const pid_t pid = fork();
-    if (pid == 0) {
-        sigprocmask(SIG_UNBLOCK, &p->set, NULL);
+    if (pid == 0) /* signals stay blocked until gw_supervisor_worker_ready() */
         exit(p->ops->run_worker(p->arg, i));
-    }
     if (pid < 0) {
         hr_log(HR_LOG_ERROR, "gateway", "cannot fork worker=%u err=%d", i, errno);
         p->s[i].backoff_ms = gw_supervisor_backoff(p->s[i].backoff_ms, 0);
@@ -69,6 +67,23 @@ static void spawn(sup *p, unsigned i)
     p->s[i].pid = pid;
     p->s[i].started_ms = now_ms();
     p->alive++;
+}
+
+/* The signals the parent waits for (blocked in it and in new workers). */
+static void supervised_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGCHLD);
+}
+
+void gw_supervisor_worker_ready(void)
+{
+    sigset_t set;
+    supervised_set(&set);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
 static void forward(sup *p, int sig)
@@ -179,11 +194,7 @@ int gw_supervisor_run(unsigned workers, const gw_supervisor_ops *ops, void *arg)
     p = (sup){.ops = ops, .arg = arg, .n = workers};
     if (p.n > GW_SUPERVISOR_MAX_WORKERS)
         p.n = GW_SUPERVISOR_MAX_WORKERS;
-    sigemptyset(&p.set);
-    sigaddset(&p.set, SIGTERM);
-    sigaddset(&p.set, SIGINT);
-    sigaddset(&p.set, SIGHUP);
-    sigaddset(&p.set, SIGCHLD);
+    supervised_set(&p.set);
     sigprocmask(SIG_BLOCK, &p.set, NULL);
     for (unsigned i = 0; i < p.n; i++)
         spawn(&p, i);

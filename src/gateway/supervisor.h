@@ -15,7 +15,10 @@
 
 typedef struct gw_supervisor_ops {
     /* Runs worker `worker` in the forked child; its return value is the
-     * child's exit status. Called with every signal unblocked. */
+     * child's exit status. Called with SIGTERM, SIGINT, SIGHUP and SIGCHLD
+     * still blocked: a SIGTERM forwarded while the worker starts stays
+     * pending instead of killing it; it calls gw_supervisor_worker_ready()
+     * once its own handlers are in place. */
     int (*run_worker)(void *arg, unsigned worker);
     /* SIGHUP in the parent (before it is forwarded): refresh whatever later
      * forks inherit (the configuration). May be NULL. */
@@ -33,6 +36,11 @@ typedef struct gw_supervisor_ops {
  * 0 during the drain, else 1. Blocks SIGTERM, SIGINT, SIGHUP and SIGCHLD in
  * the calling thread. */
 int gw_supervisor_run(unsigned workers, const gw_supervisor_ops *ops, void *arg);
+
+/* Unblocks the signals gw_supervisor_run() blocks (a no-op where none
+ * are): for a worker whose handlers are installed, so what arrived during
+ * its start-up is delivered to them now. */
+void gw_supervisor_worker_ready(void);
 
 /* Delay before restarting a worker that died after uptime_ms, given the
  * delay used for its previous restart (0: none yet). Doubling from
