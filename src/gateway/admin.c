@@ -156,6 +156,7 @@ static const hr_metric_desc plain[] = {
     M(upstream_connect_failures, C, "upstream_connect_failures_total", "Failed upstream connects"),
     M(reloads, C, "reloads_total", "Successful config reloads"),
     M(reload_failures, C, "reload_failures_total", "Refused config reloads"),
+    M(listening, G, "workers_listening", "Worker processes accepting clients"),
     M(links_open, G, "links_open", "herald-link connections"),
     M(link_io.writes, C, "link_writes_total", "herald-link batches written"),
     M(link_frames_out, C, "link_frames_out_total", "herald-link frames sent (in those batches)"),
@@ -181,9 +182,11 @@ static int responses(hr_buf *o, const gw_app *app, const gw_metrics *m)
 
 static int unlabelled(hr_buf *o, const gw_app *app, const gw_metrics *m)
 {
-    (void)app;
     const void *blocks[] = {m};
-    return hr_metrics_write_table(o, plain, HR_ARRAY_LEN(plain), blocks, 1);
+    const int rc = hr_metrics_write_table(o, plain, HR_ARRAY_LEN(plain), blocks, 1);
+    return rc != 0 ? rc
+                   : hr_metrics_write_one(o, "herald_gateway_workers", G,
+                                          "Worker processes configured", app->n_workers);
 }
 
 static int scripts(hr_buf *o, const gw_app *app, const gw_metrics *m)
@@ -208,8 +211,13 @@ int gw_admin_write_metrics(const gw_app *app, hr_buf *out)
     return 0;
 }
 
+/* Ready: every worker accepts (before, clients meet only the workers
+ * already up) and every upstream has a healthy server. */
 static bool ready(const gw_app *app)
 {
+    for (unsigned i = 0; i < app->n_workers; i++)
+        if (app->m_all[i].listening == 0)
+            return false;
     for (size_t i = 0; i < app->rt->cfg->n_upstreams; i++)
         if (gw_pool_up_count(&app->rt->pools[i]) == 0)
             return false;

@@ -81,6 +81,7 @@ typedef struct gw_metrics {
     uint64_t link_frames_out;     /* frames in the batches written */
     uint64_t link_bcasts_in; /* BCAST frames received (one message, many sessions) */
     uint64_t ws_claimed;     /* this worker's gw_app.ws_open, for the gateway-wide cap */
+    uint64_t listening;      /* 1 from its listeners' opening to its drain (admin /readyz) */
     /* Labelled series by position in the worker's configuration (labels.h):
      * valid when lbl_routes/lbl_servers match the reader's configuration. */
     uint64_t lbl_routes, lbl_servers;

@@ -97,6 +97,7 @@ static void start_drain(gw_app *app)
     if (app->draining)
         return;
     app->draining = true;
+    app->m->listening = 0;
     hr_log(HR_LOG_INFO, "gateway", "draining worker=%u", app->worker);
     for (size_t i = 0; i < app->n_tls; i++)
         gw_tls_stop(app->tls[i]);
@@ -381,6 +382,8 @@ static int run_worker(gw_config *cfg, const char *path, unsigned worker, unsigne
             exit(1);
         }
         start_drain(&app);
+    } else {
+        app.m->listening = 1;
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     free_servers(&app);

@@ -29,7 +29,7 @@ void gw_shmetrics_free(gw_metrics *slots, size_t n)
 /* A new gw_metrics field must be added to add_one() too (the labelled
  * arrays are summed by position in labels.c instead). */
 _Static_assert(sizeof(gw_metrics) ==
-                   (1247 + 2 + 2 * GW_LBL_ROUTES + 2 * GW_LBL_SERVERS) * sizeof(uint64_t) +
+                   (1248 + 2 + 2 * GW_LBL_ROUTES + 2 * GW_LBL_SERVERS) * sizeof(uint64_t) +
                        sizeof(gw_script_metrics),
                "update add_one() for new fields");
 
@@ -60,6 +60,7 @@ static void add_one(gw_metrics *o, const volatile gw_metrics *s)
     o->reload_failures =
         s->reload_failures > o->reload_failures ? s->reload_failures : o->reload_failures;
     o->links_open += s->links_open;
+    o->listening += s->listening;
     o->link_io.writes += s->link_io.writes;
     o->link_frames_out += s->link_frames_out;
     o->link_io.bytes_out += s->link_io.bytes_out;
@@ -80,6 +81,7 @@ void gw_shmetrics_reset_gauges(gw_metrics *slot)
 {
     slot->ws_active = 0;
     slot->links_open = 0;
+    slot->listening = 0;
     slot->ws_claimed = 0;
     memset(slot->route_ws, 0, sizeof slot->route_ws);
     memset(slot->server_conns, 0, sizeof slot->server_conns);

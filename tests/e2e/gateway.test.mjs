@@ -12,7 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe } from 'node:test';
 import {
-    BIN, connect, connectWelcome, DEADLINE_MS, expectRefused, freePort, httpGet, metrics,
+    BIN, connect, connectWelcome, DEADLINE_MS, expectRefused, freePort, gatewayUp, httpGet, metrics,
     metricSum, nowS, parseMetrics, publishOk, rawConnect, runProgram, signJwt, sleep, spawnServer,
     startEcho, startNotifier, test, tmpFile, waitFor, WebSocket,
 } from './lib/harness.mjs';
@@ -54,7 +54,7 @@ function baseConfig(listen, admin, servers, over = {}) {
 
 /**
  * Starts herald-gateway with config object cfg (or a builder (listen, admin)
- * => cfg); resolves once the admin /healthz answers. Returns the Server with
+ * => cfg); resolves once every worker listens (gatewayUp). Returns the Server with
  * .port = listen port, .admin = admin base URL, .cfgPath.
  */
 async function startGateway(build, args = []) {
@@ -65,11 +65,7 @@ async function startGateway(build, args = []) {
     const srv = spawnServer('herald-gateway', ['--config', cfgPath, ...args], {}, listen);
     srv.admin = `http://127.0.0.1:${admin}`;
     srv.cfgPath = cfgPath;
-    await waitFor(async () => {
-        if (srv.exitInfo) throw new Error(`gateway exited: ${srv.stderr()}`);
-        const r = await fetch(`${srv.admin}/healthz`, { signal: AbortSignal.timeout(1000) });
-        return r.status === 200;
-    }, 'the gateway admin /healthz', 20000).catch((e) => {
+    await gatewayUp(srv).catch((e) => {
         throw new Error(`${e.message}\n${srv.stderr()}`);
     });
     return srv;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe } from 'node:test';
 import {
-    connect, expectRefused, freePort, nowS, parseMetrics, publishOk, rawConnect, runProgram, signJwt, spawnServer,
+    connect, expectRefused, freePort, gatewayUp, nowS, parseMetrics, publishOk, rawConnect, runProgram, signJwt, spawnServer,
     startNotifier, test, tmpFile, waitFor,
 } from './lib/harness.mjs';
 
@@ -146,12 +146,7 @@ async function startGateway(link, over = {}) {
     const gw = spawnServer('herald-gateway', ['--config', tmpFile('gw-link.yaml', JSON.stringify(cfg))],
         {}, listen);
     gw.admin = `http://127.0.0.1:${admin}`;
-    await waitFor(async () => {
-        if (gw.exitInfo) throw new Error(`gateway exited: ${gw.stderr()}`);
-        const r = await fetch(`${gw.admin}/healthz`, { signal: AbortSignal.timeout(1000) });
-        return r.status === 200;
-    }, 'the gateway admin /healthz', 20000);
-    return gw;
+    return gatewayUp(gw);
 }
 
 async function welcome(url, opts) {
@@ -192,6 +187,8 @@ describe('gateway herald-link upstream', () => {
         for (let i = 0; i < 20; i++) cs.push((await welcome(gw.wsUrl('/ws')))[0]);
         for (const [i, c] of cs.entries()) c.send({ n: i });
         for (const [i, c] of cs.entries()) assert.equal((await c.next()).n, i);
+        // Every client comes from 127.0.0.1, which the listeners steer to one
+        // worker (lib/net/reuseport.c) once every worker listens (gatewayUp).
         assert.ok(link.links <= 2, `links: ${link.links}`);
         assert.equal(link.opens.length, 20);
         const m = parseMetrics(await (await fetch(`${gw.admin}/metrics`)).text());

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe } from 'node:test';
 import {
-    connectWelcome, expectRefused, freePort, parseMetrics, spawnServer, startNotifier, test, tmpFile, waitFor,
+    connectWelcome, expectRefused, freePort, gatewayUp, parseMetrics, spawnServer, startNotifier, test, tmpFile, waitFor,
 } from './lib/harness.mjs';
 
 /** Awaits p while keeping the event loop alive (the harness unrefs servers). */
@@ -31,12 +31,7 @@ async function startGateway(nf, args, limits = {}) {
     const cfgPath = tmpFile('gateway.yaml', JSON.stringify(cfg));
     const gw = spawnServer('herald-gateway', ['--config', cfgPath, ...args], {}, listen);
     gw.admin = `http://127.0.0.1:${admin}`;
-    await waitFor(async () => {
-        if (gw.exitInfo) throw new Error(`gateway exited: ${gw.stderr()}`);
-        const r = await fetch(`${gw.admin}/healthz`, { signal: AbortSignal.timeout(1000) });
-        return r.status === 200;
-    }, 'the gateway admin /healthz', 20000);
-    return gw;
+    return gatewayUp(gw);
 }
 
 /** Pids of the direct children of pid (Linux /proc). */

@@ -306,7 +306,7 @@ function notifierHasLoops() {
  * limits loose enough never to shape a test (rates, connection caps, 16 MiB
  * messages so the notifier's own 1009 is what a client meets; pings and the
  * idle timeout far away: the gateway's own keepalive is gateway.test.mjs's),
- * access log off. Resolves once the admin /healthz answers; the gateway is
+ * access log off. Resolves once every worker listens (gatewayUp); the gateway is
  * a server of the running test like any other (stopped and checked after it).
  */
 export async function startGatewayFor(nf, args = []) {
@@ -319,13 +319,7 @@ export async function startGatewayFor(nf, args = []) {
         while (admin === listen) admin = await freePort();
         const gw = spawnGatewayFor(nf, listen, admin, args);
         try {
-            await waitFor(async () => {
-                if (gw.exitInfo) throw new Error(`gateway exited ${JSON.stringify(gw.exitInfo)}: ${gw.stderr()}`);
-                const r = await fetch(`${gw.admin}/healthz`, { signal: AbortSignal.timeout(1000) });
-                await r.arrayBuffer();
-                return r.status === 200;
-            }, 'the gateway admin /healthz', 20000);
-            return gw;
+            return await gatewayUp(gw);
         } catch (e) {
             lastErr = e;
             await gw.stop('SIGKILL');
@@ -674,6 +668,26 @@ export async function httpGet(srv, p, headers = {}) {
  * Parses Prometheus text: an array of {name, labels, value} samples.
  * Throws on a line that is neither a comment nor a sample.
  */
+/**
+ * Resolves once the gateway gw (its .admin base URL) is up: its admin
+ * /healthz answers, which only worker 0 serves, and every worker has opened
+ * its listeners (herald_gateway_workers_listening = herald_gateway_workers).
+ * Until then a client meets only the workers already listening, so which
+ * worker (and which herald-link) a client gets would depend on start-up
+ * timing. Throws with the gateway's stderr if it exits first.
+ */
+export async function gatewayUp(gw, ms = 20000) {
+    await waitFor(async () => {
+        if (gw.exitInfo) throw new Error(`gateway exited ${JSON.stringify(gw.exitInfo)}: ${gw.stderr()}`);
+        const r = await fetch(`${gw.admin}/metrics`, { signal: AbortSignal.timeout(1000) });
+        if (r.status !== 200) return false;
+        const m = parseMetrics(await r.text());
+        const v = (name) => m.find((x) => x.name === name)?.value;
+        return v('herald_gateway_workers') > 0 && v('herald_gateway_workers_listening') === v('herald_gateway_workers');
+    }, 'every gateway worker listening (admin /metrics)', ms);
+    return gw;
+}
+
 export function parseMetrics(text) {
     const out = [];
     for (const raw of text.split('\n')) {
