@@ -167,7 +167,8 @@ describe('flags and environment', directOnly('process flags, no client path to v
     }
 
     test('an unreadable --jwt-public-key file -> exit 2', async () => {
-        const r = await runProgram('herald-notifier', ['--jwt-public-key', '/nonexistent/herald-e2e.pem']);
+        const r = await runProgram('herald-notifier',
+            ['--listen', '127.0.0.1:0', '--jwt-public-key', '/nonexistent/herald-e2e.pem']);
         assert.equal(r.code, 2, `exit ${r.code} stderr ${r.stderr}`);
         assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${JSON.stringify(r.stderr)}`);
     });

@@ -776,7 +776,7 @@ describe('notifier with two event loops behind the gateway (--loops 2)', () => {
         const nf = await linkNotifier(['--loops', '1']);
         const { v } = await nfMetrics(nf);
         assert.equal(v('herald_notifier_loops'), 1);
-        const bad = await runProgram('herald-notifier', ['--loops', '65']);
+        const bad = await runProgram('herald-notifier', ['--listen', '127.0.0.1:0', '--loops', '65']);
         assert.equal(bad.code, 2);
         assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
         assert.match(bad.stderr, /--loops/);
