@@ -104,6 +104,23 @@ wait_port() { # host port
   echo "nothing listens on $1:$2" >&2; return 1
 }
 
+# wait_gateway PID: until the gateway's admin /readyz answers 200, which it
+# does once every worker listens (and every upstream is up): a listening
+# port alone may be worker 1 of 4, with the others not forked yet, and the
+# pgrep that follows would miss them.
+wait_gateway() {
+  for _ in $(seq 1 400); do
+    alive "$1" herald-gateway
+    if (exec 3<>"/dev/tcp/127.0.0.1/$GW_ADMIN" &&
+      printf 'GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3 &&
+      IFS= read -r -t 2 line <&3 && [[ $line == "HTTP/1.1 200"* ]]) 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "herald-gateway not ready (admin 127.0.0.1:$GW_ADMIN/readyz)" >&2; return 1
+}
+
 # start_plain_redis WORKERS K: redis-server, K notifiers on its stream, the
 # gateway balancing over them; sets what start_target sets.
 start_plain_redis() {
@@ -125,7 +142,7 @@ start_plain_redis() {
   port_free "$GW_PORT"
   "$BIN/herald-gateway" --config "$RUN_DIR/gateway-redis.yaml" --workers "$workers" \
     --log-level warn 2>>"$RUN_DIR/gateway.log" & PIDS+=($!); local gw=$!
-  wait_port 127.0.0.1 "$GW_PORT"; alive "$gw" herald-gateway
+  wait_port 127.0.0.1 "$GW_PORT"; wait_gateway "$gw"
   URL="ws://127.0.0.1:$GW_PORT/ws?channels={ch}"; PROTO=herald
   PUBLISH=redis://127.0.0.1:$rp; PUBRAW=false; PIDSPEC="gateway=$gw$nfspec"
   i=1; for p in $(pgrep -P "$gw"); do PIDSPEC+=",gw$i=$p"; i=$((i + 1)); done
@@ -151,7 +168,7 @@ start_target() {
         port_free "$GW_PORT"
         "$BIN/herald-gateway" --config "$gwconf" --workers "$workers" --log-level warn \
           2>>"$RUN_DIR/gateway.log" & PIDS+=($!); local gw=$!
-        wait_port 127.0.0.1 "$GW_PORT"; alive "$gw" herald-gateway
+        wait_port 127.0.0.1 "$GW_PORT"; wait_gateway "$gw"
         URL="ws://127.0.0.1:$GW_PORT/ws?channels={ch}"; PIDSPEC="gateway=$gw,notifier=$nf"
         local k=1; for p in $(pgrep -P "$gw"); do PIDSPEC+=",gw$k=$p"; k=$((k + 1)); done
       else
