@@ -19,7 +19,9 @@
 # Environment: HERALD_BROKER (memory, redis://127.0.0.1:6379, nats://..., any
 # --broker URL the notifier takes), HERALD_DEMO_SECRET (the demo JWT secret;
 # must match config/gateway.yaml and web/demo.js), HERALD_RUN_NO_SOURCE=1 (no
-# demo source).
+# demo source), HERALD_RUN_PORTS (five ports instead of "7070 7071 7072 8080
+# 9090": notifier, link, form, gateway, admin; the gateway then runs on a copy
+# of config/gateway.yaml with them, so tests never bind the fixed ones).
 set -euo pipefail
 
 bin=${1:?usage: scripts/run.sh BIN_DIR}
@@ -37,11 +39,11 @@ cd "$(dirname "$0")/.."
 secret=${HERALD_DEMO_SECRET:-herald-demo-secret}
 broker=${HERALD_BROKER:-memory}
 host=127.0.0.1
-notifier_port=7070
-link_port=7071
-form_port=7072
-gateway_port=8080
-admin_port=9090
+read -r notifier_port link_port form_port gateway_port admin_port _ \
+  <<<"${HERALD_RUN_PORTS:-7070 7071 7072 8080 9090}"
+for port in $notifier_port $link_port $form_port $gateway_port $admin_port; do
+  [[ $port =~ ^[0-9]+$ ]] || { echo "herald: HERALD_RUN_PORTS: expected five port numbers" >&2; exit 2; }
+done
 
 # True when something accepts TCP connections on 127.0.0.1:$1.
 port_busy() { (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null; }
@@ -160,7 +162,15 @@ wait_http $notifier_port /readyz "$notifier_pid" notifier "$logdir/notifier.log"
 echo "herald: notifier ready on $host:$notifier_port, link $host:$link_port, broker $broker (pid $notifier_pid)"
 
 [ -x "$bin/herald-gateway" ] || fail "$bin/herald-gateway is not built"
-"$bin/herald-gateway" --config config/gateway.yaml >"$logdir/gateway-access.log" 2>"$logdir/gateway.log" &
+gateway_config=config/gateway.yaml
+if [ "$notifier_port $link_port $form_port $gateway_port $admin_port" != "7070 7071 7072 8080 9090" ]; then
+  gateway_config=$logdir/gateway.yaml
+  sed -e "s/127\.0\.0\.1:8080/$host:$gateway_port/g; s/127\.0\.0\.1:9090/$host:$admin_port/g" \
+    -e "s/127\.0\.0\.1:7071/$host:$link_port/g; s/127\.0\.0\.1:7072/$host:$form_port/g" \
+    -e "s/127\.0\.0\.1:7070/$host:$notifier_port/g; s|\.\./web/|$PWD/web/|g" \
+    config/gateway.yaml >"$gateway_config"
+fi
+"$bin/herald-gateway" --config "$gateway_config" >"$logdir/gateway-access.log" 2>"$logdir/gateway.log" &
 pids+=($!)
 wait_http $admin_port /readyz $! gateway "$logdir/gateway.log"
 echo "herald: gateway ready on http://$host:$gateway_port/ (pid $!, admin http://$host:$admin_port)"

@@ -1,6 +1,6 @@
 // `make run` (scripts/run.sh with the binaries under test) and the shipped
 // config/gateway.yaml:
-//  - the demo comes up on the fixed demo ports: the page, a live event stream
+//  - the demo comes up (on free ports: HERALD_RUN_PORTS): the page, a live event stream
 //    through the gateway over herald-link, the page's publish form for a
 //    signed-in user (refused anonymously); a killed notifier comes back;
 //    SIGINT (Ctrl-C) stops everything with status 0 and leaves no temp folder;
@@ -11,7 +11,9 @@
 //    with a message; a demo port taken at start stops before any temp folder;
 //  - the real config/gateway.yaml (ports substituted) never lets an anonymous
 //    client publish: the notifier's /publish is not routed publicly.
-// The run.sh tests are skipped when a demo port (7070-7072, 8080, 9090) is taken.
+// run.sh runs on five free ports (HERALD_RUN_PORTS) rather than the fixed
+// demo ports, which another process (another `make run`, another test run)
+// may hold at any moment.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -29,7 +31,6 @@ import { HAVE_REDIS, RespClient, startRedis } from './lib/servers.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const WAIT = DEADLINE_MS * 3;
-const DEMO_PORTS = [7070, 7071, 7072, 8080, 9090];
 const SECRET = 'herald-demo-secret';
 
 function portBusy(port) {
@@ -95,14 +96,27 @@ function demoToken(sub = 'demo') {
     return signJwt({ sub, exp: Math.floor(Date.now() / 1000) + 600 }, { key: SECRET });
 }
 
+/** Five distinct free ports for run.sh: {notifier, link, form, gateway, admin, list}. */
+async function demoPorts() {
+    const list = [];
+    while (list.length < 5) {
+        const p = await freePort();
+        if (!list.includes(p)) list.push(p);
+    }
+    const [notifier, link, form, gateway, admin] = list;
+    return { notifier, link, form, gateway, admin, list };
+}
+
 /**
- * Starts scripts/run.sh in its own process group with a private TMPDIR.
- * Returns {out(), exited, tmp, stop(signal)}; stop() resolves with the exit.
+ * Starts scripts/run.sh on the ports P (demoPorts()) in its own process
+ * group with a private TMPDIR. Returns {out(), exited, tmp, stop(signal)};
+ * stop() resolves with the exit.
  */
-function startRun(env = {}) {
+function startRun(P, env = {}) {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-e2e-run-'));
     const run = spawn('bash', [path.join(ROOT, 'scripts', 'run.sh'), BIN], {
-        cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp, ...env },
+        cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, TMPDIR: tmp, HERALD_RUN_PORTS: P.list.join(' '), ...env },
     });
     let out = '';
     run.stdout.on('data', (d) => { out += d; });
@@ -123,54 +137,53 @@ function startRun(env = {}) {
             }
             assert.ok(end, `run.sh did not stop on ${signal}:\n${out}`);
             await waitFor(() => !children.some(alive), `children ${children} gone`, WAIT);
-            await waitFor(async () => !(await Promise.all(DEMO_PORTS.map(portBusy))).some(Boolean), 'ports free', WAIT);
+            await waitFor(async () => !(await Promise.all(P.list.map(portBusy))).some(Boolean), 'ports free', WAIT);
             return end;
         },
     };
 }
 
-async function waitReady(r) {
+async function waitReady(r, P) {
     await waitFor(() => r.out().includes('Herald demo:')
         || /did not become ready|already in use|stopping|failed|not built|nothing answers/.test(r.out()),
         'the demo URL', WAIT);
-    assert.match(r.out(), /Herald demo: {2}http:\/\/127\.0\.0\.1:8080\//, r.out());
+    assert.match(r.out(), new RegExp(`Herald demo: {2}http://127\\.0\\.0\\.1:${P.gateway}/`), r.out());
 }
 
-const busy = (await Promise.all(DEMO_PORTS.map(portBusy))).some(Boolean);
-const skip = busy && 'a demo port (7070-7072, 8080, 9090) is in use';
-
 test('make run: demo up through the gateway over herald-link, form for signed-in users, notifier restarted, Ctrl-C stops all with 0',
-    { skip, timeout: 120000 }, async () => {
-        const r = startRun();
+    { timeout: 120000 }, async () => {
+        const P = await demoPorts();
+        const gw = `127.0.0.1:${P.gateway}`;
+        const r = startRun(P);
         let stopped = false;
         try {
-            await waitReady(r);
+            await waitReady(r, P);
             assert.match(r.out(), /broker memory/);
             // One screen: a handful of status lines, no build or make noise.
             assert.ok(r.out().trim().split('\n').length <= 20, r.out());
-            const page = await fetch('http://127.0.0.1:8080/');
+            const page = await fetch(`http://${gw}/`);
             assert.equal(page.status, 200);
             assert.match(await page.text(), /<title>Herald/);
-            const ev = await firstEvent('ws://127.0.0.1:8080/ws', 'orders');
+            const ev = await firstEvent(`ws://${gw}/ws`, 'orders');
             assert.equal(ev.channel, 'orders');
             assert.equal(typeof ev.data.ts, 'number');
-            const m = await (await fetch('http://127.0.0.1:7070/metrics')).text();
+            const m = await (await fetch(`http://127.0.0.1:${P.notifier}/metrics`)).text();
             assert.match(m, /^herald_notifier_links [1-9]/m, 'the gateway reaches the notifier over herald-link');
 
             // The page's publish form: signed-in users through the demo source.
-            const anon = await fetch('http://127.0.0.1:8080/api/publish', {
+            const anon = await fetch(`http://${gw}/api/publish`, {
                 method: 'POST', body: JSON.stringify({ channel: 'alerts', data: { text: 'anon' } }),
             });
             assert.equal(anon.status, 401);
-            const sub = await subscriber('ws://127.0.0.1:8080/ws', 'e2e-form');
-            const ok = await fetch('http://127.0.0.1:8080/api/publish', {
+            const sub = await subscriber(`ws://${gw}/ws`, 'e2e-form');
+            const ok = await fetch(`http://${gw}/api/publish`, {
                 method: 'POST', headers: { authorization: `Bearer ${demoToken()}` },
                 body: JSON.stringify({ channel: 'e2e-form', data: { text: 'from the form' } }),
             });
             assert.equal(ok.status, 200, await ok.text());
             assert.deepEqual((await sub.next()).data, { text: 'from the form' });
             sub.close();
-            const other = await fetch('http://127.0.0.1:8080/api/publish', {
+            const other = await fetch(`http://${gw}/api/publish`, {
                 method: 'POST', headers: { authorization: `Bearer ${demoToken()}` },
                 body: JSON.stringify({ channel: 'user:someone-else', data: {} }),
             });
@@ -179,7 +192,7 @@ test('make run: demo up through the gateway over herald-link, form for signed-in
             const pid = Number(/notifier ready .*\(pid (\d+)/.exec(r.out())[1]);
             process.kill(pid, 'SIGKILL');
             await waitFor(() => /notifier restarted \(pid \d+\)/.test(r.out()), 'notifier restarted', WAIT);
-            await waitFor(() => firstEvent('ws://127.0.0.1:8080/ws', 'orders'),
+            await waitFor(() => firstEvent(`ws://${gw}/ws`, 'orders'),
                 'an event through the gateway after the restart', WAIT, 500);
 
             const end = await r.stop('SIGINT');
@@ -194,14 +207,17 @@ test('make run: demo up through the gateway over herald-link, form for signed-in
     });
 
 test('make run: HERALD_BROKER=redis://127.0.0.1:PORT starts redis-server when none runs; XADDed events arrive',
-    { skip: skip || (!HAVE_REDIS && 'no redis-server'), timeout: 120000 }, async () => {
-        const port = await freePort();
-        const r = startRun({ HERALD_BROKER: `redis://127.0.0.1:${port}` });
+    { skip: !HAVE_REDIS && 'no redis-server', timeout: 120000 }, async () => {
+        const P = await demoPorts();
+        const gw = `127.0.0.1:${P.gateway}`;
+        let port = await freePort();
+        while (P.list.includes(port)) port = await freePort();
+        const r = startRun(P, { HERALD_BROKER: `redis://127.0.0.1:${port}` });
         try {
-            await waitReady(r);
+            await waitReady(r, P);
             assert.match(r.out(), new RegExp(`redis-server started on 127\\.0\\.0\\.1:${port}`));
             assert.match(r.out(), new RegExp(`broker redis://127\\.0\\.0\\.1:${port}`));
-            const sub = await subscriber('ws://127.0.0.1:8080/ws', 'e2e-redis');
+            const sub = await subscriber(`ws://${gw}/ws`, 'e2e-redis');
             const service = await RespClient.connect(port);
             await service.xadd('e2e-redis', { via: 'XADD' });
             service.close();
@@ -216,13 +232,15 @@ test('make run: HERALD_BROKER=redis://127.0.0.1:PORT starts redis-server when no
     });
 
 test('make run: HERALD_BROKER names a running Redis: used, not started again',
-    { skip: skip || (!HAVE_REDIS && 'no redis-server'), timeout: 120000 }, async () => {
+    { skip: !HAVE_REDIS && 'no redis-server', timeout: 120000 }, async () => {
         const redis = await startRedis();
-        const r = startRun({ HERALD_BROKER: redis.url() });
+        const P = await demoPorts();
+        const gw = `127.0.0.1:${P.gateway}`;
+        const r = startRun(P, { HERALD_BROKER: redis.url() });
         try {
-            await waitReady(r);
+            await waitReady(r, P);
             assert.doesNotMatch(r.out(), /redis-server started/);
-            const sub = await subscriber('ws://127.0.0.1:8080/ws', 'e2e-redis');
+            const sub = await subscriber(`ws://${gw}/ws`, 'e2e-redis');
             const service = await redis.client();
             await service.xadd('e2e-redis', { n: 1 });
             service.close();
@@ -237,24 +255,25 @@ test('make run: HERALD_BROKER names a running Redis: used, not started again',
     });
 
 test('make run: a notifier port taken while the notifier is down stops the restart loop with a message',
-    { skip, timeout: 120000 }, async () => {
-        const r = startRun({ HERALD_RUN_NO_SOURCE: '1' });
+    { timeout: 120000 }, async () => {
+        const P = await demoPorts();
+        const r = startRun(P, { HERALD_RUN_NO_SOURCE: '1' });
         let squatter;
         try {
-            await waitReady(r);
+            await waitReady(r, P);
             const pid = Number(/notifier ready .*\(pid (\d+)/.exec(r.out())[1]);
             process.kill(pid, 'SIGKILL');
             await waitFor(() => /notifier exited/.test(r.out()), 'run.sh saw the notifier exit', WAIT);
             squatter = net.createServer();
             await new Promise((resolve, reject) => {
                 squatter.once('error', reject);
-                squatter.listen(7070, '127.0.0.1', resolve);
+                squatter.listen(P.notifier, '127.0.0.1', resolve);
             });
             let timer;
             const end = await Promise.race([r.exited, new Promise((resolve) => { timer = setTimeout(resolve, WAIT, 'still running'); })]);
             clearTimeout(timer);
             assert.deepEqual(end, { code: 1, signal: null }, r.out());
-            assert.match(r.out(), /127\.0\.0\.1:7070 (was taken|is now in use)/);
+            assert.match(r.out(), new RegExp(`127\\.0\\.0\\.1:${P.notifier} (was taken|is now in use)`));
             assert.doesNotMatch(r.out(), /notifier restarted/);
         } finally {
             if (squatter) await new Promise((resolve) => squatter.close(resolve));
@@ -264,14 +283,15 @@ test('make run: a notifier port taken while the notifier is down stops the resta
     });
 
 test('make run: a demo port in use at start stops at once, leaving no temp folder',
-    { skip, timeout: 60000 }, async () => {
+    { timeout: 60000 }, async () => {
+        const P = await demoPorts();
         const squatter = net.createServer();
-        await new Promise((resolve) => squatter.listen(8080, '127.0.0.1', resolve));
-        const r = startRun();
+        await new Promise((resolve) => squatter.listen(P.gateway, '127.0.0.1', resolve));
+        const r = startRun(P);
         try {
             const end = await r.exited;
             assert.deepEqual(end, { code: 1, signal: null }, r.out());
-            assert.match(r.out(), /port 8080 on 127\.0\.0\.1 is already in use/);
+            assert.match(r.out(), new RegExp(`port ${P.gateway} on 127\\.0\\.0\\.1 is already in use`));
             assert.deepEqual(fs.readdirSync(r.tmp), []);
         } finally {
             await new Promise((resolve) => squatter.close(resolve));
