@@ -372,12 +372,17 @@ describe('SSE clients', () => {
                 await tab.goto(`http://127.0.0.1:${port}/${path.basename(page)}`);
                 await tab.evaluate(() => {
                     window.got = [];
+                    window.opened = false;
                     const es = new EventSource('/sse?channels=e2e');
                     es.addEventListener('e2e', (e) => window.got.push(`${JSON.parse(e.data).n}@${e.lastEventId}`));
+                    es.addEventListener('open', () => { window.opened = true; });
                 });
                 const got = () => tab.evaluate(() => window.got.map((g) => Number(g.split('@')[0])));
                 let n = 0;
                 const publish = async () => { n += 1; await service.xadd('e2e', { n }); };
+                // The stream's headers leave once the notifier has subscribed the
+                // session: an event published before 'open' may reach nobody.
+                await waitFor(() => tab.evaluate(() => window.opened), 'the EventSource open', WAIT);
                 await publish();
                 await waitFor(async () => (await got()).length === 1, 'the first event', WAIT);
                 // Kill each notifier in turn (the other one serves), publish while the
