@@ -12,7 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe } from 'node:test';
 import {
-    BIN, connect, connectWelcome, DEADLINE_MS, expectRefused, freePort, gatewayUp, httpGet, metrics,
+    BIN, connect, connectWelcome, DEADLINE_MS, expectRefused, freePort, freePorts, gatewayUp, httpGet, metrics,
     metricSum, nowS, parseMetrics, publishOk, rawConnect, runProgram, signJwt, sleep, spawnServer,
     startEcho, startNotifier, test, tmpFile, waitFor, WebSocket,
 } from './lib/harness.mjs';
@@ -58,8 +58,7 @@ function baseConfig(listen, admin, servers, over = {}) {
  * .port = listen port, .admin = admin base URL, .cfgPath.
  */
 async function startGateway(build, args = []) {
-    const listen = await freePort();
-    const admin = await freePort();
+    const [listen, admin] = await freePorts(2);
     const cfg = typeof build === 'function' ? build(listen, admin) : build;
     const cfgPath = tmpFile('gateway.yaml', JSON.stringify(cfg, null, 1));
     const srv = spawnServer('herald-gateway', ['--config', cfgPath, ...args], {}, listen);

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe } from 'node:test';
 import {
-    connect, expectRefused, freePort, gatewayUp, nowS, parseMetrics, publishOk, rawConnect, runProgram, signJwt, spawnServer,
+    connect, expectRefused, freePort, freePorts, gatewayUp, nowS, parseMetrics, publishOk, rawConnect, runProgram,
+    signJwt, spawnServer,
     startNotifier, test, tmpFile, waitFor,
 } from './lib/harness.mjs';
 
@@ -133,8 +134,7 @@ function handle(srv, f, out) {
 }
 
 async function startGateway(link, over = {}) {
-    const listen = await freePort();
-    const admin = await freePort();
+    const [listen, admin] = await freePorts(2);
     const cfg = {
         listen: `127.0.0.1:${listen}`,
         admin_listen: `127.0.0.1:${admin}`,

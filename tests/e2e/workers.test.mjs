@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe } from 'node:test';
 import {
-    connectWelcome, expectRefused, freePort, gatewayUp, parseMetrics, spawnServer, startNotifier, test, tmpFile, waitFor,
+    connectWelcome, expectRefused, freePort, freePorts, gatewayUp, parseMetrics, spawnServer, startNotifier, test,
+    tmpFile, waitFor,
 } from './lib/harness.mjs';
 
 /** Awaits p while keeping the event loop alive (the harness unrefs servers). */
@@ -19,8 +20,7 @@ async function held(p) {
 
 
 async function startGateway(nf, args, limits = {}) {
-    const listen = await freePort();
-    const admin = await freePort();
+    const [listen, admin] = await freePorts(2);
     const cfg = {
         listen: `127.0.0.1:${listen}`,
         admin_listen: `127.0.0.1:${admin}`,

@@ -132,6 +132,16 @@ export function freePort() {
     });
 }
 
+/** n distinct ports from freePort() (two probes in a row may return the same one). */
+export async function freePorts(n) {
+    const ports = [];
+    while (ports.length < n) {
+        const p = await freePort();
+        if (!ports.includes(p)) ports.push(p);
+    }
+    return ports;
+}
+
 /* ------------------------------------------------------------------ */
 /* Processes                                                           */
 /* ------------------------------------------------------------------ */
