@@ -7,12 +7,14 @@
 //   channels=a,b    channels shown at start       [orders,alerts,inventory]
 //   user=<name>     sign in at start
 //   secret=<s>      demo JWT secret               [herald-demo-secret]
+//   ttl=<s>         demo token lifetime, seconds  [3600]
 
 import { Herald, isValidChannel } from './herald.js';
 
 const params = new URLSearchParams(location.search);
 const WS_URL = params.get('ws') || '/ws';
 const DEMO_SECRET = params.get('secret') || 'herald-demo-secret';
+const TOKEN_TTL_S = Math.max(1, Number(params.get('ttl')) || 3600);
 const START_CHANNELS = (params.get('channels') || 'orders,alerts,inventory')
   .split(',').filter(isValidChannel);
 const FEED_MAX = 150;
@@ -315,7 +317,7 @@ async function mintDemoToken(user) {
   // publish: the form publishes over the WebSocket (client publish). A real
   // login service grants exact channels; the demo, whose secret is public
   // anyway, lets a signed-in user publish anywhere.
-  const claims = { sub: user, iat: now, exp: now + 3600, publish: ['*'] };
+  const claims = { sub: user, iat: now, exp: now + TOKEN_TTL_S, publish: ['*'] };
   const body = b64url(enc.encode(JSON.stringify(claims)));
   const sig = b64url(await hmacSha256(DEMO_SECRET, `${head}.${body}`));
   return `${head}.${body}.${sig}`;

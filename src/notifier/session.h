@@ -23,6 +23,7 @@
 
 typedef struct nf_session {
     nf_conn_kind kind; /* NF_KIND_SESSION; first member */
+    uint32_t pubs;     /* client publishes waiting for the broker (cpub.h) */
     nf_client client;  /* hub registration; sink = this session */
     nf_loop *loop;
     nf_transport tx; /* how the client is reached */
@@ -31,11 +32,10 @@ typedef struct nf_session {
     char *initial;        /* ?channels= until on_open, then NULL */
     char *initial_since;  /* ?since= until on_open, then NULL */
     uint64_t errors_from; /* start of the current one-minute error window */
-    uint32_t errors;      /* bad commands in that window */
     uint64_t cmds_from;   /* start of the current one-second command window */
+    uint32_t errors;      /* bad commands in that window */
     uint32_t cmds;        /* commands in that window */
     nf_expiry_item exp;   /* in loop->expiry while id.expires is set: notice, then 4001 */
-    uint32_t pubs;        /* client publishes waiting for the broker (cpub.h) */
     bool noticed;         /* the expiring notice went out for id.expires */
     bool via_proxy;       /* identity from a trusted proxy: its identity refresh is taken */
 } nf_session;

@@ -2,7 +2,7 @@
 //
 //   chromium ──ws /ws──▶ herald-gateway ──▶ herald-notifier ◀── redis stream ◀── XADD (test)
 //            ──GET /────▶   (static web/)        ▲
-//            ──POST /api/publish──────────────────┘
+//            (the publish form: client publish over the same WebSocket)
 //
 // The page must connect through the gateway, show published events, switch
 // off a channel the server refuses (and say why), survive the notifier being
@@ -153,7 +153,7 @@ test('demo page: live events through the gateway, survives a notifier restart', 
         await page.waitForSelector(`${mallory}:not(:checked)`, { timeout: WAIT });
         await page.waitForSelector('#banner:not([hidden])', { timeout: WAIT });
 
-        // 1-2 published by a service, 3 through the page's form (gateway /api/publish).
+        // 1-2 published by a service, 3 through the page's form (client publish).
         await publishOk(notifier, { channel: 'e2e', data: { text: 'e2e 1' } });
         await publishOk(notifier, { channel: 'e2e', data: { text: 'e2e 2' } });
         await page.fill('#publish-channel', 'e2e');
@@ -222,5 +222,31 @@ test('demo page: live events through the gateway, survives a notifier restart', 
         await page.waitForTimeout(3000);
         fs.mkdirSync(path.dirname(SHOT), { recursive: true });
         await page.screenshot({ path: SHOT });
+        assert.deepEqual(problems, []);
+    });
+
+test('demo page: herald.js refreshes a short-lived token in-band and stays connected', { timeout: 120000 },
+    async () => {
+        const notifier = await startNotifier(['--jwt-secret', SECRET, '--trusted-proxy', '127.0.0.1/32']);
+        const gw = await startGateway(notifier.port);
+        // 4-second tokens: the server sends `expiring` half-way, the page's
+        // token() mints a new one, the gateway verifies it and hands the
+        // notifier the new identity.
+        const { page, problems } = await openPage(
+            `${gw.base}/?channels=e2e&user=demo&secret=${SECRET}&ttl=4`);
+        await page.waitForSelector('#status.status-open', { timeout: WAIT });
+        await page.evaluate(() => {
+            window.life = { expiring: 0, refreshed: 0, disconnects: 0 };
+            const h = window.heraldDemo.herald;
+            h.on('expiring', () => { window.life.expiring++; });
+            h.on('refreshed', () => { window.life.refreshed++; });
+            h.on('disconnect', () => { window.life.disconnects++; });
+        });
+        // The second notice is sent no earlier than the first token's exp:
+        // a connection that had not refreshed would have been closed by then.
+        await page.waitForFunction(() => window.life.refreshed >= 2, null, { timeout: WAIT });
+        assert.equal(await page.evaluate(() => window.life.disconnects), 0);
+        await publishOk(notifier, { channel: 'e2e', data: { text: 'e2e 1' } });
+        await waitFor(async () => (await feedNumbers(page, 'e2e')).length === 1, 'the event', WAIT);
         assert.deepEqual(problems, []);
     });
