@@ -50,7 +50,9 @@ struct nf_pusher {
     char socket_id[HR_PUSHER_SOCKET_ID_MAX + 1];
     char *member_id, *member_info; /* presence data of the subscribe under way */
     membership *members;
-    nf_pusher *prev, *next; /* this loop's Pusher connections (local.all) */
+    nf_pusher *prev, *next; /* this loop's Pusher connections (cache.all) */
+    uint64_t client_second; /* client-event rate window (seconds) */
+    uint32_t client_events; /* client events in that second */
 };
 
 static const char APP[] = "/app/";
@@ -509,6 +511,61 @@ static void unsubscribe(nf_pusher *p, const hr_pusher_msg *m)
     nf_session_message(p->session, HR_WS_OP_TEXT, (const uint8_t *)cmd, (size_t)n);
 }
 
+/* Most client events a connection may send per second (Pusher's limit). */
+#define CLIENT_EVENTS_PER_S 10
+
+/* A client-* event: relayed as Pusher does (not to the sender, not
+ * stored, private and presence channels only, presence ones with the
+ * sender's user_id) to the other Pusher connections of this loop that are
+ * subscribed to the channel. */
+static void client_event(nf_pusher *p, const hr_pusher_msg *m)
+{
+    char h[HR_CHANNEL_MAX + 1];
+    const hr_pusher_kind kind = hr_pusher_channel_kind(m->channel, strlen(m->channel));
+    if (!p->loop->cfg->pusher_client_events) {
+        send_error(p, 0, "Client events are not enabled (--pusher-client-events)");
+        return;
+    }
+    if (kind == HR_PUSHER_PUBLIC ||
+        hr_pusher_channel_to_herald(m->channel, strlen(m->channel), h) < 0 ||
+        !nf_hub_is_subscribed(p->loop->hub, &p->session->client, h)) {
+        send_error(p, 0,
+                   "Client event rejected: subscribe to this private or presence channel first");
+        return;
+    }
+    const uint64_t now = uv_now(p->loop->uv) / 1000;
+    if (now != p->client_second) {
+        p->client_second = now;
+        p->client_events = 0;
+    }
+    if (++p->client_events > CLIENT_EVENTS_PER_S) {
+        send_error(p, HR_PUSHER_E_CLIENT_EVENT_RATE, "Client event rejected due to rate limit");
+        return;
+    }
+    const membership *me = kind == HR_PUSHER_PRESENCE ? member_of(p, m->channel) : NULL;
+    const char *uid = me != NULL ? me->user_id : NULL;
+    const size_t elen = strlen(m->event), clen = strlen(m->channel);
+    const int n =
+        hr_pusher_write_event(NULL, 0, m->event, elen, m->channel, clen, m->data, m->data_len, uid);
+    hr_msg *frame = NULL;
+    char *buf = n > 0 ? malloc((size_t)n) : NULL;
+    if (buf != NULL) {
+        hr_pusher_write_event(buf, (size_t)n, m->event, elen, m->channel, clen, m->data,
+                              m->data_len, uid);
+        frame = hr_ws_frame_msg_new(HR_WS_OP_TEXT, false, buf, (size_t)n);
+        free(buf);
+    }
+    if (frame == NULL) {
+        send_error(p, 0, "Client event rejected");
+        return;
+    }
+    for (nf_pusher *q = cache.all; q != NULL; q = q->next)
+        if (q != p && q->session != NULL &&
+            nf_hub_is_subscribed(q->loop->hub, &q->session->client, h))
+            hr_conn_send_msg(q->conn, frame);
+    hr_msg_unref(frame);
+}
+
 void nf_pusher_message(nf_pusher *p, const uint8_t *data, size_t len)
 {
     if (p->refuse_code != 0)
@@ -537,7 +594,7 @@ void nf_pusher_message(nf_pusher *p, const uint8_t *data, size_t len)
         unsubscribe(p, &m);
         break;
     case HR_PUSHER_MSG_CLIENT_EVENT:
-        send_error(p, 0, "Client events are not supported");
+        client_event(p, &m);
         break;
     default:
         break; /* pusher:pong, pusher:signin and the like */

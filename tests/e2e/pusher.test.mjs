@@ -257,6 +257,36 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
         }
     });
 
+    test('client events (--pusher-client-events): to the other subscribers, never back to the sender', opts, async () => {
+        const nf = await startNotifier(['--pusher-app-id', APP.appId, '--pusher-key', APP.key,
+            '--pusher-secret', APP.secret, '--pusher-client-events']);
+        const auth = await authEndpoint();
+        const pa = client(nf.port, auth.url);
+        const pb = client(nf.port, auth.url);
+        try {
+            const ca = pa.subscribe('private-chat');
+            const cb = pb.subscribe('private-chat');
+            // Both bound before either is awaited: the second may come first.
+            await Promise.all([once(ca, 'pusher:subscription_succeeded'),
+                once(cb, 'pusher:subscription_succeeded')]);
+            const seenByA = [];
+            ca.bind_global((ev) => seenByA.push(ev));
+            const typing = once(cb, 'client-typing');
+            assert.equal(ca.trigger('client-typing', { who: 'ann' }), true);
+            assert.deepEqual(await typing, { who: 'ann' });
+            // A server event after it: A sees that one and never its own client event.
+            const server = new Pusher({ ...APP, host: '127.0.0.1', port: String(nf.port), useTLS: false });
+            const marker = once(ca, 'marker');
+            await server.trigger('private-chat', 'marker', 1);
+            await marker;
+            assert.deepEqual(seenByA.filter((e) => !e.startsWith('pusher')), ['marker']);
+        } finally {
+            pa.disconnect();
+            pb.disconnect();
+            auth.srv.close();
+        }
+    });
+
     test('shutdown closes Pusher connections with 4200 (reconnect at once)', opts, async () => {
         const nf = await notifier();
         const ws = new WebSocket(`ws://127.0.0.1:${nf.port}/app/${APP.key}?protocol=7&client=js&version=8.4.0`);
