@@ -122,7 +122,8 @@ static void check_event(const uint8_t *data, size_t size)
     HR_ASSERT(json_is_string(d));
     HR_ASSERT(strcmp(json_string_value(json_object_get(msg, "event")), "ev\"\\") == 0);
     if (json[0] == '"') { /* the string itself */
-        json_t *want = json_loadb(json, jlen, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        json_t *want = json_loadb(json, jlen,
+                                  JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL);
         HR_ASSERT(json_equal(want, d));
         json_decref(want);
     } else { /* the JSON text */
