@@ -29,7 +29,7 @@ static void check_batch(const hr_pub_batch *b, char **ex)
         HR_ASSERT(it->n_channels >= 1 && it->n_channels <= HR_PUSHER_API_MAX_CHANNELS);
         for (size_t k = 0; k < it->n_channels; k++)
             HR_ASSERT(hr_channel_is_valid(it->channels[k], strlen(it->channels[k])));
-        HR_ASSERT(hr_publish_event_is_valid(it->event, it->event_len));
+        HR_ASSERT(hr_event_name_is_valid(it->event, it->event_len));
         json_t *v = json_loadb(it->data, it->data_len,
                                JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL);
         HR_ASSERT(v != NULL && strlen(it->data) == it->data_len);

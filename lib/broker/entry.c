@@ -65,7 +65,7 @@ int hr_entry_set(hr_entry *e, hr_event_id id, const char *channels, size_t clen,
 
 int hr_entry_set_event(hr_entry *e, const char *ev, size_t len)
 {
-    if (!hr_publish_event_is_valid(ev, len))
+    if (!hr_event_name_is_valid(ev, len))
         return HR_EINVAL;
     memcpy(e->event, ev, len);
     e->event[len] = '\0';

@@ -39,7 +39,7 @@ int hr_entry_set(hr_entry *e, hr_event_id id, const char *channels, size_t clen,
 
 /* Sets the event name of an entry that hr_entry_set filled, from a record's
  * optional name field ev[0..len) (copied). Returns 0 or HR_EINVAL when the
- * name is not valid (hr_publish_event_is_valid); the entry is unchanged. */
+ * name is not valid (hr_event_name_is_valid); the entry is unchanged. */
 int hr_entry_set_event(hr_entry *e, const char *ev, size_t len);
 
 /* Frees the data; safe on an entry whose set failed. */

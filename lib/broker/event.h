@@ -26,7 +26,7 @@ typedef struct hr_event_id {
 /* One event, borrowed by the receiver for the duration of a callback: its id,
  * the channels it was published to (1 or more valid names, NUL-terminated),
  * its data as compact JSON text (data[0..data_len), NUL-terminated), and its
- * optional event name (hr_publish_event_is_valid, NUL-terminated; NULL and
+ * optional event name (hr_event_name_is_valid, NUL-terminated; NULL and
  * 0 when the publisher gave none: Pusher clients then see
  * HR_PUBLISH_EVENT_DEFAULT). */
 typedef struct hr_event {

@@ -22,7 +22,7 @@
 #include "channel.h"
 #include "core/alloc.h"
 #include "core/err.h"
-#include "publish.h"
+#include "event_name.h"
 #include "json_mem.h"
 #include "json_scan.h"
 #include "utf8.h"
@@ -515,7 +515,7 @@ int hr_cproto_write_named_event(char *out, size_t cap, const char *channel, size
 {
     static const char EV_NAME[] = "\",\"event\":\"";
     if (!hr_channel_is_valid(channel, clen) || !hr_cproto_id_is_valid(id, idlen) ||
-        !hr_publish_event_is_valid(event, elen) || data_json == NULL || dlen == 0)
+        !hr_event_name_is_valid(event, elen) || data_json == NULL || dlen == 0)
         return HR_EINVAL;
     const size_t elen_esc = escaped_len(event, elen);
     const size_t fixed =

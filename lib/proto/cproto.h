@@ -158,7 +158,7 @@ int hr_cproto_write_event(char *out, size_t cap, const char *channel, size_t cle
 /* Like hr_cproto_write_event with the publisher's event name (an extension
  * of SPEC §2 for events published with one, docs/compat.md):
  * {"type":"event","channel":"<channel>","id":"<id>","event":"<event>","data":<data_json>}
- * event must pass hr_publish_event_is_valid (it is JSON-escaped here);
+ * event must pass hr_event_name_is_valid (it is JSON-escaped here);
  * same returns, HR_EINVAL for a bad name too. */
 int hr_cproto_write_named_event(char *out, size_t cap, const char *channel, size_t clen,
                                 const char *id, size_t idlen, const char *event, size_t elen,

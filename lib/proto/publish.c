@@ -230,17 +230,6 @@ static char *data_text(const raw *r, json_t *data, size_t *out_len)
     return d;
 }
 
-bool hr_publish_event_is_valid(const char *e, size_t len)
-{
-    if (e == NULL || len == 0 || len > HR_PUBLISH_EVENT_MAX ||
-        !hr_utf8_valid((const uint8_t *)e, len))
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)e[i] < 0x20 || e[i] == 0x7f)
-            return false;
-    return true;
-}
-
 static void item_deinit(hr_pub_item *it)
 {
     if (it->channels != NULL)
@@ -379,7 +368,7 @@ static int parse_item(json_t *obj, const raw *r, perr *e, hr_pub_item *it)
         rc = fail(e, HR_EINVAL, "missing \"data\"");
     else if (event != NULL &&
              (!json_is_string(event) ||
-              !hr_publish_event_is_valid(json_string_value(event), json_string_length(event))))
+              !hr_event_name_is_valid(json_string_value(event), json_string_length(event))))
         rc = fail(e, HR_EINVAL,
                   "\"event\" must be a string of 1 to %d bytes without control "
                   "characters",

@@ -12,18 +12,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "event_name.h"
+
 /* Most channels named by one item ("channels" array); more is HR_EINVAL. */
 #define HR_PUBLISH_MAX_CHANNELS 1024
-/* Longest event name (bytes), as the Pusher server library allows. */
-#define HR_PUBLISH_EVENT_MAX 200
-/* The event name Pusher clients see for an event published without one. */
-#define HR_PUBLISH_EVENT_DEFAULT "message"
+/* Event names: event_name.h (kept under these names for the publish API). */
+#define HR_PUBLISH_EVENT_MAX HR_EVENT_NAME_MAX
+#define HR_PUBLISH_EVENT_DEFAULT HR_EVENT_NAME_DEFAULT
 
 /* One event to publish: to n_channels (>= 1) distinct valid channel names
  * (duplicates dropped, order kept), with data the compact JSON text of the
  * item's "data" value (any JSON value, null included), NUL-terminated,
  * data_len bytes without the NUL, and the optional event name of the item's
- * "event" (hr_publish_event_is_valid; NULL when absent), which Pusher
+ * "event" (hr_event_name_is_valid; NULL when absent), which Pusher
  * clients see as the event's name (SPEC §8). Everything owned by the
  * enclosing batch. */
 typedef struct hr_pub_item {
@@ -57,10 +58,6 @@ typedef struct hr_pub_batch {
  * holds nothing. */
 int hr_publish_parse(const uint8_t *body, size_t len, size_t max_items, hr_pub_batch *out,
                      char *errbuf, size_t errcap);
-
-/* True when e[0..len) is a usable event name: 1..HR_PUBLISH_EVENT_MAX bytes
- * of UTF-8 without control characters. */
-bool hr_publish_event_is_valid(const char *e, size_t len);
 
 /* Frees everything the batch owns; safe twice and on a zeroed batch. */
 void hr_publish_batch_deinit(hr_pub_batch *b);

@@ -131,7 +131,7 @@ static bool is_plain_text(const char *s, size_t len, size_t max)
 
 bool hr_pusher_event_is_valid(const char *e, size_t len)
 {
-    return hr_publish_event_is_valid(e, len); /* one rule for both */
+    return hr_event_name_is_valid(e, len); /* one rule for both */
 }
 
 /* ---- client messages ---- */

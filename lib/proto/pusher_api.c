@@ -155,7 +155,7 @@ static int read_event(json_t *ev, hr_pub_item *it, char **exclude, char *errbuf,
     json_t *name = json_object_get(ev, "name"), *data = json_object_get(ev, "data");
     json_t *sid = json_object_get(ev, "socket_id");
     if (!json_is_string(name) ||
-        !hr_publish_event_is_valid(json_string_value(name), json_string_length(name)))
+        !hr_event_name_is_valid(json_string_value(name), json_string_length(name)))
         return fail(errbuf, errcap, "\"name\" must be an event name of 1 to %d bytes",
                     HR_PUBLISH_EVENT_MAX);
     if (!json_is_string(data))
