@@ -1,4 +1,4 @@
-// A backend-for-frontend between herald-gateway and herald-notifier (SPEC §7,
+// A backend-for-frontend between herald-gateway and herald-notifier (docs/transform.md,
 // the second form of the transformation layer):
 //
 //   client ⇄ herald-gateway ⇄ this BFF ⇄ herald-notifier
