@@ -8,6 +8,8 @@
  * hears on_close exactly once. */
 #include "conn.h"
 
+#include <fcntl.h>
+
 #include <arpa/inet.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -416,6 +418,26 @@ void hr_conn_set_close_codes(hr_conn *c, int slow_code, int shutdown_code)
     c->slow_code = (uint16_t)(slow_code >= 1000 && slow_code <= 4999 ? slow_code : 0);
     c->shutdown_code =
         (uint16_t)(shutdown_code >= 1000 && shutdown_code <= 4999 ? shutdown_code : 0);
+}
+
+int hr_conn_detach(hr_conn *c, uint8_t **bytes, size_t *len)
+{
+    uv_os_fd_t fd = -1;
+    if (c->phase != HR_PH_DEFER || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return HR_EINVAL;
+    const size_t n = c->in.len;
+    uint8_t *copy = malloc(n > 0 ? n : 1);
+    const int dup_fd = copy != NULL ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (dup_fd < 0) {
+        free(copy);
+        return HR_ENOMEM;
+    }
+    if (n > 0)
+        memcpy(copy, c->in.base + c->in.off, n);
+    *bytes = copy;
+    *len = n;
+    hr_conn_terminate(c); /* closes our descriptor only: the duplicate keeps the socket */
+    return dup_fd;
 }
 
 void hr_conn_abort(hr_conn *c)

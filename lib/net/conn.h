@@ -158,6 +158,15 @@ int hr_conn_send_text(hr_conn *c, const void *p, size_t len);
  * frame is out, later calls return HR_ECLOSED. Returns 0 or HR_ECLOSED. */
 int hr_conn_close(hr_conn *c, int code, const char *reason);
 
+/* Hands the connection's socket over to another loop's server
+ * (hr_server_adopt) while its upgrade is with on_upgrade: returns a
+ * duplicate of the descriptor (close-on-exec) and, in *bytes and *len, a
+ * heap copy of the input read but not consumed yet (the request head
+ * included; free it), then closes this side without a byte to the peer
+ * (on_close runs with 0). Returns the descriptor, or a negative HR_E* code
+ * and the connection untouched. */
+int hr_conn_detach(hr_conn *c, uint8_t **bytes, size_t *len);
+
 /* Drops the connection at once (no close frame, queued bytes discarded).
  * on_close still runs (code 1006, or 0 for HTTP). */
 void hr_conn_abort(hr_conn *c);

@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/random.h>
 
 #include "conn_internal.h"
@@ -197,6 +198,38 @@ static void on_connection(uv_stream_t *l, int status)
     c->deadline = uv_now(s->loop) + s->cfg.handshake_timeout_ms;
     s->stats.conns_accepted++;
     hr_conn_start_reading(c);
+}
+
+int hr_server_adopt(hr_server *s, int fd, const uint8_t *bytes, size_t len)
+{
+    hr_conn *c = s->shutting_down ? NULL : hr_conn_new(s, s->cb);
+    if (c == NULL) {
+        close(fd);
+        return s->shutting_down ? HR_ECLOSED : HR_ENOMEM;
+    }
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        close(fd);
+        hr_conn_abort(c);
+        return HR_EINVAL;
+    }
+    if (len > 0 && hr_buf_append(&c->in, bytes, len) != 0) {
+        hr_conn_abort(c);
+        return HR_ENOMEM;
+    }
+    int plen = (int)sizeof c->peer;
+    uv_tcp_getpeername(&c->tcp, &c->peer.sa, &plen);
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->deadline = uv_now(s->loop) + s->cfg.handshake_timeout_ms;
+    s->stats.conns_accepted++;
+    hr_conn_refeed(c); /* the bytes first, at this turn's flush; then reading */
+    return 0;
+}
+
+void hr_server_close_websockets(hr_server *s, int code, const char *reason)
+{
+    for (hr_conn *c = s->conns; c != NULL; c = c->next)
+        if (c->phase == HR_PH_WS)
+            hr_conn_close(c, code, reason);
 }
 
 static void on_listener_closed(uv_handle_t *h)

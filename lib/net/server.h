@@ -83,6 +83,17 @@ hr_server *hr_server_new(uv_loop_t *loop, const hr_server_config *cfg, const hr_
  * HR_ELIMIT (too many listeners) or a libuv error (UV_EADDRINUSE, ...). */
 int hr_server_listen(hr_server *s, const char *addr);
 
+/* Takes over a connected socket detached from another loop's server
+ * (hr_conn_detach) together with the bytes already read from it, which are
+ * handled first, as if just read. Takes fd (closed on failure); copies
+ * bytes. The connection counts as accepted here. Returns 0 or an HR_E*
+ * code. */
+int hr_server_adopt(hr_server *s, int fd, const uint8_t *bytes, size_t len);
+
+/* Starts the close handshake with code and reason on every open WebSocket
+ * connection of s (hr_conn_close); other connections are left alone. */
+void hr_server_close_websockets(hr_server *s, int code, const char *reason);
+
 /* The bound port of listener i (0-based, in hr_server_listen order), or 0. */
 int hr_server_port(const hr_server *s, int i);
 

@@ -287,6 +287,10 @@ static void take_snapshot(const nf_loop *l, snapshot *s)
  * and history (by reference), so a sum would count each event once per loop. */
 static void add_loop(snapshot *s, const nf_loop_counters *c)
 {
+    s->connections += c->net.ws_open;
+    s->bytes_out += c->net.bytes_out;
+    s->bytes_in += c->net.bytes_in;
+    s->slow_closes += c->net.slow_closes;
     s->sessions_total += c->app.sessions_total;
     s->subscriptions += c->hub.subscriptions;
     s->events_delivered += c->hub.events_delivered;
@@ -304,12 +308,11 @@ static void add_loop(snapshot *s, const nf_loop_counters *c)
     s->link.slow_closes += c->link.slow_closes;
 }
 
-/* herald_notifier_loop_link_sessions{loop="i"}: where the sessions live. */
-static int write_per_loop(hr_buf *out, const uint64_t *sessions, unsigned n)
+/* herald_notifier_loop_<what>{loop="i"}: where the sessions live. */
+static int write_per_loop(hr_buf *out, const char *name, const char *help,
+                          const uint64_t *sessions, unsigned n)
 {
-    const char *name = "herald_notifier_loop_link_sessions";
-    int rc = hr_metrics_write_header(out, name, HR_METRIC_GAUGE,
-                                     "Client sessions over herald-link, per event loop.");
+    int rc = hr_metrics_write_header(out, name, HR_METRIC_GAUGE, help);
     for (unsigned i = 0; rc == 0 && i < n; i++) {
         char label[32];
         snprintf(label, sizeof label, "loop=\"%u\"", i);
@@ -323,17 +326,24 @@ int nf_api_write_metrics(const nf_loop *l, hr_buf *out)
     snapshot s;
     take_snapshot(l, &s);
     const unsigned n = l->peers != NULL ? l->peers->count(l->peers_arg) : 1;
-    uint64_t sessions[NF_LOOPS_MAX] = {s.link.sessions};
+    uint64_t sessions[NF_LOOPS_MAX] = {s.link.sessions}, direct[NF_LOOPS_MAX] = {s.connections};
     s.loops = n;
     for (unsigned i = 1; i < n; i++) {
         nf_loop_counters c;
         l->peers->counters(l->peers_arg, i, &c);
         add_loop(&s, &c);
         sessions[i] = c.link.sessions;
+        direct[i] = c.net.ws_open;
     }
     const void *blocks[] = {&s};
-    const int rc = hr_metrics_write_table(out, metrics, HR_ARRAY_LEN(metrics), blocks, 1);
-    return rc != 0 || l->links == NULL ? rc : write_per_loop(out, sessions, n);
+    int rc = hr_metrics_write_table(out, metrics, HR_ARRAY_LEN(metrics), blocks, 1);
+    if (rc == 0)
+        rc = write_per_loop(out, "herald_notifier_loop_connections",
+                            "Direct WebSocket connections open, per event loop.", direct, n);
+    if (rc == 0 && l->links != NULL)
+        rc = write_per_loop(out, "herald_notifier_loop_link_sessions",
+                            "Client sessions over herald-link, per event loop.", sessions, n);
+    return rc;
 }
 
 static void handle_metrics(nf_loop *l, hr_conn *c)

@@ -36,6 +36,10 @@ static nf_loop *loop_of(hr_conn *c)
 
 static void on_request(hr_conn *c, const hr_http_head *head, const uint8_t *body, size_t len)
 {
+    if (loop_of(c)->index > 0) { /* a shard's server serves only the clients handed to it */
+        hr_conn_respond(c, 404, "text/plain", "not found\n", 10, NULL);
+        return;
+    }
     size_t plen;
     const char *q;
     size_t qlen;
@@ -68,7 +72,11 @@ static int on_upgrade(hr_conn *c, const hr_http_head *head, hr_upgrade_reply *re
         reply->body_len = 10;
         return 404;
     }
-    return nf_direct_upgrade(loop_of(c), c, head, reply);
+    nf_loop *l = loop_of(c);
+    if (l->peers != NULL && l->peers->direct != NULL && !l->stopping &&
+        l->peers->direct(l->peers_arg, c))
+        return 0; /* detached: another loop answers (c is closed here) */
+    return nf_direct_upgrade(l, c, head, reply);
 }
 
 static void on_open(hr_conn *c)
@@ -237,6 +245,12 @@ int nf_loop_init_shard(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, unsigned
         snprintf(err, errcap, "herald-notifier: out of memory");
         return HR_ENOMEM;
     }
+    hr_server_config sc;
+    server_config(cfg, &sc);
+    if ((l->server = hr_server_new(uv, &sc, &callbacks, l)) == NULL) {
+        snprintf(err, errcap, "herald-notifier: out of memory");
+        return HR_ENOMEM;
+    }
     uv_timer_init(uv, &l->sweep);
     l->sweep.data = l;
     l->handles_open = true;
@@ -303,11 +317,13 @@ static void on_server_done(hr_server *s, void *arg)
     close_handles(l);
     hr_broker_free(l->broker);
     l->broker = NULL;
-    nf_links_free(l->links);
-    l->links = NULL;
+    if (l->index == 0) { /* a shard's table goes in nf_loop_deinit, once its links closed */
+        nf_links_free(l->links);
+        l->links = NULL;
+    }
     nf_api_free_pending(l);
     nf_cpub_free_pending(l);
-    if (was_running)
+    if (was_running && l->index == 0)
         hr_log(HR_LOG_INFO, "notifier", "stopped");
 }
 

@@ -3,11 +3,12 @@
  * signal handles and the counters. There are no other globals (beyond the
  * log threshold).
  *
- * Loop 0, the primary, has all of it. With --link-listen and --loops N > 1,
- * loops 1..N-1 ("shards", loops.h) each run on their own thread with an
- * nf_loop of their own holding only a hub, the auth settings, the links the
- * primary handed them, the sweep timer and the counters: no server, no
- * broker, no signals (nf_loop_init_shard). The shard code wires loop 0 to
+ * Loop 0, the primary, has all of it. With --loops N > 1, loops 1..N-1
+ * ("shards", loops.h) each run on their own thread with an nf_loop of their
+ * own holding only a hub, the auth settings, the links and the direct
+ * WebSocket clients the primary handed them, a server that never listens
+ * (it adopts those clients), the sweep timer and the counters: no broker,
+ * no signals, no HTTP API (nf_loop_init_shard). The shard code wires loop 0 to
  * them (nf_loop_peers, the hub's tap, the link hand-off); this file never
  * calls it.
  *
@@ -62,6 +63,10 @@ typedef struct nf_loop_peers {
     unsigned (*count)(void *arg);
     /* The latest counters of loop index (1..count-1), thread-safe. */
     void (*counters)(void *arg, unsigned index, struct nf_loop_counters *out);
+    /* A direct WebSocket upgrade to /ws arrived on the primary: true when
+     * another loop took the client over (hr_conn_detach: c is closed here
+     * and the upgrade runs there), false to serve it here. */
+    bool (*direct)(void *arg, hr_conn *c);
 } nf_loop_peers;
 
 typedef struct nf_loop {
@@ -101,7 +106,8 @@ int nf_loop_init(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, char *err, siz
  * will run: a hub, the auth settings and an empty link table (the links
  * arrive through nf_links_adopt), the sweep timer started. start_ms is the
  * primary's (connection ids stay unique per process through the index).
- * Returns 0 or HR_ENOMEM with one line in err. Stop with nf_loop_stop, then
+ * Its server (l->server) only adopts clients the primary hands over
+ * (hr_server_adopt). Returns 0 or HR_ENOMEM with one line in err. Stop with nf_loop_stop, then
  * nf_loop_deinit after uv_run returned. */
 int nf_loop_init_shard(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, unsigned index,
                        uint64_t start_ms, char *err, size_t errcap);

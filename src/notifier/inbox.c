@@ -19,8 +19,10 @@ void nf_inbox_item_release(nf_inbox_item *it)
 {
     if (it->kind == NF_INBOX_EVENT || it->kind == NF_INBOX_PUBLISH)
         hr_msg_unref(it->msg);
-    else if (it->kind == NF_INBOX_LINK)
+    else if (it->kind == NF_INBOX_LINK || it->kind == NF_INBOX_DIRECT)
         close(it->fd);
+    free(it->bytes);
+    it->bytes = NULL;
     it->msg = NULL;
     it->kind = 0;
 }

@@ -1,9 +1,11 @@
 /* nf_inbox: the queue through which the primary loop talks to one shard
  * loop (loops.h), and the one through which the shards send client
- * publishes to the primary (several producers: the mutex serialises them): events (a reference to the frame the primary encoded, the
- * channel name, the id and the primary's timestamp), history floors, link
- * sockets handed over, and the stop order. One producer thread (the
- * primary), one consumer (the shard), a mutex around a ring of items, and an
+ * publishes to the primary (several producers: the mutex serialises them):
+ * events (a reference to the frame the primary encoded, the channel name,
+ * the id and the primary's timestamp), history floors, link and direct
+ * client sockets handed over, and the stop order. Items keep their order,
+ * so a client handed over after an event finds it in the shard's history.
+ * One producer thread (the primary), one consumer (the shard), a mutex around a ring of items, and an
  * optional uv_async_t signalled (under the mutex) when the ring turns
  * non-empty: libuv coalesces the signals, so the consumer takes everything
  * at once with nf_inbox_take() and works outside the lock.
@@ -39,11 +41,14 @@ typedef enum nf_inbox_kind {
     /* The primary's answer, primary -> shard: status, the id's text in
      * channel, tag the shard's request. */
     NF_INBOX_PUBLISHED = 6,
+    NF_INBOX_DIRECT = 7, /* serve a WebSocket client on socket fd; bytes: what was read of it */
 } nf_inbox_kind;
 
 typedef struct nf_inbox_item {
     nf_inbox_kind kind;
-    uv_os_sock_t fd; /* LINK: owned by the item */
+    uv_os_sock_t fd; /* LINK, DIRECT: owned by the item */
+    uint8_t *bytes;  /* DIRECT: the input read so far (the upgrade request), owned */
+    size_t len;
     hr_msg *msg;     /* EVENT: one reference, owned by the item */
     hr_event_id id;
     uint64_t now_ms;

@@ -32,7 +32,7 @@ typedef struct shard {
     nf_shards *sh;
     uv_loop_t uv;
     uv_async_t wake;
-    uv_check_t snap;
+    uv_prepare_t snap; /* started before the server's flush: runs after it */
     nf_inbox inbox;
     nf_ring batch; /* items taken from the inbox, being handled */
     uv_thread_t thread;
@@ -45,7 +45,8 @@ typedef struct shard {
 struct nf_shards {
     nf_loop *primary;
     unsigned n;    /* loops, the primary included */
-    unsigned next; /* round robin */
+    unsigned next;        /* round robin: links */
+    unsigned next_direct; /* round robin: direct clients */
     bool stopping;
     shard **shards; /* [1..n-1]; [0] unused */
     nf_inbox up;    /* client publishes from the shards to the primary's broker */
@@ -62,10 +63,11 @@ unsigned nf_loops_pick(unsigned *next, unsigned n)
 
 /* ---- the shard's side (its own thread) ----------------------------------- */
 
-static void on_snap(uv_check_t *h)
+static void on_snap(uv_prepare_t *h)
 {
     shard *s = h->data;
     const nf_loop_counters c = {
+        .net = s->l.server != NULL ? *hr_server_stats(s->l.server) : (hr_net_stats){0},
         .hub = *nf_hub_stats_view(s->l.hub),
         .app = s->l.stats,
         .link = nf_links_stats(s->l.links),
@@ -101,6 +103,13 @@ static void handle_item(shard *s, nf_inbox_item *it)
     case NF_INBOX_LINK:
         it->kind = 0; /* the descriptor moves into the link table */
         (void)nf_links_adopt(s->l.links, it->fd);
+        break;
+    case NF_INBOX_DIRECT:
+        it->kind = 0; /* the descriptor moves into the server (or is closed there) */
+        if (s->l.stopping)
+            close(it->fd);
+        else
+            (void)hr_server_adopt(s->l.server, it->fd, it->bytes, it->len);
         break;
     case NF_INBOX_STOP:
         shard_stop(s);
@@ -142,6 +151,7 @@ static void on_overflow(shard *s, uint64_t lost, hr_event_id lost_id)
            (unsigned long long)lost);
     nf_hub_raise_floor(s->l.hub, lost_id);
     nf_links_close_sessions(s->l.links, HR_WS_CLOSE_TRY_AGAIN, "fell behind");
+    hr_server_close_websockets(s->l.server, HR_WS_CLOSE_TRY_AGAIN, "fell behind");
 }
 
 static void on_wake(uv_async_t *h)
@@ -197,9 +207,12 @@ static shard *shard_new(nf_shards *sh, const nf_loop *p, unsigned index, char *e
     uv_mutex_init(&s->snap_lock);
     nf_inbox_init(&s->inbox, p->cfg->loop_queue, &s->wake);
     uv_async_init(&s->uv, &s->wake, on_wake);
-    uv_check_init(&s->uv, &s->snap);
+    /* The snapshot is taken just before the loop blocks, after this turn's
+     * flush (libuv runs the prepare handles started last first), so it
+     * holds everything the loop did before it went idle. */
+    uv_prepare_init(&s->uv, &s->snap);
     s->wake.data = s->snap.data = s;
-    uv_check_start(&s->snap, on_snap);
+    uv_prepare_start(&s->snap, on_snap);
     const int rc = nf_loop_init_shard(&s->l, &s->uv, p->cfg, index, p->start_ms, err, errcap);
     s->sh = sh;
     s->l.forward_publish = forward_publish;
@@ -221,6 +234,7 @@ static void peer_floor(void *arg, hr_event_id floor);
 static void peer_stop(void *arg);
 static unsigned peer_count(void *arg);
 static void peer_counters(void *arg, unsigned index, nf_loop_counters *out);
+static bool peer_direct(void *arg, hr_conn *c);
 
 /* What the primary's code sees of the shards (app.h). */
 static const nf_loop_peers peers = {
@@ -228,6 +242,7 @@ static const nf_loop_peers peers = {
     .stop = peer_stop,
     .count = peer_count,
     .counters = peer_counters,
+    .direct = peer_direct,
 };
 
 nf_shards *nf_shards_start(nf_loop *p, unsigned n, char *err, size_t errcap)
@@ -261,7 +276,8 @@ nf_shards *nf_shards_start(nf_loop *p, unsigned n, char *err, size_t errcap)
         }
         sh->shards[sh->n++] = s;
     }
-    nf_links_set_handoff(p->links, hand_off, sh);
+    if (p->links != NULL)
+        nf_links_set_handoff(p->links, hand_off, sh);
     nf_hub_set_tap(p->hub, on_frame, sh);
     p->peers = &peers;
     p->peers_arg = sh;
@@ -374,6 +390,22 @@ void nf_shards_counters(nf_shards *sh, unsigned index, nf_loop_counters *out)
 static void on_frame(void *arg, const char *name, hr_event_id id, hr_msg *plain, uint64_t now_ms)
 {
     nf_shards_post_event(arg, name, id, plain, now_ms);
+}
+
+/* A direct client's upgrade: every one but one in n goes to a shard. */
+static bool peer_direct(void *arg, hr_conn *c)
+{
+    nf_shards *sh = arg;
+    const unsigned k = nf_loops_pick(&sh->next_direct, sh->n);
+    if (k == 0 || sh->stopping)
+        return false;
+    nf_inbox_item it = {.kind = NF_INBOX_DIRECT};
+    const int fd = hr_conn_detach(c, &it.bytes, &it.len);
+    if (fd < 0)
+        return false; /* still ours: served here */
+    it.fd = fd;
+    post(sh->shards[k], &it); /* a full inbox drops it: the client sees the socket close */
+    return true;
 }
 
 static void peer_floor(void *arg, hr_event_id floor)

@@ -1,10 +1,11 @@
-/* nf_shards: the notifier on several cores (--loops N with --link-listen).
+/* nf_shards: the notifier on several cores (--loops N).
  *
- * Loop 0, the primary, runs on the main thread with everything: direct
- * WebSocket clients, the HTTP API, the broker, the link listener. Loops
- * 1..N-1, the shards, each run an nf_loop of their own (app.h) on their own
- * thread and own the herald-links the primary hands them and every session
- * opened on those links; hub, history, sessions, replays and flow control
+ * Loop 0, the primary, runs on the main thread with everything: the
+ * listener, the HTTP API (/publish, /metrics, /readyz), SSE and Pusher
+ * clients, the broker, the link listener. Loops 1..N-1, the shards, each
+ * run an nf_loop of their own (app.h) on their own thread and own the
+ * herald-links and the direct WebSocket clients the primary hands them and
+ * every session opened on those; hub, history, sessions, replays and flow control
  * are all local to a loop, so the hot path takes no lock.
  *
  *   broker ─▶ primary hub: encode once per channel ─▶ its own subscribers
@@ -20,8 +21,17 @@
  * a shard, the primary accepts the socket, duplicates the descriptor, closes
  * its own handle and posts the descriptor to the shard (nf_links_adopt).
  *
+ * Direct clients: the primary reads each upgrade request to /ws; every one
+ * but one in N (round robin) goes to a shard before it is answered: the
+ * descriptor and the bytes read so far (hr_conn_detach) travel through the
+ * inbox, behind every event posted before, and the shard's server parses
+ * the request again (hr_server_adopt), so auth, the 101, the welcome and
+ * any resume happen there, against a history that already holds every
+ * event the primary's did.
+ *
  * Metrics: each shard copies its counters into a mutex-protected snapshot
- * once per loop turn (a uv_check handle); the primary sums the snapshots.
+ * once per loop turn, just before it blocks (a uv_prepare handle that runs
+ * after the server's flush); the primary sums the snapshots.
  *
  * Stop: nf_shards_stop posts STOP to every shard (each closes its sessions
  * with 1001 and its handles, so its uv_run returns); nf_shards_free joins
@@ -40,6 +50,7 @@ typedef struct nf_shards nf_shards;
 
 /* Counters of one loop, summed by /metrics. */
 typedef struct nf_loop_counters {
+    hr_net_stats net; /* its direct clients */
     nf_hub_stats hub;
     nf_app_stats app;
     nf_link_stats link;

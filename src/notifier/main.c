@@ -26,11 +26,11 @@ static int run(const nf_config *cfg)
     nf_loop l;
     char err[512];
     int status = 0;
-    nf_shards *shards = NULL; /* the other loops (--loops N with --link-listen) */
+    nf_shards *shards = NULL; /* the other loops (--loops N) */
     int rc = nf_loop_init(&l, &uv, cfg, err, sizeof err);
     if (rc == 0)
         rc = nf_loop_start(&l, err, sizeof err);
-    if (rc == 0 && l.links != NULL && cfg->loops > 1 &&
+    if (rc == 0 && cfg->loops > 1 &&
         (shards = nf_shards_start(&l, cfg->loops, err, sizeof err)) == NULL)
         rc = HR_ENOMEM;
     if (rc != 0) {
