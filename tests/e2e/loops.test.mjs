@@ -87,8 +87,9 @@ describe('direct clients on several loops', directOnly('the gateway holds the cl
 
         // SIGTERM: 1001 on both loops.
         const closes = resumed.map((c) => c.closed);
-        await srv.stop();
+        const exit = await srv.stop();
         for (const code of await Promise.all(closes)) assert.equal(code.code ?? code, 1001);
+        assert.equal(exit.code, 0, srv.stderr());
     });
 
     test('a loop a whole queue behind closes its direct clients with 1013; a resume there says recovered:false', async () => {
