@@ -281,6 +281,11 @@ nf_shards *nf_shards_start(nf_loop *p, unsigned n, char *err, size_t errcap)
     nf_hub_set_tap(p->hub, on_frame, sh);
     p->peers = &peers;
     p->peers_arg = sh;
+    /* A broker up before the shards were (the memory broker is, from inside
+     * hr_broker_start) raised the primary's floor alone: the shards start
+     * from the same one, ahead of every event. */
+    if (p->broker != NULL && hr_broker_is_ready(p->broker))
+        nf_shards_post_floor(sh, p->broker->origin);
     hr_log(HR_LOG_INFO, "notifier", "event loops loops=%u", sh->n);
     return sh;
 }

@@ -40,6 +40,13 @@ describe('direct clients on several loops', directOnly('the gateway holds the cl
 
     test('clients spread over both loops; every event in order on each; resume on each loop', async () => {
         const srv = await startNotifier(['--loops', '2']);
+        // A resume from before the process started is incomplete on every
+        // loop alike (each loop starts from the primary's floor).
+        for (let i = 0; i < 2; i++) {
+            const [c, s] = await welcomed(srv, { channels: `old${i}`, since: '1-0' });
+            assert.equal(s.recovered, false, `client ${i}`);
+            await c.close();
+        }
         const clients = [];
         for (let i = 0; i < CLIENTS; i++) clients.push((await welcomed(srv, { channels: 'a,b' }))[0]);
         await waitFor(async () => {
