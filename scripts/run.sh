@@ -168,6 +168,7 @@ if [ "$notifier_port $link_port $form_port $gateway_port $admin_port" != "7070 7
   sed -e "s/127\.0\.0\.1:8080/$host:$gateway_port/g; s/127\.0\.0\.1:9090/$host:$admin_port/g" \
     -e "s/127\.0\.0\.1:7071/$host:$link_port/g; s/127\.0\.0\.1:7072/$host:$form_port/g" \
     -e "s/127\.0\.0\.1:7070/$host:$notifier_port/g; s|\.\./web/|$PWD/web/|g" \
+    -e "s|script: transforms/|script: $PWD/config/transforms/|g" \
     config/gateway.yaml >"$gateway_config"
 fi
 "$bin/herald-gateway" --config "$gateway_config" >"$logdir/gateway-access.log" 2>"$logdir/gateway.log" &

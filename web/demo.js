@@ -8,6 +8,9 @@
 //   user=<name>     sign in at start
 //   secret=<s>      demo JWT secret               [herald-demo-secret]
 //   ttl=<s>         demo token lifetime, seconds  [3600]
+//
+// Behind `make run` the gateway's script (config/transforms/demo.lua) shapes
+// events per view and says which in data.view; the page shows it.
 
 import { Herald, isValidChannel } from './herald.js';
 
@@ -32,6 +35,7 @@ const state = {
   latencies: [], // last latencies (ms)
   counts: new Map(), // channel -> delivered
   offs: new Map(), // channel -> unsubscribe function
+  view: null, // the view named by the latest event (data.view), if any
 };
 
 // A fresh token for every (re)connect and before the old one expires, as a
@@ -177,6 +181,7 @@ function onEvent(data, ev) {
     state.latencies.push(latency);
     if (state.latencies.length > 200) state.latencies.shift();
   }
+  if (typeof data?.view === 'string') showView(data.view);
   state.counts.set(ev.channel, (state.counts.get(ev.channel) ?? 0) + 1);
   const countEl = document.querySelector(`[data-channel-row="${CSS.escape(ev.channel)}"] .count`);
   if (countEl) countEl.textContent = String(state.counts.get(ev.channel));
@@ -184,6 +189,12 @@ function onEvent(data, ev) {
   $('stat-last').textContent = ev.id;
   if (ev.channel.startsWith('user:')) addToInbox(data, ev);
   addToFeed(data, ev, latency);
+}
+
+// The view the gateway's script shaped this connection's events for.
+function showView(view) {
+  state.view = view;
+  $('view').textContent = `You see the ${view} view`;
 }
 
 function addToFeed(data, ev, latency) {
@@ -233,7 +244,8 @@ function summarize(channel, d) {
   if (d && typeof d === 'object') {
     if (channel === 'orders' && d.order) {
       return [text(d.status ?? 'order', `pill pill-${d.status ?? 'new'}`),
-        text(money(d.total, d.currency), 'strong'), text(` · ${d.order} · ${d.customer ?? ''}`),
+        text(money(d.total, d.currency), 'strong'),
+        text(` · ${d.order} · ${d.customer ?? (d.view === 'anonymous' ? 'customer hidden' : '')}`),
         text(` · ${d.items ?? 1} item${d.items === 1 ? '' : 's'}${d.city ? `, ${d.city}` : ''}`, 'muted')];
     }
     if (channel === 'alerts' && d.message && d.service) {
@@ -353,6 +365,8 @@ function signOut() {
 // resume cursor live in the client, so nothing is lost on the way.
 function reconnectWithNewIdentity() {
   if (herald.state === 'idle') return; // not started yet: the first connect uses the token
+  state.view = null;
+  $('view').textContent = 'View –'; // until the first event of the new connection says
   herald.close();
   herald.connect();
 }

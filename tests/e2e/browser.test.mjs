@@ -9,7 +9,9 @@
 // killed and restarted (status shows reconnecting with the close code the
 // gateway gave, 1012, not the failed retries' 1006; the events published
 // meanwhile, straight into the Redis stream, then appear exactly once and in
-// order), and a screenshot lands in build/.
+// order), say which view of the events the gateway's script gives it
+// (config/transforms/demo.lua: signed-in or anonymous, customers hidden from
+// the latter), and a screenshot lands in build/.
 // The redis broker is used because it is what makes "published meanwhile"
 // possible: with the notifier down, services still write to the stream, and
 // the restarted notifier warms its history from it.
@@ -54,7 +56,8 @@ upstreams:
     servers: [127.0.0.1:${notifierPort}]
     health_check: {path: /healthz, interval_ms: 200, rise: 1, fall: 1}
 routes:
-  - {path: /ws, upstream: notifier, websocket: true, auth: optional}
+  - {path: /ws, upstream: notifier, websocket: true, auth: optional,
+     script: "${path.join(ROOT, 'config', 'transforms', 'demo.lua')}"}
   - {path: /api/, upstream: notifier, strip_prefix: true}
   - {path: /, static: "${WEB}/"}
 `);
@@ -164,6 +167,8 @@ test('demo page: live events through the gateway, survives a notifier restart', 
         await waitFor(async () => (await page.$$('#feed li[data-channel="orders"]')).length > 0,
             'demo source orders on the page', WAIT);
         await waitFor(async () => (await page.$$('#inbox li')).length > 0, 'a user:demo note', WAIT);
+        assert.equal(await page.textContent('#view'), 'You see the signed-in view');
+        assert.doesNotMatch(await page.textContent('#feed'), /customer hidden/);
 
         // Kill the notifier: the page must say it is reconnecting, with the
         // close code the gateway gave (1012) through every failed retry.
@@ -210,6 +215,14 @@ test('demo page: live events through the gateway, survives a notifier restart', 
         await waitFor(async () => (await feedNumbers(page, 'e2e')).length >= 10, 'event 10', WAIT);
         await page.waitForTimeout(500);
         assert.deepEqual(await feedNumbers(page, 'e2e'), [...want, 'e2e 10']);
+
+        // An anonymous page: the script's other view, without customers.
+        const anon = await context.newPage();
+        await anon.goto(`${gw.base}/?channels=orders&secret=${SECRET}`);
+        await anon.waitForSelector('#feed li[data-channel="orders"]', { timeout: WAIT });
+        assert.equal(await anon.textContent('#view'), 'You see the anonymous view');
+        assert.match(await anon.textContent('#feed li[data-channel="orders"]'), /customer hidden/);
+        await anon.close();
 
         // A token the gateway refuses: the page says so and stops retrying.
         const bad = await context.newPage();

@@ -10,13 +10,17 @@
 //  - a notifier port taken while the notifier is down stops the restart loop
 //    with a message; a demo port taken at start stops before any temp folder;
 //  - the real config/gateway.yaml (ports substituted) never lets an anonymous
-//    client publish: the notifier's /publish is not routed publicly.
+//    client publish: the notifier's /publish is not routed publicly;
+//  - its script (config/transforms/demo.lua) gives anonymous and signed-in
+//    clients different views of the demo's events (customer fields hidden,
+//    data.view names the view) and passes other channels through untouched,
+//    through the gateway and under `herald-gateway --script-test`.
 // run.sh runs on five free ports (HERALD_RUN_PORTS) rather than the fixed
 // demo ports, which another process (another `make run`, another test run)
 // may hold at any moment.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -49,6 +53,11 @@ function alive(pid) {
         return false;
     }
 }
+
+// The fields of an order event as the demo source publishes them, and as the
+// anonymous view of config/transforms/demo.lua delivers them.
+const ORDER_KEYS = ['city', 'currency', 'customer', 'items', 'order', 'status', 'total', 'ts'];
+const ANON_ORDER_KEYS = ['currency', 'items', 'order', 'status', 'total', 'ts', 'view'];
 
 /** Connects to url, subscribes to channel and resolves with the first event. */
 function firstEvent(url, channel) {
@@ -164,9 +173,17 @@ test('make run: demo up through the gateway over herald-link, form for signed-in
             const page = await fetch(`http://${gw}/`);
             assert.equal(page.status, 200);
             assert.match(await page.text(), /<title>Herald/);
+            // The demo's script: anonymous viewers see orders without customer
+            // fields, signed-in ones see them whole; data.view says which.
             const ev = await firstEvent(`ws://${gw}/ws`, 'orders');
             assert.equal(ev.channel, 'orders');
             assert.equal(typeof ev.data.ts, 'number');
+            assert.deepEqual(Object.keys(ev.data).sort(), ANON_ORDER_KEYS, JSON.stringify(ev.data));
+            assert.equal(ev.data.view, 'anonymous');
+            const signed = await firstEvent(`ws://${gw}/ws?token=${demoToken()}`, 'orders');
+            assert.deepEqual(Object.keys(signed.data).sort(), [...ORDER_KEYS, 'view'].sort(), JSON.stringify(signed.data));
+            assert.equal(signed.data.view, 'signed-in');
+            assert.equal(typeof signed.data.customer, 'string');
             const m = await (await fetch(`http://127.0.0.1:${P.notifier}/metrics`)).text();
             assert.match(m, /^herald_notifier_links [1-9]/m, 'the gateway reaches the notifier over herald-link');
 
@@ -317,7 +334,8 @@ async function startShipped(nfArgs) {
     let cfg = fs.readFileSync(path.join(ROOT, 'config', 'gateway.yaml'), 'utf8');
     for (const [from, to] of [['127.0.0.1:8080', `127.0.0.1:${listen}`], ['127.0.0.1:9090', `127.0.0.1:${admin}`],
         ['127.0.0.1:7071', `127.0.0.1:${linkPort}`], ['127.0.0.1:7070', `127.0.0.1:${nf.port}`],
-        ['127.0.0.1:7072', `127.0.0.1:${formPort}`], ['../web/', `${path.join(ROOT, 'web')}/`]]) {
+        ['127.0.0.1:7072', `127.0.0.1:${formPort}`], ['../web/', `${path.join(ROOT, 'web')}/`],
+        ['script: transforms/demo.lua', `script: ${path.join(ROOT, 'config', 'transforms', 'demo.lua')}`]]) {
         assert.ok(cfg.includes(from), `config/gateway.yaml mentions ${from}`);
         cfg = cfg.split(from).join(to);
     }
@@ -348,13 +366,75 @@ serverTest('config/gateway.yaml: no anonymous publish through the public listene
     }
     const anonForm = await fetch(`${base}/api/publish`, { method: 'POST', body: body('e2e-anon') });
     assert.equal(anonForm.status, 401, 'the form route needs a token');
-    // Nothing of the above reached a channel: the next event is the sentinel.
+    // Nothing of the above reached a channel: the next event is the sentinel,
+    // untouched by the script (not one of the demo's channels).
     await publishOk(nf, { channel: 'e2e-anon', data: { text: 'sentinel' } });
     const ev = await c.next();
     assert.equal(ev.type, 'event');
     assert.deepEqual(ev.data, { text: 'sentinel' });
+
+    // The script's views: one order, seen by alice and by an anonymous client.
+    const anon = await connect(`${wsBase}/ws`);
+    assert.equal((await anon.next()).user, null);
+    for (const k of [c, anon]) {
+        k.send({ type: 'subscribe', channels: ['orders'] });
+        assert.equal((await k.next()).type, 'subscribed');
+    }
+    const order = { order: 'ORD-1', status: 'paid', customer: 'Ada Lovelace', city: 'Lyon', items: 2,
+        total: 41.5, currency: 'EUR', ts: 1 };
+    await publishOk(nf, { channel: 'orders', data: order });
+    assert.deepEqual((await c.next()).data, { ...order, view: 'signed-in' });
+    const { customer, city, ...rest } = order;
+    assert.deepEqual((await anon.next()).data, { ...rest, view: 'anonymous' });
+    assert.ok(customer && city);
     c.close();
+    anon.close();
     await gw.stop('SIGTERM');
+});
+
+// The shipped script without a network: the same views, pass-through for
+// what it does not know.
+test('config/transforms/demo.lua under --script-test: views per viewer, other events untouched', () => {
+    const order = { order: 'ORD-7', status: 'created', customer: 'Grace Hopper', city: 'Porto', items: 1,
+        total: 9.5, currency: 'EUR', ts: 2 };
+    const input = [
+        { hook: 'view_key', conn: { id: 'a' } },
+        { hook: 'view_key', conn: { id: 'n', user: null } }, // as the gateway passes anonymous
+        { hook: 'view_key', conn: { id: 'b', user: 'demo' } },
+        { hook: 'on_event', event: { channel: 'orders', id: '1-0', data: order }, conn: { id: 'a' } },
+        { hook: 'on_event', event: { channel: 'orders', id: '1-0', data: order }, conn: { id: 'b' } },
+        { hook: 'on_event', event: { channel: 'user:demo', id: '2-0', data: { title: 't' } }, conn: { id: 'b' } },
+        { hook: 'on_event', event: { channel: 'e2e', id: '3-0', data: { text: 'x' } }, conn: { id: 'a' } },
+        { hook: 'on_event', event: { channel: 'alerts', id: '4-0', data: 'plain text' }, conn: { id: 'a' } },
+        { hook: 'on_server_message', msg: { text: '{"type":"welcome"}' }, conn: { id: 'a' } },
+    ].map((l) => JSON.stringify(l)).join('\n');
+    const r = spawnSync(path.join(BIN, 'herald-gateway'),
+        ['--script-test', path.join(ROOT, 'config', 'transforms', 'demo.lua')],
+        { input, encoding: 'utf8', timeout: 20000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const { customer, city, ...anonOrder } = order;
+    assert.ok(customer && city);
+    const ev = (channel, id, data) => ({ type: 'event', channel, id, data });
+    assert.deepEqual(out.slice(0, 8), [
+        { hook: 'view_key', result: 'ok', key: 'anonymous' },
+        { hook: 'view_key', result: 'ok', key: 'anonymous' },
+        { hook: 'view_key', result: 'ok', key: 'signed-in' },
+        { hook: 'on_event', result: 'ok', key: 'anonymous', action: 'deliver', changed: true,
+            event: ev('orders', '1-0', { ...anonOrder, view: 'anonymous' }) },
+        { hook: 'on_event', result: 'ok', key: 'signed-in', action: 'deliver', changed: true,
+            event: ev('orders', '1-0', { ...order, view: 'signed-in' }) },
+        { hook: 'on_event', result: 'ok', key: 'signed-in', action: 'deliver', changed: true,
+            event: ev('user:demo', '2-0', { title: 't', view: 'signed-in' }) },
+        { hook: 'on_event', result: 'ok', key: 'anonymous', action: 'deliver', changed: false,
+            event: ev('e2e', '3-0', { text: 'x' }) },
+        { hook: 'on_event', result: 'ok', key: 'anonymous', action: 'deliver', changed: false,
+            event: ev('alerts', '4-0', 'plain text') },
+    ]);
+    // No on_server_message hook: control messages pass as they are.
+    assert.deepEqual(out[8], { hook: 'on_server_message', result: 'ok', action: 'forward', changed: false,
+        text: '{"type":"welcome"}' });
+    assert.equal(out.length, 9);
 });
 
 // docs/scaling.md's case: a notifier started without --trusted-proxy behind

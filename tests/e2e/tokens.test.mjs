@@ -320,7 +320,8 @@ describe('the shipped config/gateway.yaml', () => {
         const cfg = text.replace(/^listen: .*$/m, `listen: 127.0.0.1:${listen}`)
             .replace(/^admin_listen: .*$/m, `admin_listen: 127.0.0.1:${admin}`)
             .replace(/^access_log: .*$/m, 'access_log: off')
-            .replace('../web/', path.join(root, 'web/'));
+            .replace('../web/', path.join(root, 'web/'))
+            .replace('script: transforms/demo.lua', `script: ${path.join(root, 'config/transforms/demo.lua')}`);
         const gw = spawnServer('herald-gateway', ['--config', tmpFile('shipped.yaml', cfg)], {}, listen);
         await waitFor(async () => {
             if (gw.exitInfo) throw new Error(`gateway exited: ${gw.stderr()}`);
