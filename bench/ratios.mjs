@@ -98,16 +98,19 @@ for (const s of args.includes('--targets') ? [] : scenarios) {
   const ns = [...new Set([...runs.values()].filter((r) => r.scenario === s).map((r) => r.n))].sort((a, b) => a - b);
   for (const n of ns) {
     const nchan = runs.get(`${s}:${n}:nchan`);
-    for (const t of ['gateway', 'plain', 'plain-redis', 'link', 'notifier', 'nchan']) {
+    // herald-floor (issue 18): the kernel's cost; every other row also as a
+    // ratio to each floor run (one writer, one writer per core).
+    const floors = ['floor', 'floor-mt'].filter((f) => runs.get(`${s}:${n}:${f}`));
+    const ratio = (r, base, name) => ['', name, '', '', '', ...c.map((x) => {
+      const b = x[1](base);
+      return b && x[2] !== 'none' ? `${(x[1](r) / b).toFixed(2)}x` : '';
+    })];
+    for (const t of ['floor', 'floor-mt', 'gateway', 'plain', 'plain-redis', 'link', 'notifier', 'nchan']) {
       const r = runs.get(`${s}:${n}:${t}`);
       if (!r) continue;
       rows.push([n, t, r.runs, r.ready, `${r.delivered} / ${r.expected}`, ...c.map((x) => fmt(x[1](r)))]);
-      if (t !== 'nchan' && nchan) {
-        rows.push(['', `${t} / nchan`, '', '', '', ...c.map((x) => {
-          const b = x[1](nchan);
-          return b && x[2] !== 'none' ? `${(x[1](r) / b).toFixed(2)}x` : '';
-        })]);
-      }
+      if (t !== 'nchan' && !t.startsWith('floor') && nchan) rows.push(ratio(r, nchan, `${t} / nchan`));
+      for (const f of t.startsWith('floor') ? [] : floors) rows.push(ratio(r, runs.get(`${s}:${n}:${f}`), `${t} / ${f}`));
     }
   }
   if (md) {
