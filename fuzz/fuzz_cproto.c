@@ -1,10 +1,9 @@
 /* Fuzz target for the client command parser (lib/proto/cproto). Besides not
  * crashing, it checks invariants: a parsed subscribe/unsubscribe has 1..MAX
  * distinct valid channels (refresh: a token or the proxy identity; publish:
- * one valid channel and data that is JSON); re-encoding it (as an unsubscribed reply whose type is swapped
- * back) parses to the same command; every failure yields an error reply that
- * is itself valid JSON with the right code; the event encoder agrees with
- * itself on sizes. */
+ * one valid channel and data that is JSON); re-encoding it (as an unsubscribed reply whose type is
+ * swapped back) parses to the same command; every failure yields an error reply that is itself
+ * valid JSON with the right code; the event encoder agrees with itself on sizes. */
 #include <jansson.h>
 #include <limits.h>
 #include <stdint.h>

@@ -429,8 +429,8 @@ int hr_cproto_write_refreshed(int64_t expires, const char *ref, char **out, size
     json_t *o = json_object();
     bool ok = o != NULL;
     ok = ok && set_str(o, "type", "refreshed", false);
-    ok = ok && json_object_set_new(o, "expires",
-                                   expires > 0 ? json_integer(expires) : json_null()) == 0;
+    ok = ok &&
+         json_object_set_new(o, "expires", expires > 0 ? json_integer(expires) : json_null()) == 0;
     ok = ok && set_str(o, "ref", ref, false);
     return finish(o, ok, out, out_len);
 }
@@ -448,11 +448,10 @@ int hr_cproto_write_published(const char *id, const char *ref, char **out, size_
 }
 
 int hr_cproto_write_refresh_identity(const char *user, const char *channels, const char *publish,
-                                     int64_t expires, const char *ref, char **out,
-                                     size_t *out_len)
+                                     int64_t expires, const char *ref, char **out, size_t *out_len)
 {
-    if (user == NULL || !utf8_or_null(user) || !utf8_or_null(channels) ||
-        !utf8_or_null(publish) || !utf8_or_null(ref))
+    if (user == NULL || !utf8_or_null(user) || !utf8_or_null(channels) || !utf8_or_null(publish) ||
+        !utf8_or_null(ref))
         return refuse(out, out_len);
     json_t *o = json_object(), *id = json_object();
     bool ok = o != NULL && id != NULL;
@@ -460,8 +459,8 @@ int hr_cproto_write_refresh_identity(const char *user, const char *channels, con
     ok = ok && set_str(id, "user", user, false);
     ok = ok && set_str(id, "channels", channels, false);
     ok = ok && set_str(id, "publish", publish, false);
-    ok = ok && json_object_set_new(id, "expires",
-                                   expires > 0 ? json_integer(expires) : json_null()) == 0;
+    ok = ok &&
+         json_object_set_new(id, "expires", expires > 0 ? json_integer(expires) : json_null()) == 0;
     ok = ok && json_object_set(o, "identity", id) == 0;
     json_decref(id);
     ok = ok && set_str(o, "ref", ref, false);

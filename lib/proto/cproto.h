@@ -45,11 +45,11 @@ typedef struct hr_cmd {
     size_t n_channels;
     char *since;
     char *ref;
-    char *token;       /* REFRESH: the new JWT, or NULL with has_identity */
-    bool has_identity; /* REFRESH from a trusted proxy (docs/protocol.md) */
-    char *id_user;     /* identity.user */
-    char *id_channels; /* identity.channels (X-Herald-Channels form) or NULL */
-    char *id_publish;  /* identity.publish (X-Herald-Publish form) or NULL */
+    char *token;        /* REFRESH: the new JWT, or NULL with has_identity */
+    bool has_identity;  /* REFRESH from a trusted proxy (docs/protocol.md) */
+    char *id_user;      /* identity.user */
+    char *id_channels;  /* identity.channels (X-Herald-Channels form) or NULL */
+    char *id_publish;   /* identity.publish (X-Herald-Publish form) or NULL */
     int64_t id_expires; /* identity.expires, 0 for null or absent */
     char *data;         /* PUBLISH: "data" as compact JSON */
     size_t data_len;
@@ -128,8 +128,7 @@ int hr_cproto_write_published(const char *id, const char *ref, char **out, size_
  * "expires":<n>|null},"ref":..} (channels/publish in header form, omitted
  * when NULL). Same return contract as hr_cproto_write_welcome. */
 int hr_cproto_write_refresh_identity(const char *user, const char *channels, const char *publish,
-                                     int64_t expires, const char *ref, char **out,
-                                     size_t *out_len);
+                                     int64_t expires, const char *ref, char **out, size_t *out_len);
 
 /* {"type":"error","code":"<code>","message":"<message>","ref":"<ref>"}
  * ("ref" only when ref != NULL). code is one of SPEC's codes (bad_request,

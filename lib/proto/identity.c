@@ -133,8 +133,8 @@ int hr_identity_copy(const hr_identity *src, hr_identity *dst)
                          strlen(src->channels[i])) < 0)
             goto fail;
     for (size_t i = 0; i < src->n_publish; i++)
-        if (push_pattern(&dst->publish, &dst->n_publish, src->publish[i],
-                         strlen(src->publish[i])) < 0)
+        if (push_pattern(&dst->publish, &dst->n_publish, src->publish[i], strlen(src->publish[i])) <
+            0)
             goto fail;
     dst->expires = src->expires;
     return 0;

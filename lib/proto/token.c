@@ -256,8 +256,7 @@ static const char *read_channels(json_t *claims, hr_identity *out)
     const char *why =
         read_patterns(claims, "channels", "bad channels claim", &out->channels, &out->n_channels);
     if (why == NULL)
-        why = read_patterns(claims, "publish", "bad publish claim", &out->publish,
-                            &out->n_publish);
+        why = read_patterns(claims, "publish", "bad publish claim", &out->publish, &out->n_publish);
     return why;
 }
 

@@ -85,8 +85,7 @@ typedef struct nf_loop {
     /* A shard has no broker: client publishes go to the primary through
      * this (installed by loops.c), the answer comes back through
      * nf_cpub_complete. Returns 0 or an HR_E* code (the queue is full). */
-    int (*forward_publish)(void *arg, const char *channel, const char *data, size_t len,
-                           void *tag);
+    int (*forward_publish)(void *arg, const char *channel, const char *data, size_t len, void *tag);
     void *forward_arg;
     struct nf_links *links;     /* herald-link listener or table (link.h), or NULL */
     const nf_loop_peers *peers; /* primary with --loops > 1: the other loops, or NULL */

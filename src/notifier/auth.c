@@ -210,7 +210,8 @@ static void warn_untrusted_once(const struct sockaddr *peer)
         }
     }
     hr_log(HR_LOG_WARN, "notifier",
-           "ignored X-Herald-User/X-Herald-Channels (identity headers) from %s, which is not a trusted proxy: "
+           "ignored X-Herald-User/X-Herald-Channels (identity headers) from %s, which is not "
+           "a trusted proxy: "
            "its clients are anonymous. If it is your gateway, add --trusted-proxy %s/%d "
            "(logged once)",
            addr, addr, bits);

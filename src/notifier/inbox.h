@@ -5,10 +5,10 @@
  * the id and the primary's timestamp), history floors, link and direct
  * client sockets handed over, and the stop order. Items keep their order,
  * so a client handed over after an event finds it in the shard's history.
- * One producer thread (the primary), one consumer (the shard), a mutex around a ring of items, and an
- * optional uv_async_t signalled (under the mutex) when the ring turns
- * non-empty: libuv coalesces the signals, so the consumer takes everything
- * at once with nf_inbox_take() and works outside the lock.
+ * A mutex around a ring of items, and an optional uv_async_t signalled
+ * (under the mutex) when the ring turns non-empty: libuv coalesces the
+ * signals, so the consumer takes everything at once with nf_inbox_take()
+ * and works outside the lock.
  *
  * Bounded: at most max items wait (a STOP always fits). An event that does
  * not fit is not queued (the caller drops its reference) and the inbox

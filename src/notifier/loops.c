@@ -195,8 +195,7 @@ static void shard_free(shard *s)
     free(s);
 }
 
-static shard *shard_new(nf_shards *sh, const nf_loop *p, unsigned index, char *err,
-                        size_t errcap)
+static shard *shard_new(nf_shards *sh, const nf_loop *p, unsigned index, char *err, size_t errcap)
 {
     shard *s = calloc(1, sizeof *s);
     if (s == NULL || uv_loop_init(&s->uv) != 0) {

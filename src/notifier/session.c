@@ -230,9 +230,8 @@ static bool refresh_identity(nf_session *s, const hr_cmd *cmd, int64_t now, hr_i
         return true;
     }
     const char *why = "no JWT key configured";
-    if (!s->loop->auth.has_keys ||
-        hr_token_verify(&s->loop->auth.token, cmd->token, strlen(cmd->token), now, next, &why) !=
-            0) {
+    if (!s->loop->auth.has_keys || hr_token_verify(&s->loop->auth.token, cmd->token,
+                                                   strlen(cmd->token), now, next, &why) != 0) {
         snprintf(msg, sizeof msg, "token refused: %s", why);
         reply_error(s, "forbidden", msg, cmd->ref);
         return false;
@@ -256,8 +255,8 @@ static void drop_lost(nf_session *s, const hr_identity *next)
     const size_t k = hr_lifetime_lost(next, subs, have, lost);
     char *json = NULL;
     size_t len = 0;
-    const int rc = k > 0 ? hr_cproto_write_unsubscribed_reason(lost, k, "forbidden", &json, &len)
-                         : HR_EINVAL;
+    const int rc =
+        k > 0 ? hr_cproto_write_unsubscribed_reason(lost, k, "forbidden", &json, &len) : HR_EINVAL;
     /* The names point into the hub: unsubscribe only after writing. */
     for (size_t i = 0; i < k; i++) {
         char name[HR_CHANNEL_MAX + 1];

@@ -218,10 +218,11 @@ static void test_cproto_ref_escapes(void **state)
     hr_cmd_deinit(&cmd);
     /* The error path echoes the same decoded ref. */
     char *reply = error_reply("{\"type\":\"x\",\"ref\":\"\\u0001\\t\"}", 8);
-    assert_string_equal(reply, "{\"type\":\"error\",\"code\":\"bad_request\",\"message\":"
-                               "\"type must be \\\"subscribe\\\", \\\"unsubscribe\\\", \\\"refresh\\\" or "
-                 "\\\"publish\\\"\","
-                               "\"ref\":\"\\u0001\\t\"}");
+    assert_string_equal(reply,
+                        "{\"type\":\"error\",\"code\":\"bad_request\",\"message\":"
+                        "\"type must be \\\"subscribe\\\", \\\"unsubscribe\\\", \\\"refresh\\\" or "
+                        "\\\"publish\\\"\","
+                        "\"ref\":\"\\u0001\\t\"}");
     free(reply);
 }
 

@@ -82,8 +82,9 @@ static void test_gw_refresh_up(void **state)
                           "\"publish\":[\"chat:*\"]}");
     char *out = NULL;
     assert_int_equal(run("alice", m, &out), GW_REFRESH_UP);
-    assert_string_equal(out, "{\"type\":\"refresh\",\"identity\":{\"user\":\"alice\",\"channels\":"
-                             "\"t:*\",\"publish\":\"chat:*\",\"expires\":1700000105},\"ref\":\"4\"}");
+    assert_string_equal(out,
+                        "{\"type\":\"refresh\",\"identity\":{\"user\":\"alice\",\"channels\":"
+                        "\"t:*\",\"publish\":\"chat:*\",\"expires\":1700000105},\"ref\":\"4\"}");
     free(out);
     free(m);
 }
@@ -94,8 +95,9 @@ static void test_gw_refresh_down(void **state)
     char *out = NULL;
     char *m = refresh_msg("{\"sub\":\"bob\",\"exp\":1700000100}");
     assert_int_equal(run("alice", m, &out), GW_REFRESH_DOWN);
-    assert_string_equal(out, "{\"type\":\"error\",\"code\":\"forbidden\",\"message\":\"the new token "
-                             "names another user\",\"ref\":\"4\"}");
+    assert_string_equal(out,
+                        "{\"type\":\"error\",\"code\":\"forbidden\",\"message\":\"the new token "
+                        "names another user\",\"ref\":\"4\"}");
     free(out);
     assert_int_equal(run("", m, &out), GW_REFRESH_DOWN); /* anonymous */
     assert_non_null(strstr(out, "anonymous connections cannot refresh"));

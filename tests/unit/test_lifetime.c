@@ -50,7 +50,8 @@ static void test_refresh_refusal(void **state)
     assert_null(hr_lifetime_refresh_refusal(&alice, &alice2));
     assert_string_equal(hr_lifetime_refresh_refusal(&alice, &bob),
                         "the new token names another user");
-    assert_string_equal(hr_lifetime_refresh_refusal(&alice, &nouser), "the new token names no user");
+    assert_string_equal(hr_lifetime_refresh_refusal(&alice, &nouser),
+                        "the new token names no user");
     assert_string_equal(hr_lifetime_refresh_refusal(&anon, &alice),
                         "anonymous connections cannot refresh");
     hr_identity_deinit(&alice);
@@ -174,7 +175,8 @@ static void test_cproto_refresh_publish(void **state)
     (void)state;
     hr_cmd cmd;
     hr_cproto_error err;
-    assert_int_equal(parse("{\"type\":\"refresh\",\"token\":\"a.b.c\",\"ref\":\"4\"}", &cmd, &err), 0);
+    assert_int_equal(parse("{\"type\":\"refresh\",\"token\":\"a.b.c\",\"ref\":\"4\"}", &cmd, &err),
+                     0);
     assert_int_equal(cmd.type, HR_CMD_REFRESH);
     assert_string_equal(cmd.token, "a.b.c");
     assert_false(cmd.has_identity);
@@ -183,44 +185,46 @@ static void test_cproto_refresh_publish(void **state)
     assert_int_equal(parse("{\"type\":\"refresh\",\"ref\":\"4\"}", &cmd, &err), HR_EINVAL);
     assert_string_equal(err.code, "bad_request");
     assert_int_equal(parse("{\"type\":\"refresh\",\"token\":\"\"}", &cmd, &err), HR_EINVAL);
-    assert_int_equal(parse("{\"type\":\"refresh\",\"identity\":{\"user\":\"al\",\"channels\":\"a,b:*"
-                           "\",\"publish\":\"c\",\"expires\":1700000000}}",
-                           &cmd, &err),
-                     0);
+    assert_int_equal(
+        parse("{\"type\":\"refresh\",\"identity\":{\"user\":\"al\",\"channels\":\"a,b:*"
+              "\",\"publish\":\"c\",\"expires\":1700000000}}",
+              &cmd, &err),
+        0);
     assert_true(cmd.has_identity);
     assert_string_equal(cmd.id_user, "al");
     assert_string_equal(cmd.id_channels, "a,b:*");
     assert_string_equal(cmd.id_publish, "c");
     assert_int_equal(cmd.id_expires, NOW);
     hr_cmd_deinit(&cmd);
-    assert_int_equal(parse("{\"type\":\"refresh\",\"identity\":{\"user\":\"al\",\"expires\":null}}",
-                           &cmd, &err),
-                     0);
+    assert_int_equal(
+        parse("{\"type\":\"refresh\",\"identity\":{\"user\":\"al\",\"expires\":null}}", &cmd, &err),
+        0);
     assert_int_equal(cmd.id_expires, 0);
     assert_null(cmd.id_channels);
     hr_cmd_deinit(&cmd);
     assert_int_equal(parse("{\"type\":\"refresh\",\"identity\":{\"expires\":1}}", &cmd, &err),
                      HR_EINVAL);
-    assert_int_equal(parse("{\"type\":\"refresh\",\"identity\":{\"user\":\"a\",\"expires\":-1}}",
-                           &cmd, &err),
-                     HR_EINVAL);
-
     assert_int_equal(
-        parse("{\"type\":\"publish\",\"channel\":\"chat:1\",\"data\":{ \"a\" : [1, 2] },\"ref\":\"5\"}",
-              &cmd, &err),
-        0);
+        parse("{\"type\":\"refresh\",\"identity\":{\"user\":\"a\",\"expires\":-1}}", &cmd, &err),
+        HR_EINVAL);
+
+    assert_int_equal(parse("{\"type\":\"publish\",\"channel\":\"chat:1\",\"data\":{ \"a\" : [1, 2] "
+                           "},\"ref\":\"5\"}",
+                           &cmd, &err),
+                     0);
     assert_int_equal(cmd.type, HR_CMD_PUBLISH);
     assert_int_equal(cmd.n_channels, 1);
     assert_string_equal(cmd.channels[0], "chat:1");
     assert_string_equal(cmd.data, "{\"a\":[1,2]}");
     assert_int_equal(cmd.data_len, strlen(cmd.data));
     hr_cmd_deinit(&cmd);
-    assert_int_equal(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":null}", &cmd, &err), 0);
+    assert_int_equal(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":null}", &cmd, &err),
+                     0);
     assert_string_equal(cmd.data, "null");
     hr_cmd_deinit(&cmd);
     assert_int_equal(parse("{\"type\":\"publish\",\"channel\":\"c\"}", &cmd, &err), HR_EINVAL);
-    assert_int_equal(parse("{\"type\":\"publish\",\"channel\":\"bad name\",\"data\":1}", &cmd, &err),
-                     HR_EINVAL);
+    assert_int_equal(
+        parse("{\"type\":\"publish\",\"channel\":\"bad name\",\"data\":1}", &cmd, &err), HR_EINVAL);
 }
 
 static void test_cproto_lifetime_writers(void **state)
