@@ -189,3 +189,13 @@ int hr_broker_url_check_params(const hr_broker_url *u, const char *const *allowe
     }
     return 0;
 }
+
+int hr_broker_url_copy_field(char *dst, size_t cap, const char *src, const char *what, char *err,
+                             size_t errcap)
+{
+    if ((size_t)snprintf(dst, cap, "%s", src) >= cap) {
+        snprintf(err, errcap, "--broker: %s too long", what);
+        return HR_EINVAL;
+    }
+    return 0;
+}

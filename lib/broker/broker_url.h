@@ -45,6 +45,12 @@ int hr_broker_url_parse(const char *url, hr_broker_url *out, char *err, size_t e
 /* The value of query parameter key, or NULL when absent (last one wins). */
 const char *hr_broker_url_param_get(const hr_broker_url *u, const char *key);
 
+/* Copies the NUL-terminated src into dst[cap] (a fixed field of an adapter's
+ * config). Returns 0, or HR_EINVAL with "--broker: <what> too long" in err
+ * when it does not fit. */
+int hr_broker_url_copy_field(char *dst, size_t cap, const char *src, const char *what, char *err,
+                             size_t errcap);
+
 /* Reads parameter key as a decimal integer in [min, max] into *out, or
  * leaves def there when absent. Returns 0, or HR_EINVAL with one line in err
  * naming the parameter. */

@@ -11,16 +11,6 @@
 static const char *const nats_params[] = {"stream",   "prefix",    "max_age",
                                           "max_msgs", "max_bytes", "warm"};
 
-static int copy_field(char *dst, size_t cap, const char *src, const char *what, char *err,
-                      size_t errcap)
-{
-    if ((size_t)snprintf(dst, cap, "%s", src) >= cap) {
-        snprintf(err, errcap, "--broker: %s too long", what);
-        return HR_EINVAL;
-    }
-    return 0;
-}
-
 static int parse_numbers(const hr_broker_url *u, hr_nats_config *out, char *err, size_t errcap)
 {
     int rc;
@@ -78,9 +68,9 @@ int hr_nats_config_parse(const char *url, hr_nats_config *out, char *err, size_t
         memcpy(out->token, u.user, sizeof out->token);
     const char *stream = hr_broker_url_param_get(&u, "stream");
     const char *prefix = hr_broker_url_param_get(&u, "prefix");
-    if ((rc = copy_field(out->stream, sizeof out->stream, stream ? stream : "HERALD", "stream", err,
+    if ((rc = hr_broker_url_copy_field(out->stream, sizeof out->stream, stream ? stream : "HERALD", "stream", err,
                          errcap)) != 0 ||
-        (rc = copy_field(out->prefix, sizeof out->prefix - 3, prefix ? prefix : "herald.events",
+        (rc = hr_broker_url_copy_field(out->prefix, sizeof out->prefix - 3, prefix ? prefix : "herald.events",
                          "prefix", err, errcap)) != 0)
         return rc;
     if (out->stream[0] == '\0' || strpbrk(out->stream, ". *>\t") != NULL) {

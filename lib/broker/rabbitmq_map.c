@@ -16,16 +16,6 @@
 
 static const char *const rabbitmq_params[] = {"stream", "max_age", "max_bytes", "warm", "tls_ca"};
 
-static int copy_field(char *dst, size_t cap, const char *src, const char *what, char *err,
-                      size_t errcap)
-{
-    if ((size_t)snprintf(dst, cap, "%s", src) >= cap) {
-        snprintf(err, errcap, "--broker: %s too long", what);
-        return HR_EINVAL;
-    }
-    return 0;
-}
-
 static int parse_numbers(const hr_broker_url *u, hr_rabbitmq_config *out, char *err, size_t errcap)
 {
     int rc;
@@ -79,7 +69,7 @@ int hr_rabbitmq_config_parse(const char *url, hr_rabbitmq_config *out, char *err
         memcpy(out->password, "guest", 6);
     }
     const char *stream = hr_broker_url_param_get(&u, "stream");
-    if ((rc = copy_field(out->stream, sizeof out->stream, stream ? stream : "herald.events",
+    if ((rc = hr_broker_url_copy_field(out->stream, sizeof out->stream, stream ? stream : "herald.events",
                          "stream", err, errcap)) != 0)
         return rc;
     if (!is_queue_name(out->stream)) {
@@ -94,7 +84,7 @@ int hr_rabbitmq_config_parse(const char *url, hr_rabbitmq_config *out, char *err
             snprintf(err, errcap, "--broker: tls_ca needs amqps://");
             return HR_EINVAL;
         }
-        if ((rc = copy_field(out->tls_ca, sizeof out->tls_ca, ca, "tls_ca", err, errcap)) != 0)
+        if ((rc = hr_broker_url_copy_field(out->tls_ca, sizeof out->tls_ca, ca, "tls_ca", err, errcap)) != 0)
             return rc;
         if (access(out->tls_ca, R_OK) != 0) {
             snprintf(err, errcap, "--broker: tls_ca file '%.200s' is not readable", out->tls_ca);
