@@ -5,7 +5,8 @@
  *   worker thread ---up/down/published/lag-->  ^        on_event, on_state,
  *   loop thread --publish jobs--> [jobs queue] --> worker    publish callbacks
  *
- * Both queues live under one mutex. The notes queue is bounded: when the
+ * The notes queue is an hr_handoff (handoff.h), the jobs queue lives under
+ * the adapter's mutex. The notes queue is bounded: when the
  * loop falls behind, the delivery thread waits (JetStream's flow control
  * then holds the server back), so memory stays bounded and nothing is
  * dropped. Everything the app sees happens on the loop thread.
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include "broker/backoff.h"
+#include "broker/handoff.h"
 #include "core/err.h"
 #include "core/log.h"
 
@@ -40,7 +42,7 @@ typedef enum note_kind { N_EVENT, N_UP, N_DOWN, N_PUBLISHED, N_LAG } note_kind;
 typedef struct pub_job pub_job;
 
 typedef struct note {
-    struct note *next;
+    hr_handoff_item link; /* first: the notes queue's link */
     note_kind kind;
     uint64_t seq; /* N_EVENT: stream sequence; N_UP: origin; N_LAG: stream last */
     pub_job *job; /* N_PUBLISHED */
@@ -65,15 +67,12 @@ struct pub_job {
 typedef struct nats_broker {
     hr_broker base;
     hr_nats_config cfg;
-    uv_async_t async;
+    hr_handoff notes; /* delivery thread and worker --> loop */
     uv_thread_t thread;
     bool thread_started;
     uv_mutex_t mu;
-    uv_cond_t wake;  /* worker: jobs, connection closed, stop */
-    uv_cond_t space; /* delivery thread: room in the notes queue */
+    uv_cond_t wake; /* worker: jobs, connection closed, stop */
     /* --- under mu --- */
-    note *head, *tail;
-    size_t n_notes;
     pub_job *jobs, *jobs_tail;
     bool stopping;
     bool conn_lost;
@@ -98,16 +97,7 @@ typedef struct nats_broker {
 
 static void post(nats_broker *b, note *n)
 {
-    uv_mutex_lock(&b->mu);
-    n->next = NULL;
-    if (b->tail != NULL)
-        b->tail->next = n;
-    else
-        b->head = n;
-    b->tail = n;
-    b->n_notes++;
-    uv_mutex_unlock(&b->mu);
-    uv_async_send(&b->async);
+    hr_handoff_post(&b->notes, &n->link);
 }
 
 static note *new_note(note_kind kind, size_t extra)
@@ -190,9 +180,8 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     natsMsg_Destroy(msg);
     if (n == NULL)
         return; /* out of memory: the loop sees a sequence gap it cannot fill */
+    (void)hr_handoff_wait_space(&b->notes); /* false when stopping: posted all the same */
     uv_mutex_lock(&b->mu);
-    while (b->n_notes >= NOTES_MAX && !b->stopping)
-        uv_cond_wait(&b->space, &b->mu);
     if (seq > b->rx_last)
         b->rx_last = seq;
     uv_mutex_unlock(&b->mu);
@@ -590,21 +579,11 @@ static void handle(nats_broker *b, note *n)
     }
 }
 
-static void on_async(uv_async_t *a)
+static void on_note(hr_handoff *h, hr_handoff_item *item)
 {
-    nats_broker *b = a->data;
-    uv_mutex_lock(&b->mu);
-    note *n = b->head;
-    b->head = b->tail = NULL;
-    b->n_notes = 0;
-    uv_cond_broadcast(&b->space);
-    uv_mutex_unlock(&b->mu);
-    while (n != NULL) {
-        note *next = n->next;
-        handle(b, n);
-        free(n);
-        n = next;
-    }
+    note *n = (note *)item;
+    handle(h->data, n);
+    free(n);
 }
 
 /* Builds the messages of a job (on the loop: items are borrowed). */
@@ -692,22 +671,19 @@ static int nats_start(hr_broker *base)
     return 0;
 }
 
-static void on_async_closed(uv_handle_t *h)
+static void drop_note(hr_handoff *h, hr_handoff_item *item)
+{
+    (void)h;
+    note *n = (note *)item;
+    if (n->kind == N_PUBLISHED)
+        free_job(n->job);
+    free(n);
+}
+
+static void on_notes_closed(hr_handoff *h)
 {
     nats_broker *b = h->data;
-    uv_mutex_lock(&b->mu);
-    note *n = b->head;
-    b->head = b->tail = NULL;
-    uv_mutex_unlock(&b->mu);
-    while (n != NULL) { /* nothing may call back now: drop */
-        note *next = n->next;
-        if (n->kind == N_PUBLISHED)
-            free_job(n->job);
-        free(n);
-        n = next;
-    }
     uv_cond_destroy(&b->wake);
-    uv_cond_destroy(&b->space);
     uv_mutex_destroy(&b->mu);
     free(b->scratch);
     free(b);
@@ -719,8 +695,8 @@ static void nats_free(hr_broker *base)
     uv_mutex_lock(&b->mu);
     b->stopping = true;
     uv_cond_broadcast(&b->wake);
-    uv_cond_broadcast(&b->space);
     uv_mutex_unlock(&b->mu);
+    hr_handoff_stop(&b->notes);
     /* Bounded by the connect timeout and one JetStream request. */
     if (b->thread_started)
         uv_thread_join(&b->thread);
@@ -735,7 +711,7 @@ static void nats_free(hr_broker *base)
     uv_mutex_unlock(&b->mu);
     if (b->thread_started)
         nats_CloseAndWait(2000);
-    uv_close((uv_handle_t *)&b->async, on_async_closed);
+    hr_handoff_close(&b->notes, drop_note, on_notes_closed);
 }
 
 static const hr_broker_ops nats_ops = {
@@ -752,17 +728,19 @@ hr_broker *hr_nats_new(uv_loop_t *loop, const hr_nats_config *cfg, const hr_brok
     if (b == NULL)
         return NULL;
     b->scratch = malloc(sizeof *b->scratch);
-    if (b->scratch == NULL || uv_mutex_init(&b->mu) != 0) {
-        free(b->scratch);
-        free(b);
-        return NULL;
+    if (b->scratch == NULL || uv_mutex_init(&b->mu) != 0)
+        goto fail;
+    if (hr_handoff_init(&b->notes, loop, NOTES_MAX, on_note, b) != 0) {
+        uv_mutex_destroy(&b->mu);
+        goto fail;
     }
     uv_cond_init(&b->wake);
-    uv_cond_init(&b->space);
     b->base = (hr_broker){.ops = &nats_ops, .loop = loop, .cb = *cb, .app = app};
     b->cfg = *cfg;
     b->rnd = uv_hrtime() ^ (uint64_t)(uintptr_t)b ^ 0x9e3779b97f4a7c15u;
-    uv_async_init(loop, &b->async, on_async);
-    b->async.data = b;
     return &b->base;
+fail:
+    free(b->scratch);
+    free(b);
+    return NULL;
 }

@@ -24,16 +24,7 @@ rb_note *rb_note_new(rb_note_kind kind, size_t extra)
 
 void rb_post(rb_broker *b, rb_note *n)
 {
-    uv_mutex_lock(&b->mu);
-    n->next = NULL;
-    if (b->tail != NULL)
-        b->tail->next = n;
-    else
-        b->head = n;
-    b->tail = n;
-    b->n_notes++;
-    uv_mutex_unlock(&b->mu);
-    uv_async_send(&b->async);
+    hr_handoff_post(&b->notes, &n->link);
 }
 
 void rb_job_free(rb_job *job)
@@ -173,21 +164,11 @@ static void handle(rb_broker *b, rb_note *n)
     }
 }
 
-static void on_async(uv_async_t *a)
+static void on_note(hr_handoff *h, hr_handoff_item *item)
 {
-    rb_broker *b = a->data;
-    uv_mutex_lock(&b->mu);
-    rb_note *n = b->head;
-    b->head = b->tail = NULL;
-    b->n_notes = 0;
-    uv_cond_broadcast(&b->space);
-    uv_mutex_unlock(&b->mu);
-    while (n != NULL) {
-        rb_note *next = n->next;
-        handle(b, n);
-        free(n);
-        n = next;
-    }
+    rb_note *n = (rb_note *)item;
+    handle(h->data, n);
+    free(n);
 }
 
 static void wake_worker(rb_broker *b)
@@ -275,21 +256,18 @@ static int rabbitmq_start(hr_broker *base)
     return 0;
 }
 
-static void on_async_closed(uv_handle_t *h)
+static void drop_note(hr_handoff *h, hr_handoff_item *item)
+{
+    (void)h;
+    rb_note *n = (rb_note *)item;
+    if (n->kind == RB_PUBLISHED)
+        rb_job_free(n->job);
+    free(n);
+}
+
+static void on_notes_closed(hr_handoff *h)
 {
     rb_broker *b = h->data;
-    uv_mutex_lock(&b->mu);
-    rb_note *n = b->head;
-    b->head = b->tail = NULL;
-    uv_mutex_unlock(&b->mu);
-    while (n != NULL) { /* nothing may call back now: drop */
-        rb_note *next = n->next;
-        if (n->kind == RB_PUBLISHED)
-            rb_job_free(n->job);
-        free(n);
-        n = next;
-    }
-    uv_cond_destroy(&b->space);
     uv_cond_destroy(&b->wake);
     uv_mutex_destroy(&b->mu);
     close(b->wake_fd);
@@ -302,9 +280,9 @@ static void rabbitmq_free(hr_broker *base)
     rb_broker *b = (rb_broker *)base;
     uv_mutex_lock(&b->mu);
     b->stopping = true;
-    uv_cond_broadcast(&b->space);
     uv_cond_broadcast(&b->wake);
     uv_mutex_unlock(&b->mu);
+    hr_handoff_stop(&b->notes);
     wake_worker(b);
     /* Bounded by the connect and RPC timeouts. */
     if (b->thread_started)
@@ -318,7 +296,7 @@ static void rabbitmq_free(hr_broker *base)
     }
     b->jobs = b->jobs_tail = NULL;
     uv_mutex_unlock(&b->mu);
-    uv_close((uv_handle_t *)&b->async, on_async_closed);
+    hr_handoff_close(&b->notes, drop_note, on_notes_closed);
 }
 
 static const hr_broker_ops rabbitmq_ops = {
@@ -336,14 +314,12 @@ hr_broker *hr_rabbitmq_new(uv_loop_t *loop, const hr_rabbitmq_config *cfg,
         return NULL;
     b->scratch = malloc(sizeof *b->scratch);
     b->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (b->scratch == NULL || b->wake_fd < 0 || uv_mutex_init(&b->mu) != 0) {
-        if (b->wake_fd >= 0)
-            close(b->wake_fd);
-        free(b->scratch);
-        free(b);
-        return NULL;
+    if (b->scratch == NULL || b->wake_fd < 0 || uv_mutex_init(&b->mu) != 0)
+        goto fail;
+    if (hr_handoff_init(&b->notes, loop, RB_NOTES_MAX, on_note, b) != 0) {
+        uv_mutex_destroy(&b->mu);
+        goto fail;
     }
-    uv_cond_init(&b->space);
     uv_cond_init(&b->wake);
     b->base = (hr_broker){.ops = &rabbitmq_ops, .loop = loop, .cb = *cb, .app = app};
     b->check_gap = true;
@@ -355,7 +331,11 @@ hr_broker *hr_rabbitmq_new(uv_loop_t *loop, const hr_rabbitmq_config *cfg,
     snprintf(b->instance, sizeof b->instance, "hr%x%llx%04x", (unsigned)getpid(),
              (unsigned long long)tv.tv_sec * 1000000ULL + (unsigned long long)tv.tv_usec,
              (unsigned)(b->rnd & 0xffff));
-    uv_async_init(loop, &b->async, on_async);
-    b->async.data = b;
     return &b->base;
+fail:
+    if (b->wake_fd >= 0)
+        close(b->wake_fd);
+    free(b->scratch);
+    free(b);
+    return NULL;
 }

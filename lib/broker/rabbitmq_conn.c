@@ -29,7 +29,6 @@
 
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 5000
-#define NOTES_MAX 65536
 #define CONNECT_TIMEOUT_S 2
 #define RPC_TIMEOUT_S 5
 #define HEARTBEAT_S 10
@@ -57,17 +56,6 @@ static void post_state(rb_broker *b, rb_note_kind kind, uint64_t offset, const c
     n->offset = offset;
     snprintf(n->detail, sizeof n->detail, "%s", detail);
     rb_post(b, n);
-}
-
-/* Waits for room in the notes queue; false when stopping. */
-static bool wait_space(rb_broker *b)
-{
-    uv_mutex_lock(&b->mu);
-    while (b->n_notes >= NOTES_MAX && !b->stopping)
-        uv_cond_wait(&b->space, &b->mu);
-    const bool ok = !b->stopping;
-    uv_mutex_unlock(&b->mu);
-    return ok;
 }
 
 /* ---- errors ----------------------------------------------------------- */
@@ -336,7 +324,7 @@ static void post_event(rb_session *s)
     if (s->body_len > 0)
         memcpy(n->data, s->body, s->body_len);
     n->data_len = s->body_len;
-    if (wait_space(b))
+    if (hr_handoff_wait_space(&b->notes))
         rb_post(b, n);
     else
         free(n);

@@ -12,9 +12,10 @@
  *   worker (socket) --notes: events, up/down, published--> [queue] --uv_async--> loop
  *   loop --publish jobs--> [queue] + eventfd --> worker
  *
- * Both queues live under one mutex. The notes queue is bounded: when the
- * loop falls behind the worker waits, and the prefetch window then holds
- * RabbitMQ back, so memory stays bounded and nothing is dropped. */
+ * The notes queue is an hr_handoff (handoff.h); the jobs queue lives under
+ * the adapter's mutex. The notes queue is bounded: when the loop falls
+ * behind the worker waits, and the prefetch window then holds RabbitMQ
+ * back, so memory stays bounded and nothing is dropped. */
 #ifndef HR_RABBITMQ_INT_H
 #define HR_RABBITMQ_INT_H
 
@@ -24,6 +25,7 @@
 
 #include <amqp.h>
 
+#include "broker/handoff.h"
 #include "broker/rabbitmq.h"
 
 typedef enum rb_note_kind { RB_EVENT, RB_UP, RB_DOWN, RB_PUBLISHED, RB_LAG } rb_note_kind;
@@ -31,7 +33,7 @@ typedef enum rb_note_kind { RB_EVENT, RB_UP, RB_DOWN, RB_PUBLISHED, RB_LAG } rb_
 typedef struct rb_job rb_job;
 
 typedef struct rb_note {
-    struct rb_note *next;
+    hr_handoff_item link; /* first: the notes queue's link */
     rb_note_kind kind;
     uint64_t offset; /* RB_EVENT: stream offset; RB_UP: origin seq (0 = unchanged);
                         RB_LAG: first offset of the stream's newest chunk */
@@ -74,16 +76,13 @@ typedef struct rb_broker {
     hr_broker base;
     hr_rabbitmq_config cfg;
     char instance[40]; /* hex, unique per adapter: prefixes our message ids */
-    uv_async_t async;
+    hr_handoff notes;  /* worker --> loop */
     uv_thread_t thread;
     bool thread_started;
     int wake_fd; /* eventfd: jobs queued or stopping */
     uv_mutex_t mu;
-    uv_cond_t space; /* worker: room in the notes queue */
-    uv_cond_t wake;  /* worker's backoff sleep */
+    uv_cond_t wake; /* worker's backoff sleep */
     /* --- under mu --- */
-    rb_note *head, *tail;
-    size_t n_notes;
     rb_job *jobs, *jobs_tail;
     uint64_t job_seq;
     bool stopping;
@@ -100,6 +99,9 @@ typedef struct rb_broker {
     bool malformed_noted;
     hr_entry *scratch;
 } rb_broker;
+
+/* The notes queue's bound (the worker waits for room past it). */
+#define RB_NOTES_MAX 65536
 
 /* Queues a note for the loop (takes ownership). */
 void rb_post(rb_broker *b, rb_note *n);
