@@ -331,6 +331,15 @@ static int refuse(char **out, size_t *out_len)
     return HR_EINVAL;
 }
 
+/* The object every writer starts from, {"type":type}; *ok is false when
+ * out of memory (finish() then frees what there is and says so). */
+static json_t *typed_object(const char *type, bool *ok)
+{
+    json_t *o = json_object();
+    *ok = o != NULL && set_str(o, "type", type, false);
+    return o;
+}
+
 /* Serialises obj (consumed) compactly into a malloc'd string. ok false means
  * building failed earlier, which only running out of memory can do. */
 static int finish(json_t *obj, bool ok, char **out, size_t *out_len)
@@ -350,9 +359,8 @@ int hr_cproto_write_welcome(const char *conn_id, const char *user, char **out, s
 {
     if (conn_id == NULL || !utf8_or_null(conn_id) || !utf8_or_null(user))
         return refuse(out, out_len);
-    json_t *o = json_object();
-    bool ok = o != NULL;
-    ok = ok && set_str(o, "type", "welcome", false);
+    bool ok;
+    json_t *o = typed_object("welcome", &ok);
     ok = ok && set_str(o, "connection", conn_id, false);
     ok = ok && set_str(o, "user", user, true);
     return finish(o, ok, out, out_len);
@@ -363,9 +371,8 @@ int hr_cproto_write_subscribed(const char *const *channels, size_t n, bool recov
 {
     if (!channels_are_valid(channels, n) || !utf8_or_null(ref))
         return refuse(out, out_len);
-    json_t *o = json_object();
-    bool ok = o != NULL;
-    ok = ok && set_str(o, "type", "subscribed", false);
+    bool ok;
+    json_t *o = typed_object("subscribed", &ok);
     ok = ok && set_channels(o, channels, n);
     ok = ok && json_object_set_new(o, "recovered", json_boolean(recovered)) == 0;
     ok = ok && set_str(o, "ref", ref, false);
@@ -377,9 +384,8 @@ int hr_cproto_write_unsubscribed(const char *const *channels, size_t n, const ch
 {
     if (!channels_are_valid(channels, n) || !utf8_or_null(ref))
         return refuse(out, out_len);
-    json_t *o = json_object();
-    bool ok = o != NULL;
-    ok = ok && set_str(o, "type", "unsubscribed", false);
+    bool ok;
+    json_t *o = typed_object("unsubscribed", &ok);
     ok = ok && set_channels(o, channels, n);
     ok = ok && set_str(o, "ref", ref, false);
     return finish(o, ok, out, out_len);
@@ -391,9 +397,8 @@ int hr_cproto_write_error(const char *code, const char *message, const char *ref
     if (code == NULL || message == NULL || !utf8_or_null(code) || !utf8_or_null(message) ||
         !utf8_or_null(ref))
         return refuse(out, out_len);
-    json_t *o = json_object();
-    bool ok = o != NULL;
-    ok = ok && set_str(o, "type", "error", false);
+    bool ok;
+    json_t *o = typed_object("error", &ok);
     ok = ok && set_str(o, "code", code, false);
     ok = ok && set_str(o, "message", message, false);
     ok = ok && set_str(o, "ref", ref, false);
@@ -405,9 +410,8 @@ int hr_cproto_write_unsubscribed_reason(const char *const *channels, size_t n, c
 {
     if (!channels_are_valid(channels, n) || reason == NULL || !utf8_or_null(reason))
         return refuse(out, out_len);
-    json_t *o = json_object();
-    bool ok = o != NULL;
-    ok = ok && set_str(o, "type", "unsubscribed", false);
+    bool ok;
+    json_t *o = typed_object("unsubscribed", &ok);
     ok = ok && set_channels(o, channels, n);
     ok = ok && set_str(o, "reason", reason, false);
     return finish(o, ok, out, out_len);
@@ -415,9 +419,8 @@ int hr_cproto_write_unsubscribed_reason(const char *const *channels, size_t n, c
 
 int hr_cproto_write_expiring(int64_t in_s, char **out, size_t *out_len)
 {
-    json_t *o = json_object();
-    bool ok = o != NULL;
-    ok = ok && set_str(o, "type", "expiring", false);
+    bool ok;
+    json_t *o = typed_object("expiring", &ok);
     ok = ok && json_object_set_new(o, "in", json_integer(in_s > 0 ? in_s : 0)) == 0;
     return finish(o, ok, out, out_len);
 }
@@ -426,9 +429,8 @@ int hr_cproto_write_refreshed(int64_t expires, const char *ref, char **out, size
 {
     if (!utf8_or_null(ref))
         return refuse(out, out_len);
-    json_t *o = json_object();
-    bool ok = o != NULL;
-    ok = ok && set_str(o, "type", "refreshed", false);
+    bool ok;
+    json_t *o = typed_object("refreshed", &ok);
     ok = ok &&
          json_object_set_new(o, "expires", expires > 0 ? json_integer(expires) : json_null()) == 0;
     ok = ok && set_str(o, "ref", ref, false);
@@ -439,9 +441,8 @@ int hr_cproto_write_published(const char *id, const char *ref, char **out, size_
 {
     if (id == NULL || !hr_cproto_id_is_valid(id, strlen(id)) || !utf8_or_null(ref))
         return refuse(out, out_len);
-    json_t *o = json_object();
-    bool ok = o != NULL;
-    ok = ok && set_str(o, "type", "published", false);
+    bool ok;
+    json_t *o = typed_object("published", &ok);
     ok = ok && set_str(o, "id", id, false);
     ok = ok && set_str(o, "ref", ref, false);
     return finish(o, ok, out, out_len);
@@ -453,9 +454,9 @@ int hr_cproto_write_refresh_identity(const char *user, const char *channels, con
     if (user == NULL || !utf8_or_null(user) || !utf8_or_null(channels) || !utf8_or_null(publish) ||
         !utf8_or_null(ref))
         return refuse(out, out_len);
-    json_t *o = json_object(), *id = json_object();
-    bool ok = o != NULL && id != NULL;
-    ok = ok && set_str(o, "type", "refresh", false);
+    bool ok;
+    json_t *o = typed_object("refresh", &ok), *id = json_object();
+    ok = ok && id != NULL;
     ok = ok && set_str(id, "user", user, false);
     ok = ok && set_str(id, "channels", channels, false);
     ok = ok && set_str(id, "publish", publish, false);
