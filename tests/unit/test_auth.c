@@ -6,12 +6,12 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <jwt.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
+#include "jwt_mint.h"
 #include "notifier/auth.h"
 
 static struct sockaddr_storage addr(const char *text)
@@ -92,20 +92,6 @@ static hr_http_head head_with(const char *target, const char *n1, const char *v1
     return h;
 }
 
-static char *hs256(const char *secret, const char *sub, long exp)
-{
-    jwt_t *j = NULL;
-    assert_int_equal(jwt_new(&j), 0);
-    assert_int_equal(jwt_add_grant(j, "sub", sub), 0);
-    assert_int_equal(jwt_add_grant_int(j, "exp", exp), 0);
-    assert_int_equal(
-        jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret)), 0);
-    char *t = jwt_encode_str(j);
-    jwt_free(j);
-    assert_non_null(t);
-    return t;
-}
-
 static void test_auth_trusted_proxy_headers(void **state)
 {
     (void)state;
@@ -142,8 +128,8 @@ static void test_auth_tokens(void **state)
     nf_auth_init(&a, "s3cret", NULL, 0, NULL, 0);
     const struct sockaddr_storage peer = addr("127.0.0.1");
     const struct sockaddr *sa = (const struct sockaddr *)&peer;
-    char *good = hs256("s3cret", "bob", 2000000000L);
-    char *wrong = hs256("other", "bob", 2000000000L);
+    char *good = mint_hs256("s3cret", "{\"sub\":\"bob\",\"exp\":2000000000}");
+    char *wrong = mint_hs256("other", "{\"sub\":\"bob\",\"exp\":2000000000}");
     char target[1024], bearer[1024];
     hr_identity id;
     const char *why;

@@ -9,28 +9,20 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <jwt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "gateway/refresh.h"
+#include "jwt_mint.h"
 
 #define NOW 1700000000L
 static const char *secret = "gw-refresh-secret";
 
 static char *token(const char *claims)
 {
-    jwt_t *j = NULL;
-    assert_int_equal(jwt_new(&j), 0);
-    assert_int_equal(jwt_add_grants_json(j, claims), 0);
-    assert_int_equal(jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)secret, strlen(secret)),
-                     0);
-    char *t = jwt_encode_str(j);
-    jwt_free(j);
-    assert_non_null(t);
-    return t;
+    return mint_hs256(secret, claims);
 }
 
 static hr_token_cfg cfg(void)

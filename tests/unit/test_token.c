@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "jwt_mint.h"
 #include "proto/token.h"
 
 #define NOW 1700000000
@@ -88,19 +89,6 @@ static hr_token_cfg pem_cfg(const char *pub, bool rs, bool es)
                           .allow_es256 = es,
                           .public_key_pem = (const uint8_t *)pub,
                           .public_key_len = strlen(pub)};
-}
-
-/* libjwt-made token; claims_json is merged into the grants. */
-static char *lib_token(jwt_alg_t alg, const char *key, size_t key_len, const char *claims_json)
-{
-    jwt_t *j = NULL;
-    assert_int_equal(jwt_new(&j), 0);
-    assert_int_equal(jwt_add_grants_json(j, claims_json), 0);
-    assert_int_equal(jwt_set_alg(j, alg, (const unsigned char *)key, (int)key_len), 0);
-    char *t = jwt_encode_str(j);
-    assert_non_null(t);
-    jwt_free(j);
-    return t;
 }
 
 static void b64url(const uint8_t *p, size_t n, char *out)
@@ -181,9 +169,9 @@ static void test_token_hs256_ok(void **state)
     const hr_token_cfg cfg = hs_cfg();
     hr_identity id;
     assert_null(check(&cfg,
-                      lib_token(JWT_ALG_HS256, SECRET, strlen(SECRET),
-                                "{\"sub\":\"alice\",\"exp\":1700000100,"
-                                "\"channels\":[\"team:42:*\",\"news:vip\"]}"),
+                      mint_token(JWT_ALG_HS256, SECRET, strlen(SECRET),
+                                 "{\"sub\":\"alice\",\"exp\":1700000100,"
+                                 "\"channels\":[\"team:42:*\",\"news:vip\"]}"),
                       &id));
     assert_string_equal(id.user, "alice");
     assert_int_equal(id.n_channels, 2);
@@ -208,12 +196,12 @@ static void test_token_rs256_es256_ok(void **state)
     hr_token_cfg cfg = pem_cfg(K.rsa_pub, true, false);
     hr_identity id;
     assert_null(check(
-        &cfg, lib_token(JWT_ALG_RS256, K.rsa_priv, strlen(K.rsa_priv), "{\"sub\":\"bob\"}"), &id));
+        &cfg, mint_token(JWT_ALG_RS256, K.rsa_priv, strlen(K.rsa_priv), "{\"sub\":\"bob\"}"), &id));
     assert_string_equal(id.user, "bob");
     hr_identity_deinit(&id);
     cfg = pem_cfg(K.ec_pub, false, true);
     assert_null(check(
-        &cfg, lib_token(JWT_ALG_ES256, K.ec_priv, strlen(K.ec_priv), "{\"sub\":\"carol\"}"), &id));
+        &cfg, mint_token(JWT_ALG_ES256, K.ec_priv, strlen(K.ec_priv), "{\"sub\":\"carol\"}"), &id));
     assert_string_equal(id.user, "carol");
     hr_identity_deinit(&id);
 }
@@ -264,12 +252,12 @@ static void test_token_alg_allow_list(void **state)
     /* RS256 token where only ES256 is allowed, and vice versa. */
     hr_token_cfg es_only = pem_cfg(K.rsa_pub, false, true);
     assert_string_equal(
-        check(&es_only, lib_token(JWT_ALG_RS256, K.rsa_priv, strlen(K.rsa_priv), "{}"), NULL),
+        check(&es_only, mint_token(JWT_ALG_RS256, K.rsa_priv, strlen(K.rsa_priv), "{}"), NULL),
         "algorithm not allowed");
     /* RS256 allowed but no key configured at all. */
     hr_token_cfg no_key = {.allow_rs256 = true};
     assert_string_equal(
-        check(&no_key, lib_token(JWT_ALG_RS256, K.rsa_priv, strlen(K.rsa_priv), "{}"), NULL),
+        check(&no_key, mint_token(JWT_ALG_RS256, K.rsa_priv, strlen(K.rsa_priv), "{}"), NULL),
         "algorithm not allowed");
 }
 
@@ -292,7 +280,7 @@ static void test_token_key_confusion(void **state)
     /* ES256 token checked against an RSA key: refused. */
     hr_token_cfg mismatched = pem_cfg(K.rsa_pub, true, true);
     assert_string_equal(
-        check(&mismatched, lib_token(JWT_ALG_ES256, K.ec_priv, strlen(K.ec_priv), "{}"), NULL),
+        check(&mismatched, mint_token(JWT_ALG_ES256, K.ec_priv, strlen(K.ec_priv), "{}"), NULL),
         "bad signature");
 }
 
@@ -323,7 +311,7 @@ static void test_token_bad_signature(void **state)
     /* RS256 against another RSA key. */
     const hr_token_cfg rs2 = pem_cfg(K.rsa2_pub, true, false);
     assert_string_equal(
-        check(&rs2, lib_token(JWT_ALG_RS256, K.rsa_priv, strlen(K.rsa_priv), "{}"), NULL),
+        check(&rs2, mint_token(JWT_ALG_RS256, K.rsa_priv, strlen(K.rsa_priv), "{}"), NULL),
         "bad signature");
 }
 
