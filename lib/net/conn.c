@@ -423,7 +423,10 @@ void hr_conn_set_close_codes(hr_conn *c, int slow_code, int shutdown_code)
 int hr_conn_detach(hr_conn *c, uint8_t **bytes, size_t *len)
 {
     uv_os_fd_t fd = -1;
-    if (c->phase != HR_PH_DEFER || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+    /* An upgrade with on_upgrade, or a request with on_request that nothing
+     * was written for yet: the other loop starts from the request itself. */
+    const bool pending = c->phase == HR_PH_DEFER || (c->phase == HR_PH_APP && c->q.count == 0);
+    if (!pending || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
         return HR_EINVAL;
     const size_t n = c->in.len;
     uint8_t *copy = malloc(n > 0 ? n : 1);

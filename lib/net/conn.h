@@ -159,7 +159,8 @@ int hr_conn_send_text(hr_conn *c, const void *p, size_t len);
 int hr_conn_close(hr_conn *c, int code, const char *reason);
 
 /* Hands the connection's socket over to another loop's server
- * (hr_server_adopt) while its upgrade is with on_upgrade: returns a
+ * (hr_server_adopt) while its upgrade is with on_upgrade, or its request
+ * with on_request before any answer was queued: returns a
  * duplicate of the descriptor (close-on-exec) and, in *bytes and *len, a
  * heap copy of the input read but not consumed yet (the request head
  * included; free it), then closes this side without a byte to the peer

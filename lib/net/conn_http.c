@@ -158,7 +158,7 @@ static void dispatch(hr_conn *c, const hr_http_head *h, const uint8_t *body, siz
     if (h->http_major == 1 && h->http_minor == 0)
         c->flags |= HR_CF_HTTP10;
     c->flags |= HR_CF_SEEN;
-    if (h->keep_alive && !c->srv->shutting_down)
+    if (h->keep_alive && !c->srv->shutting_down && !c->srv->cfg.http_close)
         c->flags |= HR_CF_KEEPALIVE;
     if (h->method == HTTP_HEAD_METHOD)
         c->flags |= HR_CF_HEAD_REQ;

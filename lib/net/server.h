@@ -44,6 +44,8 @@ typedef struct hr_server_config {
     bool reuse_port;               /* SO_REUSEPORT (several worker processes); false */
     unsigned steer_by_ip;          /* with reuse_port: listeners in the group, to send each
                                       client address to one of them (reuseport.h); 0 = off */
+    bool http_close;               /* answer plain HTTP with Connection: close (a server
+                                      that serves only clients handed to it); false */
 } hr_server_config;
 
 /* Counters, kept per server (one loop) and read by the app for metrics. */

@@ -205,7 +205,8 @@ typedef struct snapshot {
     HR_METRIC_FIELD(snapshot, field, type, "herald_notifier_" name, help)
 
 static const hr_metric_desc metrics[] = {
-    M(connections, HR_METRIC_GAUGE, "connections", "Open WebSocket client connections."),
+    M(connections, HR_METRIC_GAUGE, "connections",
+      "Open direct client connections (WebSocket, Pusher, SSE)."),
     M(sessions_total, HR_METRIC_COUNTER, "connections_total", "WebSocket sessions opened."),
     M(subscriptions, HR_METRIC_GAUGE, "subscriptions", "Channel subscriptions held."),
     M(channels, HR_METRIC_GAUGE, "channels", "Channels with subscribers or history."),
@@ -258,7 +259,7 @@ static void take_snapshot(const nf_loop *l, snapshot *s)
     const nf_hub_stats *h = nf_hub_stats_view(l->hub);
     const hr_net_stats *n = hr_server_stats(l->server);
     *s = (snapshot){
-        .connections = n->ws_open,
+        .connections = n->ws_open + l->stats.sse_streams,
         .sessions_total = l->stats.sessions_total,
         .subscriptions = h->subscriptions,
         .channels = h->channels,
@@ -287,7 +288,7 @@ static void take_snapshot(const nf_loop *l, snapshot *s)
  * and history (by reference), so a sum would count each event once per loop. */
 static void add_loop(snapshot *s, const nf_loop_counters *c)
 {
-    s->connections += c->net.ws_open;
+    s->connections += c->net.ws_open + c->app.sse_streams;
     s->bytes_out += c->net.bytes_out;
     s->bytes_in += c->net.bytes_in;
     s->slow_closes += c->net.slow_closes;
@@ -333,13 +334,14 @@ int nf_api_write_metrics(const nf_loop *l, hr_buf *out)
         l->peers->counters(l->peers_arg, i, &c);
         add_loop(&s, &c);
         sessions[i] = c.link.sessions;
-        direct[i] = c.net.ws_open;
+        direct[i] = c.net.ws_open + c.app.sse_streams;
     }
     const void *blocks[] = {&s};
     int rc = hr_metrics_write_table(out, metrics, HR_ARRAY_LEN(metrics), blocks, 1);
     if (rc == 0)
         rc = write_per_loop(out, "herald_notifier_loop_connections",
-                            "Direct WebSocket connections open, per event loop.", direct, n);
+                            "Direct clients open (WebSocket, Pusher, SSE), per event loop.", direct,
+                            n);
     if (rc == 0 && l->links != NULL)
         rc = write_per_loop(out, "herald_notifier_loop_link_sessions",
                             "Client sessions over herald-link, per event loop.", sessions, n);

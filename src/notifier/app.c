@@ -34,25 +34,35 @@ static nf_loop *loop_of(hr_conn *c)
     return hr_conn_app(c);
 }
 
+/* A client the primary may hand to another loop (loops.h): true when one
+ * took it over (c is closed here and the request runs there). */
+static bool handed_off(nf_loop *l, hr_conn *c)
+{
+    return l->peers != NULL && l->peers->direct != NULL && !l->stopping &&
+           l->peers->direct(l->peers_arg, c);
+}
+
 static void on_request(hr_conn *c, const hr_http_head *head, const uint8_t *body, size_t len)
 {
-    if (loop_of(c)->index > 0) { /* a shard's server serves only the clients handed to it */
-        hr_conn_respond(c, 404, "text/plain", "not found\n", 10, NULL);
-        return;
-    }
     size_t plen;
     const char *q;
     size_t qlen;
     hr_http_query_split(head->target, head->target_len, &plen, &q, &qlen);
+    const bool sse = plen == 4 && memcmp(head->target, "/sse", 4) == 0 && head->method_len == 3 &&
+                     memcmp(head->method_str, "GET", 3) == 0;
+    if (loop_of(c)->index > 0 && !sse) { /* a shard serves only the clients handed to it */
+        hr_conn_respond(c, 404, "text/plain", "not found\n", 10, NULL);
+        return;
+    }
     /* Pusher's HTTP API answers its own paths (pusher_api.c, which publishes
      * through api.c); everything else is Herald's API. Dispatched here so
      * api.c and pusher_api.c do not call each other. */
     if (hr_pusher_api_is_api_path(head->target, plen) &&
         nf_pusher_api_request(loop_of(c), c, head, body, len))
         return;
-    if (plen == 4 && memcmp(head->target, "/sse", 4) == 0 && head->method_len == 3 &&
-        memcmp(head->method_str, "GET", 3) == 0) {
-        nf_sse_request(loop_of(c), c, head); /* sse.c starts a session, as direct.c does */
+    if (sse) {
+        if (!handed_off(loop_of(c), c))
+            nf_sse_request(loop_of(c), c, head); /* sse.c starts a session, as direct.c does */
         return;
     }
     nf_api_request(loop_of(c), c, head, body, len);
@@ -73,8 +83,7 @@ static int on_upgrade(hr_conn *c, const hr_http_head *head, hr_upgrade_reply *re
         return 404;
     }
     nf_loop *l = loop_of(c);
-    if (l->peers != NULL && l->peers->direct != NULL && !l->stopping &&
-        l->peers->direct(l->peers_arg, c))
+    if (handed_off(l, c))
         return 0; /* detached: another loop answers (c is closed here) */
     return nf_direct_upgrade(l, c, head, reply);
 }
@@ -247,6 +256,9 @@ int nf_loop_init_shard(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, unsigned
     }
     hr_server_config sc;
     server_config(cfg, &sc);
+    /* A client handed here came with a request for this loop (a refused
+     * GET /sse included): what follows on its connection goes to loop 0. */
+    sc.http_close = true;
     if ((l->server = hr_server_new(uv, &sc, &callbacks, l)) == NULL) {
         snprintf(err, errcap, "herald-notifier: out of memory");
         return HR_ENOMEM;

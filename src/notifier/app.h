@@ -38,6 +38,7 @@ typedef enum nf_conn_kind {
 /* Counters of the application layer (the hub and the server keep theirs). */
 typedef struct nf_app_stats {
     uint64_t sessions_total;     /* WebSocket sessions opened */
+    uint64_t sse_streams;        /* GET /sse streams open (gauge) */
     uint64_t publish_requests;   /* POST /publish answered 200 */
     uint64_t publish_rejected;   /* POST /publish answered 4xx/5xx */
     uint64_t auth_failures;      /* upgrades refused with 401/403 */
@@ -63,9 +64,10 @@ typedef struct nf_loop_peers {
     unsigned (*count)(void *arg);
     /* The latest counters of loop index (1..count-1), thread-safe. */
     void (*counters)(void *arg, unsigned index, struct nf_loop_counters *out);
-    /* A direct WebSocket upgrade to /ws arrived on the primary: true when
-     * another loop took the client over (hr_conn_detach: c is closed here
-     * and the upgrade runs there), false to serve it here. */
+    /* A direct client's request arrived on the primary (a WebSocket upgrade
+     * to /ws, GET /sse; any kind whose request the receiving loop can parse
+     * again): true when another loop took the client over (hr_conn_detach:
+     * c is closed here and the request runs there), false to serve it here. */
     bool (*direct)(void *arg, hr_conn *c);
 } nf_loop_peers;
 

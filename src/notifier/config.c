@@ -23,8 +23,8 @@ static const hr_flag_spec spec[] = {
     {"link-listen", HR_FLAG_STRING, NULL, "ADDR:PORT",
      "Also accept herald-link connections from gateways here (docs/link.md).", 0, 0},
     {"loops", HR_FLAG_INT, "0", "N",
-     "Event loops (threads): direct WebSocket clients and links are spread over them; loop 0"
-     " also serves the API, SSE, Pusher and the broker. 0: one per CPU.",
+     "Event loops (threads): direct WebSocket and SSE clients and links are spread over them;"
+     " loop 0 also serves the API, Pusher and the broker. 0: one per CPU.",
      0, 64},
     {"loop-queue", HR_FLAG_INT, "262144", "N",
      "Events queued toward one other loop; a loop that falls this far behind closes its"

@@ -41,7 +41,7 @@ typedef enum nf_inbox_kind {
     /* The primary's answer, primary -> shard: status, the id's text in
      * channel, tag the shard's request. */
     NF_INBOX_PUBLISHED = 6,
-    NF_INBOX_DIRECT = 7, /* serve a WebSocket client on socket fd; bytes: what was read of it */
+    NF_INBOX_DIRECT = 7, /* serve a direct client (WS, SSE) on socket fd; bytes: what was read */
 } nf_inbox_kind;
 
 typedef struct nf_inbox_item {

@@ -396,7 +396,8 @@ static void on_frame(void *arg, const char *name, hr_event_id id, hr_msg *plain,
     nf_shards_post_event(arg, name, id, plain, now_ms);
 }
 
-/* A direct client's upgrade: every one but one in n goes to a shard. */
+/* A direct client's request (a /ws upgrade, a GET /sse): every one but one
+ * in n goes to a shard. */
 static bool peer_direct(void *arg, hr_conn *c)
 {
     nf_shards *sh = arg;

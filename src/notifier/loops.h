@@ -1,10 +1,10 @@
 /* nf_shards: the notifier on several cores (--loops N).
  *
  * Loop 0, the primary, runs on the main thread with everything: the
- * listener, the HTTP API (/publish, /metrics, /readyz), SSE and Pusher
- * clients, the broker, the link listener. Loops 1..N-1, the shards, each
- * run an nf_loop of their own (app.h) on their own thread and own the
- * herald-links and the direct WebSocket clients the primary hands them and
+ * listener, the HTTP API (/publish, /metrics, /readyz), Pusher clients, the
+ * broker, the link listener. Loops 1..N-1, the shards, each run an nf_loop
+ * of their own (app.h) on their own thread and own the herald-links and the
+ * direct WebSocket and SSE clients the primary hands them and
  * every session opened on those; hub, history, sessions, replays and flow control
  * are all local to a loop, so the hot path takes no lock.
  *
@@ -21,8 +21,10 @@
  * a shard, the primary accepts the socket, duplicates the descriptor, closes
  * its own handle and posts the descriptor to the shard (nf_links_adopt).
  *
- * Direct clients: the primary reads each upgrade request to /ws; every one
- * but one in N (round robin) goes to a shard before it is answered: the
+ * Direct clients: the primary reads each upgrade request to /ws and each
+ * GET /sse; every one but one in N (round robin) goes to a shard before it
+ * is answered (any kind whose request a shard's server parses again: the
+ * hand-off does not look at the request): the
  * descriptor and the bytes read so far (hr_conn_detach) travel through the
  * inbox, behind every event posted before, and the shard's server parses
  * the request again (hr_server_adopt), so auth, the 101, the welcome and

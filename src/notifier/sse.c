@@ -252,6 +252,7 @@ void nf_sse_request(nf_loop *l, hr_conn *c, const hr_http_head *head)
     }
     hr_conn_set_app_data(c, s);
     cache.streams++;
+    l->stats.sse_streams++;
     uv_timer_init(l->uv, &s->keepalive);
     s->keepalive.data = s;
     uv_timer_start(&s->keepalive, on_keepalive, NF_SSE_KEEPALIVE_S * 1000,
@@ -268,6 +269,7 @@ void nf_sse_close(nf_sse *s)
 {
     nf_session_close(s->session);
     s->session = NULL;
+    s->loop->stats.sse_streams--;
     if (--cache.streams == 0)
         cache_drop();
     uv_timer_stop(&s->keepalive);

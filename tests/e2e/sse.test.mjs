@@ -410,3 +410,122 @@ describe('SSE clients', () => {
             }
         });
 });
+
+/* ---- SSE clients on several event loops (issue 18.2) ---- */
+
+/** {loop: open direct clients} from /metrics (WebSocket and SSE alike). */
+async function perLoop(nf) {
+    const out = {};
+    for (const line of (await (await fetch(`${nf.base}/metrics`)).text()).split('\n')) {
+        const m = /^herald_notifier_loop_connections\{loop="(\d+)"\} (\d+)$/.exec(line);
+        if (m) out[m[1]] = Number(m[2]);
+    }
+    return out;
+}
+
+/** Waits until each loop holds want[loop] direct clients. */
+async function onLoops(nf, want, what) {
+    await waitFor(async () => {
+        const l = await perLoop(nf);
+        return Object.entries(want).every(([k, v]) => l[k] === v);
+    }, what);
+}
+
+/** Reads the rest of a stream until it ends; returns the text. */
+async function readToEnd(reader, what, ms = DEADLINE_MS) {
+    const dec = new TextDecoder();
+    let text = '';
+    for (;;) {
+        const { value, done } = await withDeadline(reader.read(), ms, what);
+        if (done) return text;
+        text += dec.decode(value, { stream: true });
+    }
+}
+
+describe('SSE clients on several loops', () => {
+    // The primary hands GET /sse round robin over every loop, itself first:
+    // with --loops 2, streams opened one after the other sit on loops 0, 1, 0, 1...
+    test('streams spread over both loops; every event in order on each; Last-Event-ID resume on each', async () => {
+        const nf = await startNotifier(['--loops', '2'], { direct: true });
+        const streams = [];
+        for (let i = 0; i < 6; i++) {
+            const s = await openSse(nf.base, '/sse?channels=a,b');
+            assert.equal(s.r.status, 200);
+            streams.push(s);
+        }
+        await onLoops(nf, { 0: 3, 1: 3 }, 'three streams on each loop');
+        assert.equal(metricSum(await metrics(nf), /^herald_notifier_connections$/), 6);
+        const ids = [];
+        for (let i = 0; i < 20; i++) ids.push(await publishOk(nf, { channel: i % 2 ? 'b' : 'a', data: { n: i } }));
+        for (const s of streams) {
+            const evs = await readEvents(s.reader, 20);
+            assert.deepEqual(evs.map((e) => e.id), ids, 'one cursor, publish order');
+            assert.deepEqual(evs.map((e) => e.data.n), [...Array(20).keys()]);
+            s.abort();
+        }
+        await onLoops(nf, { 0: 0, 1: 0 }, 'every stream gone on both loops');
+        // A reconnecting EventSource sends Last-Event-ID: each loop replays the same events.
+        const resumed = [];
+        for (let i = 0; i < 4; i++) resumed.push(await openSse(nf.base, '/sse?channels=a,b', { 'Last-Event-ID': ids[4] }));
+        await onLoops(nf, { 0: 2, 1: 2 }, 'two resumed streams on each loop');
+        const states = resumed.map(() => ({ buf: '' }));
+        for (const [i, s] of resumed.entries()) {
+            assert.deepEqual((await readEvents(s.reader, 15, states[i])).map((e) => e.id), ids.slice(5));
+        }
+        const live = await publishOk(nf, { channel: 'b', data: 'live' });
+        for (const [i, s] of resumed.entries()) assert.equal((await readEvents(s.reader, 1, states[i]))[0].id, live);
+        // SIGTERM ends the streams on both loops, and the notifier exits 0.
+        const ends = resumed.map((s, i) => readToEnd(s.reader, `the end of stream ${i}`));
+        const exit = await nf.stop();
+        await Promise.all(ends);
+        assert.equal(exit.code, 0, nf.stderr());
+    });
+
+    test('a stream on a shard that does not read is closed at the send-queue bound and counted', async () => {
+        // A batch (16 x 16 KiB) fits the bound: the reader on loop 0 keeps up with each.
+        const nf = await startNotifier(['--loops', '2', '--send-queue-limit', '1048576'], { direct: true });
+        const ok = await openSse(nf.base, '/sse?channels=flood'); // loop 0 reads
+        const sock = net.connect(nf.port, '127.0.0.1'); // loop 1 does not
+        await new Promise((r) => sock.once('connect', r));
+        sock.pause();
+        const closed = new Promise((r) => sock.once('close', r));
+        sock.write('GET /sse?channels=flood HTTP/1.1\r\nHost: x\r\n\r\n');
+        await onLoops(nf, { 0: 1, 1: 1 }, 'one stream on each loop');
+        const state = { buf: '' };
+        const big = 'x'.repeat(16384);
+        let sent = 0;
+        await waitFor(async () => {
+            await publishOk(nf, Array.from({ length: 16 }, () => ({ channel: 'flood', data: big })));
+            sent += 16;
+            await readEvents(ok.reader, 16, state); // the reader keeps up
+            return metricSum(await metrics(nf), /herald_notifier_slow_reader_closes_total/) >= 1;
+        }, 'a slow-reader close', 3 * DEADLINE_MS);
+        await onLoops(nf, { 0: 1, 1: 0 }, 'the slow stream gone from loop 1, the reader still on loop 0');
+        sock.resume();
+        await withDeadline(closed, DEADLINE_MS, 'the slow stream to end');
+        assert.equal(metricSum(await metrics(nf), /herald_notifier_slow_reader_closes_total/), 1);
+        const last = await publishOk(nf, { channel: 'flood', data: 'after' });
+        assert.equal((await readEvents(ok.reader, 1, state))[0].id, last, `after ${sent} floods`);
+        ok.abort();
+    });
+
+    test('a token that expires closes its stream on either loop', async () => {
+        const nf = await startNotifier(['--loops', '2', '--jwt-secret', SECRET], { direct: true });
+        const exp = nowS() + 5;
+        const token = signJwt({ sub: '5', exp }, { key: SECRET });
+        const streams = [];
+        for (let i = 0; i < 2; i++) {
+            const s = await openSse(nf.base, '/sse?channels=user:5', { Authorization: `Bearer ${token}` });
+            assert.equal(s.r.status, 200);
+            streams.push(s);
+        }
+        await onLoops(nf, { 0: 1, 1: 1 }, 'one stream on each loop');
+        const id = await publishOk(nf, { channel: 'user:5', data: 'before' });
+        for (const [i, s] of streams.entries()) {
+            const all = await readToEnd(s.reader, `stream ${i} to end at expiry`, 3 * DEADLINE_MS);
+            assert.ok(all.includes(`id: ${id}\n`), `stream ${i} had the event: ${all}`);
+            assert.match(all, /"type":"expiring"/, `stream ${i} was told first`);
+        }
+        await onLoops(nf, { 0: 0, 1: 0 }, 'no stream left');
+    });
+});
