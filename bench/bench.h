@@ -15,15 +15,25 @@
 #define BENCH_MAX_SOURCES 250
 
 typedef enum bench_proto {
-    BENCH_PROTO_HERALD = 0, /* wait for "subscribed" (channels= in the URL) */
-    BENCH_PROTO_NONE = 1,   /* a peer whose URL names the channel: ready at 101 */
+    BENCH_PROTO_HERALD = 0,   /* wait for "subscribed" (channels= in the URL) */
+    BENCH_PROTO_NONE = 1,     /* a peer whose URL names the channel: ready at 101 */
+    BENCH_PROTO_SSE = 2,      /* Herald's GET /sse: ready at the "subscribed" comment */
+    BENCH_PROTO_SSE_NONE = 3, /* a peer's event stream: ready at the 200 */
+    BENCH_PROTO_PUSHER = 4,   /* Pusher protocol 7: ready at subscription_succeeded */
 } bench_proto;
+
+/* The client reads an HTTP event stream, not WebSocket frames. */
+static inline bool bench_proto_is_sse(bench_proto p)
+{
+    return p == BENCH_PROTO_SSE || p == BENCH_PROTO_SSE_NONE;
+}
 
 typedef struct bench_opts {
     /* client side */
     char host[64];     /* connect address, dotted IPv4 */
     int port;
-    char target[512];  /* request-target; "{ch}" is replaced by the channel */
+    char target[512]; /* request-target; "{ch}" is replaced by the channel
+                         (pusher: the channel goes in pusher:subscribe) */
     bench_proto proto;
     uint32_t clients;
     uint32_t connect_rate; /* new connections per second, all workers */

@@ -14,14 +14,16 @@
 #include "proto/http_head.h"
 #include "proto/ws_frame.h"
 #include "proto/ws_handshake.h"
+#include "pusher_client.h"
+#include "sse_client.h"
 
 #define HANDSHAKE_MAX 8192
 #define SUBSCRIBED_MARK "\"type\":\"subscribed\""
 
-typedef struct small_write {
+typedef struct copy_write {
     uv_write_t req;
-    uint8_t buf[HR_WS_MAX_HEADER + HR_WS_MAX_CONTROL];
-} small_write;
+    uint8_t buf[]; /* what is written */
+} copy_write;
 
 static void on_closed(uv_handle_t *h);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
@@ -45,13 +47,25 @@ static void fail_conn(bench_conn *c)
     close_conn(c);
 }
 
-static void build_target(const bench_opts *o, uint32_t gidx, char *out, size_t cap)
+void bench_conn_fail(bench_conn *c)
 {
-    char ch[96];
+    fail_conn(c);
+}
+
+void bench_conn_channel(const bench_conn *c, char *out, size_t cap)
+{
+    const bench_opts *o = c->w->o;
     if (o->channels > 1)
-        snprintf(ch, sizeof ch, "%s-%u", o->channel, gidx % o->channels);
+        snprintf(out, cap, "%s-%u", o->channel, c->gidx % o->channels);
     else
-        snprintf(ch, sizeof ch, "%s", o->channel);
+        snprintf(out, cap, "%s", o->channel);
+}
+
+static void build_target(const bench_conn *c, char *out, size_t cap)
+{
+    const bench_opts *o = c->w->o;
+    char ch[96];
+    bench_conn_channel(c, ch, sizeof ch);
     const char *mark = strstr(o->target, "{ch}");
     if (mark == NULL) {
         snprintf(out, cap, "%s", o->target);
@@ -66,12 +80,33 @@ static void on_write_free(uv_write_t *req, int status)
     free(req);
 }
 
+int bench_conn_write(bench_conn *c, const char *p, size_t len)
+{
+    copy_write *wr = malloc(sizeof *wr + (len ? len : 1));
+    if (wr == NULL) {
+        fail_conn(c);
+        return -1;
+    }
+    memcpy(wr->buf, p, len);
+    uv_buf_t b = uv_buf_init((char *)wr->buf, (unsigned)len);
+    if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write_free) != 0) {
+        free(wr);
+        fail_conn(c);
+        return -1;
+    }
+    return 0;
+}
+
 static void send_request(bench_conn *c)
 {
     const bench_opts *o = c->w->o;
     char target[640], host[96];
-    build_target(o, c->gidx, target, sizeof target);
+    build_target(c, target, sizeof target);
     snprintf(host, sizeof host, "%s:%d", o->host, o->port);
+    if (bench_proto_is_sse(o->proto)) {
+        bench_sse_send_request(c, host, target);
+        return;
+    }
     struct {
         uv_write_t req;
         char text[1024];
@@ -90,17 +125,22 @@ static void send_request(bench_conn *c)
     }
 }
 
-static void send_control(bench_conn *c, uint8_t opcode, const uint8_t *p, size_t len)
+static void send_frame(bench_conn *c, uint8_t opcode, const uint8_t *p, size_t len)
 {
-    small_write *wr = malloc(sizeof *wr);
+    const size_t cap = HR_WS_MAX_HEADER + len;
+    copy_write *wr = malloc(sizeof *wr + cap);
     if (wr == NULL)
         return;
     const uint8_t mask[4] = {0x12, 0x34, 0x56, 0x78};
-    const size_t n = hr_ws_frame_client_write(wr->buf, sizeof wr->buf, opcode, true, false, p,
-                                              len, mask);
+    const size_t n = hr_ws_frame_client_write(wr->buf, cap, opcode, true, false, p, len, mask);
     uv_buf_t b = uv_buf_init((char *)wr->buf, (unsigned)n);
     if (n == 0 || uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write_free) != 0)
         free(wr);
+}
+
+void bench_conn_send_text(bench_conn *c, const char *text, size_t len)
+{
+    send_frame(c, HR_WS_OP_TEXT, (const uint8_t *)text, len);
 }
 
 static void alloc_shared(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -140,6 +180,7 @@ void bench_conn_start(bench_worker *w, bench_conn *c, uint32_t gidx)
         w->res.connect_first_ns = c->t_start;
     const hr_ws_reader_cfg cfg = {.max_message = 1u << 20, .require_masked = false};
     hr_ws_reader_init(&c->rd, &cfg);
+    hr_sse_reader_init(&c->sse, 1u << 20);
     struct sockaddr_in src, dst;
     char src_ip[32];
     snprintf(src_ip, sizeof src_ip, "127.0.0.%u", 10 + gidx % o->sources);
@@ -153,7 +194,7 @@ void bench_conn_start(bench_worker *w, bench_conn *c, uint32_t gidx)
         fail_conn(c);
 }
 
-static void become_ready(bench_conn *c)
+void bench_conn_ready(bench_conn *c)
 {
     bench_worker *w = c->w;
     c->ready = true;
@@ -162,10 +203,13 @@ static void become_ready(bench_conn *c)
     w->res.connect_last_ns = bench_now_ns();
     if (w->o->churn_s > 0) {
         w->res.rec.cycles++;
-        send_control(c, HR_WS_OP_CLOSE, (const uint8_t *)"\x03\xe8", 2);
         c->state = BENCH_CONN_CLOSING;
         c->ready = false;
         w->res.rec.ready--;
+        if (bench_proto_is_sse(w->o->proto))
+            close_conn(c); /* an event stream ends with its connection */
+        else
+            send_frame(c, HR_WS_OP_CLOSE, (const uint8_t *)"\x03\xe8", 2);
     }
 }
 
@@ -185,11 +229,12 @@ static bool scan_u64(const uint8_t *p, size_t len, const char *key, uint64_t *ou
     return any;
 }
 
-static void on_event(bench_conn *c, const uint8_t *p, size_t len)
+void bench_conn_event(bench_conn *c, const uint8_t *p, size_t len)
 {
     bench_worker *w = c->w;
     uint64_t t, s;
-    if (!scan_u64(p, len, "\"t\":", &t) || !scan_u64(p, len, "\"s\":", &s))
+    if ((!scan_u64(p, len, "\"t\":", &t) || !scan_u64(p, len, "\"s\":", &s)) &&
+        (!scan_u64(p, len, "\\\"t\\\":", &t) || !scan_u64(p, len, "\\\"s\\\":", &s)))
         return;
     const uint64_t now = bench_now_ns();
     c->delivered++;
@@ -209,12 +254,21 @@ static void on_event(bench_conn *c, const uint8_t *p, size_t len)
 
 static void on_message(bench_conn *c, const uint8_t *p, size_t len)
 {
-    if (!c->ready && c->state == BENCH_CONN_OPEN) {
-        if (memmem(p, len, SUBSCRIBED_MARK, sizeof SUBSCRIBED_MARK - 1) != NULL)
-            become_ready(c);
+    if (c->w->o->proto == BENCH_PROTO_PUSHER) {
+        bench_pusher_on_message(c, p, len);
         return;
     }
-    on_event(c, p, len);
+    if (!c->ready && c->state == BENCH_CONN_OPEN) {
+        if (memmem(p, len, SUBSCRIBED_MARK, sizeof SUBSCRIBED_MARK - 1) != NULL)
+            bench_conn_ready(c);
+        return;
+    }
+    bench_conn_event(c, p, len);
+}
+
+bool bench_conn_is_subscribed_reply(const uint8_t *p, size_t len)
+{
+    return memmem(p, len, SUBSCRIBED_MARK, sizeof SUBSCRIBED_MARK - 1) != NULL;
 }
 
 static void feed_frames(bench_conn *c, uint8_t *p, size_t len)
@@ -231,7 +285,7 @@ static void feed_frames(bench_conn *c, uint8_t *p, size_t len)
         if (ev.type == HR_WS_EV_MESSAGE)
             on_message(c, ev.data, ev.len);
         else if (ev.type == HR_WS_EV_PING)
-            send_control(c, HR_WS_OP_PONG, ev.data, ev.len);
+            send_frame(c, HR_WS_OP_PONG, ev.data, ev.len);
         else if (ev.type == HR_WS_EV_CLOSE) {
             if (c->state != BENCH_CONN_CLOSING)
                 c->w->res.rec.closed++;
@@ -248,6 +302,12 @@ static int finish_handshake(bench_conn *c, size_t *head_len)
     const int rc = hr_http_head_parse(c->hbuf, c->hlen, true, NULL, &head);
     if (rc <= 0)
         return rc == 0 && c->hlen < HANDSHAKE_MAX ? 0 : -1;
+    if (bench_proto_is_sse(c->w->o->proto)) {
+        if (bench_sse_check_head(c, &head) != 0)
+            return -1;
+        *head_len = (size_t)rc;
+        return 1;
+    }
     hr_ws_handshake hs;
     if (hr_ws_handshake_check_response(&head, c->key, &hs) != 0 || hs.deflate)
         return -1;
@@ -277,9 +337,13 @@ static void on_handshake_bytes(bench_conn *c, const uint8_t *p, size_t n)
     uint8_t *rest = c->hbuf;
     const size_t rest_len = c->hlen - head_len;
     memmove(rest, c->hbuf + head_len, rest_len);
-    if (c->w->o->proto == BENCH_PROTO_NONE)
-        become_ready(c);
-    feed_frames(c, rest, rest_len);
+    const bench_proto proto = c->w->o->proto;
+    if (proto == BENCH_PROTO_NONE || proto == BENCH_PROTO_SSE_NONE)
+        bench_conn_ready(c);
+    if (bench_proto_is_sse(proto))
+        bench_sse_feed(c, rest, rest_len);
+    else
+        feed_frames(c, rest, rest_len);
     free(c->hbuf);
     c->hbuf = NULL;
     c->hlen = 0;
@@ -297,6 +361,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (c->state == BENCH_CONN_HANDSHAKE)
         on_handshake_bytes(c, (const uint8_t *)buf->base, (size_t)n);
+    else if (bench_proto_is_sse(c->w->o->proto))
+        bench_sse_feed(c, (const uint8_t *)buf->base, (size_t)n);
     else
         feed_frames(c, (uint8_t *)buf->base, (size_t)n);
 }
@@ -325,4 +391,5 @@ void bench_conn_deinit(bench_conn *c)
     free(c->hbuf);
     c->hbuf = NULL;
     hr_ws_reader_deinit(&c->rd);
+    hr_sse_reader_deinit(&c->sse);
 }

@@ -1,16 +1,21 @@
-/* bench_conn: one benchmark WebSocket client on a worker's loop. It binds a
+/* bench_conn: one benchmark client on a worker's loop. It binds a
  * source address of 127.0.0.0/8, connects, sends the upgrade request, checks
  * the 101 with lib/proto (http_head, ws_handshake), then reads frames with
  * hr_ws_reader (client side: require_masked = false), answers pings, and
  * records each event's publish-to-receive latency from the "t" timestamp
  * the publisher put in the event data. Idle connections hold no buffer: reads
  * land in the worker's shared buffer and the reader keeps only partial
- * frames. */
+ * frames. The other protocols reuse all of it: an SSE client (sse_client.c) sends a
+ * GET and reads the event stream with hr_sse_reader instead of frames; a
+ * Pusher client (pusher_client.c) is a WebSocket client with its own handshake
+ * messages and event envelope. */
 #ifndef BENCH_CONN_H
 #define BENCH_CONN_H
 
 #include <uv.h>
 
+#include "proto/http_chunked.h"
+#include "proto/sse_reader.h"
 #include "proto/ws_reader.h"
 #include "worker.h"
 
@@ -38,6 +43,10 @@ struct bench_conn {
     uint64_t delivered;
     int64_t last_seq;
     hr_ws_reader rd;
+    bool pusher_subscribing; /* pusher: pusher:subscribe sent */
+    bool chunked;            /* sse: the body has chunked coding */
+    hr_http_chunked chunks;  /* sse */
+    hr_sse_reader sse;       /* sse */
 };
 
 /* Starts connecting c (caller storage, zeroed or closed before) as global
@@ -51,5 +60,30 @@ void bench_conn_abort(bench_conn *c);
 
 /* Frees what c holds besides its handle (after its handle closed). */
 void bench_conn_deinit(bench_conn *c);
+
+/* ---- for the protocol files (sse_client.c, pusher_client.c) ---- */
+
+/* Counts a failure (or a close once ready) and closes c. */
+void bench_conn_fail(bench_conn *c);
+
+/* c is subscribed: counts it ready (and in churn mode closes it). */
+void bench_conn_ready(bench_conn *c);
+
+/* One delivered message: finds the publisher's "t" and "s" in p[0..len)
+ * (also inside a JSON string, as Pusher carries data: \"t\":) and records
+ * latency, loss and order. Messages without both are ignored. */
+void bench_conn_event(bench_conn *c, const uint8_t *p, size_t len);
+
+/* Sends text as one masked WebSocket text frame (copied). */
+void bench_conn_send_text(bench_conn *c, const char *text, size_t len);
+
+/* Sends len bytes as they are (copied). Returns 0 or fails c. */
+int bench_conn_write(bench_conn *c, const char *p, size_t len);
+
+/* True when p[0..len) is Herald's "subscribed" reply. */
+bool bench_conn_is_subscribed_reply(const uint8_t *p, size_t len);
+
+/* The channel of c ("NAME" or "NAME-i") into out[0..cap). */
+void bench_conn_channel(const bench_conn *c, char *out, size_t cap);
 
 #endif

@@ -15,9 +15,13 @@
 
 static const hr_flag_spec spec[] = {
     {"url", HR_FLAG_STRING, "ws://127.0.0.1:7070/ws?channels={ch}", "ws://IP:PORT/PATH",
-     "WebSocket URL; {ch} is replaced by the client's channel", 0, 0},
-    {"protocol", HR_FLAG_STRING, "herald", "herald|none",
-     "herald: ready at 'subscribed'; none: a peer, ready at the 101", 0, 0},
+     "client URL (http:// for the sse protocols); {ch} is replaced by the client's channel", 0, 0},
+    {"protocol", HR_FLAG_STRING, "herald", "herald|none|sse|sse-none|pusher",
+     "herald: WebSocket, ready at 'subscribed'; none: a peer, ready at the 101; sse: GET with "
+     "Accept: text/event-stream, ready at the 'subscribed' comment; sse-none: a peer's event "
+     "stream, ready at the 200; pusher: Pusher protocol 7 (URL /app/KEY?protocol=7), "
+     "pusher:subscribe to the channel, ready at subscription_succeeded",
+     0, 0},
     {"clients", HR_FLAG_INT, "100", "N", "WebSocket clients", 1, 1000000},
     {"connect-rate", HR_FLAG_INT, "2000", "N", "new connections per second (all workers)", 1,
      1000000},
@@ -38,8 +42,7 @@ static const hr_flag_spec spec[] = {
      1000000},
     {"size", HR_FLAG_INT, "100", "BYTES", "bytes of event data", 1, 65536},
     {"idle", HR_FLAG_STRING, "0", "SECONDS", "hold after every client is ready", 0, 0},
-    {"drain", HR_FLAG_STRING, "10", "SECONDS", "wait for deliveries after the last publish", 0,
-     0},
+    {"drain", HR_FLAG_STRING, "10", "SECONDS", "wait for deliveries after the last publish", 0, 0},
     {"timeout", HR_FLAG_STRING, "300", "SECONDS", "hard bound on the whole run", 0, 0},
     {"churn", HR_FLAG_STRING, "0", "SECONDS",
      "churn mode: each client connects, becomes ready, closes, repeats", 0, 0},
@@ -91,7 +94,9 @@ static bool is_label(const char *s)
 
 static int parse_url(bench_opts *o, const char *url, char *err, size_t cap)
 {
-    const char *p = strncmp(url, "ws://", 5) == 0 ? url + 5 : NULL;
+    const bool sse = bench_proto_is_sse(o->proto);
+    const char *scheme = sse ? "http://" : "ws://";
+    const char *p = strncmp(url, scheme, strlen(scheme)) == 0 ? url + strlen(scheme) : NULL;
     const char *colon = p ? strchr(p, ':') : NULL;
     const char *slash = colon ? strchr(colon, '/') : NULL;
     char *end = NULL;
@@ -99,7 +104,7 @@ static int parse_url(bench_opts *o, const char *url, char *err, size_t cap)
     struct in_addr a;
     if (slash == NULL || end != slash || port <= 0 || port > 65535 ||
         (size_t)(colon - p) >= sizeof o->host || strlen(slash) >= sizeof o->target) {
-        snprintf(err, cap, PROG ": --url: expected ws://IPv4:PORT/PATH");
+        snprintf(err, cap, PROG ": --url: expected %sIPv4:PORT/PATH", scheme);
         return HR_EINVAL;
     }
     memcpy(o->host, p, (size_t)(colon - p));
@@ -115,12 +120,16 @@ static int parse_url(bench_opts *o, const char *url, char *err, size_t cap)
 
 static int fill(bench_opts *o, const hr_flags *f, char *err, size_t cap)
 {
+    static const char *const protos[] = {"herald", "none", "sse", "sse-none", "pusher"};
     const char *proto = hr_flags_str(f, "protocol");
-    if (strcmp(proto, "herald") != 0 && strcmp(proto, "none") != 0) {
-        snprintf(err, cap, PROG ": --protocol: expected herald or none");
+    size_t pi = 0;
+    while (pi < HR_ARRAY_LEN(protos) && strcmp(proto, protos[pi]) != 0)
+        pi++;
+    if (pi == HR_ARRAY_LEN(protos)) {
+        snprintf(err, cap, PROG ": --protocol: expected herald, none, sse, sse-none or pusher");
         return HR_EINVAL;
     }
-    o->proto = strcmp(proto, "none") == 0 ? BENCH_PROTO_NONE : BENCH_PROTO_HERALD;
+    o->proto = (bench_proto)pi; /* protos[] is in bench_proto's order */
     o->clients = (uint32_t)hr_flags_num(f, "clients");
     o->connect_rate = (uint32_t)hr_flags_num(f, "connect-rate");
     o->workers = (uint32_t)hr_flags_num(f, "workers");

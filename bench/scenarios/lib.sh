@@ -160,8 +160,11 @@ start_target() {
         link=(--link-listen "127.0.0.1:$((PB + 1))" --trusted-proxy 127.0.0.1/32)
         gwconf=$RUN_DIR/gateway-link${1#link}.yaml
       fi
+      # The Pusher app serves /app/bench-key (protocols.sh's Pusher clients).
       "$BIN/herald-notifier" --listen "127.0.0.1:$NF_PORT" --log-level warn \
-        --ping-interval 0 --idle-timeout 0 "${link[@]+"${link[@]}"}" 2>>"$RUN_DIR/notifier.log" & PIDS+=($!); local nf=$!
+        --ping-interval 0 --idle-timeout 0 "${link[@]+"${link[@]}"}" \
+        --pusher-app-id 1 --pusher-key bench-key --pusher-secret bench-secret \
+        2>>"$RUN_DIR/notifier.log" & PIDS+=($!); local nf=$!
       wait_port 127.0.0.1 "$NF_PORT"; alive "$nf" herald-notifier
       PUBLISH=http://127.0.0.1:$NF_PORT/publish; PUBRAW=false; PROTO=herald
       if [ "$1" != notifier ]; then
