@@ -96,6 +96,18 @@ describe('herald-bench', () => {
         assertAllDelivered(j, N, 10);
     });
 
+    test('SSE and Pusher clients (issue 15): every event reaches every client', async () => {
+        const srv = await startNotifier(['--pusher-app-id', '1', '--pusher-key', 'k',
+            '--pusher-secret', 's']);
+        const pub = `http://127.0.0.1:${srv.port}/publish`;
+        const sse = await bench(['--url', `http://127.0.0.1:${srv.port}/sse?channels={ch}`,
+            '--protocol', 'sse', '--publish', pub, '--clients', String(N), '--events', '10']);
+        assertAllDelivered(sse, N, 10);
+        const pusher = await bench(['--url', `ws://127.0.0.1:${srv.port}/app/k?protocol=7`,
+            '--protocol', 'pusher', '--publish', pub, '--clients', String(N), '--events', '10']);
+        assertAllDelivered(pusher, N, 10);
+    });
+
     test('churn mode counts complete connect/subscribe/close cycles', async () => {
         const srv = await startNotifier();
         const j = await bench(['--url', `ws://127.0.0.1:${srv.port}/ws?channels={ch}`,
