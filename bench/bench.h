@@ -13,6 +13,25 @@
 #define BENCH_MAX_WORKERS 64
 #define BENCH_MAX_EVENTS 1000000
 #define BENCH_MAX_SOURCES 250
+#define BENCH_MAX_PHASES 8
+
+/* How a publish phase paces its events (--phases). ACKED: each after the
+ * last is acknowledged (with a rate, also not before its time); OPEN: on
+ * schedule (rate/s), acknowledged or not, a sustained rate; BURST: all at
+ * once, back to back, the acknowledgements read as they come. */
+typedef enum bench_pace {
+    BENCH_PACE_ACKED = 0,
+    BENCH_PACE_OPEN = 1,
+    BENCH_PACE_BURST = 2,
+} bench_pace;
+
+/* One publish phase: events rounds sent with pace at rate/s. Phases run in
+ * order on the same connections, each drained before the next starts. */
+typedef struct bench_phase {
+    uint32_t events;
+    uint32_t rate;
+    bench_pace pace;
+} bench_phase;
 
 typedef enum bench_proto {
     BENCH_PROTO_HERALD = 0,   /* wait for "subscribed" (channels= in the URL) */
@@ -48,6 +67,9 @@ typedef struct bench_opts {
     uint32_t events;    /* broadcasts per channel */
     uint32_t rate;      /* broadcasts per second, 0 = as fast as acknowledged */
     uint32_t size;      /* bytes of event data */
+    bench_phase phases[BENCH_MAX_PHASES]; /* --phases, or one phase of events at rate */
+    uint32_t nphases;                     /* events is the sum of the phases' events */
+    double gap_s;                         /* pause between phases, after the drain */
     /* phases, all bounded */
     double idle_s;      /* hold after all are ready, before publishing */
     double drain_s;     /* wait for deliveries after the last publish */
@@ -87,10 +109,17 @@ typedef struct bench_result {
     uint64_t connect_first_ns, connect_last_ns; /* first attempt, last ready */
     bench_hist handshake;  /* connect start to 101, microseconds */
     bench_hist latency;    /* publish timestamp to receive, microseconds */
+    bench_hist phase_latency[BENCH_MAX_PHASES]; /* the same, per publish phase */
 } bench_result;
 
 /* CLOCK_MONOTONIC in nanoseconds: the same clock in every process of the
  * host, so a timestamp written by the publisher is comparable in workers. */
 uint64_t bench_now_ns(void);
+
+/* The phase that round s (0-based, over all phases) belongs to. */
+uint32_t bench_phase_of(const bench_opts *o, uint64_t s);
+
+/* The first round of phase i. */
+uint64_t bench_phase_first(const bench_opts *o, uint32_t i);
 
 #endif

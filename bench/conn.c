@@ -243,7 +243,9 @@ void bench_conn_event(bench_conn *c, const uint8_t *p, size_t len)
         w->res.duplicates++;
     else
         c->last_seq = (int64_t)s;
-    bench_hist_add(&w->res.latency, now > t ? (now - t) / 1000 : 0);
+    const uint64_t us = now > t ? (now - t) / 1000 : 0;
+    bench_hist_add(&w->res.latency, us);
+    bench_hist_add(&w->res.phase_latency[bench_phase_of(w->o, s)], us);
     if (s < w->o->events) {
         if (w->first_ns[s] == 0 || now < w->first_ns[s])
             w->first_ns[s] = now;

@@ -10,6 +10,7 @@
 
 #include "core/err.h"
 #include "core/flags.h"
+#include "phases.h"
 
 #define PROG "herald-bench"
 
@@ -40,6 +41,9 @@ static const hr_flag_spec spec[] = {
     {"events", HR_FLAG_INT, "10", "K", "broadcasts per channel", 0, BENCH_MAX_EVENTS},
     {"rate", HR_FLAG_INT, "0", "R", "broadcasts per second (0: each after the last is acked)", 0,
      1000000},
+    {"phases", HR_FLAG_STRING, "", "K@R,K@max,K@burst,...",
+     "publish phases in order on the same clients (replaces --events/--rate; see phases.h)", 0, 0},
+    {"gap", HR_FLAG_STRING, "1", "SECONDS", "pause between phases, after each one's drain", 0, 0},
     {"size", HR_FLAG_INT, "100", "BYTES", "bytes of event data", 1, 65536},
     {"idle", HR_FLAG_STRING, "0", "SECONDS", "hold after every client is ready", 0, 0},
     {"drain", HR_FLAG_STRING, "10", "SECONDS", "wait for deliveries after the last publish", 0, 0},
@@ -169,6 +173,15 @@ static int fill(bench_opts *o, const hr_flags *f, char *err, size_t cap)
         rc = seconds(f, "timeout", &o->timeout_s, err, cap);
     if (rc == 0)
         rc = seconds(f, "churn", &o->churn_s, err, cap);
+    if (rc == 0)
+        rc = seconds(f, "gap", &o->gap_s, err, cap);
+    o->phases[0] = (bench_phase){.events = o->events, .rate = o->rate, .pace = BENCH_PACE_ACKED};
+    o->nphases = 1;
+    const char *phases = hr_flags_str(f, "phases");
+    if (rc == 0 && phases != NULL && phases[0] != '\0' && bench_phases_parse(o, phases) != 0) {
+        snprintf(err, cap, PROG ": --phases: expected K@RATE, K@max or K@burst, comma-separated");
+        rc = HR_EINVAL;
+    }
     return rc;
 }
 

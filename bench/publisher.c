@@ -1,7 +1,10 @@
-/* The publisher: one connection, one outstanding event, three wire formats.
- * Stop-and-wait keeps the measurement honest (an acknowledged publish is one
- * the server has taken) and equal for every target; the fan-out throughput
- * shows in the delivered events/s measured at the clients, not here. */
+/* The publisher: one connection, three wire formats, paced per phase.
+ * Stop-and-wait (ACKED) keeps a max-rate measurement honest (an
+ * acknowledged publish is one the server has taken) and equal for every
+ * target; the fan-out throughput shows in the delivered events/s measured
+ * at the clients, not here. A sustained rate (OPEN) and a burst do not wait
+ * for acknowledgements, so a slow server's queue shows in the latency
+ * instead of slowing the publisher down. */
 #include "publisher.h"
 
 #include <stdio.h>
@@ -18,6 +21,7 @@ typedef struct pub_write {
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 static void send_next(bench_pub *p);
+static void begin_phase(bench_pub *p);
 
 static int parse_hostport(const char *s, bench_pub *p, const char **rest)
 {
@@ -161,14 +165,17 @@ static void finish(bench_pub *p)
         p->on_done(p);
 }
 
-static void send_next(bench_pub *p)
+/* Sends what the phase allows now; false when nothing more can go yet. */
+static bool send_one(bench_pub *p)
 {
     const bench_opts *o = p->o;
-    if (p->waiting || p->finished || p->sent >= p->total)
-        return;
+    const bench_phase *ph = &o->phases[p->phase];
+    if (p->finished || p->sent >= p->seg_end || (ph->pace == BENCH_PACE_ACKED && p->inflight > 0))
+        return false;
     const uint64_t round = p->sent / o->channels;
-    if (o->rate > 0 && bench_now_ns() < p->start_ns + round * 1000000000ull / o->rate)
-        return;
+    const uint64_t nth = round - bench_phase_first(o, p->phase);
+    if (ph->rate > 0 && bench_now_ns() < p->start_ns + nth * 1000000000ull / ph->rate)
+        return false;
     char ch[96], data[70000], req[72000];
     channel_name(o, p->sent, ch, sizeof ch);
     const size_t dlen = write_data(o, round, data, sizeof data);
@@ -181,12 +188,22 @@ static void send_next(bench_pub *p)
         len = format_nats(ch, data, dlen, req, sizeof req);
     if (len == 0 || write_raw(p, req, len) != 0) {
         finish(p);
-        return;
+        return false;
     }
+    const uint64_t now = bench_now_ns();
     if (p->first_send_ns == 0)
-        p->first_send_ns = bench_now_ns();
+        p->first_send_ns = now;
+    if (p->phase_first_send_ns[p->phase] == 0)
+        p->phase_first_send_ns[p->phase] = now;
     p->sent++;
-    p->waiting = true;
+    p->inflight++;
+    return true;
+}
+
+static void send_next(bench_pub *p)
+{
+    while (send_one(p))
+        ;
 }
 
 static void on_ack(bench_pub *p, bool ok)
@@ -195,11 +212,14 @@ static void on_ack(bench_pub *p, bool ok)
         p->errors++;
     else
         p->acked++;
-    p->waiting = false;
+    if (p->inflight > 0)
+        p->inflight--;
     p->last_ack_ns = bench_now_ns();
-    if (p->acked + p->errors >= p->total) {
-        p->errors = p->total - p->acked;
-        finish(p);
+    p->phase_last_ack_ns[p->phase] = p->last_ack_ns;
+    if (p->acked + p->errors >= p->seg_end) {
+        uv_timer_stop(&p->timer);
+        if (p->on_done)
+            p->on_done(p);
         return;
     }
     send_next(p);
@@ -311,14 +331,26 @@ static void on_connect(uv_connect_t *req, int status)
         const char *c = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
         (void)write_raw(p, c, strlen(c));
     }
+    p->connected = true;
+    begin_phase(p);
+}
+
+static void begin_phase(bench_pub *p)
+{
     p->start_ns = bench_now_ns();
     uv_timer_start(&p->timer, on_timer, 1, 1);
     send_next(p);
 }
 
-void bench_pub_start(bench_pub *p, bench_pub_done_cb on_done)
+void bench_pub_start(bench_pub *p, uint32_t phase, bench_pub_done_cb on_done)
 {
     p->on_done = on_done;
+    p->phase = phase;
+    p->seg_end = bench_phase_first(p->o, phase + 1) * p->o->channels;
+    if (p->connected) {
+        begin_phase(p);
+        return;
+    }
     uv_tcp_init(p->loop, &p->tcp);
     uv_timer_init(p->loop, &p->timer);
     p->tcp.data = p;

@@ -23,6 +23,13 @@ for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
     continue;
   }
   if (only && scenario !== only) continue;
+  // herald-bench --phases: each phase's figures become top-level fields
+  // (ph_<name>_<field>), so they get medians like every other figure.
+  if ((r.phases || []).length > 1) {
+    for (const p of r.phases) {
+      for (const [f, v] of Object.entries(p)) if (typeof v === 'number') r[`ph_${p.name}_${f}`] = v;
+    }
+  }
   const k = `${scenario}:${n}:${target}`;
   if (!runs.has(k)) runs.set(k, []);
   runs.get(k).push({ ...r, scenario, target, n: Number(n), srv_workers: w ? Number(w.slice(1)) : 1,
@@ -84,15 +91,37 @@ const cols = {
                    ['latency p99 ms', (r) => r.lat_p99_ms, 'low'],
                    ['server CPU s', cpu, 'low'],
                    ['server RSS end MB', rssEnd, 'low']],
+  // issue18.sh: one run per set-up, phases 1/s, 10/s, burst, max on the
+  // same connections. A fourth field 'lat' marks the latency columns that
+  // are also given as a ratio to the floor.
+  issue18: [['server procs', (r) => r.srv_procs, 'none'],
+            ['lossy conns', (r) => r.lossy_conns, 'none'],
+            ['user B per idle client', (r) => r.user_bytes_per_conn, 'low'],
+            ['1/s p50 ms', (r) => r['ph_1/s_lat_p50_ms'], 'low', 'lat'],
+            ['1/s p90 ms', (r) => r['ph_1/s_lat_p90_ms'], 'low', 'lat'],
+            ['1/s p99 ms', (r) => r['ph_1/s_lat_p99_ms'], 'low', 'lat'],
+            ['one broadcast first→last p50 ms (1/s)', (r) => r['ph_1/s_fanout_p50_ms'], 'low', 'lat'],
+            ['10/s p50 ms', (r) => r['ph_10/s_lat_p50_ms'], 'low', 'lat'],
+            ['10/s p90 ms', (r) => r['ph_10/s_lat_p90_ms'], 'low', 'lat'],
+            ['10/s p99 ms', (r) => r['ph_10/s_lat_p99_ms'], 'low', 'lat']],
+  'issue18 burst and max rate': [['server procs', (r) => r.srv_procs, 'none'],
+            ['burst: last delivery ms', (r) => r.ph_burst_deliver_s * 1000, 'low', 'lat'],
+            ['burst: first→last p50 ms', (r) => r.ph_burst_fanout_p50_ms, 'low', 'lat'],
+            ['burst: first→last max ms', (r) => r.ph_burst_fanout_max_ms, 'low', 'lat'],
+            ['burst p99 ms', (r) => r.ph_burst_lat_p99_ms, 'low', 'lat'],
+            ['delivered/s (max rate)', (r) => r.ph_max_delivered_per_s, 'high']],
   churn: [['cycles/s', (r) => r.churn_per_s, 'high'],
           ['handshake p50 ms', (r) => r.handshake_p50_ms, 'low'],
           ['handshake p99 ms', (r) => r.handshake_p99_ms, 'low']],
 };
+const fmtv = (v) => (v === undefined || (typeof v === 'number' && !Number.isFinite(v)) ? '–' : fmt(v));
 const fmt = (v) => (typeof v === 'string' ? v : Number.isInteger(v) && v < 100 ? String(v) : v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(v >= 10 ? 1 : 3));
 
 const scenarios = [...new Set([...runs.values()].map((r) => r.scenario))];
-for (const s of args.includes('--targets') ? [] : scenarios) {
-  const c = cols[s] || [];
+// A scenario with many columns prints as several tables (views).
+const views = { issue18: ['issue18', 'issue18 burst and max rate'] };
+for (const [s, view] of (args.includes('--targets') ? [] : scenarios).flatMap((x) => (views[x] || [x]).map((v) => [x, v]))) {
+  const c = cols[view] || [];
   const head = ['N', 'set-up', 'runs', 'ready (sum)', 'delivered / expected (sum)', ...c.map((x) => x[0])];
   const rows = [];
   const ns = [...new Set([...runs.values()].filter((r) => r.scenario === s).map((r) => r.n))].sort((a, b) => a - b);
@@ -101,25 +130,30 @@ for (const s of args.includes('--targets') ? [] : scenarios) {
     // herald-floor (issue 18): the kernel's cost; every other row also as a
     // ratio to each floor run (one writer, one writer per core).
     const floors = ['floor', 'floor-mt'].filter((f) => runs.get(`${s}:${n}:${f}`));
-    const ratio = (r, base, name) => ['', name, '', '', '', ...c.map((x) => {
-      const b = x[1](base);
-      return b && x[2] !== 'none' ? `${(x[1](r) / b).toFixed(2)}x` : '';
+    // Ratios to a floor only for the latency columns where the columns say
+    // which those are (issue18); every column otherwise.
+    const latOnly = c.some((x) => x[3] === 'lat');
+    const ratio = (r, base, name, toFloor) => ['', name, '', '', '', ...c.map((x) => {
+      const b = x[1](base), v = x[1](r);
+      const skip = x[2] === 'none' || (toFloor && latOnly && x[3] !== 'lat');
+      return b && !skip && Number.isFinite(v) && Number.isFinite(b) ? `${(v / b).toFixed(2)}x` : '';
     })];
-    for (const t of ['floor', 'floor-mt', 'gateway', 'plain', 'plain-redis', 'link', 'notifier', 'nchan']) {
+    for (const t of ['floor', 'floor-mt', 'gateway', 'plain', 'plain-redis', 'notifier', 'link', 'link-id', 'link-4v', 'nchan']) {
       const r = runs.get(`${s}:${n}:${t}`);
       if (!r) continue;
-      rows.push([n, t, r.runs, r.ready, `${r.delivered} / ${r.expected}`, ...c.map((x) => fmt(x[1](r)))]);
-      if (t !== 'nchan' && !t.startsWith('floor') && nchan) rows.push(ratio(r, nchan, `${t} / nchan`));
-      for (const f of t.startsWith('floor') ? [] : floors) rows.push(ratio(r, runs.get(`${s}:${n}:${f}`), `${t} / ${f}`));
+      rows.push([n, t, r.runs, r.ready, `${r.delivered} / ${r.expected}`, ...c.map((x) => fmtv(x[1](r)))]);
+      if (t !== 'nchan' && !t.startsWith('floor') && nchan) rows.push(ratio(r, nchan, `${t} / nchan`, false));
+      for (const f of t.startsWith('floor') ? [] : floors) rows.push(ratio(r, runs.get(`${s}:${n}:${f}`), `${t} / ${f}`, true));
+      if (t.startsWith('link-') && runs.get(`${s}:${n}:link`)) rows.push(ratio(r, runs.get(`${s}:${n}:link`), `${t} / link`, false));
     }
   }
   if (md) {
-    console.log(`\n**${s}**\n`);
+    console.log(`\n**${view}**\n`);
     console.log(`| ${head.join(' | ')} |`);
     console.log(`|${head.map(() => '---').join('|')}|`);
     for (const r of rows) console.log(`| ${r.join(' | ')} |`);
   } else {
-    console.log(`\n== ${s} ==`);
+    console.log(`\n== ${view} ==`);
     const w = head.map((h, i) => Math.max(String(h).length, ...rows.map((r) => String(r[i]).length)));
     const line = (r) => r.map((x, i) => String(x).padStart(w[i])).join('  ');
     console.log(line(head));
@@ -150,6 +184,41 @@ if (args.includes('--targets')) {
         const met = dir === 'le' ? x <= goal : x >= goal;
         const all = (q) => (q.delivered === q.expected && q.lossy_conns === 0 ? 'yes' : `no (${q.delivered} / ${q.expected})`);
         console.log(`| ${name} | ${dir === 'le' ? '≤' : '≥'} ${goal}x | ${n.toLocaleString('en-US')} | ${t} | ${fmt(f(r))} | ${fmt(f(b))} | **${x.toFixed(2)}x** ${met ? 'met' : 'not met'} | ${all(r)}, ${all(b)} |`);
+      }
+    }
+  }
+}
+
+// The issue-18 targets from issue18.sh runs: each Herald set-up against
+// nchan (and the floor with a writer per core) of the same N, met or not.
+const T18 = [
+  ['publish→receive p99 at 1 event/s', (r) => r['ph_1/s_lat_p99_ms'], 'nchan', 'le', 0.8],
+  ['publish→receive p99 at 1 event/s, to the floor (a writer per core)', (r) => r['ph_1/s_lat_p99_ms'], 'floor', 'le', 1.3],
+  ['publish→receive p99 at a sustained 10 events/s', (r) => r['ph_10/s_lat_p99_ms'], 'nchan', 'le', 0.8],
+  ['burst of 100: last delivery', (r) => r.ph_burst_deliver_s * 1000, 'nchan', 'le', 1],
+  ['delivered events/s (max rate)', (r) => r.ph_max_delivered_per_s, 'nchan', 'ge', 2],
+  ['user-space bytes per idle client', (r) => r.user_bytes_per_conn, 'nchan', 'le', 0.25],
+  ['rewrite in 4 views: delivered/s to no script (issue 12)', (r) => r.ph_max_delivered_per_s, 'link', 'ge', 0.8],
+];
+if ([...runs.values()].some((r) => r.scenario === 'issue18')) {
+  const ns = [...new Set([...runs.values()].filter((r) => r.scenario === 'issue18').map((r) => r.n))].sort((a, b) => a - b);
+  console.log('\n**issue 18 targets** (medians; every client got every event: Herald, base)\n');
+  console.log('| target | goal | N | set-up | Herald | base | ratio | no loss |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const [name, f, base, dir, goal] of T18) {
+    for (const n of ns) {
+      // The floor with a writer per core: floor-mt in one process, or the
+      // multi-process floor (one writer each) where floor-mt was not run.
+      const bname = base === 'floor' ? (runs.get(`issue18:${n}:floor-mt`) ? 'floor-mt' : 'floor') : base;
+      const b = runs.get(`issue18:${n}:${bname}`);
+      const sets = base === 'link' ? ['link-4v'] : ['notifier', 'link', 'link-4v'];
+      for (const t of sets) {
+        const r = runs.get(`issue18:${n}:${t}`);
+        if (!r || !b || !Number.isFinite(f(r)) || !Number.isFinite(f(b)) || !f(b)) continue;
+        const x = f(r) / f(b);
+        const met = dir === 'le' ? x <= goal : x >= goal;
+        const all = (q) => (q.delivered === q.expected && q.lossy_conns === 0 ? 'yes' : `no (${q.delivered} / ${q.expected})`);
+        console.log(`| ${name} | ${dir === 'le' ? '≤' : '≥'} ${goal}x ${bname} | ${n.toLocaleString('en-US')} | ${t} | ${fmt(f(r))} | ${fmt(f(b))} | **${x.toFixed(2)}x** ${met ? 'met' : 'not met'} | ${all(r)}, ${all(b)} |`);
       }
     }
   }

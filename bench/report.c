@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "phases.h"
+
 typedef struct derived {
     uint64_t ready;
     double connect_rate, delivered_per_s, churn_per_s;
@@ -35,6 +37,61 @@ static double q(const bench_hist *h, double quantile)
     return (double)bench_hist_quantile(h, quantile) / 1000.0; /* ms */
 }
 
+/* Phase i: first publish to last delivery, and first publish to last
+ * acknowledgement (a burst's publisher is done long before its deliveries). */
+static double phase_deliver_s(const bench_summary *s, uint32_t i)
+{
+    const uint64_t a = s->phase_first_send_ns[i], b = s->phase_last_ns[i];
+    return a != 0 && b > a ? (double)(b - a) / 1e9 : 0;
+}
+
+static double phase_publish_s(const bench_summary *s, uint32_t i)
+{
+    const uint64_t a = s->phase_first_send_ns[i], b = s->phase_last_ack_ns[i];
+    return a != 0 && b > a ? (double)(b - a) / 1e9 : 0;
+}
+
+static void text_phases(FILE *out, const bench_summary *s)
+{
+    for (uint32_t i = 0; s->o->nphases > 1 && i < s->o->nphases; i++) {
+        const bench_hist *l = &s->total.phase_latency[i], *f = &s->phase_fanout[i];
+        const double d = phase_deliver_s(s, i);
+        char name[32];
+        bench_phase_name(&s->o->phases[i], name, sizeof name);
+        fprintf(out,
+                "  phase %u %-6s %u events: delivered %llu in %.3f s (%.0f/s)  latency ms p50 %.3f"
+                "  p90 %.3f  p99 %.3f  max %.3f  first->last p50 %.3f  max %.3f\n",
+                i, name, s->o->phases[i].events, (unsigned long long)l->count, d,
+                d > 0 ? (double)l->count / d : 0, q(l, .5), q(l, .9), q(l, .99), q(l, 1), q(f, .5),
+                q(f, 1));
+    }
+}
+
+static void json_phases(FILE *out, const bench_summary *s)
+{
+    static const char *const paces[] = {"acked", "open", "burst"};
+    fputs("\"phases\":[", out);
+    for (uint32_t i = 0; i < s->o->nphases; i++) {
+        const bench_phase *ph = &s->o->phases[i];
+        const bench_hist *l = &s->total.phase_latency[i], *f = &s->phase_fanout[i];
+        const double d = phase_deliver_s(s, i);
+        char name[32];
+        bench_phase_name(ph, name, sizeof name);
+        fprintf(out,
+                "%s{\"name\":\"%s\",\"events\":%u,\"rate\":%u,\"pace\":\"%s\","
+                "\"delivered\":%llu,\"deliver_s\":%.4f,\"publish_s\":%.4f,"
+                "\"delivered_per_s\":%.0f,\"lat_p50_ms\":%.3f,\"lat_p90_ms\":%.3f,"
+                "\"lat_p99_ms\":%.3f,\"lat_p999_ms\":%.3f,\"lat_max_ms\":%.3f,"
+                "\"fanout_p50_ms\":%.3f,\"fanout_p90_ms\":%.3f,\"fanout_p99_ms\":%.3f,"
+                "\"fanout_max_ms\":%.3f}",
+                i ? "," : "", name, ph->events, ph->rate, paces[ph->pace],
+                (unsigned long long)l->count, d, phase_publish_s(s, i),
+                d > 0 ? (double)l->count / d : 0, q(l, .5), q(l, .9), q(l, .99), q(l, .999),
+                q(l, 1), q(f, .5), q(f, .9), q(f, .99), q(f, 1));
+    }
+    fputs("],", out);
+}
+
 void bench_report_text(FILE *out, const bench_summary *s)
 {
     const derived d = derive(s);
@@ -60,6 +117,7 @@ void bench_report_text(FILE *out, const bench_summary *s)
             q(&t->latency, 1));
     fprintf(out, "  fan-out ms   per broadcast first->last: p50 %.3f  p99 %.3f  max %.3f\n",
             q(&s->fanout, .5), q(&s->fanout, .99), q(&s->fanout, 1));
+    text_phases(out, s);
     if (s->o->churn_s > 0)
         fprintf(out, "  churn        %llu cycles, %.0f/s\n", (unsigned long long)t->rec.cycles,
                 d.churn_per_s);
@@ -119,6 +177,7 @@ void bench_report_json(FILE *out, const bench_summary *s)
             q(&t->latency, 1), q(&s->fanout, .5), q(&s->fanout, .99), q(&s->fanout, 1),
             (unsigned long long)t->rec.cycles, d.churn_per_s, d.user_per_conn, d.kernel_per_conn,
             s->run_s);
+    json_phases(out, s);
     json_procs(out, s, d.ready);
     fputs("}\n", out);
 }

@@ -18,6 +18,9 @@ typedef struct bench_summary {
     uint64_t published, publish_errors;
     uint64_t expected;    /* ready connections x events */
     double deliver_s;     /* first publish to last delivery */
+    bench_hist phase_fanout[BENCH_MAX_PHASES]; /* fanout, per publish phase */
+    uint64_t phase_last_ns[BENCH_MAX_PHASES];  /* the phase's last delivery */
+    uint64_t phase_first_send_ns[BENCH_MAX_PHASES], phase_last_ack_ns[BENCH_MAX_PHASES];
     double run_s;
     bench_sample before, idle, end;
 } bench_summary;

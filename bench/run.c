@@ -15,8 +15,9 @@
 #include "publisher.h"
 #include "worker.h"
 
-enum { PH_CONNECT, PH_IDLE, PH_PUBLISH, PH_DRAIN, PH_CHURN, PH_DONE };
-static const char *const phase_names[] = {"connect", "idle", "publish", "drain", "churn", "done"};
+enum { PH_CONNECT, PH_IDLE, PH_PUBLISH, PH_DRAIN, PH_GAP, PH_CHURN, PH_DONE };
+static const char *const phase_names[] = {"connect", "idle",  "publish", "drain",
+                                          "gap",     "churn", "done"};
 
 typedef struct run {
     const bench_opts *o;
@@ -33,6 +34,8 @@ typedef struct run {
     bench_rec tot;
     int phase;
     uint64_t t0, phase_t, publish_done_ns, last_progress;
+    uint64_t ready0;   /* ready when publishing started */
+    uint32_t pubphase; /* the publish phase (bench_opts.phases) under way */
     bench_pub pub;
     bool pub_started;
 } run;
@@ -146,6 +149,7 @@ static void finish(run *r)
 static void start_publish(run *r, uint64_t now)
 {
     bench_procstat_take(&r->sum->idle);
+    r->ready0 = r->tot.ready;
     r->sum->expected = r->tot.ready * r->o->events;
     if (r->o->events == 0 || strcmp(r->o->publish, "none") == 0) {
         finish(r);
@@ -153,7 +157,17 @@ static void start_publish(run *r, uint64_t now)
     }
     enter(r, PH_PUBLISH, now);
     r->pub_started = true;
-    bench_pub_start(&r->pub, on_pub_done);
+    bench_pub_start(&r->pub, 0, on_pub_done);
+}
+
+/* The drain of a publish phase is over: the next phase after the gap, or
+ * the end of the run. */
+static void phase_drained(run *r, uint64_t now)
+{
+    if (r->pubphase + 1 < r->o->nphases && !r->pub.finished)
+        enter(r, PH_GAP, now);
+    else
+        finish(r);
 }
 
 static void step(run *r, uint64_t now)
@@ -172,9 +186,12 @@ static void step(run *r, uint64_t now)
     } else if (r->phase == PH_IDLE && in_phase >= o->idle_s) {
         start_publish(r, now);
     } else if (r->phase == PH_DRAIN &&
-               (r->tot.delivered >= r->sum->expected ||
+               (r->tot.delivered >= r->ready0 * bench_phase_first(o, r->pubphase + 1) ||
                 (double)(now - r->publish_done_ns) / 1e9 > o->drain_s)) {
-        finish(r);
+        phase_drained(r, now);
+    } else if (r->phase == PH_GAP && in_phase >= o->gap_s) {
+        enter(r, PH_PUBLISH, now);
+        bench_pub_start(&r->pub, ++r->pubphase, on_pub_done);
     }
 }
 
@@ -234,6 +251,8 @@ static int read_result(run *r, uint32_t i, bench_summary *s, uint64_t *first, ui
         t->connect_last_ns = res->connect_last_ns;
     bench_hist_merge(&t->handshake, &res->handshake);
     bench_hist_merge(&t->latency, &res->latency);
+    for (uint32_t k = 0; k < r->o->nphases; k++)
+        bench_hist_merge(&t->phase_latency[k], &res->phase_latency[k]);
     rc = 0;
 out:
     free(res);
@@ -257,10 +276,15 @@ static int collect(run *r, bench_summary *s)
     }
     uint64_t last_any = 0;
     for (uint32_t k = 0; rc == 0 && k < r->o->events; k++) {
-        if (first[k] != 0)
+        const uint32_t ph = bench_phase_of(r->o, k);
+        if (first[k] != 0) {
             bench_hist_add(&s->fanout, (last[k] - first[k]) / 1000);
+            bench_hist_add(&s->phase_fanout[ph], (last[k] - first[k]) / 1000);
+        }
         if (last[k] > last_any)
             last_any = last[k];
+        if (last[k] > s->phase_last_ns[ph])
+            s->phase_last_ns[ph] = last[k];
     }
     if (last_any > r->pub.first_send_ns && r->pub.first_send_ns != 0)
         s->deliver_s = (double)(last_any - r->pub.first_send_ns) / 1e9;
@@ -322,6 +346,9 @@ int bench_run(const bench_opts *o, bench_summary *out)
         rc = collect(r, out);
         out->published = r->pub.acked;
         out->publish_errors = r->pub.errors;
+        memcpy(out->phase_first_send_ns, r->pub.phase_first_send_ns,
+               sizeof out->phase_first_send_ns);
+        memcpy(out->phase_last_ack_ns, r->pub.phase_last_ack_ns, sizeof out->phase_last_ack_ns);
         out->run_s = (double)(bench_now_ns() - r->t0) / 1e9;
         (void)uv_loop_close(&r->loop);
     } else {

@@ -1,6 +1,7 @@
 // herald-bench smoke tests (issue 6): the load generator against a real
 // notifier with a handful of clients, through each publish path it offers
-// (the notifier's POST /publish, Redis XADD, NATS), and its churn mode.
+// (the notifier's POST /publish, Redis XADD, NATS), its churn mode and its
+// publish phases (--phases).
 // Counts are asserted (delivered == expected, no loss, no failures), never
 // times: the numbers belong in docs/BENCHMARKS.md.
 
@@ -198,6 +199,50 @@ describe('herald-bench', () => {
             assert.equal(j.lossy_conns, 0);
             assert.equal(Object.keys(j.procs).length, 3, JSON.stringify(j)); // front + 2 broadcasters
         }
+    });
+
+    test('--phases: a sustained rate, a pipelined burst and max rate on the same clients, each phase counted', async () => {
+        // issue18.sh's run: the phases follow each other on one set of
+        // connections; every phase reports its own deliveries. Counts only.
+        const srv = await startNotifier();
+        const j = await bench(['--url', `ws://127.0.0.1:${srv.port}/ws?channels={ch}`,
+            '--publish', `http://127.0.0.1:${srv.port}/publish`, '--clients', String(N),
+            '--phases', '3@20,10@burst,4@max', '--gap', '0.1', '--pids', `notifier=${srv.proc.pid}`,
+            '--label', 'phases']);
+        assertAllDelivered(j, N, 17);
+        assert.deepEqual(j.phases.map((p) => [p.name, p.events, p.pace]),
+            [['20/s', 3, 'open'], ['burst', 10, 'burst'], ['max', 4, 'acked']]);
+        for (const p of j.phases) assert.equal(p.delivered, N * p.events, JSON.stringify(p));
+        const bad = await runProgram('herald-bench', ['--phases', '3@fast']);
+        assert.equal(bad.code, 2);
+    });
+
+    test('bench/scenarios/issue18.sh: floor, direct and link on the same phases, every client gets every event', async () => {
+        const script = path.resolve(path.dirname(new URL(import.meta.url).pathname),
+            '../../bench/scenarios/issue18.sh');
+        const out = tmpFile('issue18.jsonl');
+        let r;
+        for (let attempt = 0; attempt < 4; attempt++) {
+            const base = 20000 + 64 * Math.floor(Math.random() * 180);
+            r = await runScript(script, { HERALD_BIN: BIN, NS: '100', REPEAT: '1',
+                TARGETS_100: 'floor notifier link link-4v', PHASES: '2@1,3@10,5@burst,2@max',
+                PHASES_SCRIPTED: '5@burst,2@max', IDLE: '0.2', GAP: '0.1', DRAIN: '20',
+                PORT_BASE: String(base), OUT: out, BENCH_NICE: '0' });
+            if (r.code === 0 || !/already in use/.test(r.stderr)) break;
+        }
+        assert.equal(r.code, 0, r.stderr);
+        const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+        assert.deepEqual(lines.map((j) => j.label), ['issue18:floor:100:w1', 'issue18:notifier:100:w1',
+            'issue18:link:100:w2', 'issue18:link-4v:100:w2']);
+        for (const j of lines) {
+            const events = j.label.includes('link-4v') ? 7 : 12;
+            assert.equal(j.ready, 100, JSON.stringify(j));
+            assert.equal(j.delivered, 100 * events);
+            assert.equal(j.lossy_conns, 0);
+            for (const p of j.phases) assert.equal(p.delivered, 100 * p.events, JSON.stringify(p));
+        }
+        assert.match(r.stdout, /\*\*issue18\*\*/);
+        assert.match(r.stdout, /link \/ floor/);
     });
 
     test('bad flags exit 2 with one line', async () => {
