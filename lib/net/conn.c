@@ -420,12 +420,12 @@ void hr_conn_set_close_codes(hr_conn *c, int slow_code, int shutdown_code)
         (uint16_t)(shutdown_code >= 1000 && shutdown_code <= 4999 ? shutdown_code : 0);
 }
 
-int hr_conn_detach(hr_conn *c, uint8_t **bytes, size_t *len)
+int hr_conn_detach(hr_conn *c, hr_conn_give_fn give, void *arg)
 {
     uv_os_fd_t fd = -1;
     /* An upgrade with on_upgrade, or a request with on_request that nothing
      * was written for yet: the other loop starts from the request itself. */
-    const bool pending = c->phase == HR_PH_DEFER || (c->phase == HR_PH_APP && c->q.count == 0);
+    const bool pending = (c->phase == HR_PH_DEFER || c->phase == HR_PH_APP) && c->q.count == 0;
     if (!pending || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
         return HR_EINVAL;
     const size_t n = c->in.len;
@@ -437,10 +437,16 @@ int hr_conn_detach(hr_conn *c, uint8_t **bytes, size_t *len)
     }
     if (n > 0)
         memcpy(copy, c->in.base + c->in.off, n);
-    *bytes = copy;
-    *len = n;
+    /* This side reads nothing more (stopped for the app) and has written
+     * nothing, so the receiver may start on the socket at once. */
+    const int rc = give(arg, dup_fd, copy, n);
+    if (rc != 0) {
+        close(dup_fd);
+        free(copy);
+        return rc;
+    }
     hr_conn_terminate(c); /* closes our descriptor only: the duplicate keeps the socket */
-    return dup_fd;
+    return 0;
 }
 
 void hr_conn_abort(hr_conn *c)

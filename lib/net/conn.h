@@ -158,15 +158,24 @@ int hr_conn_send_text(hr_conn *c, const void *p, size_t len);
  * frame is out, later calls return HR_ECLOSED. Returns 0 or HR_ECLOSED. */
 int hr_conn_close(hr_conn *c, int code, const char *reason);
 
+/* Receives a connection's socket from hr_conn_detach: fd, a duplicate of
+ * its descriptor (close-on-exec), and bytes[0..len), a heap copy of the
+ * input read but not consumed yet (the request head included). Returns 0
+ * when it took both (fd and bytes are its own, to close and free), or an
+ * HR_E* code when it took neither. */
+typedef int (*hr_conn_give_fn)(void *arg, int fd, uint8_t *bytes, size_t len);
+
 /* Hands the connection's socket over to another loop's server
  * (hr_server_adopt) while its upgrade is with on_upgrade, or its request
- * with on_request before any answer was queued: returns a
- * duplicate of the descriptor (close-on-exec) and, in *bytes and *len, a
- * heap copy of the input read but not consumed yet (the request head
- * included; free it), then closes this side without a byte to the peer
- * (on_close runs with 0). Returns the descriptor, or a negative HR_E* code
- * and the connection untouched. */
-int hr_conn_detach(hr_conn *c, uint8_t **bytes, size_t *len);
+ * with on_request before any answer was queued: duplicates the descriptor,
+ * copies the unread input and calls give(arg, ...). When give took them,
+ * closes this side without a byte to the peer (on_close runs with 0) and
+ * returns 0; the peer's socket lives on with the duplicate. Otherwise
+ * returns HR_EINVAL (not at one of those points), HR_ENOMEM or give's
+ * code, and the connection is untouched: answer it here. Giving before
+ * closing means a receiver that cannot take the client (its queue full)
+ * leaves it with a connection that can still be answered. */
+int hr_conn_detach(hr_conn *c, hr_conn_give_fn give, void *arg);
 
 /* Drops the connection at once (no close frame, queued bytes discarded).
  * on_close still runs (code 1006, or 0 for HTTP). */

@@ -197,6 +197,7 @@ typedef struct snapshot {
     uint64_t events_published, events_delivered, events_replayed, events_dropped, deflated;
     uint64_t bytes_out, bytes_in, slow_closes, publish_requests, publish_rejected;
     uint64_t auth_failures, bad_commands, bad_command_closes, broker_up, loops, overflows;
+    uint64_t handoffs_kept;
     nf_link_stats link;
     hr_broker_stats broker;
 } snapshot;
@@ -234,6 +235,8 @@ static const hr_metric_desc metrics[] = {
     M(loops, HR_METRIC_GAUGE, "loops", "Event loops (threads) running sessions."),
     M(overflows, HR_METRIC_COUNTER, "loop_overflows_total",
       "Times a loop fell a whole inbox behind (its sessions closed with 1013)."),
+    M(handoffs_kept, HR_METRIC_COUNTER, "loop_handoffs_kept_total",
+      "Direct clients served on loop 0 because the loop picked for them had a full inbox."),
     M(link.links, HR_METRIC_GAUGE, "links", "herald-link connections from gateways."),
     M(link.sessions, HR_METRIC_GAUGE, "link_sessions", "Client sessions open over herald-link."),
     M(link.writes, HR_METRIC_COUNTER, "link_writes_total", "herald-link batches written."),
@@ -277,6 +280,7 @@ static void take_snapshot(const nf_loop *l, snapshot *s)
         .auth_failures = l->stats.auth_failures,
         .bad_commands = l->stats.bad_commands,
         .bad_command_closes = l->stats.bad_command_closes,
+        .handoffs_kept = l->stats.handoffs_kept,
         .broker_up = hr_broker_is_ready(l->broker),
         .link = nf_links_stats(l->links),
         .broker = *hr_broker_stats_view(l->broker),

@@ -39,6 +39,7 @@ typedef enum nf_conn_kind {
 typedef struct nf_app_stats {
     uint64_t sessions_total;     /* WebSocket sessions opened */
     uint64_t sse_streams;        /* GET /sse streams open (gauge) */
+    uint64_t handoffs_kept;      /* primary: direct clients a full shard inbox left on loop 0 */
     uint64_t publish_requests;   /* POST /publish answered 200 */
     uint64_t publish_rejected;   /* POST /publish answered 4xx/5xx */
     uint64_t auth_failures;      /* upgrades refused with 401/403 */

@@ -396,21 +396,32 @@ static void on_frame(void *arg, const char *name, hr_event_id id, hr_msg *plain,
     nf_shards_post_event(arg, name, id, plain, now_ms);
 }
 
+/* hr_conn_detach's receiver: the socket and its bytes into a shard's inbox.
+ * A full inbox (that loop is a whole --loop-queue behind) refuses it. */
+static int give_direct(void *arg, int fd, uint8_t *bytes, size_t len)
+{
+    shard *s = arg;
+    const nf_inbox_item it = {.kind = NF_INBOX_DIRECT, .fd = fd, .bytes = bytes, .len = len};
+    return nf_inbox_push(&s->inbox, &it);
+}
+
 /* A direct client's request (a /ws upgrade, a GET /sse): every one but one
- * in n goes to a shard. */
+ * in n goes to a shard. One the shard cannot take stays on loop 0, which is
+ * never behind the events (it is their source): served here rather than
+ * refused, and counted. */
 static bool peer_direct(void *arg, hr_conn *c)
 {
     nf_shards *sh = arg;
     const unsigned k = nf_loops_pick(&sh->next_direct, sh->n);
     if (k == 0 || sh->stopping)
         return false;
-    nf_inbox_item it = {.kind = NF_INBOX_DIRECT};
-    const int fd = hr_conn_detach(c, &it.bytes, &it.len);
-    if (fd < 0)
-        return false; /* still ours: served here */
-    it.fd = fd;
-    post(sh->shards[k], &it); /* a full inbox drops it: the client sees the socket close */
-    return true;
+    const int rc = hr_conn_detach(c, give_direct, sh->shards[k]);
+    if (rc == 0)
+        return true;
+    sh->primary->stats.handoffs_kept++;
+    hr_log(HR_LOG_DEBUG, "notifier", "client kept on loop 0 loop=%u error=\"%s\"", k,
+           hr_err_str(rc));
+    return false; /* still ours: served here */
 }
 
 static void peer_floor(void *arg, hr_event_id floor)

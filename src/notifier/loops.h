@@ -29,7 +29,10 @@
  * inbox, behind every event posted before, and the shard's server parses
  * the request again (hr_server_adopt), so auth, the 101, the welcome and
  * any resume happen there, against a history that already holds every
- * event the primary's did.
+ * event the primary's did. A shard whose inbox is full (it is a whole
+ * --loop-queue behind) refuses the item before the primary lets go of the
+ * connection (hr_conn_detach gives first), so the client is served on the
+ * primary instead: never refused, never dropped.
  *
  * Metrics: each shard copies its counters into a mutex-protected snapshot
  * once per loop turn, just before it blocks (a uv_prepare handle that runs
