@@ -683,6 +683,8 @@ static void drop_note(hr_handoff *h, hr_handoff_item *item)
 static void on_notes_closed(hr_handoff *h)
 {
     nats_broker *b = h->data;
+    if (b->thread_started)
+        nats_CloseAndWait(2000); /* after drop_note destroyed the last messages */
     uv_cond_destroy(&b->wake);
     uv_mutex_destroy(&b->mu);
     free(b->scratch);
@@ -709,8 +711,9 @@ static void nats_free(hr_broker *base)
     }
     b->jobs = b->jobs_tail = NULL;
     uv_mutex_unlock(&b->mu);
-    if (b->thread_started)
-        nats_CloseAndWait(2000);
+    /* nats_Close waits for on_notes_closed: drop_note destroys the messages
+     * of completed publishes the loop never saw, and natsMsg_Destroy after
+     * nats_Close crashes. */
     hr_handoff_close(&b->notes, drop_note, on_notes_closed);
 }
 

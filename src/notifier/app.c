@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "cluster.h"
 #include "cpub.h"
 #include "core/err.h"
 #include "direct.h"
@@ -150,6 +151,8 @@ static const hr_conn_callbacks callbacks = {
 static void on_event(void *app, const hr_event *ev)
 {
     nf_loop *l = app;
+    if (nf_cluster_on_event(l, ev))
+        return; /* a presence record: never for the hub (cluster.h) */
     const int rc = nf_hub_publish(l->hub, ev, uv_now(l->uv));
     if (rc != 0) {
         char id[HR_EVENT_ID_CAP];
@@ -168,6 +171,7 @@ static void on_state(void *app, bool up, const char *detail)
         nf_hub_raise_floor(l->hub, l->broker->origin);
         if (l->peers != NULL)
             l->peers->floor(l->peers_arg, l->broker->origin);
+        nf_cluster_broker_up(l);
     }
 }
 
@@ -236,6 +240,7 @@ static void on_sweep(uv_timer_t *t)
 {
     nf_loop *l = t->data;
     nf_hub_expire(l->hub, uv_now(l->uv));
+    nf_cluster_tick(l);
     uv_timeval64_t tv;
     if (l->expiry.n > 0 && uv_gettimeofday(&tv) == 0)
         nf_session_expire_due(l, tv.tv_sec);
@@ -366,4 +371,5 @@ void nf_loop_deinit(nf_loop *l)
     l->server = NULL;
     nf_hub_free(l->hub);
     l->hub = NULL;
+    nf_cluster_free(l);
 }

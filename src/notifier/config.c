@@ -72,6 +72,10 @@ static const hr_flag_spec spec[] = {
      "Idle time after which a Pusher client pings.", 1, 3600},
     {"pusher-client-events", HR_FLAG_BOOL, "false", NULL,
      "Relay client-* events between Pusher clients on private and presence channels.", 0, 0},
+    {"pusher-presence-timeout", HR_FLAG_INT, "30", "SECONDS",
+     "Presence members of a notifier instance not heard from this long are removed "
+     "(instances on the same broker heartbeat every third of it).",
+     3, 3600},
     {"log-level", HR_FLAG_STRING, "info", "LEVEL", "debug, info, warn, error or off.", 0, 0},
 };
 
@@ -145,6 +149,7 @@ static int check_pusher(nf_config *cfg, char *err, size_t errcap)
     cfg->pusher_secret = hr_flags_str(f, "pusher-secret");
     cfg->pusher_activity_timeout_s = (uint32_t)hr_flags_num(f, "pusher-activity-timeout");
     cfg->pusher_client_events = hr_flags_bool(f, "pusher-client-events");
+    cfg->pusher_presence_timeout_s = (uint32_t)hr_flags_num(f, "pusher-presence-timeout");
     const char *v[] = {cfg->pusher_app_id, cfg->pusher_key, cfg->pusher_secret};
     const char *name[] = {"--pusher-app-id", "--pusher-key", "--pusher-secret"};
     size_t set = 0;

@@ -46,6 +46,7 @@ typedef struct nf_config {
     const char *pusher_secret;
     uint32_t pusher_activity_timeout_s; /* announced in connection_established */
     bool pusher_client_events;          /* relay client-* events */
+    uint32_t pusher_presence_timeout_s; /* drop a silent instance's members after */
     hr_log_level log_level;
     hr_flags flags; /* owns the strings above */
 } nf_config;

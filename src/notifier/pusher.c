@@ -7,11 +7,11 @@
  *
  * A signed private or presence subscription grants the session its Herald
  * channel (a claim entry, or the user id for user:<id>), so the session's
- * own access rule then lets it through. Presence members are tracked among
- * the Pusher connections of this loop (not yet across loops or notifier
- * instances): subscription_succeeded lists them, and the others hear
- * member_added / member_removed when a user's first connection joins or
- * its last one leaves. */
+ * own access rule then lets it through. Presence members and client events
+ * go through the broker to every loop and instance (cluster.h):
+ * subscription_succeeded lists the members known cluster-wide, and the
+ * others hear member_added / member_removed when a user's first connection
+ * anywhere joins or its last one leaves. */
 #include "pusher.h"
 
 #include <inttypes.h>
@@ -29,6 +29,8 @@
 #include "proto/pusher.h"
 #include "proto/pusher_sign.h"
 #include "proto/ws_frame.h"
+#include "cluster.h"
+#include "proto/presence_record.h"
 #include "session.h"
 
 /* One presence channel this connection is a member of. */
@@ -155,7 +157,7 @@ static hr_msg *frame_for(hr_msg *plain)
 
 /* ---- the session's replies, in Pusher's words ---- */
 
-/* ---- presence among this loop's connections ---- */
+/* ---- presence: this loop's members, the cluster's table (cluster.h) ---- */
 
 static membership *member_of(const nf_pusher *p, const char *ch)
 {
@@ -165,69 +167,61 @@ static membership *member_of(const nf_pusher *p, const char *ch)
     return NULL;
 }
 
-/* True when a connection other than except is user's member of ch. */
-static bool user_present(const nf_pusher *except, const char *ch, const char *user)
+static hr_presence_entry entry_of(const nf_pusher *p, const membership *m)
 {
-    for (const nf_pusher *q = cache.all; q != NULL; q = q->next) {
-        const membership *m = q != except ? member_of(q, ch) : NULL;
-        if (m != NULL && strcmp(m->user_id, user) == 0)
-            return true;
-    }
-    return false;
+    return (hr_presence_entry){m->channel, p->socket_id, m->user_id, m->user_info};
 }
 
-/* Sends a member event about m to the other members of its channel, when
- * m's user has no other connection there. */
-static void announce(const nf_pusher *p, const membership *m, bool added)
+void nf_pusher_deliver_member(const char *channel, const hr_pusher_member *who, bool added,
+                              const char *except_socket)
 {
-    if (user_present(p, m->channel, m->user_id))
-        return;
-    const hr_pusher_member who = {m->user_id, m->user_info};
     char *json = NULL;
     size_t len = 0;
-    if (hr_pusher_write_member(m->channel, added, &who, &json, &len) != 0)
+    if (hr_pusher_write_member(channel, added, who, &json, &len) != 0)
         return;
     for (nf_pusher *q = cache.all; q != NULL; q = q->next)
-        if (q != p && member_of(q, m->channel) != NULL)
+        if (member_of(q, channel) != NULL &&
+            (except_socket == NULL || strcmp(q->socket_id, except_socket) != 0))
             hr_conn_send_text(q->conn, json, len);
     free(json);
 }
 
-/* Distinct members of ch on this loop, p's own first, at most max. */
-static size_t list_members(const nf_pusher *p, const char *ch, hr_pusher_member *out, size_t max)
+void nf_pusher_each_member(void (*each)(void *arg, const hr_presence_entry *e), void *arg)
+{
+    for (const nf_pusher *q = cache.all; q != NULL; q = q->next)
+        for (const membership *m = q->members; m != NULL; m = m->next) {
+            const hr_presence_entry e = entry_of(q, m);
+            each(arg, &e);
+        }
+}
+
+size_t nf_pusher_count_members(void)
 {
     size_t n = 0;
-    const membership *mine = member_of(p, ch);
-    out[n++] = (hr_pusher_member){mine->user_id, mine->user_info};
-    for (const nf_pusher *q = cache.all; q != NULL && n < max; q = q->next) {
-        const membership *m = q != p ? member_of(q, ch) : NULL;
-        bool seen = m == NULL;
-        for (size_t i = 0; !seen && i < n; i++)
-            seen = strcmp(out[i].user_id, m->user_id) == 0;
-        if (!seen)
-            out[n++] = (hr_pusher_member){m->user_id, m->user_info};
-    }
+    for (const nf_pusher *q = cache.all; q != NULL; q = q->next)
+        for (const membership *m = q->members; m != NULL; m = m->next)
+            n++;
     return n;
 }
 
-/* Records p as the member of ch it signed for (authorize kept it). */
+/* Records p as the member of ch it signed for (authorize kept it) and
+ * tells the cluster. A second subscribe to ch changes nothing. */
 static membership *join(nf_pusher *p, const char *ch)
 {
     membership *m = member_of(p, ch);
-    if (m == NULL) {
-        m = calloc(1, sizeof *m);
-        if (m == NULL)
-            return NULL;
-        snprintf(m->channel, sizeof m->channel, "%s", ch);
-        m->next = p->members;
-        p->members = m;
-    }
-    free(m->user_id);
-    free(m->user_info);
+    if (m != NULL)
+        return m;
+    if (p->member_id == NULL || (m = calloc(1, sizeof *m)) == NULL)
+        return NULL;
+    snprintf(m->channel, sizeof m->channel, "%s", ch);
     m->user_id = p->member_id;
     m->user_info = p->member_info;
     p->member_id = p->member_info = NULL;
-    return m->user_id != NULL ? m : NULL;
+    m->next = p->members;
+    p->members = m;
+    const hr_presence_entry e = entry_of(p, m);
+    nf_cluster_member(p->loop, &e, true);
+    return m;
 }
 
 static void leave(nf_pusher *p, const char *ch)
@@ -236,8 +230,9 @@ static void leave(nf_pusher *p, const char *ch)
         membership *m = *at;
         if (strcmp(m->channel, ch) != 0)
             continue;
-        *at = m->next;
-        announce(p, m, false); /* p is no longer a member: it hears nothing */
+        *at = m->next; /* p is no longer a member: it hears nothing */
+        const hr_presence_entry e = entry_of(p, m);
+        nf_cluster_member(p->loop, &e, false);
         free(m->user_id);
         free(m->user_info);
         free(m);
@@ -252,12 +247,20 @@ static void on_presence_subscribed(nf_pusher *p, const char *ch)
         send_sub_error(p, ch, 400, "Presence data missing");
         return;
     }
+    /* The cluster's members, p's user first; p itself until its own
+     * record comes back through the broker. */
     hr_pusher_member list[MAX_MEMBERS];
-    const size_t n = list_members(p, ch, list, MAX_MEMBERS);
+    size_t n = nf_cluster_members(p->loop, ch, m->user_id, list, MAX_MEMBERS);
+    if (n == 0 || strcmp(list[0].user_id, m->user_id) != 0) {
+        if (n == MAX_MEMBERS)
+            n--;
+        memmove(list + 1, list, n * sizeof *list);
+        list[0] = (hr_pusher_member){m->user_id, m->user_info};
+        n++;
+    }
     char *json = NULL;
     size_t len = 0;
     send_own(p, hr_pusher_write_subscribed(ch, list, n, &json, &len), &json, &len);
-    announce(p, m, true);
 }
 
 static void on_subscribed(nf_pusher *p, json_t *channels)
@@ -391,9 +394,10 @@ int nf_pusher_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgra
         p->refuse_code = HR_PUSHER_E_NO_PROTOCOL;
     else if (strcmp(proto, "7") != 0)
         p->refuse_code = HR_PUSHER_E_PROTOCOL;
-    /* Digits only, as the pusher package requires: the process start and
-     * the connection's number keep it unique on this notifier. */
-    snprintf(p->socket_id, sizeof p->socket_id, "%" PRIu64 ".%" PRIu64, l->start_ms % 1000000000,
+    /* Digits only, as the pusher package requires: the loop's random
+     * instance number and the process-wide connection number keep it
+     * unique across loops and instances. */
+    snprintf(p->socket_id, sizeof p->socket_id, "%" PRIu64 ".%" PRIu64, nf_cluster_instance(l),
              hr_conn_id(c));
     int status = 0;
     const char *why = NULL;
@@ -516,8 +520,8 @@ static void unsubscribe(nf_pusher *p, const hr_pusher_msg *m)
 
 /* A client-* event: relayed as Pusher does (not to the sender, not
  * stored, private and presence channels only, presence ones with the
- * sender's user_id) to the other Pusher connections of this loop that are
- * subscribed to the channel. */
+ * sender's user_id) to the other Pusher connections subscribed to the
+ * channel on every loop and instance: through the broker (cluster.h). */
 static void client_event(nf_pusher *p, const hr_pusher_msg *m)
 {
     char h[HR_CHANNEL_MAX + 1];
@@ -543,25 +547,33 @@ static void client_event(nf_pusher *p, const hr_pusher_msg *m)
         return;
     }
     const membership *me = kind == HR_PUSHER_PRESENCE ? member_of(p, m->channel) : NULL;
-    const char *uid = me != NULL ? me->user_id : NULL;
-    const size_t elen = strlen(m->event), clen = strlen(m->channel);
-    const int n =
-        hr_pusher_write_event(NULL, 0, m->event, elen, m->channel, clen, m->data, m->data_len, uid);
+    if (nf_cluster_client_event(p->loop, m->channel, p->socket_id, m->event, m->data, m->data_len,
+                                me != NULL ? me->user_id : NULL) != 0)
+        send_error(p, 0, "Client event rejected");
+}
+
+void nf_pusher_deliver_client_event(nf_loop *l, const hr_presence_record *r)
+{
+    char h[HR_CHANNEL_MAX + 1];
+    if (!l->cfg->pusher_client_events ||
+        hr_pusher_channel_to_herald(r->channel, strlen(r->channel), h) < 0)
+        return;
+    const size_t elen = strlen(r->event), clen = strlen(r->channel);
+    const int n = hr_pusher_write_event(NULL, 0, r->event, elen, r->channel, clen, r->data,
+                                        r->data_len, r->user_id);
     hr_msg *frame = NULL;
     char *buf = n > 0 ? malloc((size_t)n) : NULL;
     if (buf != NULL) {
-        hr_pusher_write_event(buf, (size_t)n, m->event, elen, m->channel, clen, m->data,
-                              m->data_len, uid);
+        hr_pusher_write_event(buf, (size_t)n, r->event, elen, r->channel, clen, r->data,
+                              r->data_len, r->user_id);
         frame = hr_ws_frame_msg_new(HR_WS_OP_TEXT, false, buf, (size_t)n);
         free(buf);
     }
-    if (frame == NULL) {
-        send_error(p, 0, "Client event rejected");
+    if (frame == NULL)
         return;
-    }
     for (nf_pusher *q = cache.all; q != NULL; q = q->next)
-        if (q != p && q->session != NULL &&
-            nf_hub_is_subscribed(q->loop->hub, &q->session->client, h))
+        if (q->session != NULL && strcmp(q->socket_id, r->socket_id) != 0 &&
+            nf_hub_is_subscribed(l->hub, &q->session->client, h))
             hr_conn_send_msg(q->conn, frame);
     hr_msg_unref(frame);
 }

@@ -19,6 +19,8 @@
 #include "app.h"
 #include "net/conn.h"
 #include "proto/http_head.h"
+#include "proto/presence_record.h"
+#include "proto/pusher.h"
 
 typedef struct nf_pusher nf_pusher;
 
@@ -36,5 +38,23 @@ void nf_pusher_open(nf_pusher *p);
 void nf_pusher_message(nf_pusher *p, const uint8_t *data, size_t len);
 void nf_pusher_drain(nf_pusher *p);
 void nf_pusher_close(nf_pusher *p);
+
+/* ---- for cluster.c: this loop's Pusher connections ---- */
+
+/* Sends member_added (added) or member_removed about who to every
+ * connection of this loop that is a member of channel, except the one
+ * whose socket id is except_socket (NULL: none). */
+void nf_pusher_deliver_member(const char *channel, const hr_pusher_member *who, bool added,
+                              const char *except_socket);
+
+/* Sends client event r to the connections of loop l subscribed to its
+ * channel, except its sender. */
+void nf_pusher_deliver_client_event(nf_loop *l, const hr_presence_record *r);
+
+/* Calls each with every presence membership of this loop's connections. */
+void nf_pusher_each_member(void (*each)(void *arg, const hr_presence_entry *e), void *arg);
+
+/* Presence memberships of this loop's connections. */
+size_t nf_pusher_count_members(void);
 
 #endif

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { describe } from 'node:test';
+import { after, before, describe } from 'node:test';
 import http from 'node:http';
 import Pusher from 'pusher';
 import PusherClient from 'pusher-js';
@@ -13,6 +13,7 @@ import {
     connectWelcome, directOnly, DEADLINE_MS, freePort, nowS, publishOk, signJwt, spawnServer,
     startNotifier, test, tmpFile, waitFor, withDeadline, WebSocket,
 } from './lib/harness.mjs';
+import { HAVE_NATS, HAVE_RABBITMQ, HAVE_REDIS, startNats, startRabbit, startRedis } from './lib/servers.mjs';
 
 const APP = { appId: '42', key: 'herald-key', secret: 'herald-secret' };
 const JWT = 'pusher-e2e-jwt';
@@ -321,3 +322,114 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
         }
     });
 });
+
+/* ---- presence and client events across notifier instances on one broker ---- */
+
+const CLUSTER = {
+    redis: { have: HAVE_REDIS, start: () => startRedis() },
+    nats: { have: HAVE_NATS, start: () => startNats() },
+    rabbitmq: { have: HAVE_RABBITMQ, start: () => startRabbit() },
+};
+
+let room = 0;
+
+for (const [kind, K] of Object.entries(CLUSTER)) {
+    describe(`Pusher across two notifier instances on ${kind}`, { skip: !K.have && `no ${kind} server` }, () => {
+        let broker = null;
+        before(async () => { broker = await K.start(); });
+        after(async () => { await broker?.stop(); });
+
+        const instance = () => startNotifier(['--broker', broker.url(), '--pusher-app-id', APP.appId,
+            '--pusher-key', APP.key, '--pusher-secret', APP.secret, '--pusher-client-events',
+            '--pusher-presence-timeout', '3']);
+
+        test('members across instances, client events not echoed, a killed instance\'s members removed',
+            opts, async () => {
+                const [nf1, nf2] = [await instance(), await instance()];
+                const ch = `presence-room${process.pid}x${++room}`;
+                const who = {};
+                for (const u of ['ann', 'bob', 'cat']) who[u] = await authEndpoint({ user_id: u, user_info: { name: u } });
+                const cat = client(nf2.port, who.cat.url);
+                const ann = client(nf1.port, who.ann.url);
+                const bob = client(nf2.port, who.bob.url);
+                try {
+                    assert.notEqual((await connected(ann), ann.connection.socket_id),
+                        (await connected(cat), cat.connection.socket_id), 'socket ids differ across instances');
+                    // cat (instance 2) hears ann (instance 1) join.
+                    const rc = cat.subscribe(ch);
+                    assert.equal((await once(rc, 'pusher:subscription_succeeded')).count, 1);
+                    const annAdded = once(rc, 'pusher:member_added');
+                    const ra = ann.subscribe(ch);
+                    await once(ra, 'pusher:subscription_succeeded');
+                    assert.equal((await annAdded).id, 'ann');
+                    // bob (instance 2) is listed every member, both instances' included.
+                    const bobAddedAtAnn = once(ra, 'pusher:member_added');
+                    const rb = bob.subscribe(ch);
+                    const listed = await once(rb, 'pusher:subscription_succeeded');
+                    assert.equal(listed.count, 3);
+                    assert.deepEqual(Object.keys(listed.members).sort(), ['ann', 'bob', 'cat']);
+                    assert.deepEqual(listed.get('ann').info, { name: 'ann' });
+                    assert.equal((await bobAddedAtAnn).id, 'bob');
+
+                    // A client event from ann reaches bob and cat (the other
+                    // instance) with her user id, and never ann herself.
+                    const seenByAnn = [];
+                    ra.bind_global((ev) => seenByAnn.push(ev));
+                    const atBob = new Promise((resolve) => rb.bind('client-typing', (d, meta) => resolve([d, meta])));
+                    const atCat = once(rc, 'client-typing');
+                    assert.equal(ra.trigger('client-typing', { who: 'ann' }), true);
+                    const [d, meta] = await withDeadline(atBob, DEADLINE_MS, 'client event at bob');
+                    assert.deepEqual(d, { who: 'ann' });
+                    assert.equal(meta?.user_id, 'ann');
+                    assert.deepEqual(await atCat, { who: 'ann' });
+                    const marker = once(ra, 'marker');
+                    await server(nf2).trigger(ch, 'marker', 1);
+                    await marker;
+                    assert.deepEqual(seenByAnn.filter((e) => !e.startsWith('pusher')), ['marker']);
+
+                    // bob leaves on instance 2: ann on instance 1 hears it.
+                    const bobGone = [once(ra, 'pusher:member_removed'), once(rc, 'pusher:member_removed')];
+                    bob.unsubscribe(ch);
+                    for (const gone of bobGone) assert.equal((await gone).id, 'bob');
+
+                    // Instance 1 is killed: cat hears ann removed once its
+                    // heartbeats stop (--pusher-presence-timeout).
+                    const annGone = once(rc, 'pusher:member_removed');
+                    await nf1.stop('SIGKILL');
+                    nf1.exitInfo = { ...nf1.exitInfo, signal: 'SIGKILL (by the test)' };
+                    assert.equal((await withDeadline(annGone, DEADLINE_MS + 10000, 'member_removed')).id, 'ann');
+                    assert.equal(rc.members.count, 1);
+                } finally {
+                    for (const pc of [ann, bob, cat]) pc.disconnect();
+                    for (const a of Object.values(who)) a.srv.close();
+                }
+            });
+
+        test('a new instance learns the members already present', opts, async () => {
+            const nf1 = await instance();
+            const ch = `presence-late${process.pid}x${++room}`;
+            const a = await authEndpoint({ user_id: 'ann', user_info: null });
+            const b = await authEndpoint({ user_id: 'bob', user_info: null });
+            const ann = client(nf1.port, a.url);
+            let bob = null;
+            try {
+                const ra = ann.subscribe(ch);
+                await once(ra, 'pusher:subscription_succeeded');
+                const nf2 = await instance();
+                bob = client(nf2.port, b.url);
+                const rb = bob.subscribe(ch);
+                const joined = once(ra, 'pusher:member_added');
+                await once(rb, 'pusher:subscription_succeeded');
+                assert.equal((await joined).id, 'bob');
+                // Listed at once, or added as soon as instance 1 answers the new one's hello.
+                await waitFor(() => rb.members.get('ann') !== null, 'ann known at the new instance');
+                assert.equal(rb.members.count, 2);
+            } finally {
+                ann.disconnect();
+                bob?.disconnect();
+                a.srv.close();
+                b.srv.close();
+            }
+        });
+    });
+}

@@ -1,0 +1,285 @@
+/* Presence and client events across loops and instances (cluster.h): the
+ * records this loop publishes, and what it does with the ones it reads. */
+#include "cluster.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "presence.h"
+#include "pusher.h"
+
+/* Most member connections the table holds (all instances together). */
+#define MAX_ENTRIES 1000000
+/* Least time between two syncs this loop sends (wants from many peers). */
+#define SYNC_GAP_MS 1000
+
+typedef struct cluster {
+    nf_loop *loop;
+    nf_presence *table;
+    uint64_t instance;
+    uint64_t last_hb_ms, last_sync_ms;
+    bool live; /* our own hello came back: records are current */
+} cluster;
+
+static _Thread_local cluster *self;
+
+static void on_change(void *arg, const char *channel, const char *user_id, const char *user_info,
+                      bool added, const char *socket_id)
+{
+    (void)arg;
+    const hr_pusher_member m = {user_id, user_info};
+    nf_pusher_deliver_member(channel, &m, added, added ? socket_id : NULL);
+}
+
+static cluster *get(nf_loop *l)
+{
+    if (self != NULL)
+        return self;
+    cluster *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->loop = l;
+    c->table = nf_presence_new(MAX_ENTRIES, on_change, c);
+    uint64_t r = 0;
+    (void)uv_random(NULL, NULL, &r, sizeof r, 0, NULL);
+    r ^= l->start_ms * 0x9E3779B97F4A7C15ULL;
+    c->instance = 1 + (r % 999999999999ULL);
+    if (c->table == NULL) {
+        free(c);
+        return NULL;
+    }
+    return self = c;
+}
+
+uint64_t nf_cluster_instance(nf_loop *l)
+{
+    const cluster *c = get(l);
+    return c != NULL ? c->instance : l->start_ms % 1000000000;
+}
+
+void nf_cluster_free(nf_loop *l)
+{
+    (void)l;
+    if (self == NULL)
+        return;
+    nf_presence_free(self->table);
+    free(self);
+    self = NULL;
+}
+
+/* ---- publishing ---- */
+
+static void on_published(void *arg, int status, const hr_event_id *ids, size_t n)
+{
+    (void)arg;
+    (void)ids;
+    (void)n;
+    if (status != 0)
+        hr_log(HR_LOG_DEBUG, "notifier", "presence record not published error=\"%s\"",
+               hr_err_str(status));
+}
+
+/* Publishes one record (*json, freed) on the reserved channel. Takes
+ * pointers: the writer fills them during the same call expression. */
+static int publish(nf_loop *l, int rc, char **jsonp, const size_t *lenp)
+{
+    char *json = *jsonp;
+    const size_t len = *lenp;
+    *jsonp = NULL;
+    /* Not while stopping: the broker is about to go (its pending publishes
+     * are dropped); the others drop our members after the timeout. */
+    if (rc == 0 && (l->stopping || l->broker == NULL || !hr_broker_is_ready(l->broker)))
+        rc = HR_EBROKER;
+    if (rc == 0) {
+        char *channels[] = {(char *)HR_PRESENCE_CHANNEL};
+        const hr_pub_item item = {
+            .channels = channels, .n_channels = 1, .data = json, .data_len = len};
+        rc = hr_broker_publish(l->broker, &item, 1, on_published, NULL);
+    }
+    free(json);
+    return rc;
+}
+
+static void send_signal(nf_loop *l, hr_presence_kind kind, uint64_t n)
+{
+    cluster *c = get(l);
+    char *json = NULL;
+    size_t len = 0;
+    if (c != NULL)
+        (void)publish(l, hr_presence_write_signal(kind, c->instance, n, &json, &len), &json, &len);
+}
+
+void nf_cluster_member(nf_loop *l, const hr_presence_entry *e, bool add)
+{
+    cluster *c = get(l);
+    char *json = NULL;
+    size_t len = 0;
+    if (c != NULL)
+        (void)publish(l, hr_presence_write_entry(add, c->instance, e, &json, &len), &json, &len);
+}
+
+int nf_cluster_client_event(nf_loop *l, const char *channel, const char *socket_id,
+                            const char *event, const char *data, size_t data_len,
+                            const char *user_id)
+{
+    cluster *c = get(l);
+    if (c == NULL)
+        return HR_ENOMEM;
+    char *json = NULL;
+    size_t len = 0;
+    const int rc = hr_presence_write_client_event(c->instance, channel, socket_id, event, data,
+                                                  data_len, user_id, &json, &len);
+    return publish(l, rc, &json, &len);
+}
+
+/* The local members in sync records of HR_PRESENCE_SYNC_MAX entries. */
+typedef struct sync_batch {
+    nf_loop *loop;
+    uint64_t instance, part;
+    hr_presence_entry e[HR_PRESENCE_SYNC_MAX];
+    size_t n;
+} sync_batch;
+
+static void sync_flush(sync_batch *b, bool last)
+{
+    char *json = NULL;
+    size_t len = 0;
+    (void)publish(b->loop,
+                  hr_presence_write_sync(b->instance, b->part++, last, b->e, b->n, &json, &len),
+                  &json, &len);
+    b->n = 0;
+}
+
+static void sync_add(void *arg, const hr_presence_entry *e)
+{
+    sync_batch *b = arg;
+    if (b->n == HR_PRESENCE_SYNC_MAX)
+        sync_flush(b, false);
+    b->e[b->n++] = *e;
+}
+
+static void send_sync(nf_loop *l, cluster *c, uint64_t now)
+{
+    if (c->last_sync_ms != 0 && now - c->last_sync_ms < SYNC_GAP_MS)
+        return;
+    c->last_sync_ms = now;
+    sync_batch *b = malloc(sizeof *b);
+    if (b == NULL)
+        return;
+    b->loop = l;
+    b->instance = c->instance;
+    b->part = 0;
+    b->n = 0;
+    nf_pusher_each_member(sync_add, b);
+    sync_flush(b, true);
+    free(b);
+}
+
+void nf_cluster_broker_up(nf_loop *l)
+{
+    cluster *c = get(l);
+    if (c == NULL || l->cfg->pusher_app_id == NULL)
+        return;
+    send_signal(l, HR_PRESENCE_HELLO, 0);
+    c->last_sync_ms = 0;
+    send_sync(l, c, uv_now(l->uv));
+}
+
+void nf_cluster_tick(nf_loop *l)
+{
+    cluster *c = self;
+    if (c == NULL || l->cfg->pusher_app_id == NULL)
+        return;
+    const uint64_t now = uv_now(l->uv);
+    const uint64_t timeout = (uint64_t)l->cfg->pusher_presence_timeout_s * 1000;
+    const size_t mine = nf_pusher_count_members();
+    if (mine > 0 && now - c->last_hb_ms >= timeout / 3) {
+        c->last_hb_ms = now;
+        send_signal(l, HR_PRESENCE_HEARTBEAT, mine);
+    }
+    if (c->live)
+        nf_presence_expire(c->table, now, timeout, c->instance);
+}
+
+/* ---- reading ---- */
+
+static void apply(nf_loop *l, cluster *c, const hr_presence_record *r, uint64_t now)
+{
+    nf_presence_seen(c->table, r->instance, now);
+    switch (r->kind) {
+    case HR_PRESENCE_ADD:
+        (void)nf_presence_add(c->table, r->instance, r->entries, now);
+        break;
+    case HR_PRESENCE_REMOVE:
+        (void)nf_presence_remove(c->table, r->entries->channel, r->entries->socket_id);
+        break;
+    case HR_PRESENCE_HELLO:
+        if (r->instance != c->instance)
+            send_sync(l, c, now);
+        break;
+    case HR_PRESENCE_HEARTBEAT:
+        if (nf_presence_entries_of(c->table, r->instance) != r->count)
+            send_signal(l, HR_PRESENCE_WANT, r->instance);
+        break;
+    case HR_PRESENCE_WANT:
+        if (r->to == c->instance)
+            send_sync(l, c, now);
+        break;
+    case HR_PRESENCE_SYNC:
+        if (r->count == 0)
+            nf_presence_sync_begin(c->table, r->instance);
+        for (size_t i = 0; i < r->n_entries; i++)
+            (void)nf_presence_add(c->table, r->instance, &r->entries[i], now);
+        if (r->last)
+            nf_presence_sync_end(c->table, r->instance);
+        break;
+    case HR_PRESENCE_CLIENT_EVENT:
+        nf_pusher_deliver_client_event(l, r);
+        break;
+    }
+}
+
+bool nf_cluster_on_event(nf_loop *l, const hr_event *ev)
+{
+    bool reserved = false;
+    for (size_t i = 0; i < ev->n_channels; i++)
+        reserved = reserved || strcmp(ev->channels[i], HR_PRESENCE_CHANNEL) == 0;
+    if (!reserved)
+        return false;
+    cluster *c = get(l);
+    hr_presence_record r;
+    if (c == NULL || ev->n_channels != 1 || l->cfg->pusher_app_id == NULL ||
+        hr_presence_record_parse(ev->data, ev->data_len, &r) != 0)
+        return true;
+    if (!c->live && r.kind == HR_PRESENCE_HELLO && r.instance == c->instance)
+        c->live = true;
+    if (c->live)
+        apply(l, c, &r, uv_now(l->uv));
+    hr_presence_record_deinit(&r);
+    return true;
+}
+
+/* ---- queries ---- */
+
+size_t nf_cluster_members(nf_loop *l, const char *channel, const char *first_user,
+                          hr_pusher_member *out, size_t max)
+{
+    const cluster *c = get(l);
+    return c != NULL ? nf_presence_members(c->table, channel, first_user, out, max) : 0;
+}
+
+size_t nf_cluster_user_count(nf_loop *l, const char *channel)
+{
+    const cluster *c = get(l);
+    return c != NULL ? nf_presence_user_count(c->table, channel) : 0;
+}
+
+void nf_cluster_each_channel(nf_loop *l, void (*each)(void *arg, const char *channel, size_t users),
+                             void *arg)
+{
+    const cluster *c = get(l);
+    if (c != NULL)
+        nf_presence_each_channel(c->table, each, arg);
+}
