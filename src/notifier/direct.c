@@ -37,18 +37,10 @@ static const nf_transport_ops direct_ops = {
     .queued = queued,
 };
 
-static int refuse(hr_upgrade_reply *reply, int status, const char *why)
-{
-    reply->content_type = "text/plain";
-    reply->body = why;
-    reply->body_len = strlen(why);
-    return status;
-}
-
 int nf_direct_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgrade_reply *reply)
 {
     if (l->stopping)
-        return refuse(reply, 503, "shutting down\n");
+        return nf_session_refuse(reply, 503, "shutting down\n");
     char conn_id[64];
     snprintf(conn_id, sizeof conn_id, "%" PRIx64 "-%" PRIu64, l->start_ms, hr_conn_id(c));
     int status = 0;
@@ -56,7 +48,7 @@ int nf_direct_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgra
     nf_session *s = nf_session_new(l, (nf_transport){&direct_ops, c}, conn_id, hr_conn_peer_addr(c),
                                    head, &status, &why);
     if (s == NULL)
-        return refuse(reply, status, why);
+        return nf_session_refuse(reply, status, why);
     hr_conn_set_app_data(c, s);
     return 0;
 }

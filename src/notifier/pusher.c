@@ -362,27 +362,19 @@ static const nf_transport_ops pusher_ops = {
 
 /* ---- the connection ---- */
 
-static int refuse(hr_upgrade_reply *reply, int status, const char *why)
-{
-    reply->content_type = "text/plain";
-    reply->body = why;
-    reply->body_len = strlen(why);
-    return status;
-}
-
 int nf_pusher_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgrade_reply *reply)
 {
     const nf_config *cfg = l->cfg;
     if (cfg->pusher_app_id == NULL)
-        return refuse(reply, 404, "not found\n");
+        return nf_session_refuse(reply, 404, "not found\n");
     if (l->stopping)
-        return refuse(reply, 503, "shutting down\n");
+        return nf_session_refuse(reply, 503, "shutting down\n");
     size_t plen, qlen;
     const char *q;
     hr_http_query_split(head->target, head->target_len, &plen, &q, &qlen);
     nf_pusher *p = calloc(1, sizeof *p);
     if (p == NULL)
-        return refuse(reply, 503, "out of memory\n");
+        return nf_session_refuse(reply, 503, "out of memory\n");
     *p = (nf_pusher){.kind = NF_KIND_PUSHER, .loop = l, .conn = c};
     const size_t klen = strlen(cfg->pusher_key);
     char proto[8] = "";
@@ -405,7 +397,7 @@ int nf_pusher_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgra
                                 hr_conn_peer_addr(c), head, &status, &why);
     if (p->session == NULL) {
         free(p);
-        return refuse(reply, status, why);
+        return nf_session_refuse(reply, status, why);
     }
     hr_conn_set_app_data(c, p);
     hr_conn_set_close_codes(c, HR_PUSHER_E_OVER_CAPACITY, HR_PUSHER_E_RECONNECT);

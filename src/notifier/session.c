@@ -577,3 +577,11 @@ void nf_session_close(nf_session *s)
     nf_hub_client_leave(s->loop->hub, &s->client);
     session_free(s);
 }
+
+int nf_session_refuse(hr_upgrade_reply *reply, int status, const char *why)
+{
+    reply->content_type = "text/plain";
+    reply->body = why;
+    reply->body_len = strlen(why);
+    return status;
+}

@@ -40,6 +40,12 @@ typedef struct nf_session {
     bool via_proxy;       /* identity from a trusted proxy: its identity refresh is taken */
 } nf_session;
 
+/* Fills reply as a plain-text refusal of a WebSocket upgrade with why
+ * (static or outliving the reply; nf_session_new's *why is) and returns
+ * status, for an on_upgrade callback to return: the refusal of /ws
+ * (direct.c) and /app/<key> (pusher.c). */
+int nf_session_refuse(hr_upgrade_reply *reply, int status, const char *why);
+
 /* A session for a client connecting from peer with the upgrade head (for
  * a herald-link session, head is synthesized from the OPEN frame and peer
  * is the link's, so identity headers are trusted exactly as from a
