@@ -74,6 +74,17 @@ int hr_entry_set_event(hr_entry *e, const char *ev, size_t len)
     return 0;
 }
 
+int hr_entry_set_exclude(hr_entry *e, const char *s, size_t len)
+{
+    if (!hr_publish_exclude_is_valid(s, len))
+        return HR_EINVAL;
+    memcpy(e->exclude, s, len);
+    e->exclude[len] = '\0';
+    e->ev.exclude = e->exclude;
+    e->ev.exclude_len = len;
+    return 0;
+}
+
 void hr_entry_deinit(hr_entry *e)
 {
     free(e->data);

@@ -26,6 +26,7 @@ typedef struct hr_entry {
     char names_buf[HR_ENTRY_MAX_CHANNELS * (HR_CHANNEL_MAX + 1)];
     char *data; /* compact JSON, malloc'd, NUL-terminated */
     char event[HR_PUBLISH_EVENT_MAX + 1];
+    char exclude[HR_PUBLISH_EXCLUDE_MAX + 1];
 } hr_entry;
 
 /* Fills e (caller storage, contents ignored) from a record with the given
@@ -41,6 +42,11 @@ int hr_entry_set(hr_entry *e, hr_event_id id, const char *channels, size_t clen,
  * optional name field ev[0..len) (copied). Returns 0 or HR_EINVAL when the
  * name is not valid (hr_event_name_is_valid); the entry is unchanged. */
 int hr_entry_set_event(hr_entry *e, const char *ev, size_t len);
+
+/* Sets the socket id the event must not reach, from a record's optional
+ * field s[0..len) (copied). Returns 0 or HR_EINVAL when it is not a socket
+ * id (hr_publish_exclude_is_valid); the entry is unchanged. */
+int hr_entry_set_exclude(hr_entry *e, const char *s, size_t len);
 
 /* Frees the data; safe on an entry whose set failed. */
 void hr_entry_deinit(hr_entry *e);

@@ -37,6 +37,10 @@ typedef struct hr_event {
     size_t data_len;
     const char *event;
     size_t event_len;
+    /* The socket id of a Pusher connection the event must not reach
+     * (hr_publish_exclude_is_valid, NUL-terminated), or NULL and 0. */
+    const char *exclude;
+    size_t exclude_len;
 } hr_event;
 
 /* Parses s[0..len) ("ms-seq" or "seq", decimal digits only, no sign, no

@@ -54,6 +54,8 @@ static int memory_publish(hr_broker *b, const hr_pub_item *items, size_t n, hr_b
             .data_len = items[i].data_len,
             .event = items[i].event,
             .event_len = items[i].event_len,
+            .exclude = items[i].exclude,
+            .exclude_len = items[i].exclude_len,
         };
         m->ids[i] = ev.id;
         if (b->cb.on_event != NULL)

@@ -36,6 +36,7 @@
 #define JS_WAIT_MS 2000
 #define HDR_CHANNELS "Herald-Channels"
 #define HDR_EVENT "Herald-Event" /* optional event name (Pusher clients) */
+#define HDR_EXCLUDE "Herald-Exclude" /* optional socket id left out (Pusher API) */
 
 typedef enum note_kind { N_EVENT, N_UP, N_DOWN, N_PUBLISHED, N_LAG } note_kind;
 
@@ -48,6 +49,7 @@ typedef struct note {
     pub_job *job; /* N_PUBLISHED */
     bool dense;   /* N_UP: the stream holds only our subjects: no sequence is skipped */
     char *subject, *hdr, *ev, *data;
+    char exclude[HR_PUBLISH_EXCLUDE_MAX + 1]; /* "" when none (or not a socket id) */
     size_t data_len;
     char detail[160];
     char buf[]; /* subject, header and data of an event */
@@ -154,7 +156,9 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     const uint64_t seq = meta->Sequence.Stream;
     jsMsgMetaData_Destroy(meta);
     const char *subject = natsMsg_GetSubject(msg);
-    const char *hdr = NULL, *ev = NULL;
+    const char *hdr = NULL, *ev = NULL, *ex = NULL;
+    if (natsMsgHeader_Get(msg, HDR_EXCLUDE, &ex) != NATS_OK)
+        ex = NULL;
     if (natsMsgHeader_Get(msg, HDR_CHANNELS, &hdr) != NATS_OK)
         hdr = NULL;
     if (natsMsgHeader_Get(msg, HDR_EVENT, &ev) != NATS_OK)
@@ -165,6 +169,8 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     note *n = new_note(N_EVENT, slen + 1 + hlen + 1 + elen + 1 + (size_t)(dlen > 0 ? dlen : 0) + 1);
     if (n != NULL) {
         n->seq = seq;
+        if (ex != NULL && strlen(ex) <= HR_PUBLISH_EXCLUDE_MAX)
+            memcpy(n->exclude, ex, strlen(ex) + 1);
         n->subject = n->buf;
         memcpy(n->subject, subject, slen + 1);
         n->hdr = hdr != NULL ? n->subject + slen + 1 : NULL;
@@ -519,6 +525,8 @@ static void deliver(nats_broker *b, const note *n)
                              b->scratch);
     if (rc == 0 && n->ev != NULL)
         rc = hr_entry_set_event(b->scratch, n->ev, strlen(n->ev));
+    if (rc == 0 && n->exclude[0] != '\0')
+        rc = hr_entry_set_exclude(b->scratch, n->exclude, strlen(n->exclude));
     if (rc != 0) {
         hr_entry_deinit(b->scratch);
         note_malformed(b, n->seq, rc);
@@ -607,7 +615,9 @@ static pub_job *make_job(nats_broker *b, const hr_pub_item *items, size_t n)
                                 subject, sizeof subject, &hdr) != 0 ||
             natsMsg_Create(&job->msgs[i], subject, NULL, it->data, (int)it->data_len) != NATS_OK ||
             (it->event != NULL &&
-             natsMsgHeader_Set(job->msgs[i], HDR_EVENT, it->event) != NATS_OK)) {
+             natsMsgHeader_Set(job->msgs[i], HDR_EVENT, it->event) != NATS_OK) ||
+            (it->exclude != NULL &&
+             natsMsgHeader_Set(job->msgs[i], HDR_EXCLUDE, it->exclude) != NATS_OK)) {
             if (job->msgs[i] != NULL)
                 job->n++; /* free_job destroys the first n messages */
             free_job(job);

@@ -33,10 +33,13 @@ void rb_job_free(rb_job *job)
         free(job->channels[i]);
         free(job->data[i]);
         free(job->event[i]);
+        if (job->exclude != NULL)
+            free(job->exclude[i]);
     }
     free(job->channels);
     free(job->data);
     free(job->event);
+    free(job->exclude);
     free(job->data_len);
     free(job->confirmed);
     free(job->seen);
@@ -100,7 +103,9 @@ static void deliver(rb_broker *b, const rb_note *n)
                                 .channel = n->channel,
                                 .channel_len = n->channel_len,
                                 .event = n->event,
-                                .event_len = n->event_len};
+                                .event_len = n->event_len,
+                                .exclude = n->has_exclude ? n->exclude : NULL,
+                                .exclude_len = n->exclude_len};
     const int rc = hr_rabbitmq_map_msg(&m, n->data, n->data_len, b->scratch);
     if (rc != 0) {
         hr_entry_deinit(b->scratch);
@@ -186,12 +191,14 @@ static rb_job *make_job(const hr_pub_item *items, size_t n)
     job->channels = calloc(n, sizeof *job->channels);
     job->data = calloc(n, sizeof *job->data);
     job->event = calloc(n, sizeof *job->event);
+    job->exclude = calloc(n, sizeof *job->exclude);
     job->data_len = calloc(n, sizeof *job->data_len);
     job->confirmed = calloc(n, sizeof *job->confirmed);
     job->seen = calloc(n, sizeof *job->seen);
     job->ids = calloc(n, sizeof *job->ids);
     job->n = n;
-    if (job->channels == NULL || job->data == NULL || job->event == NULL || job->data_len == NULL ||
+    if (job->channels == NULL || job->data == NULL || job->event == NULL || job->exclude == NULL ||
+        job->data_len == NULL ||
         job->confirmed == NULL || job->seen == NULL || job->ids == NULL) {
         rb_job_free(job);
         return NULL;
@@ -204,8 +211,10 @@ static rb_job *make_job(const hr_pub_item *items, size_t n)
         job->channels[i] = malloc(len > 0 ? len : 1);
         job->data[i] = malloc(it->data_len + 1);
         job->event[i] = it->event != NULL ? strndup(it->event, it->event_len) : NULL;
+        job->exclude[i] = it->exclude != NULL ? strndup(it->exclude, it->exclude_len) : NULL;
         if (job->channels[i] == NULL || job->data[i] == NULL ||
-            (it->event != NULL && job->event[i] == NULL)) {
+            (it->event != NULL && job->event[i] == NULL) ||
+            (it->exclude != NULL && job->exclude[i] == NULL)) {
             rb_job_free(job);
             return NULL;
         }

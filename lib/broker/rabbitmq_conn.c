@@ -320,6 +320,11 @@ static void post_event(rb_session *s)
         memcpy(n->event, m->event, el);
         n->event_len = el;
     }
+    if (m->exclude != NULL) {
+        n->has_exclude = true;
+        n->exclude_len = m->exclude_len;
+        memcpy(n->exclude, m->exclude, m->exclude_len);
+    }
     n->data = n->buf + cl + 1 + el + 1;
     if (s->body_len > 0)
         memcpy(n->data, s->body, s->body_len);
@@ -402,6 +407,12 @@ static int on_header(rb_session *s, const amqp_frame_t *f)
             s->meta.event_len = sizeof s->ev;
         memcpy(s->ev, s->meta.event, s->meta.event_len);
         s->meta.event = s->ev;
+    }
+    if (s->meta.exclude != NULL) {
+        if (s->meta.exclude_len > sizeof s->ex)
+            s->meta.exclude_len = sizeof s->ex;
+        memcpy(s->ex, s->meta.exclude, s->meta.exclude_len);
+        s->meta.exclude = s->ex;
     }
     if (s->body_size + 1 > s->body_cap) {
         char *nb = realloc(s->body, (size_t)s->body_size + 1);

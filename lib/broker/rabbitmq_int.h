@@ -43,6 +43,9 @@ typedef struct rb_note {
     char *channel;   /* RB_EVENT: the channel header, NULL when absent */
     char *event;     /* RB_EVENT: the event header, NULL when absent */
     size_t event_len;
+    char exclude[HR_PUBLISH_EXCLUDE_MAX + 2]; /* RB_EVENT: socket_id header */
+    size_t exclude_len;
+    bool has_exclude;
     size_t channel_len;
     char *data;
     size_t data_len;
@@ -62,6 +65,7 @@ struct rb_job {
     char **channels; /* per item: "a" or "a,b" */
     char **data;     /* per item: JSON text */
     char **event;    /* per item: event name or NULL */
+    char **exclude;  /* per item: socket id left out or NULL */
     size_t *data_len;
     uint64_t first_tag; /* publisher-confirm tag of item 0 (worker) */
     uint64_t deadline;  /* ms (uv_hrtime): fail with 503 if not done by then (worker) */
@@ -143,6 +147,7 @@ typedef struct rb_session {
     char *chan;
     size_t chan_cap;
     char ev[HR_PUBLISH_EVENT_MAX + 1]; /* a longer name is cut to MAX + 1: still refused */
+    char ex[HR_PUBLISH_EXCLUDE_MAX + 1]; /* the socket_id header, cut likewise */
     char msg_id[96];
     char *body;
     size_t body_len, body_cap;

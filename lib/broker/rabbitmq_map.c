@@ -164,6 +164,12 @@ void hr_rabbitmq_read_headers(const amqp_table_t *headers, hr_rabbitmq_meta *out
             /* Not text, or empty: kept as "" so it is refused, not ignored. */
             out->event = !text || b->bytes == NULL ? "" : (const char *)b->bytes;
             out->event_len = text && b->bytes != NULL ? b->len : 0;
+        } else if (key_is(e, "socket_id")) {
+            const bool text =
+                e->value.kind == AMQP_FIELD_KIND_UTF8 || e->value.kind == AMQP_FIELD_KIND_BYTES;
+            const amqp_bytes_t *b = &e->value.value.bytes;
+            out->exclude = !text || b->bytes == NULL ? "" : (const char *)b->bytes;
+            out->exclude_len = text && b->bytes != NULL ? b->len : 0;
         } else if (key_is(e, HDR_MARKER)) {
             out->marker = true;
         }
@@ -184,7 +190,9 @@ int hr_rabbitmq_map_msg(const hr_rabbitmq_meta *m, const char *body, size_t blen
         return HR_EINVAL;
     int rc = hr_entry_set(e, hr_rabbitmq_id(m->offset), m->channel, m->channel_len,
                           body != NULL ? body : "", blen);
-    if (rc == 0 && m->event != NULL && (rc = hr_entry_set_event(e, m->event, m->event_len)) != 0)
+    if (rc == 0 &&
+        ((m->event != NULL && (rc = hr_entry_set_event(e, m->event, m->event_len)) != 0) ||
+         (m->exclude != NULL && (rc = hr_entry_set_exclude(e, m->exclude, m->exclude_len)) != 0)))
         hr_entry_deinit(e);
     return rc;
 }

@@ -45,18 +45,22 @@ int rb_run_job(rb_session *s, rb_job *job)
     for (size_t i = 0; i < job->n; i++) {
         char id[96];
         snprintf(id, sizeof id, "%s.%" PRIu64 ".%zu", s->b->instance, job->seq, i);
-        amqp_table_entry_t h[2] = {{.key = amqp_cstring_bytes("channel")},
-                                   {.key = amqp_cstring_bytes("event")}};
+        amqp_table_entry_t h[3] = {{.key = amqp_cstring_bytes("channel")}};
         h[0].value.kind = AMQP_FIELD_KIND_UTF8;
         h[0].value.value.bytes = amqp_cstring_bytes(job->channels[i]);
-        if (job->event[i] != NULL) {
-            h[1].value.kind = AMQP_FIELD_KIND_UTF8;
-            h[1].value.value.bytes = amqp_cstring_bytes(job->event[i]);
+        int nh = 1;
+        const char *opt[2][2] = {{"event", job->event[i]}, {"socket_id", job->exclude[i]}};
+        for (size_t k = 0; k < 2; k++) {
+            if (opt[k][1] == NULL)
+                continue;
+            h[nh].key = amqp_cstring_bytes(opt[k][0]);
+            h[nh].value.kind = AMQP_FIELD_KIND_UTF8;
+            h[nh++].value.value.bytes = amqp_cstring_bytes(opt[k][1]);
         }
         amqp_basic_properties_t p = {
             ._flags = AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
                       AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG,
-            .headers = {job->event[i] != NULL ? 2 : 1, h},
+            .headers = {nh, h},
             .message_id = amqp_cstring_bytes(id),
             .content_type = amqp_cstring_bytes("application/json"),
             .delivery_mode = 2,

@@ -609,19 +609,20 @@ static int send_xadd(redis_broker *b, const hr_pub_item *it, redisCallbackFn *fn
     chans[o > 0 ? o - 1 : 0] = '\0';
     char maxlen[24];
     snprintf(maxlen, sizeof maxlen, "%" PRIu64, b->cfg.maxlen);
-    const char *argv[] = {"XADD",    b->cfg.stream, "MAXLEN", "~",      maxlen,  "*",
-                          "channel", chans,         "data",   it->data, "event", it->event};
+    /* the optional fields last, each present only when set */
+    const char *argv[] = {"XADD",    b->cfg.stream, "MAXLEN", "~",       maxlen,
+                          "*",       "channel",     chans,    "data",    it->data,
+                          "event",   it->event,     "socket_id", it->exclude};
     size_t lens[HR_ARRAY_LEN(argv)];
     for (size_t i = 0; i < HR_ARRAY_LEN(argv); i++)
         lens[i] = argv[i] != NULL ? strlen(argv[i]) : 0;
     lens[9] = it->data_len;
     const int skip = b->cfg.maxlen == 0 ? 3 : 0; /* drop MAXLEN ~ N */
-    const size_t n_args = it->event != NULL ? HR_ARRAY_LEN(argv) : HR_ARRAY_LEN(argv) - 2;
     const char *args[HR_ARRAY_LEN(argv)];
     size_t alens[HR_ARRAY_LEN(argv)];
     int argc = 0;
-    for (size_t i = 0; i < n_args; i++) {
-        if (skip != 0 && i >= 2 && i < 5)
+    for (size_t i = 0; i < HR_ARRAY_LEN(argv); i++) {
+        if ((skip != 0 && i >= 2 && i < 5) || (i >= 10 && argv[i | 1] == NULL))
             continue;
         args[argc] = argv[i];
         alens[argc++] = lens[i];

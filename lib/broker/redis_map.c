@@ -30,7 +30,7 @@ int hr_redis_map_entry(const redisReply *r, hr_entry *e, hr_event_id *id)
     const redisReply *fields = r->element[1];
     if (fields == NULL || fields->type != REDIS_REPLY_ARRAY)
         return HR_EINVAL; /* a deleted entry shows as nil fields */
-    const redisReply *channel = NULL, *data = NULL, *event = NULL;
+    const redisReply *channel = NULL, *data = NULL, *event = NULL, *exclude = NULL;
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
         if (str_is(fields->element[i], "channel"))
             channel = fields->element[i + 1];
@@ -38,11 +38,16 @@ int hr_redis_map_entry(const redisReply *r, hr_entry *e, hr_event_id *id)
             data = fields->element[i + 1];
         else if (str_is(fields->element[i], "event"))
             event = fields->element[i + 1];
+        else if (str_is(fields->element[i], "socket_id"))
+            exclude = fields->element[i + 1];
     }
-    if (!is_str(channel) || !is_str(data) || (event != NULL && !is_str(event)))
+    if (!is_str(channel) || !is_str(data) || (event != NULL && !is_str(event)) ||
+        (exclude != NULL && !is_str(exclude)))
         return HR_EINVAL;
     int rc = hr_entry_set(e, *id, channel->str, channel->len, data->str, data->len);
-    if (rc == 0 && event != NULL && (rc = hr_entry_set_event(e, event->str, event->len)) != 0)
+    if (rc == 0 && ((event != NULL && (rc = hr_entry_set_event(e, event->str, event->len)) != 0) ||
+                    (exclude != NULL &&
+                     (rc = hr_entry_set_exclude(e, exclude->str, exclude->len)) != 0)))
         hr_entry_deinit(e);
     return rc;
 }

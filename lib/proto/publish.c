@@ -238,6 +238,7 @@ static void item_deinit(hr_pub_item *it)
     hr_free(it->channels);
     hr_free(it->data);
     hr_free(it->event);
+    hr_free(it->exclude);
     memset(it, 0, sizeof *it);
 }
 
@@ -540,4 +541,20 @@ int hr_publish_write_error(const char *code, const char *message, char **out, si
     ok = ok && json_object_set_new(o, "error", json_string(code)) == 0;
     ok = ok && json_object_set_new(o, "message", json_string(message)) == 0;
     return finish(o, ok, out, out_len);
+}
+
+bool hr_publish_exclude_is_valid(const char *s, size_t len)
+{
+    if (s == NULL || len < 3 || len > HR_PUBLISH_EXCLUDE_MAX)
+        return false;
+    size_t dots = 0, at = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '.') {
+            dots++;
+            at = i;
+        } else if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+    }
+    return dots == 1 && at > 0 && at < len - 1;
 }

@@ -34,6 +34,11 @@ typedef struct hr_pub_item {
     size_t data_len;
     char *event;
     size_t event_len;
+    /* A Pusher socket id (hr_publish_exclude_is_valid) the event must not
+     * reach (the Pusher HTTP API's socket_id), or NULL. Carried by every
+     * broker like event; hr_publish_parse never sets it. */
+    char *exclude;
+    size_t exclude_len;
 } hr_pub_item;
 
 /* A parsed body: n_items >= 1 items in body order. is_batch is true when the
@@ -58,6 +63,13 @@ typedef struct hr_pub_batch {
  * holds nothing. */
 int hr_publish_parse(const uint8_t *body, size_t len, size_t max_items, hr_pub_batch *out,
                      char *errbuf, size_t errcap);
+
+/* Longest excluded socket id (Pusher's ^\d+\.\d+$ ids, as Herald makes them). */
+#define HR_PUBLISH_EXCLUDE_MAX 41
+
+/* True when s[0..len) is a socket id: digits '.' digits, at most
+ * HR_PUBLISH_EXCLUDE_MAX bytes. */
+bool hr_publish_exclude_is_valid(const char *s, size_t len);
 
 /* Frees everything the batch owns; safe twice and on a zeroed batch. */
 void hr_publish_batch_deinit(hr_pub_batch *b);

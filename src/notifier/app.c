@@ -153,7 +153,9 @@ static void on_event(void *app, const hr_event *ev)
     nf_loop *l = app;
     if (nf_cluster_on_event(l, ev))
         return; /* a presence record: never for the hub (cluster.h) */
+    nf_pusher_exclude(ev->exclude);
     const int rc = nf_hub_publish(l->hub, ev, uv_now(l->uv));
+    nf_pusher_exclude(NULL);
     if (rc != 0) {
         char id[HR_EVENT_ID_CAP];
         hr_event_id_format(ev->id, id, sizeof id);

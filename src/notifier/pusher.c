@@ -132,7 +132,8 @@ static hr_msg *pusher_frame(const uint8_t *p, size_t len)
 static _Thread_local struct {
     hr_msg *plain, *frame;
     size_t conns;
-    nf_pusher *all; /* every Pusher connection of this loop (presence) */
+    nf_pusher *all;      /* every Pusher connection of this loop (presence) */
+    const char *exclude; /* socket id the event being fanned out skips */
 } cache;
 
 static void cache_drop(void)
@@ -319,9 +320,16 @@ static int send_text(void *self, const void *text, size_t len)
     return hr_conn_is_open(p->conn) ? 0 : HR_ECLOSED;
 }
 
+void nf_pusher_exclude(const char *socket_id)
+{
+    cache.exclude = socket_id;
+}
+
 static int send_event(void *self, const nf_frames *ev)
 {
     nf_pusher *p = self;
+    if (cache.exclude != NULL && strcmp(cache.exclude, p->socket_id) == 0)
+        return 0; /* the HTTP API's socket_id: everyone but this connection */
     hr_msg *m = frame_for(ev->plain);
     return m != NULL ? hr_conn_send_msg(p->conn, m) : HR_ENOMEM;
 }

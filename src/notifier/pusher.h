@@ -39,6 +39,11 @@ void nf_pusher_message(nf_pusher *p, const uint8_t *data, size_t len);
 void nf_pusher_drain(nf_pusher *p);
 void nf_pusher_close(nf_pusher *p);
 
+/* The event about to be fanned out on this loop must skip the Pusher
+ * connection with this socket id (an HTTP API socket_id), until called
+ * again with NULL. socket_id is borrowed for that time. */
+void nf_pusher_exclude(const char *socket_id);
+
 /* ---- for cluster.c: this loop's Pusher connections ---- */
 
 /* Sends member_added (added) or member_removed about who to every

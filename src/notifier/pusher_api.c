@@ -69,8 +69,14 @@ static void publish_events(nf_loop *l, hr_conn *c, const uint8_t *body, size_t l
         text(c, rc == HR_ENOMEM ? 503 : 400, rc == HR_ENOMEM ? "out of memory" : why);
         return;
     }
-    /* socket_id exclusions apply to Pusher connections of this process;
-     * events reach every other client. */
+    /* socket_id travels on the record through the broker: every loop and
+     * instance leaves that Pusher connection out (pusher.c send_event). */
+    for (size_t i = 0; i < b.n_items; i++)
+        if (exclude[i] != NULL) {
+            b.items[i].exclude = exclude[i];
+            b.items[i].exclude_len = strlen(exclude[i]);
+            exclude[i] = NULL; /* the batch owns it now */
+        }
     nf_api_publish(l, c, &b, true);
     hr_pusher_api_exclude_free(exclude, HR_PUSHER_API_MAX_BATCH);
     hr_publish_batch_deinit(&b);

@@ -371,6 +371,7 @@ for (const [kind, K] of Object.entries(CLUSTER)) {
                     assert.deepEqual(listed.get('ann').info, { name: 'ann' });
                     assert.equal((await bobAddedAtAnn).id, 'bob');
 
+
                     // A client event from ann reaches bob and cat (the other
                     // instance) with her user id, and never ann herself.
                     const seenByAnn = [];
@@ -382,10 +383,19 @@ for (const [kind, K] of Object.entries(CLUSTER)) {
                     assert.deepEqual(d, { who: 'ann' });
                     assert.equal(meta?.user_id, 'ann');
                     assert.deepEqual(await atCat, { who: 'ann' });
+                    // socket_id on the HTTP API (pusher's trigger params):
+                    // everyone but that connection, whichever instance took
+                    // the request, through the broker.
+                    for (const nf of [nf2, nf1]) {
+                        const got = [once(rb, 'skip'), once(rc, 'skip')];
+                        await server(nf).trigger(ch, 'skip', 1, { socket_id: ann.connection.socket_id });
+                        await Promise.all(got);
+                    }
                     const marker = once(ra, 'marker');
                     await server(nf2).trigger(ch, 'marker', 1);
                     await marker;
-                    assert.deepEqual(seenByAnn.filter((e) => !e.startsWith('pusher')), ['marker']);
+                    assert.deepEqual(seenByAnn.filter((e) => !e.startsWith('pusher')), ['marker'],
+                        'ann sees neither her own client event nor the events that excluded her');
 
                     // bob leaves on instance 2: ann on instance 1 hears it.
                     const bobGone = [once(ra, 'pusher:member_removed'), once(rc, 'pusher:member_removed')];

@@ -17,8 +17,8 @@
 #include "broker/redis.h"
 #include "core/err.h"
 
-static redisReply pool[64];
-static redisReply *ptrs[64];
+static redisReply pool[96];
+static redisReply *ptrs[96];
 static size_t used, pused;
 
 static redisReply *str(const char *s)
@@ -83,6 +83,13 @@ static void test_broker_redis_entry_valid(void **state)
     assert_int_equal(hr_redis_map_entry(entry("1-1", 6, named), e, &id), 0);
     assert_string_equal(e->ev.event, "order-shipped");
     assert_int_equal(e->ev.event_len, 13);
+    assert_null(e->ev.exclude);
+    hr_entry_deinit(e);
+    /* the Pusher HTTP API's socket_id rides along */
+    const char *excl[] = {"channel", "a", "socket_id", "123.45", "data", "1"};
+    assert_int_equal(hr_redis_map_entry(entry("1-2", 6, excl), e, &id), 0);
+    assert_string_equal(e->ev.exclude, "123.45");
+    assert_int_equal(e->ev.exclude_len, 6);
     hr_entry_deinit(e);
     free(e);
 }
@@ -100,10 +107,11 @@ static void test_broker_redis_entry_malformed(void **state)
     const char *bad_data[] = {"channel", "a", "data", "{x"};
     const char *two_values[] = {"channel", "a", "data", "1 2"};
     const char *bad_event[] = {"channel", "a", "data", "1", "event", ""};
+    const char *bad_socket[] = {"channel", "a", "data", "1", "socket_id", "12.x"};
     const char **cases[] = {no_chan,  bad_chan,   empty_chan, no_data,
-                            bad_data, two_values, bad_event};
-    const size_t lens[] = {2, 4, 4, 2, 4, 4, 6};
-    for (size_t i = 0; i < 7; i++) {
+                            bad_data, two_values, bad_event,  bad_socket};
+    const size_t lens[] = {2, 4, 4, 2, 4, 4, 6, 6};
+    for (size_t i = 0; i < 8; i++) {
         id = (hr_event_id){0, 0};
         assert_int_equal(hr_redis_map_entry(entry("5-1", lens[i], cases[i]), e, &id), HR_EINVAL);
         assert_int_equal(id.ms, 5); /* the reader can still advance past it */

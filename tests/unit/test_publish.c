@@ -188,6 +188,27 @@ static void test_publish_errors(void **state)
 
 /* The optional event name (for Pusher clients) is kept as given; absent is
  * NULL, so records without one stay as they were. */
+static void test_publish_exclude(void **state)
+{
+    (void)state;
+    assert_true(hr_publish_exclude_is_valid("1.2", 3));
+    assert_true(hr_publish_exclude_is_valid("123456789012.4567", 17));
+    static const char *const bad[] = {"", "1", "1.", ".1", "1.2.3", "a.1", "1.-1", "1 .2"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_false(hr_publish_exclude_is_valid(bad[i], strlen(bad[i])));
+    char longer[HR_PUBLISH_EXCLUDE_MAX + 2];
+    memset(longer, '1', sizeof longer);
+    longer[1] = '.';
+    assert_true(hr_publish_exclude_is_valid(longer, HR_PUBLISH_EXCLUDE_MAX));
+    assert_false(hr_publish_exclude_is_valid(longer, HR_PUBLISH_EXCLUDE_MAX + 1));
+    /* /publish bodies never set it */
+    hr_pub_batch b;
+    const char *body = "{\"channel\":\"a\",\"data\":1,\"socket_id\":\"1.2\"}";
+    assert_int_equal(hr_publish_parse((const uint8_t *)body, strlen(body), 10, &b, NULL, 0), 0);
+    assert_null(b.items[0].exclude);
+    hr_publish_batch_deinit(&b);
+}
+
 static void test_publish_event_name(void **state)
 {
     (void)state;
@@ -372,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_publish_replies),
         cmocka_unit_test(test_publish_normalize_data),
         cmocka_unit_test(test_publish_truncations),
+        cmocka_unit_test(test_publish_exclude),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
