@@ -16,6 +16,7 @@
 
 #include "api.h"
 #include "cluster.h"
+#include "occupancy.h"
 #include "cpub.h"
 #include "core/err.h"
 #include "direct.h"
@@ -210,6 +211,8 @@ static int init_common(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, char *er
         snprintf(err, errcap, "herald-notifier: out of memory");
         return HR_ENOMEM;
     }
+    if (cfg->pusher_app_id != NULL)
+        nf_hub_set_on_count(l->hub, nf_occupancy_add); /* the Pusher API's channel queries */
     return 0;
 }
 

@@ -55,6 +55,7 @@ struct nf_hub {
     nf_hub_send_cb send;
     nf_hub_tap_cb tap;
     void *tap_arg;
+    nf_hub_count_cb on_count;
     uint64_t seed;
     nf_channel **buckets;
     size_t n_buckets; /* power of two */
@@ -257,6 +258,8 @@ int nf_hub_subscribe(nf_hub *h, nf_client *cl, const char *name, bool *added)
     cl->subs = s;
     cl->n_subs++;
     h->stats.subscriptions++;
+    if (h->on_count != NULL)
+        h->on_count(c->name, 1);
     *added = true;
     return 0;
 }
@@ -277,6 +280,8 @@ static void drop_sub(nf_hub *h, nf_sub *s)
         replay_remove(s->client, s);
     s->client->n_subs--;
     h->stats.subscriptions--;
+    if (h->on_count != NULL)
+        h->on_count(c->name, -1);
     free(s);
     free_if_empty(h, c);
 }
@@ -425,6 +430,11 @@ static int deliver_to(nf_hub *h, nf_channel *c, hr_event_id id, hr_msg *plain, u
 int nf_hub_deliver(nf_hub *h, const char *name, hr_event_id id, hr_msg *plain, uint64_t now_ms)
 {
     return deliver_to(h, get_channel(h, name), id, plain, now_ms);
+}
+
+void nf_hub_set_on_count(nf_hub *h, nf_hub_count_cb cb)
+{
+    h->on_count = cb;
 }
 
 void nf_hub_set_tap(nf_hub *h, nf_hub_tap_cb tap, void *arg)

@@ -114,6 +114,13 @@ typedef void (*nf_hub_tap_cb)(void *arg, const char *name, hr_event_id id, hr_ms
 /* Installs the tap (NULL removes it). */
 void nf_hub_set_tap(nf_hub *h, nf_hub_tap_cb tap, void *arg);
 
+/* Called with +1 when a subscription to name is added and -1 when one is
+ * removed (occupancy.h counts them over every loop for the Pusher API). */
+typedef void (*nf_hub_count_cb)(const char *name, int delta);
+
+/* Installs the count hook (NULL removes it). */
+void nf_hub_set_on_count(nf_hub *h, nf_hub_count_cb cb);
+
 /* Fans ev out to every subscriber of each of its channels and appends it to
  * each channel's history; now_ms stamps it for the age bound. Channels with
  * names that are not valid are skipped. Returns 0, or HR_EINVAL when the id

@@ -11,7 +11,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "api.h"
+#include "cluster.h"
+#include "occupancy.h"
+#include "proto/pusher.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "proto/http_query.h"
@@ -82,6 +87,152 @@ static void publish_events(nf_loop *l, hr_conn *c, const uint8_t *body, size_t l
     hr_publish_batch_deinit(&b);
 }
 
+/* ---- channel queries ---- */
+
+static void reply_json(hr_conn *c, json_t *o)
+{
+    char *body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (body == NULL) {
+        text(c, 503, "out of memory");
+        return;
+    }
+    hr_conn_respond(c, 200, "application/json", body, strlen(body), NULL);
+    free(body);
+}
+
+/* The info attributes asked for (?info=user_count,subscription_count). */
+typedef struct info_want {
+    bool users, subs;
+} info_want;
+
+static int read_info(const hr_http_head *head, info_want *w)
+{
+    char info[128];
+    const int rc = hr_http_query_get(head->target, head->target_len, "info", info, sizeof info, NULL);
+    *w = (info_want){0};
+    if (rc < 0)
+        return rc;
+    for (char *save = NULL, *t = rc == 1 ? strtok_r(info, ",", &save) : NULL; t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        w->users |= strcmp(t, "user_count") == 0;
+        w->subs |= strcmp(t, "subscription_count") == 0;
+    }
+    return 0;
+}
+
+/* GET /apps/<id>/channels: occupied channels on this notifier (Pusher
+ * names), and presence channels with members anywhere. */
+typedef struct list_ctx {
+    nf_loop *loop;
+    json_t *channels;
+    const char *prefix;
+    info_want want;
+    bool oom;
+} list_ctx;
+
+static void list_one(list_ctx *x, const char *pusher_name)
+{
+    if (strncmp(pusher_name, x->prefix, strlen(x->prefix)) != 0 ||
+        json_object_get(x->channels, pusher_name) != NULL)
+        return;
+    json_t *o = json_object();
+    if (o != NULL && x->want.users &&
+        json_object_set_new(o, "user_count",
+                            json_integer((json_int_t)nf_cluster_user_count(x->loop, pusher_name))) != 0)
+        x->oom = true;
+    if (o == NULL || json_object_set_new(x->channels, pusher_name, o) != 0)
+        x->oom = true;
+}
+
+static void list_herald(void *arg, const char *name, size_t count)
+{
+    (void)count;
+    char p[HR_PUSHER_CHANNEL_MAX + 1];
+    if (hr_pusher_channel_from_herald(name, strlen(name), p) > 0)
+        list_one(arg, p);
+}
+
+static void list_presence(void *arg, const char *name, size_t users)
+{
+    (void)users;
+    list_one(arg, name);
+}
+
+static void query_channels(nf_loop *l, hr_conn *c, const hr_http_head *head)
+{
+    char prefix[HR_PUSHER_CHANNEL_MAX + 1] = "";
+    list_ctx x = {.loop = l, .channels = json_object(), .prefix = prefix};
+    if (hr_http_query_get(head->target, head->target_len, "filter_by_prefix", prefix,
+                          sizeof prefix, NULL) < 0 ||
+        read_info(head, &x.want) != 0) {
+        json_decref(x.channels);
+        text(c, 400, "invalid query");
+        return;
+    }
+    if (x.want.users && strncmp(prefix, "presence-", 9) != 0) {
+        json_decref(x.channels);
+        text(c, 400, "info=user_count needs filter_by_prefix=presence-");
+        return;
+    }
+    nf_occupancy_each(list_herald, &x);
+    nf_cluster_each_channel(l, list_presence, &x);
+    json_t *o = json_object();
+    if (x.oom || x.channels == NULL || o == NULL || json_object_set(o, "channels", x.channels) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    json_decref(x.channels);
+    reply_json(c, o);
+}
+
+/* GET /apps/<id>/channels/<name>: occupied, and the counts asked for
+ * (subscription_count on this notifier, user_count cluster-wide). */
+static void query_channel(nf_loop *l, hr_conn *c, const hr_http_head *head, const char *name)
+{
+    char h[HR_CHANNEL_MAX + 1];
+    info_want w;
+    if (read_info(head, &w) != 0 || hr_pusher_channel_to_herald(name, strlen(name), h) < 0) {
+        text(c, 400, "invalid channel or query");
+        return;
+    }
+    const bool presence = hr_pusher_channel_kind(name, strlen(name)) == HR_PUSHER_PRESENCE;
+    if (w.users && !presence) {
+        text(c, 400, "user_count is only for presence channels");
+        return;
+    }
+    const size_t subs = nf_occupancy_get(h);
+    const size_t users = presence ? nf_cluster_user_count(l, name) : 0;
+    json_t *o = json_pack("{sb}", "occupied", subs > 0 || users > 0);
+    if (o != NULL && w.users && json_object_set_new(o, "user_count", json_integer((json_int_t)users)) != 0)
+        o = (json_decref(o), NULL);
+    if (o != NULL && w.subs &&
+        json_object_set_new(o, "subscription_count", json_integer((json_int_t)subs)) != 0)
+        o = (json_decref(o), NULL);
+    reply_json(c, o);
+}
+
+/* GET /apps/<id>/channels/<name>/users: a presence channel's members
+ * across every instance. */
+static void query_users(nf_loop *l, hr_conn *c, const char *name)
+{
+    if (hr_pusher_channel_kind(name, strlen(name)) != HR_PUSHER_PRESENCE) {
+        text(c, 400, "users are only listed for presence channels");
+        return;
+    }
+    const size_t n = nf_cluster_user_count(l, name);
+    hr_pusher_member *m = n > 0 ? calloc(n, sizeof *m) : NULL;
+    json_t *list = json_array();
+    const size_t got = m != NULL ? nf_cluster_members(l, name, NULL, m, n) : 0;
+    bool ok = list != NULL && (n == 0 || m != NULL);
+    for (size_t i = 0; ok && i < got; i++)
+        ok = json_array_append_new(list, json_pack("{ss}", "id", m[i].user_id)) == 0;
+    free(m);
+    json_t *o = ok ? json_pack("{sO}", "users", list) : NULL;
+    json_decref(list);
+    reply_json(c, o);
+}
+
 bool nf_pusher_api_request(nf_loop *l, hr_conn *c, const hr_http_head *head, const uint8_t *body,
                            size_t len)
 {
@@ -108,7 +259,11 @@ bool nf_pusher_api_request(nf_loop *l, hr_conn *c, const hr_http_head *head, con
     }
     if (post)
         publish_events(l, c, body, len, route == HR_PUSHER_API_BATCH);
+    else if (route == HR_PUSHER_API_CHANNELS)
+        query_channels(l, c, head);
+    else if (route == HR_PUSHER_API_CHANNEL)
+        query_channel(l, c, head, channel);
     else
-        text(c, 501, "Channel queries are not served yet");
+        query_users(l, c, channel);
     return true;
 }

@@ -98,6 +98,25 @@ describe('Pusher HTTP API with the official pusher package', () => {
         assert.equal((await c.nextOfType('event')).data, 'marker', 'nor after it');
     });
 
+    test('channel queries count this notifier\'s subscribers (native clients too)', opts, async () => {
+        const nf = await notifier();
+        const p = server(nf);
+        const get = async (path, params = {}) => (await p.get({ path, params })).json();
+        const [c] = await connectWelcome(nf.wsUrl('/ws', { channels: 'orders' }));
+        await c.nextOfType('subscribed');
+        assert.deepEqual((await get('/channels')).channels.orders, {});
+        assert.deepEqual(await get('/channels/orders', { info: 'subscription_count' }),
+            { occupied: true, subscription_count: 1 });
+        assert.deepEqual((await get('/channels', { filter_by_prefix: 'zzz' })).channels, {});
+        await assert.rejects(p.get({ path: '/channels/orders', params: { info: 'user_count' } }),
+            (e) => e.status === 400, 'user_count is for presence channels');
+        await assert.rejects(p.get({ path: '/channels/orders/users' }), (e) => e.status === 400);
+        c.close();
+        await waitFor(async () => !(await get('/channels/orders')).occupied, 'orders unoccupied once the client left');
+        const r = await fetch(signedUrl(nf, 'GET', `/apps/${APP.appId}/channels`, '', { secret: 'wrong' }));
+        assert.equal(r.status, 401, 'signed like the POST API');
+    });
+
     test('without --pusher-app-id the endpoints do not exist', opts, async () => {
         const nf = await startNotifier([]);
         const r = await fetch(signedUrl(nf, 'POST', `/apps/${APP.appId}/events`, '{}'), { method: 'POST', body: '{}' });
@@ -371,6 +390,27 @@ for (const [kind, K] of Object.entries(CLUSTER)) {
                     assert.deepEqual(listed.get('ann').info, { name: 'ann' });
                     assert.equal((await bobAddedAtAnn).id, 'bob');
 
+                    // The HTTP API's channel queries: user_count and users
+                    // across instances, subscription_count per instance.
+                    await waitFor(async () => {
+                        const r = await server(nf1).get({ path: `/channels/${ch}/users` });
+                        return (await r.json()).users.length === 3;
+                    }, 'instance 1 knows the three members');
+                    const get = async (nf, path, params) => {
+                        const r = await server(nf).get({ path, params });
+                        assert.equal(r.status, 200);
+                        return r.json();
+                    };
+                    const list = await get(nf1, '/channels', { filter_by_prefix: 'presence-', info: 'user_count' });
+                    assert.deepEqual(list.channels[ch], { user_count: 3 });
+                    const one = await get(nf1, `/channels/${ch}`, { info: 'user_count,subscription_count' });
+                    assert.deepEqual(one, { occupied: true, user_count: 3, subscription_count: 1 });
+                    assert.equal((await get(nf2, `/channels/${ch}`, { info: 'subscription_count' })).subscription_count, 2);
+                    const ids = (await get(nf1, `/channels/${ch}/users`)).users.map((u) => u.id).sort();
+                    assert.deepEqual(ids, ['ann', 'bob', 'cat']);
+                    assert.deepEqual(await get(nf1, '/channels/presence-nobody', {}), { occupied: false });
+                    await assert.rejects(server(nf1).get({ path: '/channels', params: { info: 'user_count' } }),
+                        (e) => e.status === 400, 'user_count needs the presence- prefix');
 
                     // A client event from ann reaches bob and cat (the other
                     // instance) with her user id, and never ann herself.
