@@ -198,8 +198,7 @@ static rb_job *make_job(const hr_pub_item *items, size_t n)
     job->ids = calloc(n, sizeof *job->ids);
     job->n = n;
     if (job->channels == NULL || job->data == NULL || job->event == NULL || job->exclude == NULL ||
-        job->data_len == NULL ||
-        job->confirmed == NULL || job->seen == NULL || job->ids == NULL) {
+        job->data_len == NULL || job->confirmed == NULL || job->seen == NULL || job->ids == NULL) {
         rb_job_free(job);
         return NULL;
     }

@@ -77,7 +77,8 @@ typedef struct hr_rabbitmq_meta {
     const char
         *event; /* the optional "event" header's text (Pusher event name), NULL when absent */
     size_t event_len;
-    const char *exclude; /* the optional "socket_id" header (a Pusher socket id left out), or NULL */
+    const char
+        *exclude; /* the optional "socket_id" header (a Pusher socket id left out), or NULL */
     size_t exclude_len;
     bool marker; /* x-herald-marker present: a notifier's start marker, not an event */
 } hr_rabbitmq_meta;

@@ -610,9 +610,9 @@ static int send_xadd(redis_broker *b, const hr_pub_item *it, redisCallbackFn *fn
     char maxlen[24];
     snprintf(maxlen, sizeof maxlen, "%" PRIu64, b->cfg.maxlen);
     /* the optional fields last, each present only when set */
-    const char *argv[] = {"XADD",    b->cfg.stream, "MAXLEN", "~",       maxlen,
-                          "*",       "channel",     chans,    "data",    it->data,
-                          "event",   it->event,     "socket_id", it->exclude};
+    const char *argv[] = {"XADD",  b->cfg.stream, "MAXLEN",    "~",        maxlen,
+                          "*",     "channel",     chans,       "data",     it->data,
+                          "event", it->event,     "socket_id", it->exclude};
     size_t lens[HR_ARRAY_LEN(argv)];
     for (size_t i = 0; i < HR_ARRAY_LEN(argv); i++)
         lens[i] = argv[i] != NULL ? strlen(argv[i]) : 0;

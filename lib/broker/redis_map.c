@@ -45,9 +45,9 @@ int hr_redis_map_entry(const redisReply *r, hr_entry *e, hr_event_id *id)
         (exclude != NULL && !is_str(exclude)))
         return HR_EINVAL;
     int rc = hr_entry_set(e, *id, channel->str, channel->len, data->str, data->len);
-    if (rc == 0 && ((event != NULL && (rc = hr_entry_set_event(e, event->str, event->len)) != 0) ||
-                    (exclude != NULL &&
-                     (rc = hr_entry_set_exclude(e, exclude->str, exclude->len)) != 0)))
+    if (rc == 0 &&
+        ((event != NULL && (rc = hr_entry_set_event(e, event->str, event->len)) != 0) ||
+         (exclude != NULL && (rc = hr_entry_set_exclude(e, exclude->str, exclude->len)) != 0)))
         hr_entry_deinit(e);
     return rc;
 }

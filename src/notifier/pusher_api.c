@@ -109,7 +109,8 @@ typedef struct info_want {
 static int read_info(const hr_http_head *head, info_want *w)
 {
     char info[128];
-    const int rc = hr_http_query_get(head->target, head->target_len, "info", info, sizeof info, NULL);
+    const int rc =
+        hr_http_query_get(head->target, head->target_len, "info", info, sizeof info, NULL);
     *w = (info_want){0};
     if (rc < 0)
         return rc;
@@ -138,8 +139,9 @@ static void list_one(list_ctx *x, const char *pusher_name)
         return;
     json_t *o = json_object();
     if (o != NULL && x->want.users &&
-        json_object_set_new(o, "user_count",
-                            json_integer((json_int_t)nf_cluster_user_count(x->loop, pusher_name))) != 0)
+        json_object_set_new(
+            o, "user_count",
+            json_integer((json_int_t)nf_cluster_user_count(x->loop, pusher_name))) != 0)
         x->oom = true;
     if (o == NULL || json_object_set_new(x->channels, pusher_name, o) != 0)
         x->oom = true;
@@ -163,8 +165,8 @@ static void query_channels(nf_loop *l, hr_conn *c, const hr_http_head *head)
 {
     char prefix[HR_PUSHER_CHANNEL_MAX + 1] = "";
     list_ctx x = {.loop = l, .channels = json_object(), .prefix = prefix};
-    if (hr_http_query_get(head->target, head->target_len, "filter_by_prefix", prefix,
-                          sizeof prefix, NULL) < 0 ||
+    if (hr_http_query_get(head->target, head->target_len, "filter_by_prefix", prefix, sizeof prefix,
+                          NULL) < 0 ||
         read_info(head, &x.want) != 0) {
         json_decref(x.channels);
         text(c, 400, "invalid query");
@@ -178,7 +180,8 @@ static void query_channels(nf_loop *l, hr_conn *c, const hr_http_head *head)
     nf_occupancy_each(list_herald, &x);
     nf_cluster_each_channel(l, list_presence, &x);
     json_t *o = json_object();
-    if (x.oom || x.channels == NULL || o == NULL || json_object_set(o, "channels", x.channels) != 0) {
+    if (x.oom || x.channels == NULL || o == NULL ||
+        json_object_set(o, "channels", x.channels) != 0) {
         json_decref(o);
         o = NULL;
     }
@@ -204,7 +207,8 @@ static void query_channel(nf_loop *l, hr_conn *c, const hr_http_head *head, cons
     const size_t subs = nf_occupancy_get(h);
     const size_t users = presence ? nf_cluster_user_count(l, name) : 0;
     json_t *o = json_pack("{sb}", "occupied", subs > 0 || users > 0);
-    if (o != NULL && w.users && json_object_set_new(o, "user_count", json_integer((json_int_t)users)) != 0)
+    if (o != NULL && w.users &&
+        json_object_set_new(o, "user_count", json_integer((json_int_t)users)) != 0)
         o = (json_decref(o), NULL);
     if (o != NULL && w.subs &&
         json_object_set_new(o, "subscription_count", json_integer((json_int_t)subs)) != 0)
