@@ -246,6 +246,7 @@ static void on_sweep(uv_timer_t *t)
     nf_loop *l = t->data;
     nf_hub_expire(l->hub, uv_now(l->uv));
     nf_cluster_tick(l);
+    nf_pusher_tick(l);
     uv_timeval64_t tv;
     if (l->expiry.n > 0 && uv_gettimeofday(&tv) == 0)
         nf_session_expire_due(l, tv.tv_sec);

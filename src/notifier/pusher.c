@@ -54,6 +54,8 @@ struct nf_pusher {
     membership *members;
     nf_pusher *prev, *next; /* this loop's Pusher connections (cache.all) */
     uint64_t client_second; /* client-event rate window (seconds) */
+    uint64_t last_rx_ms;    /* loop time of the client's last message */
+    uint64_t ping_ms;       /* when our pusher:ping went out, 0: none pending */
     uint32_t client_events; /* client events in that second */
 };
 
@@ -409,6 +411,7 @@ int nf_pusher_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgra
     }
     hr_conn_set_app_data(c, p);
     hr_conn_set_close_codes(c, HR_PUSHER_E_OVER_CAPACITY, HR_PUSHER_E_RECONNECT);
+    p->last_rx_ms = uv_now(l->uv);
     cache.conns++;
     p->next = cache.all;
     if (cache.all != NULL)
@@ -582,6 +585,8 @@ void nf_pusher_message(nf_pusher *p, const uint8_t *data, size_t len)
 {
     if (p->refuse_code != 0)
         return;
+    p->last_rx_ms = uv_now(p->loop->uv);
+    p->ping_ms = 0; /* any message answers our ping */
     hr_pusher_msg m;
     hr_pusher_error err;
     const int rc = hr_pusher_parse(data, len, &m, &err);
@@ -612,6 +617,30 @@ void nf_pusher_message(nf_pusher *p, const uint8_t *data, size_t len)
         break; /* pusher:pong, pusher:signin and the like */
     }
     hr_pusher_msg_deinit(&m);
+}
+
+/* Longest wait for the answer to our pusher:ping (pusher-js waits 30 s
+ * for its own). */
+#define PONG_WAIT_MS 30000
+
+void nf_pusher_tick(nf_loop *l)
+{
+    const uint64_t now = uv_now(l->uv);
+    const uint64_t idle = (uint64_t)l->cfg->pusher_activity_timeout_s * 1000;
+    const uint64_t wait = idle < PONG_WAIT_MS ? idle : PONG_WAIT_MS;
+    for (nf_pusher *p = cache.all, *next; p != NULL; p = next) {
+        next = p->next;
+        if (p->refuse_code != 0 || !hr_conn_is_open(p->conn))
+            continue;
+        if (p->ping_ms != 0 && now - p->ping_ms >= wait) {
+            hr_conn_close(p->conn, HR_PUSHER_E_PONG_TIMEOUT, "Pong reply not received");
+        } else if (p->ping_ms == 0 && now - p->last_rx_ms >= idle) {
+            char *json = NULL;
+            size_t len = 0;
+            p->ping_ms = now;
+            send_own(p, hr_pusher_write_ping(&json, &len), &json, &len);
+        }
+    }
 }
 
 void nf_pusher_drain(nf_pusher *p)

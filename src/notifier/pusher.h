@@ -39,6 +39,11 @@ void nf_pusher_message(nf_pusher *p, const uint8_t *data, size_t len);
 void nf_pusher_drain(nf_pusher *p);
 void nf_pusher_close(nf_pusher *p);
 
+/* Once a second: a connection silent for the activity timeout gets a
+ * pusher:ping, and is closed with 4201 when it has not answered within the
+ * timeout again (at most 30 s), as Pusher does. */
+void nf_pusher_tick(nf_loop *l);
+
 /* The event about to be fanned out on this loop must skip the Pusher
  * connection with this socket id (an HTTP API socket_id), until called
  * again with NULL. socket_id is borrowed for that time. */

@@ -321,6 +321,30 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
         assert.equal(await withDeadline(closed, DEADLINE_MS, 'the close'), 4200);
     });
 
+    test('a client that does not answer pusher:ping is closed with 4201; one that answers stays', opts, async () => {
+        const nf = await startNotifier(['--pusher-app-id', APP.appId, '--pusher-key', APP.key,
+            '--pusher-secret', APP.secret, '--pusher-activity-timeout', '1']);
+        const url = `ws://127.0.0.1:${nf.port}/app/${APP.key}?protocol=7&client=js&version=8.4.0`;
+        const mute = new WebSocket(url);
+        const talker = new WebSocket(url);
+        const seen = [];
+        mute.on('message', (d) => seen.push(JSON.parse(d.toString()).event));
+        let pings = 0;
+        const twoPings = new Promise((resolve) => talker.on('message', (d) => {
+            if (JSON.parse(d.toString()).event !== 'pusher:ping') return;
+            talker.send(JSON.stringify({ event: 'pusher:pong', data: {} }));
+            if (++pings === 2) resolve();
+        }));
+        const closed = new Promise((resolve) => mute.once('close', (code, why) => resolve([code, String(why)])));
+        const [code, why] = await withDeadline(closed, DEADLINE_MS, 'the close of the silent client');
+        assert.equal(code, 4201);
+        assert.match(why, /Pong reply not received/);
+        assert.ok(seen.includes('pusher:ping'), 'it was pinged first');
+        await withDeadline(twoPings, DEADLINE_MS, 'two pings answered');
+        assert.equal(talker.readyState, WebSocket.OPEN, 'answering keeps the connection');
+        talker.close();
+    });
+
     test('a wrong app key is refused with 4001', opts, async () => {
         const nf = await notifier();
         const pc = new PusherClient('wrong-key', {
