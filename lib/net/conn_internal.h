@@ -135,9 +135,6 @@ struct hr_server {
 };
 
 /* server.c */
-/* Parses "1.2.3.4:80", "[::1]:80" or "localhost:80" (127.0.0.1) into out.
- * Returns 0 or HR_EINVAL. */
-int hr_server_parse_addr(const char *addr, struct sockaddr_storage *out);
 /* Links c into / out of the server's connection list (conns_open gauge);
  * detach may finish a pending shutdown. */
 void hr_server_attach(hr_server *s, hr_conn *c);

@@ -79,8 +79,20 @@ void hr_server_config_default(hr_server_config *cfg);
 hr_server *hr_server_new(uv_loop_t *loop, const hr_server_config *cfg, const hr_conn_callbacks *cb,
                          void *app);
 
-/* Binds and listens on addr "host:port" (IPv4 "1.2.3.4:80", IPv6
- * "[::1]:80"; port 0 picks a free port, see hr_server_port). May be called
+/* Parses a listen or connect address into out: a numeric IPv4 or IPv6
+ * address, optionally in brackets ("1.2.3.4:80", "[::1]:80", "::1:80"), or
+ * "localhost" (127.0.0.1; no other name is looked up), then ":" and a port
+ * 0..65535. Returns 0 or HR_EINVAL. The notifier's --listen and
+ * --link-listen both go through it, so they take the same forms. */
+int hr_server_parse_addr(const char *addr, struct sockaddr_storage *out);
+
+/* What to tell a user whose address hr_server_parse_addr refused. */
+#define HR_SERVER_ADDR_HINT                                                                        \
+    "expected ADDR:PORT with a numeric address or localhost, like 127.0.0.1:7070, [::1]:7070 or "  \
+    "localhost:7070"
+
+/* Binds and listens on addr "host:port" (any form hr_server_parse_addr
+ * takes; port 0 picks a free port, see hr_server_port). May be called
  * several times (up to 8 listeners). Returns 0, HR_EINVAL (bad address),
  * HR_ELIMIT (too many listeners) or a libuv error (UV_EADDRINUSE, ...). */
 int hr_server_listen(hr_server *s, const char *addr);

@@ -293,8 +293,7 @@ int nf_loop_start(nf_loop *l, char *err, size_t errcap)
     int rc = hr_server_listen(l->server, l->cfg->listen);
     if (rc != 0) {
         snprintf(err, errcap, "herald-notifier: --listen %s: %s", l->cfg->listen,
-                 rc == HR_EINVAL  ? "expected ADDR:PORT with a numeric address or localhost, like "
-                                    "127.0.0.1:7070, [::1]:7070 or localhost:7070"
+                 rc == HR_EINVAL  ? HR_SERVER_ADDR_HINT
                  : rc > HR_ENOMEM ? uv_strerror(rc)
                                   : hr_err_str(rc));
         return rc;

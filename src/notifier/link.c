@@ -30,6 +30,7 @@
 #include "core/log.h"
 #include "idmap.h"
 #include "net/link_conn.h"
+#include "net/server.h"
 #include "proto/http_head.h"
 #include "proto/link.h"
 #include "proto/link_flow.h"
@@ -646,26 +647,6 @@ int nf_links_adopt(nf_links *t, uv_os_sock_t fd)
 
 /* ---- table ------------------------------------------------------------------------------ */
 
-static int parse_addr(const char *addr, struct sockaddr_storage *ss)
-{
-    char host[64];
-    const char *colon = strrchr(addr, ':');
-    if (colon == NULL || (size_t)(colon - addr) >= sizeof host)
-        return HR_EINVAL;
-    const bool v6 = addr[0] == '[';
-    const size_t hl = (size_t)(colon - addr) - (v6 ? 2 : 0);
-    memcpy(host, addr + (v6 ? 1 : 0), hl);
-    host[hl] = '\0';
-    char *end = NULL;
-    const long port = strtol(colon + 1, &end, 10);
-    if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535)
-        return HR_EINVAL;
-    if (v6)
-        return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss);
-    return uv_ip4_addr(strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, (int)port,
-                       (struct sockaddr_in *)ss);
-}
-
 static void free_on_close(uv_handle_t *h)
 {
     free(h->data);
@@ -688,9 +669,8 @@ void nf_links_set_handoff(nf_links *t, nf_links_handoff_cb cb, void *arg)
 nf_links *nf_links_start(nf_loop *l, const char *addr, char *err, size_t errcap)
 {
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    if (parse_addr(addr, &ss) != 0) {
-        snprintf(err, errcap, "herald-notifier: --link-listen %s: expected HOST:PORT", addr);
+    if (hr_server_parse_addr(addr, &ss) != 0) { /* the same forms as --listen */
+        snprintf(err, errcap, "herald-notifier: --link-listen %s: %s", addr, HR_SERVER_ADDR_HINT);
         return NULL;
     }
     nf_links *t = nf_links_new(l);

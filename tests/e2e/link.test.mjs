@@ -279,12 +279,12 @@ describe('gateway herald-link upstream', () => {
 let seq = 0;
 const uniq = (p = 'lk') => `${p}${process.pid}_${++seq}`;
 
-async function linkNotifier(extra = []) {
+async function linkNotifier(extra = [], host = '127.0.0.1') {
     const port = await freePort();
     // Two event loops unless the test says otherwise: the gateway's two
     // links then land on different loops (docs/notifier.md, Event loops).
     const loops = extra.includes('--loops') ? [] : ['--loops', '2'];
-    const nf = await startNotifier(['--link-listen', `127.0.0.1:${port}`, ...loops, '--trusted-proxy',
+    const nf = await startNotifier(['--link-listen', `${host}:${port}`, ...loops, '--trusted-proxy',
         '127.0.0.1/32', '--jwt-secret', SECRET, ...extra]);
     nf.linkPort = port;
     return nf;
@@ -320,6 +320,22 @@ describe('SPEC behaviours through the gateway over herald-link (real notifier)',
         assert.ok(v('herald_notifier_links') >= 1);
         assert.ok(v('herald_notifier_link_writes_total') >= 1);
         assert.ok(v('herald_notifier_events_delivered_total') >= 1);
+    });
+
+    test('--link-listen takes the address forms of --listen (localhost:PORT) and refuses the same', async () => {
+        const nf = await linkNotifier([], 'localhost');
+        const gw = await startGateway({ port: nf.linkPort });
+        const ch = uniq();
+        const [c] = await welcome(gw.wsUrl('/ws'));
+        assert.equal((await c.request({ type: 'subscribe', channels: [ch], ref: '1' })).type, 'subscribed');
+        const id = await publishOk(nf, { channel: ch, data: 'via localhost' });
+        const ev = await c.next();
+        assert.deepEqual([ev.id, ev.data], [id, 'via localhost']);
+        // An unclosed bracket: --listen refuses it, and so must --link-listen.
+        const bad = await runProgram('herald-notifier', ['--listen', '127.0.0.1:0', '--link-listen', '[::1:7071']);
+        assert.equal(bad.code, 2);
+        assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+        assert.match(bad.stderr, /--link-listen \[::1:7071: expected ADDR:PORT with a numeric address or localhost/);
     });
 
     test('identity and protected channels; an invalid token is 401', async () => {
