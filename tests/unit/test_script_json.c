@@ -43,6 +43,28 @@ static int push_json(lua_State *L)
     return 1;
 }
 
+/* Pops the value on top of L's stack and converts it to JSON text (sorted
+ * keys); NULL when refused, with err saying why. */
+static char *pop_json(lua_State *L, char *err, size_t cap)
+{
+    json_t *out = hr_script_json_from(L, -1, err, cap);
+    lua_pop(L, 1);
+    if (out == NULL)
+        return NULL;
+    char *s = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+    json_decref(out);
+    return s;
+}
+
+/* Checks that the conversion of what gave want (got is freed). */
+static void expect_text(const char *what, char *got, const char *err, const char *want)
+{
+    if (got == NULL)
+        fail_msg("%s: %s", what, err);
+    assert_string_equal(got, want);
+    free(got);
+}
+
 /* JSON text -> Lua -> JSON text (sorted keys). NULL when refused. */
 static char *round_trip(lua_State *L, const char *text, char *err, size_t cap)
 {
@@ -57,23 +79,13 @@ static char *round_trip(lua_State *L, const char *text, char *err, size_t cap)
         lua_pop(L, 1);
         return NULL;
     }
-    json_t *out = hr_script_json_from(L, -1, err, cap);
-    lua_pop(L, 1);
-    if (out == NULL)
-        return NULL;
-    char *s = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
-    json_decref(out);
-    return s;
+    return pop_json(L, err, cap);
 }
 
 static void expect_round_trip(lua_State *L, const char *in, const char *want)
 {
     char err[HR_SCRIPT_JSON_ERROR_CAP];
-    char *got = round_trip(L, in, err, sizeof err);
-    if (got == NULL)
-        fail_msg("%s: %s", in, err);
-    assert_string_equal(got, want);
-    free(got);
+    expect_text(in, round_trip(L, in, err, sizeof err), err, want);
 }
 
 static void test_script_json_round_trip(void **state)
@@ -101,23 +113,13 @@ static char *lua_to_json(lua_State *L, const char *code, char *err, size_t cap)
 {
     if (luaL_dostring(L, code) != LUA_OK)
         fail_msg("%s: %s", code, lua_tostring(L, -1));
-    json_t *out = hr_script_json_from(L, -1, err, cap);
-    lua_pop(L, 1);
-    if (out == NULL)
-        return NULL;
-    char *s = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
-    json_decref(out);
-    return s;
+    return pop_json(L, err, cap);
 }
 
 static void expect_lua(lua_State *L, const char *code, const char *want)
 {
     char err[HR_SCRIPT_JSON_ERROR_CAP];
-    char *got = lua_to_json(L, code, err, sizeof err);
-    if (got == NULL)
-        fail_msg("%s: %s", code, err);
-    assert_string_equal(got, want);
-    free(got);
+    expect_text(code, lua_to_json(L, code, err, sizeof err), err, want);
 }
 
 static void expect_refused(lua_State *L, const char *code, const char *msg_part)
