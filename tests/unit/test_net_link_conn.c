@@ -164,16 +164,24 @@ static const hr_link_conn_callbacks cbs = {
     .on_free = on_free,
 };
 
+/* A listening socket on 127.0.0.1, a free port; *a says where. */
+static int listen_loopback(struct sockaddr_in *a)
+{
+    const int l = socket(AF_INET, SOCK_STREAM, 0);
+    *a = (struct sockaddr_in){.sin_family = AF_INET};
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof *a;
+    assert_int_equal(bind(l, (struct sockaddr *)a, sizeof *a), 0);
+    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)a, &alen), 0);
+    return l;
+}
+
 /* A connected loopback TCP pair. */
 static void tcp_pair(int fds[2])
 {
-    const int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t alen = sizeof a;
-    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(l, 1), 0);
-    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &alen), 0);
+    struct sockaddr_in a;
+    const int l = listen_loopback(&a);
     fds[0] = socket(AF_INET, SOCK_STREAM, 0);
     assert_int_equal(connect(fds[0], (struct sockaddr *)&a, sizeof a), 0);
     fds[1] = accept(l, NULL, NULL);
@@ -227,6 +235,24 @@ static void read_exact(int fd, uint8_t *p, size_t n)
         assert_true(r > 0);
         got += (size_t)r;
     }
+}
+
+/* Most cases: a loop and side a on one end of a TCP pair; the test plays
+ * the peer over blocking t.peer (5 s receive timeout). */
+typedef struct tcase {
+    uv_loop_t loop;
+    side a;
+    int peer;
+} tcase;
+
+static void case_open(tcase *t, const hr_link_conn_config *cfg)
+{
+    uv_loop_init(&t->loop);
+    int fds[2];
+    tcp_pair(fds);
+    set_timeout(fds[1]);
+    t->peer = fds[1];
+    side_open(&t->loop, &t->a, fds[0], cfg);
 }
 
 static void test_net_link_conn_frames_and_shared_payload(void **state)
@@ -290,190 +316,154 @@ static const uint8_t hello_v2[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 6, 'H', 'R', 'L', 
 static void test_net_link_conn_ping_answered(void **state)
 {
     (void)state;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    int fds[2];
-    tcp_pair(fds);
-    set_timeout(fds[1]);
-    side a;
-    side_open(&loop, &a, fds[0], NULL);
+    tcase t;
+    case_open(&t, NULL);
     const uint8_t ping[] = {7, 0, 0, 0, 0, 0, 0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8};
-    assert_int_equal(send(fds[1], hello_v2, sizeof hello_v2, 0), (ssize_t)sizeof hello_v2);
-    assert_int_equal(send(fds[1], ping, sizeof ping, 0), (ssize_t)sizeof ping);
-    run_until(&loop, &a.written, 2);
+    assert_int_equal(send(t.peer, hello_v2, sizeof hello_v2, 0), (ssize_t)sizeof hello_v2);
+    assert_int_equal(send(t.peer, ping, sizeof ping, 0), (ssize_t)sizeof ping);
+    run_until(&t.loop, &t.a.written, 2);
     uint8_t got[16 + 18];
-    read_exact(fds[1], got, sizeof got);
+    read_exact(t.peer, got, sizeof got);
     assert_int_equal(got[0], HR_LINK_HELLO);
     assert_int_equal(got[16], HR_LINK_PONG);
     assert_memory_equal(got + 26, ping + 10, 8);
-    assert_int_equal(a.frames, 0); /* HELLO and PING stay in the transport */
-    close(fds[1]);
-    run_until(&loop, &a.closes, 1);
-    finish(&loop, NULL, NULL);
-    assert_int_equal(a.frees, 1);
+    assert_int_equal(t.a.frames, 0); /* HELLO and PING stay in the transport */
+    close(t.peer);
+    run_until(&t.loop, &t.a.closes, 1);
+    finish(&t.loop, NULL, NULL);
+    assert_int_equal(t.a.frees, 1);
 }
 
 static void test_net_link_conn_hello_first(void **state)
 {
     (void)state;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    int fds[2];
-    tcp_pair(fds);
-    side a;
-    side_open(&loop, &a, fds[0], NULL);
+    tcase t;
+    case_open(&t, NULL);
     const uint8_t pause[] = {5, 0, 0, 0, 0, 1, 0, 0, 0, 0};
-    assert_int_equal(send(fds[1], pause, sizeof pause, 0), (ssize_t)sizeof pause);
-    run_until(&loop, &a.closes, 1);
-    assert_string_equal(a.why, "first frame is not HELLO");
-    assert_int_equal(a.frames, 0);
-    close(fds[1]);
-    finish(&loop, NULL, NULL);
+    assert_int_equal(send(t.peer, pause, sizeof pause, 0), (ssize_t)sizeof pause);
+    run_until(&t.loop, &t.a.closes, 1);
+    assert_string_equal(t.a.why, "first frame is not HELLO");
+    assert_int_equal(t.a.frames, 0);
+    close(t.peer);
+    finish(&t.loop, NULL, NULL);
 }
 
 static void test_net_link_conn_hello_other_version(void **state)
 {
     (void)state;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    int fds[2];
-    tcp_pair(fds);
-    side a;
-    side_open(&loop, &a, fds[0], NULL);
+    tcase t;
+    case_open(&t, NULL);
     uint8_t hello[sizeof hello_v2];
     memcpy(hello, hello_v2, sizeof hello);
     hello[15] = 99;
-    assert_int_equal(send(fds[1], hello, sizeof hello, 0), (ssize_t)sizeof hello);
-    run_until(&loop, &a.closes, 1);
-    assert_non_null(strstr(a.why, "version 99"));
-    close(fds[1]);
-    finish(&loop, NULL, NULL);
+    assert_int_equal(send(t.peer, hello, sizeof hello, 0), (ssize_t)sizeof hello);
+    run_until(&t.loop, &t.a.closes, 1);
+    assert_non_null(strstr(t.a.why, "version 99"));
+    close(t.peer);
+    finish(&t.loop, NULL, NULL);
 }
 
 static void test_net_link_conn_too_big_skipped(void **state)
 {
     (void)state;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    int fds[2];
-    tcp_pair(fds);
     const hr_link_conn_config cfg = {.max_payload = 100, .out_limit = 1 << 20};
-    side a;
-    side_open(&loop, &a, fds[0], &cfg);
-    a.skip_big = true;
+    tcase t;
+    case_open(&t, &cfg);
+    t.a.skip_big = true;
     uint8_t buf[16 + 10 + 5000 + 10 + 3];
     memcpy(buf, hello_v2, 16);
     hr_link_write_header(buf + 16, HR_LINK_DATA, 1, 4, 5000);
     memset(buf + 26, 'z', 5000);
     hr_link_write_header(buf + 5026, HR_LINK_DATA, 1, 4, 3);
     memcpy(buf + 5036, "end", 3);
-    assert_int_equal(send(fds[1], buf, sizeof buf, 0), (ssize_t)sizeof buf);
-    run_until(&loop, &a.frames, 1);
-    assert_int_equal(a.types[0], HR_LINK_DATA);
-    assert_memory_equal(a.payload[0], "end", 3);
-    assert_int_equal(a.closes, 0);
+    assert_int_equal(send(t.peer, buf, sizeof buf, 0), (ssize_t)sizeof buf);
+    run_until(&t.loop, &t.a.frames, 1);
+    assert_int_equal(t.a.types[0], HR_LINK_DATA);
+    assert_memory_equal(t.a.payload[0], "end", 3);
+    assert_int_equal(t.a.closes, 0);
     /* not skipped: the link ends */
-    a.skip_big = false;
-    assert_int_equal(send(fds[1], buf + 16, 10, 0), 10);
-    run_until(&loop, &a.closes, 1);
-    assert_string_equal(a.why, "frame too big");
-    close(fds[1]);
-    finish(&loop, NULL, NULL);
+    t.a.skip_big = false;
+    assert_int_equal(send(t.peer, buf + 16, 10, 0), 10);
+    run_until(&t.loop, &t.a.closes, 1);
+    assert_string_equal(t.a.why, "frame too big");
+    close(t.peer);
+    finish(&t.loop, NULL, NULL);
 }
 
 static void test_net_link_conn_end_flushes_first(void **state)
 {
     (void)state;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    int fds[2];
-    tcp_pair(fds);
-    set_timeout(fds[1]);
-    side a;
-    side_open(&loop, &a, fds[0], NULL);
-    assert_int_equal(hr_link_write_flow(hr_link_conn_out(a.c), HR_LINK_PAUSE, 8), 0);
-    hr_link_conn_end(a.c, "done");
-    run_until(&loop, &a.closes, 1);
-    assert_string_equal(a.why, "done");
+    tcase t;
+    case_open(&t, NULL);
+    assert_int_equal(hr_link_write_flow(hr_link_conn_out(t.a.c), HR_LINK_PAUSE, 8), 0);
+    hr_link_conn_end(t.a.c, "done");
+    run_until(&t.loop, &t.a.closes, 1);
+    assert_string_equal(t.a.why, "done");
     uint8_t got[16 + 10 + 1];
-    read_exact(fds[1], got, 26);
+    read_exact(t.peer, got, 26);
     assert_int_equal(got[16], HR_LINK_PAUSE);
-    finish(&loop, NULL, NULL);
-    assert_int_equal(recv(fds[1], got, 1, 0), 0); /* then EOF */
-    close(fds[1]);
+    finish(&t.loop, NULL, NULL);
+    assert_int_equal(recv(t.peer, got, 1, 0), 0); /* then EOF */
+    close(t.peer);
 }
 
 /* The last frames before a process exits: written now, without the loop. */
 static void test_net_link_conn_try_flush(void **state)
 {
     (void)state;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    int fds[2];
-    tcp_pair(fds);
-    set_timeout(fds[1]);
-    side a;
-    side_open(&loop, &a, fds[0], NULL);
-    assert_int_equal(hr_link_write_close(hr_link_conn_out(a.c), 5, 1001, NULL, 0), 0);
-    hr_link_conn_try_flush(a.c);
-    assert_int_equal(hr_link_conn_queued(a.c), 0);
-    hr_link_conn_close(a.c, "exit");
+    tcase t;
+    case_open(&t, NULL);
+    assert_int_equal(hr_link_write_close(hr_link_conn_out(t.a.c), 5, 1001, NULL, 0), 0);
+    hr_link_conn_try_flush(t.a.c);
+    assert_int_equal(hr_link_conn_queued(t.a.c), 0);
+    hr_link_conn_close(t.a.c, "exit");
     uint8_t got[16 + 12];
-    read_exact(fds[1], got, sizeof got); /* HELLO, CLOSE 1001: no uv_run needed */
+    read_exact(t.peer, got, sizeof got); /* HELLO, CLOSE 1001: no uv_run needed */
     assert_int_equal(got[16], HR_LINK_CLOSE);
     assert_int_equal(got[26] << 8 | got[27], 1001);
-    finish(&loop, NULL, NULL);
-    close(fds[1]);
+    finish(&t.loop, NULL, NULL);
+    close(t.peer);
 }
 
 static void test_net_link_conn_keepalive(void **state)
 {
     (void)state;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    int fds[2];
-    tcp_pair(fds);
-    set_timeout(fds[1]);
     const hr_link_conn_config cfg = {
         .max_payload = 100, .out_limit = 1 << 20, .ping_ms = 10, .idle_ms = 60};
-    side a;
-    side_open(&loop, &a, fds[0], &cfg);
-    run_until(&loop, &a.written, 2); /* HELLO, then a PING after silence */
+    tcase t;
+    case_open(&t, &cfg);
+    run_until(&t.loop, &t.a.written, 2); /* HELLO, then a PING after silence */
     uint8_t got[16 + 18];
-    read_exact(fds[1], got, sizeof got);
+    read_exact(t.peer, got, sizeof got);
     assert_int_equal(got[16], HR_LINK_PING);
-    run_until(&loop, &a.closes, 1); /* nobody answers */
-    assert_string_equal(a.why, "no answer within the idle timeout");
-    close(fds[1]);
-    finish(&loop, NULL, NULL);
+    run_until(&t.loop, &t.a.closes, 1); /* nobody answers */
+    assert_string_equal(t.a.why, "no answer within the idle timeout");
+    close(t.peer);
+    finish(&t.loop, NULL, NULL);
 }
 
 static void test_net_link_conn_close_with_write_in_flight(void **state)
 {
     (void)state;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    int fds[2];
-    tcp_pair(fds);
     const hr_link_conn_config cfg = {.max_payload = 100, .out_limit = 64 << 20};
-    side a;
-    side_open(&loop, &a, fds[0], &cfg);
+    tcase t;
+    case_open(&t, &cfg);
     hr_msg *m = hr_msg_new(32 << 20);
     assert_non_null(m);
     memset(m->data, 'q', m->len);
     uint8_t head[HR_LINK_MAX_HEAD];
     const int hl = hr_link_head_data(head, sizeof head, 1, 2, m->len);
-    assert_int_equal(hr_link_conn_send_msg(a.c, head, (size_t)hl, m, 0, m->len), 0);
+    assert_int_equal(hr_link_conn_send_msg(t.a.c, head, (size_t)hl, m, 0, m->len), 0);
     for (int i = 0; i < 5; i++) /* the peer never reads: the write stays in flight */
-        uv_run(&loop, UV_RUN_NOWAIT);
+        uv_run(&t.loop, UV_RUN_NOWAIT);
     assert_true(atomic_load(&m->refs) == 2);
-    assert_true(hr_link_conn_queued(a.c) > 0);
-    hr_link_conn_close(a.c, "enough");
-    finish(&loop, NULL, NULL);
+    assert_true(hr_link_conn_queued(t.a.c) > 0);
+    hr_link_conn_close(t.a.c, "enough");
+    finish(&t.loop, NULL, NULL);
     assert_int_equal(atomic_load(&m->refs), 1);
-    assert_int_equal(a.frees, 1);
+    assert_int_equal(t.a.frees, 1);
     hr_msg_unref(m);
-    close(fds[1]);
+    close(t.peer);
 }
 
 static void test_net_link_conn_connect(void **state)
@@ -481,13 +471,8 @@ static void test_net_link_conn_connect(void **state)
     (void)state;
     uv_loop_t loop;
     uv_loop_init(&loop);
-    const int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t alen = sizeof addr;
-    assert_int_equal(bind(l, (struct sockaddr *)&addr, sizeof addr), 0);
-    assert_int_equal(listen(l, 1), 0);
-    assert_int_equal(getsockname(l, (struct sockaddr *)&addr, &alen), 0);
+    struct sockaddr_in addr;
+    const int l = listen_loopback(&addr);
     side a;
     memset(&a, 0, sizeof a);
     const hr_link_conn_config cfg = {.max_payload = 100, .out_limit = 1 << 20};
