@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "gateway/config.h"
 #include "gateway/edge.h"
+#include "gw_config_load.h"
 #include "jwt_mint.h"
 
 static const char *secret = "s3cret";
@@ -51,19 +52,10 @@ static void parse_req(req *r, const char *fmt, ...)
                      n);
 }
 
-static gw_config *load(const char *text)
-{
-    gw_config *cfg = NULL;
-    gw_diag d;
-    if (gw_config_parse(text, strlen(text), "t.yaml", &cfg, &d) != 0)
-        fail_msg("%s", d.msg);
-    return cfg;
-}
-
 static void test_gw_edge_origin(void **state)
 {
-    gw_config *cfg = load("allowed_origins: [\"https://app.example\"]\n"
-                          "routes: [{path: /, static: web}]\n");
+    gw_config *cfg = load_gw_config("allowed_origins: [\"https://app.example\"]\n"
+                                    "routes: [{path: /, static: web}]\n");
     req r;
     parse_req(&r, "GET / HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n\r\n");
     assert_true(gw_edge_origin_allowed(cfg, &r.head));
@@ -75,7 +67,7 @@ static void test_gw_edge_origin(void **state)
     assert_true(gw_edge_origin_allowed(cfg, &r.head)); /* no Origin: not a browser */
     free(r.text);
     gw_config_free(cfg);
-    cfg = load("routes: [{path: /, static: web}]\n");
+    cfg = load_gw_config("routes: [{path: /, static: web}]\n");
     parse_req(&r, "GET / HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n\r\n");
     assert_true(gw_edge_origin_allowed(cfg, &r.head)); /* empty list: any */
     free(r.text);

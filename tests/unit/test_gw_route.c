@@ -7,17 +7,8 @@
 
 #include <cmocka.h>
 
-#include "gateway/config.h"
 #include "gateway/route.h"
-
-static gw_config *load(const char *text)
-{
-    gw_config *cfg = NULL;
-    gw_diag d;
-    if (gw_config_parse(text, strlen(text), "t.yaml", &cfg, &d) != 0)
-        fail_msg("%s", d.msg);
-    return cfg;
-}
+#include "gw_config_load.h"
 
 static const char *const routes =
     "upstreams: {n: {servers: [127.0.0.1:1]}, o: {servers: [127.0.0.1:2]}}\n"
@@ -37,7 +28,7 @@ static int match(const gw_config *cfg, const char *host, const char *path)
 
 static void test_gw_route_longest_prefix(void **state)
 {
-    gw_config *cfg = load(routes);
+    gw_config *cfg = load_gw_config(routes);
     assert_int_equal(match(cfg, "", "/"), 0);
     assert_int_equal(match(cfg, "x", "/index.html"), 0);
     assert_int_equal(match(cfg, "x", "/ws"), 1);
@@ -49,7 +40,7 @@ static void test_gw_route_longest_prefix(void **state)
 
 static void test_gw_route_host(void **state)
 {
-    gw_config *cfg = load(routes);
+    gw_config *cfg = load_gw_config(routes);
     assert_int_equal(match(cfg, "admin.example", "/api/v2/x"), 4);
     assert_int_equal(match(cfg, "ADMIN.example:8080", "/api/x"), 4);
     assert_int_equal(match(cfg, "admin.example", "/ws"), 1); /* host routes lack /ws: fall back */
@@ -60,8 +51,8 @@ static void test_gw_route_host(void **state)
 
 static void test_gw_route_no_match(void **state)
 {
-    gw_config *cfg = load("upstreams: {n: {servers: [127.0.0.1:1]}}\n"
-                          "routes: [{path: /ws, upstream: n}]\n");
+    gw_config *cfg = load_gw_config("upstreams: {n: {servers: [127.0.0.1:1]}}\n"
+                                    "routes: [{path: /ws, upstream: n}]\n");
     assert_int_equal(match(cfg, "", "/"), -1);
     assert_int_equal(match(cfg, "", "/w"), -1);
     gw_config_free(cfg);
@@ -77,7 +68,7 @@ static void rewrite(const gw_config *cfg, int route, const char *target, const c
 
 static void test_gw_route_rewrite(void **state)
 {
-    gw_config *cfg = load(routes);
+    gw_config *cfg = load_gw_config(routes);
     rewrite(cfg, 1, "/ws?token=abc&channels=a", "/ws?token=abc&channels=a");
     rewrite(cfg, 2, "/api/orders?x=1", "/orders?x=1");
     rewrite(cfg, 2, "/api/", "/");
