@@ -509,31 +509,34 @@ static size_t escaped_len(const char *s, size_t n)
     return k;
 }
 
-int hr_cproto_write_named_event(char *out, size_t cap, const char *channel, size_t clen,
-                                const char *id, size_t idlen, const char *event, size_t elen,
-                                const char *data_json, size_t dlen)
+/* Both event writers: the name part only when event is not NULL (then
+ * already validated). */
+static int write_event(char *out, size_t cap, const char *channel, size_t clen, const char *id,
+                       size_t idlen, const char *event, size_t elen, const char *data_json,
+                       size_t dlen)
 {
     static const char EV_NAME[] = "\",\"event\":\"";
     if (!hr_channel_is_valid(channel, clen) || !hr_cproto_id_is_valid(id, idlen) ||
-        !hr_event_name_is_valid(event, elen) || data_json == NULL || dlen == 0)
+        data_json == NULL || dlen == 0)
         return HR_EINVAL;
-    const size_t elen_esc = escaped_len(event, elen);
-    const size_t fixed =
-        LIT_LEN(EV_HEAD) + LIT_LEN(EV_ID) + LIT_LEN(EV_NAME) + LIT_LEN(EV_DATA) + 1;
-    if (dlen > (size_t)INT_MAX - fixed - clen - idlen - elen_esc)
+    const size_t name = event != NULL ? LIT_LEN(EV_NAME) + escaped_len(event, elen) : 0;
+    const size_t fixed = LIT_LEN(EV_HEAD) + LIT_LEN(EV_ID) + LIT_LEN(EV_DATA) + 1;
+    if (dlen > (size_t)INT_MAX - fixed - clen - idlen - name)
         return HR_ETOOBIG;
-    const size_t total = fixed + clen + idlen + elen_esc + dlen;
+    const size_t total = fixed + clen + idlen + name + dlen;
     if (total > cap)
         return (int)total;
     char *w = put(out, EV_HEAD, LIT_LEN(EV_HEAD));
     w = put(w, channel, clen);
     w = put(w, EV_ID, LIT_LEN(EV_ID));
     w = put(w, id, idlen);
-    w = put(w, EV_NAME, LIT_LEN(EV_NAME));
-    for (size_t i = 0; i < elen; i++) {
-        if (event[i] == '"' || event[i] == '\\')
-            *w++ = '\\';
-        *w++ = event[i];
+    if (event != NULL) {
+        w = put(w, EV_NAME, LIT_LEN(EV_NAME));
+        for (size_t i = 0; i < elen; i++) {
+            if (event[i] == '"' || event[i] == '\\')
+                *w++ = '\\';
+            *w++ = event[i];
+        }
     }
     w = put(w, EV_DATA, LIT_LEN(EV_DATA));
     w = put(w, data_json, dlen);
@@ -541,26 +544,19 @@ int hr_cproto_write_named_event(char *out, size_t cap, const char *channel, size
     return (int)total;
 }
 
+int hr_cproto_write_named_event(char *out, size_t cap, const char *channel, size_t clen,
+                                const char *id, size_t idlen, const char *event, size_t elen,
+                                const char *data_json, size_t dlen)
+{
+    if (!hr_event_name_is_valid(event, elen))
+        return HR_EINVAL;
+    return write_event(out, cap, channel, clen, id, idlen, event, elen, data_json, dlen);
+}
+
 int hr_cproto_write_event(char *out, size_t cap, const char *channel, size_t clen, const char *id,
                           size_t idlen, const char *data_json, size_t dlen)
 {
-    if (!hr_channel_is_valid(channel, clen) || !hr_cproto_id_is_valid(id, idlen) ||
-        data_json == NULL || dlen == 0)
-        return HR_EINVAL;
-    const size_t fixed = LIT_LEN(EV_HEAD) + LIT_LEN(EV_ID) + LIT_LEN(EV_DATA) + 1;
-    if (dlen > (size_t)INT_MAX - fixed - clen - idlen)
-        return HR_ETOOBIG;
-    const size_t total = fixed + clen + idlen + dlen;
-    if (total > cap)
-        return (int)total;
-    char *w = put(out, EV_HEAD, LIT_LEN(EV_HEAD));
-    w = put(w, channel, clen);
-    w = put(w, EV_ID, LIT_LEN(EV_ID));
-    w = put(w, id, idlen);
-    w = put(w, EV_DATA, LIT_LEN(EV_DATA));
-    w = put(w, data_json, dlen);
-    *w = '}';
-    return (int)total;
+    return write_event(out, cap, channel, clen, id, idlen, NULL, 0, data_json, dlen);
 }
 
 /* ---- reading events back (the gateway's transform path) ---- */
