@@ -332,27 +332,12 @@ static int refuse(char **out, size_t *out_len)
 }
 
 /* The object every writer starts from, {"type":type}; *ok is false when
- * out of memory (finish() then frees what there is and says so). */
+ * out of memory (hr_json_mem_dump_reply() then frees what there is and says so). */
 static json_t *typed_object(const char *type, bool *ok)
 {
     json_t *o = json_object();
     *ok = o != NULL && set_str(o, "type", type, false);
     return o;
-}
-
-/* Serialises obj (consumed) compactly into a malloc'd string. ok false means
- * building failed earlier, which only running out of memory can do. */
-static int finish(json_t *obj, bool ok, char **out, size_t *out_len)
-{
-    *out = NULL;
-    *out_len = 0;
-    char *s = ok && obj != NULL ? hr_json_mem_dumps(obj, JSON_COMPACT) : NULL;
-    json_decref(obj);
-    if (s == NULL)
-        return HR_ENOMEM;
-    *out = s;
-    *out_len = strlen(s);
-    return 0;
 }
 
 int hr_cproto_write_welcome(const char *conn_id, const char *user, char **out, size_t *out_len)
@@ -363,7 +348,7 @@ int hr_cproto_write_welcome(const char *conn_id, const char *user, char **out, s
     json_t *o = typed_object("welcome", &ok);
     ok = ok && set_str(o, "connection", conn_id, false);
     ok = ok && set_str(o, "user", user, true);
-    return finish(o, ok, out, out_len);
+    return hr_json_mem_dump_reply(o, ok, out, out_len);
 }
 
 int hr_cproto_write_subscribed(const char *const *channels, size_t n, bool recovered,
@@ -376,7 +361,7 @@ int hr_cproto_write_subscribed(const char *const *channels, size_t n, bool recov
     ok = ok && set_channels(o, channels, n);
     ok = ok && json_object_set_new(o, "recovered", json_boolean(recovered)) == 0;
     ok = ok && set_str(o, "ref", ref, false);
-    return finish(o, ok, out, out_len);
+    return hr_json_mem_dump_reply(o, ok, out, out_len);
 }
 
 int hr_cproto_write_unsubscribed(const char *const *channels, size_t n, const char *ref, char **out,
@@ -388,7 +373,7 @@ int hr_cproto_write_unsubscribed(const char *const *channels, size_t n, const ch
     json_t *o = typed_object("unsubscribed", &ok);
     ok = ok && set_channels(o, channels, n);
     ok = ok && set_str(o, "ref", ref, false);
-    return finish(o, ok, out, out_len);
+    return hr_json_mem_dump_reply(o, ok, out, out_len);
 }
 
 int hr_cproto_write_error(const char *code, const char *message, const char *ref, char **out,
@@ -402,7 +387,7 @@ int hr_cproto_write_error(const char *code, const char *message, const char *ref
     ok = ok && set_str(o, "code", code, false);
     ok = ok && set_str(o, "message", message, false);
     ok = ok && set_str(o, "ref", ref, false);
-    return finish(o, ok, out, out_len);
+    return hr_json_mem_dump_reply(o, ok, out, out_len);
 }
 
 int hr_cproto_write_unsubscribed_reason(const char *const *channels, size_t n, const char *reason,
@@ -414,7 +399,7 @@ int hr_cproto_write_unsubscribed_reason(const char *const *channels, size_t n, c
     json_t *o = typed_object("unsubscribed", &ok);
     ok = ok && set_channels(o, channels, n);
     ok = ok && set_str(o, "reason", reason, false);
-    return finish(o, ok, out, out_len);
+    return hr_json_mem_dump_reply(o, ok, out, out_len);
 }
 
 int hr_cproto_write_expiring(int64_t in_s, char **out, size_t *out_len)
@@ -422,7 +407,7 @@ int hr_cproto_write_expiring(int64_t in_s, char **out, size_t *out_len)
     bool ok;
     json_t *o = typed_object("expiring", &ok);
     ok = ok && json_object_set_new(o, "in", json_integer(in_s > 0 ? in_s : 0)) == 0;
-    return finish(o, ok, out, out_len);
+    return hr_json_mem_dump_reply(o, ok, out, out_len);
 }
 
 int hr_cproto_write_refreshed(int64_t expires, const char *ref, char **out, size_t *out_len)
@@ -434,7 +419,7 @@ int hr_cproto_write_refreshed(int64_t expires, const char *ref, char **out, size
     ok = ok &&
          json_object_set_new(o, "expires", expires > 0 ? json_integer(expires) : json_null()) == 0;
     ok = ok && set_str(o, "ref", ref, false);
-    return finish(o, ok, out, out_len);
+    return hr_json_mem_dump_reply(o, ok, out, out_len);
 }
 
 int hr_cproto_write_published(const char *id, const char *ref, char **out, size_t *out_len)
@@ -445,7 +430,7 @@ int hr_cproto_write_published(const char *id, const char *ref, char **out, size_
     json_t *o = typed_object("published", &ok);
     ok = ok && set_str(o, "id", id, false);
     ok = ok && set_str(o, "ref", ref, false);
-    return finish(o, ok, out, out_len);
+    return hr_json_mem_dump_reply(o, ok, out, out_len);
 }
 
 int hr_cproto_write_refresh_identity(const char *user, const char *channels, const char *publish,
@@ -465,7 +450,7 @@ int hr_cproto_write_refresh_identity(const char *user, const char *channels, con
     ok = ok && json_object_set(o, "identity", id) == 0;
     json_decref(id);
     ok = ok && set_str(o, "ref", ref, false);
-    return finish(o, ok, out, out_len);
+    return hr_json_mem_dump_reply(o, ok, out, out_len);
 }
 
 int hr_cproto_write_parse_error(const hr_cproto_error *err, char **out, size_t *out_len)

@@ -4,7 +4,10 @@
  * from "invalid JSON". */
 #include "json_mem.h"
 
+#include <string.h>
+
 #include "core/alloc.h"
+#include "core/err.h"
 
 __attribute__((constructor)) static void install_hook(void)
 {
@@ -28,4 +31,17 @@ char *hr_json_mem_dumps(const json_t *v, size_t flags)
         s = NULL;
     }
     return s;
+}
+
+int hr_json_mem_dump_reply(json_t *obj, bool ok, char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    char *s = ok && obj != NULL ? hr_json_mem_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (s == NULL)
+        return HR_ENOMEM;
+    *out = s;
+    *out_len = strlen(s);
+    return 0;
 }

@@ -24,4 +24,11 @@ json_t *hr_json_mem_loadb(const char *p, size_t len, size_t flags, json_error_t 
  * discarded here rather than sent. Caller frees the result (free()). */
 char *hr_json_mem_dumps(const json_t *v, size_t flags);
 
+/* The last step of a reply writer: dumps obj compactly into *out (malloc'd,
+ * the caller frees it with free()) and its length into *out_len, then drops
+ * the reference to obj (which may be NULL). ok false means building obj
+ * failed earlier, which only running out of memory can do. Returns 0, or
+ * HR_ENOMEM with *out NULL and *out_len 0. */
+int hr_json_mem_dump_reply(json_t *obj, bool ok, char **out, size_t *out_len);
+
 #endif

@@ -482,20 +482,6 @@ static int refuse(char **out, size_t *out_len)
     return HR_EINVAL;
 }
 
-/* Serialises obj (consumed); ok false means building ran out of memory. */
-static int finish(json_t *obj, bool ok, char **out, size_t *out_len)
-{
-    *out = NULL;
-    *out_len = 0;
-    char *s = ok && obj != NULL ? hr_json_mem_dumps(obj, JSON_COMPACT) : NULL;
-    json_decref(obj);
-    if (s == NULL)
-        return HR_ENOMEM;
-    *out = s;
-    *out_len = strlen(s);
-    return 0;
-}
-
 static bool id_ok(const char *id)
 {
     return id != NULL && hr_cproto_id_is_valid(id, strlen(id));
@@ -512,7 +498,7 @@ int hr_publish_write_id(const char *id, char **out, size_t *out_len)
         return refuse(out, out_len);
     json_t *o = json_object();
     const bool ok = o != NULL && json_object_set_new(o, "id", json_string(id)) == 0;
-    return finish(o, ok, out, out_len);
+    return hr_json_mem_dump_reply(o, ok, out, out_len);
 }
 
 int hr_publish_write_ids(const char *const *ids, size_t n, char **out, size_t *out_len)
@@ -529,7 +515,7 @@ int hr_publish_write_ids(const char *const *ids, size_t n, char **out, size_t *o
     for (size_t i = 0; ok && i < n; i++)
         ok = json_array_append_new(arr, json_string(ids[i])) == 0;
     json_decref(arr);
-    return finish(o, ok, out, out_len);
+    return hr_json_mem_dump_reply(o, ok, out, out_len);
 }
 
 int hr_publish_write_error(const char *code, const char *message, char **out, size_t *out_len)
@@ -540,7 +526,7 @@ int hr_publish_write_error(const char *code, const char *message, char **out, si
     bool ok = o != NULL;
     ok = ok && json_object_set_new(o, "error", json_string(code)) == 0;
     ok = ok && json_object_set_new(o, "message", json_string(message)) == 0;
-    return finish(o, ok, out, out_len);
+    return hr_json_mem_dump_reply(o, ok, out, out_len);
 }
 
 bool hr_publish_exclude_is_valid(const char *s, size_t len)
