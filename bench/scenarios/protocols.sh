@@ -14,8 +14,11 @@
 #                  first-to-last delivery
 #   proto-fanout   connect, 1 s idle, EVENTS broadcasts of 100 bytes at max
 #                  rate (each after the last is acknowledged): delivered/s
-# Set-ups: ws sse pusher (Herald) nchan-ws nchan-sse. Environment (and lib.sh's):
-#   NS [10000]  REPEAT [3]  SETUPS [ws nchan-ws sse nchan-sse pusher]
+# Set-ups: ws sse pusher (Herald) nchan-ws nchan-sse; sse-direct and
+# pusher-direct are the same clients straight to the notifier (no gateway:
+# what the gateway's plain proxying adds). Environment (and lib.sh's):
+#   NS [10000]  REPEAT [3]
+#   SETUPS [ws nchan-ws sse nchan-sse pusher sse-direct pusher-direct]
 #   WORKERS  herald-gateway --workers = nginx worker_processes [2: one per core]
 #   EVENTS [20]  IDLE [5]  CONNECT_RATE [5000]
 #   OUT [bench/results/protocols.jsonl]
@@ -26,7 +29,7 @@ REPEAT=${REPEAT:-3}
 WORKERS=${WORKERS:-2}
 TARGETS=link # lib.sh checks the binaries; the set-ups below pick the targets
 source "$(dirname "$0")/lib.sh"
-SETUPS=${SETUPS:-"ws nchan-ws sse nchan-sse pusher"}
+SETUPS=${SETUPS:-"ws nchan-ws sse nchan-sse pusher sse-direct pusher-direct"}
 EVENTS=${EVENTS:-20}
 IDLE=${IDLE:-5}
 CONNECT_RATE=${CONNECT_RATE:-5000}
@@ -40,6 +43,8 @@ start_setup() {
     ws) start_target link ;;
     sse) start_target link; URL="http://127.0.0.1:$GW_PORT/sse?channels={ch}"; PROTO=sse ;;
     pusher) start_target link; URL="ws://127.0.0.1:$GW_PORT/app/bench-key?protocol=7"; PROTO=pusher ;;
+    sse-direct) start_target notifier; URL="http://127.0.0.1:$NF_PORT/sse?channels={ch}"; PROTO=sse ;;
+    pusher-direct) start_target notifier; URL="ws://127.0.0.1:$NF_PORT/app/bench-key?protocol=7"; PROTO=pusher ;;
     nchan-ws) start_target nchan ;;
     nchan-sse) start_target nchan; URL="http://127.0.0.1:$NG_PORT/sub/{ch}"; PROTO=sse-none ;;
     *) echo "unknown set-up $1" >&2; exit 2 ;;
