@@ -42,7 +42,7 @@ const cols = [
   ['p99 ms', 'latency', (r) => r.lat_p99_ms, 'low'],
   ['one broadcast first→last p50 ms', 'latency', (r) => r.fanout_p50_ms, 'low'],
 ];
-const fmt = (v) => (Number.isNaN(v) ? '–' : v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(v >= 10 ? 1 : 2));
+const fmt = (v) => (Number.isNaN(v) ? '–' : Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(v >= 10 ? 1 : 2));
 const order = ['ws', 'sse', 'pusher', 'sse-direct', 'pusher-direct', 'nchan-ws', 'nchan-sse'];
 const ns = [...new Set([...runs.values()].map((r) => r.n))].sort((a, b) => a - b);
 const head = ['N', 'set-up', 'runs', 'delivered / expected (all runs)', 'lossy conns', ...cols.map((c) => c[0])];
