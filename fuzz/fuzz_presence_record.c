@@ -40,6 +40,9 @@ static void rewrite(const hr_presence_record *r)
         rc = hr_presence_write_sync(r->instance, r->count, r->last, r->entries, r->n_entries, &json,
                                     &len);
         break;
+    case HR_PRESENCE_SKIP:
+        rc = hr_presence_write_skip(r->instance, r->socket_id, r->count, r->to, &json, &len);
+        break;
     case HR_PRESENCE_CLIENT_EVENT:
         rc = hr_presence_write_client_event(r->instance, r->channel, r->socket_id, r->event,
                                             r->data, r->data_len, r->user_id, &json, &len);

@@ -614,9 +614,8 @@ static int send_xadd(redis_broker *b, const hr_pub_item *it, redisCallbackFn *fn
                           "*",     "channel",     chans,       "data",     it->data,
                           "event", it->event,     "socket_id", it->exclude};
     size_t lens[HR_ARRAY_LEN(argv)];
-    for (size_t i = 0; i < HR_ARRAY_LEN(argv); i++)
-        lens[i] = argv[i] != NULL ? strlen(argv[i]) : 0;
-    lens[9] = it->data_len;
+    for (size_t i = 0; i < HR_ARRAY_LEN(argv); i++) /* data need not end in a NUL */
+        lens[i] = i == 9 ? it->data_len : argv[i] != NULL ? strlen(argv[i]) : 0;
     const int skip = b->cfg.maxlen == 0 ? 3 : 0; /* drop MAXLEN ~ N */
     const char *args[HR_ARRAY_LEN(argv)];
     size_t alens[HR_ARRAY_LEN(argv)];

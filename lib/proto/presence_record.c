@@ -15,7 +15,7 @@
 static const char *const KINDS[] = {
     [HR_PRESENCE_ADD] = "add",         [HR_PRESENCE_REMOVE] = "rm", [HR_PRESENCE_HELLO] = "hello",
     [HR_PRESENCE_HEARTBEAT] = "hb",    [HR_PRESENCE_WANT] = "want", [HR_PRESENCE_SYNC] = "sync",
-    [HR_PRESENCE_CLIENT_EVENT] = "ce",
+    [HR_PRESENCE_CLIENT_EVENT] = "ce", [HR_PRESENCE_SKIP] = "skip",
 };
 #define N_KINDS (sizeof KINDS / sizeof *KINDS)
 
@@ -175,6 +175,13 @@ static int parse_body(const json_t *o, hr_presence_record *r, bool *oom)
         return parse_sync(o, r, oom);
     case HR_PRESENCE_CLIENT_EVENT:
         return parse_client_event(o, r, oom);
+    case HR_PRESENCE_SKIP:
+        r->socket_id = str(o, "s");
+        return !hr_presence_socket_id_is_valid(r->socket_id) ||
+                       parse_u64(str(o, "ms"), &r->count) != 0 ||
+                       parse_u64(str(o, "seq"), &r->to) != 0
+                   ? HR_EINVAL
+                   : 0;
     }
     return HR_EINVAL;
 }
@@ -315,4 +322,18 @@ int hr_presence_write_client_event(uint64_t instance, const char *channel, const
         *out = NULL;
     }
     return prc;
+}
+
+int hr_presence_write_skip(uint64_t instance, const char *socket_id, uint64_t ms, uint64_t seq,
+                           char **out, size_t *out_len)
+{
+    if (!hr_presence_socket_id_is_valid(socket_id))
+        return HR_EINVAL;
+    json_t *o = head(HR_PRESENCE_SKIP, instance);
+    int rc = 0;
+    if (o != NULL &&
+        (set_str(o, "s", socket_id) != 0 || json_object_set_new(o, "ms", u64(ms)) != 0 ||
+         json_object_set_new(o, "seq", u64(seq)) != 0))
+        rc = HR_ENOMEM;
+    return finish(o, rc, out, out_len);
 }

@@ -10,6 +10,8 @@
  *   {"hp":"want","i":..,"to":"<inst>"}      asks instance `to` to re-announce
  *   {"hp":"sync","i":..,"p":"<part>","last":"1"|"0","m":[[c,s,u,f|null],..]}
  *   {"hp":"ce","i":..,"c":..,"s":..,"e":"client-x","d":"<data JSON>"[,"u":..]}
+ *   {"hp":"skip","i":..,"s":..,"ms":..,"seq":..}   loop 0 to its other loops only:
+ *                                   the event with id (ms, seq) skips socket s
  *
  * Records come from the network (any publisher of the broker could write
  * one), so the parser checks every field: channel names (Pusher's rule,
@@ -37,6 +39,7 @@ typedef enum hr_presence_kind {
     HR_PRESENCE_WANT,
     HR_PRESENCE_SYNC,
     HR_PRESENCE_CLIENT_EVENT,
+    HR_PRESENCE_SKIP,
 } hr_presence_kind;
 
 /* One presence member connection: the Pusher channel, the connection's
@@ -53,13 +56,14 @@ typedef struct hr_presence_entry {
 typedef struct hr_presence_record {
     hr_presence_kind kind;
     uint64_t instance;          /* the sender */
-    uint64_t to;                /* WANT: who should re-announce */
-    uint64_t count;             /* HEARTBEAT: sender's entries; SYNC: part number */
+    uint64_t to;                /* WANT: who should re-announce; SKIP: the event id's seq */
+    uint64_t count;             /* HEARTBEAT: sender's entries; SYNC: part number; SKIP: ms */
     bool last;                  /* SYNC: the final part */
     hr_presence_entry *entries; /* ADD, REMOVE: 1; SYNC: n_entries (may be 0) */
     size_t n_entries;
     /* CLIENT_EVENT: channel, sender socket_id, event name, data (compact
-     * JSON text, data_len bytes) and the sender's user id (or NULL). */
+     * JSON text, data_len bytes) and the sender's user id (or NULL).
+     * SKIP: socket_id. */
     const char *channel, *socket_id, *event, *data, *user_id;
     size_t data_len;
     void *root; /* the parsed JSON, owned */
@@ -86,6 +90,9 @@ int hr_presence_write_signal(hr_presence_kind kind, uint64_t instance, uint64_t 
                              size_t *out_len);
 int hr_presence_write_sync(uint64_t instance, uint64_t part, bool last,
                            const hr_presence_entry *entries, size_t n, char **out, size_t *out_len);
+/* SKIP: the event (ms, seq) must not reach socket_id. */
+int hr_presence_write_skip(uint64_t instance, const char *socket_id, uint64_t ms, uint64_t seq,
+                           char **out, size_t *out_len);
 int hr_presence_write_client_event(uint64_t instance, const char *channel, const char *socket_id,
                                    const char *event, const char *data, size_t data_len,
                                    const char *user_id, char **out, size_t *out_len);

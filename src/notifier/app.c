@@ -76,8 +76,8 @@ static int on_upgrade(hr_conn *c, const hr_http_head *head, hr_upgrade_reply *re
     const char *q;
     size_t qlen;
     hr_http_query_split(head->target, head->target_len, &plen, &q, &qlen);
-    if (nf_pusher_is_path(head->target, plen))
-        return nf_pusher_upgrade(loop_of(c), c, head, reply);
+    if (nf_pusher_is_path(head->target, plen)) /* spread over the loops like /ws */
+        return handed_off(loop_of(c), c) ? 0 : nf_pusher_upgrade(loop_of(c), c, head, reply);
     if (plen != 3 || memcmp(head->target, "/ws", 3) != 0) {
         reply->content_type = "text/plain";
         reply->body = "not found\n";
@@ -154,6 +154,7 @@ static void on_event(void *app, const hr_event *ev)
     nf_loop *l = app;
     if (nf_cluster_on_event(l, ev))
         return; /* a presence record: never for the hub (cluster.h) */
+    nf_cluster_forward_skip(l, ev); /* ahead of ev's frames to the other loops */
     nf_pusher_exclude(ev->exclude);
     const int rc = nf_hub_publish(l->hub, ev, uv_now(l->uv));
     nf_pusher_exclude(NULL);

@@ -95,6 +95,7 @@ typedef struct nf_loop {
     void *peers_arg;
     uint64_t start_ms;    /* wall clock at start: prefixes connection ids */
     uint64_t next_serial; /* numbers this loop's link sessions */
+    struct nf_cluster *cluster; /* Pusher presence state (cluster.h), or NULL */
     unsigned index;       /* 0: the primary; 1..N-1: shards */
     bool stopping;
     bool handles_open;

@@ -2,12 +2,15 @@
  * records this loop publishes, and what it does with the ones it reads. */
 #include "cluster.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "core/log.h"
+#include "cpub.h"
 #include "presence.h"
+#include "proto/cproto.h"
 #include "pusher.h"
 
 /* Most member connections the table holds (all instances together). */
@@ -15,15 +18,18 @@
 /* Least time between two syncs this loop sends (wants from many peers). */
 #define SYNC_GAP_MS 1000
 
-typedef struct cluster {
+typedef struct nf_cluster {
     nf_loop *loop;
     nf_presence *table;
     uint64_t instance;
-    uint64_t last_hb_ms, last_sync_ms;
+    uint64_t last_hb_ms, last_sync_ms, last_hello_ms;
     bool live; /* our own hello came back: records are current */
+    /* another loop: the event loop 0 said must skip a socket (SKIP) */
+    char skip_socket[HR_PUSHER_SOCKET_ID_MAX + 1];
+    hr_event_id skip_id;
 } cluster;
 
-static _Thread_local cluster *self;
+static void send_signal(nf_loop *l, hr_presence_kind kind, uint64_t n);
 
 static void on_change(void *arg, const char *channel, const char *user_id, const char *user_info,
                       bool added, const char *socket_id)
@@ -35,8 +41,8 @@ static void on_change(void *arg, const char *channel, const char *user_id, const
 
 static cluster *get(nf_loop *l)
 {
-    if (self != NULL)
-        return self;
+    if (l->cluster != NULL)
+        return l->cluster;
     cluster *c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
@@ -50,7 +56,16 @@ static cluster *get(nf_loop *l)
         free(c);
         return NULL;
     }
-    return self = c;
+    l->cluster = c;
+    if (l->broker == NULL) /* another loop: loop 0 forwards what comes back */
+        send_signal(l, HR_PRESENCE_HELLO, 0);
+    return c;
+}
+
+void nf_cluster_start(nf_loop *l)
+{
+    if (l->cfg->pusher_app_id != NULL)
+        (void)get(l);
 }
 
 uint64_t nf_cluster_instance(nf_loop *l)
@@ -61,25 +76,14 @@ uint64_t nf_cluster_instance(nf_loop *l)
 
 void nf_cluster_free(nf_loop *l)
 {
-    (void)l;
-    if (self == NULL)
+    if (l->cluster == NULL)
         return;
-    nf_presence_free(self->table);
-    free(self);
-    self = NULL;
+    nf_presence_free(l->cluster->table);
+    free(l->cluster);
+    l->cluster = NULL;
 }
 
 /* ---- publishing ---- */
-
-static void on_published(void *arg, int status, const hr_event_id *ids, size_t n)
-{
-    (void)arg;
-    (void)ids;
-    (void)n;
-    if (status != 0)
-        hr_log(HR_LOG_DEBUG, "notifier", "presence record not published error=\"%s\"",
-               hr_err_str(status));
-}
 
 /* Publishes one record (*json, freed) on the reserved channel. Takes
  * pointers: the writer fills them during the same call expression. */
@@ -90,14 +94,14 @@ static int publish(nf_loop *l, int rc, char **jsonp, const size_t *lenp)
     *jsonp = NULL;
     /* Not while stopping: the broker is about to go (its pending publishes
      * are dropped); the others drop our members after the timeout. */
-    if (rc == 0 && (l->stopping || l->broker == NULL || !hr_broker_is_ready(l->broker)))
+    if (rc == 0 && l->stopping)
         rc = HR_EBROKER;
-    if (rc == 0) {
-        char *channels[] = {(char *)HR_PRESENCE_CHANNEL};
-        const hr_pub_item item = {
-            .channels = channels, .n_channels = 1, .data = json, .data_len = len};
-        rc = hr_broker_publish(l->broker, &item, 1, on_published, NULL);
-    }
+    /* through the broker, or from another loop through loop 0 (cpub.h) */
+    if (rc == 0)
+        rc = nf_cpub_start(l, NULL, NULL, NULL, HR_PRESENCE_CHANNEL, json, len, NULL);
+    if (rc != 0)
+        hr_log(HR_LOG_DEBUG, "notifier", "presence record not published error=\"%s\"",
+               hr_err_str(rc));
     free(json);
     return rc;
 }
@@ -107,13 +111,15 @@ static void send_signal(nf_loop *l, hr_presence_kind kind, uint64_t n)
     cluster *c = get(l);
     char *json = NULL;
     size_t len = 0;
+    if (c != NULL && kind == HR_PRESENCE_HELLO)
+        c->last_hello_ms = uv_now(l->uv);
     if (c != NULL)
         (void)publish(l, hr_presence_write_signal(kind, c->instance, n, &json, &len), &json, &len);
 }
 
 void nf_cluster_member(nf_loop *l, const hr_presence_entry *e, bool add)
 {
-    cluster *c = get(l);
+    cluster *c = l->stopping ? NULL : get(l);
     char *json = NULL;
     size_t len = 0;
     if (c != NULL)
@@ -189,11 +195,13 @@ void nf_cluster_broker_up(nf_loop *l)
 
 void nf_cluster_tick(nf_loop *l)
 {
-    cluster *c = self;
+    cluster *c = l->cluster;
     if (c == NULL || l->cfg->pusher_app_id == NULL)
         return;
     const uint64_t now = uv_now(l->uv);
     const uint64_t timeout = (uint64_t)l->cfg->pusher_presence_timeout_s * 1000;
+    if (!c->live && now - c->last_hello_ms >= 1000) /* the broker was not up yet */
+        send_signal(l, HR_PRESENCE_HELLO, 0);
     const size_t mine = nf_pusher_count_members();
     if (mine > 0 && now - c->last_hb_ms >= timeout / 3) {
         c->last_hb_ms = now;
@@ -238,27 +246,87 @@ static void apply(nf_loop *l, cluster *c, const hr_presence_record *r, uint64_t 
     case HR_PRESENCE_CLIENT_EVENT:
         nf_pusher_deliver_client_event(l, r);
         break;
+    case HR_PRESENCE_SKIP:
+        break; /* only from loop 0 (handle), never through the broker */
     }
+}
+
+static bool is_reserved(const char *name)
+{
+    return strcmp(name, HR_PRESENCE_CHANNEL) == 0;
+}
+
+/* One record (data[0..len)) for loop l; from_zero: forwarded by loop 0
+ * (SKIP allowed). Returns the record's kind, or 0 when malformed. */
+static int handle(nf_loop *l, const char *data, size_t len, bool from_zero, const hr_event *ev)
+{
+    cluster *c = get(l);
+    hr_presence_record r;
+    if (c == NULL || hr_presence_record_parse(data, len, &r) != 0)
+        return 0;
+    const int kind = (int)r.kind;
+    if (kind == HR_PRESENCE_SKIP && from_zero) {
+        snprintf(c->skip_socket, sizeof c->skip_socket, "%s", r.socket_id);
+        c->skip_id = (hr_event_id){r.count, r.to};
+    } else if (kind != HR_PRESENCE_SKIP) {
+        if (!c->live && r.kind == HR_PRESENCE_HELLO && r.instance == c->instance)
+            c->live = true;
+        else if (!c->live && r.kind == HR_PRESENCE_HELLO && l->broker == NULL)
+            send_signal(l, HR_PRESENCE_HELLO, 0); /* the broker is up now: ours again */
+        if (c->live)
+            apply(l, c, &r, uv_now(l->uv));
+        if (ev != NULL && l->index == 0)
+            nf_hub_forward(l->hub, ev, uv_now(l->uv)); /* the other loops' turn */
+    }
+    hr_presence_record_deinit(&r);
+    return kind;
 }
 
 bool nf_cluster_on_event(nf_loop *l, const hr_event *ev)
 {
     bool reserved = false;
     for (size_t i = 0; i < ev->n_channels; i++)
-        reserved = reserved || strcmp(ev->channels[i], HR_PRESENCE_CHANNEL) == 0;
+        reserved = reserved || is_reserved(ev->channels[i]);
     if (!reserved)
         return false;
-    cluster *c = get(l);
-    hr_presence_record r;
-    if (c == NULL || ev->n_channels != 1 || l->cfg->pusher_app_id == NULL ||
-        hr_presence_record_parse(ev->data, ev->data_len, &r) != 0)
-        return true;
-    if (!c->live && r.kind == HR_PRESENCE_HELLO && r.instance == c->instance)
-        c->live = true;
-    if (c->live)
-        apply(l, c, &r, uv_now(l->uv));
-    hr_presence_record_deinit(&r);
+    if (ev->n_channels == 1 && l->cfg->pusher_app_id != NULL)
+        (void)handle(l, ev->data, ev->data_len, false, ev);
     return true;
+}
+
+bool nf_cluster_on_frame(nf_loop *l, const char *channel, const hr_msg *plain)
+{
+    if (!is_reserved(channel))
+        return false;
+    hr_cproto_event ev;
+    if (l->cfg->pusher_app_id != NULL &&
+        hr_cproto_parse_event(plain->data + plain->head_len, plain->len - plain->head_len, &ev) ==
+            1)
+        (void)handle(l, ev.data, ev.data_len, true, NULL);
+    return true;
+}
+
+void nf_cluster_forward_skip(nf_loop *l, const hr_event *ev)
+{
+    if (ev->exclude == NULL || l->index != 0 || l->cfg->pusher_app_id == NULL)
+        return;
+    char *json = NULL;
+    size_t len = 0;
+    if (hr_presence_write_skip(0, ev->exclude, ev->id.ms, ev->id.seq, &json, &len) != 0)
+        return;
+    const char *names[] = {HR_PRESENCE_CHANNEL};
+    const hr_event rec = {
+        .id = ev->id, .channels = names, .n_channels = 1, .data = json, .data_len = len};
+    nf_hub_forward(l->hub, &rec, uv_now(l->uv));
+    free(json);
+}
+
+void nf_cluster_exclude_for(nf_loop *l, hr_event_id id)
+{
+    const cluster *c = l->cluster;
+    nf_pusher_exclude(c != NULL && c->skip_socket[0] != '\0' && hr_event_id_cmp(c->skip_id, id) == 0
+                          ? c->skip_socket
+                          : NULL);
 }
 
 /* ---- queries ---- */

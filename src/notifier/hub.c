@@ -443,6 +443,16 @@ void nf_hub_set_tap(nf_hub *h, nf_hub_tap_cb tap, void *arg)
     h->tap_arg = arg;
 }
 
+void nf_hub_forward(nf_hub *h, const hr_event *ev, uint64_t now_ms)
+{
+    for (size_t i = 0; h->tap != NULL && i < ev->n_channels; i++) {
+        hr_msg *plain = nf_hub_encode(ev->channels[i], ev);
+        if (plain != NULL)
+            h->tap(h->tap_arg, ev->channels[i], ev->id, plain, now_ms);
+        hr_msg_unref(plain);
+    }
+}
+
 int nf_hub_publish(nf_hub *h, const hr_event *ev, uint64_t now_ms)
 {
     int result = 0;

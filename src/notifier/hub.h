@@ -114,6 +114,11 @@ typedef void (*nf_hub_tap_cb)(void *arg, const char *name, hr_event_id id, hr_ms
 /* Installs the tap (NULL removes it). */
 void nf_hub_set_tap(nf_hub *h, nf_hub_tap_cb tap, void *arg);
 
+/* Hands ev to the tap only (encoded per channel as nf_hub_publish does):
+ * no subscriber of this hub and no history sees it. The primary passes the
+ * cluster's records on to the other loops this way (cluster.h). */
+void nf_hub_forward(nf_hub *h, const hr_event *ev, uint64_t now_ms);
+
 /* Called with +1 when a subscription to name is added and -1 when one is
  * removed (occupancy.h counts them over every loop for the Pusher API). */
 typedef void (*nf_hub_count_cb)(const char *name, int delta);

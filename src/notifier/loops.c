@@ -22,10 +22,12 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "cluster.h"
 #include "core/log.h"
 #include "cpub.h"
 #include "inbox.h"
 #include "proto/ws_frame.h"
+#include "pusher.h"
 
 typedef struct shard {
     nf_loop l; /* its loop state (hub, links, counters) */
@@ -93,9 +95,12 @@ static void shard_stop(shard *s)
 static void handle_item(shard *s, nf_inbox_item *it)
 {
     switch (it->kind) {
-    case NF_INBOX_EVENT:
-        if (!s->l.stopping)
+    case NF_INBOX_EVENT: /* presence records go to cluster.c, never to the hub */
+        if (!s->l.stopping && !nf_cluster_on_frame(&s->l, it->channel, it->msg)) {
+            nf_cluster_exclude_for(&s->l, it->id);
             (void)nf_hub_deliver(s->l.hub, it->channel, it->id, it->msg, it->now_ms);
+            nf_pusher_exclude(NULL);
+        }
         break;
     case NF_INBOX_FLOOR:
         nf_hub_raise_floor(s->l.hub, it->id);
@@ -216,6 +221,8 @@ static shard *shard_new(nf_shards *sh, const nf_loop *p, unsigned index, char *e
     s->sh = sh;
     s->l.forward_publish = forward_publish;
     s->l.forward_arg = s;
+    if (rc == 0)
+        nf_cluster_start(&s->l); /* Pusher presence: its hello goes out now */
     if (rc == 0 && uv_thread_create(&s->thread, run_shard, s) == 0) {
         s->running = true;
         return s;

@@ -1,10 +1,11 @@
 /* nf_shards: the notifier on several cores (--loops N).
  *
  * Loop 0, the primary, runs on the main thread with everything: the
- * listener, the HTTP API (/publish, /metrics, /readyz), Pusher clients, the
- * broker, the link listener. Loops 1..N-1, the shards, each run an nf_loop
- * of their own (app.h) on their own thread and own the herald-links and the
- * direct WebSocket and SSE clients the primary hands them and
+ * listener, the HTTP API (/publish, /metrics, /readyz), the broker, the
+ * link listener. Loops 1..N-1, the shards, each run an nf_loop of their
+ * own (app.h) on their own thread and own the herald-links and the direct
+ * WebSocket, Pusher and SSE clients the primary hands them (Pusher presence
+ * records follow the events through the inbox, cluster.h) and
  * every session opened on those; hub, history, sessions, replays and flow control
  * are all local to a loop, so the hot path takes no lock.
  *

@@ -345,6 +345,54 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
         talker.close();
     });
 
+    test('Pusher clients spread over --loops: presence, client events and socket_id across loops', opts, async () => {
+        const nf = await startNotifier(['--loops', '2', '--pusher-app-id', APP.appId, '--pusher-key', APP.key,
+            '--pusher-secret', APP.secret, '--pusher-client-events']);
+        const a = await authEndpoint({ user_id: 'ann', user_info: null });
+        const b = await authEndpoint({ user_id: 'bob', user_info: null });
+        const pa = client(nf.port, a.url);
+        await connected(pa);
+        const pb = client(nf.port, b.url);
+        try {
+            await connected(pb);
+            const loopOf = (pc) => pc.connection.socket_id.split('.')[0];
+            assert.notEqual(loopOf(pa), loopOf(pb), 'round robin: the two clients are on different loops');
+            const ra = pa.subscribe('presence-loops');
+            await once(ra, 'pusher:subscription_succeeded');
+            const added = once(ra, 'pusher:member_added');
+            const rb = pb.subscribe('presence-loops');
+            await once(rb, 'pusher:subscription_succeeded');
+            assert.equal((await added).id, 'bob');
+            await waitFor(() => rb.members.get('ann') !== null, 'bob\'s loop knows ann');
+            const seenByA = [];
+            ra.bind_global((ev) => seenByA.push(ev));
+            const typing = once(rb, 'client-typing');
+            ra.trigger('client-typing', { n: 1 });
+            assert.deepEqual(await typing, { n: 1 });
+            const p = server(nf);
+            for (const [who, other] of [[pa, rb], [pb, ra]]) {
+                const got = once(other, 'skip');
+                await p.trigger('presence-loops', 'skip', 1, { socket_id: who.connection.socket_id });
+                await got;
+            }
+            const marker = once(ra, 'marker');
+            await p.trigger('presence-loops', 'marker', 1);
+            await marker;
+            assert.deepEqual(seenByA.filter((e) => !e.startsWith('pusher')), ['skip', 'marker'],
+                'ann got the event that skipped bob only, never her own client event');
+            const one = await (await p.get({ path: '/channels/presence-loops', params: { info: 'user_count,subscription_count' } })).json();
+            assert.deepEqual(one, { occupied: true, user_count: 2, subscription_count: 2 }, 'counted over both loops');
+            const removed = once(ra, 'pusher:member_removed');
+            pb.disconnect();
+            assert.equal((await removed).id, 'bob');
+        } finally {
+            pa.disconnect();
+            pb.disconnect();
+            a.srv.close();
+            b.srv.close();
+        }
+    });
+
     test('a wrong app key is refused with 4001', opts, async () => {
         const nf = await notifier();
         const pc = new PusherClient('wrong-key', {

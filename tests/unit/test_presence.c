@@ -176,6 +176,11 @@ static void test_records_roundtrip(void **state)
     assert_string_equal(r.data, "[1,\"x\"]");
     assert_null(r.user_id);
     hr_presence_record_deinit(&r);
+    roundtrip(hr_presence_write_skip(0, "7.8", 1700000000000ULL, 3, &json, &len), &json, &len, &r);
+    assert_int_equal(r.kind, HR_PRESENCE_SKIP);
+    assert_string_equal(r.socket_id, "7.8");
+    assert_true(r.count == 1700000000000ULL && r.to == 3);
+    hr_presence_record_deinit(&r);
     hr_presence_record_deinit(&r); /* twice is fine */
 }
 
@@ -204,6 +209,7 @@ static void test_records_refused(void **state)
         "{\"hp\":\"ce\",\"i\":\"5\",\"c\":\"private-x\",\"s\":\"1.2\",\"e\":\"client-x\",\"d\":\"{"
         "\"}",
         "{\"hp\":\"hb\",\"i\":\"5\"}",
+        "{\"hp\":\"skip\",\"i\":\"0\",\"s\":\"1.2\",\"ms\":\"1\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         hr_presence_record r;
