@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "conn_internal.h"
+#include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "proto/ws_frame.h"
@@ -218,14 +219,14 @@ static void start_write(hr_conn *c)
 {
     uv_buf_t bufs[HR_NET_MAX_IOV];
     const size_t n = hr_sendq_iov(&c->q, 0, bufs, HR_NET_MAX_IOV, NULL);
-    uv_write_t *req = malloc(sizeof *req);
+    uv_write_t *req = hr_malloc(sizeof *req);
     if (req == NULL) {
         hr_conn_terminate(c);
         return;
     }
     req->data = c;
     if (uv_write(req, (uv_stream_t *)&c->tcp, bufs, (unsigned)n, on_write) != 0) {
-        free(req);
+        hr_free(req);
         hr_conn_terminate(c);
         return;
     }
@@ -286,13 +287,9 @@ void hr_conn_flush(hr_conn *c)
 static void on_write(uv_write_t *req, int status)
 {
     hr_conn *c = req->data;
-    free(req);
+    hr_free(req);
     c->flags &= ~HR_CF_WRITING;
-    size_t done = 0;
-    for (size_t i = 0; i < c->inflight; i++) {
-        const hr_sendq_entry *e = &c->q.ring[(c->q.head + i) % c->q.cap];
-        done += e->msg->len - e->off;
-    }
+    const size_t done = hr_sendq_head_bytes(&c->q, c->inflight);
     c->inflight = 0;
     hr_sendq_advance(&c->q, done);
     if (status < 0) {
@@ -315,7 +312,7 @@ static void close_slow(hr_conn *c)
 {
     c->srv->stats.slow_closes++;
     size_t keep = c->inflight;
-    if (keep == 0 && c->q.count > 0 && c->q.ring[c->q.head].off > 0)
+    if (keep == 0 && c->q.count > 0 && hr_sendq_at(&c->q, 0)->off > 0)
         keep = 1;
     hr_sendq_truncate(&c->q, keep);
     hr_conn_close(c, c->slow_code != 0 ? c->slow_code : HR_WS_CLOSE_TRY_AGAIN, "send queue full");

@@ -6,7 +6,10 @@
  *   | msg A, off 1200 | msg B, off 0 | msg C, off 0 |
  *     ^ partly written  (bytes = unwritten bytes of A + B + C)
  *
- * The ring holds no memory while empty (idle connections cost nothing). */
+ * The first HR_SENDQ_INLINE entries live in the struct itself, so a
+ * broadcast (one frame per connection per turn) allocates nothing per
+ * connection; a deeper queue moves to a heap ring, freed when it empties
+ * (idle connections hold no heap memory). */
 #ifndef HR_NET_SENDQ_H
 #define HR_NET_SENDQ_H
 
@@ -16,20 +19,24 @@
 
 #include "core/msg.h"
 
+#define HR_SENDQ_INLINE 2
+
 typedef struct hr_sendq_entry {
     hr_msg *msg;
     uint32_t off;
 } hr_sendq_entry;
 
 typedef struct hr_sendq {
-    hr_sendq_entry *ring; /* NULL while empty */
+    hr_sendq_entry *ring; /* heap ring, or NULL: the entries are in inl */
+    hr_sendq_entry inl[HR_SENDQ_INLINE];
     uint32_t head;
     uint32_t count;
-    uint32_t cap;
+    uint32_t cap; /* of ring; HR_SENDQ_INLINE while ring is NULL */
     size_t bytes; /* unwritten bytes over all entries */
 } hr_sendq;
 
-/* Initialises an empty queue in caller storage. */
+/* Initialises an empty queue in caller storage. The queue holds no pointer
+ * into itself, so the struct may be moved while empty. */
 void hr_sendq_init(hr_sendq *q);
 
 /* Drops every entry (unref) and frees the ring. The queue stays usable. */
@@ -39,11 +46,21 @@ void hr_sendq_deinit(hr_sendq *q);
  * keeps theirs. Returns 0 or HR_ENOMEM (nothing queued). */
 int hr_sendq_push(hr_sendq *q, hr_msg *m);
 
+/* The i-th queued entry (i < q->count), counted from the head. */
+static inline hr_sendq_entry *hr_sendq_at(hr_sendq *q, size_t i)
+{
+    hr_sendq_entry *r = q->ring != NULL ? q->ring : q->inl;
+    return &r[(q->head + i) % q->cap];
+}
+
 /* Fills up to max uv_buf_t with the unwritten parts of entries, starting at
  * entry skip. Returns the number filled; *bytes (may be NULL) gets their
  * total length. The buffers point into the messages (valid while the
  * entries are queued). */
-size_t hr_sendq_iov(const hr_sendq *q, size_t skip, uv_buf_t *bufs, size_t max, size_t *bytes);
+size_t hr_sendq_iov(hr_sendq *q, size_t skip, uv_buf_t *bufs, size_t max, size_t *bytes);
+
+/* Unwritten bytes of the first n entries (n <= q->count). */
+size_t hr_sendq_head_bytes(hr_sendq *q, size_t n);
 
 /* Marks n bytes (n <= q->bytes) written from the head: entries written in
  * full are dropped (unref), a partly written one advances its offset. */
