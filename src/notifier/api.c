@@ -13,6 +13,7 @@
 #include "link.h"
 #include "loops.h"
 #include "proto/http_query.h"
+#include "proto/presence_record.h"
 #include "proto/publish.h"
 #include "proto/token.h"
 
@@ -140,8 +141,27 @@ static void handle_publish(nf_loop *l, hr_conn *c, const hr_http_head *head, con
     hr_publish_batch_deinit(&batch);
 }
 
+/* True when an item names the channel of the notifiers' presence records
+ * (cluster.h), which no publisher may forge. */
+static bool names_reserved(const hr_pub_batch *batch)
+{
+    for (size_t i = 0; i < batch->n_items; i++)
+        for (size_t k = 0; k < batch->items[i].n_channels; k++)
+            if (strcmp(batch->items[i].channels[k], HR_PRESENCE_CHANNEL) == 0)
+                return true;
+    return false;
+}
+
 void nf_api_publish(nf_loop *l, hr_conn *c, const hr_pub_batch *batch, bool pusher)
 {
+    if (names_reserved(batch)) {
+        l->stats.publish_rejected++;
+        respond_error(c, 400, "bad_request",
+                      "channel " HR_PRESENCE_CHANNEL
+                      " is reserved for the notifiers' presence records",
+                      NULL);
+        return;
+    }
     if (!hr_broker_is_ready(l->broker)) {
         l->stats.publish_rejected++;
         respond_error(c, 503, "unavailable", "the broker is not connected", "Retry-After: 1\r\n");

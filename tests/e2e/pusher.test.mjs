@@ -10,7 +10,7 @@ import http from 'node:http';
 import Pusher from 'pusher';
 import PusherClient from 'pusher-js';
 import {
-    connectWelcome, directOnly, DEADLINE_MS, freePort, nowS, publishOk, signJwt, spawnServer,
+    connectWelcome, directOnly, DEADLINE_MS, freePort, nowS, publish, publishOk, signJwt, spawnServer,
     startNotifier, test, tmpFile, waitFor, withDeadline, WebSocket,
 } from './lib/harness.mjs';
 import { HAVE_NATS, HAVE_RABBITMQ, HAVE_REDIS, startNats, startRabbit, startRedis } from './lib/servers.mjs';
@@ -115,6 +115,10 @@ describe('Pusher HTTP API with the official pusher package', () => {
         await waitFor(async () => !(await get('/channels/orders')).occupied, 'orders unoccupied once the client left');
         const r = await fetch(signedUrl(nf, 'GET', `/apps/${APP.appId}/channels`, '', { secret: 'wrong' }));
         assert.equal(r.status, 401, 'signed like the POST API');
+        // The presence records' channel cannot be forged through either API.
+        const forged = await publish(nf, { channel: 'herald:presence', data: { hp: 'hello', i: '1' } });
+        assert.equal(forged.status, 400);
+        await assert.rejects(p.trigger('private-herald;presence', 'x', '{}'), (e) => e.status === 400);
     });
 
     test('without --pusher-app-id the endpoints do not exist', opts, async () => {
