@@ -38,7 +38,12 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
     '--disable-sync'];
 const WAIT = DEADLINE_MS * 3; // reconnects wait for the retry delay and health checks
 
-/** Starts herald-gateway with one upstream and a stripped /up/ route. */
+/**
+ * Starts herald-gateway with one upstream and a stripped /up/ route; resolves
+ * once /readyz says every worker listens. Each worker has its own upstream
+ * pool and clients are steered to a worker by address only once all of them
+ * listen: before, a first connection can meet another worker than the next.
+ */
 async function startGateway(upPort) {
     const listen = await freePort();
     const admin = await freePort();
@@ -51,9 +56,9 @@ async function startGateway(upPort) {
     const srv = spawnServer('herald-gateway', ['--config', tmpFile('gateway.yaml', JSON.stringify(cfg))], {}, listen);
     await waitFor(async () => {
         if (srv.exitInfo) throw new Error(`gateway exited: ${srv.stderr()}`);
-        const r = await fetch(`http://127.0.0.1:${admin}/healthz`, { signal: AbortSignal.timeout(1000) });
+        const r = await fetch(`http://127.0.0.1:${admin}/readyz`, { signal: AbortSignal.timeout(1000) });
         return r.status === 200;
-    }, 'the gateway admin /healthz', 20000);
+    }, 'the gateway admin /readyz', 20000);
     srv.url = (p) => `http://127.0.0.1:${listen}/up${p}`;
     return srv;
 }
@@ -124,6 +129,11 @@ describe('gateway: streamed HTTP responses', () => {
             res.write(half);
             seen.p.then(() => res.end(Buffer.alloc(half.length, 'b')));
         });
+        // node closes a keep-alive connection idle for keepAliveTimeout (5 s):
+        // a loaded machine can take longer than that to drain 2 MiB to the
+        // client, and the gateway then rightly drops the closed connection
+        // from its pool. 0: the upstream never gives up on it by itself.
+        up.srv.keepAliveTimeout = 0;
         try {
             const gw = await startGateway(up.port);
             const r = await fetch(gw.url('/big'));
