@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe } from 'node:test';
 import {
-    connectWelcome, freePort, nowS, publishOk, signJwt, spawnServer, startNotifier, test, tmpFile, waitFor,
+    connectWelcome, freePort, nowS, publishOk, signJwt, spawnServer, startNotifier, test, tmpFile, waitFor, gatewayUp,
 } from './lib/harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -48,13 +48,9 @@ async function startGateway(bff) {
     };
     const gw = spawnServer('herald-gateway', ['--config', tmpFile('bff-gw.yaml', JSON.stringify(cfg))], {}, listen);
     gw.admin = `http://127.0.0.1:${admin}`;
-    await waitFor(async () => {
-        if (gw.exitInfo) throw new Error(`gateway exited: ${gw.stderr()}`);
-        const r = await fetch(`${gw.admin}/healthz`, { signal: AbortSignal.timeout(1000) });
-        await r.arrayBuffer();
-        return r.status === 200;
-    }, 'the gateway admin /healthz', 20000);
-    return gw;
+    // Every worker listening (gatewayUp), not only worker 0's /healthz: until then
+    // which worker a client meets depends on start-up timing.
+    return gatewayUp(gw);
 }
 
 describe('BFF example', () => {

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import {
     connect, directOnly, freePort, httpGet, metrics, metricSum, publish, publishOk, runProgram, spawnServer,
-    startNotifier, stopAll, test, tmpFile, waitFor,
+    startNotifier, stopAll, test, tmpFile, waitFor, gatewayUp,
 } from './lib/harness.mjs';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -150,11 +150,10 @@ async function startGateway(servers) {
         routes: [{ path: '/ws', upstream: 'nf', websocket: true }],
     };
     const gw = spawnServer('herald-gateway', ['--config', tmpFile('gateway.yaml', JSON.stringify(cfg))], {}, listen);
-    await waitFor(async () => {
-        if (gw.exitInfo) throw new Error(`gateway exited: ${gw.stderr()}`);
-        return (await fetch(`http://127.0.0.1:${admin}/healthz`)).status === 200;
-    }, 'the gateway', 20000);
-    return gw;
+    gw.admin = `http://127.0.0.1:${admin}`;
+    // Every worker listening (gatewayUp), not only worker 0's /healthz: until then
+    // which worker a client meets depends on start-up timing.
+    return gatewayUp(gw);
 }
 
 for (const [kind, K] of Object.entries(KINDS)) {

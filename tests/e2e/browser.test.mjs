@@ -23,7 +23,7 @@ import path from 'node:path';
 import { after } from 'node:test';
 import { chromium } from 'playwright-core';
 import {
-    test, startNotifier, spawnServer, publishOk, freePort, waitFor, tmpFile, BIN, DEADLINE_MS,
+    test, startNotifier, spawnServer, publishOk, freePort, waitFor, tmpFile, BIN, DEADLINE_MS, gatewayUp,
 } from './lib/harness.mjs';
 import { startRedis } from './lib/servers.mjs';
 
@@ -63,16 +63,10 @@ routes:
 `);
     const gw = spawnServer('herald-gateway', ['--config', cfg], {}, port);
     gw.base = `http://127.0.0.1:${port}`;
-    await waitFor(async () => {
-        if (gw.exitInfo) throw new Error(`gateway exited: ${gw.stderr().slice(-2000)}`);
-        try {
-            const r = await fetch(`http://127.0.0.1:${admin}/healthz`);
-            return r.status === 200;
-        } catch {
-            return false;
-        }
-    }, 'gateway ready', 20000);
-    return gw;
+    gw.admin = `http://127.0.0.1:${admin}`;
+    // Every worker listening (gatewayUp), not only worker 0's /healthz: until then
+    // which worker a client meets depends on start-up timing.
+    return gatewayUp(gw);
 }
 
 /* ---- the page ---- */

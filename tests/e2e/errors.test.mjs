@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import {
     connectWelcome, directOnly, expectRefused, freePort, nowS, publish, signJwt, spawnServer,
-    startNotifier, test, tmpFile, waitFor,
+    startNotifier, test, tmpFile, waitFor, gatewayUp,
 } from './lib/harness.mjs';
 
 const SECRET = 'errors-e2e-secret';
@@ -71,12 +71,9 @@ async function startGateway(notifierPort) {
     const gw = spawnServer('herald-gateway', ['--config', tmpFile('gw.yaml', JSON.stringify(cfg))], {},
         listen);
     gw.admin = `http://127.0.0.1:${admin}`;
-    await waitFor(async () => {
-        if (gw.exitInfo) throw new Error(`gateway exited: ${gw.stderr()}`);
-        const r = await fetch(`${gw.admin}/healthz`, { signal: AbortSignal.timeout(1000) });
-        return r.status === 200;
-    }, 'the gateway admin /healthz', 20000);
-    return gw;
+    // Every worker listening (gatewayUp), not only worker 0's /healthz: until then
+    // which worker a client meets depends on start-up timing.
+    return gatewayUp(gw);
 }
 
 /** The gateway's JSON access-log lines (stdout shares the harness's log file). */

@@ -29,7 +29,7 @@ import { test } from 'node:test';
 import WebSocket from 'ws';
 import {
     BIN, waitFor, DEADLINE_MS, freePort, startNotifier, spawnServer, tmpFile, signJwt, publishOk, connect,
-    test as serverTest,
+    test as serverTest, gatewayUp,
 } from './lib/harness.mjs';
 import { HAVE_REDIS, RespClient, startRedis } from './lib/servers.mjs';
 
@@ -340,8 +340,8 @@ async function startShipped(nfArgs) {
         cfg = cfg.split(from).join(to);
     }
     const gw = spawnServer('herald-gateway', ['--config', tmpFile('shipped-gateway.yaml', cfg)], {}, listen);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/healthz`).catch(() => ({}))).status === 200,
-        'the gateway admin /healthz', WAIT);
+    gw.admin = `http://127.0.0.1:${admin}`;
+    await gatewayUp(gw, WAIT);
     return { nf, gw, base: `http://127.0.0.1:${listen}`, wsBase: `ws://127.0.0.1:${listen}` };
 }
 

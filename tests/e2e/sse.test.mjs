@@ -17,7 +17,7 @@ import { describe } from 'node:test';
 import { chromium } from 'playwright-core';
 import {
     freePort, metrics, metricSum, nowS, publishOk, signJwt, spawnServer, startNotifier, test,
-    tmpFile, waitFor, withDeadline, DEADLINE_MS,
+    tmpFile, waitFor, withDeadline, DEADLINE_MS, gatewayUp,
 } from './lib/harness.mjs';
 
 import { HAVE_REDIS, startRedis } from './lib/servers.mjs';
@@ -392,8 +392,8 @@ describe('SSE clients', () => {
                     routes: [{ path: '/sse', upstream: 'nf' }, { path: '/', static: path.dirname(page) }],
                 };
                 const gw = spawnServer('herald-gateway', ['--config', tmpFile('gateway.yaml', JSON.stringify(cfg))], {}, port);
-                await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/healthz`)).status === 200,
-                    'gateway ready', 20000);
+                gw.admin = `http://127.0.0.1:${admin}`;
+                await gatewayUp(gw);
                 browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
                 const tab = await (await browser.newContext()).newPage();
                 await tab.goto(`http://127.0.0.1:${port}/${path.basename(page)}`);

@@ -9,7 +9,7 @@ import { describe } from 'node:test';
 import { WebSocketServer } from 'ws';
 import {
     acceptFor, DEADLINE_MS, freePort, rawConnect, spawnServer, test, tmpFile, waitFor, withDeadline,
-    WebSocket,
+    WebSocket, gatewayUp,
 } from './lib/harness.mjs';
 
 /** A ws echo server on a free port; pick(offers) chooses the protocol. */
@@ -44,12 +44,10 @@ async function startGateway(upPort) {
     };
     const cfgPath = tmpFile('gateway.yaml', JSON.stringify(cfg, null, 1));
     const srv = spawnServer('herald-gateway', ['--config', cfgPath], {}, listen);
-    await waitFor(async () => {
-        if (srv.exitInfo) throw new Error(`gateway exited: ${srv.stderr()}`);
-        const r = await fetch(`http://127.0.0.1:${admin}/healthz`, { signal: AbortSignal.timeout(1000) });
-        return r.status === 200;
-    }, 'the gateway admin /healthz', 20000);
-    return srv;
+    srv.admin = `http://127.0.0.1:${admin}`;
+    // Every worker listening (gatewayUp), not only worker 0's /healthz: until then
+    // which worker a client meets depends on start-up timing.
+    return gatewayUp(srv);
 }
 
 /** Opens a ws client offering protocols; resolves to the open socket. */

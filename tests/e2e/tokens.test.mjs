@@ -17,7 +17,7 @@ import { after, before, describe } from 'node:test';
 import { Herald } from '../../web/herald.js';
 import {
     WebSocket, connect, connectWelcome, directOnly, expectRefused, freePort, gatewayOnly, nowS, publishOk,
-    signJwt, spawnServer, startNotifier, stopAll, test, tmpFile, UPSTREAM, VIA_GATEWAY, waitFor,
+    signJwt, spawnServer, startNotifier, stopAll, test, tmpFile, UPSTREAM, VIA_GATEWAY, waitFor, gatewayUp,
 } from './lib/harness.mjs';
 
 const SECRET = 'e2e-token-secret-0123456789';
@@ -282,13 +282,9 @@ async function startVerifyingGateway(nf) {
     };
     const gw = spawnServer('herald-gateway', ['--config', tmpFile('gw-verify.yaml', JSON.stringify(cfg))], {}, listen);
     gw.admin = `http://127.0.0.1:${admin}`;
-    await waitFor(async () => {
-        if (gw.exitInfo) throw new Error(`gateway exited: ${gw.stderr()}`);
-        const r = await fetch(`${gw.admin}/healthz`).catch(() => null);
-        if (r) await r.arrayBuffer();
-        return r?.status === 200;
-    }, 'the verifying gateway');
-    return gw;
+    // Every worker listening (gatewayUp), not only worker 0's /healthz: until then
+    // which worker a client meets depends on start-up timing.
+    return gatewayUp(gw);
 }
 
 describe('token lifetime and client publish, the gateway verifies', { skip: !VIA_GATEWAY && 'gateway modes only' }, () => {
@@ -323,12 +319,8 @@ describe('the shipped config/gateway.yaml', () => {
             .replace('../web/', path.join(root, 'web/'))
             .replace('script: transforms/demo.lua', `script: ${path.join(root, 'config/transforms/demo.lua')}`);
         const gw = spawnServer('herald-gateway', ['--config', tmpFile('shipped.yaml', cfg)], {}, listen);
-        await waitFor(async () => {
-            if (gw.exitInfo) throw new Error(`gateway exited: ${gw.stderr()}`);
-            const r = await fetch(`http://127.0.0.1:${admin}/healthz`).catch(() => null);
-            if (r) await r.arrayBuffer();
-            return r?.status === 200;
-        }, 'the shipped gateway');
+        gw.admin = `http://127.0.0.1:${admin}`;
+        await gatewayUp(gw);
         for (const p of ['/publish', '/api/publish', '/api/publish/x']) {
             const r = await fetch(`http://127.0.0.1:${listen}${p}`, {
                 method: 'POST', headers: { 'content-type': 'application/json' },

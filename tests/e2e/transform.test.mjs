@@ -14,7 +14,7 @@ import path from 'node:path';
 import { describe } from 'node:test';
 import {
     BIN, connect, connectWelcome, expectRefused, freePort, parseMetrics, publishOk, runProgram,
-    spawnServer, startNotifier, test, waitFor,
+    spawnServer, startNotifier, test, waitFor, gatewayUp,
 } from './lib/harness.mjs';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-transform-'));
@@ -60,13 +60,9 @@ async function gatewayFor(nf, mode, routes, extra = {}) {
     const gw = spawnServer('herald-gateway', ['--config', cfgPath, '--workers', '1'], {}, listen);
     gw.admin = `http://127.0.0.1:${admin}`;
     gw.cfgPath = cfgPath;
-    await waitFor(async () => {
-        if (gw.exitInfo) throw new Error(`gateway exited: ${gw.stderr()}`);
-        const r = await fetch(`${gw.admin}/healthz`, { signal: AbortSignal.timeout(1000) });
-        await r.arrayBuffer();
-        return r.status === 200;
-    }, 'the gateway admin /healthz', 20000);
-    return gw;
+    // Every worker listening (gatewayUp), not only worker 0's /healthz: until then
+    // which worker a client meets depends on start-up timing.
+    return gatewayUp(gw);
 }
 
 async function scrape(gw) {
