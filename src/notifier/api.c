@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "cluster.h"
 #include "link.h"
 #include "loops.h"
 #include "proto/http_query.h"
@@ -386,7 +387,8 @@ static void handle_metrics(nf_loop *l, hr_conn *c)
 
 static void handle_readyz(nf_loop *l, hr_conn *c)
 {
-    if (hr_broker_is_ready(l->broker) && !l->stopping)
+    /* and every loop's Pusher presence is current (cluster.h) */
+    if (hr_broker_is_ready(l->broker) && !l->stopping && nf_cluster_ready())
         hr_conn_respond(c, 200, "text/plain", "ready\n", 6, NULL);
     else
         hr_conn_respond(c, 503, "text/plain", "not ready\n", 10, NULL);

@@ -239,6 +239,7 @@ int nf_loop_init(nf_loop *l, uv_loop_t *uv, const nf_config *cfg, char *err, siz
         snprintf(err, errcap, "herald-notifier: cannot create the server (out of memory)");
         return HR_ENOMEM;
     }
+    nf_cluster_start(l, &nf_pusher_carrier); /* Pusher presence (cluster.h) */
     return 0;
 }
 

@@ -2,6 +2,7 @@
  * records this loop publishes, and what it does with the ones it reads. */
 #include "cluster.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,15 +12,18 @@
 #include "cpub.h"
 #include "presence.h"
 #include "proto/cproto.h"
-#include "pusher.h"
 
 /* Most member connections the table holds (all instances together). */
 #define MAX_ENTRIES 1000000
 /* Least time between two syncs this loop sends (wants from many peers). */
 #define SYNC_GAP_MS 1000
 
+/* Started loops of this process whose own hello has not come back yet. */
+static atomic_uint not_live;
+
 typedef struct nf_cluster {
     nf_loop *loop;
+    const nf_cluster_carrier *carrier; /* this loop's Pusher connections */
     nf_presence *table;
     uint64_t instance;
     uint64_t last_hb_ms, last_sync_ms, last_hello_ms;
@@ -34,38 +38,54 @@ static void send_signal(nf_loop *l, hr_presence_kind kind, uint64_t n);
 static void on_change(void *arg, const char *channel, const char *user_id, const char *user_info,
                       bool added, const char *socket_id)
 {
-    (void)arg;
+    const cluster *c = arg;
     const hr_pusher_member m = {user_id, user_info};
-    nf_pusher_deliver_member(channel, &m, added, added ? socket_id : NULL);
+    c->carrier->member(channel, &m, added, added ? socket_id : NULL);
 }
 
+/* This loop's state, or NULL: Pusher off, or out of memory at start. */
 static cluster *get(nf_loop *l)
 {
-    if (l->cluster != NULL)
-        return l->cluster;
+    return l->cluster;
+}
+
+void nf_cluster_start(nf_loop *l, const nf_cluster_carrier *carrier)
+{
+    if (l->cfg->pusher_app_id == NULL || l->cluster != NULL)
+        return;
     cluster *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return NULL;
+    if (c == NULL) {
+        hr_log(HR_LOG_WARN, "notifier", "presence off on this loop error=\"out of memory\"");
+        return;
+    }
     c->loop = l;
+    c->carrier = carrier;
     c->table = nf_presence_new(MAX_ENTRIES, on_change, c);
     uint64_t r = 0;
     (void)uv_random(NULL, NULL, &r, sizeof r, 0, NULL);
     r ^= l->start_ms * 0x9E3779B97F4A7C15ULL;
     c->instance = 1 + (r % 999999999999ULL);
     if (c->table == NULL) {
+        hr_log(HR_LOG_WARN, "notifier", "presence off on this loop error=\"out of memory\"");
         free(c);
-        return NULL;
+        return;
     }
     l->cluster = c;
+    atomic_fetch_add(&not_live, 1);
     if (l->broker == NULL) /* another loop: loop 0 forwards what comes back */
         send_signal(l, HR_PRESENCE_HELLO, 0);
-    return c;
 }
 
-void nf_cluster_start(nf_loop *l)
+bool nf_cluster_ready(void)
 {
-    if (l->cfg->pusher_app_id != NULL)
-        (void)get(l);
+    return atomic_load(&not_live) == 0;
+}
+
+static void set_live(cluster *c)
+{
+    if (!c->live)
+        atomic_fetch_sub(&not_live, 1);
+    c->live = true;
 }
 
 uint64_t nf_cluster_instance(nf_loop *l)
@@ -78,6 +98,8 @@ void nf_cluster_free(nf_loop *l)
 {
     if (l->cluster == NULL)
         return;
+    if (!l->cluster->live)
+        atomic_fetch_sub(&not_live, 1);
     nf_presence_free(l->cluster->table);
     free(l->cluster);
     l->cluster = NULL;
@@ -117,13 +139,14 @@ static void send_signal(nf_loop *l, hr_presence_kind kind, uint64_t n)
         (void)publish(l, hr_presence_write_signal(kind, c->instance, n, &json, &len), &json, &len);
 }
 
-void nf_cluster_member(nf_loop *l, const hr_presence_entry *e, bool add)
+int nf_cluster_member(nf_loop *l, const hr_presence_entry *e, bool add)
 {
     cluster *c = l->stopping ? NULL : get(l);
     char *json = NULL;
     size_t len = 0;
-    if (c != NULL)
-        (void)publish(l, hr_presence_write_entry(add, c->instance, e, &json, &len), &json, &len);
+    if (c == NULL)
+        return HR_EBROKER;
+    return publish(l, hr_presence_write_entry(add, c->instance, e, &json, &len), &json, &len);
 }
 
 int nf_cluster_client_event(nf_loop *l, const char *channel, const char *socket_id,
@@ -166,9 +189,11 @@ static void sync_add(void *arg, const hr_presence_entry *e)
     b->e[b->n++] = *e;
 }
 
-static void send_sync(nf_loop *l, cluster *c, uint64_t now)
+/* hello: always answered (a new instance-loop waits for the answers);
+ * a want at most once per SYNC_GAP_MS. */
+static void send_sync(nf_loop *l, cluster *c, uint64_t now, bool hello)
 {
-    if (c->last_sync_ms != 0 && now - c->last_sync_ms < SYNC_GAP_MS)
+    if (!hello && c->last_sync_ms != 0 && now - c->last_sync_ms < SYNC_GAP_MS)
         return;
     c->last_sync_ms = now;
     sync_batch *b = malloc(sizeof *b);
@@ -178,7 +203,7 @@ static void send_sync(nf_loop *l, cluster *c, uint64_t now)
     b->instance = c->instance;
     b->part = 0;
     b->n = 0;
-    nf_pusher_each_member(sync_add, b);
+    c->carrier->each_member(sync_add, b);
     sync_flush(b, true);
     free(b);
 }
@@ -186,23 +211,22 @@ static void send_sync(nf_loop *l, cluster *c, uint64_t now)
 void nf_cluster_broker_up(nf_loop *l)
 {
     cluster *c = get(l);
-    if (c == NULL || l->cfg->pusher_app_id == NULL)
+    if (c == NULL)
         return;
     send_signal(l, HR_PRESENCE_HELLO, 0);
-    c->last_sync_ms = 0;
-    send_sync(l, c, uv_now(l->uv));
+    send_sync(l, c, uv_now(l->uv), true);
 }
 
 void nf_cluster_tick(nf_loop *l)
 {
     cluster *c = l->cluster;
-    if (c == NULL || l->cfg->pusher_app_id == NULL)
+    if (c == NULL)
         return;
     const uint64_t now = uv_now(l->uv);
     const uint64_t timeout = (uint64_t)l->cfg->pusher_presence_timeout_s * 1000;
     if (!c->live && now - c->last_hello_ms >= 1000) /* the broker was not up yet */
         send_signal(l, HR_PRESENCE_HELLO, 0);
-    const size_t mine = nf_pusher_count_members();
+    const size_t mine = c->carrier->count_members();
     if (mine > 0 && now - c->last_hb_ms >= timeout / 3) {
         c->last_hb_ms = now;
         send_signal(l, HR_PRESENCE_HEARTBEAT, mine);
@@ -219,13 +243,15 @@ static void apply(nf_loop *l, cluster *c, const hr_presence_record *r, uint64_t 
     switch (r->kind) {
     case HR_PRESENCE_ADD:
         (void)nf_presence_add(c->table, r->instance, r->entries, now);
+        if (r->instance == c->instance) /* ours is back: the table is current for it */
+            c->carrier->joined(r->entries->channel, r->entries->socket_id);
         break;
     case HR_PRESENCE_REMOVE:
         (void)nf_presence_remove(c->table, r->entries->channel, r->entries->socket_id);
         break;
     case HR_PRESENCE_HELLO:
         if (r->instance != c->instance)
-            send_sync(l, c, now);
+            send_sync(l, c, now, true);
         break;
     case HR_PRESENCE_HEARTBEAT:
         if (nf_presence_entries_of(c->table, r->instance) != r->count)
@@ -233,7 +259,7 @@ static void apply(nf_loop *l, cluster *c, const hr_presence_record *r, uint64_t 
         break;
     case HR_PRESENCE_WANT:
         if (r->to == c->instance)
-            send_sync(l, c, now);
+            send_sync(l, c, now, false);
         break;
     case HR_PRESENCE_SYNC:
         if (r->count == 0)
@@ -244,7 +270,7 @@ static void apply(nf_loop *l, cluster *c, const hr_presence_record *r, uint64_t 
             nf_presence_sync_end(c->table, r->instance);
         break;
     case HR_PRESENCE_CLIENT_EVENT:
-        nf_pusher_deliver_client_event(l, r);
+        c->carrier->client_event(l, r);
         break;
     case HR_PRESENCE_SKIP:
         break; /* only from loop 0 (handle), never through the broker */
@@ -270,7 +296,7 @@ static int handle(nf_loop *l, const char *data, size_t len, bool from_zero, cons
         c->skip_id = (hr_event_id){r.count, r.to};
     } else if (kind != HR_PRESENCE_SKIP) {
         if (!c->live && r.kind == HR_PRESENCE_HELLO && r.instance == c->instance)
-            c->live = true;
+            set_live(c);
         else if (!c->live && r.kind == HR_PRESENCE_HELLO && l->broker == NULL)
             send_signal(l, HR_PRESENCE_HELLO, 0); /* the broker is up now: ours again */
         if (c->live)
@@ -289,7 +315,7 @@ bool nf_cluster_on_event(nf_loop *l, const hr_event *ev)
         reserved = reserved || is_reserved(ev->channels[i]);
     if (!reserved)
         return false;
-    if (ev->n_channels == 1 && l->cfg->pusher_app_id != NULL)
+    if (ev->n_channels == 1)
         (void)handle(l, ev->data, ev->data_len, false, ev);
     return true;
 }
@@ -299,9 +325,8 @@ bool nf_cluster_on_frame(nf_loop *l, const char *channel, const hr_msg *plain)
     if (!is_reserved(channel))
         return false;
     hr_cproto_event ev;
-    if (l->cfg->pusher_app_id != NULL &&
-        hr_cproto_parse_event(plain->data + plain->head_len, plain->len - plain->head_len, &ev) ==
-            1)
+    if (l->cluster != NULL && hr_cproto_parse_event(plain->data + plain->head_len,
+                                                    plain->len - plain->head_len, &ev) == 1)
         (void)handle(l, ev.data, ev.data_len, true, NULL);
     return true;
 }
@@ -321,12 +346,12 @@ void nf_cluster_forward_skip(nf_loop *l, const hr_event *ev)
     free(json);
 }
 
-void nf_cluster_exclude_for(nf_loop *l, hr_event_id id)
+const char *nf_cluster_skip_for(nf_loop *l, hr_event_id id)
 {
     const cluster *c = l->cluster;
-    nf_pusher_exclude(c != NULL && c->skip_socket[0] != '\0' && hr_event_id_cmp(c->skip_id, id) == 0
-                          ? c->skip_socket
-                          : NULL);
+    return c != NULL && c->skip_socket[0] != '\0' && hr_event_id_cmp(c->skip_id, id) == 0
+               ? c->skip_socket
+               : NULL;
 }
 
 /* ---- queries ---- */

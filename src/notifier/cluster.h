@@ -24,7 +24,23 @@
  * the broker and passes every record on to the others through their inbox
  * (nf_hub_forward, in broker order); the others publish through loop 0
  * (cpub.h). An HTTP API socket_id reaches the other loops as a SKIP note
- * just ahead of the event's frames. The state hangs off nf_loop. */
+ * just ahead of the event's frames. The state hangs off nf_loop.
+ *
+ * Joining: a presence subscription is answered (subscription_succeeded)
+ * when its own "add" record comes back through the broker, so the list
+ * holds every member whose join the broker ordered before it (their
+ * subscription_succeeded went out before this subscribe began, on any
+ * loop or instance); a later join is a member_added. If the record does
+ * not come back within JOIN_WAIT_MS (pusher.c: broker down or slow), the
+ * subscription is answered with what this loop knows. Start: /readyz waits
+ * until every loop's hello came back (nf_cluster_ready). Members that were
+ * there before this instance started arrive in the others' sync answers to
+ * that hello, about one broker round trip later; a subscriber in that
+ * round trip may get them as member_added instead of in the list.
+ *
+ * Calls: pusher.c calls in here; cluster.c reaches the loop's Pusher
+ * connections only through the nf_cluster_carrier its owner installs
+ * (nf_cluster_start), so the two files never call each other round. */
 #ifndef NF_CLUSTER_H
 #define NF_CLUSTER_H
 
@@ -38,13 +54,37 @@
 #include "proto/presence_record.h"
 #include "proto/pusher.h"
 
+/* What cluster.c needs of this loop's Pusher connections (pusher.c's
+ * nf_pusher_carrier, installed by the loop's owner: app.c, loops.c). */
+typedef struct nf_cluster_carrier {
+    /* member_added (added) or member_removed about who to this loop's
+     * members of channel, except the socket except_socket (NULL: none). */
+    void (*member)(const char *channel, const hr_pusher_member *who, bool added,
+                   const char *except_socket);
+    /* This loop's "add" record of socket_id's membership of channel came
+     * back through the broker: its subscription is answered now. */
+    void (*joined)(const char *channel, const char *socket_id);
+    /* Client event r to this loop's subscribers of its channel but its sender. */
+    void (*client_event)(nf_loop *l, const hr_presence_record *r);
+    /* each() with every presence membership of this loop's connections. */
+    void (*each_member)(void (*each)(void *arg, const hr_presence_entry *e), void *arg);
+    /* How many memberships that is. */
+    size_t (*count_members)(void);
+} nf_cluster_carrier;
+
 /* This loop's instance number (random, non-zero, < 10^12): the prefix of
  * its socket ids and the sender of its records. */
 uint64_t nf_cluster_instance(nf_loop *l);
 
-/* Another loop at its start (loops.c, before its thread runs): its state
- * and hello, so it knows the members before its first Pusher client. */
-void nf_cluster_start(nf_loop *l);
+/* Sets up loop l's state (Pusher on: cfg->pusher_app_id) with its
+ * carrier (borrowed, static). Loop 0 at its start (app.c); another loop
+ * before its thread runs (loops.c), whose hello goes out now, so it knows
+ * the members before its first Pusher client. */
+void nf_cluster_start(nf_loop *l, const nf_cluster_carrier *carrier);
+
+/* True when every started loop of this process had its own hello back
+ * (its records are current): /readyz waits for it. Thread-safe. */
+bool nf_cluster_ready(void);
 
 /* The broker went up: announce this instance (hello) and its members. */
 void nf_cluster_broker_up(nf_loop *l);
@@ -64,13 +104,14 @@ bool nf_cluster_on_frame(nf_loop *l, const char *channel, const hr_msg *plain);
  * API's socket_id), tells the other loops, ahead of ev's frames. */
 void nf_cluster_forward_skip(nf_loop *l, const hr_event *ev);
 
-/* Another loop, around delivering event id: sets the Pusher carrier's
- * exclusion (nf_pusher_exclude) to the socket loop 0 said id skips, or
- * clears it. */
-void nf_cluster_exclude_for(nf_loop *l, hr_event_id id);
+/* Another loop, before delivering event id: the socket id loop 0 said id
+ * skips (for nf_pusher_exclude), or NULL. Valid until the next record. */
+const char *nf_cluster_skip_for(nf_loop *l, hr_event_id id);
 
-/* A local connection joined (add) or left a presence channel. */
-void nf_cluster_member(nf_loop *l, const hr_presence_entry *e, bool add);
+/* A local connection joined (add) or left a presence channel. Returns 0
+ * when the record went out (an add is then answered through the carrier's
+ * joined), or an HR_E* code (not sent: answer the join now). */
+int nf_cluster_member(nf_loop *l, const hr_presence_entry *e, bool add);
 
 /* A client event from local connection socket_id: published for every
  * instance. Returns 0 or an HR_E* code (not sent). */

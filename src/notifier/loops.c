@@ -97,7 +97,7 @@ static void handle_item(shard *s, nf_inbox_item *it)
     switch (it->kind) {
     case NF_INBOX_EVENT: /* presence records go to cluster.c, never to the hub */
         if (!s->l.stopping && !nf_cluster_on_frame(&s->l, it->channel, it->msg)) {
-            nf_cluster_exclude_for(&s->l, it->id);
+            nf_pusher_exclude(nf_cluster_skip_for(&s->l, it->id));
             (void)nf_hub_deliver(s->l.hub, it->channel, it->id, it->msg, it->now_ms);
             nf_pusher_exclude(NULL);
         }
@@ -222,7 +222,7 @@ static shard *shard_new(nf_shards *sh, const nf_loop *p, unsigned index, char *e
     s->l.forward_publish = forward_publish;
     s->l.forward_arg = s;
     if (rc == 0)
-        nf_cluster_start(&s->l); /* Pusher presence: its hello goes out now */
+        nf_cluster_start(&s->l, &nf_pusher_carrier); /* Pusher presence: its hello goes out now */
     if (rc == 0 && uv_thread_create(&s->thread, run_shard, s) == 0) {
         s->running = true;
         return s;

@@ -38,10 +38,16 @@ typedef struct membership {
     struct membership *next;
     char channel[HR_PUSHER_CHANNEL_MAX + 1]; /* the Pusher name */
     char *user_id, *user_info;
+    uint64_t joined_ms; /* loop time of the subscribe */
+    bool pending;       /* subscription_succeeded not sent yet: hears no member events */
 } membership;
 
 /* Most members listed in subscription_succeeded (Pusher's limit). */
 #define MAX_MEMBERS 100
+/* Longest wait for a join's own record to come back through the broker
+ * before subscription_succeeded goes out anyway, with the members this
+ * loop knows (cluster.h); checked once a second (nf_pusher_tick). */
+#define JOIN_WAIT_MS 2000
 
 struct nf_pusher {
     nf_conn_kind kind; /* NF_KIND_PUSHER; first member */
@@ -175,21 +181,25 @@ static hr_presence_entry entry_of(const nf_pusher *p, const membership *m)
     return (hr_presence_entry){m->channel, p->socket_id, m->user_id, m->user_info};
 }
 
-void nf_pusher_deliver_member(const char *channel, const hr_pusher_member *who, bool added,
-                              const char *except_socket)
+/* The carrier's member (cluster.h): a member that is still pending hears
+ * nothing; its subscription_succeeded lists the table as it is then. */
+static void deliver_member(const char *channel, const hr_pusher_member *who, bool added,
+                           const char *except_socket)
 {
     char *json = NULL;
     size_t len = 0;
     if (hr_pusher_write_member(channel, added, who, &json, &len) != 0)
         return;
-    for (nf_pusher *q = cache.all; q != NULL; q = q->next)
-        if (member_of(q, channel) != NULL &&
+    for (nf_pusher *q = cache.all; q != NULL; q = q->next) {
+        const membership *m = member_of(q, channel);
+        if (m != NULL && !m->pending &&
             (except_socket == NULL || strcmp(q->socket_id, except_socket) != 0))
             hr_conn_send_text(q->conn, json, len);
+    }
     free(json);
 }
 
-void nf_pusher_each_member(void (*each)(void *arg, const hr_presence_entry *e), void *arg)
+static void each_member(void (*each)(void *arg, const hr_presence_entry *e), void *arg)
 {
     for (const nf_pusher *q = cache.all; q != NULL; q = q->next)
         for (const membership *m = q->members; m != NULL; m = m->next) {
@@ -198,7 +208,7 @@ void nf_pusher_each_member(void (*each)(void *arg, const hr_presence_entry *e), 
         }
 }
 
-size_t nf_pusher_count_members(void)
+static size_t count_members(void)
 {
     size_t n = 0;
     for (const nf_pusher *q = cache.all; q != NULL; q = q->next)
@@ -207,24 +217,35 @@ size_t nf_pusher_count_members(void)
     return n;
 }
 
+static void answer_join(nf_pusher *p, membership *m);
+
 /* Records p as the member of ch it signed for (authorize kept it) and
- * tells the cluster. A second subscribe to ch changes nothing. */
-static membership *join(nf_pusher *p, const char *ch)
+ * tells the cluster; the subscription is answered when that record comes
+ * back (joined), or at once when it could not go out. A second subscribe
+ * to ch is answered again (or by the first's answer, still pending). */
+static void join(nf_pusher *p, const char *ch)
 {
     membership *m = member_of(p, ch);
-    if (m != NULL)
-        return m;
-    if (p->member_id == NULL || (m = calloc(1, sizeof *m)) == NULL)
-        return NULL;
+    if (m != NULL) {
+        if (!m->pending)
+            answer_join(p, m);
+        return;
+    }
+    if (p->member_id == NULL || (m = calloc(1, sizeof *m)) == NULL) {
+        send_sub_error(p, ch, 400, "Presence data missing");
+        return;
+    }
     snprintf(m->channel, sizeof m->channel, "%s", ch);
     m->user_id = p->member_id;
     m->user_info = p->member_info;
     p->member_id = p->member_info = NULL;
+    m->joined_ms = uv_now(p->loop->uv);
+    m->pending = true;
     m->next = p->members;
     p->members = m;
     const hr_presence_entry e = entry_of(p, m);
-    nf_cluster_member(p->loop, &e, true);
-    return m;
+    if (nf_cluster_member(p->loop, &e, true) != 0)
+        answer_join(p, m);
 }
 
 static void leave(nf_pusher *p, const char *ch)
@@ -243,15 +264,12 @@ static void leave(nf_pusher *p, const char *ch)
     }
 }
 
-static void on_presence_subscribed(nf_pusher *p, const char *ch)
+/* subscription_succeeded for m: the cluster's members, p's user first
+ * (added when the table lacks it: its record did not come back). */
+static void answer_join(nf_pusher *p, membership *m)
 {
-    const membership *m = join(p, ch);
-    if (m == NULL) {
-        send_sub_error(p, ch, 400, "Presence data missing");
-        return;
-    }
-    /* The cluster's members, p's user first; p itself until its own
-     * record comes back through the broker. */
+    const char *ch = m->channel;
+    m->pending = false;
     hr_pusher_member list[MAX_MEMBERS];
     size_t n = nf_cluster_members(p->loop, ch, m->user_id, list, MAX_MEMBERS);
     if (n == 0 || strcmp(list[0].user_id, m->user_id) != 0) {
@@ -274,7 +292,7 @@ static void on_subscribed(nf_pusher *p, json_t *channels)
         if (h == NULL || hr_pusher_channel_from_herald(h, strlen(h), ch) < 0)
             continue;
         if (hr_pusher_channel_kind(ch, strlen(ch)) == HR_PUSHER_PRESENCE) {
-            on_presence_subscribed(p, ch);
+            join(p, ch);
             continue;
         }
         char *json = NULL;
@@ -555,7 +573,8 @@ static void client_event(nf_pusher *p, const hr_pusher_msg *m)
         send_error(p, 0, "Client event rejected");
 }
 
-void nf_pusher_deliver_client_event(nf_loop *l, const hr_presence_record *r)
+/* The carrier's client_event (cluster.h). */
+static void deliver_client_event(nf_loop *l, const hr_presence_record *r)
 {
     char h[HR_CHANNEL_MAX + 1];
     if (!l->cfg->pusher_client_events ||
@@ -632,6 +651,9 @@ void nf_pusher_tick(nf_loop *l)
         next = p->next;
         if (p->refuse_code != 0 || !hr_conn_is_open(p->conn))
             continue;
+        for (membership *m = p->members; m != NULL; m = m->next)
+            if (m->pending && now - m->joined_ms >= JOIN_WAIT_MS)
+                answer_join(p, m); /* its record did not come back in time */
         if (p->ping_ms != 0 && now - p->ping_ms >= wait) {
             hr_conn_close(p->conn, HR_PUSHER_E_PONG_TIMEOUT, "Pong reply not received");
         } else if (p->ping_ms == 0 && now - p->last_rx_ms >= idle) {
@@ -665,3 +687,26 @@ void nf_pusher_close(nf_pusher *p)
     if (--cache.conns == 0)
         cache_drop();
 }
+
+/* The carrier's joined (cluster.h): socket_id's own add record for
+ * channel came back through the broker, so every member the broker ordered
+ * before it is in the table now. */
+static void joined(const char *channel, const char *socket_id)
+{
+    for (nf_pusher *q = cache.all; q != NULL; q = q->next) {
+        if (strcmp(q->socket_id, socket_id) != 0)
+            continue;
+        membership *m = member_of(q, channel);
+        if (m != NULL && m->pending)
+            answer_join(q, m);
+        return;
+    }
+}
+
+const nf_cluster_carrier nf_pusher_carrier = {
+    .member = deliver_member,
+    .joined = joined,
+    .client_event = deliver_client_event,
+    .each_member = each_member,
+    .count_members = count_members,
+};

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "app.h"
+#include "cluster.h"
 #include "net/conn.h"
 #include "proto/http_head.h"
 #include "proto/presence_record.h"
@@ -49,22 +50,8 @@ void nf_pusher_tick(nf_loop *l);
  * again with NULL. socket_id is borrowed for that time. */
 void nf_pusher_exclude(const char *socket_id);
 
-/* ---- for cluster.c: this loop's Pusher connections ---- */
-
-/* Sends member_added (added) or member_removed about who to every
- * connection of this loop that is a member of channel, except the one
- * whose socket id is except_socket (NULL: none). */
-void nf_pusher_deliver_member(const char *channel, const hr_pusher_member *who, bool added,
-                              const char *except_socket);
-
-/* Sends client event r to the connections of loop l subscribed to its
- * channel, except its sender. */
-void nf_pusher_deliver_client_event(nf_loop *l, const hr_presence_record *r);
-
-/* Calls each with every presence membership of this loop's connections. */
-void nf_pusher_each_member(void (*each)(void *arg, const hr_presence_entry *e), void *arg);
-
-/* Presence memberships of this loop's connections. */
-size_t nf_pusher_count_members(void);
+/* What cluster.c reaches of this loop's Pusher connections (cluster.h),
+ * installed with nf_cluster_start by the loop's owner. */
+extern const nf_cluster_carrier nf_pusher_carrier;
 
 #endif
