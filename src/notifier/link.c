@@ -5,13 +5,14 @@
  *
  * Broadcast cost: the event's JSON is encoded once by the hub (an hr_msg
  * holding the whole WebSocket frame). The hub hands that same hr_msg to each
- * subscriber in turn; consecutive sends of one message to sessions of one
- * link collect in the link's pending broadcast (a reference to the message
- * and a reusable array of session ids), which becomes ONE BCAST frame (its
+ * subscriber in turn (a Pusher session the event's Pusher frame, pusher.c);
+ * the sends of one message to sessions of one link collect in the link's
+ * pending broadcasts (bcasts.h: a reference to each message and a reusable
+ * array of session ids), each of which becomes ONE BCAST frame (its
  * header and ids copied into the batch, the payload queued by reference: no
  * copy; up to HR_LINK_MAX_BCAST ids per frame) as soon as anything else is
  * written to the link or the batch leaves. Every write to the batch goes
- * through out_of(), which emits the pending broadcast first, so each
+ * through out_of(), which emits the pending broadcasts first, so each
  * session's frames keep their order. A gateway that said version 1 in its
  * HELLO gets one DATA frame per session (header + the same reference). */
 #include "link.h"
@@ -25,6 +26,7 @@
 #include <uv.h>
 
 #include "app.h"
+#include "bcasts.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -35,6 +37,7 @@
 #include "proto/link.h"
 #include "proto/link_flow.h"
 #include "proto/ws_frame.h"
+#include "pusher.h"
 #include "session.h"
 
 #define LINK_OUT_LIMIT ((size_t)256 << 20) /* bytes queued toward one gateway link */
@@ -45,26 +48,19 @@ struct nf_lsess {
     nf_link *link;
     uint32_t id;
     nf_session *s;
+    nf_pusher *p;      /* instead of s: a Pusher client (an OPEN for /app/, pusher.h) */
     hr_link_flow flow; /* window, PAUSE, held messages (max = --send-queue-limit) */
     bool closing, wrote;
     nf_lsess *next_dead;
+    nf_bcast_mark bc_mark; /* where it waits in the link's pending broadcasts */
 };
-
-/* One event on its way to several sessions of this link (see top). */
-typedef struct pending_bcast {
-    hr_msg *msg; /* our reference; NULL: nothing pending */
-    uint8_t opcode;
-    size_t off, len; /* the WebSocket payload inside msg */
-    uint32_t *ids;   /* reused from one broadcast to the next */
-    size_t n, cap;
-} pending_bcast;
 
 struct nf_link {
     nf_links *t;
     hr_link_conn *conn; /* the transport; ours until on_free */
     uint32_t serial;    /* process-wide link number: makes session ids unique */
-    pending_bcast bc;
-    uint8_t *head; /* HR_LINK_MAX_HEAD bytes: the leading bytes of a BCAST or DATA */
+    nf_bcasts bc;       /* events on their way to several sessions (see top) */
+    uint8_t *head;      /* HR_LINK_MAX_HEAD bytes: the leading bytes of a BCAST or DATA */
     nf_link *next;
     bool dead, stopping;
     nf_idmap map; /* session id -> nf_lsess */
@@ -111,10 +107,28 @@ static nf_lsess *map_get(const nf_link *k, uint32_t id)
 
 static void lsess_free(nf_lsess *ls)
 {
-    if (ls->s != NULL)
+    if (ls->s != NULL || ls->p != NULL)
         ls->link->t->st.sessions--;
     hr_link_flow_deinit(&ls->flow);
     free(ls);
+}
+
+/* The client is gone: its session, or Pusher connection, ends. */
+static void lsess_end(nf_lsess *ls)
+{
+    if (ls->p != NULL)
+        nf_pusher_close(ls->p);
+    else if (ls->s != NULL)
+        nf_session_close(ls->s);
+}
+
+/* Its buffer emptied: a replay in progress goes on. */
+static void lsess_drain(nf_lsess *ls)
+{
+    if (ls->p != NULL)
+        nf_pusher_drain(ls->p);
+    else
+        nf_session_drain(ls->s);
 }
 
 /* Frees sessions closed during this turn (their session code has returned). */
@@ -124,8 +138,7 @@ static void reap_dead(nf_link *k)
         nf_lsess *ls = k->dead_list;
         k->dead_list = ls->next_dead;
         nf_idmap_del(&k->map, ls->id, ls);
-        if (ls->s != NULL)
-            nf_session_close(ls->s);
+        lsess_end(ls);
         lsess_free(ls);
     }
 }
@@ -205,38 +218,34 @@ static int lsess_send_text(nf_lsess *ls, const void *p, size_t len)
 
 /* ---- broadcast --------------------------------------------------------------------- */
 
-/* Forgets the pending broadcast (the frame was written or the link is gone). */
-static void bc_reset(pending_bcast *bc)
-{
-    hr_msg_unref(bc->msg);
-    bc->msg = NULL;
-    bc->n = 0;
-}
-
-/* Writes the pending broadcast into out: DATA for one session, BCAST for
- * more. Past the link's out bound every listed session is closed with
- * 1013, as a failed per-session write would be. */
+/* Writes the pending broadcasts into out, in slot order: DATA for one
+ * session, BCAST for more. Past the link's out bound every listed session
+ * is closed with 1013, as a failed per-session write would be. */
 static void bc_emit(nf_link *k)
 {
-    pending_bcast *bc = &k->bc;
-    if (bc->msg == NULL)
-        return;
-    const int hl =
-        bc->n == 1
-            ? hr_link_head_data(k->head, HR_LINK_MAX_HEAD, bc->ids[0], bc->opcode, bc->len)
-            : hr_link_head_bcast(k->head, HR_LINK_MAX_HEAD, bc->opcode, bc->ids, bc->n, bc->len);
-    const int rc =
-        hl < 0 ? hl
-               : hr_link_conn_send_msg(k->conn, k->head, (size_t)hl, bc->msg, bc->off, bc->len);
-    const size_t n = bc->n;
-    bc_reset(bc); /* before closing: lsess_close writes through out_of() */
-    for (size_t i = 0; rc != 0 && i < n; i++) {
-        nf_lsess *ls = map_get(k, bc->ids[i]);
-        if (ls != NULL && !ls->closing) {
-            k->t->st.slow_closes++;
-            lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
-        }
+    nf_bcasts *b = &k->bc;
+    const size_t used = b->used;
+    size_t failed[NF_BCASTS_SLOTS]; /* how many ids of slot i to close */
+    for (size_t i = 0; i < used; i++) {
+        const nf_bcast_slot *bs = &b->slot[i];
+        const int hl = bs->n == 1 ? hr_link_head_data(k->head, HR_LINK_MAX_HEAD, bs->ids[0],
+                                                      bs->opcode, bs->len)
+                                  : hr_link_head_bcast(k->head, HR_LINK_MAX_HEAD, bs->opcode,
+                                                       bs->ids, bs->n, bs->len);
+        const int rc =
+            hl < 0 ? hl
+                   : hr_link_conn_send_msg(k->conn, k->head, (size_t)hl, bs->msg, bs->off, bs->len);
+        failed[i] = rc != 0 ? bs->n : 0;
     }
+    nf_bcasts_reset(b); /* before closing: lsess_close writes through out_of() */
+    for (size_t i = 0; i < used; i++)
+        for (size_t j = 0; j < failed[i]; j++) {
+            nf_lsess *ls = map_get(k, b->slot[i].ids[j]);
+            if (ls != NULL && !ls->closing) {
+                k->t->st.slow_closes++;
+                lsess_close(ls, HR_WS_CLOSE_TRY_AGAIN, "too slow");
+            }
+        }
 }
 
 /* The link's output batch, after any pending broadcast (keeps order). */
@@ -251,25 +260,12 @@ static hr_buf *out_of(nf_link *k)
 static bool bc_add(nf_lsess *ls, hr_msg *plain, uint8_t opcode, size_t off, size_t len)
 {
     nf_link *k = ls->link;
-    pending_bcast *bc = &k->bc;
-    if (bc->msg != plain || bc->n == HR_LINK_MAX_BCAST)
+    int rc = nf_bcasts_add(&k->bc, &ls->bc_mark, ls->id, plain, opcode, off, len);
+    if (rc == NF_BCASTS_FLUSH) {
         bc_emit(k);
-    if (bc->n == bc->cap) {
-        const size_t cap = bc->cap == 0 ? 64 : bc->cap * 2;
-        uint32_t *ids = realloc(bc->ids, cap * sizeof *ids);
-        if (ids == NULL)
-            return false;
-        bc->ids = ids;
-        bc->cap = cap;
+        rc = nf_bcasts_add(&k->bc, &ls->bc_mark, ls->id, plain, opcode, off, len);
     }
-    if (bc->msg == NULL) {
-        bc->msg = hr_msg_ref(plain);
-        bc->opcode = opcode;
-        bc->off = off;
-        bc->len = len;
-    }
-    bc->ids[bc->n++] = ls->id;
-    return true;
+    return rc == 0;
 }
 
 static int lsess_send_event(nf_lsess *ls, hr_msg *plain)
@@ -297,6 +293,10 @@ static void lsess_close(nf_lsess *ls, int code, const char *reason)
     if (ls->closing)
         return;
     ls->closing = true;
+    if (ls->p != NULL) /* Pusher's slow-reader and shutdown codes, as a direct one has */
+        code = code == HR_WS_CLOSE_TRY_AGAIN    ? HR_PUSHER_E_OVER_CAPACITY
+               : code == HR_WS_CLOSE_GOING_AWAY ? HR_PUSHER_E_RECONNECT
+                                                : code;
     nf_link *k = ls->link;
     if (!k->dead) {
         const size_t rl = reason != NULL ? strlen(reason) : 0;
@@ -339,6 +339,26 @@ static const nf_transport_ops lsess_ops = {
     .send_event = tx_send_event,
     .close = tx_close,
     .queued = tx_queued,
+};
+
+/* The Pusher wire (pusher_wire.h) of a link session: replies as DATA, an
+ * event's Pusher frame by reference into a pending BCAST of its own. */
+static int pw_send_frame(void *self, hr_msg *frame)
+{
+    return lsess_send_event(self, frame);
+}
+
+static bool pw_is_open(const void *self)
+{
+    return !((const nf_lsess *)self)->closing;
+}
+
+static const nf_pusher_wire_ops lsess_pusher_ops = {
+    .send_text = tx_send_text,
+    .send_frame = pw_send_frame,
+    .close = tx_close,
+    .queued = tx_queued,
+    .is_open = pw_is_open,
 };
 
 /* ---- frames from the gateway ---------------------------------------------------- */
@@ -387,7 +407,8 @@ static void on_open_frame(nf_link *k, const hr_link_frame *f)
         refuse_open(k, f->session, 503);
         return;
     }
-    if (!is_ws_path(&f->open.target)) {
+    const bool pusher = nf_pusher_is_path((const char *)f->open.target.p, f->open.target.len);
+    if (!pusher && !is_ws_path(&f->open.target)) {
         refuse_open(k, f->session, 404);
         return;
     }
@@ -412,16 +433,24 @@ static void on_open_frame(nf_link *k, const hr_link_frame *f)
              ++l->next_serial);
     int status = 0;
     const char *why = NULL;
-    ls->s = nf_session_new(l, (nf_transport){&lsess_ops, ls}, conn_id, hr_link_conn_peer(k->conn),
-                           &head, &status, &why);
-    if (ls->s == NULL) {
+    if (pusher) /* socket_id: above every hr_conn number, unique per live session */
+        ls->p = nf_pusher_new(l, (nf_pusher_wire){&lsess_pusher_ops, ls},
+                              (uint64_t)k->serial << 32 | ls->id, hr_link_conn_peer(k->conn), &head,
+                              &status, &why);
+    else
+        ls->s = nf_session_new(l, (nf_transport){&lsess_ops, ls}, conn_id,
+                               hr_link_conn_peer(k->conn), &head, &status, &why);
+    if (ls->s == NULL && ls->p == NULL) {
         nf_idmap_del(&k->map, ls->id, ls);
         lsess_free(ls);
         refuse_open(k, f->session, status);
         return;
     }
     k->t->st.sessions++;
-    nf_session_open(ls->s, false); /* compression toward the client is the gateway's */
+    if (ls->p != NULL)
+        nf_pusher_open(ls->p);
+    else
+        nf_session_open(ls->s, false); /* compression toward the client is the gateway's */
 }
 
 /* The window grew or PAUSE ended: held frames go, and a replay waiting
@@ -433,7 +462,7 @@ static void window_opened(nf_lsess *ls)
         return;
     }
     if (!hr_link_flow_has_held(&ls->flow))
-        nf_session_drain(ls->s);
+        lsess_drain(ls);
 }
 
 static void credit(nf_lsess *ls, uint32_t n)
@@ -450,6 +479,8 @@ static void on_session_frame(nf_link *k, const hr_link_frame *f)
     if (f->type == HR_LINK_DATA) {
         if (f->payload.len > k->t->l->cfg->max_message) /* as for a direct client */
             lsess_close(ls, HR_WS_CLOSE_TOO_BIG, "message too big");
+        else if (ls->p != NULL)
+            nf_pusher_message(ls->p, f->payload.p, f->payload.len);
         else
             nf_session_message(ls->s, f->opcode, f->payload.p, f->payload.len);
     } else if (f->type == HR_LINK_CLOSE) {
@@ -495,7 +526,7 @@ static void on_frame(hr_link_conn *c, const hr_link_frame *f)
 static void on_free(void *data)
 {
     nf_link *k = data;
-    free(k->bc.ids);
+    nf_bcasts_deinit(&k->bc);
     nf_idmap_deinit(&k->map);
     free(k->wrote_ids);
     free(k->head);
@@ -520,16 +551,23 @@ static void on_close(hr_link_conn *c, const char *why)
         hr_log(HR_LOG_INFO, "notifier", "herald-link closed sessions=%zu why=\"%s\"", k->map.live,
                why);
     k->dead = true;
-    bc_reset(&k->bc);
+    nf_bcasts_reset(&k->bc);
     k->t->st.links--;
     unlink_from(k);
+    /* Closing first: a Pusher connection leaving tells the others of this
+     * loop (member_removed), those of this link included. */
+    for (size_t i = 0; i < k->map.cap; i++) {
+        nf_lsess *ls = nf_idmap_slot(&k->map, i);
+        if (ls != NULL)
+            ls->closing = true;
+    }
     reap_dead(k);
     for (size_t i = 0; i < k->map.cap; i++) {
         nf_lsess *ls = nf_idmap_slot(&k->map, i);
         if (ls == NULL)
             continue;
         nf_idmap_clear_slot(&k->map, i);
-        nf_session_close(ls->s);
+        lsess_end(ls);
         lsess_free(ls);
     }
 }
@@ -550,7 +588,7 @@ static void on_written(hr_link_conn *c)
             continue;
         ls->wrote = false;
         if (!ls->closing && !hr_link_flow_has_held(&ls->flow)) /* like on_drain */
-            nf_session_drain(ls->s);
+            lsess_drain(ls);
     }
     free(ids);
 }
@@ -610,6 +648,7 @@ static nf_link *link_new(nf_links *t)
     k->t = t;
     k->conn = c;
     k->head = head;
+    nf_bcasts_init(&k->bc, HR_LINK_MAX_BCAST);
     k->serial = (uint32_t)(atomic_fetch_add_explicit(&link_serials, 1, memory_order_relaxed) + 1);
     k->next = t->links;
     t->links = k;

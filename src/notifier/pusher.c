@@ -52,7 +52,7 @@ typedef struct membership {
 struct nf_pusher {
     nf_conn_kind kind; /* NF_KIND_PUSHER; first member */
     nf_loop *loop;
-    hr_conn *conn;
+    nf_pusher_wire wire; /* how the client is reached (pusher_wire.h) */
     nf_session *session;
     int refuse_code; /* 4001 / 4007: close after the error at open */
     char socket_id[HR_PUSHER_SOCKET_ID_MAX + 1];
@@ -80,7 +80,7 @@ bool nf_pusher_is_path(const char *path, size_t len)
 static void send_own(nf_pusher *p, int rc, char **json, const size_t *len)
 {
     if (rc == 0)
-        hr_conn_send_text(p->conn, *json, *len);
+        p->wire.ops->send_text(p->wire.self, *json, *len);
     free(*json);
     *json = NULL;
 }
@@ -194,7 +194,7 @@ static void deliver_member(const char *channel, const hr_pusher_member *who, boo
         const membership *m = member_of(q, channel);
         if (m != NULL && !m->pending &&
             (except_socket == NULL || strcmp(q->socket_id, except_socket) != 0))
-            hr_conn_send_text(q->conn, json, len);
+            q->wire.ops->send_text(q->wire.self, json, len);
     }
     free(json);
 }
@@ -337,7 +337,7 @@ static int send_text(void *self, const void *text, size_t len)
     if (r != NULL)
         on_reply(p, r);
     json_decref(r);
-    return hr_conn_is_open(p->conn) ? 0 : HR_ECLOSED;
+    return p->wire.ops->is_open(p->wire.self) ? 0 : HR_ECLOSED;
 }
 
 void nf_pusher_exclude(const char *socket_id)
@@ -351,7 +351,7 @@ static int send_event(void *self, const nf_frames *ev)
     if (cache.exclude != NULL && strcmp(cache.exclude, p->socket_id) == 0)
         return 0; /* the HTTP API's socket_id: everyone but this connection */
     hr_msg *m = frame_for(ev->plain);
-    return m != NULL ? hr_conn_send_msg(p->conn, m) : HR_ENOMEM;
+    return m != NULL ? p->wire.ops->send_frame(p->wire.self, m) : HR_ENOMEM;
 }
 
 /* Herald close codes in Pusher's ranges: 4000-4099 do not reconnect,
@@ -372,13 +372,13 @@ static int pusher_code(int code)
 static void tx_close(void *self, int code, const char *reason)
 {
     nf_pusher *p = self;
-    hr_conn_close(p->conn, pusher_code(code), reason);
+    p->wire.ops->close(p->wire.self, pusher_code(code), reason);
 }
 
 static size_t queued(const void *self)
 {
     const nf_pusher *p = self;
-    return hr_conn_queued_bytes(p->conn);
+    return p->wire.ops->queued(p->wire.self);
 }
 
 static const nf_transport_ops pusher_ops = {
@@ -390,20 +390,25 @@ static const nf_transport_ops pusher_ops = {
 
 /* ---- the connection ---- */
 
-int nf_pusher_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgrade_reply *reply)
+nf_pusher *nf_pusher_new(nf_loop *l, nf_pusher_wire wire, uint64_t number,
+                         const struct sockaddr *peer, const hr_http_head *head, int *status,
+                         const char **why)
 {
     const nf_config *cfg = l->cfg;
-    if (cfg->pusher_app_id == NULL)
-        return nf_session_refuse(reply, 404, "not found\n");
-    if (l->stopping)
-        return nf_session_refuse(reply, 503, "shutting down\n");
+    *status = cfg->pusher_app_id == NULL ? 404 : l->stopping ? 503 : 0;
+    *why = *status == 404 ? "not found\n" : "shutting down\n";
+    if (*status != 0)
+        return NULL;
     size_t plen, qlen;
     const char *q;
     hr_http_query_split(head->target, head->target_len, &plen, &q, &qlen);
     nf_pusher *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return nf_session_refuse(reply, 503, "out of memory\n");
-    *p = (nf_pusher){.kind = NF_KIND_PUSHER, .loop = l, .conn = c};
+    if (p == NULL) {
+        *status = 503;
+        *why = "out of memory\n";
+        return NULL;
+    }
+    *p = (nf_pusher){.kind = NF_KIND_PUSHER, .loop = l, .wire = wire};
     const size_t klen = strlen(cfg->pusher_key);
     char proto[8] = "";
     const int has =
@@ -415,26 +420,35 @@ int nf_pusher_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgra
     else if (strcmp(proto, "7") != 0)
         p->refuse_code = HR_PUSHER_E_PROTOCOL;
     /* Digits only, as the pusher package requires: the loop's random
-     * instance number and the process-wide connection number keep it
-     * unique across loops and instances. */
+     * instance number and the caller's process-wide number keep it unique
+     * across loops and instances. */
     snprintf(p->socket_id, sizeof p->socket_id, "%" PRIu64 ".%" PRIu64, nf_cluster_instance(l),
-             hr_conn_id(c));
-    int status = 0;
-    const char *why = NULL;
-    p->session = nf_session_new(l, (nf_transport){&pusher_ops, p}, p->socket_id,
-                                hr_conn_peer_addr(c), head, &status, &why);
+             number);
+    p->session =
+        nf_session_new(l, (nf_transport){&pusher_ops, p}, p->socket_id, peer, head, status, why);
     if (p->session == NULL) {
         free(p);
-        return nf_session_refuse(reply, status, why);
+        return NULL;
     }
-    hr_conn_set_app_data(c, p);
-    hr_conn_set_close_codes(c, HR_PUSHER_E_OVER_CAPACITY, HR_PUSHER_E_RECONNECT);
     p->last_rx_ms = uv_now(l->uv);
     cache.conns++;
     p->next = cache.all;
     if (cache.all != NULL)
         cache.all->prev = p;
     cache.all = p;
+    return p;
+}
+
+int nf_pusher_upgrade(nf_loop *l, hr_conn *c, const hr_http_head *head, hr_upgrade_reply *reply)
+{
+    int status = 0;
+    const char *why = NULL;
+    nf_pusher *p = nf_pusher_new(l, (nf_pusher_wire){&nf_pusher_wire_conn, c}, hr_conn_id(c),
+                                 hr_conn_peer_addr(c), head, &status, &why);
+    if (p == NULL)
+        return nf_session_refuse(reply, status, why);
+    hr_conn_set_app_data(c, p);
+    hr_conn_set_close_codes(c, HR_PUSHER_E_OVER_CAPACITY, HR_PUSHER_E_RECONNECT);
     return 0;
 }
 
@@ -445,7 +459,7 @@ void nf_pusher_open(nf_pusher *p)
                    p->refuse_code == HR_PUSHER_E_APP_UNKNOWN ? "Application does not exist"
                    : p->refuse_code == HR_PUSHER_E_PROTOCOL  ? "Unsupported protocol version"
                                                              : "No protocol version supplied");
-        hr_conn_close(p->conn, p->refuse_code, NULL);
+        p->wire.ops->close(p->wire.self, p->refuse_code, NULL);
         return;
     }
     nf_session_open(p->session, false);
@@ -596,7 +610,7 @@ static void deliver_client_event(nf_loop *l, const hr_presence_record *r)
     for (nf_pusher *q = cache.all; q != NULL; q = q->next)
         if (q->session != NULL && strcmp(q->socket_id, r->socket_id) != 0 &&
             nf_hub_is_subscribed(l->hub, &q->session->client, h))
-            hr_conn_send_msg(q->conn, frame);
+            q->wire.ops->send_frame(q->wire.self, frame);
     hr_msg_unref(frame);
 }
 
@@ -610,7 +624,7 @@ void nf_pusher_message(nf_pusher *p, const uint8_t *data, size_t len)
     hr_pusher_error err;
     const int rc = hr_pusher_parse(data, len, &m, &err);
     if (rc == HR_ENOMEM) {
-        hr_conn_close(p->conn, HR_PUSHER_E_RECONNECT, "out of memory");
+        p->wire.ops->close(p->wire.self, HR_PUSHER_E_RECONNECT, "out of memory");
         return;
     }
     if (rc != 0) {
@@ -649,13 +663,13 @@ void nf_pusher_tick(nf_loop *l)
     const uint64_t wait = idle < PONG_WAIT_MS ? idle : PONG_WAIT_MS;
     for (nf_pusher *p = cache.all, *next; p != NULL; p = next) {
         next = p->next;
-        if (p->refuse_code != 0 || !hr_conn_is_open(p->conn))
+        if (p->refuse_code != 0 || !p->wire.ops->is_open(p->wire.self))
             continue;
         for (membership *m = p->members; m != NULL; m = m->next)
             if (m->pending && now - m->joined_ms >= JOIN_WAIT_MS)
                 answer_join(p, m); /* its record did not come back in time */
         if (p->ping_ms != 0 && now - p->ping_ms >= wait) {
-            hr_conn_close(p->conn, HR_PUSHER_E_PONG_TIMEOUT, "Pong reply not received");
+            p->wire.ops->close(p->wire.self, HR_PUSHER_E_PONG_TIMEOUT, "Pong reply not received");
         } else if (p->ping_ms == 0 && now - p->last_rx_ms >= idle) {
             char *json = NULL;
             size_t len = 0;
