@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # protocols: one fan-out, three client protocols (issue 15). N clients of
 # one channel on Herald through the gateway, as WebSocket (/ws over
-# herald-link, the shipped default), Server-Sent Events (GET /sse) and Pusher
-# protocol 7 (/app/bench-key; the gateway proxies both to the notifier's own
-# listener, one upstream connection per client, as config/gateway.yaml
-# routes them), and nginx + nchan with WebSocket and EventSource clients on
-# the same /sub/<channel> location, alternating in the same run. For each N,
-# round and set-up, two runs (as scale.sh):
+# herald-link, the shipped default), Server-Sent Events (GET /sse, proxied to
+# the notifier's own listener, one upstream connection per client) and Pusher
+# protocol 7 (/app/bench-key, over herald-link like /ws), as
+# config/gateway.yaml routes them, and nginx + nchan with WebSocket and
+# EventSource clients on the same /sub/<channel> location, alternating in
+# the same run. For each N, round and set-up, two runs (as scale.sh):
 #   proto-latency  connect, hold IDLE s (memory sample: RSS growth of the
 #                  servers, kernel TCP buffers + slab growth, per client),
 #                  then EVENTS broadcasts of 100 bytes at 1/s:

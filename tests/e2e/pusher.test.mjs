@@ -7,11 +7,14 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe } from 'node:test';
 import http from 'node:http';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
 import Pusher from 'pusher';
 import PusherClient from 'pusher-js';
 import {
-    connectWelcome, directOnly, DEADLINE_MS, freePort, nowS, publish, publishOk, signJwt, spawnServer,
-    startNotifier, test, tmpFile, waitFor, withDeadline, WebSocket,
+    connectWelcome, directOnly, DEADLINE_MS, frame, freePort, gatewayUp, metrics, metricSum, nowS, OP, publish,
+    publishOk, rawConnect, signJwt, spawnServer, startNotifier, test, tmpFile, waitFor, withDeadline, WebSocket,
 } from './lib/harness.mjs';
 import { HAVE_NATS, HAVE_RABBITMQ, HAVE_REDIS, startNats, startRabbit, startRedis } from './lib/servers.mjs';
 
@@ -179,12 +182,69 @@ async function connected(pc) {
     }), DEADLINE_MS, 'pusher-js connected');
 }
 
-async function pusherJsScenario(nf, port) {
+const PUSHER_FLAGS = ['--pusher-app-id', APP.appId, '--pusher-key', APP.key, '--pusher-secret', APP.secret];
+
+/** The gateway's two upstream modes for /app/ (docs/compat.md). */
+const MODES = ['plain', 'link'];
+
+/**
+ * A notifier (PUSHER_FLAGS + args) behind a herald-gateway of its own whose
+ * route /app/ (no auth, as config/gateway.yaml has it) uses upstream mode
+ * `mode`: 'plain' (one upstream WebSocket per client, to the notifier's
+ * HTTP listener) or 'link' (herald-link sessions to its --link-listen; the
+ * notifier runs --loops 2, so links and their Pusher sessions land on both
+ * loops). opts.broker: the notifier's --broker; opts.limits: the gateway's
+ * limits section. Resolves with the notifier;
+ * nf.gwPort is where pusher-js connects.
+ */
+async function behindGateway(mode, args = [], opts = {}) {
+    const linkPort = mode === 'link' ? await freePort() : null;
+    const extra = ['--trusted-proxy', '127.0.0.1/32'];
+    if (linkPort) extra.push('--link-listen', `127.0.0.1:${linkPort}`, '--loops', '2');
+    if (opts.broker) extra.push('--broker', opts.broker);
+    const nf = await startNotifier([...extra, ...PUSHER_FLAGS, ...args]);
+    const port = await freePort();
+    let admin = await freePort();
+    while (admin === port) admin = await freePort();
+    const up = linkPort
+        ? { servers: [`127.0.0.1:${linkPort}`], protocol: 'herald-link' }
+        : { servers: [`127.0.0.1:${nf.port}`] };
+    const cfg = {
+        listen: `127.0.0.1:${port}`,
+        admin_listen: `127.0.0.1:${admin}`,
+        upstreams: { nf: up },
+        routes: [{ path: '/app/', upstream: 'nf', websocket: true }],
+        access_log: 'off',
+    };
+    if (opts.limits) cfg.limits = opts.limits;
+    const gw = spawnServer('herald-gateway', ['--config', tmpFile(`pusher-gw-${mode}.yaml`, JSON.stringify(cfg))], {}, port);
+    gw.admin = `http://127.0.0.1:${admin}`;
+    await gatewayUp(gw);
+    nf.gateway = gw;
+    nf.gwPort = port;
+    return nf;
+}
+
+/** A notifier with Pusher on: 'direct' (nf.gwPort is its own port) or behindGateway(mode). */
+async function notifierIn(mode, args = [], gwOpts = {}) {
+    if (mode !== 'direct') return behindGateway(mode, args, gwOpts);
+    const nf = await startNotifier([...PUSHER_FLAGS, ...args]);
+    nf.gwPort = nf.port;
+    return nf;
+}
+
+/** Sessions the notifier carries over herald-link (0 in plain mode). */
+async function linkSessions(nf) {
+    return metricSum(await metrics(nf), /^herald_notifier_link_sessions$/);
+}
+
+async function pusherJsScenario(nf, port, onConnected = async () => {}) {
     const auth = await authEndpoint();
     const pc = client(port, auth.url);
     try {
         await connected(pc);
         assert.match(pc.connection.socket_id, /^\d+\.\d+$/);
+        await onConnected(pc);
         const pub = pc.subscribe('orders');
         await once(pub, 'pusher:subscription_succeeded');
         const priv = pc.subscribe('private-user-7');
@@ -231,20 +291,40 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
             await pusherJsScenario(nf, nf.port);
         });
 
-    test('through herald-gateway (plain WebSocket route /app/)', opts, async () => {
-        const nf = await notifier();
-        const port = await freePort();
-        const admin = await freePort();
-        const cfg = {
-            listen: `127.0.0.1:${port}`,
-            admin_listen: `127.0.0.1:${admin}`,
-            upstreams: { nf: { servers: [`127.0.0.1:${nf.port}`] } },
-            routes: [{ path: '/app/', upstream: 'nf', websocket: true }],
-        };
-        spawnServer('herald-gateway', ['--config', tmpFile('gateway.yaml', JSON.stringify(cfg))], {}, port);
-        await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/healthz`)).status === 200,
-            'gateway ready', 20000);
-        await pusherJsScenario(nf, port);
+    for (const mode of MODES) {
+        test(`through herald-gateway, /app/ upstream ${mode}: public, private, presence, events`, opts, async () => {
+            const nf = await behindGateway(mode);
+            await pusherJsScenario(nf, nf.gwPort, async () => {
+                assert.equal(await linkSessions(nf), mode === 'link' ? 1 : 0,
+                    mode === 'link' ? 'the client rides herald-link' : 'plain: no link session');
+            });
+        });
+    }
+
+    test('the shipped config/gateway.yaml carries pusher-js over herald-link', opts, async () => {
+        const linkPort = await freePort();
+        const nf = await startNotifier(['--link-listen', `127.0.0.1:${linkPort}`, '--trusted-proxy', '127.0.0.1/32',
+            ...PUSHER_FLAGS]);
+        const listen = await freePort();
+        let admin = await freePort();
+        while (admin === listen) admin = await freePort();
+        const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+        let cfg = fs.readFileSync(path.join(root, 'config', 'gateway.yaml'), 'utf8');
+        // The listeners and the link must be there; the other addresses and paths move if present.
+        for (const [from, to, must] of [['127.0.0.1:8080', `127.0.0.1:${listen}`, true],
+            ['127.0.0.1:9090', `127.0.0.1:${admin}`, true], ['127.0.0.1:7071', `127.0.0.1:${linkPort}`, true],
+            ['127.0.0.1:7070', `127.0.0.1:${nf.port}`], ['127.0.0.1:7072', `127.0.0.1:${await freePort()}`],
+            ['../web/', `${path.join(root, 'web')}/`],
+            ['script: transforms/', `script: ${path.join(root, 'config', 'transforms')}/`]]) {
+            if (must) assert.ok(cfg.includes(from), `config/gateway.yaml mentions ${from}`);
+            cfg = cfg.split(from).join(to);
+        }
+        const gw = spawnServer('herald-gateway', ['--config', tmpFile('shipped-gateway.yaml', cfg)], {}, listen);
+        gw.admin = `http://127.0.0.1:${admin}`;
+        await gatewayUp(gw);
+        await pusherJsScenario(nf, listen, async () => {
+            assert.equal(await linkSessions(nf), 1, '/app/ rides herald-link in the shipped config');
+        });
     });
 
     test('presence: members listed, member_added and member_removed between clients', opts, async () => {
@@ -281,12 +361,12 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
         }
     });
 
-    test('client events (--pusher-client-events): to the other subscribers, never back to the sender', opts, async () => {
-        const nf = await startNotifier(['--pusher-app-id', APP.appId, '--pusher-key', APP.key,
-            '--pusher-secret', APP.secret, '--pusher-client-events']);
+    for (const mode of ['direct', ...MODES]) {
+    test(`client events (--pusher-client-events), ${mode}: to the other subscribers, never back to the sender`, opts, async () => {
+        const nf = await notifierIn(mode, ['--pusher-client-events']);
         const auth = await authEndpoint();
-        const pa = client(nf.port, auth.url);
-        const pb = client(nf.port, auth.url);
+        const pa = client(nf.gwPort, auth.url);
+        const pb = client(nf.gwPort, auth.url);
         try {
             const ca = pa.subscribe('private-chat');
             const cb = pb.subscribe('private-chat');
@@ -310,10 +390,12 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
             auth.srv.close();
         }
     });
+    }
 
-    test('shutdown closes Pusher connections with 4200 (reconnect at once)', opts, async () => {
-        const nf = await notifier();
-        const ws = new WebSocket(`ws://127.0.0.1:${nf.port}/app/${APP.key}?protocol=7&client=js&version=8.4.0`);
+    for (const mode of ['direct', ...MODES]) {
+    test(`${mode}: the notifier's shutdown closes Pusher connections with 4200 (reconnect at once)`, opts, async () => {
+        const nf = await notifierIn(mode);
+        const ws = new WebSocket(`ws://127.0.0.1:${nf.gwPort}/app/${APP.key}?protocol=7&client=js&version=8.4.0`);
         const first = await withDeadline(new Promise((resolve, reject) => {
             ws.once('message', (d) => resolve(JSON.parse(d.toString())));
             ws.once('error', reject);
@@ -324,11 +406,12 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
         await nf.stop('SIGTERM');
         assert.equal(await withDeadline(closed, DEADLINE_MS, 'the close'), 4200);
     });
+    }
 
-    test('a client that does not answer pusher:ping is closed with 4201; one that answers stays', opts, async () => {
-        const nf = await startNotifier(['--pusher-app-id', APP.appId, '--pusher-key', APP.key,
-            '--pusher-secret', APP.secret, '--pusher-activity-timeout', '1']);
-        const url = `ws://127.0.0.1:${nf.port}/app/${APP.key}?protocol=7&client=js&version=8.4.0`;
+    for (const mode of ['direct', ...MODES]) {
+    test(`${mode}: a client that does not answer pusher:ping is closed with 4201; one that answers stays`, opts, async () => {
+        const nf = await notifierIn(mode, ['--pusher-activity-timeout', '1']);
+        const url = `ws://127.0.0.1:${nf.gwPort}/app/${APP.key}?protocol=7&client=js&version=8.4.0`;
         const mute = new WebSocket(url);
         const talker = new WebSocket(url);
         const seen = [];
@@ -341,13 +424,20 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
         }));
         const closed = new Promise((resolve) => mute.once('close', (code, why) => resolve([code, String(why)])));
         const [code, why] = await withDeadline(closed, DEADLINE_MS, 'the close of the silent client');
-        assert.equal(code, 4201);
-        assert.match(why, /Pong reply not received/);
+        assert.equal(code, 4201, 'the notifier\'s code, relayed unchanged by the gateway');
+        if (mode === 'direct') assert.match(why, /Pong reply not received/); // the gateway relays codes, not reasons
         assert.ok(seen.includes('pusher:ping'), 'it was pinged first');
         await withDeadline(twoPings, DEADLINE_MS, 'two pings answered');
         assert.equal(talker.readyState, WebSocket.OPEN, 'answering keeps the connection');
+        // The client's own pusher:ping is answered with pusher:pong.
+        const pong = new Promise((resolve) => talker.on('message', (d) => {
+            if (JSON.parse(d.toString()).event === 'pusher:pong') resolve();
+        }));
+        talker.send(JSON.stringify({ event: 'pusher:ping', data: {} }));
+        await withDeadline(pong, DEADLINE_MS, 'pusher:pong');
         talker.close();
     });
+    }
 
     test('Pusher clients spread over --loops: presence, client events and socket_id across loops', opts, async () => {
         const nf = await startNotifier(['--loops', '2', '--pusher-app-id', APP.appId, '--pusher-key', APP.key,
@@ -397,10 +487,47 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
         }
     });
 
-    test('a wrong app key is refused with 4001', opts, async () => {
-        const nf = await notifier();
+    // The notifier's bound (--send-queue-limit) closes with Pusher's 4100
+    // (reconnect after a pause), through the gateway too: past its
+    // limits.send_queue_bytes the gateway stops returning the link's credit
+    // (or reading the plain upstream), so the notifier's bound is the one
+    // met (docs/compat.md).
+    for (const mode of ['direct', ...MODES]) {
+    test(`${mode}: a client that stops reading is closed with 4100`, opts, async () => {
+        const nf = await notifierIn(mode, ['--send-queue-limit', '1048576']);
+        const raw = await rawConnect(nf.gwPort);
+        await raw.upgrade(`/app/${APP.key}?protocol=7&client=js&version=8.4.0`);
+        assert.match((await raw.readMessage()).payload.toString(), /pusher:connection_established/);
+        raw.write(frame(OP.TEXT, JSON.stringify({ event: 'pusher:subscribe', data: { channel: 'flood' } })));
+        assert.match((await raw.readMessage()).payload.toString(), /subscription_succeeded/);
+        raw.sock.pause();
+        const payload = 'y'.repeat(64000);
+        for (let step = 0; step < 24; step++) {
+            const batch = [];
+            for (let i = 0; i < 16; i++) batch.push({ channel: 'flood', data: { step, i, payload } });
+            await publishOk(nf, batch);
+        }
+        raw.sock.resume();
+        assert.equal((await raw.waitClose(30000)).code, 4100);
+        raw.destroy();
+    });
+
+    test(`${mode}: a wrong app key is refused with 4001`, opts, async () => {
+        const nf = await notifierIn(mode);
+        // The close code itself, as pusher-js gets it (it stops reconnecting on 4001).
+        const ws = new WebSocket(`ws://127.0.0.1:${nf.gwPort}/app/wrong-key?protocol=7&client=js&version=8.4.0`);
+        const got = [];
+        ws.on('message', (d) => got.push(JSON.parse(d.toString())));
+        const [code] = await withDeadline(new Promise((resolve, reject) => {
+            ws.once('close', (c, why) => resolve([c, String(why)]));
+            ws.once('error', reject);
+        }), DEADLINE_MS, 'the close');
+        assert.equal(code, 4001);
+        assert.equal(got.length, 1);
+        assert.equal(got[0].event, 'pusher:error');
+        assert.equal(JSON.parse(got[0].data).code, 4001);
         const pc = new PusherClient('wrong-key', {
-            cluster: 'herald', wsHost: '127.0.0.1', wsPort: nf.port, forceTLS: false,
+            cluster: 'herald', wsHost: '127.0.0.1', wsPort: nf.gwPort, forceTLS: false,
             enabledTransports: ['ws'], disableStats: true,
         });
         try {
@@ -415,6 +542,99 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
         } finally {
             pc.disconnect();
         }
+    });
+    }
+});
+
+/* ---- Pusher sessions on a herald-link, seen from a raw link (docs/link.md) ---- */
+
+const LINK = { HELLO: 1, OPEN: 2, DATA: 3, BCAST: 10 };
+
+function linkFrame(type, session, payload = Buffer.alloc(0), flags = 0) {
+    const h = Buffer.alloc(10);
+    h[0] = type;
+    h[1] = flags; // DATA: the WebSocket opcode
+    h.writeUInt32BE(session, 2);
+    h.writeUInt32BE(payload.length, 6);
+    return Buffer.concat([h, payload]);
+}
+
+/** A raw version-2 link (BCAST, no CREDITS) to a notifier's --link-listen. */
+async function rawLink(port) {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.on('error', () => {});
+    const link = { sock, frames: [] };
+    let buf = Buffer.alloc(0);
+    sock.on('data', (chunk) => {
+        buf = Buffer.concat([buf, chunk]);
+        while (buf.length >= 10 && buf.length >= 10 + buf.readUInt32BE(6)) {
+            const len = buf.readUInt32BE(6);
+            link.frames.push({ type: buf[0], session: buf.readUInt32BE(2), payload: Buffer.from(buf.subarray(10, 10 + len)) });
+            buf = buf.subarray(10 + len);
+        }
+    });
+    await new Promise((r) => sock.once('connect', r));
+    sock.write(linkFrame(LINK.HELLO, 0, Buffer.from([0x48, 0x52, 0x4c, 0x4b, 0, 2])));
+    const str = (v) => { const b = Buffer.from(v); const n = Buffer.alloc(2); n.writeUInt16BE(b.length); return [n, b]; };
+    link.open = (id, target) => sock.write(linkFrame(LINK.OPEN, id,
+        Buffer.concat([...str('127.0.0.1:1'), ...str(target), ...str(''), ...str(''), Buffer.alloc(2)])));
+    link.send = (id, msg) => sock.write(linkFrame(LINK.DATA, id, Buffer.from(JSON.stringify(msg)), 1));
+    /** Every message session id got, parsed, from DATA and BCAST frames. */
+    link.messages = (id) => {
+        const out = [];
+        for (const f of link.frames) {
+            if (f.type === LINK.DATA && f.session === id) out.push(JSON.parse(f.payload.toString()));
+            if (f.type === LINK.BCAST) {
+                const n = f.payload.readUInt16BE(0);
+                const ids = Array.from({ length: n }, (_, i) => f.payload.readUInt32BE(2 + 4 * i));
+                if (ids.includes(id)) out.push(JSON.parse(f.payload.subarray(2 + 4 * n).toString()));
+            }
+        }
+        return out;
+    };
+    return link;
+}
+
+describe('Pusher sessions on a herald-link', () => {
+    test('Herald and Pusher sessions in turn on one link: one BCAST per protocol per event', opts, async () => {
+        const linkPort = await freePort();
+        const nf = await startNotifier(['--link-listen', `127.0.0.1:${linkPort}`, '--loops', '1',
+            '--trusted-proxy', '127.0.0.1/32', ...PUSHER_FLAGS]);
+        const link = await rawLink(linkPort);
+        const herald = [1, 3, 5, 7], pusher = [2, 4, 6, 8];
+        for (let id = 1; id <= 8; id++) link.open(id, herald.includes(id) ? '/ws' : `/app/${APP.key}?protocol=7&client=js`);
+        await waitFor(() => [...herald, ...pusher].every((id) => link.messages(id).length > 0), 'every session greeted');
+        for (const id of pusher) {
+            const hello = link.messages(id)[0];
+            assert.equal(hello.event, 'pusher:connection_established');
+            assert.match(JSON.parse(hello.data).socket_id, /^\d+\.\d+$/);
+        }
+        // Subscribed in turn, Herald, Pusher, Herald ...: the hub's order alternates.
+        for (let id = 1; id <= 8; id++) {
+            const n = link.messages(id).length;
+            link.send(id, herald.includes(id) ? { type: 'subscribe', channels: ['news'] }
+                : { event: 'pusher:subscribe', data: { channel: 'news' } });
+            await waitFor(() => link.messages(id).length > n, `session ${id} subscribed`);
+        }
+        const from = link.frames.length;
+        for (let i = 0; i < 5; i++) await publishOk(nf, { channel: 'news', event: 'tick', data: { i } });
+        await waitFor(() => link.frames.length - from >= 10, 'ten frames');
+        const got = link.frames.slice(from);
+        assert.deepEqual(got.map((f) => f.type), Array(10).fill(LINK.BCAST), 'no DATA: one BCAST per protocol per event');
+        for (const [k, f] of got.entries()) {
+            const n = f.payload.readUInt16BE(0);
+            const ids = Array.from({ length: n }, (_, i) => f.payload.readUInt32BE(2 + 4 * i)).sort();
+            const msg = JSON.parse(f.payload.subarray(2 + 4 * n).toString());
+            if (ids[0] % 2 === 1) {
+                assert.deepEqual(ids, herald);
+                assert.equal(msg.type, 'event');
+                assert.deepEqual(msg.data, { i: Math.floor(k / 2) });
+            } else {
+                assert.deepEqual(ids, pusher);
+                assert.deepEqual(msg, { event: 'tick', channel: 'news', data: JSON.stringify({ i: Math.floor(k / 2) }) });
+            }
+        }
+        link.sock.destroy();
     });
 });
 
@@ -530,6 +750,42 @@ for (const [kind, K] of Object.entries(CLUSTER)) {
                     for (const a of Object.values(who)) a.srv.close();
                 }
             });
+
+        test('through herald-gateways on links: members and client events across instances', opts, async () => {
+            const flags = ['--pusher-client-events', '--pusher-presence-timeout', '3'];
+            const nf1 = await behindGateway('link', flags, { broker: broker.url() });
+            const nf2 = await behindGateway('link', flags, { broker: broker.url() });
+            const ch = `presence-gw${process.pid}x${++room}`;
+            const a = await authEndpoint({ user_id: 'ann', user_info: { name: 'Ann' } });
+            const b = await authEndpoint({ user_id: 'bob', user_info: { name: 'Bob' } });
+            const ann = client(nf1.gwPort, a.url);
+            const bob = client(nf2.gwPort, b.url);
+            try {
+                const ra = ann.subscribe(ch);
+                assert.equal((await once(ra, 'pusher:subscription_succeeded')).count, 1);
+                const bobAdded = once(ra, 'pusher:member_added');
+                const rb = bob.subscribe(ch);
+                const listed = await once(rb, 'pusher:subscription_succeeded');
+                assert.deepEqual(Object.keys(listed.members).sort(), ['ann', 'bob']);
+                assert.deepEqual(listed.get('ann').info, { name: 'Ann' });
+                assert.deepEqual((await bobAdded).info, { name: 'Bob' });
+                assert.equal(await linkSessions(nf1), 1, 'ann rides a link to instance 1');
+                assert.equal(await linkSessions(nf2), 1, 'bob rides a link to instance 2');
+                const atAnn = new Promise((resolve) => ra.bind('client-typing', (d, meta) => resolve([d, meta])));
+                assert.equal(rb.trigger('client-typing', { who: 'bob' }), true);
+                const [d, meta] = await withDeadline(atAnn, DEADLINE_MS, 'client event at ann');
+                assert.deepEqual(d, { who: 'bob' });
+                assert.equal(meta?.user_id, 'bob');
+                const gone = once(ra, 'pusher:member_removed');
+                bob.disconnect();
+                assert.equal((await gone).id, 'bob');
+            } finally {
+                ann.disconnect();
+                bob.disconnect();
+                a.srv.close();
+                b.srv.close();
+            }
+        });
 
         test('a new instance learns the members already present', opts, async () => {
             const nf1 = await instance();
