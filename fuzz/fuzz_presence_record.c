@@ -1,7 +1,7 @@
 /* Fuzz target for the presence records notifier instances exchange through
  * the broker (lib/proto/presence_record). Oracles: a parsed record has the
  * fields its kind promises (valid socket ids, presence channels, client
- * event names, JSON data), and writing it again gives a record that parses
+ * event names, JSON data; none for hello and bye), and writing it again gives a record that parses
  * to the same kind, sender and fields. */
 #include <jansson.h>
 #include <stdint.h>
@@ -80,6 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (size_t i = 0; i < r.n_entries; i++)
         check_entry(&r.entries[i]);
+    if (r.kind == HR_PRESENCE_HELLO || r.kind == HR_PRESENCE_BYE)
+        HR_ASSERT(r.n_entries == 0 && r.entries == NULL);
     if (r.kind == HR_PRESENCE_CLIENT_EVENT) {
         HR_ASSERT(strncmp(r.event, "client-", 7) == 0);
         HR_ASSERT(hr_presence_socket_id_is_valid(r.socket_id));

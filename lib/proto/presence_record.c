@@ -15,7 +15,7 @@
 static const char *const KINDS[] = {
     [HR_PRESENCE_ADD] = "add",         [HR_PRESENCE_REMOVE] = "rm", [HR_PRESENCE_HELLO] = "hello",
     [HR_PRESENCE_HEARTBEAT] = "hb",    [HR_PRESENCE_WANT] = "want", [HR_PRESENCE_SYNC] = "sync",
-    [HR_PRESENCE_CLIENT_EVENT] = "ce", [HR_PRESENCE_SKIP] = "skip",
+    [HR_PRESENCE_CLIENT_EVENT] = "ce", [HR_PRESENCE_SKIP] = "skip", [HR_PRESENCE_BYE] = "bye",
 };
 #define N_KINDS (sizeof KINDS / sizeof *KINDS)
 
@@ -166,6 +166,7 @@ static int parse_body(const json_t *o, hr_presence_record *r, bool *oom)
     case HR_PRESENCE_REMOVE:
         return parse_entry(o, r, oom);
     case HR_PRESENCE_HELLO:
+    case HR_PRESENCE_BYE:
         return 0;
     case HR_PRESENCE_HEARTBEAT:
         return parse_u64(str(o, "n"), &r->count);
@@ -263,11 +264,12 @@ int hr_presence_write_entry(bool add, uint64_t instance, const hr_presence_entry
 int hr_presence_write_signal(hr_presence_kind kind, uint64_t instance, uint64_t n, char **out,
                              size_t *out_len)
 {
-    if (kind != HR_PRESENCE_HELLO && kind != HR_PRESENCE_HEARTBEAT && kind != HR_PRESENCE_WANT)
+    if (kind != HR_PRESENCE_HELLO && kind != HR_PRESENCE_BYE && kind != HR_PRESENCE_HEARTBEAT &&
+        kind != HR_PRESENCE_WANT)
         return HR_EINVAL;
     json_t *o = head(kind, instance);
     int rc = 0;
-    if (o != NULL && kind != HR_PRESENCE_HELLO &&
+    if (o != NULL && (kind == HR_PRESENCE_HEARTBEAT || kind == HR_PRESENCE_WANT) &&
         json_object_set_new(o, kind == HR_PRESENCE_WANT ? "to" : "n", u64(n)) != 0)
         rc = HR_ENOMEM;
     return finish(o, rc, out, out_len);

@@ -8,6 +8,8 @@
  *   {"hp":"hello","i":..}                   a new instance: everyone re-announces
  *   {"hp":"hb","i":..,"n":"<entries>"}      heartbeat with the sender's entry count
  *   {"hp":"want","i":..,"to":"<inst>"}      asks instance `to` to re-announce
+ *   {"hp":"bye","i":..}                     the instance stops (SIGTERM): drop all
+ *                                           its members now, not after the timeout
  *   {"hp":"sync","i":..,"p":"<part>","last":"1"|"0","m":[[c,s,u,f|null],..]}
  *   {"hp":"ce","i":..,"c":..,"s":..,"e":"client-x","d":"<data JSON>"[,"u":..]}
  *   {"hp":"skip","i":..,"s":..,"ms":..,"seq":..}   loop 0 to its other loops only:
@@ -40,6 +42,7 @@ typedef enum hr_presence_kind {
     HR_PRESENCE_SYNC,
     HR_PRESENCE_CLIENT_EVENT,
     HR_PRESENCE_SKIP,
+    HR_PRESENCE_BYE,
 } hr_presence_kind;
 
 /* One presence member connection: the Pusher channel, the connection's
@@ -85,7 +88,8 @@ bool hr_presence_socket_id_is_valid(const char *s);
  * parser would refuse, or HR_ENOMEM. */
 int hr_presence_write_entry(bool add, uint64_t instance, const hr_presence_entry *e, char **out,
                             size_t *out_len);
-/* HELLO (n ignored), HEARTBEAT (n: entries) or WANT (n: the instance asked). */
+/* HELLO or BYE (n ignored), HEARTBEAT (n: entries) or WANT (n: the instance
+ * asked). */
 int hr_presence_write_signal(hr_presence_kind kind, uint64_t instance, uint64_t n, char **out,
                              size_t *out_len);
 int hr_presence_write_sync(uint64_t instance, uint64_t part, bool last,

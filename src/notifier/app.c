@@ -3,9 +3,11 @@
  * once-a-second history sweep and the SIGTERM/SIGINT graceful stop
  * (see app.h).
  *
- * Stop sequence: signal -> hr_server_shutdown(1001) -> every client closed
- * (sessions leave the hub in on_close) -> on_server_done closes the timer
- * and the signal handles and frees the broker -> uv_run returns ->
+ * Stop sequence: signal -> the other loops told to stop -> Pusher presence
+ * byes published (cluster.h) -> hr_server_shutdown(1001) -> every client
+ * closed (sessions leave the hub in on_close) -> on_server_done, and the
+ * broker took the byes (or 2 s passed) -> stop_finish closes the timer and
+ * the signal handles and frees the broker -> uv_run returns ->
  * nf_loop_deinit frees the hub and the server. */
 #include "app.h"
 
@@ -333,10 +335,9 @@ static void close_handles(nf_loop *l)
     uv_close((uv_handle_t *)&l->sig_int, NULL);
 }
 
-static void on_server_done(hr_server *s, void *arg)
+/* Every client is gone and no bye is waiting for the broker. */
+static void stop_finish(nf_loop *l)
 {
-    (void)s;
-    nf_loop *l = arg;
     const bool was_running = l->handles_open;
     close_handles(l);
     hr_broker_free(l->broker);
@@ -351,6 +352,23 @@ static void on_server_done(hr_server *s, void *arg)
         hr_log(HR_LOG_INFO, "notifier", "stopped");
 }
 
+static void on_server_done(hr_server *s, void *arg)
+{
+    (void)s;
+    nf_loop *l = arg;
+    l->server_done = true;
+    if (!l->bye_waiting)
+        stop_finish(l);
+}
+
+/* The broker took the presence byes (or the wait's bound passed). */
+static void on_bye_done(nf_loop *l)
+{
+    l->bye_waiting = false;
+    if (l->server_done)
+        stop_finish(l);
+}
+
 void nf_loop_stop(nf_loop *l)
 {
     if (l->stopping)
@@ -358,6 +376,8 @@ void nf_loop_stop(nf_loop *l)
     l->stopping = true;
     if (l->peers != NULL)
         l->peers->stop(l->peers_arg);
+    /* After the other loops' way to the broker closed: no record follows. */
+    l->bye_waiting = nf_cluster_bye(l, on_bye_done);
     nf_links_stop(l->links);
     if (l->server == NULL || hr_server_shutdown(l->server, 1001, on_server_done, l) != 0)
         close_handles(l);

@@ -98,6 +98,8 @@ typedef struct nf_loop {
     struct nf_cluster *cluster; /* Pusher presence state (cluster.h), or NULL */
     unsigned index;       /* 0: the primary; 1..N-1: shards */
     bool stopping;
+    bool bye_waiting; /* stopping: the broker has yet to take the presence byes */
+    bool server_done; /* stopping: every client is gone */
     bool handles_open;
 } nf_loop;
 

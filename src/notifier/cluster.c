@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "cpub.h"
+#include "loops.h"
 #include "presence.h"
 #include "proto/cproto.h"
 
@@ -17,9 +18,14 @@
 #define MAX_ENTRIES 1000000
 /* Least time between two syncs this loop sends (wants from many peers). */
 #define SYNC_GAP_MS 1000
+/* Longest a stop waits for the broker to take the byes (nf_cluster_bye). */
+#define BYE_WAIT_MS 2000
 
 /* Started loops of this process whose own hello has not come back yet. */
 static atomic_uint not_live;
+/* The instance number of each started shard (index 1..): loop 0 says bye
+ * for them, since their way to the broker closes first (nf_shards_stop). */
+static _Atomic uint64_t shard_instance[NF_LOOPS_MAX];
 
 typedef struct nf_cluster {
     nf_loop *loop;
@@ -28,6 +34,12 @@ typedef struct nf_cluster {
     uint64_t instance;
     uint64_t last_hb_ms, last_sync_ms, last_hello_ms;
     bool live; /* our own hello came back: records are current */
+    /* Loop 0, stopping: byes the broker has not confirmed yet, the bound
+     * on the wait, and who to tell when it is over (nf_cluster_bye). */
+    size_t bye_pending;
+    bool bye_waiting;
+    uv_timer_t bye_timer;
+    void (*bye_done)(nf_loop *l);
     /* another loop: the event loop 0 said must skip a socket (SKIP) */
     char skip_socket[HR_PUSHER_SOCKET_ID_MAX + 1];
     hr_event_id skip_id;
@@ -72,6 +84,8 @@ void nf_cluster_start(nf_loop *l, const nf_cluster_carrier *carrier)
     }
     l->cluster = c;
     atomic_fetch_add(&not_live, 1);
+    if (l->index > 0 && l->index < NF_LOOPS_MAX)
+        atomic_store(&shard_instance[l->index], c->instance);
     if (l->broker == NULL) /* another loop: loop 0 forwards what comes back */
         send_signal(l, HR_PRESENCE_HELLO, 0);
 }
@@ -100,6 +114,8 @@ void nf_cluster_free(nf_loop *l)
         return;
     if (!l->cluster->live)
         atomic_fetch_sub(&not_live, 1);
+    if (l->index > 0 && l->index < NF_LOOPS_MAX)
+        atomic_store(&shard_instance[l->index], 0);
     nf_presence_free(l->cluster->table);
     free(l->cluster);
     l->cluster = NULL;
@@ -115,7 +131,8 @@ static int publish(nf_loop *l, int rc, char **jsonp, const size_t *lenp)
     const size_t len = *lenp;
     *jsonp = NULL;
     /* Not while stopping: the broker is about to go (its pending publishes
-     * are dropped); the others drop our members after the timeout. */
+     * are dropped); the others drop our members on our bye (nf_cluster_bye),
+     * or after the timeout when that did not get out. */
     if (rc == 0 && l->stopping)
         rc = HR_EBROKER;
     /* through the broker, or from another loop through loop 0 (cpub.h) */
@@ -161,6 +178,76 @@ int nf_cluster_client_event(nf_loop *l, const char *channel, const char *socket_
     const int rc = hr_presence_write_client_event(c->instance, channel, socket_id, event, data,
                                                   data_len, user_id, &json, &len);
     return publish(l, rc, &json, &len);
+}
+
+/* ---- the graceful stop ---- */
+
+/* The wait is over: every bye taken, or BYE_WAIT_MS passed. A timer
+ * callback, so the owner may free the broker (never from its callback). */
+static void on_bye_over(uv_timer_t *t)
+{
+    cluster *c = t->data;
+    if (!c->bye_waiting)
+        return;
+    if (c->bye_pending > 0)
+        hr_log(HR_LOG_WARN, "notifier", "presence bye not confirmed in time pending=%zu",
+               c->bye_pending);
+    c->bye_waiting = false;
+    uv_close((uv_handle_t *)&c->bye_timer, NULL);
+    c->bye_done(c->loop);
+}
+
+static void on_bye_taken(void *owner, void *tag, int status, const char *id, const char *ref)
+{
+    (void)tag;
+    (void)id;
+    (void)ref;
+    cluster *c = owner;
+    if (status != 0)
+        hr_log(HR_LOG_WARN, "notifier", "presence bye not taken error=\"%s\"", hr_err_str(status));
+    if (c->bye_pending > 0 && --c->bye_pending == 0 && c->bye_waiting)
+        uv_timer_start(&c->bye_timer, on_bye_over, 0, 0); /* next turn, off the broker's stack */
+}
+
+/* One bye for instance inst, through the broker even though l is stopping. */
+static void send_bye(nf_loop *l, cluster *c, uint64_t inst)
+{
+    char *json = NULL;
+    size_t len = 0;
+    int rc = hr_presence_write_signal(HR_PRESENCE_BYE, inst, 0, &json, &len);
+    c->bye_pending++; /* before: the memory broker confirms within the call */
+    if (rc == 0)
+        rc = nf_cpub_start(l, c, on_bye_taken, NULL, HR_PRESENCE_CHANNEL, json, len, NULL);
+    if (rc != 0) {
+        c->bye_pending--;
+        hr_log(HR_LOG_WARN, "notifier", "presence bye not sent error=\"%s\"", hr_err_str(rc));
+    }
+    free(json);
+}
+
+bool nf_cluster_bye(nf_loop *l, void (*done)(nf_loop *l))
+{
+    cluster *c = get(l);
+    if (c == NULL || l->index != 0 || l->broker == NULL || !hr_broker_is_ready(l->broker))
+        return false;
+    size_t sent = 1;
+    send_bye(l, c, c->instance);
+    for (unsigned i = 1; i < NF_LOOPS_MAX; i++) {
+        const uint64_t inst = atomic_load(&shard_instance[i]);
+        if (inst != 0) {
+            send_bye(l, c, inst);
+            sent++;
+        }
+    }
+    hr_log(HR_LOG_INFO, "notifier", "presence bye instances=%zu", sent);
+    if (c->bye_pending == 0)
+        return false; /* taken already (memory broker), or none went out */
+    c->bye_done = done;
+    c->bye_waiting = true;
+    uv_timer_init(l->uv, &c->bye_timer);
+    c->bye_timer.data = c;
+    uv_timer_start(&c->bye_timer, on_bye_over, BYE_WAIT_MS, 0);
+    return true;
 }
 
 /* The local members in sync records of HR_PRESENCE_SYNC_MAX entries. */
@@ -272,6 +359,15 @@ static void apply(nf_loop *l, cluster *c, const hr_presence_record *r, uint64_t 
     case HR_PRESENCE_CLIENT_EVENT:
         c->carrier->client_event(l, r);
         break;
+    case HR_PRESENCE_BYE:
+        if (r->instance != c->instance) {
+            const size_t gone = nf_presence_drop(c->table, r->instance);
+            if (l->index == 0)
+                hr_log(HR_LOG_INFO, "notifier",
+                       "presence instance left instance=%llu members_removed=%zu",
+                       (unsigned long long)r->instance, gone);
+        }
+        break;
     case HR_PRESENCE_SKIP:
         break; /* only from loop 0 (handle), never through the broker */
     }
@@ -288,7 +384,8 @@ static int handle(nf_loop *l, const char *data, size_t len, bool from_zero, cons
 {
     cluster *c = get(l);
     hr_presence_record r;
-    if (c == NULL || hr_presence_record_parse(data, len, &r) != 0)
+    /* Stopping: our clients are closing, the table is of no more use. */
+    if (c == NULL || l->stopping || hr_presence_record_parse(data, len, &r) != 0)
         return 0;
     const int kind = (int)r.kind;
     if (kind == HR_PRESENCE_SKIP && from_zero) {

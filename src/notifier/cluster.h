@@ -17,7 +17,8 @@
  * list). Liveness: an instance with members sends a heartbeat with its
  * entry count every timeout/3; one not heard from for --pusher-presence-
  * timeout is dropped (member_removed for its users); a count that does not
- * match what we hold asks it for a sync (lost records heal).
+ * match what we hold asks it for a sync (lost records heal). A graceful
+ * stop says "bye" for every loop (nf_cluster_bye): dropped at once.
  *
  * Loops: each loop is an "instance" of its own (its own number, table,
  * hello, heartbeats), so Pusher clients may live on any loop. Loop 0 reads
@@ -126,6 +127,16 @@ size_t nf_cluster_members(nf_loop *l, const char *channel, const char *first_use
 size_t nf_cluster_user_count(nf_loop *l, const char *channel);
 void nf_cluster_each_channel(nf_loop *l, void (*each)(void *arg, const char *channel, size_t users),
                              void *arg);
+
+/* Loop 0, stopping (SIGTERM), after the other loops were told to stop
+ * (no record of theirs follows): publishes a "bye" for every loop's
+ * instance of this process, so the others drop its members at once
+ * (member_removed for users with no connection left anywhere) instead of
+ * after --pusher-presence-timeout. Returns true when done(l) follows, once
+ * the broker took them all or after at most 2 s; false (done never
+ * called) when there is nothing to wait for: Pusher off, another loop,
+ * the broker down, or it took them within the call. */
+bool nf_cluster_bye(nf_loop *l, void (*done)(nf_loop *l));
 
 /* Frees this loop's state (nf_loop_deinit). */
 void nf_cluster_free(nf_loop *l);

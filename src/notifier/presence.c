@@ -262,20 +262,25 @@ int nf_presence_remove(nf_presence *t, const char *channel_name, const char *soc
     return k != NULL ? unlink_conn(t, c, u, k) : 0;
 }
 
-/* Removes the connections of inst that match (all, or only stale ones). */
-static void remove_where(nf_presence *t, uint64_t inst, bool only_stale)
+/* Removes the connections of inst that match (all, or only stale ones).
+ * Returns how many users left a channel. */
+static size_t remove_where(nf_presence *t, uint64_t inst, bool only_stale)
 {
+    size_t gone = 0;
     for (channel *c = t->channels, *cn; c != NULL; c = cn) {
         cn = c->next; /* c may go */
         for (user *u = c->users, *un; u != NULL; u = un) {
             un = u->next;
             for (conn *k = u->conns, *kn; k != NULL; k = kn) {
                 kn = k->next;
-                if (k->inst == inst && (!only_stale || k->stale) && unlink_conn(t, c, u, k) == 1)
+                if (k->inst == inst && (!only_stale || k->stale) && unlink_conn(t, c, u, k) == 1) {
+                    gone++;
                     break; /* u is gone */
+                }
             }
         }
     }
+    return gone;
 }
 
 void nf_presence_sync_begin(nf_presence *t, uint64_t inst)
@@ -289,19 +294,20 @@ void nf_presence_sync_begin(nf_presence *t, uint64_t inst)
 
 void nf_presence_sync_end(nf_presence *t, uint64_t inst)
 {
-    remove_where(t, inst, true);
+    (void)remove_where(t, inst, true);
 }
 
-void nf_presence_drop(nf_presence *t, uint64_t inst)
+size_t nf_presence_drop(nf_presence *t, uint64_t inst)
 {
-    remove_where(t, inst, false);
+    const size_t gone = remove_where(t, inst, false);
     for (instance **at = &t->instances; *at != NULL; at = &(*at)->next)
         if ((*at)->id == inst) {
             instance *i = *at;
             *at = i->next;
             free(i);
-            return;
+            break;
         }
+    return gone;
 }
 
 size_t nf_presence_expire(nf_presence *t, uint64_t now_ms, uint64_t timeout_ms, uint64_t keep)
@@ -311,7 +317,7 @@ size_t nf_presence_expire(nf_presence *t, uint64_t now_ms, uint64_t timeout_ms, 
         in = i->next;
         if (i->id != keep && i->last_ms + timeout_ms < now_ms) {
             const uint64_t id = i->id;
-            nf_presence_drop(t, id); /* frees i */
+            (void)nf_presence_drop(t, id); /* frees i */
             n++;
             in = t->instances; /* the list changed: start over (dropped ones are gone) */
         }

@@ -64,8 +64,10 @@ void nf_presence_sync_begin(nf_presence *t, uint64_t inst);
 /* The sync from inst ended: its entries still stale are removed. */
 void nf_presence_sync_end(nf_presence *t, uint64_t inst);
 
-/* Removes every connection of inst and forgets it. */
-void nf_presence_drop(nf_presence *t, uint64_t inst);
+/* Removes every connection of inst and forgets it (expiry, or its "bye"
+ * on a graceful stop): on_change(removed) for each user left with no
+ * connection on any other instance. Returns how many such removals. */
+size_t nf_presence_drop(nf_presence *t, uint64_t inst);
 
 /* Drops every instance but keep not heard from since now_ms - timeout_ms
  * (with their connections). Returns how many were dropped. */

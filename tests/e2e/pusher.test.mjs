@@ -654,9 +654,9 @@ for (const [kind, K] of Object.entries(CLUSTER)) {
         before(async () => { broker = await K.start(); });
         after(async () => { await broker?.stop(); });
 
-        const instance = () => startNotifier(['--broker', broker.url(), '--pusher-app-id', APP.appId,
+        const instance = (timeout = 3, ...more) => startNotifier(['--broker', broker.url(), '--pusher-app-id', APP.appId,
             '--pusher-key', APP.key, '--pusher-secret', APP.secret, '--pusher-client-events',
-            '--pusher-presence-timeout', '3']);
+            '--pusher-presence-timeout', String(timeout), ...more]);
 
         test('members across instances, client events not echoed, a killed instance\'s members removed',
             opts, async () => {
@@ -813,5 +813,117 @@ for (const [kind, K] of Object.entries(CLUSTER)) {
                 b.srv.close();
             }
         });
+
+        // A graceful stop says bye: with a presence timeout far longer than
+        // every deadline here, only the bye can explain a member_removed.
+        const LONG = Math.max(60, 3 * Math.ceil(DEADLINE_MS / 1000));
+
+        test('SIGTERM: the others remove the stopping instance\'s members at once, every loop\'s', opts, async () => {
+            const nfA = await instance(LONG);
+            const nfB = await instance(LONG, '--loops', '2');
+            const ch = `presence-bye${process.pid}x${++room}`;
+            const who = {};
+            for (const u of ['ann', 'bob', 'cat']) who[u] = await authEndpoint({ user_id: u, user_info: null });
+            const cat = client(nfA.port, who.cat.url);
+            const ann = client(nfB.port, who.ann.url);
+            const bob = client(nfB.port, who.bob.url);
+            try {
+                await connected(ann);
+                await connected(bob);
+                const loopOf = (pc) => pc.connection.socket_id.split('.')[0];
+                assert.notEqual(loopOf(ann), loopOf(bob), 'ann and bob live on the two loops of B');
+                const rc = cat.subscribe(ch);
+                await once(rc, 'pusher:subscription_succeeded');
+                for (const [pc, id] of [[ann, 'ann'], [bob, 'bob']]) {
+                    const added = once(rc, 'pusher:member_added');
+                    await once(pc.subscribe(ch), 'pusher:subscription_succeeded');
+                    assert.equal((await added).id, id);
+                }
+                const removed = [];
+                const bothGone = withDeadline(new Promise((resolve) => rc.bind('pusher:member_removed', (m) => {
+                    removed.push(m.id);
+                    if (removed.length === 2) resolve();
+                })), DEADLINE_MS, 'member_removed for both of B\'s users');
+                const exit = await nfB.stop('SIGTERM');
+                assert.equal(exit.code, 0, `B stopped cleanly: ${JSON.stringify(exit)}`);
+                await bothGone;
+                assert.deepEqual(removed.sort(), ['ann', 'bob']);
+                assert.equal(rc.members.count, 1);
+            } finally {
+                for (const pc of [ann, bob, cat]) pc.disconnect();
+                for (const a of Object.values(who)) a.srv.close();
+            }
+        });
+
+        test('SIGTERM: a user still connected on another instance is not removed', opts, async () => {
+            const nfA = await instance(LONG);
+            const nfB = await instance(LONG);
+            const ch = `presence-stay${process.pid}x${++room}`;
+            const who = {};
+            for (const u of ['ann', 'bob', 'cat']) who[u] = await authEndpoint({ user_id: u, user_info: null });
+            const cat = client(nfA.port, who.cat.url);
+            const annA = client(nfA.port, who.ann.url);
+            const annB = client(nfB.port, who.ann.url);
+            const bob = client(nfB.port, who.bob.url);
+            try {
+                const rc = cat.subscribe(ch);
+                await once(rc, 'pusher:subscription_succeeded');
+                // ann joins on B first (so A knows that connection), then on A too.
+                let added = once(rc, 'pusher:member_added');
+                await once(annB.subscribe(ch), 'pusher:subscription_succeeded');
+                assert.equal((await added).id, 'ann');
+                await once(annA.subscribe(ch), 'pusher:subscription_succeeded');
+                added = once(rc, 'pusher:member_added');
+                await once(bob.subscribe(ch), 'pusher:subscription_succeeded');
+                assert.equal((await added).id, 'bob', 'ann\'s second connection added no one');
+                const removed = [];
+                rc.bind('pusher:member_removed', (m) => removed.push(m.id));
+                const bobGone = once(rc, 'pusher:member_removed');
+                const exit = await nfB.stop('SIGTERM');
+                assert.equal(exit.code, 0, `B stopped cleanly: ${JSON.stringify(exit)}`);
+                assert.equal((await bobGone).id, 'bob');
+                // Everything A sent on the bye came before this event.
+                const marker = once(rc, 'marker');
+                await server(nfA).trigger(ch, 'marker', 1);
+                await marker;
+                assert.deepEqual(removed, ['bob'], 'ann still has her connection on A');
+                assert.notEqual(rc.members.get('ann'), null);
+                assert.equal(rc.members.count, 2);
+            } finally {
+                for (const pc of [annA, annB, bob, cat]) pc.disconnect();
+                for (const a of Object.values(who)) a.srv.close();
+            }
+        });
     });
 }
+
+/* ---- the bye when the broker cannot take it ---- */
+
+describe('Pusher presence: SIGTERM without a working broker', { skip: !HAVE_REDIS && 'no redis server' }, () => {
+    test('a hung broker (bounded wait for the bye) or a gone one: the notifier still stops cleanly', opts, async () => {
+        const redis = await startRedis();
+        const start = () => startNotifier(['--broker', redis.url(), '--pusher-app-id', APP.appId,
+            '--pusher-key', APP.key, '--pusher-secret', APP.secret, '--pusher-presence-timeout', '60']);
+        const a = await authEndpoint({ user_id: 'ann', user_info: null });
+        const pcs = [];
+        try {
+            for (const how of ['hung', 'gone']) {
+                const nf = await start();
+                const pc = client(nf.port, a.url);
+                pcs.push(pc);
+                await once(pc.subscribe(`presence-nobroker${process.pid}x${++room}`), 'pusher:subscription_succeeded');
+                if (how === 'hung') redis.proc.kill('SIGSTOP'); // the connection stays, nothing answers
+                else await redis.stop();
+                // A stop that hung would end in the harness's SIGKILL.
+                const exit = await nf.stop('SIGTERM');
+                if (how === 'hung') redis.proc.kill('SIGCONT');
+                assert.equal(exit.code, 0, `${how} broker: stopped cleanly ${JSON.stringify(exit)}`);
+                if (how === 'hung') assert.match(nf.stderr(), /presence bye instances=\d+/, 'the bye was sent');
+            }
+        } finally {
+            for (const pc of pcs) pc.disconnect();
+            a.srv.close();
+            await redis.stop();
+        }
+    });
+});

@@ -1,7 +1,8 @@
 /* Unit tests for src/notifier/presence (the cluster-wide member table) and
  * lib/proto/presence_record (the records instances exchange): first and
  * last connection of a user across instances, syncs replacing an
- * instance's entries, silent instances expiring, the 100-member listing,
+ * instance's entries, silent instances expiring, an instance's bye
+ * (dropped at once, users still connected elsewhere kept), the 100-member listing,
  * the bound; records written and parsed back, and every refusal. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -120,6 +121,40 @@ static void test_sync_and_expiry(void **state)
     nf_presence_free(t);
 }
 
+/* A stopping instance's bye: all its connections go at once, but only
+ * users with no connection left on another instance are removed. */
+static void test_bye(void **state)
+{
+    (void)state;
+    changes[0] = '\0';
+    nf_presence *t = nf_presence_new(100, on_change, NULL);
+    assert_int_equal(add(t, 1, "presence-a", "1.1", "ann"), 1);
+    assert_int_equal(add(t, 2, "presence-a", "2.1", "ann"), 0); /* ann on 2 as well */
+    assert_int_equal(add(t, 2, "presence-a", "2.2", "bob"), 1);
+    assert_int_equal(add(t, 2, "presence-a", "2.3", "bob"), 0); /* two of bob's on 2 */
+    assert_int_equal(add(t, 2, "presence-b", "2.2", "bob"), 1);
+    assert_int_equal(add(t, 3, "presence-b", "3.1", "cat"), 1);
+    changes[0] = '\0';
+    assert_int_equal(nf_presence_drop(t, 2), 2); /* bob in a and b; ann stays on 1 */
+    assert_string_equal(changes, "-presence-b/bob -presence-a/bob ");
+    assert_true(nf_presence_has_user(t, "presence-a", "ann"));
+    assert_true(nf_presence_has_user(t, "presence-b", "cat"));
+    assert_int_equal(nf_presence_user_count(t, "presence-a"), 1);
+    assert_int_equal(nf_presence_entries_of(t, 2), 0);
+    assert_int_equal(nf_presence_entries_of(t, 1), 1);
+    /* twice, or an instance never heard of: nothing */
+    assert_int_equal(nf_presence_drop(t, 2), 0);
+    assert_int_equal(nf_presence_drop(t, 77), 0);
+    /* ann's last connection goes with instance 1 */
+    assert_int_equal(nf_presence_drop(t, 1), 1);
+    assert_string_equal(changes, "-presence-b/bob -presence-a/bob -presence-a/ann ");
+    assert_int_equal(nf_presence_user_count(t, "presence-a"), 0);
+    /* a dropped instance is forgotten: it does not expire again later */
+    nf_presence_seen(t, 3, 1000);
+    assert_int_equal(nf_presence_expire(t, 100000, 3000, 0), 1); /* only 3 */
+    nf_presence_free(t);
+}
+
 /* ---- records ---- */
 
 /* Takes pointers: the writer fills them during the same call expression. */
@@ -160,6 +195,14 @@ static void test_records_roundtrip(void **state)
     roundtrip(hr_presence_write_signal(HR_PRESENCE_HELLO, 5, 0, &json, &len), &json, &len, &r);
     assert_int_equal(r.kind, HR_PRESENCE_HELLO);
     hr_presence_record_deinit(&r);
+    roundtrip(hr_presence_write_signal(HR_PRESENCE_BYE, 999999999999ULL, 0, &json, &len), &json,
+              &len, &r);
+    assert_int_equal(r.kind, HR_PRESENCE_BYE);
+    assert_true(r.instance == 999999999999ULL);
+    assert_int_equal(r.n_entries, 0);
+    hr_presence_record_deinit(&r);
+    assert_int_equal(hr_presence_write_signal(HR_PRESENCE_ADD, 5, 0, &json, &len), HR_EINVAL);
+    assert_null(json);
     const hr_presence_entry two[] = {e, {"presence-y", "1.2", "bob", NULL}};
     roundtrip(hr_presence_write_sync(5, 3, true, two, 2, &json, &len), &json, &len, &r);
     assert_int_equal(r.kind, HR_PRESENCE_SYNC);
@@ -209,6 +252,10 @@ static void test_records_refused(void **state)
         "{\"hp\":\"ce\",\"i\":\"5\",\"c\":\"private-x\",\"s\":\"1.2\",\"e\":\"client-x\",\"d\":\"{"
         "\"}",
         "{\"hp\":\"hb\",\"i\":\"5\"}",
+        "{\"hp\":\"bye\"}",
+        "{\"hp\":\"bye\",\"i\":5}",
+        "{\"hp\":\"bye\",\"i\":\"\"}",
+        "{\"hp\":\"Bye\",\"i\":\"5\"}",
         "{\"hp\":\"skip\",\"i\":\"0\",\"s\":\"1.2\",\"ms\":\"1\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -234,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_members_listing),
         cmocka_unit_test(test_bound),
         cmocka_unit_test(test_sync_and_expiry),
+        cmocka_unit_test(test_bye),
         cmocka_unit_test(test_records_roundtrip),
         cmocka_unit_test(test_records_refused),
     };
