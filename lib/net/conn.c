@@ -89,14 +89,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void unlink_flush(hr_conn *c)
 {
-    hr_server *s = c->srv;
-    for (hr_conn **pp = &s->flush_head; *pp != NULL; pp = &(*pp)->flush_next) {
-        if (*pp == c) {
-            *pp = c->flush_next;
-            break;
-        }
-    }
-    c->flush_next = NULL;
+    hr_flushq_remove(&c->srv->flushq, &c->flush);
     c->flags &= ~HR_CF_FLUSH;
 }
 
@@ -230,6 +223,7 @@ static void start_write(hr_conn *c)
         hr_conn_terminate(c);
         return;
     }
+    c->srv->stats.writes++;
     c->inflight = (uint16_t)n;
     c->flags |= HR_CF_WRITING;
 }
@@ -268,6 +262,7 @@ void hr_conn_flush(hr_conn *c)
         size_t total;
         const size_t n = hr_sendq_iov(&c->q, 0, bufs, HR_NET_MAX_IOV, &total);
         int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, (unsigned)n);
+        c->srv->stats.writes++;
         if (w == UV_EAGAIN || w == UV_ENOSYS)
             w = 0;
         if (w < 0) {

@@ -25,6 +25,7 @@
 
 #include "core/buf.h"
 #include "net/conn.h"
+#include "net/flushq.h"
 #include "net/sendq.h"
 #include "net/server.h"
 #include "proto/ws_deflate.h"
@@ -34,6 +35,9 @@
 #define HR_SERVER_MAX_LISTENERS 8
 #define HR_NET_READ_BUF (64 * 1024)
 #define HR_NET_MAX_IOV 64
+/* Connections written per flush pass before the loop polls again (the
+ * default of hr_server_config.flush_batch; flushq.h says why). */
+#define HR_NET_FLUSH_BATCH 256
 
 enum hr_conn_phase {
     HR_PH_HTTP,       /* reading a request head/body */
@@ -85,7 +89,7 @@ struct hr_conn {
     const hr_conn_callbacks *cb;
     void *app_data;
     hr_conn *prev, *next; /* the server's list of live connections */
-    hr_conn *flush_next;  /* the server's flush list (HR_CF_FLUSH) */
+    hr_flushq_node flush; /* on the server's flush queue (HR_CF_FLUSH) */
     uint64_t id;
     uint64_t last_rx;  /* uv_now of the last read */
     uint64_t deadline; /* phase timeout (uv_now ms), 0 = none */
@@ -117,9 +121,10 @@ struct hr_server {
     int ports[HR_SERVER_MAX_LISTENERS];
     int n_listeners;
     uv_prepare_t flush;
+    uv_idle_t more; /* active while the flush queue holds connections: poll, then go on */
     uv_timer_t sweep;
     hr_conn *conns;      /* all live connections */
-    hr_conn *flush_head; /* connections with bytes to write this turn */
+    hr_flushq flushq;    /* connections with bytes to write (flushq.h) */
     hr_net_stats stats;
     hr_ws_deflater *deflaters[16]; /* per window bits, server side, lazy */
     uint8_t *rbuf;                 /* shared read buffer (one loop thread) */
@@ -139,7 +144,8 @@ struct hr_server {
  * detach may finish a pending shutdown. */
 void hr_server_attach(hr_server *s, hr_conn *c);
 void hr_server_detach(hr_server *s, hr_conn *c);
-/* Puts c on this turn's flush list (once). */
+/* Puts c on the flush queue (once): an answer to a request at the front, a
+ * WebSocket or stream at the back. */
 void hr_server_want_flush(hr_server *s, hr_conn *c);
 /* The shared server-side compressor for p's window bits (lazy); NULL when
  * out of memory. */

@@ -1,12 +1,16 @@
 /* hr_server: the listeners of one loop and what their connections share.
  * Connections live on a doubly linked list (for shutdown and the sweep);
- * those with bytes to send this turn sit on a singly linked flush list that
- * one uv_prepare handle drains before the loop polls, so all frames queued
- * during a turn leave in as few system calls as possible. One sweep timer
+ * those with bytes to send sit on the flush queue (flushq.h) that one
+ * uv_prepare handle drains before the loop polls, so all frames queued for a
+ * connection leave in one system call. A pass writes at most flush_batch
+ * connections; past that an idle handle keeps the next poll from blocking,
+ * the loop reads what arrived (a publish, the next events from an inbox)
+ * and the pass goes on from where it stopped. One sweep timer
  * walks the list and applies each connection's deadlines (handshake, idle,
  * ping, close), instead of a timer per connection. */
 #include "server.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,6 +36,7 @@ void hr_server_config_default(hr_server_config *cfg)
         .shutdown_timeout_ms = 10000,
         .backlog = 1024,
         .reuse_port = false,
+        .flush_batch = HR_NET_FLUSH_BATCH,
     };
 }
 
@@ -55,6 +60,8 @@ static void fill_defaults(hr_server_config *c)
         c->shutdown_timeout_ms = d.shutdown_timeout_ms;
     if (c->backlog <= 0)
         c->backlog = d.backlog;
+    if (c->flush_batch == 0)
+        c->flush_batch = d.flush_batch;
 }
 
 /* The sweep runs often enough to honour the shortest configured timeout
@@ -70,16 +77,26 @@ static uint64_t sweep_interval(const hr_server_config *c)
     return t < 5 ? 5 : t;
 }
 
+static void on_more(uv_idle_t *h)
+{
+    (void)h; /* only there to make the next poll return at once */
+}
+
 static void on_flush(uv_prepare_t *h)
 {
     hr_server *s = h->data;
-    while (s->flush_head != NULL) {
-        hr_conn *c = s->flush_head;
-        s->flush_head = c->flush_next;
-        c->flush_next = NULL;
+    for (unsigned k = 0; k < s->cfg.flush_batch; k++) {
+        hr_flushq_node *n = hr_flushq_pop(&s->flushq);
+        if (n == NULL)
+            break;
+        hr_conn *c = (hr_conn *)((char *)n - offsetof(hr_conn, flush));
         c->flags &= ~HR_CF_FLUSH;
         hr_conn_flush(c);
     }
+    if (hr_flushq_empty(&s->flushq))
+        uv_idle_stop(&s->more);
+    else if (!uv_is_active((uv_handle_t *)&s->more))
+        uv_idle_start(&s->more, on_more);
 }
 
 static void finish_shutdown(hr_server *s);
@@ -125,6 +142,10 @@ hr_server *hr_server_new(uv_loop_t *loop, const hr_server_config *cfg, const hr_
     s->flush.data = s;
     uv_prepare_start(&s->flush, on_flush);
     uv_unref((uv_handle_t *)&s->flush);
+    hr_flushq_init(&s->flushq);
+    uv_idle_init(loop, &s->more);
+    s->more.data = s;
+    uv_unref((uv_handle_t *)&s->more);
     uv_timer_init(loop, &s->sweep);
     s->sweep.data = s;
     const uint64_t iv = sweep_interval(&s->cfg);
@@ -342,8 +363,12 @@ void hr_server_want_flush(hr_server *s, hr_conn *c)
     if (c->flags & HR_CF_FLUSH)
         return;
     c->flags |= HR_CF_FLUSH;
-    c->flush_next = s->flush_head;
-    s->flush_head = c;
+    const bool stream =
+        c->phase == HR_PH_WS || c->phase == HR_PH_WS_CLOSING || c->phase == HR_PH_STREAM;
+    if (stream)
+        hr_flushq_push_back(&s->flushq, &c->flush);
+    else
+        hr_flushq_push_front(&s->flushq, &c->flush);
 }
 
 hr_ws_deflater *hr_server_deflater(hr_server *s, const hr_ws_deflate_params *p)
@@ -387,8 +412,9 @@ static void finish_shutdown(hr_server *s)
         return;
     if (uv_is_closing((uv_handle_t *)&s->flush))
         return;
-    s->closing_handles = 2;
+    s->closing_handles = 3;
     uv_close((uv_handle_t *)&s->flush, on_handle_closed);
+    uv_close((uv_handle_t *)&s->more, on_handle_closed);
     uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
 }
 

@@ -46,6 +46,8 @@ typedef struct hr_server_config {
                                       client address to one of them (reuseport.h); 0 = off */
     bool http_close;               /* answer plain HTTP with Connection: close (a server
                                       that serves only clients handed to it); false */
+    unsigned flush_batch;          /* connections written per loop turn before the loop
+                                      polls again (flushq.h); 256; 0 = the default */
 } hr_server_config;
 
 /* Counters, kept per server (one loop) and read by the app for metrics. */
@@ -59,6 +61,7 @@ typedef struct hr_net_stats {
     uint64_t bytes_in;        /* socket bytes read */
     uint64_t bytes_out;       /* socket bytes written */
     uint64_t frames_out;      /* frames/responses queued */
+    uint64_t writes;          /* write system calls (uv_try_write + uv_write) */
     uint64_t messages_in;     /* complete WebSocket data messages delivered */
     uint64_t slow_closes;     /* closed with 1013: send queue over its limit */
     uint64_t protocol_closes; /* closed for peer protocol errors (1002/1007/1009) */

@@ -2,8 +2,10 @@
  * Counts the heap allocations of the send path (none per client while a
  * client's queue holds at most HR_SENDQ_INLINE frames), keeps each client's
  * order through partial writes (small receive buffers, EAGAIN, libuv's
- * queued write), and survives a client that resets while its write is
- * pending. No timing asserts. */
+ * queued write), survives a client that resets while its write is
+ * pending, and writes a frame queued between two chunks of a flush pass
+ * together with the earlier one to the connections not yet written (counted
+ * in write calls, not time). No timing asserts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -206,12 +208,90 @@ static void test_net_fanout_client_resets_mid_write(void **state)
     h_stop(h);
 }
 
+/* The flush pass writes FLUSH_BATCH connections per loop turn. A frame
+ * queued after the first chunk (from a check handle: after that turn's
+ * poll, as a publish read there would be) goes out with the first frame to
+ * the connections still waiting, and alone to those already written. */
+#define FLUSH_BATCH 8
+
+typedef struct between {
+    fan *f;
+    hr_server *srv;
+    uv_check_t check;
+    hr_msg *second;
+    int checks;
+    uint64_t writes0;
+} between;
+
+static void on_between_check(uv_check_t *h)
+{
+    between *b = h->data;
+    if (++b->checks < 2) /* the first check runs in the turn that queued A */
+        return;
+    for (size_t i = 0; i < b->f->n; i++)
+        assert_int_equal(hr_conn_send_msg(b->f->conns[i], b->second), 0);
+    uv_check_stop(h);
+    uv_close((uv_handle_t *)h, NULL);
+}
+
+static void queue_first(harness *h, void *arg)
+{
+    between *b = arg;
+    b->writes0 = hr_server_stats(h->srv)->writes;
+    broadcast(h, b->f);
+    uv_check_init(&h->loop, &b->check);
+    b->check.data = b;
+    uv_check_start(&b->check, on_between_check);
+}
+
+static void read_writes(harness *h, void *arg)
+{
+    between *b = arg;
+    b->writes0 = hr_server_stats(h->srv)->writes - b->writes0;
+}
+
+static void test_net_fanout_frames_join_between_chunks(void **state)
+{
+    hr_server_config cfg;
+    hr_server_config_default(&cfg);
+    cfg.flush_batch = FLUSH_BATCH;
+    harness *h = h_start(&cfg);
+    fan f = {.skip = SIZE_MAX};
+    tc *t[CLIENTS];
+    for (size_t i = 0; i < CLIENTS; i++)
+        t[i] = open_client(h, &f, 0);
+    f.frames[f.nframes++] = hr_ws_frame_msg_new(HR_WS_OP_TEXT, false, "A", 1);
+    between b = {.f = &f, .second = hr_ws_frame_msg_new(HR_WS_OP_TEXT, false, "B", 1)};
+    h_run(h, queue_first, &b);
+    for (size_t i = 0; i < CLIENTS; i++) {
+        static const char *want[] = {"A", "B"};
+        for (size_t k = 0; k < 2; k++) {
+            uint8_t buf[8];
+            size_t len = 0;
+            assert_int_equal(tc_read_frame(t[i], buf, sizeof buf, &len, NULL), HR_WS_OP_TEXT);
+            assert_int_equal(len, 1);
+            assert_memory_equal(buf, want[k], 1);
+        }
+    }
+    h_run(h, read_writes, &b);
+    /* The first chunk: A, then B alone; every other connection: A and B in
+     * one write. */
+    assert_int_equal(b.writes0, CLIENTS + FLUSH_BATCH);
+    assert_int_equal(atomic_load(&h->closes), 0);
+    hr_msg_unref(b.second);
+    free_frames(&f);
+    for (size_t i = 0; i < CLIENTS; i++)
+        tc_free(t[i]);
+    h_stop(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_net_fanout_allocates_nothing_per_client),
         cmocka_unit_test(test_net_fanout_order_through_partial_writes),
         cmocka_unit_test(test_net_fanout_client_resets_mid_write),
+        cmocka_unit_test(test_net_fanout_frames_join_between_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
