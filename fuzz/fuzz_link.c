@@ -90,7 +90,8 @@ static void check(const hr_link_frame *f, int rc, size_t max)
 {
     if (f->payload.len > max || (size_t)rc != HR_LINK_HEADER + f->payload.len)
         abort();
-    if (f->type == HR_LINK_OPEN && f->open.n_headers > HR_LINK_MAX_HEADERS)
+    if (f->type == HR_LINK_OPEN && (f->open.n_headers > HR_LINK_MAX_HEADERS ||
+                                    f->open.stream != ((f->flags & HR_LINK_OPEN_STREAM) != 0)))
         abort();
     if (f->type == HR_LINK_CLOSE && (f->close_code < 1000 || f->close_code > 4999))
         abort();

@@ -375,6 +375,8 @@ static void handle_frame(hr_link_conn *k, const hr_link_frame *f)
         }
         k->got_hello = true;
         k->peer_version = f->version;
+        if (k->cb->on_hello != NULL)
+            k->cb->on_hello(k);
         return;
     }
     if (f->type == HR_LINK_PING) {

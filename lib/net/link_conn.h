@@ -111,6 +111,9 @@ typedef struct hr_link_conn_callbacks {
     /* One frame after HELLO: OPEN, DATA, CLOSE, PAUSE, RESUME, CREDIT,
      * BCAST. Views valid during the call. Required. */
     void (*on_frame)(hr_link_conn *k, const hr_link_frame *f);
+    /* Optional: the peer's HELLO arrived (hr_link_conn_peer_version() is
+     * known from here on); frames waiting for the peer's version may go. */
+    void (*on_hello)(hr_link_conn *k);
     /* Optional: a frame's length is over max_payload (only its 10 header
      * bytes are known). Return true to drop its payload as it streams in
      * and go on with the next frame; false (or NULL) ends the link. */

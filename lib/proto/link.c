@@ -57,7 +57,7 @@ static bool flags_ok(uint8_t type, uint8_t flags)
     if (type == HR_LINK_DATA || type == HR_LINK_BCAST)
         return flags == 1 || flags == 2;
     if (type == HR_LINK_OPEN)
-        return (flags & ~HR_LINK_OPEN_HAS_USER) == 0;
+        return (flags & ~(HR_LINK_OPEN_HAS_USER | HR_LINK_OPEN_STREAM)) == 0;
     return flags == 0;
 }
 
@@ -101,6 +101,7 @@ static int parse_open(const uint8_t *p, size_t len, uint8_t flags, hr_link_open 
     reader r = {p, len, 0};
     memset(o, 0, sizeof *o);
     o->has_user = (flags & HR_LINK_OPEN_HAS_USER) != 0;
+    o->stream = (flags & HR_LINK_OPEN_STREAM) != 0;
     if (!read_str(&r, &o->peer) || !read_str(&r, &o->target) || !read_str(&r, &o->user) ||
         !read_str(&r, &o->channels) || r.len - r.off < 2)
         return HR_EPROTO;
@@ -300,8 +301,9 @@ int hr_link_write_open(hr_buf *out, uint32_t session, const hr_link_open *o)
     if (plen == 0)
         return HR_EINVAL;
     int rc = 0;
-    uint8_t *w =
-        begin_frame(out, HR_LINK_OPEN, o->has_user ? HR_LINK_OPEN_HAS_USER : 0, session, plen, &rc);
+    const uint8_t flags = (uint8_t)((o->has_user ? HR_LINK_OPEN_HAS_USER : 0) |
+                                    (o->stream ? HR_LINK_OPEN_STREAM : 0));
+    uint8_t *w = begin_frame(out, HR_LINK_OPEN, flags, session, plen, &rc);
     if (w == NULL)
         return rc;
     w = put_str(w, o->peer);

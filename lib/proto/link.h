@@ -24,10 +24,11 @@
 #include "core/buf.h"
 
 #define HR_LINK_HEADER 10
-#define HR_LINK_VERSION 3     /* what we send: 2 adds BCAST, 3 adds CREDITS */
+#define HR_LINK_VERSION 4     /* what we send: 2 adds BCAST, 3 CREDITS, 4 OPEN_STREAM */
 #define HR_LINK_VERSION_MIN 1 /* oldest HELLO we accept (no BCAST toward it) */
 #define HR_LINK_VERSION_BCAST 2
 #define HR_LINK_VERSION_CREDITS 3
+#define HR_LINK_VERSION_STREAM 4
 #define HR_LINK_MAX_BCAST 4096   /* session ids in one BCAST */
 #define HR_LINK_MAX_CREDITS 8192 /* (session, bytes) pairs in one CREDITS: 64 KiB */
 #define HR_LINK_MAX_HEADERS 32   /* headers in one OPEN */
@@ -54,6 +55,11 @@ typedef enum hr_link_type {
 
 /* OPEN flags. */
 #define HR_LINK_OPEN_HAS_USER 0x01 /* the gateway verified a token: user is the sub */
+/* The session is one HTTP response stream (version 4): the notifier's DATA
+ * payloads are the raw bytes of an HTTP/1.1 response (head first, then the
+ * body), its CLOSE ends the response. Send it only to a peer whose HELLO
+ * said version >= HR_LINK_VERSION_STREAM. */
+#define HR_LINK_OPEN_STREAM 0x02
 
 /* A string view: into the parsed input, or the caller's memory for writers. */
 typedef struct hr_link_str {
@@ -70,6 +76,7 @@ typedef struct hr_link_header {
  * X-Herald-Channels). target is the request target (path and query). */
 typedef struct hr_link_open {
     bool has_user;
+    bool stream;          /* HR_LINK_OPEN_STREAM: an HTTP response, not a WebSocket */
     hr_link_str peer;     /* client address "ip:port" */
     hr_link_str target;   /* "/ws?channels=a,b&since=9" */
     hr_link_str user;     /* empty without has_user */
@@ -108,9 +115,9 @@ typedef struct hr_link_frame {
  *   HR_EPROTO   an unknown type; session 0 on a session frame or != 0 on a
  *               link frame (BCAST is one); flags not allowed for the type
  *               (DATA, BCAST: opcode other than 1 or 2; OPEN: bits other than
- *               HAS_USER; others: any);
+ *               HAS_USER and STREAM; others: any);
  *               a payload whose shape is wrong for the type: HELLO not
- *               "HRLK"+version 1..2, BCAST with 0 or over HR_LINK_MAX_BCAST
+ *               "HRLK"+version 1..HR_LINK_VERSION, BCAST with 0 or over HR_LINK_MAX_BCAST
  *               ids, an id list running past the payload or an id 0,
  *               CLOSE shorter than 2 bytes, a code outside 1000..4999 or a
  *               reason over 123 bytes, PAUSE/RESUME not empty,

@@ -6,6 +6,7 @@
 #include "hproxy.h"
 #include "proto/http_query.h"
 #include "route.h"
+#include "sselink.h"
 #include "static.h"
 #include "wsproxy.h"
 
@@ -49,6 +50,8 @@ static void on_request(hr_conn *c, const hr_http_head *h, const uint8_t *body, s
     app->rt->route_stats[r - app->rt->cfg->routes].requests++;
     if (r->static_dir != NULL)
         gw_static_serve(app, c, h, r);
+    else if (app->rt->cfg->upstreams[r->upstream].link && !r->websocket)
+        gw_sse_start(app, c, h, r); /* a STREAM session: an event stream over the link */
     else if (app->rt->cfg->upstreams[r->upstream].link)
         /* a herald-link server speaks only the link: no plain HTTP there */
         gw_hproxy_answer(app, c, h, NULL, 400, "WebSocket only (herald-link upstream)\n");
@@ -80,6 +83,8 @@ static void on_drain(hr_conn *c)
         gw_ws_client_drain(c);
     else if (kind_of(c) == GW_KIND_HTTP)
         gw_hproxy_client_drain(c);
+    else if (kind_of(c) == GW_KIND_SSE)
+        gw_sse_client_drain(c);
 }
 
 static void on_close(hr_conn *c, int code)
@@ -89,6 +94,8 @@ static void on_close(hr_conn *c, int code)
         gw_ws_client_close(c, code);
     else if (k == GW_KIND_HTTP)
         gw_hproxy_client_close(c);
+    else if (k == GW_KIND_SSE)
+        gw_sse_client_close(c);
 }
 
 const hr_conn_callbacks gw_public_callbacks = {

@@ -7,6 +7,8 @@
  *
  *   hr_server (public) ─▶ gw_public_callbacks ─┬─▶ wsproxy.c  (GW_KIND_WS)
  *                                              ├─▶ hproxy.c   (GW_KIND_HTTP)
+ *                                              ├─▶ sselink.c  (GW_KIND_SSE: GET on a
+ *                                              │               herald-link upstream)
  *                                              └─▶ static.c   (answers at once)
  */
 #ifndef GW_PUBLIC_H
@@ -18,6 +20,7 @@
  * connection's app data (hr_conn_set_app_data), read by the dispatcher. */
 #define GW_KIND_WS 1
 #define GW_KIND_HTTP 2
+#define GW_KIND_SSE 3
 
 /* Callbacks of the public server (and the TLS bridge's and upstream
  * context's servers); hr_conn_app() is the gw_app. */

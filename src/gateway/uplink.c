@@ -43,6 +43,7 @@ struct gw_usess {
     void *arg;
     uint64_t last_bcast; /* sequence of the last BCAST delivered here (duplicate ids) */
     gw_credit_ref owed;  /* its pair in l->credits this turn */
+    hr_buf *pending;     /* a STREAM OPEN waiting for the peer's HELLO (its version) */
     bool opened;
 };
 
@@ -58,6 +59,7 @@ struct gw_uplink {
     uint32_t *free_slots;
     size_t n_free;
     size_t n_sessions;
+    size_t n_pending; /* sessions whose OPEN waits for the peer's HELLO */
     uint32_t gen;
     gw_credits credits; /* window owed to the notifier, sent at the end of the turn */
 };
@@ -134,6 +136,11 @@ static void detach(gw_usess *u)
     gw_uplink *l = u->l;
     const uint32_t slot = (u->id & SLOT_MASK) - 1;
     gw_credits_forget(&l->credits, &u->owed);
+    if (u->pending != NULL) {
+        l->n_pending--;
+        hr_buf_deinit(u->pending);
+        free(u->pending);
+    }
     l->slots[slot] = NULL;
     l->free_slots[l->n_free++] = slot;
     l->n_sessions--;
@@ -281,6 +288,48 @@ static void on_frame(hr_link_conn *k, const hr_link_frame *f)
         deliver(l, f);
 }
 
+/* A STREAM session (OPEN_STREAM) needs a notifier of version 4 or later;
+ * an older one would end the whole link on the unknown flag. */
+static bool peer_takes_streams(const gw_uplink *l)
+{
+    return hr_link_conn_peer_version(l->conn) >= HR_LINK_VERSION_STREAM;
+}
+
+static void log_no_streams(const gw_uplink *l)
+{
+    hr_log(HR_LOG_WARN, "gateway",
+           "herald-link server=%s speaks version %u: no SSE over it (STREAM sessions need "
+           "version %d; upgrade the notifier)",
+           l->addr.text, (unsigned)hr_link_conn_peer_version(l->conn), HR_LINK_VERSION_STREAM);
+}
+
+/* The peer's version is known: STREAM OPENs that waited for it go, or
+ * their sessions end with 502. */
+static void on_hello(hr_link_conn *k)
+{
+    gw_uplink *l = hr_link_conn_data(k);
+    for (size_t i = 0; i < l->n_slots && l->n_pending > 0 && !l->dead; i++) {
+        gw_usess *u = l->slots[i];
+        if (u == NULL || u->pending == NULL)
+            continue;
+        if (peer_takes_streams(l) &&
+            hr_buf_append(out_of(l), hr_buf_data(u->pending), u->pending->len) == 0) {
+            l->n_pending--;
+            hr_buf_deinit(u->pending);
+            free(u->pending);
+            u->pending = NULL;
+            queued_one(l);
+            continue;
+        }
+        if (!peer_takes_streams(l))
+            log_no_streams(l);
+        const gw_upstream_events *ev = u->ev;
+        void *arg = u->arg;
+        detach(u);
+        ev->on_close(arg, 1011, false, 502);
+    }
+}
+
 static void on_flush(hr_link_conn *k)
 {
     gw_uplink *l = hr_link_conn_data(k);
@@ -323,6 +372,7 @@ static void on_free(void *data)
 
 static const hr_link_conn_callbacks link_callbacks = {
     .on_frame = on_frame,
+    .on_hello = on_hello,
     .on_flush = on_flush,
     .on_written = on_written,
     .on_close = on_close,
@@ -425,6 +475,17 @@ void gw_uplinks_free(gw_uplinks *t)
     free(t);
 }
 
+/* Keeps a STREAM OPEN until the peer's HELLO says its version (on_hello). */
+static int hold_open(gw_uplink *l, gw_usess *u, const hr_link_open *o)
+{
+    u->pending = malloc(sizeof *u->pending);
+    if (u->pending == NULL)
+        return HR_ENOMEM;
+    hr_buf_init(u->pending, SIZE_MAX);
+    l->n_pending++; /* detach counts it down, even on failure */
+    return hr_link_write_open(u->pending, u->id, o);
+}
+
 int gw_usess_open(gw_uplinks *t, const gw_addr *addr, const hr_link_open *o,
                   const gw_upstream_events *ev, void *arg, gw_usess **out)
 {
@@ -441,11 +502,18 @@ int gw_usess_open(gw_uplinks *t, const gw_addr *addr, const hr_link_open *o,
         free(u);
         return rc;
     }
-    if ((rc = hr_link_write_open(out_of(l), u->id, o)) != 0) {
+    if (o->stream && hr_link_conn_peer_version(l->conn) == 0)
+        rc = hold_open(l, u, o);
+    else if (o->stream && !peer_takes_streams(l))
+        rc = HR_EPROTO;
+    else if ((rc = hr_link_write_open(out_of(l), u->id, o)) == 0)
+        queued_one(l);
+    if (rc != 0) {
+        if (rc == HR_EPROTO)
+            log_no_streams(l);
         detach(u);
         return rc;
     }
-    queued_one(l);
     *out = u;
     return 0;
 }
@@ -482,8 +550,8 @@ void gw_usess_close(gw_usess *u, int code)
     gw_uplink *l = u->l;
     if (code < 1000 || code > 4999)
         code = 1000;
-    if (hr_link_write_close(out_of(l), u->id, (uint16_t)code, NULL, 0) == 0)
-        queued_one(l);
+    if (u->pending == NULL && hr_link_write_close(out_of(l), u->id, (uint16_t)code, NULL, 0) == 0)
+        queued_one(l); /* a held OPEN never left: nothing to close there */
     detach(u);
 }
 

@@ -58,7 +58,12 @@ extern const gw_upstream_ops gw_usess_ops;
  * CLOSE (status: 0 for a lost link, else the refusal's HTTP status) or a lost
  * link (1006); never on_drain). ev must outlive the session. Returns 0 with
  * *out set, HR_ENOMEM, HR_EINVAL (o cannot be encoded) or a libuv error
- * (connect failed at once). */
+ * (connect failed at once).
+ * o->stream (an SSE stream, OPEN_STREAM) needs a notifier that said version
+ * >= 4: on a link whose HELLO has not come yet the OPEN waits for it, then
+ * leaves, or the session gets on_close(.., opened false, status 502) when the
+ * peer is older; on a link known to be older this returns HR_EPROTO. Both
+ * log the versions. */
 int gw_usess_open(gw_uplinks *t, const gw_addr *addr, const hr_link_open *o,
                   const gw_upstream_events *ev, void *arg, gw_usess **out);
 

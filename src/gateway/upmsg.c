@@ -26,6 +26,13 @@ hr_msg *gw_upmsg_plain(gw_upmsg *m)
     return m->plain;
 }
 
+hr_msg *gw_upmsg_raw(gw_upmsg *m)
+{
+    if (m->raw == NULL)
+        m->raw = hr_msg_new_copy(m->data, m->len);
+    return m->raw;
+}
+
 hr_msg *gw_upmsg_deflated(gw_upmsg *m, hr_ws_deflater *d)
 {
     if (!m->tried_deflate) {
@@ -39,7 +46,8 @@ void gw_upmsg_deinit(gw_upmsg *m)
 {
     hr_msg_unref(m->plain);
     hr_msg_unref(m->deflated);
-    m->plain = m->deflated = NULL;
+    hr_msg_unref(m->raw);
+    m->plain = m->deflated = m->raw = NULL;
     if (m->ext_free != NULL && m->ext != NULL)
         m->ext_free(m->ext);
     m->ext = NULL;

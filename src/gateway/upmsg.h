@@ -41,7 +41,7 @@ typedef struct gw_upmsg {
     void *ext;           /* owned by the layer that set it; NULL */
     void (*ext_free)(void *ext);
     /* private: frames built on first use */
-    hr_msg *plain, *deflated;
+    hr_msg *plain, *deflated, *raw;
     bool tried_deflate;
 } gw_upmsg;
 
@@ -49,6 +49,11 @@ void gw_upmsg_init(gw_upmsg *m, int opcode, const uint8_t *data, size_t len, boo
 
 /* The unmasked server frame of m, borrowed. NULL: out of memory. */
 hr_msg *gw_upmsg_plain(gw_upmsg *m);
+
+/* The payload itself as a message (no WebSocket framing), borrowed: the
+ * bytes of an HTTP stream's body (sselink.c), shared by every stream a
+ * BCAST lists. NULL: out of memory. */
+hr_msg *gw_upmsg_raw(gw_upmsg *m);
 
 /* The compressed twin (RSV1, built with d: a server deflater with no
  * context takeover and a 9-bit window, so the frame is valid for every

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/err.h"
 #include "upconn.h"
 #include "uplink.h"
 
@@ -54,10 +55,13 @@ int gw_upstream_open(gw_upstream *u, gw_app *app, const gw_upstream_cfg *cfg,
     if (cfg->link) {
         hr_link_open o;
         link_open_fields(req, &o);
+        o.stream = req->stream;
         gw_usess *s = NULL;
         rc = gw_usess_open(app->links, addr, &o, events, arg, &s);
         h = s;
         ops = &gw_usess_ops;
+    } else if (req->stream) {
+        return HR_EINVAL; /* plain upstreams stream through hproxy.c */
     } else {
         const hr_client_config cc = {
             .path = req->target,

@@ -7,8 +7,8 @@
  *
  * so the proxy has one path up (gw_upstream_send) and one path down
  * (events->on_message with a gw_upmsg, upmsg.h), and never asks which
- * transport it has. New transports (issue 15's SSE stream and Pusher
- * sessions) are further implementations of the same table.
+ * transport it has. An SSE stream through a herald-link upstream
+ * (sselink.c) is one more user of the same table (req.stream).
  *
  *   client ──hr_conn──▶ gw_ws ──ops->send───────────▶ transport ══▶ upstream
  *   client ◀─frame(s)── gw_ws ◀─events->on_message── transport ◀══ upstream
@@ -102,6 +102,8 @@ typedef struct gw_upstream_req {
     const char *peer;        /* client address as text */
     uint32_t connect_timeout_ms;
     size_t queue_limit; /* bytes toward the upstream before GW_UPSTREAM_FULL */
+    bool stream;        /* an HTTP response stream (herald-link only: OPEN_STREAM;
+                           messages down are the answer's bytes, sselink.h) */
 } gw_upstream_req;
 
 /* Opens a session to server addr of upstream cfg with the app's transport

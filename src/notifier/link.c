@@ -39,6 +39,7 @@
 #include "proto/ws_frame.h"
 #include "pusher.h"
 #include "session.h"
+#include "sse.h"
 
 #define LINK_OUT_LIMIT ((size_t)256 << 20) /* bytes queued toward one gateway link */
 
@@ -49,6 +50,7 @@ struct nf_lsess {
     uint32_t id;
     nf_session *s;
     nf_pusher *p;      /* instead of s: a Pusher client (an OPEN for /app/, pusher.h) */
+    nf_sse *sse;       /* instead of s: an SSE stream (OPEN_STREAM for /sse, sse.h) */
     hr_link_flow flow; /* window, PAUSE, held messages (max = --send-queue-limit) */
     bool closing, wrote;
     nf_lsess *next_dead;
@@ -107,7 +109,7 @@ static nf_lsess *map_get(const nf_link *k, uint32_t id)
 
 static void lsess_free(nf_lsess *ls)
 {
-    if (ls->s != NULL || ls->p != NULL)
+    if (ls->s != NULL || ls->p != NULL || ls->sse != NULL)
         ls->link->t->st.sessions--;
     hr_link_flow_deinit(&ls->flow);
     free(ls);
@@ -118,6 +120,8 @@ static void lsess_end(nf_lsess *ls)
 {
     if (ls->p != NULL)
         nf_pusher_close(ls->p);
+    else if (ls->sse != NULL)
+        nf_sse_close(ls->sse);
     else if (ls->s != NULL)
         nf_session_close(ls->s);
 }
@@ -127,6 +131,8 @@ static void lsess_drain(nf_lsess *ls)
 {
     if (ls->p != NULL)
         nf_pusher_drain(ls->p);
+    else if (ls->sse != NULL)
+        nf_sse_drain(ls->sse);
     else
         nf_session_drain(ls->s);
 }
@@ -268,14 +274,12 @@ static bool bc_add(nf_lsess *ls, hr_msg *plain, uint8_t opcode, size_t off, size
     return rc == 0;
 }
 
-static int lsess_send_event(nf_lsess *ls, hr_msg *plain)
+/* plain[off, off + len) as one message, by reference: in a pending BCAST
+ * with the other sessions getting the same message, or held. */
+static int lsess_send_msg(nf_lsess *ls, hr_msg *plain, size_t off, size_t len, uint8_t opcode)
 {
-    if (plain->head_len == 0) /* not a frame from a builder (msg.h) */
-        return HR_EINTERNAL;
     if (ls->closing)
         return HR_ECLOSED;
-    const size_t off = plain->head_len, len = plain->len - off;
-    const uint8_t opcode = plain->data[0] & 0x0f; /* an unmasked FIN frame we built */
     nf_link *k = ls->link;
     if (!hr_link_flow_can_send(&ls->flow, len)) /* held: a reference, no copy */
         return sent(ls, hr_link_flow_hold(&ls->flow, plain, off, len, opcode));
@@ -286,6 +290,15 @@ static int lsess_send_event(nf_lsess *ls, hr_msg *plain)
     if (rc == 0)
         hr_link_flow_spend(&ls->flow, len);
     return sent(ls, rc);
+}
+
+/* One WebSocket frame we built: its payload, by reference. */
+static int lsess_send_event(nf_lsess *ls, hr_msg *plain)
+{
+    if (plain->head_len == 0) /* not a frame from a builder (msg.h) */
+        return HR_EINTERNAL;
+    const uint8_t opcode = plain->data[0] & 0x0f; /* an unmasked FIN frame we built */
+    return lsess_send_msg(ls, plain, plain->head_len, plain->len - plain->head_len, opcode);
 }
 
 static void lsess_close(nf_lsess *ls, int code, const char *reason)
@@ -361,6 +374,19 @@ static const nf_pusher_wire_ops lsess_pusher_ops = {
     .is_open = pw_is_open,
 };
 
+/* The SSE wire (sse.h) of an OPEN_STREAM session: the response's bytes as
+ * binary DATA, an event's SSE block by reference into a pending BCAST. */
+static int sw_send(void *self, hr_msg *m)
+{
+    return lsess_send_msg(self, m, 0, m->len, HR_WS_OP_BINARY);
+}
+
+static const nf_sse_wire_ops lsess_sse_ops = {
+    .send = sw_send,
+    .close = tx_close,
+    .queued = tx_queued,
+};
+
 /* ---- frames from the gateway ---------------------------------------------------- */
 
 static void refuse_open(nf_link *k, uint32_t id, int status)
@@ -393,6 +419,11 @@ static bool is_ws_path(const hr_link_str *t)
     return t->len >= 3 && memcmp(t->p, "/ws", 3) == 0 && (t->len == 3 || t->p[3] == '?');
 }
 
+static bool is_sse_path(const hr_link_str *t)
+{
+    return t->len >= 4 && memcmp(t->p, "/sse", 4) == 0 && (t->len == 4 || t->p[4] == '?');
+}
+
 static void on_open_frame(nf_link *k, const hr_link_frame *f)
 {
     nf_lsess *old = map_get(k, f->session);
@@ -408,7 +439,7 @@ static void on_open_frame(nf_link *k, const hr_link_frame *f)
         return;
     }
     const bool pusher = nf_pusher_is_path((const char *)f->open.target.p, f->open.target.len);
-    if (!pusher && !is_ws_path(&f->open.target)) {
+    if (f->open.stream ? !is_sse_path(&f->open.target) : !pusher && !is_ws_path(&f->open.target)) {
         refuse_open(k, f->session, 404);
         return;
     }
@@ -431,6 +462,14 @@ static void on_open_frame(nf_link *k, const hr_link_frame *f)
     char conn_id[64];
     snprintf(conn_id, sizeof conn_id, "%" PRIx64 "-l%u-%" PRIu64, l->start_ms, l->index,
              ++l->next_serial);
+    if (f->open.stream) { /* an HTTP answer: sse.c writes its head (or a refusal) and CLOSE */
+        head.upgrade = false;
+        ls->sse = nf_sse_open(l, (nf_sse_wire){&lsess_sse_ops, ls}, conn_id,
+                              hr_link_conn_peer(k->conn), &head);
+        if (ls->sse != NULL)
+            k->t->st.sessions++;
+        return;
+    }
     int status = 0;
     const char *why = NULL;
     if (pusher) /* socket_id: above every hr_conn number, unique per live session */
@@ -477,6 +516,8 @@ static void on_session_frame(nf_link *k, const hr_link_frame *f)
     if (ls == NULL || ls->closing)
         return; /* closed here already; our CLOSE is on its way */
     if (f->type == HR_LINK_DATA) {
+        if (ls->sse != NULL) /* nothing goes up on a stream */
+            return;
         if (f->payload.len > k->t->l->cfg->max_message) /* as for a direct client */
             lsess_close(ls, HR_WS_CLOSE_TOO_BIG, "message too big");
         else if (ls->p != NULL)

@@ -1,7 +1,8 @@
 /* Server-Sent Events: the nf_transport of a session over a streamed HTTP
- * answer (hr_conn_stream_*, close-delimited, so the shared event blocks go
- * out as they are). The stream counts against the send-queue limit like a
- * WebSocket: a slow reader is closed (and resumes with Last-Event-ID). */
+ * answer, close-delimited so the shared event blocks go out as they are,
+ * carried by a wire (sse.h): our own hr_conn (hr_conn_stream_*) or a
+ * herald-link STREAM session, one more byte pipe. The stream counts against the send-queue limit
+ * like a WebSocket: a slow reader is closed (and resumes with Last-Event-ID). */
 #include "sse.h"
 
 #include <inttypes.h>
@@ -14,13 +15,15 @@
 #include "proto/channel.h"
 #include "proto/cproto.h"
 #include "proto/http_query.h"
+#include "proto/http_write.h"
 #include "proto/sse.h"
 #include "session.h"
 
 struct nf_sse {
     nf_conn_kind kind; /* NF_KIND_SSE; first member */
     nf_loop *loop;
-    hr_conn *conn;
+    nf_sse_wire wire;
+    bool direct; /* the wire is our own hr_conn (counted in sse_streams) */
     nf_session *session;
     uv_timer_t keepalive;
 };
@@ -78,7 +81,7 @@ static int send_text(void *self, const void *p, size_t len)
         return HR_ENOMEM;
     hr_sse_write_comment((char *)m->data, (size_t)n, p, len);
     m->len = (uint32_t)n;
-    const int rc = hr_conn_stream_send_msg(s->conn, m);
+    const int rc = s->wire.ops->send(s->wire.self, m);
     hr_msg_unref(m);
     return rc;
 }
@@ -87,19 +90,19 @@ static int send_event(void *self, const nf_frames *ev)
 {
     nf_sse *s = self;
     hr_msg *block = block_for(ev->plain);
-    return block != NULL ? hr_conn_stream_send_msg(s->conn, block) : HR_ENOMEM;
+    return block != NULL ? s->wire.ops->send(s->wire.self, block) : HR_ENOMEM;
 }
 
 static void tx_close(void *self, int code, const char *reason)
 {
     nf_sse *s = self;
-    hr_conn_close(s->conn, code, reason); /* the answer ends after what is queued */
+    s->wire.ops->close(s->wire.self, code, reason); /* the answer ends after what is queued */
 }
 
 static size_t queued(const void *self)
 {
     const nf_sse *s = self;
-    return hr_conn_queued_bytes(s->conn);
+    return s->wire.ops->queued(s->wire.self);
 }
 
 static const nf_transport_ops sse_ops = {
@@ -107,6 +110,29 @@ static const nf_transport_ops sse_ops = {
     .send_event = send_event,
     .close = tx_close,
     .queued = queued,
+};
+
+/* ---- the direct wire: our own HTTP connection ---- */
+
+static int conn_send(void *w, hr_msg *m)
+{
+    return hr_conn_stream_send_msg(w, m);
+}
+
+static void conn_close(void *w, int code, const char *reason)
+{
+    hr_conn_close(w, code, reason);
+}
+
+static size_t conn_queued(const void *w)
+{
+    return hr_conn_queued_bytes(w);
+}
+
+static const nf_sse_wire_ops conn_wire = {
+    .send = conn_send,
+    .close = conn_close,
+    .queued = conn_queued,
 };
 
 static void on_keepalive(uv_timer_t *t)
@@ -118,11 +144,40 @@ static void on_keepalive(uv_timer_t *t)
 
 /* ---- the request ---- */
 
+static const char *refusal_text(int status)
+{
+    return status == 400   ? "give ?channels=a,b (valid channel names)"
+           : status == 401 ? "a token is needed for these channels"
+           : status == 403 ? "these channels are not yours to read"
+           : status == 414 ? "request target too long"
+                           : "cannot start the stream";
+}
+
+/* Sends m (a new message, ours) down w; the wire keeps its own reference. */
+static int send_new(nf_sse_wire w, hr_msg *m)
+{
+    const int rc = m != NULL ? w.ops->send(w.self, m) : HR_ENOMEM;
+    hr_msg_unref(m);
+    return rc;
+}
+
 static void refuse(hr_conn *c, int status, const char *why)
 {
     char body[200];
     const int n = snprintf(body, sizeof body, "%s\n", why);
     hr_conn_respond(c, status, "text/plain; charset=utf-8", body, (size_t)n, NULL);
+}
+
+/* A byte-pipe wire's refusal: a whole answer, then the end. */
+static void refuse_raw(nf_sse_wire w, int status, const char *why)
+{
+    char body[200], out[512];
+    const int n = snprintf(body, sizeof body, "%s\n", why);
+    const size_t len = hr_http_write_status(status, "text/plain; charset=utf-8", body, (size_t)n,
+                                            "Connection: close\r\n", out, sizeof out);
+    if (len > 0)
+        (void)send_new(w, hr_msg_new_copy(out, len));
+    w.ops->close(w.self, 1000, NULL);
 }
 
 /* Copies head's target into buf with ?since= replaced by the Last-Event-ID
@@ -185,30 +240,52 @@ static void on_timer_closed(uv_handle_t *h)
     free(h->data);
 }
 
+/* The answer's own header lines: no caching, no proxy buffering, CORS. */
+static void stream_headers(const hr_http_head *head, char *extra, size_t cap)
+{
+    const hr_http_header *origin = hr_http_head_find(head, "Origin");
+    int n = snprintf(extra, cap, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+    if (origin != NULL && origin->value_len < 256)
+        snprintf(extra + n, cap - (size_t)n,
+                 "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n", (int)origin->value_len,
+                 origin->value);
+}
+
+/* The head (through hr_conn on a direct wire, as bytes otherwise), then
+ * the reconnection delay: within a second after a restart (browsers wait
+ * ~3 s by default). */
 static int start_stream(nf_sse *s, const hr_http_head *head)
 {
     char extra[512];
-    const hr_http_header *origin = hr_http_head_find(head, "Origin");
-    int n = snprintf(extra, sizeof extra, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
-    if (origin != NULL && origin->value_len < 256)
-        n += snprintf(extra + n, sizeof extra - (size_t)n,
-                      "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n",
-                      (int)origin->value_len, origin->value);
-    int rc = hr_conn_stream_start(s->conn, 200, "text/event-stream; charset=utf-8", extra,
+    stream_headers(head, extra, sizeof extra);
+    int rc = 0;
+    if (s->direct) {
+        rc = hr_conn_stream_start(s->wire.self, 200, "text/event-stream; charset=utf-8", extra,
                                   HR_CONN_STREAM_CLOSE);
-    /* Reconnect within a second after a restart (browsers wait ~3 s). */
+    } else {
+        char h[768];
+        const int n = snprintf(h, sizeof h,
+                               "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; "
+                               "charset=utf-8\r\n%sConnection: close\r\n\r\n",
+                               extra);
+        rc = n > 0 && (size_t)n < sizeof h ? send_new(s->wire, hr_msg_new_copy(h, (size_t)n))
+                                           : HR_ETOOBIG;
+    }
     char retry[32];
     const int rl = hr_sse_write_retry(retry, sizeof retry, NF_SSE_RETRY_MS);
     if (rc == 0)
-        rc = hr_conn_stream_write(s->conn, retry, (size_t)rl);
+        rc = send_new(s->wire, hr_msg_new_copy(retry, (size_t)rl));
     return rc;
 }
 
-void nf_sse_request(nf_loop *l, hr_conn *c, const hr_http_head *head)
+/* Checks the request and starts the stream on w. Returns the stream, or
+ * NULL with *status the HTTP status to refuse with. */
+static nf_sse *open_stream(nf_loop *l, nf_sse_wire w, bool direct, const char *conn_id,
+                           const struct sockaddr *peer, const hr_http_head *head, int *status)
 {
     if (l->stopping) {
-        refuse(c, 503, "shutting down");
-        return;
+        *status = 503;
+        return NULL;
     }
     char target[2048];
     size_t tlen;
@@ -216,48 +293,66 @@ void nf_sse_request(nf_loop *l, hr_conn *c, const hr_http_head *head)
     h.target = resume_target(head, target, sizeof target, &tlen);
     h.target_len = tlen;
     if (h.target == NULL) {
-        refuse(c, 414, "request target too long");
-        return;
+        *status = 414;
+        return NULL;
     }
     nf_sse *s = calloc(1, sizeof *s);
     if (s == NULL) {
-        refuse(c, 503, "out of memory");
-        return;
+        *status = 503;
+        return NULL;
     }
-    *s = (nf_sse){.kind = NF_KIND_SSE, .loop = l, .conn = c};
-    char conn_id[64];
-    snprintf(conn_id, sizeof conn_id, "%" PRIx64 "-%" PRIu64, l->start_ms, hr_conn_id(c));
-    int status = 0;
+    *s = (nf_sse){.kind = NF_KIND_SSE, .loop = l, .wire = w, .direct = direct};
     const char *why = NULL;
-    s->session = nf_session_new(l, (nf_transport){&sse_ops, s}, conn_id, hr_conn_peer_addr(c), &h,
-                                &status, &why);
+    s->session = nf_session_new(l, (nf_transport){&sse_ops, s}, conn_id, peer, &h, status, &why);
     if (s->session == NULL) {
         free(s);
-        refuse(c, status, why);
-        return;
+        return NULL;
     }
     char list[4096];
-    status = check_channels(&h, &s->session->id, list, sizeof list);
-    if (status == 0 && start_stream(s, &h) != 0)
-        status = 503;
-    if (status != 0) {
+    *status = check_channels(&h, &s->session->id, list, sizeof list);
+    if (*status == 0 && start_stream(s, &h) != 0)
+        *status = 503;
+    if (*status != 0) {
         nf_session_close(s->session);
         free(s);
-        refuse(c, status,
-               status == 400   ? "give ?channels=a,b (valid channel names)"
-               : status == 401 ? "a token is needed for these channels"
-               : status == 403 ? "these channels are not yours to read"
-                               : "cannot start the stream");
-        return;
+        return NULL;
     }
-    hr_conn_set_app_data(c, s);
     cache.streams++;
-    l->stats.sse_streams++;
+    if (direct)
+        l->stats.sse_streams++;
     uv_timer_init(l->uv, &s->keepalive);
     s->keepalive.data = s;
     uv_timer_start(&s->keepalive, on_keepalive, NF_SSE_KEEPALIVE_S * 1000,
                    NF_SSE_KEEPALIVE_S * 1000);
+    return s;
+}
+
+void nf_sse_request(nf_loop *l, hr_conn *c, const hr_http_head *head)
+{
+    char conn_id[64];
+    snprintf(conn_id, sizeof conn_id, "%" PRIx64 "-%" PRIu64, l->start_ms, hr_conn_id(c));
+    int status = 0;
+    nf_sse *s = open_stream(l, (nf_sse_wire){&conn_wire, c}, true, conn_id, hr_conn_peer_addr(c),
+                            head, &status);
+    if (s == NULL) {
+        refuse(c, status, refusal_text(status));
+        return;
+    }
+    hr_conn_set_app_data(c, s);
     nf_session_open(s->session, false);
+}
+
+nf_sse *nf_sse_open(nf_loop *l, nf_sse_wire w, const char *conn_id, const struct sockaddr *peer,
+                    const hr_http_head *head)
+{
+    int status = 0;
+    nf_sse *s = open_stream(l, w, false, conn_id, peer, head, &status);
+    if (s == NULL) {
+        refuse_raw(w, status, refusal_text(status));
+        return NULL;
+    }
+    nf_session_open(s->session, false);
+    return s;
 }
 
 void nf_sse_drain(nf_sse *s)
@@ -269,7 +364,8 @@ void nf_sse_close(nf_sse *s)
 {
     nf_session_close(s->session);
     s->session = NULL;
-    s->loop->stats.sse_streams--;
+    if (s->direct)
+        s->loop->stats.sse_streams--;
     if (--cache.streams == 0)
         cache_drop();
     uv_timer_stop(&s->keepalive);

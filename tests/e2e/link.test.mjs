@@ -157,6 +157,29 @@ async function welcome(url, opts) {
 }
 
 describe('gateway herald-link upstream', () => {
+    test('SSE over a link to a version-1 server: 502, and no OPEN_STREAM ever reaches it', async () => {
+        const link = await startLinkServer(); // says HELLO version 1
+        const [listen, admin] = await freePorts(2);
+        const cfg = {
+            listen: `127.0.0.1:${listen}`,
+            admin_listen: `127.0.0.1:${admin}`,
+            upstreams: { nf: { servers: [`127.0.0.1:${link.port}`], protocol: 'herald-link' } },
+            routes: [{ path: '/ws', upstream: 'nf', websocket: true }, { path: '/sse', upstream: 'nf' }],
+        };
+        const gw = await gatewayUp(spawnServer('herald-gateway',
+            ['--config', tmpFile('gw-link-sse.yaml', JSON.stringify(cfg))], {}, listen));
+        // The first stream waits for the new link's HELLO, the second finds it known.
+        for (let i = 0; i < 2; i++) {
+            const r = await fetch(`http://127.0.0.1:${listen}/sse?channels=a`);
+            assert.equal(r.status, 502);
+        }
+        assert.match(gw.stderr(), /speaks version 1: no SSE over it/);
+        const [c] = await welcome(gw.wsUrl('/ws'));
+        c.close();
+        assert.equal(link.opens.length, 1, 'only the WebSocket session was opened');
+        assert.equal(link.opens[0].target, '/ws');
+    });
+
     test('sessions open with identity, target and headers; messages cross both ways', async () => {
         const link = await startLinkServer();
         const gw = await startGateway(link);
@@ -581,7 +604,7 @@ describe('herald-link CREDITS (version 3)', () => {
         await waitFor(() => [...messagesBySession(link.frames).values()]
             .filter((ms) => ms.some((x) => x.type === 'subscribed')).length === 2, 'two subscribed');
         const hello = link.frames.find((f) => f.type === T.HELLO);
-        assert.equal(hello.payload.readUInt16BE(4), 3, 'the notifier speaks version 3');
+        assert.equal(hello.payload.readUInt16BE(4), 4, 'the notifier speaks version 4');
         // 3 x 100 KB: two fit the 256 KiB window of each session, the third waits.
         const pad = 'w'.repeat(100000);
         const ids = [];

@@ -332,6 +332,163 @@ describe('SSE on the notifier', () => {
     });
 });
 
+/* ---- GET /sse through herald-gateway, in both upstream modes ---- */
+
+/**
+ * A notifier (--link-listen, trusting the gateway) and a gateway whose /sse
+ * route is `mode`: 'link' (a herald-link upstream: STREAM sessions) or
+ * 'proxy' (plain HTTP proxying). The route verifies tokens as the shipped
+ * config does (auth: optional, strip_token).
+ */
+async function sseBehindGateway(mode, nfArgs = [], limits = {}) {
+    const linkPort = await freePort();
+    const nf = await startNotifier(['--link-listen', `127.0.0.1:${linkPort}`, '--trusted-proxy', '127.0.0.1/32',
+        '--jwt-secret', SECRET, ...nfArgs], { direct: true });
+    const [port, admin] = [await freePort(), await freePort()];
+    const cfg = {
+        listen: `127.0.0.1:${port}`,
+        admin_listen: `127.0.0.1:${admin}`,
+        auth: { jwt: { algorithms: ['HS256'], secret: SECRET } },
+        limits: { drain_timeout_s: 5, ...limits },
+        upstreams: {
+            nf: mode === 'link'
+                ? { servers: [`127.0.0.1:${linkPort}`], protocol: 'herald-link' }
+                : { servers: [`127.0.0.1:${nf.port}`] },
+        },
+        routes: [{ path: '/sse', upstream: 'nf', auth: 'optional', strip_token: true }],
+    };
+    const gw = spawnServer('herald-gateway', ['--config', tmpFile(`gw-sse-${mode}.yaml`, JSON.stringify(cfg))], {}, port);
+    gw.admin = `http://127.0.0.1:${admin}`;
+    await gatewayUp(gw);
+    gw.base = `http://127.0.0.1:${port}`;
+    return { nf, gw };
+}
+
+for (const mode of ['link', 'proxy']) {
+    describe(`SSE through the gateway (${mode} upstream)`, () => {
+        test(`[${mode}] events, token identity, CORS, Last-Event-ID resume`, async () => {
+            const { nf, gw } = await sseBehindGateway(mode);
+            const tok = signJwt({ sub: '7', exp: nowS() + 3600 }, { key: SECRET });
+            const a = await openSse(gw.base, `/sse?channels=user:7,news&token=${tok}`, { Origin: 'http://app.example' });
+            assert.equal(a.r.status, 200);
+            assert.match(a.r.headers.get('content-type'), /^text\/event-stream/);
+            assert.equal(a.r.headers.get('access-control-allow-origin'), 'http://app.example');
+            assert.equal(a.r.headers.get('cache-control'), 'no-cache');
+            assert.ok(a.r.headers.get('x-request-id'), 'the gateway names the request');
+            const b = await openSse(gw.base, '/sse?channels=news');
+            const state = { buf: '' };
+            const ids = [];
+            ids.push(await publishOk(nf, { channel: 'user:7', data: { n: 1 } }));
+            ids.push(await publishOk(nf, { channel: 'news', data: 'a\nb' }));
+            ids.push(await publishOk(nf, { channel: 'news', data: { n: 3 } }));
+            const got = await readEvents(a.reader, 3, state);
+            assert.deepEqual(got.map((e) => e.id), ids);
+            assert.deepEqual(got[0], { id: ids[0], event: 'user:7', data: { n: 1 } });
+            assert.deepEqual(got[1].data, 'a\nb');
+            assert.deepEqual((await readEvents(b.reader, 2)).map((e) => e.id), ids.slice(1));
+            a.abort();
+            b.abort();
+            // A reconnecting EventSource repeats its URL with Last-Event-ID.
+            const r = await openSse(gw.base, `/sse?channels=user:7,news&token=${tok}`, { 'Last-Event-ID': ids[0] });
+            assert.deepEqual((await readEvents(r.reader, 2)).map((e) => e.id), ids.slice(1));
+            const live = await publishOk(nf, { channel: 'user:7', data: 'live' });
+            assert.equal((await readEvents(r.reader, 1))[0].id, live);
+            r.abort();
+            if (mode === 'link') {
+                await waitFor(async () => metricSum(await metrics(nf), /^herald_notifier_link_sessions$/) === 0,
+                    'every stream gone from the link once its client left');
+            }
+        });
+
+        test(`[${mode}] refusals reach the client whole: 400, 401, 403`, async () => {
+            const { gw } = await sseBehindGateway(mode);
+            const other = signJwt({ sub: '8', exp: nowS() + 3600 }, { key: SECRET });
+            const r400 = await fetch(`${gw.base}/sse`);
+            assert.equal(r400.status, 400);
+            assert.match(await r400.text(), /channels/);
+            const r401 = await fetch(`${gw.base}/sse?channels=user:7`);
+            assert.equal(r401.status, 401);
+            assert.match(await r401.text(), /token/);
+            assert.equal((await fetch(`${gw.base}/sse?channels=user:7&token=${other}`)).status, 403);
+            // A bad token is the gateway's own refusal, before any upstream.
+            assert.equal((await fetch(`${gw.base}/sse?channels=news&token=bad`)).status, 401);
+            const ok = await openSse(gw.base, '/sse?channels=news');
+            assert.equal(ok.r.status, 200);
+            ok.abort();
+        });
+
+        test(`[${mode}] a reader that does not read is closed; another keeps every event`, async () => {
+            const { nf, gw } = await sseBehindGateway(mode, ['--send-queue-limit', '1048576'],
+                { send_queue_bytes: 262144 });
+            const ok = await openSse(gw.base, '/sse?channels=flood');
+            const state = { buf: '' };
+            const sock = net.connect(Number(new URL(gw.base).port), '127.0.0.1');
+            await new Promise((r) => sock.once('connect', r));
+            sock.pause();
+            // The end of the slow stream: link mode closes the connection
+            // (close-delimited); proxy mode relays the notifier's close as
+            // the end of a chunked body (the connection may stay).
+            let tail = '';
+            const closed = new Promise((r) => {
+                sock.once('close', r);
+                sock.on('data', (d) => {
+                    tail = (tail + d.toString('latin1')).slice(-16);
+                    if (tail.endsWith('\r\n0\r\n\r\n')) r();
+                });
+            });
+            sock.write('GET /sse?channels=flood HTTP/1.1\r\nHost: x\r\n\r\n');
+            await waitFor(async () => metricSum(await metrics(nf),
+                mode === 'link' ? /^herald_notifier_link_sessions$/ : /^herald_notifier_connections$/) === 2,
+            'both streams open');
+            const big = 'x'.repeat(16384);
+            let sent = 0;
+            // link: the gateway closes the slow client at its send_queue_bytes and
+            // ends its STREAM session; proxy: the notifier closes its own slow
+            // connection to the gateway (the gateway stopped reading it).
+            const gone = async () => {
+                const m = await metrics(nf);
+                return mode === 'link'
+                    ? metricSum(m, /^herald_notifier_link_sessions$/) === 1
+                    : metricSum(m, /herald_notifier_slow_reader_closes_total/) >= 1;
+            };
+            await waitFor(async () => {
+                await publishOk(nf, Array.from({ length: 16 }, () => ({ channel: 'flood', data: big })));
+                sent += 16;
+                await readEvents(ok.reader, 16, state); // the reader keeps up
+                return gone();
+            }, 'the slow reader closed', 3 * DEADLINE_MS);
+            sock.resume();
+            await withDeadline(closed, 3 * DEADLINE_MS, 'the slow stream to end');
+            sock.destroy();
+            const last = await publishOk(nf, { channel: 'flood', data: 'after' });
+            assert.equal((await readEvents(ok.reader, 1, state))[0].id, last, `after ${sent} floods`);
+            ok.abort();
+        });
+    });
+}
+
+describe('SSE through the gateway on herald-link: shutdown', () => {
+    test('the notifier\'s SIGTERM ends the streams (then 503); the gateway\'s SIGTERM too', async () => {
+        const first = await sseBehindGateway('link');
+        const s = await openSse(first.gw.base, '/sse?channels=a');
+        const id = await publishOk(first.nf, { channel: 'a', data: 1 });
+        assert.equal((await readEvents(s.reader, 1))[0].id, id);
+        const end = readToEnd(s.reader, 'the stream to end on the notifier\'s SIGTERM');
+        assert.equal((await first.nf.stop()).code, 0, first.nf.stderr());
+        await end;
+        assert.equal((await fetch(`${first.gw.base}/sse?channels=a`)).status, 503, 'no notifier left');
+        const second = await sseBehindGateway('link');
+        const t = await openSse(second.gw.base, '/sse?channels=a');
+        const id2 = await publishOk(second.nf, { channel: 'a', data: 2 });
+        assert.equal((await readEvents(t.reader, 1))[0].id, id2);
+        const end2 = readToEnd(t.reader, 'the stream to end on the gateway\'s SIGTERM');
+        assert.equal((await second.gw.stop()).code, 0, second.gw.stderr());
+        await end2;
+        await waitFor(async () => metricSum(await metrics(second.nf), /^herald_notifier_link_sessions$/) === 0,
+            'the session gone from the notifier');
+    });
+});
+
 describe('SSE clients', () => {
     test(`the eventsource ${ES_VERSION} package (Node ${NODE_MAJOR}) reads /sse with a token header, on both loops`, async () => {
         const nf = await startNotifier(['--loops', '2', '--jwt-secret', SECRET], { direct: true });
@@ -369,14 +526,17 @@ describe('SSE clients', () => {
         }
     });
 
-    test('EventSource in chromium through the gateway survives notifier restarts (Last-Event-ID)',
+    for (const mode of ['link', 'proxy']) test(`[${mode}] EventSource in chromium through the gateway survives notifier restarts (Last-Event-ID)`,
         { timeout: 180000, skip: HAVE_REDIS ? false : 'no redis-server' }, async () => {
             const redis = await startRedis();
             const service = await redis.client();
             let browser;
             try {
-                const args = ['--broker', redis.url(), '--trusted-proxy', '127.0.0.1/32'];
-                let nfs = [await startNotifier(args, { direct: true }), await startNotifier(args, { direct: true })];
+                // link: each notifier's --link-listen port, kept across its restart.
+                const linkPorts = [await freePort(), await freePort()];
+                const args = (i) => ['--broker', redis.url(), '--trusted-proxy', '127.0.0.1/32',
+                    '--link-listen', `127.0.0.1:${linkPorts[i]}`];
+                let nfs = [await startNotifier(args(0), { direct: true }), await startNotifier(args(1), { direct: true })];
                 const page = tmpFile('index.html', '<!doctype html><title>sse</title>');
                 const port = await freePort();
                 const admin = await freePort();
@@ -384,14 +544,18 @@ describe('SSE clients', () => {
                     listen: `127.0.0.1:${port}`,
                     admin_listen: `127.0.0.1:${admin}`,
                     upstreams: {
-                        nf: {
-                            servers: nfs.map((n) => `127.0.0.1:${n.port}`),
-                            health_check: { path: '/healthz', interval_ms: 200, rise: 1, fall: 1 },
-                        },
+                        // link: a lost link ends its streams and a refused connect
+                        // tries the other server (passive health).
+                        nf: mode === 'link'
+                            ? { servers: linkPorts.map((p) => `127.0.0.1:${p}`), protocol: 'herald-link' }
+                            : {
+                                servers: nfs.map((n) => `127.0.0.1:${n.port}`),
+                                health_check: { path: '/healthz', interval_ms: 200, rise: 1, fall: 1 },
+                            },
                     },
                     routes: [{ path: '/sse', upstream: 'nf' }, { path: '/', static: path.dirname(page) }],
                 };
-                const gw = spawnServer('herald-gateway', ['--config', tmpFile('gateway.yaml', JSON.stringify(cfg))], {}, port);
+                const gw = spawnServer('herald-gateway', ['--config', tmpFile(`gateway-${mode}.yaml`, JSON.stringify(cfg))], {}, port);
                 gw.admin = `http://127.0.0.1:${admin}`;
                 await gatewayUp(gw);
                 browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -422,7 +586,7 @@ describe('SSE clients', () => {
                     victim.exitInfo = { ...victim.exitInfo, signal: 'SIGKILL (by the test)' };
                     for (let k = 0; k < 3; k++) await publish();
                     await waitFor(async () => (await got()).length === n, `events up to ${n}`, WAIT);
-                    nfs[round] = await startNotifier(args, { direct: true, port: victim.port });
+                    nfs[round] = await startNotifier(args(round), { direct: true, port: victim.port });
                 }
                 await publish();
                 await waitFor(async () => (await got()).length === n, `the last event ${n}`, WAIT);

@@ -140,8 +140,10 @@ static void test_gw_config_upstream_protocol(void **state)
     gw_diag d;
     const char *t = "upstreams: {n: {servers: [127.0.0.1:7070], protocol: herald-link},\n"
                     "            h: {servers: [127.0.0.1:9000], protocol: http}}\n"
-                    "routes: [{path: /ws, upstream: n, websocket: true}, {path: /, upstream: h}]\n";
+                    "routes: [{path: /ws, upstream: n, websocket: true}, {path: /, upstream: h},\n"
+                    "         {path: /sse, upstream: n}]\n"; /* a GET stream over the link */
     assert_int_equal(parse(t, &cfg, &d), 0);
+    assert_false(cfg->routes[2].websocket);
     assert_true(cfg->upstreams[0].link);
     assert_false(cfg->upstreams[1].link);
     gw_config_free(cfg);

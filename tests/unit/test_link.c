@@ -232,7 +232,8 @@ static void test_link_header_errors(void **state)
     assert_int_equal(parse_hdr(HR_LINK_PING, 0, 3, z, 8, MAXP), HR_EPROTO);    /* session != 0 */
     assert_int_equal(parse_hdr(HR_LINK_DATA, 0, 1, NULL, 0, MAXP), HR_EPROTO); /* opcode 0 */
     assert_int_equal(parse_hdr(HR_LINK_DATA, 8, 1, NULL, 0, MAXP), HR_EPROTO); /* opcode close */
-    assert_int_equal(parse_hdr(HR_LINK_OPEN, 2, 1, NULL, 0, MAXP), HR_EPROTO); /* bad flag */
+    assert_int_equal(parse_hdr(HR_LINK_OPEN, 4, 1, NULL, 0, MAXP), HR_EPROTO); /* bad flag */
+    assert_int_equal(parse_hdr(HR_LINK_OPEN, 0x83, 1, NULL, 0, MAXP), HR_EPROTO);
     assert_int_equal(parse_hdr(HR_LINK_PAUSE, 1, 1, NULL, 0, MAXP), HR_EPROTO);
     assert_int_equal(parse_hdr(HR_LINK_DATA, 1, 1, z, 8, 7), HR_ETOOBIG);
     assert_int_equal(parse_hdr(HR_LINK_DATA, 1, 1, z, 8, 8), HR_LINK_HEADER + 8);
@@ -401,6 +402,49 @@ static void test_link_hello_version_1_accepted(void **state)
     hr_link_frame f;
     assert_int_equal(parse_exact(frame, sizeof frame, MAXP, &f), (int)sizeof frame);
     assert_int_equal(f.version, 1);
+}
+
+/* OPEN_STREAM (version 4): written, parsed back, and only with the flag. */
+static void test_link_open_stream(void **state)
+{
+    (void)state;
+    hr_buf b;
+    hr_buf_init(&b, MAXP);
+    hr_link_open o = sample_open();
+    o.stream = true;
+    assert_int_equal(hr_link_write_open(&b, 5, &o), 0);
+    assert_int_equal(((const uint8_t *)hr_buf_data(&b))[1],
+                     HR_LINK_OPEN_HAS_USER | HR_LINK_OPEN_STREAM);
+    hr_link_frame f;
+    assert_int_equal(parse_exact(hr_buf_data(&b), b.len, MAXP, &f), (int)b.len);
+    assert_true(f.open.stream);
+    assert_true(f.open.has_user);
+    assert_true(str_is(f.open.target, "/ws?channels=a,b&since=7"));
+    /* anonymous stream: the flag alone */
+    hr_buf_consume(&b, b.len);
+    o = (hr_link_open){.stream = true, .target = hr_link_str_of("/sse?channels=a")};
+    assert_int_equal(hr_link_write_open(&b, 6, &o), 0);
+    assert_int_equal(((const uint8_t *)hr_buf_data(&b))[1], HR_LINK_OPEN_STREAM);
+    assert_int_equal(parse_exact(hr_buf_data(&b), b.len, MAXP, &f), (int)b.len);
+    assert_true(f.open.stream);
+    assert_false(f.open.has_user);
+    /* a plain OPEN is not a stream */
+    hr_buf_consume(&b, b.len);
+    o.stream = false;
+    assert_int_equal(hr_link_write_open(&b, 7, &o), 0);
+    assert_int_equal(parse_exact(hr_buf_data(&b), b.len, MAXP, &f), (int)b.len);
+    assert_false(f.open.stream);
+    hr_buf_deinit(&b);
+    /* HELLO 4 is this build's; 5 is refused */
+    for (uint8_t v = 1; v <= 5; v++) {
+        const uint8_t hello[6] = {'H', 'R', 'L', 'K', 0, v};
+        uint8_t frame[HR_LINK_HEADER + 6];
+        hr_link_write_header(frame, HR_LINK_HELLO, 0, 0, 6);
+        memcpy(frame + HR_LINK_HEADER, hello, 6);
+        assert_int_equal(hr_link_parse(frame, sizeof frame, MAXP, &f),
+                         v <= 4 ? (int)sizeof frame : HR_EPROTO);
+    }
+    assert_int_equal(HR_LINK_VERSION, HR_LINK_VERSION_STREAM);
 }
 
 static size_t bcast_payload(uint8_t *p, uint16_t n, size_t n_written, const char *msg)
@@ -602,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_link_writer_limits_leave_buffer_unchanged),
         cmocka_unit_test(test_link_shared_payload_header),
         cmocka_unit_test(test_link_hello_version_1_accepted),
+        cmocka_unit_test(test_link_open_stream),
         cmocka_unit_test(test_link_bcast_errors),
         cmocka_unit_test(test_link_bcast_writer),
         cmocka_unit_test(test_link_heads_match_writers),
