@@ -166,8 +166,10 @@ describe('gateway herald-link upstream', () => {
             upstreams: { nf: { servers: [`127.0.0.1:${link.port}`], protocol: 'herald-link' } },
             routes: [{ path: '/ws', upstream: 'nf', websocket: true }, { path: '/sse', upstream: 'nf' }],
         };
-        const gw = await gatewayUp(spawnServer('herald-gateway',
-            ['--config', tmpFile('gw-link-sse.yaml', JSON.stringify(cfg))], {}, listen));
+        const srv = spawnServer('herald-gateway', ['--config', tmpFile('gw-link-sse.yaml', JSON.stringify(cfg))],
+            {}, listen);
+        srv.admin = `http://127.0.0.1:${admin}`;
+        const gw = await gatewayUp(srv);
         // The first stream waits for the new link's HELLO, the second finds it known.
         for (let i = 0; i < 2; i++) {
             const r = await fetch(`http://127.0.0.1:${listen}/sse?channels=a`);
