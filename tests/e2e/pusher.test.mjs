@@ -247,6 +247,9 @@ async function pusherJsScenario(nf, port, onConnected = async () => {}) {
         await onConnected(pc);
         const pub = pc.subscribe('orders');
         await once(pub, 'pusher:subscription_succeeded');
+        const api = new Pusher({ ...APP, host: '127.0.0.1', port: String(nf.port), useTLS: false });
+        const count = await (await api.get({ path: '/channels/orders', params: { info: 'subscription_count' } })).json();
+        assert.deepEqual(count, { occupied: true, subscription_count: 1 }, 'the HTTP API counts the client');
         const priv = pc.subscribe('private-user-7');
         await once(priv, 'pusher:subscription_succeeded');
         const pres = pc.subscribe('presence-room');
@@ -378,8 +381,12 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
             const typing = once(cb, 'client-typing');
             assert.equal(ca.trigger('client-typing', { who: 'ann' }), true);
             assert.deepEqual(await typing, { who: 'ann' });
-            // A server event after it: A sees that one and never its own client event.
+            // The HTTP API's socket_id leaves A out; a server event after it
+            // reaches A, which never sees its own client event.
             const server = new Pusher({ ...APP, host: '127.0.0.1', port: String(nf.port), useTLS: false });
+            const skip = once(cb, 'skip');
+            await server.trigger('private-chat', 'skip', 1, { socket_id: pa.connection.socket_id });
+            await skip;
             const marker = once(ca, 'marker');
             await server.trigger('private-chat', 'marker', 1);
             await marker;
@@ -439,14 +446,16 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
     });
     }
 
-    test('Pusher clients spread over --loops: presence, client events and socket_id across loops', opts, async () => {
-        const nf = await startNotifier(['--loops', '2', '--pusher-app-id', APP.appId, '--pusher-key', APP.key,
-            '--pusher-secret', APP.secret, '--pusher-client-events']);
+    // Over a link: the gateway's worker opens a second link for the second
+    // client (least loaded), which the notifier hands to its other loop.
+    for (const mode of ['direct', 'link']) {
+    test(`${mode}: Pusher clients spread over --loops: presence, client events and socket_id across loops`, opts, async () => {
+        const nf = await notifierIn(mode, [...(mode === 'direct' ? ['--loops', '2'] : []), '--pusher-client-events']);
         const a = await authEndpoint({ user_id: 'ann', user_info: null });
         const b = await authEndpoint({ user_id: 'bob', user_info: null });
-        const pa = client(nf.port, a.url);
+        const pa = client(nf.gwPort, a.url);
         await connected(pa);
-        const pb = client(nf.port, b.url);
+        const pb = client(nf.gwPort, b.url);
         try {
             await connected(pb);
             const loopOf = (pc) => pc.connection.socket_id.split('.')[0];
@@ -486,6 +495,7 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
             b.srv.close();
         }
     });
+    }
 
     // The notifier's bound (--send-queue-limit) closes with Pusher's 4100
     // (reconnect after a pause), through the gateway too: past its
