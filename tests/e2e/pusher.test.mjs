@@ -522,7 +522,7 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
         raw.destroy();
     });
 
-    test(`${mode}: a wrong app key is refused with 4001`, opts, async () => {
+    test(`${mode}: a wrong app key is refused with 4001, an old protocol version with 4007`, opts, async () => {
         const nf = await notifierIn(mode);
         // The close code itself, as pusher-js gets it (it stops reconnecting on 4001).
         const ws = new WebSocket(`ws://127.0.0.1:${nf.gwPort}/app/wrong-key?protocol=7&client=js&version=8.4.0`);
@@ -536,6 +536,14 @@ describe('pusher-js (protocol 7) at /app/<key>', () => {
         assert.equal(got.length, 1);
         assert.equal(got[0].event, 'pusher:error');
         assert.equal(JSON.parse(got[0].data).code, 4001);
+        // An unsupported protocol version: 4007 the same way.
+        const old = await rawConnect(nf.gwPort);
+        await old.upgrade(`/app/${APP.key}?protocol=6&client=js&version=2.0.0`);
+        const err = JSON.parse((await old.readMessage()).payload.toString());
+        assert.equal(err.event, 'pusher:error');
+        assert.equal(JSON.parse(err.data).code, 4007);
+        assert.equal((await old.waitClose()).code, 4007);
+        old.destroy();
         const pc = new PusherClient('wrong-key', {
             cluster: 'herald', wsHost: '127.0.0.1', wsPort: nf.gwPort, forceTLS: false,
             enabledTransports: ['ws'], disableStats: true,
