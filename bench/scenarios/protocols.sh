@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # protocols: one fan-out, three client protocols (issue 15). N clients of
 # one channel on Herald through the gateway, as WebSocket (/ws over
-# herald-link, the shipped default), Server-Sent Events (GET /sse, proxied to
-# the notifier's own listener, one upstream connection per client) and Pusher
-# protocol 7 (/app/bench-key, over herald-link like /ws), as
+# herald-link, the shipped default), Server-Sent Events (GET /sse, STREAM
+# sessions over herald-link like /ws: one BCAST of the SSE block per link per
+# event) and Pusher protocol 7 (/app/bench-key, over herald-link like /ws), as
 # config/gateway.yaml routes them, and nginx + nchan with WebSocket and
 # EventSource clients on the same /sub/<channel> location, alternating in
 # the same run. For each N, round and set-up, two runs (as scale.sh):
@@ -15,8 +15,10 @@
 #   proto-fanout   connect, 1 s idle, EVENTS broadcasts of 100 bytes at max
 #                  rate (each after the last is acknowledged): delivered/s
 # Set-ups: ws sse pusher (Herald) nchan-ws nchan-sse; sse-direct and
-# pusher-direct are the same clients straight to the notifier (no gateway:
-# what the gateway's plain proxying adds). Environment (and lib.sh's):
+# pusher-direct are the same clients straight to the notifier (no gateway);
+# sse-plain (not in the default list) the SSE clients through the gateway
+# with plain proxying (one upstream connection per stream, hproxy.c), to
+# compare with sse over the link. Environment (and lib.sh's):
 #   NS [10000]  REPEAT [3]
 #   SETUPS [ws nchan-ws sse nchan-sse pusher sse-direct pusher-direct]
 #   WORKERS  herald-gateway --workers = nginx worker_processes [2: one per core]
@@ -43,6 +45,7 @@ start_setup() {
     ws) start_target link ;;
     sse) start_target link; URL="http://127.0.0.1:$GW_PORT/sse?channels={ch}"; PROTO=sse ;;
     pusher) start_target link; URL="ws://127.0.0.1:$GW_PORT/app/bench-key?protocol=7"; PROTO=pusher ;;
+    sse-plain) start_target gateway; URL="http://127.0.0.1:$GW_PORT/sse?channels={ch}"; PROTO=sse ;;
     sse-direct) start_target notifier; URL="http://127.0.0.1:$NF_PORT/sse?channels={ch}"; PROTO=sse ;;
     pusher-direct) start_target notifier; URL="ws://127.0.0.1:$NF_PORT/app/bench-key?protocol=7"; PROTO=pusher ;;
     nchan-ws) start_target nchan ;;
