@@ -38,6 +38,8 @@ typedef struct gw_sse {
     size_t owed_credit; /* body handed to the client, not yet given back */
     int status;         /* the notifier's, once its head arrived */
     bool too_old;       /* a server could not take STREAM sessions (version < 4) */
+    bool counted;       /* in the connection limits (release_limits) */
+    struct sockaddr_storage peer_sa;
 } gw_sse;
 
 static const gw_upstream_events up_events;
@@ -72,12 +74,52 @@ static void log_done(gw_sse *s, int status, const char *error)
     gw_alog_write(&rec);
 }
 
+/* ---- limits: a stream is a long-lived client, as a WebSocket is ---- */
+
+/* handshakes_per_ip_per_s, max_connections, max_connections_per_ip.
+ * Returns 0 (counted: release_limits undoes it) or the status to refuse
+ * with, *why its text. */
+static int claim_limits(gw_app *app, hr_conn *c, const char **why)
+{
+    const gw_limits *lim = &app->rt->cfg->limits;
+    const struct sockaddr *sa = gw_app_peer(app, c, NULL);
+    const int rate =
+        gw_iptable_handshake(&app->ips, sa, gw_app_now_ms(app), lim->handshakes_per_ip_per_s);
+    *why = rate == HR_ELIMIT ? "too many requests from this address\n" : "overloaded\n";
+    if (rate != 0)
+        return rate == HR_ELIMIT ? 429 : 503;
+    *why = "too many connections\n";
+    if (gw_app_ws_claimed(app) >= lim->max_connections)
+        return 503;
+    *why = "too many connections from this address\n";
+    if (gw_iptable_conn_open(&app->ips, sa, lim->max_connections_per_ip) != 0)
+        return 503;
+    app->ws_open++;
+    app->m->ws_claimed = app->ws_open;
+    return 0;
+}
+
+static void unclaim(gw_app *app, const struct sockaddr *sa)
+{
+    app->ws_open--;
+    app->m->ws_claimed = app->ws_open;
+    gw_iptable_conn_close(&app->ips, sa);
+}
+
+static void release_limits(gw_sse *s)
+{
+    if (s->counted)
+        unclaim(s->app, (const struct sockaddr *)&s->peer_sa);
+    s->counted = false;
+}
+
 /* Detaches s from its client (which may serve another request after a
  * Content-Length answer) and frees it. */
 static void finish(gw_sse *s, int status, const char *error)
 {
     if (s->client != NULL)
         hr_conn_set_app_data(s->client, NULL);
+    release_limits(s);
     log_done(s, status, error);
     gw_runtime_unref(s->rt);
     free(s->tried);
@@ -311,6 +353,9 @@ static gw_sse *new_sse(gw_app *app, hr_conn *c, const hr_http_head *h, const gw_
     s->server = -1;
     s->t_start_ms = gw_app_now_ms(app);
     gw_app_peer_text(app, c, s->peer, sizeof s->peer);
+    const struct sockaddr *sa = gw_app_peer(app, c, NULL);
+    memcpy(&s->peer_sa, sa,
+           sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     if (!gw_edge_client_request_id(h, s->request_id, sizeof s->request_id))
         gw_app_request_id(app, s->request_id, sizeof s->request_id);
     s->tried = calloc(pool_of(s)->n_servers, sizeof *s->tried);
@@ -332,12 +377,19 @@ void gw_sse_start(gw_app *app, hr_conn *c, const hr_http_head *h, const gw_route
         gw_hproxy_answer(app, c, h, r, 503, "shutting down\n");
         return;
     }
+    const char *limit = NULL;
+    const int st = claim_limits(app, c, &limit);
+    if (st != 0) {
+        gw_hproxy_answer(app, c, h, r, st, limit);
+        return;
+    }
     hr_identity id;
     const char *why = NULL;
     const gw_runtime *rt = app->rt;
     const int auth = gw_edge_authenticate(rt->cfg->jwt.enabled ? &rt->tok : NULL, r->auth,
                                           rt->cfg->jwt.cookie, h, (int64_t)time(NULL), &id, &why);
     if (auth != 0) {
+        unclaim(app, gw_app_peer(app, c, NULL));
         char text[HR_TOKEN_REFUSAL_CAP];
         gw_hproxy_answer(app, c, h, r, auth == HR_ENOMEM ? 503 : 401,
                          auth == HR_ENOMEM ? "out of memory\n"
@@ -346,6 +398,8 @@ void gw_sse_start(gw_app *app, hr_conn *c, const hr_http_head *h, const gw_route
     }
     gw_sse *s = new_sse(app, c, h, r);
     int rc = s != NULL ? 0 : HR_ENOMEM;
+    if (s != NULL)
+        s->counted = true; /* claimed above; finish() releases it */
     if (rc == 0 && id.user != NULL)
         snprintf(s->user, sizeof s->user, "%s", id.user);
     if (rc == 0)
@@ -355,6 +409,7 @@ void gw_sse_start(gw_app *app, hr_conn *c, const hr_http_head *h, const gw_route
         rc = connect_next(s);
     if (rc != 0) {
         if (s == NULL) {
+            unclaim(app, gw_app_peer(app, c, NULL));
             gw_hproxy_answer(app, c, h, r, 503, "out of memory\n");
             return;
         }

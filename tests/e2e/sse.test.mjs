@@ -467,7 +467,23 @@ for (const mode of ['link', 'proxy']) {
     });
 }
 
-describe('SSE through the gateway on herald-link: shutdown', () => {
+describe('SSE through the gateway on herald-link: limits and shutdown', () => {
+    test('streams count against max_connections_per_ip like WebSockets; a closed one frees its place', async () => {
+        const { gw } = await sseBehindGateway('link', [], { max_connections_per_ip: 1 });
+        const a = await openSse(gw.base, '/sse?channels=a');
+        assert.equal(a.r.status, 200);
+        const b = await fetch(`${gw.base}/sse?channels=a`);
+        assert.equal(b.status, 503);
+        assert.match(await b.text(), /too many connections from this address/);
+        a.abort();
+        await waitFor(async () => {
+            const c = await openSse(gw.base, '/sse?channels=a');
+            if (c.r.status !== 200) return false;
+            c.abort();
+            return true;
+        }, 'a new stream once the first closed');
+    });
+
     test('the notifier\'s SIGTERM ends the streams (then 503); the gateway\'s SIGTERM too', async () => {
         const first = await sseBehindGateway('link');
         const s = await openSse(first.gw.base, '/sse?channels=a');
