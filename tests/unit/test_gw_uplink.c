@@ -5,8 +5,10 @@
  * with its length, as wsproxy does), and the fake counts the frames the
  * window comes back in and the bytes credited. Measures how many frames one
  * 4,096-session BCAST returns, and checks that a link whose batch is too
- * small for the credit of a turn still returns every byte (review O1). Every
- * wait is bounded by a 20 s timer. */
+ * small for the credit of a turn still returns every byte (review O1); and
+ * that a STREAM session (SSE, link version 4) waits for the link's HELLO and
+ * reaches only a notifier that said version 4. Every wait is bounded by a
+ * 20 s timer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,6 +37,7 @@ typedef struct fake_conn {
     bool sent;
     size_t credit_frames;
     uint64_t credited;
+    size_t stream_opens; /* OPENs with the STREAM flag */
 } fake_conn;
 
 typedef struct fake {
@@ -44,6 +47,7 @@ typedef struct fake {
     size_t n_conns;
     size_t per_link; /* sessions expected on each link */
     int port;
+    uint16_t version; /* said in the fake's HELLO; 0: HR_LINK_VERSION */
 } fake;
 
 typedef struct run {
@@ -81,6 +85,10 @@ static void fake_write(fake_conn *c, hr_buf *b)
 
 static void fake_frame(fake_conn *c, const hr_link_frame *f)
 {
+    if (f->type == HR_LINK_OPEN && f->open.stream) {
+        c->stream_opens++;
+        return;
+    }
     if (f->type == HR_LINK_OPEN) {
         assert_true(c->n_ids < MAX_PER_LINK);
         c->ids[c->n_ids++] = f->session;
@@ -146,6 +154,8 @@ static void fake_accept(uv_stream_t *srv, int status)
     hr_buf hello;
     hr_buf_init(&hello, 64);
     assert_int_equal(hr_link_write_hello(&hello), 0);
+    if (f->version != 0) /* an older peer */
+        ((uint8_t *)hr_buf_data(&hello))[HR_LINK_HEADER + 5] = (uint8_t)f->version;
     fake_write(c, &hello);
     hr_buf_deinit(&hello);
     assert_int_equal(uv_read_start((uv_stream_t *)&c->tcp, fake_alloc, fake_read), 0);
@@ -316,11 +326,145 @@ static void test_uplink_credit_over_several_turns(void **state)
     assert_true(frames[0] > 1 && frames[1] > 1);
 }
 
+/* ---- STREAM sessions (version 4) -------------------------------------------------- */
+
+typedef struct stream_run {
+    uv_loop_t loop;
+    fake f;
+    gw_uplinks *t;
+    gw_usess *sess[3];
+    int status[3]; /* on_close's status, -1 before */
+    uv_timer_t tick, guard;
+    bool timed_out;
+} stream_run;
+
+static void on_guard_stream(uv_timer_t *h)
+{
+    stream_run *r = h->data;
+    r->timed_out = true;
+    uv_stop(&r->loop);
+}
+
+static void st_close(void *arg, int code, bool opened, int status)
+{
+    int *st = arg;
+    (void)code;
+    (void)opened;
+    *st = status;
+}
+
+static const gw_upstream_events stream_events = {
+    .on_open = ev_open,
+    .on_message = ev_message,
+    .on_drain = ev_drain,
+    .on_pause = ev_pause,
+    .on_close = st_close,
+};
+
+static size_t stream_opens(const fake *f)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < f->n_conns; i++)
+        n += f->conns[i].stream_opens;
+    return n;
+}
+
+static void st_tick(uv_timer_t *h)
+{
+    stream_run *r = h->data;
+    const bool old = r->f.version != 0;
+    const bool done =
+        old ? r->status[0] >= 0 && r->status[1] >= 0 : stream_opens(&r->f) == 2; /* 2 links */
+    if (done || r->timed_out)
+        uv_stop(&r->loop);
+}
+
+/* Two STREAM sessions opened before the link's HELLO came back (they wait
+ * for it), then a third on a link whose version is known. */
+static void stream_exchange(uint16_t version, stream_run *r)
+{
+    assert_int_equal(uv_loop_init(&r->loop), 0);
+    fake_start(&r->f, &r->loop, MAX_PER_LINK);
+    r->f.version = version;
+    r->t = gw_uplinks_new(&r->loop, 1 << 20, 1 << 20, 0, 0);
+    assert_non_null(r->t);
+    gw_addr addr;
+    char text[32];
+    snprintf(text, sizeof text, "127.0.0.1:%d", r->f.port);
+    assert_int_equal(gw_config_parse_addr(text, strlen(text), &addr), 0);
+    const hr_link_open o = {.target = hr_link_str_of("/sse?channels=a"), .stream = true};
+    for (int i = 0; i < 3; i++)
+        r->status[i] = -1;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(gw_usess_open(r->t, &addr, &o, &stream_events, &r->status[i], &r->sess[i]),
+                         0);
+    uv_timer_init(&r->loop, &r->tick);
+    r->tick.data = r;
+    uv_timer_start(&r->tick, st_tick, 5, 5);
+    uv_timer_init(&r->loop, &r->guard);
+    r->guard.data = r;
+    uv_timer_start(&r->guard, on_guard_stream, 20000, 0);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    assert_false(r->timed_out);
+    /* the version is known now: the third is refused at once, or opened */
+    const int rc = gw_usess_open(r->t, &addr, &o, &stream_events, &r->status[2], &r->sess[2]);
+    assert_int_equal(rc, version != 0 ? HR_EPROTO : 0);
+}
+
+static void stream_done(stream_run *r)
+{
+    for (int i = 0; i < 3; i++)
+        if (r->sess[i] != NULL && r->status[i] < 0)
+            gw_usess_close(r->sess[i], 1000);
+    gw_uplinks_free(r->t);
+    uv_close((uv_handle_t *)&r->tick, close_cb);
+    uv_close((uv_handle_t *)&r->guard, close_cb);
+    uv_close((uv_handle_t *)&r->f.srv, close_cb);
+    for (size_t i = 0; i < r->f.n_conns; i++)
+        uv_close((uv_handle_t *)&r->f.conns[i].tcp, close_cb);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&r->loop), 0);
+    for (size_t i = 0; i < r->f.n_conns; i++)
+        hr_buf_deinit(&r->f.conns[i].in);
+}
+
+/* A version-3 notifier never sees a STREAM OPEN (its parser would end the
+ * link): the waiting sessions end with 502, a later one is refused. */
+static void test_uplink_stream_needs_version_4(void **state)
+{
+    (void)state;
+    stream_run *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    stream_exchange(3, r);
+    assert_int_equal(r->status[0], 502);
+    assert_int_equal(r->status[1], 502);
+    assert_int_equal(stream_opens(&r->f), 0);
+    r->sess[0] = r->sess[1] = r->sess[2] = NULL; /* ended by the link or refused */
+    stream_done(r);
+    free(r);
+}
+
+/* A version-4 notifier gets the waiting OPENs once its HELLO came. */
+static void test_uplink_stream_on_version_4(void **state)
+{
+    (void)state;
+    stream_run *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    stream_exchange(0, r);
+    assert_int_equal(r->status[0], -1);
+    assert_int_equal(r->status[1], -1);
+    assert_int_equal(stream_opens(&r->f), 2);
+    stream_done(r);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uplink_one_bcast_4096_sessions),
         cmocka_unit_test(test_uplink_credit_over_several_turns),
+        cmocka_unit_test(test_uplink_stream_needs_version_4),
+        cmocka_unit_test(test_uplink_stream_on_version_4),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
