@@ -216,7 +216,7 @@ void nf_api_free_pending(nf_loop *l)
 typedef struct snapshot {
     uint64_t connections, sessions_total, subscriptions, channels, history_events;
     uint64_t events_published, events_delivered, events_replayed, events_dropped, deflated;
-    uint64_t bytes_out, bytes_in, slow_closes, publish_requests, publish_rejected;
+    uint64_t bytes_out, bytes_in, socket_writes, slow_closes, publish_requests, publish_rejected;
     uint64_t auth_failures, bad_commands, bad_command_closes, broker_up, loops, overflows;
     uint64_t handoffs_kept;
     nf_link_stats link;
@@ -244,6 +244,8 @@ static const hr_metric_desc metrics[] = {
     M(deflated, HR_METRIC_COUNTER, "deflated_frames_total", "Compressed event frames built."),
     M(bytes_out, HR_METRIC_COUNTER, "bytes_out_total", "Bytes written to sockets."),
     M(bytes_in, HR_METRIC_COUNTER, "bytes_in_total", "Bytes read from sockets."),
+    M(socket_writes, HR_METRIC_COUNTER, "socket_writes_total",
+      "Socket writes (uv_try_write or uv_write) to HTTP, WebSocket and SSE clients."),
     M(slow_closes, HR_METRIC_COUNTER, "slow_reader_closes_total",
       "Connections closed with 1013 for exceeding the send queue."),
     M(publish_requests, HR_METRIC_COUNTER, "publish_requests_total", "POST /publish accepted."),
@@ -295,6 +297,7 @@ static void take_snapshot(const nf_loop *l, snapshot *s)
         .deflated = h->deflated_frames,
         .bytes_out = n->bytes_out,
         .bytes_in = n->bytes_in,
+        .socket_writes = n->writes,
         .slow_closes = n->slow_closes,
         .publish_requests = l->stats.publish_requests,
         .publish_rejected = l->stats.publish_rejected,
@@ -316,6 +319,7 @@ static void add_loop(snapshot *s, const nf_loop_counters *c)
     s->connections += c->net.ws_open + c->app.sse_streams;
     s->bytes_out += c->net.bytes_out;
     s->bytes_in += c->net.bytes_in;
+    s->socket_writes += c->net.writes;
     s->slow_closes += c->net.slow_closes;
     s->sessions_total += c->app.sessions_total;
     s->subscriptions += c->hub.subscriptions;
