@@ -123,8 +123,8 @@ struct hr_server {
     uv_prepare_t flush;
     uv_idle_t more; /* active while the flush queue holds connections: poll, then go on */
     uv_timer_t sweep;
-    hr_conn *conns;      /* all live connections */
-    hr_flushq flushq;    /* connections with bytes to write (flushq.h) */
+    hr_conn *conns;   /* all live connections */
+    hr_flushq flushq; /* connections with bytes to write (flushq.h) */
     hr_net_stats stats;
     hr_ws_deflater *deflaters[16]; /* per window bits, server side, lazy */
     uint8_t *rbuf;                 /* shared read buffer (one loop thread) */
