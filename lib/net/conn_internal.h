@@ -37,7 +37,7 @@
 #define HR_NET_MAX_IOV 64
 /* Connections written per flush pass before the loop polls again (the
  * default of hr_server_config.flush_batch; flushq.h says why). */
-#define HR_NET_FLUSH_BATCH 256
+#define HR_NET_FLUSH_BATCH 64
 
 enum hr_conn_phase {
     HR_PH_HTTP,       /* reading a request head/body */

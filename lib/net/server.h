@@ -47,7 +47,7 @@ typedef struct hr_server_config {
     bool http_close;               /* answer plain HTTP with Connection: close (a server
                                       that serves only clients handed to it); false */
     unsigned flush_batch;          /* connections written per loop turn before the loop
-                                      polls again (flushq.h); 256; 0 = the default */
+                                      polls again (flushq.h); 64; 0 = the default */
 } hr_server_config;
 
 /* Counters, kept per server (one loop) and read by the app for metrics. */
