@@ -128,9 +128,9 @@ function decodeProps(r) {
 /* ---- the client ---------------------------------------------------------- */
 
 export class AmqpClient {
-    /** Connects and logs in; opts: {user, pass, vhost}. */
+    /** Connects and logs in; opts: {host (127.0.0.1), user, pass, vhost}. */
     static async connect(port, opts = {}) {
-        const c = new AmqpClient(net.connect(port, '127.0.0.1'));
+        const c = new AmqpClient(net.connect(port, opts.host || '127.0.0.1'));
         await new Promise((resolve, reject) => {
             c.sock.once('connect', resolve);
             c.sock.once('error', reject);

@@ -19,7 +19,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { AmqpClient } from './amqp.mjs';
-import { freePort, sleep, waitFor } from './harness.mjs';
+import { freePort, freePorts, sleep, waitFor } from './harness.mjs';
 
 const children = new Set();
 const rabbitPidFiles = new Set(); // RabbitMQ's VM is a grandchild: killed by its PID file
@@ -179,15 +179,127 @@ export async function startNats(opts = {}) {
     return b;
 }
 
+/*
+ * RabbitMQ's own ports. Its AMQP listener is on 127.0.0.2 and its TLS one
+ * on 127.0.0.1 (localhost, the name in its certificate), each on port 0:
+ * the kernel assigns a free port when RabbitMQ binds, and the harness reads
+ * it back from the node's listening sockets. A port probed with freePort()
+ * stays unbound for the seconds the node takes to boot, and any other test
+ * process on the machine may take it meanwhile (e2e suites of several
+ * worktrees run at once): the node then fails to boot (eaddrinuse) while
+ * the other process answers on the port, and the notifiers under test
+ * talk to that process until it goes away. Two addresses because RabbitMQ
+ * names a listener by address and port: two on 127.0.0.1:0 would be one.
+ * The distribution port cannot be 0 (RabbitMQ refuses it) and epmd's must
+ * be known: both are bound within a second or two of the start, and a
+ * node that lost one exits at once (see startRabbit).
+ */
+const AMQP_HOST = '127.0.0.2';
+const TLS_HOST = '127.0.0.1';
+
+/** The TCP ports process pid listens on, by IPv4 address ('127.0.0.2' -> port), from /proc. */
+function listeningPorts(pid) {
+    const found = new Map();
+    if (!pid) return found;
+    const inodes = new Set();
+    let fds;
+    try { fds = fs.readdirSync(`/proc/${pid}/fd`); } catch { return found; }
+    for (const fd of fds) {
+        try {
+            const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+            if (m) inodes.add(m[1]);
+        } catch { /* closed meanwhile */ }
+    }
+    let table;
+    try { table = fs.readFileSync(`/proc/${pid}/net/tcp`, 'utf8'); } catch { return found; }
+    // sl local_address rem_address st ... inode: address as little-endian hex, 0A = LISTEN.
+    for (const line of table.split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (f.length < 10 || f[3] !== '0A' || !inodes.has(f[9])) continue;
+        const [ip, port] = f[1].split(':');
+        const addr = [6, 4, 2, 0].map((i) => parseInt(ip.slice(i, i + 2), 16)).join('.');
+        found.set(addr, parseInt(port, 16));
+    }
+    return found;
+}
+
 /**
  * RabbitMQ: rabbitmq-server's start script stays the parent of the Erlang VM
  * (beam.smp), so signals go to the VM's PID, read from RABBITMQ_PID_FILE;
  * the script then exits by itself. epmd is ours too (its own port), started
- * first and stopped last, by PID.
+ * first and stopped last, by PID. .port and .tlsPort are known once
+ * started; a restart asks for the same AMQP port (the notifiers' URLs name
+ * it; only nodes like this one bind 127.0.0.2, on ports the kernel picks)
+ * and a new TLS one.
  */
 class RabbitProcess extends BrokerProcess {
+    constructor(dir, env, conf) {
+        super('rabbitmq', `${RABBIT_BIN}/rabbitmq-server`, () => [], 0, dir, env);
+        this.conf = conf;
+    }
+
     beamPid() {
         try { return Number(fs.readFileSync(path.join(this.dir, 'rabbit.pid'), 'utf8').trim()) || 0; } catch { return 0; }
+    }
+
+    /** Starts our epmd; resolves once it listens on its port (.exitedEarly: it exited, its port taken). */
+    async startEpmd(ms = 20000) {
+        const port = Number(this.env.ERL_EPMD_PORT);
+        const epmd = spawn('epmd', ['-port', String(port), '-address', '127.0.0.1'], { stdio: 'ignore', env: { ...process.env, ...this.env } });
+        epmd.unref();
+        children.add(epmd);
+        this.epmd = epmd;
+        let gone = false;
+        epmd.on('exit', () => { gone = true; children.delete(epmd); });
+        const end = Date.now() + ms;
+        while (listeningPorts(epmd.pid).get('127.0.0.1') !== port) {
+            if (gone) {
+                this.exitedEarly = true;
+                throw new Error(`epmd exited: port ${port} taken`);
+            }
+            if (Date.now() > end) throw new Error(`epmd not listening on port ${port} within ${ms} ms`);
+            await sleep(20);
+        }
+    }
+
+    /**
+     * Ready when the node's own VM listens on both addresses and a login on
+     * the AMQP one succeeds; fails at once, with the node's logs, if the
+     * node exits first (.exitedEarly).
+     */
+    async start(ms = 60000) {
+        // TLS on a new port each time: nothing outlives a restart on it.
+        fs.writeFileSync(path.join(this.dir, 'rabbitmq.conf'), this.conf(this.port, 0));
+        this.spawnOnce();
+        let gone = false;
+        this.exited.then(() => { gone = true; });
+        const end = Date.now() + ms;
+        for (;;) {
+            if (gone) {
+                this.exitedEarly = true;
+                throw new Error(`rabbitmq exited while starting: ${this.logText()}\n${this.nodeLog()}`);
+            }
+            const ports = listeningPorts(this.beamPid());
+            const amqp = ports.get(AMQP_HOST);
+            const tls = ports.get(TLS_HOST);
+            if (amqp && tls) {
+                const c = await AmqpClient.connect(amqp, { host: AMQP_HOST }).catch(() => null);
+                if (c) {
+                    c.close();
+                    this.port = amqp;
+                    this.tlsPort = tls;
+                    return this;
+                }
+            }
+            if (Date.now() > end) throw new Error(`rabbitmq not serving within ${ms} ms: ${this.logText()}\n${this.nodeLog()}`);
+            await sleep(100);
+        }
+    }
+
+    /** The end of the node's own log (BOOT FAILED and the like are there, not on stdout). */
+    nodeLog() {
+        const f = path.join(this.dir, 'log', `${this.env.RABBITMQ_NODENAME}.log`);
+        try { return fs.readFileSync(f, 'utf8').slice(-3000); } catch { return ''; }
     }
 
     async signal(sig) {
@@ -234,19 +346,16 @@ class RabbitProcess extends BrokerProcess {
         fs.rmSync(this.dir, { recursive: true, force: true });
     }
 
+    /** Killed and started again on the same AMQP port. */
     async restart() {
         await this.kill();
         return this.start(60000);
     }
 }
 
-/**
- * Starts a private RabbitMQ node (Debian's rabbitmq-server) on free ports in
- * a temp dir, once per suite: it takes seconds. .url(query) gives amqp://,
- * .client() an AmqpClient; .stream is the stream the suite uses.
- */
-export async function startRabbit() {
-    const [port, dist, epmdPort, tlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+/** A node in a new temp dir with its own epmd; not started. */
+async function newRabbit() {
+    const [dist, epmdPort] = await freePorts(2);
     const dir = tempDir('herald-rabbit-');
     // A TLS listener too, with a self-signed certificate for localhost
     // (clients trust it with ?tls_ca=): amqps:// is tested on the same node.
@@ -255,10 +364,10 @@ export async function startRabbit() {
         '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
     fs.writeFileSync(path.join(dir, '.erlang.cookie'), `herald${process.pid}${Date.now()}`, { mode: 0o400 });
-    fs.writeFileSync(path.join(dir, 'rabbitmq.conf'), [
-        `listeners.tcp.default = 127.0.0.1:${port}`,
+    const conf = (port, tlsPort) => [
+        `listeners.tcp.default = ${AMQP_HOST}:${port}`,
         'loopback_users = none',
-        `listeners.ssl.default = 127.0.0.1:${tlsPort}`,
+        `listeners.ssl.default = ${TLS_HOST}:${tlsPort}`,
         `ssl_options.cacertfile = ${path.join(dir, 'cert.pem')}`,
         `ssl_options.certfile = ${path.join(dir, 'cert.pem')}`,
         `ssl_options.keyfile = ${path.join(dir, 'key.pem')}`,
@@ -267,15 +376,13 @@ export async function startRabbit() {
         'log.console = false',
         'log.file.level = warning',
         '',
-    ].join('\n'));
+    ].join('\n');
     fs.writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n');
-    const node = `herald${process.pid}_${port}@localhost`;
+    const node = `herald${process.pid}_${dist}@localhost`;
     const env = {
         HOME: dir,
         ERL_EPMD_PORT: String(epmdPort),
         RABBITMQ_NODENAME: node,
-        RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
-        RABBITMQ_NODE_PORT: String(port),
         RABBITMQ_DIST_PORT: String(dist),
         RABBITMQ_CONFIG_FILE: path.join(dir, 'rabbitmq.conf'),
         RABBITMQ_ADVANCED_CONFIG_FILE: path.join(dir, 'advanced.config'),
@@ -286,20 +393,41 @@ export async function startRabbit() {
         RABBITMQ_LOG_BASE: path.join(dir, 'log'),
         RABBITMQ_PID_FILE: path.join(dir, 'rabbit.pid'),
     };
-    const epmd = spawn('epmd', ['-port', String(epmdPort), '-address', '127.0.0.1'], { stdio: 'ignore', env: { ...process.env, ...env } });
-    epmd.unref();
-    children.add(epmd);
-    epmd.on('exit', () => children.delete(epmd));
-    const b = new RabbitProcess('rabbitmq', `${RABBIT_BIN}/rabbitmq-server`, () => [], port, dir, env);
-    b.epmd = epmd;
+    const b = new RabbitProcess(dir, env, conf);
     rabbitPidFiles.add(env.RABBITMQ_PID_FILE);
-    await b.start(60000);
-    b.stream = 'herald.events';
-    b.url = (query = '') => `amqp://127.0.0.1:${port}${query}`;
-    b.tlsUrl = (query = '') => `amqps://localhost:${tlsPort}${query}`;
-    b.caFile = path.join(dir, 'cert.pem');
-    b.client = () => AmqpClient.connect(port);
     return b;
+}
+
+/**
+ * Starts a private RabbitMQ node (Debian's rabbitmq-server) in a temp dir,
+ * once per suite: it takes seconds. .url(query) gives amqp://, .tlsUrl(query)
+ * amqps://localhost, .client() an AmqpClient; .stream is the stream the
+ * suite uses. An epmd or node that exits while starting lost its probed
+ * port (epmd's or the distribution port) to another process between probe
+ * and bind: a new node on new ports is started, as startProgram
+ * (harness.mjs) does for our own servers.
+ */
+export async function startRabbit() {
+    let lastErr;
+    for (let attempt = 0; attempt < 3; attempt++) {
+        const b = await newRabbit();
+        try {
+            await b.startEpmd();
+            await b.start(60000);
+        } catch (e) {
+            lastErr = e;
+            await b.stop();
+            if (b.exitedEarly) continue;
+            break;
+        }
+        b.stream = 'herald.events';
+        b.url = (query = '') => `amqp://${AMQP_HOST}:${b.port}${query}`;
+        b.tlsUrl = (query = '') => `amqps://localhost:${b.tlsPort}${query}`;
+        b.caFile = path.join(b.dir, 'cert.pem');
+        b.client = () => AmqpClient.connect(b.port, { host: AMQP_HOST });
+        return b;
+    }
+    throw lastErr;
 }
 
 /* ------------------------------------------------------------------ */
