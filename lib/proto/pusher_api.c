@@ -240,19 +240,6 @@ int hr_pusher_api_parse_events(const uint8_t *body, size_t len, bool batch, hr_p
 
 /* ---- replies ---- */
 
-static int finish(json_t *o, bool ok, char **out, size_t *out_len)
-{
-    *out = NULL;
-    *out_len = 0;
-    char *s = ok && o != NULL ? hr_json_mem_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (s == NULL)
-        return HR_ENOMEM;
-    *out = s;
-    *out_len = strlen(s);
-    return 0;
-}
-
 static int refuse(char **out, size_t *out_len)
 {
     *out = NULL;
@@ -282,7 +269,7 @@ int hr_pusher_api_write_channels(const hr_pusher_channel_info *chs, size_t n, bo
         ok = json_object_set_new(map, chs[i].name, one) == 0 && ok;
     }
     json_decref(map);
-    return finish(o, ok, out, out_len);
+    return hr_json_mem_dump_reply(o, ok, out, out_len);
 }
 
 int hr_pusher_api_write_channel(const hr_pusher_channel_info *ch, bool with_subscriptions,
@@ -297,7 +284,7 @@ int hr_pusher_api_write_channel(const hr_pusher_channel_info *ch, bool with_subs
         ok = count(o, "subscription_count", ch->subscription_count);
     if (ok && with_users)
         ok = count(o, "user_count", ch->user_count);
-    return finish(o, ok, out, out_len);
+    return hr_json_mem_dump_reply(o, ok, out, out_len);
 }
 
 int hr_pusher_api_write_users(const char *const *ids, size_t n, char **out, size_t *out_len)
@@ -313,5 +300,5 @@ int hr_pusher_api_write_users(const char *const *ids, size_t n, char **out, size
         ok = json_array_append_new(arr, u) == 0 && ok;
     }
     json_decref(arr);
-    return finish(o, ok, out, out_len);
+    return hr_json_mem_dump_reply(o, ok, out, out_len);
 }
