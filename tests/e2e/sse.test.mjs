@@ -417,6 +417,17 @@ for (const mode of ['link', 'proxy']) {
             ok.abort();
         });
 
+        test(`[${mode}] a token that expires ends the stream, after telling it`, async () => {
+            const { nf, gw } = await sseBehindGateway(mode);
+            const token = signJwt({ sub: '5', exp: nowS() + 4 }, { key: SECRET });
+            const s = await openSse(gw.base, `/sse?channels=user:5&token=${token}`);
+            assert.equal(s.r.status, 200);
+            const id = await publishOk(nf, { channel: 'user:5', data: 'before' });
+            const all = await readToEnd(s.reader, 'the stream to end at expiry', 3 * DEADLINE_MS);
+            assert.ok(all.includes(`id: ${id}\n`), all);
+            assert.match(all, /"type":"expiring"/);
+        });
+
         test(`[${mode}] a reader that does not read is closed; another keeps every event`, async () => {
             const { nf, gw } = await sseBehindGateway(mode, ['--send-queue-limit', '1048576'],
                 { send_queue_bytes: 262144 });
