@@ -279,7 +279,7 @@ int hr_pusher_api_write_channel(const hr_pusher_channel_info *ch, bool with_subs
         return refuse(out, out_len);
     json_t *o = json_object();
     bool ok = o != NULL &&
-              json_object_set_new(o, "occupied", json_boolean(ch->subscription_count > 0)) == 0;
+              json_object_set_new(o, "occupied", json_boolean(ch->subscription_count > 0 || ch->user_count > 0)) == 0;
     if (ok && with_subscriptions)
         ok = count(o, "subscription_count", ch->subscription_count);
     if (ok && with_users)

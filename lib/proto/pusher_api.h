@@ -72,7 +72,8 @@ typedef struct hr_pusher_channel_info {
 /* {"channels":{"<name>":{[ "user_count":n ]},...}} for GET /channels
  * (user_count for presence channels when with_user_count).
  * {"occupied":bool[,"subscription_count":n][,"user_count":n]} for GET
- * /channels/<name> (one entry; counts when asked).
+ * /channels/<name> (one entry; counts when asked; occupied when either count
+ * is above 0: a presence channel may have members only on other instances).
  * {"users":[{"id":"<id>"},...]} for GET /channels/<name>/users.
  * Each returns 0 with a malloc'd NUL-terminated string (caller frees),
  * HR_EINVAL for an invalid name or id, or HR_ENOMEM. */

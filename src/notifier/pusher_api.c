@@ -11,8 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-
 #include "api.h"
 #include "cluster.h"
 #include "occupancy.h"
@@ -89,15 +87,16 @@ static void publish_events(nf_loop *l, hr_conn *c, const uint8_t *body, size_t l
 
 /* ---- channel queries ---- */
 
-static void reply_json(hr_conn *c, json_t *o)
+/* Sends a reply built by lib/proto/pusher_api.c's writers (body malloc'd,
+ * freed here). The names come from the notifier's own tables, so a refusal
+ * means out of memory or a table bug: 500/503, never a half reply. */
+static void reply(hr_conn *c, int rc, char *body, size_t len)
 {
-    char *body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (body == NULL) {
-        text(c, 503, "out of memory");
+    if (rc != 0) {
+        text(c, rc == HR_ENOMEM ? 503 : 500, rc == HR_ENOMEM ? "out of memory" : "internal error");
         return;
     }
-    hr_conn_respond(c, 200, "application/json", body, strlen(body), NULL);
+    hr_conn_respond(c, 200, "application/json", body, len, NULL);
     free(body);
 }
 
@@ -123,28 +122,41 @@ static int read_info(const hr_http_head *head, info_want *w)
 }
 
 /* GET /apps/<id>/channels: occupied channels on this notifier (Pusher
- * names), and presence channels with members anywhere. */
+ * names), and presence channels with members anywhere. A channel found in
+ * both tables is listed once (the writer keeps one key per name). */
 typedef struct list_ctx {
     nf_loop *loop;
-    json_t *channels;
     const char *prefix;
-    info_want want;
+    hr_pusher_channel_info *chs; /* names malloc'd */
+    size_t n, cap;
     bool oom;
 } list_ctx;
 
 static void list_one(list_ctx *x, const char *pusher_name)
 {
-    if (strncmp(pusher_name, x->prefix, strlen(x->prefix)) != 0 ||
-        json_object_get(x->channels, pusher_name) != NULL)
+    if (x->oom || strncmp(pusher_name, x->prefix, strlen(x->prefix)) != 0)
         return;
-    json_t *o = json_object();
-    if (o != NULL && x->want.users &&
-        json_object_set_new(
-            o, "user_count",
-            json_integer((json_int_t)nf_cluster_user_count(x->loop, pusher_name))) != 0)
+    if (x->n == x->cap) {
+        const size_t cap = x->cap > 0 ? x->cap * 2 : 16;
+        hr_pusher_channel_info *grown = realloc(x->chs, cap * sizeof *grown);
+        if (grown == NULL) {
+            x->oom = true;
+            return;
+        }
+        x->chs = grown;
+        x->cap = cap;
+    }
+    char *name = strdup(pusher_name);
+    if (name == NULL) {
         x->oom = true;
-    if (o == NULL || json_object_set_new(x->channels, pusher_name, o) != 0)
-        x->oom = true;
+        return;
+    }
+    const bool presence =
+        hr_pusher_channel_kind(name, strlen(name)) == HR_PUSHER_PRESENCE;
+    x->chs[x->n++] = (hr_pusher_channel_info){
+        .name = name,
+        .user_count = presence ? nf_cluster_user_count(x->loop, name) : 0,
+    };
 }
 
 static void list_herald(void *arg, const char *name, size_t count)
@@ -164,29 +176,28 @@ static void list_presence(void *arg, const char *name, size_t users)
 static void query_channels(nf_loop *l, hr_conn *c, const hr_http_head *head)
 {
     char prefix[HR_PUSHER_CHANNEL_MAX + 1] = "";
-    list_ctx x = {.loop = l, .channels = json_object(), .prefix = prefix};
+    info_want want;
     if (hr_http_query_get(head->target, head->target_len, "filter_by_prefix", prefix, sizeof prefix,
                           NULL) < 0 ||
-        read_info(head, &x.want) != 0) {
-        json_decref(x.channels);
+        read_info(head, &want) != 0) {
         text(c, 400, "invalid query");
         return;
     }
-    if (x.want.users && strncmp(prefix, "presence-", 9) != 0) {
-        json_decref(x.channels);
+    if (want.users && strncmp(prefix, "presence-", 9) != 0) {
         text(c, 400, "info=user_count needs filter_by_prefix=presence-");
         return;
     }
+    list_ctx x = {.loop = l, .prefix = prefix};
     nf_occupancy_each(list_herald, &x);
     nf_cluster_each_channel(l, list_presence, &x);
-    json_t *o = json_object();
-    if (x.oom || x.channels == NULL || o == NULL ||
-        json_object_set(o, "channels", x.channels) != 0) {
-        json_decref(o);
-        o = NULL;
-    }
-    json_decref(x.channels);
-    reply_json(c, o);
+    char *body = NULL;
+    size_t len = 0;
+    const int rc = x.oom ? HR_ENOMEM
+                         : hr_pusher_api_write_channels(x.chs, x.n, want.users, &body, &len);
+    for (size_t i = 0; i < x.n; i++)
+        free((char *)x.chs[i].name);
+    free(x.chs);
+    reply(c, rc, body, len);
 }
 
 /* GET /apps/<id>/channels/<name>: occupied, and the counts asked for
@@ -204,16 +215,15 @@ static void query_channel(nf_loop *l, hr_conn *c, const hr_http_head *head, cons
         text(c, 400, "user_count is only for presence channels");
         return;
     }
-    const size_t subs = nf_occupancy_get(h);
-    const size_t users = presence ? nf_cluster_user_count(l, name) : 0;
-    json_t *o = json_pack("{sb}", "occupied", subs > 0 || users > 0);
-    if (o != NULL && w.users &&
-        json_object_set_new(o, "user_count", json_integer((json_int_t)users)) != 0)
-        o = (json_decref(o), NULL);
-    if (o != NULL && w.subs &&
-        json_object_set_new(o, "subscription_count", json_integer((json_int_t)subs)) != 0)
-        o = (json_decref(o), NULL);
-    reply_json(c, o);
+    const hr_pusher_channel_info ch = {
+        .name = name,
+        .subscription_count = nf_occupancy_get(h),
+        .user_count = presence ? nf_cluster_user_count(l, name) : 0,
+    };
+    char *body = NULL;
+    size_t len = 0;
+    const int rc = hr_pusher_api_write_channel(&ch, w.subs, w.users, &body, &len);
+    reply(c, rc, body, len);
 }
 
 /* GET /apps/<id>/channels/<name>/users: a presence channel's members
@@ -226,15 +236,19 @@ static void query_users(nf_loop *l, hr_conn *c, const char *name)
     }
     const size_t n = nf_cluster_user_count(l, name);
     hr_pusher_member *m = n > 0 ? calloc(n, sizeof *m) : NULL;
-    json_t *list = json_array();
-    const size_t got = m != NULL ? nf_cluster_members(l, name, NULL, m, n) : 0;
-    bool ok = list != NULL && (n == 0 || m != NULL);
-    for (size_t i = 0; ok && i < got; i++)
-        ok = json_array_append_new(list, json_pack("{ss}", "id", m[i].user_id)) == 0;
+    const char **ids = n > 0 ? calloc(n, sizeof *ids) : NULL;
+    char *body = NULL;
+    size_t len = 0;
+    int rc = HR_ENOMEM;
+    if (n == 0 || (m != NULL && ids != NULL)) {
+        const size_t got = n > 0 ? nf_cluster_members(l, name, NULL, m, n) : 0;
+        for (size_t i = 0; i < got; i++)
+            ids[i] = m[i].user_id;
+        rc = hr_pusher_api_write_users(ids, got, &body, &len);
+    }
+    free(ids);
     free(m);
-    json_t *o = ok ? json_pack("{sO}", "users", list) : NULL;
-    json_decref(list);
-    reply_json(c, o);
+    reply(c, rc, body, len);
 }
 
 bool nf_pusher_api_request(nf_loop *l, hr_conn *c, const hr_http_head *head, const uint8_t *body,

@@ -213,6 +213,9 @@ static void test_pusher_api_replies(void **state)
     const hr_pusher_channel_info empty = {"x", 0, 0};
     expect_out(hr_pusher_api_write_channel(&empty, false, false, &o, &n), &o, &n,
                "{\"occupied\":false}");
+    const hr_pusher_channel_info elsewhere = {"presence-r", 0, 2};
+    expect_out(hr_pusher_api_write_channel(&elsewhere, false, false, &o, &n), &o, &n,
+               "{\"occupied\":true}");
     const char *ids[] = {"1", "ann"};
     expect_out(hr_pusher_api_write_users(ids, 2, &o, &n), &o, &n,
                "{\"users\":[{\"id\":\"1\"},{\"id\":\"ann\"}]}");
