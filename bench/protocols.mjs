@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Tables of bench/scenarios/protocols.sh (issue 15): per N, one row per
-// set-up (ws, sse, pusher: Herald through the gateway; sse-direct,
-// pusher-direct: straight to the notifier; nchan-ws, nchan-sse)
+// set-up (ws, sse, pusher: Herald through the gateway over herald-link;
+// sse-plain, pusher-plain: through the gateway with plain proxying;
+// sse-direct, pusher-direct: straight to the notifier; nchan-ws, nchan-sse)
 // with the median of its runs (counts summed), then each Herald set-up as a
 // ratio to nchan-ws and to nchan-sse. Markdown.
 // Usage: node bench/protocols.mjs FILE.jsonl [--runs]  (--runs: every run's
@@ -43,7 +44,7 @@ const cols = [
   ['one broadcast first→last p50 ms', 'latency', (r) => r.fanout_p50_ms, 'low'],
 ];
 const fmt = (v) => (Number.isNaN(v) ? '–' : Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(v >= 10 ? 1 : 2));
-const order = ['ws', 'sse', 'pusher', 'sse-direct', 'pusher-direct', 'nchan-ws', 'nchan-sse'];
+const order = ['ws', 'sse', 'sse-plain', 'pusher', 'pusher-plain', 'sse-direct', 'pusher-direct', 'nchan-ws', 'nchan-sse'];
 const ns = [...new Set([...runs.values()].map((r) => r.n))].sort((a, b) => a - b);
 const head = ['N', 'set-up', 'runs', 'delivered / expected (all runs)', 'lossy conns', ...cols.map((c) => c[0])];
 console.log(`| ${head.join(' | ')} |`);

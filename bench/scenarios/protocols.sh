@@ -50,6 +50,10 @@ start_setup() {
     pusher-direct) start_target notifier; URL="ws://127.0.0.1:$NF_PORT/app/bench-key?protocol=7"; PROTO=pusher ;;
     nchan-ws) start_target nchan ;;
     nchan-sse) start_target nchan; URL="http://127.0.0.1:$NG_PORT/sub/{ch}"; PROTO=sse-none ;;
+    # Not in the default list: Pusher through the gateway with plain
+    # proxying (one upstream WebSocket per client), to compare with pusher
+    # over the link.
+    pusher-plain) start_target gateway; URL="ws://127.0.0.1:$GW_PORT/app/bench-key?protocol=7"; PROTO=pusher ;;
     *) echo "unknown set-up $1" >&2; exit 2 ;;
   esac
 }

@@ -1,10 +1,11 @@
 /* nf_bcasts: one herald-link's pending broadcasts (link.c, docs/link.md
  * *Broadcast*). The hub hands one event to its subscribers in a row, each
  * getting the encoding its protocol speaks: Herald sessions the event's
- * Herald frame, Pusher sessions its Pusher frame (pusher.c), in whatever
- * order they subscribed. A single pending message would break a run of
- * H P H P ... into one tiny BCAST per session; a few slots, one per
- * message, keep one BCAST per message instead.
+ * Herald frame, Pusher sessions its Pusher frame (pusher.c), SSE streams
+ * its SSE block (sse.c), in whatever order they subscribed. A single
+ * pending message would break a run of H P H P ... into one tiny BCAST per
+ * session; a few slots, one per message, keep one BCAST per message
+ * instead.
  *
  * Order: every slot is written at once, in slot order (nf_bcasts_add says
  * when: NF_BCASTS_FLUSH), and a session never joins a slot before the one
@@ -19,8 +20,9 @@
 
 #include "core/msg.h"
 
-/* Messages pending at once: Herald and Pusher frames of two events. */
-#define NF_BCASTS_SLOTS 4
+/* Messages pending at once: the Herald, Pusher and SSE encodings of two
+ * events. */
+#define NF_BCASTS_SLOTS 6
 /* nf_bcasts_add: write every slot (then nf_bcasts_reset) and add again. */
 #define NF_BCASTS_FLUSH 1
 

@@ -115,7 +115,7 @@ static void lsess_free(nf_lsess *ls)
     free(ls);
 }
 
-/* The client is gone: its session, or Pusher connection, ends. */
+/* The client is gone: its session, Pusher connection or SSE stream ends. */
 static void lsess_end(nf_lsess *ls)
 {
     if (ls->p != NULL)
