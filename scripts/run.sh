@@ -18,7 +18,9 @@
 # normally and kept (and named) when something failed.
 # Environment: HERALD_BROKER (memory, redis://127.0.0.1:6379, nats://..., any
 # --broker URL the notifier takes), HERALD_DEMO_SECRET (the demo JWT secret;
-# must match config/gateway.yaml and web/demo.js), HERALD_RUN_NO_SOURCE=1 (no
+# must match config/gateway.yaml and web/demo.js), HERALD_DEMO_PUSHER_KEY and
+# HERALD_DEMO_PUSHER_SECRET (the demo Pusher app, id herald-demo, that
+# pusher-js clients reach at /app/<key>; docs/compat.md), HERALD_RUN_NO_SOURCE=1 (no
 # demo source), HERALD_RUN_PORTS (five ports instead of "7070 7071 7072 8080
 # 9090": notifier, link, form, gateway, admin; the gateway then runs on a copy
 # of config/gateway.yaml with them, so tests never bind the fixed ones).
@@ -37,6 +39,8 @@ fi
 cd "$(dirname "$0")/.."
 
 secret=${HERALD_DEMO_SECRET:-herald-demo-secret}
+pusher_key=${HERALD_DEMO_PUSHER_KEY:-herald-demo-key}
+pusher_secret=${HERALD_DEMO_PUSHER_SECRET:-herald-demo-pusher-secret}
 broker=${HERALD_BROKER:-memory}
 host=127.0.0.1
 read -r notifier_port link_port form_port gateway_port admin_port _ \
@@ -153,6 +157,7 @@ fi
 start_notifier() {
   "$bin/herald-notifier" --listen "$host:$notifier_port" --link-listen "$host:$link_port" \
     --broker "$broker" --jwt-secret "$secret" --trusted-proxy 127.0.0.1/32 \
+    --pusher-app-id herald-demo --pusher-key "$pusher_key" --pusher-secret "$pusher_secret" \
     2>>"$logdir/notifier.log" &
   notifier_pid=$!
   pids+=("$notifier_pid")
@@ -190,6 +195,7 @@ cat <<EOF
 
   Publish from a shell, as a service would:
     curl -s -XPOST http://$host:$notifier_port/publish -d '{"channel":"alerts","data":{"severity":"info","service":"you","message":"hello"}}'
+  pusher-js: key $pusher_key, wsHost $host, wsPort $gateway_port (app herald-demo, docs/compat.md).
   Kill the notifier (kill $notifier_pid) to watch the page reconnect; it is restarted after 3 s.
   Logs: $logdir (removed on exit).  Ctrl-C stops everything.
 

@@ -184,6 +184,18 @@ test('make run: demo up through the gateway over herald-link, form for signed-in
             assert.deepEqual(Object.keys(signed.data).sort(), [...ORDER_KEYS, 'view'].sort(), JSON.stringify(signed.data));
             assert.equal(signed.data.view, 'signed-in');
             assert.equal(typeof signed.data.customer, 'string');
+            // The demo Pusher app: a Pusher protocol 7 client through the
+            // gateway's /app/ route (herald-link) gets its socket id.
+            const pz = new WebSocket(`ws://${gw}/app/herald-demo-key?protocol=7&client=js&version=8.4.0`);
+            const hello = await new Promise((resolve, reject) => {
+                pz.once('message', (d) => resolve(JSON.parse(String(d))));
+                pz.once('error', reject);
+                pz.once('close', (code) => reject(new Error(`closed ${code}`)));
+            });
+            pz.close();
+            assert.equal(hello.event, 'pusher:connection_established', JSON.stringify(hello));
+            assert.match(JSON.parse(hello.data).socket_id, /^\d+\.\d+$/);
+            assert.match(r.out(), /pusher-js: key herald-demo-key/);
             const m = await (await fetch(`http://127.0.0.1:${P.notifier}/metrics`)).text();
             assert.match(m, /^herald_notifier_links [1-9]/m, 'the gateway reaches the notifier over herald-link');
 
