@@ -162,25 +162,8 @@ static int connect_next(gw_sse *s)
         .queue_limit = lim->send_queue_bytes,
         .stream = true,
     };
-    for (;;) {
-        const int i = gw_pool_pick(pool, s->user, strlen(s->user), s->tried);
-        if (i < 0)
-            return HR_ELIMIT;
-        s->tried[i] = true;
-        s->server = i;
-        const int rc = gw_upstream_open(&s->up, s->app, pool->cfg, &pool->servers[i].addr, &req,
-                                        &up_events, s);
-        if (rc == 0) {
-            gw_pool_conn_add(pool, (size_t)i, 1);
-            return 0;
-        }
-        if (rc == HR_EPROTO) { /* up, but too old for streams (uplink.c logged it) */
-            s->too_old = true;
-            continue;
-        }
-        s->app->m->upstream_connect_failures++;
-        gw_pool_report(pool, (size_t)i, false, true);
-    }
+    return gw_upstream_open_next(&s->up, s->app, pool, s->user, s->tried, &s->server, &req,
+                                 &up_events, s, &s->too_old);
 }
 
 static void up_open(void *arg)

@@ -79,3 +79,27 @@ int gw_upstream_open(gw_upstream *u, gw_app *app, const gw_upstream_cfg *cfg,
     u->h = h;
     return 0;
 }
+
+int gw_upstream_open_next(gw_upstream *u, gw_app *app, gw_pool *pool, const char *user,
+                          bool *tried, int *server, const gw_upstream_req *req,
+                          const gw_upstream_events *events, void *arg, bool *too_old)
+{
+    for (;;) {
+        const int i = gw_pool_pick(pool, user, strlen(user), tried);
+        if (i < 0)
+            return HR_ELIMIT;
+        tried[i] = true;
+        *server = i;
+        const int rc = gw_upstream_open(u, app, pool->cfg, &pool->servers[i].addr, req, events, arg);
+        if (rc == 0) {
+            gw_pool_conn_add(pool, (size_t)i, 1);
+            return 0;
+        }
+        if (rc == HR_EPROTO) { /* up, but too old for this session (uplink.c logged it) */
+            *too_old = true;
+            continue;
+        }
+        app->m->upstream_connect_failures++;
+        gw_pool_report(pool, (size_t)i, false, true);
+    }
+}

@@ -52,6 +52,7 @@
 
 #include "app.h"
 #include "config.h"
+#include "pool.h"
 #include "upmsg.h"
 
 /* ops->send: queued, and the queue toward the upstream is now at or over
@@ -114,6 +115,18 @@ typedef struct gw_upstream_req {
 int gw_upstream_open(gw_upstream *u, gw_app *app, const gw_upstream_cfg *cfg,
                      const gw_addr *addr, const gw_upstream_req *req,
                      const gw_upstream_events *events, void *arg);
+
+/* gw_upstream_open on the next healthy server of pool that tried[] (one
+ * flag per server) does not mark yet: marks it and names it in *server. A
+ * server that cannot be opened is reported to the pool and counted as a
+ * connect failure, then the next is tried; one that is up but too old for
+ * the request (HR_EPROTO: a stream to a notifier below link version 4) sets
+ * *too_old instead. Returns 0 (the session is counted in the pool's
+ * connections; the caller takes it off when it closes), or HR_ELIMIT when
+ * no server is left. */
+int gw_upstream_open_next(gw_upstream *u, gw_app *app, gw_pool *pool, const char *user,
+                          bool *tried, int *server, const gw_upstream_req *req,
+                          const gw_upstream_events *events, void *arg, bool *too_old);
 
 static inline bool gw_upstream_is_set(const gw_upstream *u)
 {

@@ -157,20 +157,9 @@ static int connect_next(gw_ws *s)
         .connect_timeout_ms = (uint32_t)lim->upstream_connect_timeout_ms,
         .queue_limit = lim->send_queue_bytes,
     };
-    for (;;) {
-        const int i = gw_pool_pick(pool, s->user, strlen(s->user), s->tried);
-        if (i < 0)
-            return HR_ELIMIT;
-        s->tried[i] = true;
-        s->server = i;
-        if (gw_upstream_open(&s->up, s->app, pool->cfg, &pool->servers[i].addr, &req, &up_events,
-                             s) == 0) {
-            gw_pool_conn_add(pool, (size_t)i, 1);
-            return 0;
-        }
-        s->app->m->upstream_connect_failures++;
-        gw_pool_report(pool, (size_t)i, false, true);
-    }
+    bool too_old = false; /* WebSocket sessions go to every link version */
+    return gw_upstream_open_next(&s->up, s->app, pool, s->user, s->tried, &s->server, &req,
+                                 &up_events, s, &too_old);
 }
 
 static int alloc_session(gw_app *app, hr_conn *client, const gw_route_cfg *r, gw_ws **out)
