@@ -121,7 +121,7 @@ export function tmpFile(name, content) {
 }
 
 /** A port that was free a moment ago (bind port 0, read it, close). */
-export function freePort() {
+function probePort() {
     return new Promise((resolve, reject) => {
         const s = net.createServer();
         s.on('error', reject);
@@ -130,6 +130,23 @@ export function freePort() {
             s.close(() => resolve(port));
         });
     });
+}
+
+// Every port freePort() has handed out in this process. A probed port is
+// free again once the probe closes, so the kernel may hand the same number to
+// the next probe: two servers of one test (a gateway's listen and admin
+// ports) then collide, and the second one fails to bind. Never hand a port
+// out twice.
+const handedOut = new Set();
+
+export async function freePort() {
+    for (;;) {
+        const port = await probePort();
+        if (!handedOut.has(port)) {
+            handedOut.add(port);
+            return port;
+        }
+    }
 }
 
 /** n distinct ports from freePort() (two probes in a row may return the same one). */
