@@ -119,6 +119,8 @@ static void on_closed(uv_handle_t *h)
     c->aux = NULL;
     free(c->protocol);
     c->protocol = NULL;
+    free(c->close_reason);
+    c->close_reason = NULL;
     hr_server_detach(s, c);
     free(c);
 }
@@ -403,6 +405,12 @@ int hr_conn_close(hr_conn *c, int code, const char *reason)
     default:
         return HR_ECLOSED;
     }
+}
+
+const char *hr_conn_close_reason(const hr_conn *c, size_t *len)
+{
+    *len = c->close_reason != NULL ? c->close_reason_len : 0;
+    return c->close_reason;
 }
 
 void hr_conn_set_close_codes(hr_conn *c, int slow_code, int shutdown_code)

@@ -158,6 +158,12 @@ int hr_conn_send_text(hr_conn *c, const void *p, size_t len);
  * frame is out, later calls return HR_ECLOSED. Returns 0 or HR_ECLOSED. */
 int hr_conn_close(hr_conn *c, int code, const char *reason);
 
+/* The reason text of the peer's close frame when the peer closed first
+ * (valid UTF-8, at most 123 bytes, may hold NUL bytes: use *len), so a proxy
+ * can relay it. NULL (and *len 0) when the peer sent none, we closed first,
+ * or it could not be kept (out of memory). Valid until on_close returns. */
+const char *hr_conn_close_reason(const hr_conn *c, size_t *len);
+
 /* Receives a connection's socket from hr_conn_detach: fd, a duplicate of
  * its descriptor (close-on-exec), and bytes[0..len), a heap copy of the
  * input read but not consumed yet (the request head included). Returns 0

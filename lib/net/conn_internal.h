@@ -99,6 +99,7 @@ struct hr_conn {
     hr_conn_deflate *dfl; /* WS with permessage-deflate */
     void *aux;            /* DEFER: hr_ws_handshake*; CLIENT_HS: client key, NUL, offer */
     char *protocol;       /* client: the subprotocol the server selected, or NULL */
+    char *close_reason;   /* the peer's close reason (hr_conn_close_reason), or NULL */
     union {
         struct sockaddr sa;
         struct sockaddr_in v4;
@@ -110,6 +111,7 @@ struct hr_conn {
     uint16_t slow_code, shutdown_code; /* hr_conn_set_close_codes; 0: defaults */
     uint16_t status;                   /* client: the handshake's HTTP status */
     uint8_t phase;
+    uint8_t close_reason_len;
 };
 
 struct hr_server {

@@ -170,11 +170,28 @@ static void deliver(hr_conn *c, const hr_ws_event *ev)
     hr_buf_deinit(&out);
 }
 
+/* Keeps the peer's reason for hr_conn_close_reason (a proxy relays it);
+ * without memory it is simply not kept. */
+static void keep_reason(hr_conn *c, const hr_ws_event *ev)
+{
+    if (ev->reason == NULL || ev->reason_len == 0 || ev->reason_len > 123 ||
+        c->close_reason != NULL)
+        return;
+    c->close_reason = malloc(ev->reason_len + 1);
+    if (c->close_reason == NULL)
+        return;
+    memcpy(c->close_reason, ev->reason, ev->reason_len);
+    c->close_reason[ev->reason_len] = '\0';
+    c->close_reason_len = (uint8_t)ev->reason_len;
+}
+
 static void on_close_frame(hr_conn *c, const hr_ws_event *ev)
 {
     const bool we_started = (c->flags & HR_CF_CLOSE_SENT) != 0;
-    if (!we_started)
+    if (!we_started) {
         c->close_code = ev->close_code ? ev->close_code : 1005;
+        keep_reason(c, ev);
+    }
     c->flags |= HR_CF_CLOSE_RCVD;
     free_reader(c);
     if (!we_started)
