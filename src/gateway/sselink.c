@@ -260,9 +260,11 @@ static void up_pause(void *arg, bool pause)
 }
 
 /* The notifier ended the answer (CLOSE), or the link is gone. */
-static void up_close(void *arg, int code, bool opened, int status)
+static void up_close(void *arg, const gw_upstream_end *end)
 {
     gw_sse *s = arg;
+    const bool opened = end->opened;
+    const int status = end->status;
     s->up = (gw_upstream){NULL, NULL};
     gw_pool_conn_add(pool_of(s), (size_t)s->server, -1);
     if (!opened) {
@@ -280,7 +282,7 @@ static void up_close(void *arg, int code, bool opened, int status)
     }
     hr_conn *c = s->client;
     const int st = s->status;
-    finish(s, st, code == 1006 ? "upstream lost" : NULL);
+    finish(s, st, end->code == 1006 ? "upstream lost" : NULL);
     hr_conn_stream_end(c); /* a close-delimited stream closes after the flush */
 }
 

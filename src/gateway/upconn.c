@@ -50,10 +50,16 @@ static void on_close(hr_conn *c, int code)
 {
     gw_upconn *u = hr_conn_app_data(c);
     if (!u->detached) {
-        const int status = u->opened ? 0 : hr_client_status(c);
-        if (!u->opened && status == 0)
-            hr_log(HR_LOG_WARN, "gateway", "upstream connect failed server=%s", u->server);
-        u->ev->on_close(u->arg, code, u->opened, status);
+        gw_upstream_end end = {.code = code, .opened = u->opened};
+        if (u->opened) {
+            const char *why = hr_conn_close_reason(c, &end.reason_len);
+            end.reason = (const uint8_t *)why;
+        } else {
+            end.status = hr_client_status(c);
+            if (end.status == 0)
+                hr_log(HR_LOG_WARN, "gateway", "upstream connect failed server=%s", u->server);
+        }
+        u->ev->on_close(u->arg, &end);
     }
     free(u);
 }

@@ -208,7 +208,9 @@ static void link_end(gw_uplink *l, int code, const char *why)
         void *arg = u->arg;
         const bool opened = u->opened;
         detach(u);
-        ev->on_close(arg, code, opened, opened ? 0 : refusal_status(code));
+        const gw_upstream_end end = {
+            .code = code, .opened = opened, .status = opened ? 0 : refusal_status(code)};
+        ev->on_close(arg, &end);
     }
     hr_link_conn_close(l->conn, why);
 }
@@ -269,7 +271,14 @@ static void deliver(gw_uplink *l, const hr_link_frame *f)
         void *arg = u->arg;
         const bool opened = u->opened;
         detach(u);
-        ev->on_close(arg, f->close_code, opened, opened ? 0 : refusal_status(f->close_code));
+        const gw_upstream_end end = {
+            .code = f->close_code,
+            .opened = opened,
+            .status = opened ? 0 : refusal_status(f->close_code),
+            .reason = f->reason.len > 0 ? f->reason.p : NULL,
+            .reason_len = f->reason.len,
+        };
+        ev->on_close(arg, &end);
     } else if (f->type == HR_LINK_PAUSE || f->type == HR_LINK_RESUME) {
         u->ev->on_pause(u->arg, f->type == HR_LINK_PAUSE);
     }
@@ -326,7 +335,8 @@ static void on_hello(hr_link_conn *k)
         const gw_upstream_events *ev = u->ev;
         void *arg = u->arg;
         detach(u);
-        ev->on_close(arg, 1011, false, 502);
+        const gw_upstream_end end = {.code = 1011, .opened = false, .status = 502};
+        ev->on_close(arg, &end);
     }
 }
 

@@ -59,15 +59,27 @@
  * its bound (stop reading the client until on_drain). */
 #define GW_UPSTREAM_FULL 1
 
+/* How the upstream side ended a session: on_close's argument, valid only
+ * during the call. */
+typedef struct gw_upstream_end {
+    int code;    /* the close code (1006: lost) */
+    bool opened; /* whether on_open ran */
+    /* Before on_open, why: 0 = could not connect or lost before an answer
+     * (try another server), else the HTTP status the upstream refused with
+     * (answer the client with it). 0 once opened. */
+    int status;
+    /* The upstream's close reason as it came (a view, NOT validated: a link
+     * CLOSE carries any bytes up to 123), NULL when none or lost. */
+    const uint8_t *reason;
+    size_t reason_len;
+} gw_upstream_end;
+
 typedef struct gw_upstream_events {
     void (*on_open)(void *arg);
     void (*on_message)(void *arg, gw_upmsg *m);
     void (*on_drain)(void *arg);
     void (*on_pause)(void *arg, bool pause);
-    /* opened: whether on_open ran. Before it, status says why: 0 = could
-     * not connect or lost before an answer (try another server), else the
-     * HTTP status the upstream refused with (answer the client with it). */
-    void (*on_close)(void *arg, int code, bool opened, int status);
+    void (*on_close)(void *arg, const gw_upstream_end *end);
 } gw_upstream_events;
 
 typedef struct gw_upstream_ops {

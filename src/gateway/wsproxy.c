@@ -10,7 +10,9 @@
  * the client's 101; herald-link upstreams select none.
  *
  * Close rules: client gone -> upstream closed (1000, or 1001 while
- * draining); upstream lost -> client closed with gw_ws_map_upstream_close().
+ * draining); upstream lost -> client closed with gw_ws_map_upstream_close(),
+ * with the upstream's reason text when that code is the upstream's own
+ * (gw_ws_relay_reason). The gateway's own closes carry their own reasons.
  * Freeing: the session goes when both connections have reported on_close;
  * after any call that may close the other side synchronously we return at
  * once without touching the session again. */
@@ -28,6 +30,7 @@
 #include "edge.h"
 #include "route.h"
 #include "public.h"
+#include "proto/utf8.h"
 #include "proto/ws_frame.h"
 #include "refresh.h"
 #include "transform.h"
@@ -480,9 +483,11 @@ static void answer_failed_handshake(gw_ws *s, int status)
 
 /* The upstream side ended. Before it opened: status 0 is retried on another
  * server, anything else answers the client with that status. */
-static void up_close(void *arg, int code, bool opened, int status)
+static void up_close(void *arg, const gw_upstream_end *end)
 {
     gw_ws *s = arg;
+    const bool opened = end->opened;
+    const int status = end->status;
     s->up = (gw_upstream){NULL, NULL};
     gw_pool_conn_add(pool_of(s), (size_t)s->server, -1);
     if (s->client_gone) {
@@ -499,8 +504,12 @@ static void up_close(void *arg, int code, bool opened, int status)
         answer_failed_handshake(s, status);
         return;
     }
-    const int mapped = gw_ws_map_upstream_close(code, s->app->draining);
-    hr_conn_close(s->client, mapped, mapped == 1012 ? "upstream lost" : NULL);
+    const int mapped = gw_ws_map_upstream_close(end->code, s->app->draining);
+    char buf[GW_WS_REASON_CAP];
+    const char *why = gw_ws_relay_reason(end->code, mapped, end->reason, end->reason_len, buf);
+    if (mapped == 1012)
+        why = "upstream lost";
+    hr_conn_close(s->client, mapped, why);
 }
 
 static const gw_upstream_events up_events = {
@@ -670,4 +679,15 @@ int gw_ws_map_upstream_close(int code, bool draining)
         (code >= 3000 && code <= 4999))
         return code;
     return 1012;
+}
+
+const char *gw_ws_relay_reason(int code, int mapped, const uint8_t *reason, size_t len, char *out)
+{
+    if (code != mapped || reason == NULL || len == 0 || len > GW_WS_REASON_CAP - 1)
+        return NULL;
+    if (memchr(reason, '\0', len) != NULL || !hr_utf8_valid(reason, len))
+        return NULL; /* hr_conn_close takes C text; a NUL would cut it short */
+    memcpy(out, reason, len);
+    out[len] = '\0';
+    return out;
 }

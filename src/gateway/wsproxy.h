@@ -18,6 +18,9 @@
 #ifndef GW_WSPROXY_H
 #define GW_WSPROXY_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "app.h"
 #include "net/conn.h"
 #include "proto/http_head.h"
@@ -42,5 +45,18 @@ void gw_ws_client_close(hr_conn *c, int code);
  * pass through; 1001 passes through while the gateway drains; anything else
  * (1001 from an upstream going away, 1006 lost, 1002/1007 errors) is 1012. */
 int gw_ws_map_upstream_close(int code, bool draining);
+
+/* Room for gw_ws_relay_reason's out: a close frame's payload is at most
+ * 125 bytes, 2 of them the code; plus the NUL. */
+#define GW_WS_REASON_CAP 124
+
+/* The reason the client gets with the code gw_ws_map_upstream_close
+ * returned (mapped) for an upstream close (code, reason[0..len)): the
+ * upstream's own text, unchanged, when the code passes through unchanged
+ * and the text fits a close frame (1..123 bytes), is valid UTF-8 and holds
+ * no NUL; it is copied NUL-terminated into out (GW_WS_REASON_CAP bytes)
+ * and out is returned. Otherwise NULL: the code goes alone (or with the
+ * gateway's own reason for a code it chose), never a malformed frame. */
+const char *gw_ws_relay_reason(int code, int mapped, const uint8_t *reason, size_t len, char *out);
 
 #endif

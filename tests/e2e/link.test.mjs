@@ -109,11 +109,12 @@ function handle(srv, f, out) {
         out.push(frame(T.DATA, 1, f.session, Buffer.from(JSON.stringify(welcome))));
     } else if (f.type === T.DATA) {
         const text = f.payload.toString();
-        const m = /^close:(\d+)$/.exec(text);
+        const m = /^close:(\d+)(?::([0-9a-f]*))?$/.exec(text);
         if (f.flags === 1 && m) {
+            // close:CODE or close:CODE:HEX (the reason's bytes, as given)
             const p = Buffer.alloc(2);
             p.writeUInt16BE(Number(m[1]));
-            out.push(frame(T.CLOSE, 0, f.session, p));
+            out.push(frame(T.CLOSE, 0, f.session, Buffer.concat([p, Buffer.from(m[2] ?? '', 'hex')])));
         } else if (f.flags === 1 && text === 'bcast-dup') {
             // One BCAST listing this session three times, then a DATA.
             const p = Buffer.alloc(2 + 12);
@@ -246,6 +247,29 @@ describe('gateway herald-link upstream', () => {
         d.send({ still: 'here' });
         assert.equal((await d.next()).still, 'here', 'other sessions of the link are unaffected');
         assert.equal((await expectRefused(gw.wsUrl('/ws', { refuse: '403' }))).statusCode, 403);
+    });
+
+    test('a CLOSE reason reaches the client unchanged; one not UTF-8 or holding a NUL: the code alone', async () => {
+        const link = await startLinkServer();
+        const gw = await startGateway(link);
+        const hex = (s) => Buffer.from(s).toString('hex');
+        const cases = [
+            [4201, hex('Pong reply not received'), 'Pong reply not received'],
+            [1008, hex('caf\u00e9 \u20ac \u{1f600}'), 'caf\u00e9 \u20ac \u{1f600}'],
+            [1013, hex('r'.repeat(123)), 'r'.repeat(123)], // 2 + 123: the most a close frame holds
+            [4100, `${hex('cut ')}e282`, ''], // a character cut short: not UTF-8
+            [4100, `${hex('ok ')}80`, ''],
+            [1008, `61${'00'}62`, ''],
+        ];
+        for (const [code, reason, want] of cases) {
+            const [c] = await welcome(gw.wsUrl('/ws'));
+            c.send(`close:${code}:${reason}`);
+            // ws rejects a malformed close frame (1002/1007 on its side): an
+            // exact code here is also proof that the frame was well formed.
+            const closed = await c.waitClose();
+            assert.deepEqual(closed, { code, reason: want }, `CLOSE ${code} ${reason}`);
+            assert.equal(c.error, undefined, `no client error for CLOSE ${code} ${reason}`);
+        }
     });
 
     test('a lost link closes its sessions with 1012; new sessions open a new link', async () => {

@@ -53,6 +53,7 @@ function lifetimeCases(get) {
         assert.ok(Number.isInteger(notice.in) && notice.in >= 0, JSON.stringify(notice));
         const closed = await c.waitClose();
         assert.equal(closed.code, 4001, JSON.stringify(closed));
+        assert.equal(closed.reason, 'token expired', 'the notifier\'s reason, through the gateway too');
         const missed = [await publishOk(srv, { channel: ch, data: 1 }), await publishOk(srv, { channel: ch, data: 2 })];
         const [c2] = await connectWelcome(srv.wsUrl('/ws', { token: tok({ sub: u }), channels: ch, since: last }));
         const sub = await c2.next();

@@ -202,12 +202,10 @@ static void ev_pause(void *arg, bool pause)
     (void)pause;
 }
 
-static void ev_close(void *arg, int code, bool opened, int status)
+static void ev_close(void *arg, const gw_upstream_end *end)
 {
     gw_usess **slot = arg;
-    (void)code;
-    (void)opened;
-    (void)status;
+    (void)end;
     *slot = NULL;
 }
 
@@ -345,12 +343,10 @@ static void on_guard_stream(uv_timer_t *h)
     uv_stop(&r->loop);
 }
 
-static void st_close(void *arg, int code, bool opened, int status)
+static void st_close(void *arg, const gw_upstream_end *end)
 {
     int *st = arg;
-    (void)code;
-    (void)opened;
-    *st = status;
+    *st = end->status;
 }
 
 static const gw_upstream_events stream_events = {
