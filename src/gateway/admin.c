@@ -152,6 +152,7 @@ static int routes(hr_buf *o, const gw_app *app, const gw_metrics *m)
 static const hr_metric_desc plain[] = {
     M(ws_total, C, "ws_connections_total", "Proxied WebSockets opened"),
     M(ws_active, G, "ws_open", "Proxied WebSockets open"),
+    M(sse_active, G, "sse_open", "SSE streams open (herald-link or proxied)"),
     M(http_requests, C, "http_requests_total", "Plain HTTP requests"),
     M(upstream_connect_failures, C, "upstream_connect_failures_total", "Failed upstream connects"),
     M(reloads, C, "reloads_total", "Successful config reloads"),

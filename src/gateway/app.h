@@ -70,6 +70,7 @@ typedef struct gw_metrics {
     uint64_t bytes_up, bytes_down;
     uint64_t ws_total;
     uint64_t ws_active;
+    uint64_t sse_active; /* SSE streams open: over herald-link (sselink.c) or proxied (hproxy.c) */
     uint64_t http_requests;
     uint64_t upstream_connect_failures;
     uint64_t lat_buckets[GW_LAT_BUCKETS + 1]; /* last: +Inf */

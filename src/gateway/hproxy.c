@@ -48,6 +48,7 @@ typedef struct gw_hreq {
     int status;         /* the upstream's, once its head arrived */
     uint64_t bytes_out; /* body bytes relayed */
     bool paused;        /* upstream reads paused for backpressure */
+    bool sse;           /* an event stream, counted in sse_active until freed */
 } gw_hreq;
 
 #define GW_HPROXY_PAUSE_BYTES ((size_t)256 << 10)
@@ -92,13 +93,34 @@ void gw_hproxy_answer(gw_app *app, hr_conn *c, const hr_http_head *h, const gw_r
              status, gw_app_now_ms(app), 0, n, NULL, NULL, status >= 400 ? text : NULL);
 }
 
+/* Every end of an exchange comes here: the stream gauge goes down with it. */
 static void free_hreq(gw_hreq *q)
 {
+    if (q->sse)
+        q->app->m->sse_active--;
     gw_runtime_unref(q->rt);
     free(q->tried);
     free(q->req);
     free(q->path);
     free(q);
+}
+
+bool gw_hproxy_is_event_stream(const hr_http_head *resp)
+{
+    static const char want[] = "text/event-stream";
+    const size_t n = sizeof want - 1;
+    const hr_http_header *ct = hr_http_head_find(resp, "Content-Type");
+    if (ct == NULL)
+        return false;
+    const char *v = ct->value;
+    size_t len = ct->value_len;
+    while (len > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        len--;
+    }
+    if (len < n || strncasecmp(v, want, n) != 0)
+        return false;
+    return len == n || v[n] == ';' || v[n] == ' ' || v[n] == '\t';
 }
 
 int gw_hproxy_response_headers(const hr_http_head *resp, hr_buf *out)
@@ -238,6 +260,10 @@ static void start_stream(gw_hreq *q, const hr_http_head *head)
     }
     q->status = head->status;
     gw_app_count_status(q->app, head->status);
+    if (!q->head_req && gw_hproxy_is_event_stream(head)) {
+        q->sse = true;
+        q->app->m->sse_active++;
+    }
 }
 
 void gw_hproxy_client_drain(hr_conn *c)

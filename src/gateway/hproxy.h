@@ -7,6 +7,8 @@
 #ifndef GW_HPROXY_H
 #define GW_HPROXY_H
 
+#include <stdbool.h>
+
 #include "app.h"
 #include "core/buf.h"
 #include "net/conn.h"
@@ -34,6 +36,10 @@ void gw_hproxy_client_drain(hr_conn *c);
 
 /* The client went away: cancels its pending upstream exchange. */
 void gw_hproxy_client_close(hr_conn *c);
+
+/* True when resp's Content-Type is text/event-stream (any case, any
+ * parameters): an SSE stream, counted in herald_gateway_sse_open. */
+bool gw_hproxy_is_event_stream(const hr_http_head *resp);
 
 /* Appends the response headers of resp worth relaying to the client
  * ("Name: value\r\n"): all but hop-by-hop ones (and those its Connection

@@ -29,7 +29,7 @@ void gw_shmetrics_free(gw_metrics *slots, size_t n)
 /* A new gw_metrics field must be added to add_one() too (the labelled
  * arrays are summed by position in labels.c instead). */
 _Static_assert(sizeof(gw_metrics) ==
-                   (1248 + 2 + 2 * GW_LBL_ROUTES + 2 * GW_LBL_SERVERS) * sizeof(uint64_t) +
+                   (1249 + 2 + 2 * GW_LBL_ROUTES + 2 * GW_LBL_SERVERS) * sizeof(uint64_t) +
                        sizeof(gw_script_metrics),
                "update add_one() for new fields");
 
@@ -51,6 +51,7 @@ static void add_one(gw_metrics *o, const volatile gw_metrics *s)
     o->bytes_down += s->bytes_down;
     o->ws_total += s->ws_total;
     o->ws_active += s->ws_active;
+    o->sse_active += s->sse_active;
     o->http_requests += s->http_requests;
     o->upstream_connect_failures += s->upstream_connect_failures;
     o->lat_sum_ms += s->lat_sum_ms;
@@ -80,6 +81,7 @@ void gw_shmetrics_sum(const gw_metrics *slots, size_t n, gw_metrics *out)
 void gw_shmetrics_reset_gauges(gw_metrics *slot)
 {
     slot->ws_active = 0;
+    slot->sse_active = 0;
     slot->links_open = 0;
     slot->listening = 0;
     slot->ws_claimed = 0;

@@ -39,6 +39,7 @@ typedef struct gw_sse {
     int status;         /* the notifier's, once its head arrived */
     bool too_old;       /* a server could not take STREAM sessions (version < 4) */
     bool counted;       /* in the connection limits (release_limits) */
+    bool sse_counted;   /* an event stream under way, in sse_active (finish) */
     struct sockaddr_storage peer_sa;
 } gw_sse;
 
@@ -120,6 +121,9 @@ static void finish(gw_sse *s, int status, const char *error)
     if (s->client != NULL)
         hr_conn_set_app_data(s->client, NULL);
     release_limits(s);
+    if (s->sse_counted)
+        s->app->m->sse_active--;
+    s->sse_counted = false;
     log_done(s, status, error);
     gw_runtime_unref(s->rt);
     free(s->tried);
@@ -207,6 +211,10 @@ static int start_answer(gw_sse *s, const uint8_t *p, size_t len)
         return rc;
     s->status = head.status;
     gw_app_count_status(s->app, head.status);
+    if (gw_hproxy_is_event_stream(&head)) {
+        s->sse_counted = true;
+        s->app->m->sse_active++;
+    }
     s->bytes_down += len - (size_t)n;
     return (size_t)n < len ? hr_conn_stream_write(s->client, p + n, len - (size_t)n) : 0;
 }

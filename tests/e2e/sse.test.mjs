@@ -16,7 +16,7 @@ import path from 'node:path';
 import { describe } from 'node:test';
 import { chromium } from 'playwright-core';
 import {
-    freePort, metrics, metricSum, nowS, publishOk, signJwt, spawnServer, startNotifier, test,
+    freePort, metrics, metricSum, nowS, parseMetrics, publishOk, signJwt, spawnServer, startNotifier, test,
     tmpFile, waitFor, withDeadline, DEADLINE_MS, gatewayUp,
 } from './lib/harness.mjs';
 
@@ -364,8 +364,50 @@ async function sseBehindGateway(mode, nfArgs = [], limits = {}) {
     return { nf, gw };
 }
 
+/** The gateway's herald_gateway_sse_open (its admin /metrics). */
+async function sseOpen(gw) {
+    const r = await fetch(`${gw.admin}/metrics`);
+    assert.equal(r.status, 200);
+    return metricSum(parseMetrics(await r.text()), /^herald_gateway_sse_open$/);
+}
+
 for (const mode of ['link', 'proxy']) {
     describe(`SSE through the gateway (${mode} upstream)`, () => {
+        test(`[${mode}] herald_gateway_sse_open: 3 EventSource streams read 3, closed 0; a lost notifier ends its streams`, async () => {
+            const { nf, gw } = await sseBehindGateway(mode);
+            assert.equal(await sseOpen(gw), 0);
+            const refused = await fetch(`${gw.base}/sse`); // 400: an answer, not a stream
+            assert.equal(refused.status, 400);
+            await refused.text();
+            const sources = [];
+            try {
+                for (let i = 0; i < 3; i++) {
+                    const es = new EventSource(`${gw.base}/sse?channels=g${i}`);
+                    sources.push(es);
+                    await withDeadline(new Promise((resolve, reject) => {
+                        es.onopen = resolve;
+                        es.onerror = (e) => reject(new Error(`stream ${i}: ${e.message ?? 'error'}`));
+                    }), DEADLINE_MS, `stream ${i} open`);
+                }
+                // Counted before the head leaves the gateway: 3 as soon as all are open.
+                assert.equal(await sseOpen(gw), 3);
+            } finally {
+                for (const es of sources) es.close();
+            }
+            await waitFor(async () => (await sseOpen(gw)) === 0, 'the gauge back at 0 once the clients left');
+            // The upstream lost under a stream: the stream ends, the gauge follows.
+            const s = await openSse(gw.base, '/sse?channels=g0');
+            assert.equal(s.r.status, 200);
+            assert.equal(await sseOpen(gw), 1);
+            const end = readToEnd(s.reader, 'the stream to end with its notifier').catch(() => 'cut');
+            nf.proc.kill('SIGKILL');
+            const hold = setInterval(() => {}, 1000); // the harness unrefs its children
+            await nf.exited.finally(() => clearInterval(hold));
+            nf.exitInfo = { ...nf.exitInfo, signal: 'SIGKILL (by the test)' };
+            await end;
+            await waitFor(async () => (await sseOpen(gw)) === 0, 'the gauge at 0 once the notifier was lost');
+        });
+
         test(`[${mode}] events, token identity, CORS, Last-Event-ID resume`, async () => {
             const { nf, gw } = await sseBehindGateway(mode);
             const tok = signJwt({ sub: '7', exp: nowS() + 3600 }, { key: SECRET });
@@ -470,6 +512,7 @@ for (const mode of ['link', 'proxy']) {
             }, 'the slow reader closed', 3 * DEADLINE_MS);
             sock.resume();
             await withDeadline(closed, 3 * DEADLINE_MS, 'the slow stream to end');
+            await waitFor(async () => (await sseOpen(gw)) === 1, 'the ended stream off the gauge, the reader on it');
             sock.destroy();
             const last = await publishOk(nf, { channel: 'flood', data: 'after' });
             assert.equal((await readEvents(ok.reader, 1, state))[0].id, last, `after ${sent} floods`);
@@ -503,6 +546,7 @@ describe('SSE through the gateway on herald-link: limits and shutdown', () => {
         const end = readToEnd(s.reader, 'the stream to end on the notifier\'s SIGTERM');
         assert.equal((await first.nf.stop()).code, 0, first.nf.stderr());
         await end;
+        await waitFor(async () => (await sseOpen(first.gw)) === 0, 'streams the notifier ended off the gauge');
         assert.equal((await fetch(`${first.gw.base}/sse?channels=a`)).status, 503, 'no notifier left');
         const second = await sseBehindGateway('link');
         const t = await openSse(second.gw.base, '/sse?channels=a');
