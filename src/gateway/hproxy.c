@@ -5,9 +5,11 @@
  * head as soon as it is read, with the upstream's Content-Length or else
  * chunked framing, then each body piece. While the client's queue holds
  * more than GW_HPROXY_PAUSE_BYTES the upstream is not read (resumed from
- * on_drain), so a slow client costs a bounded buffer. A connect failure marks the server down
- * (passive health) and tries the next one; a failure after the request went out is 502 (not
- * retried: the request may not be idempotent); a timeout is 504. */
+ * on_drain), so a slow client costs a bounded buffer. An event stream
+ * (text/event-stream) is the connection's last answer: Connection: close.
+ * A connect failure marks the server down (passive health) and tries the
+ * next one; a failure after the request went out is 502 (not retried: the
+ * request may not be idempotent); a timeout is 504. */
 #include "hproxy.h"
 
 #include <stdio.h>
@@ -248,6 +250,12 @@ static void start_stream(gw_hreq *q, const hr_http_head *head)
     int rc = relay_headers(q, head, &extra, ctype, &ct);
     const int64_t length =
         head->chunked || head->content_length < 0 ? HR_CONN_STREAM_CHUNKED : head->content_length;
+    const bool sse = !q->head_req && gw_hproxy_is_event_stream(head);
+    /* No request follows an event stream (EventSource reconnects on a new
+     * connection): the answer says Connection: close and the connection
+     * closes when the stream ends, as over herald-link. */
+    if (rc == 0 && sse)
+        hr_conn_close(q->client, 1000, NULL);
     if (rc == 0)
         rc = hr_conn_stream_start(q->client, head->status, ct, (const char *)hr_buf_data(&extra),
                                   length);
@@ -260,7 +268,7 @@ static void start_stream(gw_hreq *q, const hr_http_head *head)
     }
     q->status = head->status;
     gw_app_count_status(q->app, head->status);
-    if (!q->head_req && gw_hproxy_is_event_stream(head)) {
+    if (sse) {
         q->sse = true;
         q->app->m->sse_active++;
     }

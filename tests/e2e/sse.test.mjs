@@ -442,6 +442,28 @@ for (const mode of ['link', 'proxy']) {
             }
         });
 
+        test(`[${mode}] a stream the notifier ends closes the client's connection (Connection: close)`, async () => {
+            const { nf, gw } = await sseBehindGateway(mode);
+            const sock = net.connect(Number(new URL(gw.base).port), '127.0.0.1');
+            await new Promise((r) => sock.once('connect', r));
+            let text = '';
+            const head = new Promise((r) => sock.on('data', (d) => {
+                text += d.toString('latin1');
+                if (text.includes('\r\n\r\n')) r(text.slice(0, text.indexOf('\r\n\r\n')));
+            }));
+            const closed = new Promise((r) => sock.once('close', r));
+            sock.write('GET /sse?channels=a HTTP/1.1\r\nHost: x\r\n\r\n');
+            const h = await withDeadline(head, DEADLINE_MS, 'the head');
+            assert.match(h, /^HTTP\/1\.1 200 /);
+            assert.match(h, /\r\nconnection: close\r\n/i, 'no request follows an event stream');
+            const id = await publishOk(nf, { channel: 'a', data: 1 });
+            await waitFor(() => text.includes(`id: ${id}\n`), 'the event');
+            assert.equal((await nf.stop()).code, 0, nf.stderr()); // ends its streams
+            await withDeadline(closed, DEADLINE_MS, 'the client connection to close');
+            if (mode === 'proxy') assert.ok(text.endsWith('\r\n0\r\n\r\n'), 'the chunked body ended whole');
+            sock.destroy();
+        });
+
         test(`[${mode}] refusals reach the client whole: 400, 401, 403`, async () => {
             const { gw } = await sseBehindGateway(mode);
             const other = signJwt({ sub: '8', exp: nowS() + 3600 }, { key: SECRET });
@@ -478,17 +500,10 @@ for (const mode of ['link', 'proxy']) {
             const sock = net.connect(Number(new URL(gw.base).port), '127.0.0.1');
             await new Promise((r) => sock.once('connect', r));
             sock.pause();
-            // The end of the slow stream: link mode closes the connection
-            // (close-delimited); proxy mode relays the notifier's close as
-            // the end of a chunked body (the connection may stay).
-            let tail = '';
-            const closed = new Promise((r) => {
-                sock.once('close', r);
-                sock.on('data', (d) => {
-                    tail = (tail + d.toString('latin1')).slice(-16);
-                    if (tail.endsWith('\r\n0\r\n\r\n')) r();
-                });
-            });
+            // The end of the slow stream closes the client's connection in
+            // both modes (link: close-delimited; proxy: the last chunk of an
+            // answer that said Connection: close).
+            const closed = new Promise((r) => sock.once('close', r));
             sock.write('GET /sse?channels=flood HTTP/1.1\r\nHost: x\r\n\r\n');
             await waitFor(async () => metricSum(await metrics(nf),
                 mode === 'link' ? /^herald_notifier_link_sessions$/ : /^herald_notifier_connections$/) === 2,
