@@ -129,7 +129,8 @@ for (const [s, view] of (args.includes('--targets') ? [] : scenarios).flatMap((x
     const nchan = runs.get(`${s}:${n}:nchan`);
     // herald-floor (issue 18): the kernel's cost; every other row also as a
     // ratio to each floor run (one writer, one writer per core).
-    const floors = ['floor', 'floor-mt'].filter((f) => runs.get(`${s}:${n}:${f}`));
+    // floor-mt-uring: the same sends submitted through io_uring, 64 at a time.
+    const floors = ['floor', 'floor-mt', 'floor-mt-uring'].filter((f) => runs.get(`${s}:${n}:${f}`));
     // Ratios to a floor only for the latency columns where the columns say
     // which those are (issue18); every column otherwise.
     const latOnly = c.some((x) => x[3] === 'lat');
@@ -138,13 +139,16 @@ for (const [s, view] of (args.includes('--targets') ? [] : scenarios).flatMap((x
       const skip = x[2] === 'none' || (toFloor && latOnly && x[3] !== 'lat');
       return b && !skip && Number.isFinite(v) && Number.isFinite(b) ? `${(v / b).toFixed(2)}x` : '';
     })];
-    for (const t of ['floor', 'floor-mt', 'gateway', 'plain', 'plain-redis', 'notifier', 'link', 'link-id', 'link-4v', 'nchan']) {
+    // NAME-libuv: the same servers writing with libuv instead of io_uring.
+    for (const t of ['floor', 'floor-mt', 'floor-uring', 'floor-mt-uring', 'gateway', 'plain', 'plain-redis', 'notifier',
+      'notifier-libuv', 'link', 'link-libuv', 'link-id', 'link-4v', 'nchan']) {
       const r = runs.get(`${s}:${n}:${t}`);
       if (!r) continue;
       rows.push([n, t, r.runs, r.ready, `${r.delivered} / ${r.expected}`, ...c.map((x) => fmtv(x[1](r)))]);
       if (t !== 'nchan' && !t.startsWith('floor') && nchan) rows.push(ratio(r, nchan, `${t} / nchan`, false));
       for (const f of t.startsWith('floor') ? [] : floors) rows.push(ratio(r, runs.get(`${s}:${n}:${f}`), `${t} / ${f}`, true));
-      if (t.startsWith('link-') && runs.get(`${s}:${n}:link`)) rows.push(ratio(r, runs.get(`${s}:${n}:link`), `${t} / link`, false));
+      const plainOf = t.startsWith('link-') ? 'link' : t === 'notifier-libuv' ? 'notifier' : null;
+      if (plainOf && runs.get(`${s}:${n}:${plainOf}`)) rows.push(ratio(r, runs.get(`${s}:${n}:${plainOf}`), `${t} / ${plainOf}`, false));
     }
   }
   if (md) {

@@ -14,6 +14,7 @@ build_pkgs=(build-essential cmake pkg-config clang libuv1-dev node-llhttp libjan
   liblua5.4-dev)
 test_pkgs=(nodejs npm redis-server nats-server openssl curl chromium)
 build_pkgs+=(librabbitmq-dev) # the amqp:// broker (issue 14)
+build_pkgs+=(liburing-dev) # io_uring writes to clients (--io-uring, issue 18)
 test_pkgs+=(rabbitmq-server amqp-tools) # the amqp:// broker suite starts its own node
 run_pkgs=(nodejs)
 

@@ -8,8 +8,11 @@
 # suite runs with clients straight on herald-notifier (`direct`); the suites
 # about client behaviour (docs/protocol.md; GATEWAY_SUITES) run again with clients
 # behind herald-gateway, over herald-link (`link`) and with plain WebSocket
-# proxying (`proxy`). HERALD_E2E_MODES picks the modes ("direct link proxy"
-# by default); HERALD_E2E_UPSTREAM=MODE runs that one mode only.
+# proxying (`proxy`). The servers write to clients through io_uring (their
+# default); mode `libuv` runs the fan-out suites (FANOUT_SUITES) direct and
+# over herald-link again with --io-uring=false, so both write paths are
+# tested. HERALD_E2E_MODES picks the modes ("direct link proxy libuv" by
+# default); HERALD_E2E_UPSTREAM=MODE runs that one mode only.
 #
 # Direct only, on purpose: framing and echo test the RFC 6455 framing of the
 # notifier's and herald-echo's own WebSocket server (through the gateway a
@@ -26,6 +29,10 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 shopt -s nullglob
 
 GATEWAY_SUITES=(subscribe resume auth tokens publish limits rate_limit lifecycle robustness brokers herald_js)
+# The fan-out suites run once more, direct and over herald-link, with the
+# servers writing to clients with libuv instead of io_uring
+# (HERALD_E2E_IO_URING=0 adds --io-uring=false; docs/net.md): mode `libuv`.
+FANOUT_SUITES=(subscribe publish resume limits loops link robustness)
 
 if [ $# -gt 0 ]; then
   files=()
@@ -38,13 +45,14 @@ if [ ${#files[@]} -eq 0 ]; then
   exit 1
 fi
 
-modes=${HERALD_E2E_UPSTREAM:-${HERALD_E2E_MODES:-direct link proxy}}
+modes=${HERALD_E2E_UPSTREAM:-${HERALD_E2E_MODES:-direct link proxy libuv}}
 
-# The files of the list above that run in a gateway mode.
-gateway_files() {
+# The files of the list above that are also in the suites named after it
+# (gateway_files GATEWAY_SUITES...).
+picked_files() {
   local f s
   for f in "${files[@]}"; do
-    for s in "${GATEWAY_SUITES[@]}"; do
+    for s in "$@"; do
       if [ "$f" = "$s.test.mjs" ]; then echo "$f"; fi
     done
   done
@@ -56,16 +64,30 @@ gateway_files() {
 timeout_flag=()
 if node --test-timeout=1 -e '' 2>/dev/null; then timeout_flag=(--test-timeout=300000); fi
 
+suite_run() { # upstream io_uring(0, 1 or "": the default) files...
+  local up=$1 uring=$2; shift 2
+  HERALD_E2E_UPSTREAM=$up HERALD_E2E_IO_URING=$uring node --test --test-concurrency=1 \
+    "${timeout_flag[@]}" --test-reporter=spec "$@"
+}
+
 rc=0
 for mode in $modes; do
-  if [ "$mode" = direct ]; then
-    run=("${files[@]}")
-  else
-    mapfile -t run < <(gateway_files)
-  fi
+  case $mode in
+    direct) run=("${files[@]}") ;;
+    libuv) mapfile -t run < <(picked_files "${FANOUT_SUITES[@]}") ;;
+    *) mapfile -t run < <(picked_files "${GATEWAY_SUITES[@]}") ;;
+  esac
   [ ${#run[@]} -gt 0 ] || continue
+  if [ "$mode" = libuv ]; then
+    echo "=== e2e libuv writes (--io-uring=false), direct (${run[*]})"
+    suite_run direct 0 "${run[@]}" || rc=1
+    mapfile -t run < <(picked_files "${GATEWAY_SUITES[@]}" | grep -Fx -f <(printf '%s\n' "${run[@]}"))
+    [ ${#run[@]} -gt 0 ] || continue
+    echo "=== e2e libuv writes (--io-uring=false), over herald-link (${run[*]})"
+    suite_run link 0 "${run[@]}" || rc=1
+    continue
+  fi
   echo "=== e2e upstream mode: $mode (${run[*]})"
-  HERALD_E2E_UPSTREAM=$mode node --test --test-concurrency=1 "${timeout_flag[@]}" \
-    --test-reporter=spec "${run[@]}" || rc=1
+  suite_run "$mode" "" "${run[@]}" || rc=1
 done
 exit $rc

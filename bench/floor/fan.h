@@ -13,7 +13,8 @@
  * non-blocking socket; parent is a SOCK_SEQPACKET socket carrying
  * "<channel>\0<body>" one message per publish, answered with one byte once
  * every client was written. threads >= 1 writers share the clients.
- * Returns the process's exit status. */
-int floor_fan_run(int listen_fd, int parent, int threads);
+ * uring_batch > 0: the writes go as io_uring submissions of that many
+ * sends (a build with liburing). Returns the process's exit status. */
+int floor_fan_run(int listen_fd, int parent, int threads, int uring_batch);
 
 #endif

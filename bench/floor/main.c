@@ -159,17 +159,18 @@ static int publish_loop(int lfd, const int *kids, int nkids)
 static void usage(void)
 {
     fprintf(stderr, "usage: herald-floor --listen IP:PORT --publish IP:PORT [--procs P] "
-                    "[--threads T (0: one per core)]\n");
+                    "[--threads T (0: one per core)] [--uring B (io_uring, B sends per submission)]\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *listen_s = "127.0.0.1:17070", *publish_s = "127.0.0.1:17069";
-    long procs = 1, threads = 1;
+    long procs = 1, threads = 1, uring = 0;
     static const struct option longs[] = {{"listen", required_argument, NULL, 'l'},
                                           {"publish", required_argument, NULL, 'p'},
                                           {"procs", required_argument, NULL, 'P'},
                                           {"threads", required_argument, NULL, 'T'},
+                                          {"uring", required_argument, NULL, 'U'},
                                           {"help", no_argument, NULL, 'h'},
                                           {0, 0, 0, 0}};
     for (int c; (c = getopt_long(argc, argv, "", longs, NULL)) != -1;) {
@@ -181,6 +182,8 @@ int main(int argc, char **argv)
             procs = strtol(optarg, NULL, 10);
         else if (c == 'T')
             threads = strtol(optarg, NULL, 10);
+        else if (c == 'U')
+            uring = strtol(optarg, NULL, 10);
         else {
             usage();
             return c == 'h' ? 0 : 2;
@@ -190,6 +193,7 @@ int main(int argc, char **argv)
         threads = sysconf(_SC_NPROCESSORS_ONLN);
     struct sockaddr_in la, pa;
     if (optind != argc || procs < 1 || procs > MAX_PROCS || threads < 1 || threads > 64 ||
+        uring < 0 || uring > 4096 ||
         parse_addr(listen_s, &la) != 0 || parse_addr(publish_s, &pa) != 0) {
         usage();
         return 2;
@@ -221,7 +225,7 @@ int main(int argc, char **argv)
                     close(lfds[j]);
             for (int j = 0; j < i; j++)
                 close(kids[j]);
-            _exit(floor_fan_run(lfds[i], sv[1], (int)threads));
+            _exit(floor_fan_run(lfds[i], sv[1], (int)threads, (int)uring));
         }
         close(sv[1]);
         close(lfds[i]);

@@ -25,6 +25,9 @@
 #   NS [10000 50000]   REPEAT [3]   IDLE [5]   GAP [1]   DRAIN [90]
 #   TARGETS_10000 [floor floor-mt notifier link nchan link-id link-4v]
 #   TARGETS_50000 [floor link nchan]
+#   (also: floor-uring, floor-mt-uring: herald-floor's sends through io_uring,
+#   64 per submission; notifier-libuv, link-libuv: the servers with
+#   --io-uring=false, i.e. one libuv write per connection)
 #   W10 [2: one per core]   W50 [3: ceil(50,000 / 18,000)]
 #   PHASES [20@1,100@10,100@burst,20@max]; PHASES_<N> for one N only:
 #   PHASES_50000 [20@1,100@burst,20@max]: the issue's 10/s target is at
@@ -64,7 +67,7 @@ workers_for() { # target n: server processes (herald-floor --procs, gateway
   # --workers, nginx worker_processes); the notifier runs one process
   local w=$W10
   [ "$2" -gt 19000 ] && w=$W50
-  case $1 in floor|floor-mt) [ "$2" -le 19000 ] && w=1 ;; notifier) w=1 ;; esac
+  case $1 in floor|floor-mt|floor-uring|floor-mt-uring) [ "$2" -le 19000 ] && w=1 ;; notifier|notifier-libuv) w=1 ;; esac
   echo "$w"
 }
 
@@ -75,7 +78,7 @@ echo "# issue18: $(date -u +%FT%TZ) commit $(git -C "$ROOT" rev-parse --short HE
 for r in $(seq 1 "$REPEAT"); do
   for n in $NS; do
     for t in $(targets_for "$n"); do
-      if [ "$t" = notifier ] && [ "$n" -gt 19000 ]; then
+      if [ "${t%-libuv}" = notifier ] && [ "$n" -gt 19000 ]; then
         echo "# skip notifier N=$n: one process would hold $n client descriptors (20,000 cap)" >&2
         continue
       fi

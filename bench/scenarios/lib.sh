@@ -150,7 +150,15 @@ start_plain_redis() {
 
 # start_target NAME: starts the servers; sets URL, PROTO, PUBLISH, PUBRAW, PIDSPEC.
 start_target() {
-  local workers=${RUN_WORKERS:-$WORKERS}
+  local workers=${RUN_WORKERS:-$WORKERS} uring=()
+  # NAME-libuv: the same set-up, the servers writing to clients with libuv
+  # instead of io_uring (--io-uring=false, docs/net.md)
+  # floor-uring, floor-mt-uring: herald-floor's sends as io_uring
+  # submissions of 64 (Herald's flush chunk) instead of a send(2) each
+  case $1 in
+    *-libuv) uring=(--io-uring=false); set -- "${1%-libuv}" ;;
+    floor-uring|floor-mt-uring) uring=(--uring 64); set -- "${1%-uring}" ;;
+  esac
   case $1 in
     notifier|gateway|plain|link|link-id|link-4v)
       port_free "$NF_PORT"
@@ -162,7 +170,7 @@ start_target() {
       fi
       # The Pusher app serves /app/bench-key (protocols.sh's Pusher clients).
       "$BIN/herald-notifier" --listen "127.0.0.1:$NF_PORT" --log-level warn \
-        --ping-interval 0 --idle-timeout 0 "${link[@]+"${link[@]}"}" \
+        --ping-interval 0 --idle-timeout 0 "${link[@]+"${link[@]}"}" "${uring[@]+"${uring[@]}"}" \
         --pusher-app-id 1 --pusher-key bench-key --pusher-secret bench-secret \
         2>>"$RUN_DIR/notifier.log" & PIDS+=($!); local nf=$!
       wait_port 127.0.0.1 "$NF_PORT"; alive "$nf" herald-notifier
@@ -170,7 +178,7 @@ start_target() {
       if [ "$1" != notifier ]; then
         port_free "$GW_PORT"
         "$BIN/herald-gateway" --config "$gwconf" --workers "$workers" --log-level warn \
-          2>>"$RUN_DIR/gateway.log" & PIDS+=($!); local gw=$!
+          "${uring[@]+"${uring[@]}"}" 2>>"$RUN_DIR/gateway.log" & PIDS+=($!); local gw=$!
         wait_port 127.0.0.1 "$GW_PORT"; wait_gateway "$gw"
         URL="ws://127.0.0.1:$GW_PORT/ws?channels={ch}"; PIDSPEC="gateway=$gw,notifier=$nf"
         local k=1; for p in $(pgrep -P "$gw"); do PIDSPEC+=",gw$k=$p"; k=$((k + 1)); done
@@ -184,7 +192,8 @@ start_target() {
       [ "$1" = floor-mt ] && threads=0
       port_free "$NF_PORT"; port_free "$fp"
       "$BIN/herald-floor" --listen "127.0.0.1:$NF_PORT" --publish "127.0.0.1:$fp" \
-        --procs "$workers" --threads "$threads" 2>>"$RUN_DIR/floor.log" & PIDS+=($!); f=$!
+        --procs "$workers" --threads "$threads" "${uring[@]+"${uring[@]}"}" \
+        2>>"$RUN_DIR/floor.log" & PIDS+=($!); f=$!
       wait_port 127.0.0.1 "$fp"; alive "$f" herald-floor
       URL="ws://127.0.0.1:$NF_PORT/ws?channels={ch}"; PROTO=herald
       PUBLISH="http://127.0.0.1:$fp/pub/{ch}"; PUBRAW=true; PIDSPEC="floor=$f"

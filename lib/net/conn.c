@@ -8,6 +8,7 @@
  * hears on_close exactly once. */
 #include "conn.h"
 
+#include <errno.h>
 #include <fcntl.h>
 
 #include <arpa/inet.h>
@@ -295,6 +296,68 @@ static void on_write(uv_write_t *req, int status)
     }
     c->srv->stats.bytes_out += done;
     hr_conn_flush(c);
+}
+
+/* ---- the flush pass with io_uring ---- */
+
+/* A queued send of c's head completed in a batch: like on_write, then the
+ * usual flush writes whatever is left (a short send, -EAGAIN, frames queued
+ * by callbacks since) or reports the drain. */
+static void batch_done(void *owner, int res)
+{
+    hr_conn *c = owner;
+    c->flags &= ~HR_CF_WRITING;
+    c->inflight = 0;
+    if (res == -EAGAIN)
+        res = 0;
+    if (res < 0) {
+        hr_conn_terminate(c);
+        return;
+    }
+    c->srv->stats.bytes_out += (uint64_t)res;
+    hr_sendq_advance(&c->q, (size_t)res);
+    hr_conn_flush(c);
+}
+
+/* Adds c's head to the batch (c counts as writing until batch_done).
+ * False when c must take the usual path or the batch is full. */
+static bool batch_add(hr_uring *u, hr_conn *c)
+{
+    if ((c->flags & (HR_CF_WRITING | HR_CF_REFEED)) || c->q.count == 0 ||
+        c->phase == HR_PH_CLOSED || c->phase == HR_PH_CONNECTING)
+        return false;
+    uv_os_fd_t fd;
+    if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
+        return false;
+    uv_buf_t bufs[HR_NET_MAX_IOV];
+    const size_t n = hr_sendq_iov(&c->q, 0, bufs, HR_NET_MAX_IOV, NULL);
+    if (!hr_uring_add(u, fd, bufs, n, c))
+        return false;
+    c->inflight = (uint16_t)n;
+    c->flags |= HR_CF_WRITING;
+    c->srv->stats.writes++; /* a send per connection, as on the libuv path */
+    c->srv->stats.uring_sends++;
+    return true;
+}
+
+/* Nothing that may call back into the app (and so close a connection whose
+ * send is queued, freeing its descriptor number for reuse) runs while sends
+ * wait in the ring: a connection for the usual path, or one that finds the
+ * batch full, submits the batch first. Callbacks run only after the kernel
+ * finished the whole batch; they may close c meanwhile, which both paths
+ * then see (its phase). */
+void hr_conn_flush_batched(hr_uring *u, hr_conn *c)
+{
+    if (batch_add(u, c))
+        return;
+    hr_uring_submit(u, batch_done);
+    if (!batch_add(u, c))
+        hr_conn_flush(c);
+}
+
+void hr_conn_flush_submit(hr_uring *u)
+{
+    hr_uring_submit(u, batch_done);
 }
 
 static void schedule_flush(hr_conn *c)

@@ -28,6 +28,7 @@
 #include "net/flushq.h"
 #include "net/sendq.h"
 #include "net/server.h"
+#include "net/uring.h"
 #include "proto/ws_deflate.h"
 #include "proto/ws_handshake.h"
 #include "proto/ws_reader.h"
@@ -36,7 +37,8 @@
 #define HR_NET_READ_BUF (64 * 1024)
 #define HR_NET_MAX_IOV 64
 /* Connections written per flush pass before the loop polls again (the
- * default of hr_server_config.flush_batch; flushq.h says why). */
+ * default of hr_server_config.flush_batch; flushq.h says why). With
+ * io_uring it is also the most sends one submission carries. */
 #define HR_NET_FLUSH_BATCH 64
 
 enum hr_conn_phase {
@@ -127,6 +129,8 @@ struct hr_server {
     uv_timer_t sweep;
     hr_conn *conns;   /* all live connections */
     hr_flushq flushq; /* connections with bytes to write (flushq.h) */
+    hr_uring *uring;  /* cfg.io_uring and available: the flush pass's ring */
+    bool uring_tried; /* hr_uring_new was called (on the first flush pass) */
     hr_net_stats stats;
     hr_ws_deflater *deflaters[16]; /* per window bits, server side, lazy */
     uint8_t *rbuf;                 /* shared read buffer (one loop thread) */
@@ -178,6 +182,11 @@ void hr_conn_linger(hr_conn *c);
 void hr_conn_terminate(hr_conn *c);
 /* Writes what is queued: uv_try_write first, uv_write for the rest. */
 void hr_conn_flush(hr_conn *c);
+/* The flush pass with io_uring: c's first write joins the ring's batch
+ * (or, when c cannot take it, the batch is submitted and c flushed the
+ * usual way); hr_conn_flush_submit sends the batch and finishes each. */
+void hr_conn_flush_batched(hr_uring *u, hr_conn *c);
+void hr_conn_flush_submit(hr_uring *u);
 /* Buffered input waits for the next flush pass (never nested in the app). */
 void hr_conn_refeed(hr_conn *c);
 

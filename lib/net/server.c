@@ -85,14 +85,25 @@ static void on_more(uv_idle_t *h)
 static void on_flush(uv_prepare_t *h)
 {
     hr_server *s = h->data;
+    if (s->cfg.io_uring && !s->uring_tried) {
+        /* Made by the thread that submits to it: io_uring signals the
+         * creating task, and a shard's server is created on another one. */
+        s->uring_tried = true;
+        s->uring = hr_uring_new(HR_NET_FLUSH_BATCH); /* NULL: libuv writes */
+    }
     for (unsigned k = 0; k < s->cfg.flush_batch; k++) {
         hr_flushq_node *n = hr_flushq_pop(&s->flushq);
         if (n == NULL)
             break;
         hr_conn *c = (hr_conn *)((char *)n - offsetof(hr_conn, flush));
         c->flags &= ~HR_CF_FLUSH;
-        hr_conn_flush(c);
+        if (s->uring != NULL)
+            hr_conn_flush_batched(s->uring, c);
+        else
+            hr_conn_flush(c);
     }
+    if (s->uring != NULL)
+        hr_conn_flush_submit(s->uring); /* the chunk's sends in one system call */
     if (hr_flushq_empty(&s->flushq))
         uv_idle_stop(&s->more);
     else if (!uv_is_active((uv_handle_t *)&s->more))
@@ -449,6 +460,7 @@ void hr_server_free(hr_server *s)
             free(s->deflaters[i]);
         }
     }
+    hr_uring_free(s->uring);
     free(s->rbuf);
     free(s);
 }

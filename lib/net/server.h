@@ -48,6 +48,9 @@ typedef struct hr_server_config {
                                       that serves only clients handed to it); false */
     unsigned flush_batch;          /* connections written per loop turn before the loop
                                       polls again (flushq.h); 64; 0 = the default */
+    bool io_uring;                 /* each flush pass's writes as io_uring submissions
+                                      (uring.h); false. Needs a HERALD_IO_URING build and a
+                                      kernel that allows it, else libuv writes */
 } hr_server_config;
 
 /* Counters, kept per server (one loop) and read by the app for metrics. */
@@ -61,12 +64,13 @@ typedef struct hr_net_stats {
     uint64_t bytes_in;        /* socket bytes read */
     uint64_t bytes_out;       /* socket bytes written */
     uint64_t frames_out;      /* frames/responses queued */
-    uint64_t writes;          /* write system calls (uv_try_write + uv_write) */
+    uint64_t writes;          /* writes to sockets: uv_try_write, uv_write, io_uring sends */
     uint64_t messages_in;     /* complete WebSocket data messages delivered */
     uint64_t slow_closes;     /* closed with 1013: send queue over its limit */
     uint64_t protocol_closes; /* closed for peer protocol errors (1002/1007/1009) */
     uint64_t timeout_closes;  /* handshake/idle/close timeouts */
     uint64_t accept_errors;   /* failed accepts (EMFILE, out of memory) */
+    uint64_t uring_sends;     /* writes handed to io_uring (cfg.io_uring) */
 } hr_net_stats;
 
 /* Called once when a shutdown has finished (every connection is gone). */

@@ -36,12 +36,19 @@
 
 extern char **environ;
 
+/* --io-uring, set before the workers fork (public_config reads it). */
+static bool client_io_uring;
+
 static const hr_flag_spec flag_spec[] = {
     {"config", HR_FLAG_STRING, NULL, "FILE", "gateway configuration (YAML), required", 0, 0},
     {"check", HR_FLAG_BOOL, "false", NULL, "validate the configuration and exit 0 or 2", 0, 0},
     {"workers", HR_FLAG_INT, "0", "N", "worker processes sharing the listeners (0: one per core)",
      0, GW_SUPERVISOR_MAX_WORKERS},
     {"log-level", HR_FLAG_STRING, "info", "LEVEL", "debug, info, warn, error or off", 0, 0},
+    {"io-uring", HR_FLAG_BOOL, "true", NULL,
+     "write to clients through io_uring, one submission per flush chunk (64 connections); "
+     "false: one libuv write each (docs/net.md)",
+     0, 0},
     {"script-test", HR_FLAG_STRING, NULL, "FILE.lua",
      "run a script's hooks over JSON lines on stdin, one result per line (docs/transform.md)", 0,
      0},
@@ -199,6 +206,7 @@ static void public_config(const gw_config *cfg, unsigned workers, hr_server_conf
     sc->shutdown_timeout_ms = (uint32_t)(l->drain_timeout_s * 1000);
     sc->reuse_port = workers > 1;
     sc->steer_by_ip = workers > 1 ? workers : 0; /* per-IP limits hold gateway-wide */
+    sc->io_uring = client_io_uring;
 }
 
 static void upstream_config(const gw_config *cfg, hr_server_config *sc)
@@ -500,6 +508,7 @@ static int run(const hr_flags *f)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    client_io_uring = hr_flags_bool(f, "io-uring");
     unsigned workers = (unsigned)hr_flags_num(f, "workers");
     if (workers == 0)
         workers = default_workers();

@@ -191,6 +191,7 @@ static void server_config(const nf_config *cfg, hr_server_config *sc)
     sc->ping_interval_ms = cfg->ping_interval_s * 1000;
     sc->idle_timeout_ms = cfg->idle_timeout_s * 1000;
     sc->deflate = cfg->deflate;
+    sc->io_uring = cfg->io_uring;
 }
 
 /* The parts every loop has: auth settings and a hub. */

@@ -61,6 +61,10 @@ static const hr_flag_spec spec[] = {
      "Client commands per second; more get a rate_limited error.", 1, 1000000},
     {"max-publish-items", HR_FLAG_INT, "1000", "N", "Items in one /publish batch.", 1, 1000000},
     {"deflate", HR_FLAG_BOOL, "true", NULL, "Offer permessage-deflate to clients.", 0, 0},
+    {"io-uring", HR_FLAG_BOOL, "true", NULL,
+     "Write to clients through io_uring, one submission per flush chunk (64 connections); "
+     "false: one libuv write each (docs/net.md).",
+     0, 0},
     {"pusher-app-id", HR_FLAG_STRING, NULL, "ID",
      "Serve Pusher Channels clients (/app/<key>) and the Pusher HTTP API (/apps/<id>/...) "
      "for this app (needs --pusher-key and --pusher-secret).",
@@ -188,6 +192,7 @@ static void copy_numbers(nf_config *cfg)
     cfg->jwt_leeway_s = (uint32_t)hr_flags_num(f, "jwt-leeway");
     cfg->max_publish_items = (size_t)hr_flags_num(f, "max-publish-items");
     cfg->deflate = hr_flags_bool(f, "deflate");
+    cfg->io_uring = hr_flags_bool(f, "io-uring");
     cfg->loop_queue = (size_t)hr_flags_num(f, "loop-queue");
     cfg->loops = (unsigned)hr_flags_num(f, "loops");
     if (cfg->loops == 0) {

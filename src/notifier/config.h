@@ -40,6 +40,7 @@ typedef struct nf_config {
     unsigned loops;           /* event loops with --link-listen (1..64; flag 0 = CPUs) */
     size_t loop_queue;        /* items queued toward one shard loop (inbox.h) */
     bool deflate;             /* offer permessage-deflate */
+    bool io_uring;            /* client writes through io_uring (hr_server_config) */
     /* Pusher Channels compatibility (SPEC §8): all three set, or none. */
     const char *pusher_app_id; /* NULL: the Pusher endpoints are off */
     const char *pusher_key;

@@ -221,7 +221,15 @@ export class Server {
     }
 }
 
+/* HERALD_E2E_IO_URING=0 (scripts/e2e.sh's `libuv` pass) or 1: the notifier
+ * and the gateway write to their clients with libuv or through io_uring
+ * (--io-uring, docs/net.md); unset, their default (io_uring). */
+const IO_URING = process.env.HERALD_E2E_IO_URING;
+
 function spawnProgram(name, args, env) {
+    if ((IO_URING === '0' || IO_URING === '1') && (name === 'herald-notifier' || name === 'herald-gateway')) {
+        args = [...args, `--io-uring=${IO_URING === '1'}`];
+    }
     const file = path.join(BIN, name);
     const stderrPath = tmpFile(`${name}.stderr`);
     const fd = fs.openSync(stderrPath, 'w');

@@ -1,0 +1,179 @@
+/* One io_uring per server: a batch of socket sends submitted with one
+ * io_uring_enter, completions collected before any callback runs (so a
+ * callback that closes a connection never races a queued send). */
+#include "uring.h"
+
+#ifdef HR_HAVE_URING
+
+#include <errno.h>
+#include <liburing.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+
+typedef struct slot {
+    void *owner;
+    int res;
+    struct msghdr mh; /* several buffers: points into iov */
+} slot;
+
+struct hr_uring {
+    struct io_uring ring;
+    unsigned cap;       /* sends per batch (the ring's SQ size) */
+    size_t n;           /* sends added */
+    slot *slots;        /* [cap] */
+    struct iovec *iov;  /* [iov_cap]: buffers of multi-buffer sends */
+    size_t iov_cap, iov_used;
+};
+
+hr_uring *hr_uring_new(unsigned entries)
+{
+    hr_uring *u = hr_calloc(1, sizeof *u);
+    if (u == NULL)
+        return NULL;
+    u->cap = entries;
+    /* Room for 16 buffers per send on average: a connection with a backlog
+     * (a burst) sends up to 64, an isolated event one. When the buffers run
+     * out first, the batch is submitted early (hr_uring_add says full). */
+    u->iov_cap = (size_t)entries * 16;
+    u->slots = hr_calloc(entries, sizeof *u->slots);
+    u->iov = hr_calloc(u->iov_cap, sizeof *u->iov);
+    if (u->slots == NULL || u->iov == NULL)
+        goto fail;
+    /* SUBMIT_ALL (5.18): one bad descriptor does not stop the batch.
+     * SINGLE_ISSUER + DEFER_TASKRUN (6.1): only this loop's thread submits,
+     * and completion work runs when it asks for completions, never as an
+     * interruption of its other system calls. Older kernels refuse the
+     * flags (EINVAL): try fewer. */
+    static const unsigned flag_sets[] = {
+        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_SUBMIT_ALL, 0};
+    int rc = -EINVAL;
+    for (size_t i = 0; i < sizeof flag_sets / sizeof flag_sets[0] && rc == -EINVAL; i++)
+        rc = io_uring_queue_init(entries, &u->ring, flag_sets[i]);
+    if (rc < 0) {
+        hr_log(HR_LOG_WARN, "net", "io_uring unavailable (%s): writing with libuv", strerror(-rc));
+        goto fail;
+    }
+    return u;
+fail:
+    hr_free(u->slots);
+    hr_free(u->iov);
+    hr_free(u);
+    return NULL;
+}
+
+void hr_uring_free(hr_uring *u)
+{
+    if (u == NULL)
+        return;
+    io_uring_queue_exit(&u->ring);
+    hr_free(u->slots);
+    hr_free(u->iov);
+    hr_free(u);
+}
+
+size_t hr_uring_pending(const hr_uring *u)
+{
+    return u->n;
+}
+
+bool hr_uring_add(hr_uring *u, int fd, const uv_buf_t *bufs, size_t n, void *owner)
+{
+    HR_ASSERT(n >= 1);
+    if (u->n == u->cap || (n > 1 && u->iov_cap - u->iov_used < n))
+        return false;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    if (sqe == NULL)
+        return false;
+    slot *s = &u->slots[u->n];
+    s->owner = owner;
+    const int flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+    if (n == 1) {
+        io_uring_prep_send(sqe, fd, bufs[0].base, bufs[0].len, flags);
+    } else {
+        struct iovec *v = &u->iov[u->iov_used];
+        for (size_t i = 0; i < n; i++)
+            v[i] = (struct iovec){.iov_base = bufs[i].base, .iov_len = bufs[i].len};
+        u->iov_used += n;
+        s->mh = (struct msghdr){.msg_iov = v, .msg_iovlen = n};
+        io_uring_prep_sendmsg(sqe, fd, &s->mh, (unsigned)flags);
+    }
+    io_uring_sqe_set_data64(sqe, u->n);
+    u->n++;
+    return true;
+}
+
+/* Waits until every added send has completed and records each result. */
+static void collect(hr_uring *u, size_t n)
+{
+    size_t seen = 0;
+    int rc = io_uring_submit_and_wait(&u->ring, (unsigned)n);
+    while (seen < n) {
+        struct io_uring_cqe *cqe;
+        unsigned head, k = 0;
+        io_uring_for_each_cqe(&u->ring, head, cqe)
+        {
+            const uint64_t i = io_uring_cqe_get_data64(cqe);
+            HR_ASSERT(i < n);
+            u->slots[i].res = cqe->res;
+            k++;
+        }
+        io_uring_cq_advance(&u->ring, k);
+        seen += k;
+        if (seen < n) {
+            if (rc < 0 && rc != -EINTR) { /* never happens with a live ring */
+                hr_log(HR_LOG_ERROR, "net", "io_uring_submit: %s", strerror(-rc));
+                HR_ASSERT(0);
+            }
+            rc = io_uring_submit_and_wait(&u->ring, 1);
+        }
+    }
+}
+
+void hr_uring_submit(hr_uring *u, hr_uring_done_cb done)
+{
+    const size_t n = u->n;
+    if (n == 0)
+        return;
+    collect(u, n);
+    for (size_t i = 0; i < n; i++)
+        done(u->slots[i].owner, u->slots[i].res);
+    u->n = 0;
+    u->iov_used = 0;
+}
+
+#else /* !HR_HAVE_URING */
+
+hr_uring *hr_uring_new(unsigned entries)
+{
+    (void)entries;
+    return NULL;
+}
+
+void hr_uring_free(hr_uring *u)
+{
+    (void)u;
+}
+
+bool hr_uring_add(hr_uring *u, int fd, const uv_buf_t *bufs, size_t n, void *owner)
+{
+    (void)u, (void)fd, (void)bufs, (void)n, (void)owner;
+    return false;
+}
+
+size_t hr_uring_pending(const hr_uring *u)
+{
+    (void)u;
+    return 0;
+}
+
+void hr_uring_submit(hr_uring *u, hr_uring_done_cb done)
+{
+    (void)u, (void)done;
+}
+
+#endif
