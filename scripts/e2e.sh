@@ -32,7 +32,7 @@ GATEWAY_SUITES=(subscribe resume auth tokens publish limits rate_limit lifecycle
 # The fan-out suites run once more, direct and over herald-link, with the
 # servers writing to clients with libuv instead of io_uring
 # (HERALD_E2E_IO_URING=0 adds --io-uring=false; docs/net.md): mode `libuv`.
-FANOUT_SUITES=(subscribe publish resume limits loops link robustness)
+FANOUT_SUITES=(subscribe publish resume limits loops link robustness sse)
 
 if [ $# -gt 0 ]; then
   files=()
