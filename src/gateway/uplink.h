@@ -55,10 +55,11 @@ extern const gw_upstream_ops gw_usess_ops;
  * (copied). Its events go to ev/arg (upstream.h: on_open at the first
  * message; on_message with one gw_upmsg per DATA and ONE PER BCAST, shared
  * by every session the BCAST lists; on_pause on PAUSE/RESUME; on_close on
- * CLOSE (status: 0 for a lost link, else the refusal's HTTP status) or a lost
- * link (1006); never on_drain). ev must outlive the session. Returns 0 with
- * *out set, HR_ENOMEM, HR_EINVAL (o cannot be encoded) or a libuv error
- * (connect failed at once).
+ * CLOSE (its code and its reason as it came; before the first message,
+ * status is the refusal's HTTP status) or a lost link (1006, no reason,
+ * status 0: try another server); never on_drain). ev must outlive the
+ * session. Returns 0 with *out set, HR_ENOMEM, HR_EINVAL (o cannot be
+ * encoded) or a libuv error (connect failed at once).
  * o->stream (an SSE stream, OPEN_STREAM) needs a notifier that said version
  * >= 4: on a link whose HELLO has not come yet the OPEN waits for it, then
  * leaves, or the session gets on_close(.., opened false, status 502) when the

@@ -7,8 +7,8 @@
  * 4,096-session BCAST returns, and checks that a link whose batch is too
  * small for the credit of a turn still returns every byte (review O1); and
  * that a STREAM session (SSE, link version 4) waits for the link's HELLO and
- * reaches only a notifier that said version 4. Every wait is bounded by a
- * 20 s timer. */
+ * reaches only a notifier that said version 4; and that a CLOSE's reason
+ * reaches on_close as it came. Every wait is bounded by a 20 s timer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,6 +48,11 @@ typedef struct fake {
     size_t per_link; /* sessions expected on each link */
     int port;
     uint16_t version; /* said in the fake's HELLO; 0: HR_LINK_VERSION */
+    /* Non-zero: every OPEN is answered with a welcome DATA, then CLOSE
+     * close_code with reason[0..reason_len). */
+    uint16_t close_code;
+    const char *reason;
+    size_t reason_len;
 } fake;
 
 typedef struct run {
@@ -83,8 +88,24 @@ static void fake_write(fake_conn *c, hr_buf *b)
     hr_buf_consume(b, b->len);
 }
 
+/* A welcome, then CLOSE with the fake's code and reason. */
+static void fake_welcome_close(fake_conn *c, uint32_t session)
+{
+    hr_buf out;
+    hr_buf_init(&out, 4096);
+    assert_int_equal(hr_link_write_data(&out, session, 1, (const uint8_t *)"{}", 2), 0);
+    assert_int_equal(
+        hr_link_write_close(&out, session, c->f->close_code, c->f->reason, c->f->reason_len), 0);
+    fake_write(c, &out);
+    hr_buf_deinit(&out);
+}
+
 static void fake_frame(fake_conn *c, const hr_link_frame *f)
 {
+    if (f->type == HR_LINK_OPEN && c->f->close_code != 0) {
+        fake_welcome_close(c, f->session);
+        return;
+    }
     if (f->type == HR_LINK_OPEN && f->open.stream) {
         c->stream_opens++;
         return;
@@ -454,6 +475,117 @@ static void test_uplink_stream_on_version_4(void **state)
     free(r);
 }
 
+/* ---- CLOSE reasons -------------------------------------------------------------- */
+
+typedef struct close_run {
+    uv_loop_t loop;
+    fake f;
+    gw_uplinks *t;
+    gw_usess *sess;
+    uv_timer_t guard;
+    bool opened, closed, timed_out;
+    int code;
+    bool end_opened;
+    uint8_t reason[HR_LINK_MAX_CLOSE_REASON];
+    size_t reason_len;
+    bool has_reason;
+} close_run;
+
+static void cr_open(void *arg)
+{
+    close_run *r = arg;
+    r->opened = true;
+}
+
+static void cr_message(void *arg, gw_upmsg *m)
+{
+    close_run *r = arg;
+    gw_usess_credit(r->sess, m->len);
+}
+
+static void cr_close(void *arg, const gw_upstream_end *end)
+{
+    close_run *r = arg;
+    r->closed = true;
+    r->code = end->code;
+    r->end_opened = end->opened;
+    r->has_reason = end->reason != NULL;
+    assert_true(end->reason_len <= sizeof r->reason);
+    if (end->reason_len > 0)
+        memcpy(r->reason, end->reason, end->reason_len);
+    r->reason_len = end->reason_len;
+    uv_stop(&r->loop);
+}
+
+static const gw_upstream_events close_events = {
+    .on_open = cr_open,
+    .on_message = cr_message,
+    .on_drain = ev_drain,
+    .on_pause = ev_pause,
+    .on_close = cr_close,
+};
+
+static void on_guard_close(uv_timer_t *h)
+{
+    close_run *r = h->data;
+    r->timed_out = true;
+    uv_stop(&r->loop);
+}
+
+/* One session whose notifier welcomes it, then closes it with code and
+ * reason[0..len): what on_close received is in r. */
+static void close_exchange(close_run *r, uint16_t code, const char *reason, size_t len)
+{
+    assert_int_equal(uv_loop_init(&r->loop), 0);
+    fake_start(&r->f, &r->loop, MAX_PER_LINK);
+    r->f.close_code = code;
+    r->f.reason = reason;
+    r->f.reason_len = len;
+    r->t = gw_uplinks_new(&r->loop, 1 << 20, 1 << 20, 0, 0);
+    assert_non_null(r->t);
+    gw_addr addr;
+    char text[32];
+    snprintf(text, sizeof text, "127.0.0.1:%d", r->f.port);
+    assert_int_equal(gw_config_parse_addr(text, strlen(text), &addr), 0);
+    const hr_link_open o = {.target = hr_link_str_of("/ws"), .peer = hr_link_str_of("t")};
+    assert_int_equal(gw_usess_open(r->t, &addr, &o, &close_events, r, &r->sess), 0);
+    uv_timer_init(&r->loop, &r->guard);
+    r->guard.data = r;
+    uv_timer_start(&r->guard, on_guard_close, 20000, 0);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    assert_false(r->timed_out);
+    gw_uplinks_free(r->t); /* the session ended with on_close */
+    uv_close((uv_handle_t *)&r->guard, close_cb);
+    uv_close((uv_handle_t *)&r->f.srv, close_cb);
+    for (size_t i = 0; i < r->f.n_conns; i++)
+        uv_close((uv_handle_t *)&r->f.conns[i].tcp, close_cb);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&r->loop), 0);
+    for (size_t i = 0; i < r->f.n_conns; i++)
+        hr_buf_deinit(&r->f.conns[i].in);
+}
+
+/* The reason goes up as it came, bytes the proxy must still judge
+ * (wsproxy.c: gw_ws_relay_reason) included; no reason is NULL. */
+static void test_uplink_close_reason_as_it_came(void **state)
+{
+    (void)state;
+    static const char *const reasons[] = {"Pong reply not received", "cut \xe2\x82", ""};
+    static const uint16_t codes[] = {4201, 4100, 1000};
+    for (size_t i = 0; i < 3; i++) {
+        close_run *r = calloc(1, sizeof *r);
+        assert_non_null(r);
+        const size_t len = strlen(reasons[i]);
+        close_exchange(r, codes[i], reasons[i], len);
+        assert_true(r->opened && r->closed && r->end_opened);
+        assert_int_equal(r->code, codes[i]);
+        assert_int_equal(r->has_reason, len > 0);
+        assert_int_equal(r->reason_len, len);
+        assert_memory_equal(r->reason, reasons[i], len);
+        free(r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -461,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_uplink_credit_over_several_turns),
         cmocka_unit_test(test_uplink_stream_needs_version_4),
         cmocka_unit_test(test_uplink_stream_on_version_4),
+        cmocka_unit_test(test_uplink_close_reason_as_it_came),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
