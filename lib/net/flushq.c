@@ -1,4 +1,4 @@
-/* The flush queue (flushq.h): a singly linked FIFO with a tail pointer. */
+/* The flush queue (flushq.h): a doubly linked FIFO with a tail pointer. */
 #include "flushq.h"
 
 void hr_flushq_init(hr_flushq *q)
@@ -10,6 +10,7 @@ void hr_flushq_init(hr_flushq *q)
 void hr_flushq_push_back(hr_flushq *q, hr_flushq_node *n)
 {
     n->next = NULL;
+    n->prev = q->tail;
     if (q->tail != NULL)
         q->tail->next = n;
     else
@@ -20,41 +21,44 @@ void hr_flushq_push_back(hr_flushq *q, hr_flushq_node *n)
 
 void hr_flushq_push_front(hr_flushq *q, hr_flushq_node *n)
 {
+    n->prev = NULL;
     n->next = q->head;
-    q->head = n;
-    if (q->tail == NULL)
+    if (q->head != NULL)
+        q->head->prev = n;
+    else
         q->tail = n;
+    q->head = n;
     q->len++;
+}
+
+/* A node is queued when it has a neighbour before it or is the head (a
+ * node taken out has both links cleared). */
+static bool queued(const hr_flushq *q, const hr_flushq_node *n)
+{
+    return n->prev != NULL || q->head == n;
+}
+
+bool hr_flushq_remove(hr_flushq *q, hr_flushq_node *n)
+{
+    if (!queued(q, n))
+        return false;
+    if (n->prev != NULL)
+        n->prev->next = n->next;
+    else
+        q->head = n->next;
+    if (n->next != NULL)
+        n->next->prev = n->prev;
+    else
+        q->tail = n->prev;
+    n->next = n->prev = NULL;
+    q->len--;
+    return true;
 }
 
 hr_flushq_node *hr_flushq_pop(hr_flushq *q)
 {
     hr_flushq_node *n = q->head;
-    if (n == NULL)
-        return NULL;
-    q->head = n->next;
-    if (q->head == NULL)
-        q->tail = NULL;
-    n->next = NULL;
-    q->len--;
+    if (n != NULL)
+        hr_flushq_remove(q, n);
     return n;
-}
-
-bool hr_flushq_remove(hr_flushq *q, hr_flushq_node *n)
-{
-    hr_flushq_node *prev = NULL;
-    for (hr_flushq_node *p = q->head; p != NULL; prev = p, p = p->next) {
-        if (p != n)
-            continue;
-        if (prev != NULL)
-            prev->next = n->next;
-        else
-            q->head = n->next;
-        if (q->tail == n)
-            q->tail = prev;
-        n->next = NULL;
-        q->len--;
-        return true;
-    }
-    return false;
 }

@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 typedef struct hr_flushq_node {
-    struct hr_flushq_node *next;
+    struct hr_flushq_node *next, *prev;
 } hr_flushq_node;
 
 typedef struct hr_flushq {
@@ -23,7 +23,7 @@ typedef struct hr_flushq {
     size_t len;
 } hr_flushq;
 
-/* An empty queue. */
+/* An empty queue. Nodes start zeroed (not queued). */
 void hr_flushq_init(hr_flushq *q);
 
 /* Appends n (not queued) at the back / puts it at the front. */
@@ -34,7 +34,8 @@ void hr_flushq_push_front(hr_flushq *q, hr_flushq_node *n);
 hr_flushq_node *hr_flushq_pop(hr_flushq *q);
 
 /* Removes n wherever it is (a connection closed while queued); false when n
- * is not queued. Walks the queue: closes are rare against writes. */
+ * is not queued. O(1): every close calls it, and a wave of closes (slow
+ * readers cut off with 1013, a restart) must not walk a long queue each. */
 bool hr_flushq_remove(hr_flushq *q, hr_flushq_node *n);
 
 static inline bool hr_flushq_empty(const hr_flushq *q)

@@ -33,7 +33,7 @@ static void expect_order(hr_flushq *q, const int *ids, size_t n)
 
 static void test_flushq_fifo_with_answers_first(void **state)
 {
-    item it[6];
+    item it[6] = {0};
     hr_flushq q;
     hr_flushq_init(&q);
     assert_null(hr_flushq_pop(&q));
@@ -53,7 +53,7 @@ static void test_flushq_fifo_with_answers_first(void **state)
 
 static void test_flushq_remove_anywhere(void **state)
 {
-    item it[4];
+    item it[4] = {0};
     hr_flushq q;
     hr_flushq_init(&q);
     for (int i = 0; i < 4; i++) {
@@ -74,6 +74,16 @@ static void test_flushq_remove_anywhere(void **state)
     assert_null(q.tail);
     hr_flushq_push_back(&q, &it[0].node);
     expect_order(&q, (const int[]){0}, 1);
+    /* Behind an answer put in front: its link back is the answer. */
+    hr_flushq_push_back(&q, &it[0].node);
+    hr_flushq_push_front(&q, &it[1].node);
+    assert_true(hr_flushq_remove(&q, &it[0].node));
+    assert_ptr_equal(q.tail, &it[1].node);
+    assert_false(hr_flushq_remove(&q, &it[0].node));
+    /* A popped node is not queued. */
+    assert_ptr_equal(hr_flushq_pop(&q), &it[1].node);
+    assert_false(hr_flushq_remove(&q, &it[1].node));
+    assert_true(hr_flushq_empty(&q));
 }
 
 /* A pass of at most 3 over 5 connections; between passes 1 and 0 are queued
@@ -81,7 +91,7 @@ static void test_flushq_remove_anywhere(void **state)
  * unchanged). Every connection is written before any is written twice. */
 static void test_flushq_bounded_pass_is_round_robin(void **state)
 {
-    item it[5];
+    item it[5] = {0};
     hr_flushq q;
     hr_flushq_init(&q);
     for (int i = 0; i < 5; i++) {
