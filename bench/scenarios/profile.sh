@@ -8,8 +8,8 @@
 # Environment (and lib.sh's: HERALD_BIN, PORT_BASE, BENCH_NICE):
 #   TARGETS [notifier notifier-libuv]  N [10000]  EVENTS [240]  RATE [20]
 #   SECONDS_ [8]  OUTDIR [bench/results/profile]
-set +o pipefail
 source "$(dirname "$0")/lib.sh"
+set +o pipefail # perf report | head: a closed pipe is not a failure
 TARGETS=${TARGETS:-"notifier notifier-libuv"}
 N=${N:-10000}
 EVENTS=${EVENTS:-240}

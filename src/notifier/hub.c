@@ -387,12 +387,18 @@ static void send_to(nf_hub *h, nf_client *cl, hr_msg *plain, hr_msg *deflated, b
         h->stats.events_delivered++;
 }
 
-static int publish_channel(nf_hub *h, nf_channel *c, hr_event_id id, hr_msg *plain, uint64_t now_ms)
+/* tap: also hand the event to the other loops (nf_hub_publish), once the
+ * history took it and before this loop's own subscribers are queued, so the
+ * other loops start their share of the fan-out without waiting for ours. */
+static int publish_channel(nf_hub *h, nf_channel *c, hr_event_id id, hr_msg *plain, uint64_t now_ms,
+                           bool tap)
 {
     const uint32_t before = nf_history_len(&c->hist);
     const int rc = nf_history_append(&c->hist, id, plain, now_ms, h->cfg.history);
     if (rc == HR_EINVAL)
         return rc;
+    if (tap && h->tap != NULL)
+        h->tap(h->tap_arg, c->name, id, plain, now_ms);
     h->stats.history_events += nf_history_len(&c->hist);
     h->stats.history_events -= before;
     hr_msg *deflated = NULL;
@@ -412,15 +418,17 @@ static int publish_channel(nf_hub *h, nf_channel *c, hr_event_id id, hr_msg *pla
     return 0;
 }
 
-/* nf_hub_deliver for a channel already found (or NULL: out of memory). */
-static int deliver_to(nf_hub *h, nf_channel *c, hr_event_id id, hr_msg *plain, uint64_t now_ms)
+/* nf_hub_deliver for a channel already found (or NULL: out of memory);
+ * tap as for publish_channel. */
+static int deliver_to(nf_hub *h, nf_channel *c, hr_event_id id, hr_msg *plain, uint64_t now_ms,
+                      bool tap)
 {
     if (c == NULL) {
         h->stats.events_dropped++;
         return HR_ENOMEM;
     }
     h->stats.events_published++;
-    const int rc = publish_channel(h, c, id, plain, now_ms);
+    const int rc = publish_channel(h, c, id, plain, now_ms, tap);
     if (rc != 0)
         h->stats.events_dropped++;
     free_if_empty(h, c);
@@ -429,7 +437,7 @@ static int deliver_to(nf_hub *h, nf_channel *c, hr_event_id id, hr_msg *plain, u
 
 int nf_hub_deliver(nf_hub *h, const char *name, hr_event_id id, hr_msg *plain, uint64_t now_ms)
 {
-    return deliver_to(h, get_channel(h, name), id, plain, now_ms);
+    return deliver_to(h, get_channel(h, name), id, plain, now_ms, false);
 }
 
 void nf_hub_set_on_count(nf_hub *h, nf_hub_count_cb cb)
@@ -466,11 +474,11 @@ int nf_hub_publish(nf_hub *h, const hr_event *ev, uint64_t now_ms)
             continue;
         }
         /* nf_hub_encode's writer checked the name: not again for the lookup */
-        const int rc =
-            deliver_to(h, get_valid_channel(h, name, strlen(name)), ev->id, plain, now_ms);
+        nf_channel *c = get_valid_channel(h, name, strlen(name));
+        const int rc = deliver_to(h, c, ev->id, plain, now_ms, true);
         if (rc != 0)
             result = rc;
-        if (rc != HR_EINVAL && h->tap != NULL)
+        if (c == NULL && h->tap != NULL) /* out of memory here: the others may have room */
             h->tap(h->tap_arg, name, ev->id, plain, now_ms);
         hr_msg_unref(plain);
     }
