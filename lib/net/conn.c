@@ -254,6 +254,19 @@ void hr_conn_refeed(hr_conn *c)
     hr_server_want_flush(c->srv, c);
 }
 
+/* What one write (libuv's or an io_uring send) did: an error ends the
+ * connection (false), else the bytes written leave the queue. */
+static bool took(hr_conn *c, int res)
+{
+    if (res < 0) {
+        hr_conn_terminate(c);
+        return false;
+    }
+    c->srv->stats.bytes_out += (uint64_t)res;
+    hr_sendq_advance(&c->q, (size_t)res);
+    return true;
+}
+
 void hr_conn_flush(hr_conn *c)
 {
     if (c->flags & HR_CF_REFEED)
@@ -268,12 +281,8 @@ void hr_conn_flush(hr_conn *c)
         c->srv->stats.writes++;
         if (w == UV_EAGAIN || w == UV_ENOSYS)
             w = 0;
-        if (w < 0) {
-            hr_conn_terminate(c);
+        if (!took(c, w))
             return;
-        }
-        c->srv->stats.bytes_out += (uint64_t)w;
-        hr_sendq_advance(&c->q, (size_t)w);
         if ((size_t)w < total) {
             start_write(c);
             return;
@@ -308,15 +317,8 @@ static void batch_done(void *owner, int res)
     hr_conn *c = owner;
     c->flags &= ~HR_CF_WRITING;
     c->inflight = 0;
-    if (res == -EAGAIN)
-        res = 0;
-    if (res < 0) {
-        hr_conn_terminate(c);
-        return;
-    }
-    c->srv->stats.bytes_out += (uint64_t)res;
-    hr_sendq_advance(&c->q, (size_t)res);
-    hr_conn_flush(c);
+    if (took(c, res == -EAGAIN ? 0 : res))
+        hr_conn_flush(c);
 }
 
 /* Adds c's head to the batch (c counts as writing until batch_done).
