@@ -267,11 +267,18 @@ static bool took(hr_conn *c, int res)
     return true;
 }
 
+/* Whether c cannot write now (a write in flight, closed, not connected). */
+static bool cannot_write(const hr_conn *c)
+{
+    return (c->flags & HR_CF_WRITING) || c->phase == HR_PH_CLOSED ||
+           c->phase == HR_PH_CONNECTING;
+}
+
 void hr_conn_flush(hr_conn *c)
 {
     if (c->flags & HR_CF_REFEED)
         refeed(c);
-    if ((c->flags & HR_CF_WRITING) || c->phase == HR_PH_CLOSED || c->phase == HR_PH_CONNECTING)
+    if (cannot_write(c))
         return;
     while (c->q.count > 0) {
         uv_buf_t bufs[HR_NET_MAX_IOV];
@@ -325,8 +332,7 @@ static void batch_done(void *owner, int res)
  * False when c must take the usual path or the batch is full. */
 static bool batch_add(hr_uring *u, hr_conn *c)
 {
-    if ((c->flags & (HR_CF_WRITING | HR_CF_REFEED)) || c->q.count == 0 ||
-        c->phase == HR_PH_CLOSED || c->phase == HR_PH_CONNECTING)
+    if ((c->flags & HR_CF_REFEED) || c->q.count == 0 || cannot_write(c))
         return false;
     uv_os_fd_t fd;
     if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
@@ -352,6 +358,8 @@ void hr_conn_flush_batched(hr_uring *u, hr_conn *c)
 {
     if (batch_add(u, c))
         return;
+    if (!(c->flags & HR_CF_REFEED) && cannot_write(c))
+        return; /* hr_conn_flush would do nothing: no need to cut the batch short */
     hr_uring_submit(u, batch_done);
     if (!batch_add(u, c))
         hr_conn_flush(c);
