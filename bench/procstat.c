@@ -51,7 +51,7 @@ static uint64_t status_kb(int pid, const char *key)
     return keyed_number(path, key);
 }
 
-static double cpu_seconds(int pid)
+double bench_proc_cpu_s(int pid)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -94,7 +94,7 @@ void bench_procstat_take(bench_sample *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         s->procs[i].rss = status_kb(s->procs[i].pid, "VmRSS:") * 1024;
-        s->procs[i].cpu_s = cpu_seconds(s->procs[i].pid);
+        s->procs[i].cpu_s = bench_proc_cpu_s(s->procs[i].pid);
     }
     s->tcp_mem = sockstat_tcp_mem();
     s->slab = meminfo_kb("Slab:") * 1024;

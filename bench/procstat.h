@@ -32,4 +32,8 @@ int bench_procstat_parse(const char *spec, bench_sample *s);
  * kernel counters. */
 void bench_procstat_take(bench_sample *s);
 
+/* User + system CPU seconds of pid since it started (clock ticks, 10 ms
+ * here), 0 when it is gone. */
+double bench_proc_cpu_s(int pid);
+
 #endif

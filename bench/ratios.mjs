@@ -53,6 +53,7 @@ for (const [k, list] of runs) {
   runs.set(k, row);
 }
 
+const perDelivery = (r, who) => (r['ph_10/s_delivered'] ? (r[`ph_10/s_${who}_cpu_s`] * 1e6) / r['ph_10/s_delivered'] : undefined);
 const cpu = (r) => Object.values(r.procs).reduce((a, p) => a + p.cpu_s, 0);
 const rssEnd = (r) => Object.values(r.procs).reduce((a, p) => a + p.rss_end, 0) / 1048576;
 // A column whose third field is 'none' gets no ratio (counts, set-up sizes).
@@ -103,7 +104,12 @@ const cols = {
             ['one broadcast first→last p50 ms (1/s)', (r) => r['ph_1/s_fanout_p50_ms'], 'low', 'lat'],
             ['10/s p50 ms', (r) => r['ph_10/s_lat_p50_ms'], 'low', 'lat'],
             ['10/s p90 ms', (r) => r['ph_10/s_lat_p90_ms'], 'low', 'lat'],
-            ['10/s p99 ms', (r) => r['ph_10/s_lat_p99_ms'], 'low', 'lat']],
+            ['10/s p99 ms', (r) => r['ph_10/s_lat_p99_ms'], 'low', 'lat'],
+            // CPU per delivery at 10/s: the servers', and the reading
+            // clients' (herald-bench's workers, 'readers' in issue18.sh)
+            ['readers', (r) => r.workers, 'none'],
+            ['10/s server CPU µs per delivery', (r) => perDelivery(r, 'server'), 'low'],
+            ['10/s reader CPU µs per delivery', (r) => perDelivery(r, 'client'), 'none']],
   'issue18 burst and max rate': [['server procs', (r) => r.srv_procs, 'none'],
             ['burst: last delivery ms', (r) => r.ph_burst_deliver_s * 1000, 'low', 'lat'],
             ['burst: first→last p50 ms', (r) => r.ph_burst_fanout_p50_ms, 'low', 'lat'],

@@ -60,10 +60,11 @@ static void text_phases(FILE *out, const bench_summary *s)
         bench_phase_name(&s->o->phases[i], name, sizeof name);
         fprintf(out,
                 "  phase %u %-6s %u events: delivered %llu in %.3f s (%.0f/s)  latency ms p50 %.3f"
-                "  p90 %.3f  p99 %.3f  max %.3f  first->last p50 %.3f  max %.3f\n",
+                "  p90 %.3f  p99 %.3f  max %.3f  first->last p50 %.3f  max %.3f"
+                "  cpu s servers %.2f clients %.2f\n",
                 i, name, s->o->phases[i].events, (unsigned long long)l->count, d,
                 d > 0 ? (double)l->count / d : 0, q(l, .5), q(l, .9), q(l, .99), q(l, 1), q(f, .5),
-                q(f, 1));
+                q(f, 1), s->phase_server_cpu_s[i], s->phase_client_cpu_s[i]);
     }
 }
 
@@ -83,11 +84,12 @@ static void json_phases(FILE *out, const bench_summary *s)
                 "\"delivered_per_s\":%.0f,\"lat_p50_ms\":%.3f,\"lat_p90_ms\":%.3f,"
                 "\"lat_p99_ms\":%.3f,\"lat_p999_ms\":%.3f,\"lat_max_ms\":%.3f,"
                 "\"fanout_p50_ms\":%.3f,\"fanout_p90_ms\":%.3f,\"fanout_p99_ms\":%.3f,"
-                "\"fanout_max_ms\":%.3f}",
+                "\"fanout_max_ms\":%.3f,\"server_cpu_s\":%.3f,\"client_cpu_s\":%.3f}",
                 i ? "," : "", name, ph->events, ph->rate, paces[ph->pace],
                 (unsigned long long)l->count, d, phase_publish_s(s, i),
                 d > 0 ? (double)l->count / d : 0, q(l, .5), q(l, .9), q(l, .99), q(l, .999),
-                q(l, 1), q(f, .5), q(f, .9), q(f, .99), q(f, 1));
+                q(l, 1), q(f, .5), q(f, .9), q(f, .99), q(f, 1), s->phase_server_cpu_s[i],
+                s->phase_client_cpu_s[i]);
     }
     fputs("],", out);
 }

@@ -38,6 +38,7 @@ typedef struct run {
     uint32_t pubphase; /* the publish phase (bench_opts.phases) under way */
     bench_pub pub;
     bool pub_started;
+    double server_cpu0, client_cpu0; /* at the start of the publish phase */
 } run;
 
 static int fork_workers(run *r)
@@ -119,6 +120,29 @@ static void show_progress(run *r, uint64_t now, bool final)
         fputc('\n', stderr);
 }
 
+static void cpu_now(const run *r, double *server, double *client)
+{
+    *server = 0;
+    *client = 0;
+    for (size_t i = 0; i < r->sum->before.n; i++)
+        *server += bench_proc_cpu_s(r->sum->before.procs[i].pid);
+    for (uint32_t i = 0; i < r->n; i++)
+        *client += bench_proc_cpu_s(r->pid[i]);
+}
+
+static void phase_cpu_start(run *r)
+{
+    cpu_now(r, &r->server_cpu0, &r->client_cpu0);
+}
+
+static void phase_cpu_end(run *r)
+{
+    double server, client;
+    cpu_now(r, &server, &client);
+    r->sum->phase_server_cpu_s[r->pubphase] = server - r->server_cpu0;
+    r->sum->phase_client_cpu_s[r->pubphase] = client - r->client_cpu0;
+}
+
 static void on_pub_done(bench_pub *p)
 {
     run *r = p->loop->data;
@@ -156,6 +180,7 @@ static void start_publish(run *r, uint64_t now)
         return;
     }
     enter(r, PH_PUBLISH, now);
+    phase_cpu_start(r);
     r->pub_started = true;
     bench_pub_start(&r->pub, 0, on_pub_done);
 }
@@ -164,6 +189,7 @@ static void start_publish(run *r, uint64_t now)
  * the end of the run. */
 static void phase_drained(run *r, uint64_t now)
 {
+    phase_cpu_end(r);
     if (r->pubphase + 1 < r->o->nphases && !r->pub.finished)
         enter(r, PH_GAP, now);
     else
@@ -191,6 +217,7 @@ static void step(run *r, uint64_t now)
         phase_drained(r, now);
     } else if (r->phase == PH_GAP && in_phase >= o->gap_s) {
         enter(r, PH_PUBLISH, now);
+        phase_cpu_start(r);
         bench_pub_start(&r->pub, ++r->pubphase, on_pub_done);
     }
 }

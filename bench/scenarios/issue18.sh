@@ -37,6 +37,14 @@
 #               per run (the whole table takes about 26 min on a quiet box)
 #   PHASES_SCRIPTED [100@10,100@burst,20@max]: link-id and link-4v (issue 12
 #               compares their delivered/s with link's)
+#   READERS_10000 [2]   READERS_50000 [4]: herald-bench's client worker
+#               processes (--workers), the reading side. With one reader at
+#               10,000 the reader saturates at 10/s (ratios.mjs prints its CPU
+#               per delivery): its epoll, reads and the ACK each read sends,
+#               whose TCP processing on the server's socket loopback bills to
+#               the reader, cost about 6 us per delivery, so every set-up,
+#               the floor included, waits on one reading core. Two readers,
+#               one per core like the writers, let the servers differ.
 #   CONNECT_RATE [5000]   OUT [bench/results/issue18.jsonl] (APPEND=1 keeps it)
 # Prints the tables (node bench/ratios.mjs OUT --md) at the end.
 NS=${NS:-"10000 50000"}
@@ -83,12 +91,14 @@ for r in $(seq 1 "$REPEAT"); do
         continue
       fi
       RUN_WORKERS=$(workers_for "$t" "$n")
+      readers=$(((n + 14999) / 15000)); [ "$n" = 10000 ] && readers=2
+      rv="READERS_$n"; readers=${!rv:-$readers}
       v="PHASES_$n"; ph=${!v:-$PHASES}
       case $t in link-id|link-4v) ph=$PHASES_SCRIPTED ;; esac
-      echo "# round $r $t N=$n workers $RUN_WORKERS $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+      echo "# round $r $t N=$n workers $RUN_WORKERS readers $readers $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
       RUN_LABEL="issue18:$t:$n:w$RUN_WORKERS" \
         run_bench issue18 "$t" "$n" --phases "$ph" --size 100 --idle "$IDLE" --gap "$GAP" \
-        --drain "$DRAIN" --connect-rate "$CONNECT_RATE" --timeout 500
+        --drain "$DRAIN" --connect-rate "$CONNECT_RATE" --timeout 500 --workers "$readers"
     done
   done
 done

@@ -8,6 +8,7 @@
 # Environment (and lib.sh's: HERALD_BIN, PORT_BASE, BENCH_NICE):
 #   TARGETS [notifier notifier-libuv]  N [10000]  EVENTS [240]  RATE [20]
 #   SECONDS_ [8]  OUTDIR [bench/results/profile]
+#   READERS [2]: herald-bench's client processes (as issue18.sh at 10,000)
 source "$(dirname "$0")/lib.sh"
 set +o pipefail # perf report | head: a closed pipe is not a failure
 TARGETS=${TARGETS:-"notifier notifier-libuv"}
@@ -25,7 +26,7 @@ for t in $TARGETS; do
   start_target "$t"
   pids=$(echo "$PIDSPEC" | tr ',' '\n' | cut -d= -f2 | paste -sd,)
   "$BIN/herald-bench" --url "$URL" --protocol "$PROTO" --publish "$PUBLISH" --clients "$N" \
-    --connect-rate 5000 --events "$EVENTS" --rate "$RATE" --size 100 --idle 1 --pids "$PIDSPEC" \
+    --connect-rate 5000 --events "$EVENTS" --rate "$RATE" --size 100 --idle 1 --pids "$PIDSPEC" --workers "${READERS:-2}" \
     --label "profile:$t:$N" --json "$OUT" | grep -v '^{' &
   bench=$!
   # connect (N / 5000 s) + idle 1 s, then a third of the publishing
