@@ -132,6 +132,10 @@ void hr_conn_terminate(hr_conn *c)
         return;
     c->phase = HR_PH_CLOSED;
     hr_conn_stop_reading(c);
+    uv_os_fd_t fd;
+    /* The ring's file table would hold the socket open past uv_close. */
+    if (c->srv->uring != NULL && uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0)
+        hr_uring_forget(c->srv->uring, fd);
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 

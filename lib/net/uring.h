@@ -35,6 +35,19 @@ void hr_uring_free(hr_uring *u);
  * submit, then add again. */
 bool hr_uring_add(hr_uring *u, int fd, const uv_buf_t *bufs, size_t n, void *owner);
 
+/* To be called before fd is closed (or its number reused) if fd was ever
+ * added: the ring may hold fd's socket in its file table, which keeps it
+ * open. NULL u: nothing to do. */
+void hr_uring_forget(hr_uring *u, int fd);
+
+/* Descriptors in the ring's file table now (sends to them skip the kernel's
+ * descriptor lookup). */
+size_t hr_uring_registered(const hr_uring *u);
+
+/* The ring has a file table: the kernel lets it (and releases a forgotten
+ * file at once) and HERALD_IO_URING_FIXED is not "0". */
+bool hr_uring_has_table(const hr_uring *u);
+
 /* Sends added so far, not yet submitted. */
 size_t hr_uring_pending(const hr_uring *u);
 

@@ -1,7 +1,9 @@
 /* hr_uring over socketpairs: a batch's sends arrive whole and in order of
  * adding, several buffers go out as one message, a full batch refuses the
  * next add, a full socket answers -EAGAIN at once (nothing left in flight)
- * and a send to a closed peer reports its error. In a build without
+ * and a send to a closed peer reports its error. A descriptor registered
+ * in the ring's file table and forgotten lets its socket close at once,
+ * and its number, reused, reaches the new socket. In a build without
  * HERALD_IO_URING, hr_uring_new must say no. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -100,11 +104,76 @@ static void test_net_uring_full_socket_and_closed_peer(void **state)
     hr_uring_free(u);
 }
 
+/* One send of s through the ring to fd, completed. */
+static void send_one(hr_uring *u, int fd, const char *s)
+{
+    uv_buf_t b = uv_buf_init((char *)s, (unsigned)strlen(s));
+    assert_true(hr_uring_add(u, fd, &b, 1, (void *)0));
+    result r = {0};
+    current = &r;
+    hr_uring_submit(u, on_done);
+    assert_int_equal(r.res[0], (int)strlen(s));
+}
+
+static void test_net_uring_registered_forget(void **state)
+{
+    hr_uring *u = hr_uring_new(4);
+    assert_non_null(u);
+    int a[2], b[2];
+    pair(a);
+    send_one(u, a[0], "x"); /* the first send names the descriptor */
+    assert_int_equal(hr_uring_registered(u), 0);
+    send_one(u, a[0], "y"); /* the second registers it, where the ring can */
+    assert_int_equal(hr_uring_registered(u), hr_uring_has_table(u) ? 1 : 0);
+    char got[8] = {0};
+    assert_int_equal(read(a[1], got, sizeof got), 2);
+    assert_memory_equal(got, "xy", 2);
+    /* Forgotten, then closed: the peer sees the end at once, so the table
+     * no longer holds the socket. */
+    const int num = a[0];
+    hr_uring_forget(u, a[0]);
+    close(a[0]);
+    assert_int_equal(hr_uring_registered(u), 0);
+    struct pollfd pf = {.fd = a[1], .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, 0), 1);
+    assert_int_equal(read(a[1], got, sizeof got), 0);
+    /* The number again, for a new socket: sends reach the new peer. */
+    pair(b);
+    assert_int_equal(b[0], num);
+    send_one(u, b[0], "p");
+    send_one(u, b[0], "q");
+    send_one(u, b[0], "r");
+    assert_int_equal(read(b[1], got, sizeof got), 3);
+    assert_memory_equal(got, "pqr", 3);
+    hr_uring_forget(u, b[0]);
+    close(a[1]), close(b[0]), close(b[1]);
+    hr_uring_free(u);
+}
+
+static void test_net_uring_table_off(void **state)
+{
+    setenv("HERALD_IO_URING_FIXED", "0", 1);
+    hr_uring *u = hr_uring_new(4);
+    unsetenv("HERALD_IO_URING_FIXED");
+    assert_non_null(u);
+    assert_false(hr_uring_has_table(u));
+    int a[2];
+    pair(a);
+    send_one(u, a[0], "x");
+    send_one(u, a[0], "y");
+    assert_int_equal(hr_uring_registered(u), 0);
+    hr_uring_forget(u, a[0]); /* harmless without a table */
+    close(a[0]), close(a[1]);
+    hr_uring_free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_net_uring_batch),
         cmocka_unit_test(test_net_uring_full_socket_and_closed_peer),
+        cmocka_unit_test(test_net_uring_registered_forget),
+        cmocka_unit_test(test_net_uring_table_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
