@@ -37,7 +37,8 @@
 #               per run (the whole table takes about 26 min on a quiet box)
 #   PHASES_SCRIPTED [100@10,100@burst,20@max]: link-id and link-4v (issue 12
 #               compares their delivered/s with link's)
-#   READERS_10000 [2]   READERS_50000 [4]: herald-bench's client worker
+#   READERS_10000 [2]   READERS_<N> [0: herald-bench's default, one per
+#               15,000 clients, 4 at 50,000]: herald-bench's client worker
 #               processes (--workers), the reading side. With one reader at
 #               10,000 the reader saturates at 10/s (ratios.mjs prints its CPU
 #               per delivery): its epoll, reads and the ACK each read sends,
@@ -91,7 +92,7 @@ for r in $(seq 1 "$REPEAT"); do
         continue
       fi
       RUN_WORKERS=$(workers_for "$t" "$n")
-      readers=$(((n + 14999) / 15000)); [ "$n" = 10000 ] && readers=2
+      readers=0; [ "$n" = 10000 ] && readers=2 # 0: herald-bench's own default
       rv="READERS_$n"; readers=${!rv:-$readers}
       v="PHASES_$n"; ph=${!v:-$PHASES}
       case $t in link-id|link-4v) ph=$PHASES_SCRIPTED ;; esac

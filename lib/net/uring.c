@@ -47,7 +47,6 @@ struct hr_uring {
      * bits: sent once, and registered. */
     unsigned nfixed;
     uint64_t *sent, *fixed; /* [nfixed / 64] */
-    size_t nregistered;
 };
 
 /* The most table slots a ring takes: a slot costs the kernel 8 bytes, and
@@ -66,18 +65,18 @@ static void put_bit(uint64_t *set, unsigned i, bool on)
 }
 
 /* True when a file removed from the table is released at once: a pipe's
- * write end registered, closed and removed must leave its reader at EOF. */
+ * write end registered (in slot 0: standard input, never a connection),
+ * closed and removed must leave its reader at EOF. */
 static bool forget_is_immediate(struct io_uring *ring)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0)
         return false;
     bool ok = false;
-    const unsigned at = (unsigned)p[1];
-    if (io_uring_register_files_update(ring, at, &p[1], 1) == 1) {
+    if (io_uring_register_files_update(ring, 0, &p[1], 1) == 1) {
         close(p[1]);
         int none = -1;
-        if (io_uring_register_files_update(ring, at, &none, 1) == 1) {
+        if (io_uring_register_files_update(ring, 0, &none, 1) == 1) {
             struct pollfd pf = {.fd = p[0], .events = POLLIN};
             ok = poll(&pf, 1, 0) == 1 && (pf.revents & POLLHUP);
         }
@@ -132,7 +131,6 @@ static int fixed_slot(hr_uring *u, int fd)
     if (io_uring_register_files_update(&u->ring, i, &fd, 1) != 1)
         return -1;
     put_bit(u->fixed, i, true);
-    u->nregistered++;
     return fd;
 }
 
@@ -151,12 +149,14 @@ void hr_uring_forget(hr_uring *u, int fd)
         HR_ASSERT(0);
     }
     put_bit(u->fixed, i, false);
-    u->nregistered--;
 }
 
 size_t hr_uring_registered(const hr_uring *u)
 {
-    return u->nregistered;
+    size_t n = 0;
+    for (unsigned w = 0; w < u->nfixed / 64; w++)
+        n += (size_t)__builtin_popcountll(u->fixed[w]);
+    return n;
 }
 
 bool hr_uring_has_table(const hr_uring *u)
