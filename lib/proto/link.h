@@ -24,11 +24,12 @@
 #include "core/buf.h"
 
 #define HR_LINK_HEADER 10
-#define HR_LINK_VERSION 4     /* what we send: 2 adds BCAST, 3 CREDITS, 4 OPEN_STREAM */
+#define HR_LINK_VERSION 5 /* what we send: 2 adds BCAST, 3 CREDITS, 4 OPEN_STREAM, 5 credit lag */
 #define HR_LINK_VERSION_MIN 1 /* oldest HELLO we accept (no BCAST toward it) */
 #define HR_LINK_VERSION_BCAST 2
 #define HR_LINK_VERSION_CREDITS 3
 #define HR_LINK_VERSION_STREAM 4
+#define HR_LINK_VERSION_CREDIT_LAG 5
 #define HR_LINK_MAX_BCAST 4096   /* session ids in one BCAST */
 #define HR_LINK_MAX_CREDITS 8192 /* (session, bytes) pairs in one CREDITS: 64 KiB */
 #define HR_LINK_MAX_HEADERS 32   /* headers in one OPEN */
@@ -52,6 +53,13 @@ typedef enum hr_link_type {
 /* Initial per-session window: DATA payload bytes the notifier may have sent
  * toward the gateway and not yet had returned by CREDIT. */
 #define HR_LINK_WINDOW (256u * 1024u)
+
+/* Credit a receiver may keep back per session (version 5), so that a
+ * session that keeps up returns its window every HR_LINK_CREDIT_LAG bytes
+ * instead of after every message (HTTP/2's WINDOW_UPDATE at a threshold).
+ * Deadlock-free because the sender lets any message go once no more than
+ * this is in flight (link_flow.h), whatever its size. */
+#define HR_LINK_CREDIT_LAG (HR_LINK_WINDOW / 4)
 
 /* OPEN flags. */
 #define HR_LINK_OPEN_HAS_USER 0x01 /* the gateway verified a token: user is the sub */

@@ -35,8 +35,10 @@ void hr_link_flow_deinit(hr_link_flow *f)
 
 static bool fits(const hr_link_flow *f, size_t len)
 {
-    /* A message larger than the whole window goes when nothing is in flight. */
-    return !f->paused && (len <= f->window || f->window == HR_LINK_WINDOW);
+    /* A message larger than the room left goes once no more than the credit
+     * a version-5 receiver keeps back is in flight: waiting for nothing in
+     * flight would wait for credit it never sends. */
+    return !f->paused && (len <= f->window || HR_LINK_WINDOW - f->window <= HR_LINK_CREDIT_LAG);
 }
 
 bool hr_link_flow_can_send(const hr_link_flow *f, size_t len)
@@ -120,4 +122,15 @@ bool hr_link_flow_has_held(const hr_link_flow *f)
 size_t hr_link_flow_queued(const hr_link_flow *f)
 {
     return f->held_bytes + (HR_LINK_WINDOW - f->window);
+}
+
+size_t hr_link_credit_due(uint32_t *kept, size_t n)
+{
+    if (n < HR_LINK_CREDIT_LAG - *kept) { /* *kept stays below the lag */
+        *kept += (uint32_t)n;
+        return 0;
+    }
+    const size_t due = n > SIZE_MAX - *kept ? SIZE_MAX : *kept + n;
+    *kept = 0;
+    return due;
 }

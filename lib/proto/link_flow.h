@@ -24,8 +24,12 @@
  *     ^ next to go once can_send(A.len)
  *
  * The window: at most HR_LINK_WINDOW payload bytes in flight (sent, not yet
- * credited); a message larger than the whole window goes when nothing is in
- * flight. Credit beyond the window is capped at the window. */
+ * credited); a message larger than the room left goes once no more than
+ * HR_LINK_CREDIT_LAG is in flight (what a receiver may keep back). Credit
+ * beyond the window is capped at the window.
+ *
+ * The receiving side's one rule is hr_link_credit_due: credit collects per
+ * session until it reaches HR_LINK_CREDIT_LAG, then leaves whole. */
 #ifndef HR_LINK_FLOW_H
 #define HR_LINK_FLOW_H
 
@@ -89,5 +93,11 @@ bool hr_link_flow_has_held(const hr_link_flow *f);
 /* Bytes the session has queued toward the client: held (on the wire) plus
  * payload in flight (sent, not yet credited). */
 size_t hr_link_flow_queued(const hr_link_flow *f);
+
+/* Receiving side (toward a version-5 sender): n more bytes were handed on;
+ * *kept is the credit kept back so far (always below HR_LINK_CREDIT_LAG).
+ * Returns the credit to send now, all of it once it reaches the lag, or 0
+ * while it stays kept. */
+size_t hr_link_credit_due(uint32_t *kept, size_t n);
 
 #endif

@@ -9,7 +9,10 @@
  * a gw_credits table (credits.h) and leaves once per loop turn from the
  * transport's on_flush: one CREDITS frame for every (session, bytes) pair
  * owed when the notifier speaks link v3, else one CREDIT per session. A
- * write the batch refuses keeps the window owed for the next turn.
+ * write the batch refuses keeps the window owed for the next turn. Toward
+ * a v5 notifier a session first keeps its credit back until it reaches
+ * HR_LINK_CREDIT_LAG (hr_link_credit_due), so a session that keeps up
+ * returns its window every 64 KiB, not after every event.
  *
  * Session ids: (generation << 20) | (slot + 1). A slot is reused with a new
  * generation, so a late frame for a closed session never reaches the new
@@ -30,6 +33,7 @@
 #include "core/log.h"
 #include "credits.h"
 #include "net/link_conn.h"
+#include "proto/link_flow.h"
 
 #define SLOT_BITS 20
 #define SLOT_MASK ((1u << SLOT_BITS) - 1)
@@ -43,6 +47,7 @@ struct gw_usess {
     void *arg;
     uint64_t last_bcast; /* sequence of the last BCAST delivered here (duplicate ids) */
     gw_credit_ref owed;  /* its pair in l->credits this turn */
+    uint32_t kept;       /* credit kept back, below HR_LINK_CREDIT_LAG (link v5) */
     hr_buf *pending;     /* a STREAM OPEN waiting for the peer's HELLO (its version) */
     bool opened;
 };
@@ -165,6 +170,13 @@ static void queued_one(gw_uplink *l)
 static bool peer_takes_credits(const gw_uplink *l)
 {
     return hr_link_conn_peer_version(l->conn) >= HR_LINK_VERSION_CREDITS;
+}
+
+/* An older notifier lets a message larger than the room left go only when
+ * nothing is in flight: credit kept back would hold it forever. */
+static bool peer_takes_lag(const gw_uplink *l)
+{
+    return hr_link_conn_peer_version(l->conn) >= HR_LINK_VERSION_CREDIT_LAG;
 }
 
 /* Appends the owed window; what does not fit stays owed (on_written kicks
@@ -545,6 +557,8 @@ void gw_usess_flow(gw_usess *u, bool pause)
 void gw_usess_credit(gw_usess *u, size_t n)
 {
     gw_uplink *l = u->l;
+    if (peer_takes_lag(l) && (n = hr_link_credit_due(&u->kept, n)) == 0)
+        return; /* kept back for now */
     while (n > 0) {
         const uint32_t part = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
         if (gw_credits_add(&l->credits, &u->owed, u->id, part) != 0 &&

@@ -630,7 +630,7 @@ describe('herald-link CREDITS (version 3)', () => {
         await waitFor(() => [...messagesBySession(link.frames).values()]
             .filter((ms) => ms.some((x) => x.type === 'subscribed')).length === 2, 'two subscribed');
         const hello = link.frames.find((f) => f.type === T.HELLO);
-        assert.equal(hello.payload.readUInt16BE(4), 4, 'the notifier speaks version 4');
+        assert.equal(hello.payload.readUInt16BE(4), 5, 'the notifier speaks version 5');
         // 3 x 100 KB: two fit the 256 KiB window of each session, the third waits.
         const pad = 'w'.repeat(100000);
         const ids = [];
@@ -648,6 +648,29 @@ describe('herald-link CREDITS (version 3)', () => {
         link.sock.write(frame(11, 0, 0, pairs));
         await waitFor(() => got(1).length === 3 && got(2).length === 3, 'the held event after CREDITS');
         assert.deepEqual([got(1), got(2)], [ids, ids]);
+        link.sock.destroy();
+    });
+});
+
+/* ---- credit lag (version 5): the gateway keeps up to 64 KiB of credit back ----- */
+
+describe('herald-link credit lag (version 5)', () => {
+    test('a message larger than the room left goes while no more than the lag is in flight', async () => {
+        const nf = await linkNotifier();
+        const ch = uniq();
+        const link = await rawLink(nf.linkPort, 5);
+        link.open(1, `/ws?channels=${ch}`);
+        const msgs = () => messagesBySession(link.frames).get(1) || [];
+        await waitFor(() => msgs().some((x) => x.type === 'subscribed'), 'subscribed');
+        // About 60 KB in flight (below the 64 KiB a version-5 gateway may keep
+        // back uncredited), then 230 KB, more than the 196 KiB of window left:
+        // it must go without any CREDIT, or a lagging gateway would wait forever.
+        const a = await publishOk(nf, { channel: ch, data: 'a'.repeat(60000) });
+        const b = await publishOk(nf, { channel: ch, data: 'b'.repeat(230000) });
+        const got = () => msgs().filter((m) => m.type === 'event').map((m) => m.id);
+        await waitFor(() => got().length === 2, 'both events, no credit sent');
+        assert.deepEqual(got(), [a, b]);
+        assert.equal(link.frames.find((f) => f.type === T.HELLO).payload.readUInt16BE(4), 5);
         link.sock.destroy();
     });
 });

@@ -5,7 +5,9 @@
  * with its length, as wsproxy does), and the fake counts the frames the
  * window comes back in and the bytes credited. Measures how many frames one
  * 4,096-session BCAST returns, and checks that a link whose batch is too
- * small for the credit of a turn still returns every byte (review O1); and
+ * small for the credit of a turn still returns every byte (review O1); that
+ * toward a version-5 notifier a session keeps its credit back until it
+ * reaches HR_LINK_CREDIT_LAG and then returns it whole; and
  * that a STREAM session (SSE, link version 4) waits for the link's HELLO and
  * reaches only a notifier that said version 4; and that a CLOSE's reason
  * reaches on_close as it came. Every wait is bounded by a 20 s timer. */
@@ -36,6 +38,7 @@ typedef struct fake_conn {
     size_t n_ids;
     bool sent;
     size_t credit_frames;
+    size_t credit_pairs; /* (session, bytes) pairs over every credit frame */
     uint64_t credited;
     size_t stream_opens; /* OPENs with the STREAM flag */
 } fake_conn;
@@ -48,6 +51,7 @@ typedef struct fake {
     size_t per_link; /* sessions expected on each link */
     int port;
     uint16_t version; /* said in the fake's HELLO; 0: HR_LINK_VERSION */
+    size_t bcasts;    /* BCASTs sent once every session is open */
     /* Non-zero: every OPEN is answered with a welcome DATA, then CLOSE
      * close_code with reason[0..reason_len). */
     uint16_t close_code;
@@ -115,10 +119,12 @@ static void fake_frame(fake_conn *c, const hr_link_frame *f)
         c->ids[c->n_ids++] = f->session;
     } else if (f->type == HR_LINK_CREDIT) {
         c->credit_frames++;
+        c->credit_pairs++;
         c->credited += f->credit;
     }
     else if (f->type == HR_LINK_CREDITS) {
         c->credit_frames++;
+        c->credit_pairs += f->n_credits;
         for (size_t i = 0; i < f->n_credits; i++)
             c->credited += hr_link_credits_at(f, i).bytes;
     }
@@ -127,8 +133,9 @@ static void fake_frame(fake_conn *c, const hr_link_frame *f)
         static uint8_t payload[PAYLOAD];
         memset(payload, 'x', sizeof payload);
         hr_buf out;
-        hr_buf_init(&out, 1 << 20);
-        assert_int_equal(hr_link_write_bcast(&out, 1, c->ids, c->n_ids, payload, PAYLOAD), 0);
+        hr_buf_init(&out, 64 << 20);
+        for (size_t i = 0; i < c->f->bcasts; i++)
+            assert_int_equal(hr_link_write_bcast(&out, 1, c->ids, c->n_ids, payload, PAYLOAD), 0);
         fake_write(c, &out);
         hr_buf_deinit(&out);
     }
@@ -185,6 +192,7 @@ static void fake_accept(uv_stream_t *srv, int status)
 static void fake_start(fake *f, uv_loop_t *loop, size_t per_link)
 {
     memset(f, 0, sizeof *f);
+    f->bcasts = 1;
     f->loop = loop;
     f->per_link = per_link;
     struct sockaddr_in a;
@@ -241,7 +249,8 @@ static const gw_upstream_events events = {
 static bool all_credited(const run *r)
 {
     for (size_t i = 0; i < GW_UPLINK_PER_SERVER; i++)
-        if (r->f.n_conns <= i || r->f.conns[i].credited < (uint64_t)r->f.per_link * PAYLOAD)
+        if (r->f.n_conns <= i ||
+            r->f.conns[i].credited < (uint64_t)r->f.per_link * PAYLOAD * r->f.bcasts)
             return false;
     return true;
 }
@@ -276,15 +285,19 @@ static void close_cb(uv_handle_t *h)
     (void)h;
 }
 
-/* Runs the exchange with per_link sessions on each of the two links and
- * out_limit bytes per batch; the frames each link returned the window in
- * go to frames[0..1]. */
-static void exchange(size_t per_link, size_t out_limit, size_t opens_per_turn, size_t frames[2])
+/* Runs the exchange with per_link sessions on each of the two links, a
+ * fake notifier of that version sending bcasts BCASTs, and out_limit bytes
+ * per batch; the frames each link returned the window in go to frames[0..1],
+ * the (session, bytes) pairs to pairs[0..1]. */
+static void exchange(size_t per_link, size_t out_limit, size_t opens_per_turn, uint16_t version,
+                     size_t bcasts, size_t frames[2], size_t pairs[2])
 {
     run *r = calloc(1, sizeof *r);
     assert_non_null(r);
     assert_int_equal(uv_loop_init(&r->loop), 0);
     fake_start(&r->f, &r->loop, per_link);
+    r->f.version = version;
+    r->f.bcasts = bcasts;
     r->n_sess = per_link * GW_UPLINK_PER_SERVER;
     r->sess = calloc(r->n_sess, sizeof *r->sess);
     assert_non_null(r->sess);
@@ -302,8 +315,9 @@ static void exchange(size_t per_link, size_t out_limit, size_t opens_per_turn, s
     for (size_t i = 0; i < GW_UPLINK_PER_SERVER; i++) {
         const fake_conn *c = &r->f.conns[i];
         assert_int_equal(c->n_ids, per_link);
-        assert_int_equal(c->credited, (uint64_t)per_link * PAYLOAD); /* every byte, no more */
+        assert_int_equal(c->credited, (uint64_t)per_link * PAYLOAD * bcasts); /* every byte, no more */
         frames[i] = c->credit_frames;
+        pairs[i] = c->credit_pairs;
     }
     for (size_t i = 0; i < r->n_sess; i++)
         if (r->sess[i] != NULL)
@@ -325,8 +339,8 @@ static void exchange(size_t per_link, size_t out_limit, size_t opens_per_turn, s
 static void test_uplink_one_bcast_4096_sessions(void **state)
 {
     (void)state;
-    size_t frames[2] = {0};
-    exchange(MAX_PER_LINK, 4 << 20, MAX_PER_LINK * 2, frames);
+    size_t frames[2] = {0}, pairs[2] = {0};
+    exchange(MAX_PER_LINK, 4 << 20, MAX_PER_LINK * 2, HR_LINK_VERSION_STREAM, 1, frames, pairs);
     const size_t want = 1;
     print_message("one %d-session BCAST per link: the window came back in %zu and %zu frames\n",
                   MAX_PER_LINK, frames[0], frames[1]);
@@ -339,10 +353,26 @@ static void test_uplink_one_bcast_4096_sessions(void **state)
 static void test_uplink_credit_over_several_turns(void **state)
 {
     (void)state;
-    size_t frames[2] = {0};
-    exchange(600, 2048, 20, frames);
+    size_t frames[2] = {0}, pairs[2] = {0};
+    exchange(600, 2048, 20, HR_LINK_VERSION_STREAM, 1, frames, pairs);
     print_message("600 sessions, 2 KiB batches: %zu and %zu frames\n", frames[0], frames[1]);
     assert_true(frames[0] > 1 && frames[1] > 1);
+}
+
+/* Toward a version-5 notifier: 656 BCASTs of 100 bytes are the first to
+ * reach the credit lag (65,600 >= 65,536 bytes), so each session returns
+ * its window once, whole, and nothing before (all_credited waits for every
+ * byte; one pair per session proves none left early). */
+static void test_uplink_credit_kept_back_to_the_lag(void **state)
+{
+    (void)state;
+    const size_t bcasts = (HR_LINK_CREDIT_LAG + PAYLOAD - 1) / PAYLOAD;
+    size_t frames[2] = {0}, pairs[2] = {0};
+    exchange(100, 4 << 20, 200, 0, bcasts, frames, pairs);
+    print_message("%zu BCASTs to 100 sessions per link: %zu and %zu pairs in %zu and %zu frames\n",
+                  bcasts, pairs[0], pairs[1], frames[0], frames[1]);
+    assert_int_equal(pairs[0], 100);
+    assert_int_equal(pairs[1], 100);
 }
 
 /* ---- STREAM sessions (version 4) -------------------------------------------------- */
@@ -591,6 +621,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uplink_one_bcast_4096_sessions),
         cmocka_unit_test(test_uplink_credit_over_several_turns),
+        cmocka_unit_test(test_uplink_credit_kept_back_to_the_lag),
         cmocka_unit_test(test_uplink_stream_needs_version_4),
         cmocka_unit_test(test_uplink_stream_on_version_4),
         cmocka_unit_test(test_uplink_close_reason_as_it_came),

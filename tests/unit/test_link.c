@@ -435,16 +435,16 @@ static void test_link_open_stream(void **state)
     assert_int_equal(parse_exact(hr_buf_data(&b), b.len, MAXP, &f), (int)b.len);
     assert_false(f.open.stream);
     hr_buf_deinit(&b);
-    /* HELLO 4 is this build's; 5 is refused */
-    for (uint8_t v = 1; v <= 5; v++) {
+    /* HELLO 5 (the credit lag) is this build's; 1 to 4 are accepted, 6 is refused */
+    for (uint8_t v = 1; v <= 6; v++) {
         const uint8_t hello[6] = {'H', 'R', 'L', 'K', 0, v};
         uint8_t frame[HR_LINK_HEADER + 6];
         hr_link_write_header(frame, HR_LINK_HELLO, 0, 0, 6);
         memcpy(frame + HR_LINK_HEADER, hello, 6);
         assert_int_equal(hr_link_parse(frame, sizeof frame, MAXP, &f),
-                         v <= 4 ? (int)sizeof frame : HR_EPROTO);
+                         v <= 5 ? (int)sizeof frame : HR_EPROTO);
     }
-    assert_int_equal(HR_LINK_VERSION, HR_LINK_VERSION_STREAM);
+    assert_int_equal(HR_LINK_VERSION, HR_LINK_VERSION_CREDIT_LAG);
 }
 
 static size_t bcast_payload(uint8_t *p, uint16_t n, size_t n_written, const char *msg)

@@ -1,5 +1,7 @@
 /* Unit tests for herald-link flow control (lib/proto/link_flow): the window
- * exhausted and refilled, a message larger than the window, PAUSE and
+ * exhausted and refilled, a message larger than the window or than the
+ * room left (it goes once no more than the credit lag is in flight), the
+ * receiver's credit lag (hr_link_credit_due), PAUSE and
  * RESUME, credit arriving late (after messages were held), order kept while
  * anything is held, the held bound, references instead of copies, and
  * allocation failure. No sockets, no loop. */
@@ -85,12 +87,50 @@ static void test_link_flow_larger_than_window(void **state)
     assert_true(offer(&f, m, HR_LINK_WINDOW + 1000)); /* nothing in flight: goes */
     assert_int_equal(f.window, 0);
     assert_false(offer(&f, m, HR_LINK_WINDOW + 1000));
-    hr_link_flow_credit(&f, HR_LINK_WINDOW - 1);
-    assert_int_equal(release(&f), 0); /* only once nothing is in flight */
+    hr_link_flow_credit(&f, HR_LINK_WINDOW - HR_LINK_CREDIT_LAG - 1);
+    assert_int_equal(release(&f), 0); /* more than a receiver may keep back is in flight */
     hr_link_flow_credit(&f, 1);
-    assert_int_equal(release(&f), 1);
+    assert_int_equal(release(&f), 1); /* no more than the lag: it goes */
     hr_link_flow_deinit(&f);
     hr_msg_unref(m);
+}
+
+/* A message larger than the room left, behind a little in flight that a
+ * version-5 receiver keeps back uncredited: it goes without waiting. */
+static void test_link_flow_larger_than_room_behind_kept_credit(void **state)
+{
+    (void)state;
+    hr_link_flow f;
+    hr_link_flow_init(&f, 4 << 20);
+    hr_msg *small = msg_n(1000), *big = msg_n(HR_LINK_WINDOW - 500);
+    assert_true(offer(&f, small, 1000));
+    assert_true(offer(&f, big, HR_LINK_WINDOW - 500)); /* 1000 in flight, below the lag */
+    assert_int_equal(f.window, 0);
+    hr_link_flow_deinit(&f);
+    hr_msg_unref(small);
+    hr_msg_unref(big);
+}
+
+/* The receiving side's rule: credit is kept until it reaches the lag, then
+ * leaves whole, and the count starts again. */
+static void test_link_credit_due(void **state)
+{
+    (void)state;
+    uint32_t kept = 0;
+    assert_int_equal(hr_link_credit_due(&kept, 100), 0);
+    assert_int_equal(kept, 100);
+    assert_int_equal(hr_link_credit_due(&kept, HR_LINK_CREDIT_LAG - 101), 0);
+    assert_int_equal(kept, HR_LINK_CREDIT_LAG - 1);
+    assert_int_equal(hr_link_credit_due(&kept, 1), HR_LINK_CREDIT_LAG);
+    assert_int_equal(kept, 0);
+    assert_int_equal(hr_link_credit_due(&kept, 10), 0);
+    assert_int_equal(hr_link_credit_due(&kept, 5000000), 5000010); /* one large message */
+    assert_int_equal(kept, 0);
+    kept = 7;
+    assert_int_equal(hr_link_credit_due(&kept, SIZE_MAX), SIZE_MAX); /* no wrap */
+    assert_int_equal(kept, 0);
+    assert_int_equal(hr_link_credit_due(&kept, 0), 0);
+    assert_int_equal(kept, 0);
 }
 
 static void test_link_flow_pause_resume(void **state)
@@ -224,6 +264,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_link_flow_window_exhausted_then_credit),
         cmocka_unit_test(test_link_flow_larger_than_window),
+        cmocka_unit_test(test_link_flow_larger_than_room_behind_kept_credit),
+        cmocka_unit_test(test_link_credit_due),
         cmocka_unit_test(test_link_flow_pause_resume),
         cmocka_unit_test(test_link_flow_late_credit_keeps_order),
         cmocka_unit_test(test_link_flow_held_bound),
