@@ -61,6 +61,13 @@ typedef enum hr_link_type {
  * this is in flight (link_flow.h), whatever its size. */
 #define HR_LINK_CREDIT_LAG (HR_LINK_WINDOW / 4)
 
+/* The largest DATA or BCAST message a notifier sends a gateway, which every
+ * gateway reads whatever its own max_message_bytes: an event from a 1 MiB
+ * publish body, twice that as a Pusher event (its data an escaped JSON
+ * string), with room to spare. The notifier closes a session with 1009
+ * rather than send more, so one oversized event never ends a link. */
+#define HR_LINK_MAX_DOWN (4u << 20)
+
 /* OPEN flags. */
 #define HR_LINK_OPEN_HAS_USER 0x01 /* the gateway verified a token: user is the sub */
 /* The session is one HTTP response stream (version 4): the notifier's DATA

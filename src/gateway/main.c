@@ -300,7 +300,9 @@ static int create_servers(gw_app *app, unsigned workers)
             return HR_ENOMEM;
     }
     app->http = gw_uphttp_new(app->loop, 256, 30000);
-    app->links = gw_uplinks_new(app->loop, app->max_message + 65536,
+    /* The notifier's events may be larger than what clients may send. */
+    const size_t link_down = app->max_message > HR_LINK_MAX_DOWN ? app->max_message : HR_LINK_MAX_DOWN;
+    app->links = gw_uplinks_new(app->loop, link_down + 65536,
                                 (size_t)cfg->limits.send_queue_bytes * 64 + app->max_message,
                                 (uint32_t)(cfg->limits.ping_interval_s * 1000),
                                 (uint32_t)(cfg->limits.idle_timeout_s * 1000));

@@ -201,6 +201,10 @@ static int lsess_send_msg(nf_lsess *ls, hr_msg *plain, size_t off, size_t len, u
 {
     if (ls->closing)
         return HR_ECLOSED;
+    if (len > HR_LINK_MAX_DOWN) { /* past what a gateway reads: it would end the link */
+        nf_link_session_close(ls, HR_WS_CLOSE_TOO_BIG, "message too big");
+        return HR_ETOOBIG;
+    }
     nf_link *k = ls->link;
     if (!hr_link_flow_can_send(&ls->flow, len)) /* held: a reference, no copy */
         return sent(ls, hr_link_flow_hold(&ls->flow, plain, off, len, opcode));

@@ -419,6 +419,26 @@ describe('SPEC behaviours through the gateway over herald-link (real notifier)',
         assert.deepEqual(evs.map((e) => e.data.n), Array.from({ length: 199 }, (_, i) => i + 1));
     });
 
+    test('an event of nearly 1 MB (the publish limit) reaches every client; the link stays up', async () => {
+        const nf = await linkNotifier();
+        const gw = await startGateway({ port: nf.linkPort });
+        const ch = uniq();
+        const [a] = await welcome(gw.wsUrl('/ws', { channels: ch }));
+        const [b] = await welcome(gw.wsUrl('/ws', { channels: ch }));
+        await a.next();
+        await b.next();
+        // Far past the gateway's max_message_bytes (64 KiB), which bounds
+        // what clients send, not what the notifier sends down.
+        const pad = 'q'.repeat(1000000);
+        const id = await publishOk(nf, { channel: ch, data: { pad } });
+        for (const c of [a, b]) {
+            const ev = await c.next();
+            assert.deepEqual([ev.id, ev.data.pad.length], [id, pad.length]);
+        }
+        const small = await publishOk(nf, { channel: ch, data: 1 });
+        assert.deepEqual([(await a.next()).id, (await b.next()).id], [small, small]);
+    });
+
     test('resume with since over the link: no gaps, no duplicates', async () => {
         const nf = await linkNotifier();
         const gw = await startGateway({ port: nf.linkPort });
@@ -672,6 +692,24 @@ describe('herald-link credit lag (version 5)', () => {
         assert.deepEqual(got(), [a, b]);
         assert.equal(link.frames.find((f) => f.type === T.HELLO).payload.readUInt16BE(4), 5);
         link.sock.destroy();
+    });
+
+    test('through a gateway: 60 KB kept back, then events larger than the window left; all arrive in order', async () => {
+        const nf = await linkNotifier();
+        const gw = await startGateway({ port: nf.linkPort });
+        const ch = uniq();
+        const [c] = await welcome(gw.wsUrl('/ws', { channels: ch }));
+        assert.equal((await c.next()).type, 'subscribed');
+        // Three 20 KB events stay uncredited in the gateway (below 64 KiB);
+        // the 230 KB one does not fit the 196 KiB left and goes on the
+        // version-5 rule; the gateway then returns the lot; and so on.
+        const sizes = [20000, 20000, 20000, 230000, 20000, 250000, 100];
+        const ids = [];
+        for (const [n, size] of sizes.entries())
+            ids.push(await publishOk(nf, { channel: ch, data: { n, pad: 'z'.repeat(size) } }));
+        const evs = await c.events(sizes.length, 20000);
+        assert.deepEqual(evs.map((e) => e.id), ids);
+        assert.deepEqual(evs.map((e) => e.data.pad.length), sizes);
     });
 });
 
