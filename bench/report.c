@@ -51,6 +51,15 @@ static double phase_publish_s(const bench_summary *s, uint32_t i)
     return a != 0 && b > a ? (double)(b - a) / 1e9 : 0;
 }
 
+/* The --pids servers' CPU seconds over phase i, summed. */
+static double phase_server_cpu_s(const bench_summary *s, uint32_t i)
+{
+    double sum = 0;
+    for (size_t k = 0; k < s->before.n; k++)
+        sum += s->phase_proc_cpu_s[i][k];
+    return sum;
+}
+
 static void text_phases(FILE *out, const bench_summary *s)
 {
     for (uint32_t i = 0; s->o->nphases > 1 && i < s->o->nphases; i++) {
@@ -64,7 +73,7 @@ static void text_phases(FILE *out, const bench_summary *s)
                 "  cpu s servers %.2f clients %.2f\n",
                 i, name, s->o->phases[i].events, (unsigned long long)l->count, d,
                 d > 0 ? (double)l->count / d : 0, q(l, .5), q(l, .9), q(l, .99), q(l, 1), q(f, .5),
-                q(f, 1), s->phase_server_cpu_s[i], s->phase_client_cpu_s[i]);
+                q(f, 1), phase_server_cpu_s(s, i), s->phase_client_cpu_s[i]);
     }
 }
 
@@ -84,12 +93,17 @@ static void json_phases(FILE *out, const bench_summary *s)
                 "\"delivered_per_s\":%.0f,\"lat_p50_ms\":%.3f,\"lat_p90_ms\":%.3f,"
                 "\"lat_p99_ms\":%.3f,\"lat_p999_ms\":%.3f,\"lat_max_ms\":%.3f,"
                 "\"fanout_p50_ms\":%.3f,\"fanout_p90_ms\":%.3f,\"fanout_p99_ms\":%.3f,"
-                "\"fanout_max_ms\":%.3f,\"server_cpu_s\":%.3f,\"client_cpu_s\":%.3f}",
+                "\"fanout_max_ms\":%.3f,\"server_cpu_s\":%.3f,\"client_cpu_s\":%.3f,"
+                "\"server_cpu_by_proc\":{",
                 i ? "," : "", name, ph->events, ph->rate, paces[ph->pace],
                 (unsigned long long)l->count, d, phase_publish_s(s, i),
                 d > 0 ? (double)l->count / d : 0, q(l, .5), q(l, .9), q(l, .99), q(l, .999),
-                q(l, 1), q(f, .5), q(f, .9), q(f, .99), q(f, 1), s->phase_server_cpu_s[i],
+                q(l, 1), q(f, .5), q(f, .9), q(f, .99), q(f, 1), phase_server_cpu_s(s, i),
                 s->phase_client_cpu_s[i]);
+        for (size_t k = 0; k < s->before.n; k++)
+            fprintf(out, "%s\"%s\":%.3f", k ? "," : "", s->before.procs[k].name,
+                    s->phase_proc_cpu_s[i][k]);
+        fputs("}}", out);
     }
     fputs("],", out);
 }

@@ -21,11 +21,13 @@ typedef struct bench_summary {
     bench_hist phase_fanout[BENCH_MAX_PHASES]; /* fanout, per publish phase */
     uint64_t phase_last_ns[BENCH_MAX_PHASES];  /* the phase's last delivery */
     uint64_t phase_first_send_ns[BENCH_MAX_PHASES], phase_last_ack_ns[BENCH_MAX_PHASES];
-    /* CPU seconds from a publish phase's start to its drain: the --pids
-     * servers' and herald-bench's own client workers'. On one host the
-     * clients' share says whether the reading side, not the server, bounds
-     * the latency (loopback bills part of each side's TCP to the other). */
-    double phase_server_cpu_s[BENCH_MAX_PHASES], phase_client_cpu_s[BENCH_MAX_PHASES];
+    /* CPU seconds from a publish phase's start to its drain: each --pids
+     * server's (in before.procs order) and herald-bench's own client
+     * workers'. On one host the clients' share says whether the reading
+     * side, not the server, bounds the latency (loopback bills part of each
+     * side's TCP to the other). */
+    double phase_proc_cpu_s[BENCH_MAX_PHASES][BENCH_MAX_PIDS];
+    double phase_client_cpu_s[BENCH_MAX_PHASES];
     double run_s;
     bench_sample before, idle, end;
 } bench_summary;

@@ -38,7 +38,7 @@ typedef struct run {
     uint32_t pubphase; /* the publish phase (bench_opts.phases) under way */
     bench_pub pub;
     bool pub_started;
-    double server_cpu0, client_cpu0; /* at the start of the publish phase */
+    double proc_cpu0[BENCH_MAX_PIDS], client_cpu0; /* at the start of the publish phase */
 } run;
 
 static int fork_workers(run *r)
@@ -120,26 +120,29 @@ static void show_progress(run *r, uint64_t now, bool final)
         fputc('\n', stderr);
 }
 
-static void cpu_now(const run *r, double *server, double *client)
+/* CPU seconds now: each --pids server's into proc[], the client workers'
+ * summed. */
+static double cpu_now(const run *r, double proc[BENCH_MAX_PIDS])
 {
-    *server = 0;
-    *client = 0;
     for (size_t i = 0; i < r->sum->before.n; i++)
-        *server += bench_proc_cpu_s(r->sum->before.procs[i].pid);
+        proc[i] = bench_proc_cpu_s(r->sum->before.procs[i].pid);
+    double client = 0;
     for (uint32_t i = 0; i < r->n; i++)
-        *client += bench_proc_cpu_s(r->pid[i]);
+        client += bench_proc_cpu_s(r->pid[i]);
+    return client;
 }
 
 static void phase_cpu_start(run *r)
 {
-    cpu_now(r, &r->server_cpu0, &r->client_cpu0);
+    r->client_cpu0 = cpu_now(r, r->proc_cpu0);
 }
 
 static void phase_cpu_end(run *r)
 {
-    double server, client;
-    cpu_now(r, &server, &client);
-    r->sum->phase_server_cpu_s[r->pubphase] = server - r->server_cpu0;
+    double *proc = r->sum->phase_proc_cpu_s[r->pubphase];
+    const double client = cpu_now(r, proc);
+    for (size_t i = 0; i < r->sum->before.n; i++)
+        proc[i] -= r->proc_cpu0[i];
     r->sum->phase_client_cpu_s[r->pubphase] = client - r->client_cpu0;
 }
 
