@@ -547,6 +547,20 @@ function messagesBySession(frames) {
     return out;
 }
 
+/** Opens sessions 1..n of a raw link on channel ch; resolves once each is subscribed. */
+async function openSubscribed(link, ch, n) {
+    for (let s = 1; s <= n; s++) link.open(s, `/ws?channels=${ch}`);
+    await waitFor(() => [...messagesBySession(link.frames).values()]
+        .filter((ms) => ms.some((x) => x.type === 'subscribed')).length === n, `${n} subscribed`);
+}
+
+/** The ids of the events session s of a raw link got so far, in order. */
+const eventIds = (link, s) => (messagesBySession(link.frames).get(s) || [])
+    .filter((m) => m.type === 'event').map((m) => m.id);
+
+/** The link version the notifier's HELLO said. */
+const helloVersion = (link) => link.frames.find((f) => f.type === T.HELLO).payload.readUInt16BE(4);
+
 describe('herald-link broadcast (BCAST)', () => {
     test('several clients on one link, deflate and plain mixed, get every event in order', async () => {
         const nf = await linkNotifier();
@@ -619,11 +633,7 @@ describe('herald-link broadcast (BCAST)', () => {
         const ch = uniq();
         for (const version of [2, 1]) {
             const link = await rawLink(nf.linkPort, version);
-            link.open(1, `/ws?channels=${ch}`);
-            link.open(2, `/ws?channels=${ch}`);
-            link.open(3, `/ws?channels=${ch}`);
-            await waitFor(() => [...messagesBySession(link.frames).values()]
-                .filter((ms) => ms.some((x) => x.type === 'subscribed')).length === 3, 'three subscribed');
+            await openSubscribed(link, ch, 3);
             const before = link.frames.length;
             const id = await publishOk(nf, { channel: ch, data: { v: version } });
             await waitFor(() => [1, 2, 3].every((s) => (messagesBySession(link.frames.slice(before)).get(s) || [])
@@ -645,18 +655,13 @@ describe('herald-link CREDITS (version 3)', () => {
         const nf = await linkNotifier();
         const ch = uniq();
         const link = await rawLink(nf.linkPort, 3);
-        link.open(1, `/ws?channels=${ch}`);
-        link.open(2, `/ws?channels=${ch}`);
-        await waitFor(() => [...messagesBySession(link.frames).values()]
-            .filter((ms) => ms.some((x) => x.type === 'subscribed')).length === 2, 'two subscribed');
-        const hello = link.frames.find((f) => f.type === T.HELLO);
-        assert.equal(hello.payload.readUInt16BE(4), 5, 'the notifier speaks version 5');
+        await openSubscribed(link, ch, 2);
+        assert.equal(helloVersion(link), 5, 'the notifier speaks version 5');
         // 3 x 100 KB: two fit the 256 KiB window of each session, the third waits.
         const pad = 'w'.repeat(100000);
         const ids = [];
         for (let i = 0; i < 3; i++) ids.push(await publishOk(nf, { channel: ch, data: { i, pad } }));
-        const got = (s) => (messagesBySession(link.frames).get(s) || []).filter((m) => m.type === 'event')
-            .map((m) => m.id);
+        const got = (s) => eventIds(link, s);
         await waitFor(() => got(1).length === 2 && got(2).length === 2, 'two events per session');
         await new Promise((r) => setTimeout(r, 200));
         assert.deepEqual([got(1), got(2)], [ids.slice(0, 2), ids.slice(0, 2)], 'the third is held');
@@ -679,18 +684,15 @@ describe('herald-link credit lag (version 5)', () => {
         const nf = await linkNotifier();
         const ch = uniq();
         const link = await rawLink(nf.linkPort, 5);
-        link.open(1, `/ws?channels=${ch}`);
-        const msgs = () => messagesBySession(link.frames).get(1) || [];
-        await waitFor(() => msgs().some((x) => x.type === 'subscribed'), 'subscribed');
+        await openSubscribed(link, ch, 1);
         // About 60 KB in flight (below the 64 KiB a version-5 gateway may keep
         // back uncredited), then 230 KB, more than the 196 KiB of window left:
         // it must go without any CREDIT, or a lagging gateway would wait forever.
         const a = await publishOk(nf, { channel: ch, data: 'a'.repeat(60000) });
         const b = await publishOk(nf, { channel: ch, data: 'b'.repeat(230000) });
-        const got = () => msgs().filter((m) => m.type === 'event').map((m) => m.id);
-        await waitFor(() => got().length === 2, 'both events, no credit sent');
-        assert.deepEqual(got(), [a, b]);
-        assert.equal(link.frames.find((f) => f.type === T.HELLO).payload.readUInt16BE(4), 5);
+        await waitFor(() => eventIds(link, 1).length === 2, 'both events, no credit sent');
+        assert.deepEqual(eventIds(link, 1), [a, b]);
+        assert.equal(helloVersion(link), 5);
         link.sock.destroy();
     });
 
@@ -845,10 +847,7 @@ describe('notifier with two event loops behind the gateway (--loops 2)', () => {
         const ch = uniq();
         const links = [await rawLink(nf.linkPort, 2), await rawLink(nf.linkPort, 2)];
         for (const [k, link] of links.entries()) {
-            link.open(1, `/ws?channels=${ch}`);
-            link.open(2, `/ws?channels=${ch}`);
-            await waitFor(() => [1, 2].every((s) => (messagesBySession(link.frames).get(s) || [])
-                .some((x) => x.type === 'subscribed')), `link ${k}: two subscribed`);
+            await openSubscribed(link, ch, 2);
             const w = messagesBySession(link.frames).get(1)[0];
             assert.equal(loopOf(w), k, `link ${k} runs on loop ${k}`);
         }
